@@ -1,0 +1,118 @@
+# Nestor - top-level build.  `make help` lists the targets.
+#
+# Three kinds of code, three sets of flags:
+#   hypervisor  freestanding x86-64, higher half, -mcmodel=kernel
+#   guest       freestanding x86-64 test kernels, identity-mapped low memory
+#   host        Linux tools and unit tests, with ASan/UBSan for the tests
+
+BUILD     ?= build
+CC        ?= gcc
+HOSTCC    ?= gcc
+CPU       ?= corei7_skylake_x
+JOBS      ?= 2
+V         ?= 0
+Q         := $(if $(filter 1,$(V)),,@)
+
+VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+WARN      := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+
+KERNEL_COMMON := -std=gnu11 -O2 -g -ffreestanding -fno-stack-protector -fno-pic -fno-pie -mno-red-zone \
+	-mgeneral-regs-only -fno-omit-frame-pointer -fno-asynchronous-unwind-tables -fno-strict-aliasing \
+	-fno-common $(WARN) -I. -MMD -MP
+HV_CFLAGS    := $(KERNEL_COMMON) -mcmodel=kernel -DNESTOR_VERSION='"$(VERSION)"'
+GUEST_CFLAGS := $(KERNEL_COMMON) -mcmodel=small
+KERNEL_LDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack --no-warn-rwx-segments
+
+HOST_CFLAGS  := -std=gnu11 -O1 -g $(WARN) -Wno-format-truncation -I. -MMD -MP
+SAN          := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+# --- sources ---------------------------------------------------------------
+LIB_SHARED := lib/format.c lib/string.c lib/serial.c lib/mb2.c lib/cmdline.c
+HV_SRCS    := $(wildcard boot/*.S boot/*.c mm/*.c vmx/*.c vmx/*.S nested/*.c loader/*.c hypercall/*.c) \
+	$(LIB_SHARED) lib/log.c lib/isr.S
+HV_OBJS    := $(patsubst %,$(BUILD)/hv/%.o,$(basename $(HV_SRCS)))
+
+GUEST_SRCS := $(wildcard guest/*.S guest/*.c guest/tests/*.c) $(LIB_SHARED) lib/isr.S
+GUEST_OBJS := $(patsubst %,$(BUILD)/guest/%.o,$(basename $(GUEST_SRCS)))
+
+UNIT_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
+TOOLS      := $(BUILD)/tools/nestor-run $(BUILD)/tools/runtests
+
+.PHONY: all iso run test unit-tests check-tools clean help
+all: $(BUILD)/nestor.elf $(BUILD)/guest.elf $(TOOLS)
+
+help:
+	@echo "make            build the hypervisor, the guest test kernel and the host tools"
+	@echo "make iso        build $(BUILD)/nestor.iso (GRUB, BIOS boot) for USB sticks and QEMU"
+	@echo "make run        boot the default stack in Bochs and stream its console (CPU=$(CPU))"
+	@echo "make test       unit tests + every in-emulator test; ends with 'N passed, N failed'"
+	@echo "make clean      remove $(BUILD)/"
+
+# --- hypervisor ------------------------------------------------------------
+$(BUILD)/hv/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(HV_CFLAGS) -c $< -o $@
+$(BUILD)/hv/%.o: %.S
+	@mkdir -p $(dir $@)
+	@echo "  AS      $<"
+	$(Q)$(CC) $(HV_CFLAGS) -D__ASSEMBLY__ -c $< -o $@
+
+$(BUILD)/nestor.elf: $(HV_OBJS) boot/linker.ld
+	@echo "  LD      $@"
+	$(Q)ld $(KERNEL_LDFLAGS) -T boot/linker.ld -o $@ $(HV_OBJS)
+
+# --- guest test kernel -----------------------------------------------------
+$(BUILD)/guest/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $< (guest)"
+	$(Q)$(CC) $(GUEST_CFLAGS) -c $< -o $@
+$(BUILD)/guest/%.o: %.S
+	@mkdir -p $(dir $@)
+	@echo "  AS      $< (guest)"
+	$(Q)$(CC) $(GUEST_CFLAGS) -D__ASSEMBLY__ -c $< -o $@
+
+$(BUILD)/guest.elf: $(GUEST_OBJS) guest/linker.ld
+	@echo "  LD      $@"
+	$(Q)ld $(KERNEL_LDFLAGS) -T guest/linker.ld -o $@ $(GUEST_OBJS)
+
+# --- host tools ------------------------------------------------------------
+$(BUILD)/tools/%: tools/%.c tools/*.h
+	@mkdir -p $(dir $@)
+	@echo "  HOSTCC  $@"
+	$(Q)$(HOSTCC) $(HOST_CFLAGS) -o $@ $(filter %.c,$^)
+
+# --- unit tests (host, cmocka, ASan+UBSan) ---------------------------------
+# Each tests/test_X.c lists the sources it tests in a "// sources:" line.
+$(BUILD)/tests/%: tests/%.c
+	@mkdir -p $(dir $@)
+	@echo "  HOSTCC  $@ (cmocka, ASan+UBSan)"
+	$(Q)$(HOSTCC) $(HOST_CFLAGS) $(SAN) -DHOST_TEST -o $@ $< \
+		$(shell sed -n 's|^// sources: ||p' $<) -lcmocka
+
+unit-tests: $(UNIT_TESTS)
+
+# --- boot media ------------------------------------------------------------
+iso: $(BUILD)/nestor.iso
+$(BUILD)/nestor.iso: $(BUILD)/nestor.elf $(BUILD)/guest.elf
+	rm -rf $(BUILD)/iso && mkdir -p $(BUILD)/iso/boot/grub
+	cp $(BUILD)/nestor.elf $(BUILD)/guest.elf $(BUILD)/iso/boot/
+	printf '%s\n' 'set timeout=0' 'set default=0' \
+		'menuentry "Nestor with the guest test kernel" {' \
+		'  multiboot2 /boot/nestor.elf' \
+		'  module2 /boot/guest.elf guest.elf' \
+		'  boot' '}' > $(BUILD)/iso/boot/grub/grub.cfg
+	grub-mkrescue -o $@ $(BUILD)/iso 2>$(BUILD)/grub-mkrescue.log || (cat $(BUILD)/grub-mkrescue.log; false)
+
+# --- running ---------------------------------------------------------------
+run: all
+	$(BUILD)/tools/nestor-run --cpu $(CPU) --stream --name run --verdict nestor \
+		-k "$(BUILD)/nestor.elf" -k "$(BUILD)/guest.elf guest.elf"
+
+test: all unit-tests
+	$(BUILD)/tools/runtests -j $(JOBS) tests/suite.list
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,43 @@
+/* config.c - the table of every Nestor command-line option. */
+#include "boot/config.h"
+#include "boot/platform.h"
+#include "lib/cmdline.h"
+#include "lib/log.h"
+
+struct nestor_config config = {
+	.loglevel = LOG_INFO,
+	.mem = 16ull << 20,
+	.end = END_AUTO,
+};
+
+static const char *const selftest_names[] = { "none", "page-fault", "panic", NULL };
+
+static const struct opt_desc options[] = {
+	{ "loglevel", OPT_CHOICE, &config.loglevel, 0, 0, log_level_names,
+	  "messages shown on COM1: error|warn|info|debug|trace (default info)" },
+	{ "e9log", OPT_FLAG, &config.e9log, 0, 0, NULL,
+	  "copy every message, at every level, to debug port 0xE9 (default off)" },
+	{ "mem", OPT_SIZE, &config.mem, 4ull << 20, 1ull << 30, NULL,
+	  "RAM reserved for Nestor's own use, hidden from the guest (default 16M, 4M..1G, rounded up to 2M)" },
+	{ "end", OPT_CHOICE, &config.end, 0, 0, end_action_names,
+	  "how a run ends: auto (power off through the Bochs port when port 0xE9 answers, else halt), "
+	  "shutdown, halt (default auto)" },
+	{ "selftest", OPT_CHOICE, &config.selftest, 0, 0, selftest_names,
+	  "fail on purpose after boot, to test the failure reports: none|page-fault|panic (default none)" },
+	{ "help", OPT_FLAG, &config.help, 0, 0, NULL, "print this list of options and stop" },
+};
+
+int config_parse(const char *cmdline, char *err, unsigned errlen)
+{
+	if (cmdline_parse(cmdline, options, sizeof(options) / sizeof(options[0]), err, errlen))
+		return -1;
+	config.mem = (config.mem + 0x1fffff) & ~0x1fffffull;
+	return 0;
+}
+
+void config_print_help(void)
+{
+	pr_info("command-line options (name=value, separated by spaces):\n");
+	for (unsigned i = 0; i < sizeof(options) / sizeof(options[0]); i++)
+		pr_info("  %-9s %s\n", options[i].name, options[i].help);
+}

@@ -1,0 +1,26 @@
+/* config.h - Nestor's command-line options (documented in docs/options.md).
+ * Filled once at boot from the multiboot2 command line, read-only after. */
+#ifndef BOOT_CONFIG_H
+#define BOOT_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct nestor_config {
+	unsigned loglevel;  /* enum log_level */
+	bool e9log;
+	uint64_t mem;       /* bytes reserved for Nestor's pool */
+	unsigned end;       /* enum end_action */
+	bool help;
+	unsigned selftest; /* enum selftest */
+};
+
+enum selftest { SELFTEST_NONE, SELFTEST_PAGE_FAULT, SELFTEST_PANIC };
+
+extern struct nestor_config config;
+
+/* Parses cmdline into config; on error returns -1 with a message. */
+int config_parse(const char *cmdline, char *err, unsigned errlen);
+void config_print_help(void);
+
+#endif

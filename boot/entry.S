@@ -1,0 +1,238 @@
+/* entry.S - multiboot2 header and the road from 32-bit protected mode to C.
+ *
+ * The loader enters _start32 in 32-bit protected mode, paging off, with
+ * EAX = multiboot2 magic and EBX = physical address of the boot information,
+ * at whatever physical address it chose for us.  This code therefore only uses
+ * addresses computed relative to where it really runs (EBP = load delta).
+ * It builds throw-away page tables (identity map of the low 4 GiB plus the
+ * image at KERNEL_VIRT_BASE), enters long mode and calls boot_main(). */
+#include "boot/layout.h"
+
+#define MB2_ARCH_I386 0
+#define MB2_HDR_TAG_RELOCATABLE 10
+#define MB2_HDR_TAG_END 0
+#define MB2_LOAD_PREFER_HIGH 2
+
+	.section .multiboot2, "a"
+	.balign 8
+mb2_header:
+	.long 0xe85250d6                 /* magic */
+	.long MB2_ARCH_I386              /* architecture */
+	.long mb2_header_end - mb2_header
+	.long -(0xe85250d6 + MB2_ARCH_I386 + (mb2_header_end - mb2_header))
+	/* Relocatable tag (multiboot2 spec 3.1.10): load us anywhere between 16 MiB
+	 * and 3 GiB, 2 MiB aligned, preferably high, so the low memory that guests
+	 * expect (real-mode area, the usual 1 MiB kernel address, the 16 MiB Linux
+	 * decompression address) stays free for them. */
+	.balign 8
+	.short MB2_HDR_TAG_RELOCATABLE
+	.short 0
+	.long 24
+	.long 0x01000000                 /* min_addr */
+	.long 0xc0000000                 /* max_addr */
+	.long KERNEL_ALIGN               /* align */
+	.long MB2_LOAD_PREFER_HIGH       /* preference */
+	.balign 8
+	.short MB2_HDR_TAG_END
+	.short 0
+	.long 8
+mb2_header_end:
+
+	.section .boot.text, "ax"
+	.code32
+	.globl _start32
+_start32:
+	cli
+	cld
+	/* EBP = load delta: where we run minus where we were linked. */
+	call 1f
+1:	popl %ebp
+	subl $1b, %ebp
+	movl %eax, %edi                  /* keep magic and MBI for boot_main */
+	movl %ebx, %esi
+
+	/* A tiny stack inside the image (physical) for the calls below. */
+	leal boot32_stack_top(%ebp), %esp
+
+	/* Long mode needs CPUID leaf 0x80000001 EDX.LM; without it say so on COM1
+	 * and stop (we have no console code yet, so write the bytes directly). */
+	movl $0x80000000, %eax
+	cpuid
+	cmpl $0x80000001, %eax
+	jb no_long_mode
+	movl $0x80000001, %eax
+	cpuid
+	btl $29, %edx
+	jnc no_long_mode
+
+	/* Zero the boot page tables (they live in the image, not in .bss,
+	 * so this code never depends on the loader clearing anything). */
+	pushl %edi
+	leal boot_pt_start(%ebp), %edi
+	movl $(boot_pt_end - boot_pt_start) / 4, %ecx
+	xorl %eax, %eax
+	rep stosl
+	popl %edi
+
+	/* PML4[0] -> identity PDPT (covers 0..512 GiB, we fill 4 GiB);
+	 * PML4[511] -> high PDPT whose entry 510 maps 0xffffffff80000000. */
+	leal boot_pdpt_low(%ebp), %eax
+	orl $3, %eax
+	movl %eax, boot_pml4(%ebp)
+	leal boot_pdpt_high(%ebp), %eax
+	orl $3, %eax
+	movl %eax, boot_pml4 + 511 * 8(%ebp)
+
+	/* Identity map 0..4 GiB with 2 MiB pages: 4 page directories. */
+	xorl %ecx, %ecx
+2:	leal boot_pd_low(%ebp), %eax
+	movl %ecx, %ebx
+	shll $12, %ebx
+	addl %ebx, %eax
+	orl $3, %eax
+	movl %eax, boot_pdpt_low(%ebp, %ecx, 8)
+	incl %ecx
+	cmpl $4, %ecx
+	jb 2b
+	xorl %ecx, %ecx                  /* entry index 0..2047 */
+3:	movl %ecx, %eax
+	shll $21, %eax
+	orl $0x83, %eax                  /* present, writable, 2 MiB page */
+	movl %eax, boot_pd_low(%ebp, %ecx, 8)
+	movl $0, boot_pd_low + 4(%ebp, %ecx, 8)
+	incl %ecx
+	cmpl $2048, %ecx
+	jb 3b
+
+	/* High mapping: KERNEL_VIRT_BASE + i*2M -> load address + i*2M. */
+	leal boot_pd_high(%ebp), %eax
+	orl $3, %eax
+	movl %eax, boot_pdpt_high + 510 * 8(%ebp)
+	movl $__image_end_phys, %ecx     /* image size in 2 MiB pages, rounded up */
+	subl $__image_start_phys, %ecx
+	addl $0x1fffff, %ecx
+	shrl $21, %ecx
+	leal __image_start_phys(%ebp), %eax
+	orl $0x83, %eax
+	movl $(KERNEL_LINK_PHYS >> 21), %ebx   /* PD index of KERNEL_VIRT_BASE */
+4:	movl %eax, boot_pd_high(%ebp, %ebx, 8)
+	addl $0x200000, %eax
+	incl %ebx
+	decl %ecx
+	jnz 4b
+
+	/* Enter long mode: PAE, EFER.LME|NXE, CR3, then paging. */
+	movl %cr4, %eax
+	orl $(1 << 5), %eax
+	movl %eax, %cr4
+	leal boot_pml4(%ebp), %eax
+	movl %eax, %cr3
+	movl $0xc0000080, %ecx
+	rdmsr
+	orl $((1 << 8) | (1 << 11)), %eax
+	wrmsr
+	movl %cr0, %eax
+	orl $((1 << 31) | (1 << 16) | 1), %eax   /* PG, WP, PE */
+	movl %eax, %cr0
+
+	/* Load a GDT with a 64-bit code segment; its descriptor holds a linear
+	 * address, so patch in the real location first. */
+	leal boot_gdt(%ebp), %eax
+	movl %eax, boot_gdtr + 2(%ebp)
+	lgdt boot_gdtr(%ebp)
+	leal start64(%ebp), %eax
+	pushl $0x08
+	pushl %eax
+	lret
+
+no_long_mode:
+	leal msg_no_lm(%ebp), %esi
+5:	lodsb
+	testb %al, %al
+	jz 6f
+	movw $0x3f8, %dx
+	outb %al, %dx
+	jmp 5b
+6:	/* Bochs shutdown port; harmless elsewhere. Then halt for good. */
+	leal msg_shutdown(%ebp), %esi
+	movw $0x8900, %dx
+7:	lodsb
+	testb %al, %al
+	jz 8f
+	outb %al, %dx
+	jmp 7b
+8:	hlt
+	jmp 8b
+
+	.code64
+start64:
+	movl $0x10, %eax
+	movl %eax, %ds
+	movl %eax, %es
+	movl %eax, %ss
+	xorl %eax, %eax
+	movl %eax, %fs
+	movl %eax, %gs
+	/* Now jump to the high virtual alias and switch to the C stack. */
+	movabsq $high64, %rax
+	jmp *%rax
+
+	.section .boot.data, "aw"
+	.balign 8
+boot_gdt:
+	.quad 0
+	.quad 0x00af9a000000ffff         /* 0x08: 64-bit code */
+	.quad 0x00cf92000000ffff         /* 0x10: data */
+boot_gdt_end:
+boot_gdtr:
+	.short boot_gdt_end - boot_gdt - 1
+	.long 0
+msg_no_lm:
+	.asciz "nestor: FATAL: this CPU has no long mode (CPUID 0x80000001 EDX.LM=0)\n"
+msg_shutdown:
+	.asciz "Shutdown"
+
+	.balign 16
+	.space 256
+boot32_stack_top:
+
+	.balign 4096
+boot_pt_start:
+boot_pml4:	.space 4096
+boot_pdpt_low:	.space 4096
+boot_pdpt_high:	.space 4096
+boot_pd_high:	.space 4096
+boot_pd_low:	.space 4096 * 4
+boot_pt_end:
+
+	.text
+	.code64
+high64:
+	/* Upper register halves are undefined after the mode switch: zero-extend
+	 * what we carried over (EDI magic, ESI MBI, EBP load delta) into
+	 * registers that survive the .bss clearing below. */
+	movl %edi, %r12d
+	movl %esi, %r13d
+	movl %ebp, %r14d
+	/* Clear .bss ourselves: not every loader is trusted to. */
+	movabsq $__bss_start, %rdi
+	movabsq $__bss_end, %rcx
+	subq %rdi, %rcx
+	xorl %eax, %eax
+	rep stosb
+	movabsq $boot_stack_top, %rsp
+	xorl %ebp, %ebp                  /* end of the frame-pointer chain */
+	movq %r12, %rdi
+	movq %r13, %rsi
+	movq %r14, %rdx
+	call boot_main
+9:	cli
+	hlt
+	jmp 9b
+
+	.bss
+	.balign 16
+	.globl boot_stack
+boot_stack:
+	.space BOOT_STACK_SIZE
+boot_stack_top:

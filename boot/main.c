@@ -1,0 +1,132 @@
+/* main.c - Nestor's boot sequence, from the first C instruction to the guest. */
+#include "boot/config.h"
+#include "boot/cpu.h"
+#include "boot/layout.h"
+#include "boot/platform.h"
+#include "boot/trap.h"
+#include "hypercall/abi.h"
+#include "lib/log.h"
+#include "lib/mb2.h"
+#include "lib/string.h"
+#include "lib/x86.h"
+#include "mm/mm.h"
+
+#ifndef NESTOR_VERSION
+#define NESTOR_VERSION "dev"
+#endif
+
+extern const char __image_end_phys[];
+#define IMAGE_SIZE ((uint64_t)__image_end_phys - KERNEL_LINK_PHYS)
+
+/* The MBI is copied here first thing: the loader's copy lives in memory the
+ * guest will own later. */
+static uint8_t mbi_copy[64 * 1024] __attribute__((aligned(8)));
+static struct mb2_info boot_info;
+
+/* Our level in the stack: one above the Nestor we run on, 0 on a machine
+ * with no Nestor below (bare metal, or another hypervisor). */
+static unsigned detect_level(char hv_name[13])
+{
+	hv_name[0] = '\0';
+	if (!(cpuid(1, 0).ecx & (1u << 31)))
+		return 0;
+	struct cpuid_regs r = cpuid(NESTOR_CPUID_BASE, 0);
+	memcpy(hv_name, &r.ebx, 4);
+	memcpy(hv_name + 4, &r.ecx, 4);
+	memcpy(hv_name + 8, &r.edx, 4);
+	hv_name[12] = '\0';
+	if (r.ebx != NESTOR_SIG_EBX || r.ecx != NESTOR_SIG_ECX || r.edx != NESTOR_SIG_EDX ||
+	    r.eax < NESTOR_CPUID_INFO)
+		return 0;
+	return cpuid(NESTOR_CPUID_INFO, 0).eax + 1;
+}
+
+static void print_boot_info(const struct mb2_info *mb)
+{
+	pr_info("boot loader: %s\n", mb->loader_name ? mb->loader_name : "(unnamed)");
+	pr_info("command line: '%s'\n", mb->cmdline ? mb->cmdline : "");
+	pr_info("memory map (%u entries):\n", mb->n_mmap);
+	for (unsigned i = 0; i < mb->n_mmap; i++) {
+		const struct mb2_mmap_entry *e = &mb->mmap[i];
+		pr_info("  [%016llx, %016llx) %8llu KiB %s\n", (unsigned long long)e->base,
+			(unsigned long long)(e->base + e->len), (unsigned long long)(e->len >> 10),
+			mb2_mem_type_name(e->type));
+	}
+	for (unsigned i = 0; i < mb->n_modules; i++)
+		pr_info("module %u: [%08x, %08x) '%s'\n", i, mb->modules[i].start, mb->modules[i].end,
+			mb->modules[i].string);
+	if (mb->rsdp_new)
+		pr_info("ACPI: RSDP 2.0+ tag (%u bytes)\n", mb->rsdp_new_len);
+	if (mb->rsdp_old)
+		pr_info("ACPI: RSDP 1.0 tag (%u bytes)\n", mb->rsdp_old_len);
+}
+
+void boot_main(uint32_t magic, uint32_t mbi_phys, uint32_t load_delta);
+
+void boot_main(uint32_t magic, uint32_t mbi_phys, uint32_t load_delta)
+{
+	uint64_t image_phys = (uint32_t)(KERNEL_LINK_PHYS + load_delta);
+	char hv_name[13], err[160];
+
+	log_init();
+	platform_detect();
+	unsigned level = detect_level(hv_name);
+	log_set_prefix_level(level);
+	idt_init();
+	cpu_init(0);
+
+	pr_info("Nestor %s - recursive VT-x hypervisor - level %u\n", NESTOR_VERSION, level);
+	if (hv_name[0] && level == 0)
+		pr_info("running under another hypervisor ('%s')\n", hv_name);
+	pr_info("image at physical 0x%llx, %llu KiB\n", (unsigned long long)image_phys,
+		(unsigned long long)(IMAGE_SIZE >> 10));
+
+	if (magic != MB2_BOOTLOADER_MAGIC) {
+		pr_err("not started by a multiboot2 loader (EAX=0x%08x, expected 0x%08x)\n", magic,
+		       MB2_BOOTLOADER_MAGIC);
+		machine_end(true);
+	}
+	/* Copy the MBI (identity-mapped by the boot page tables) before parsing. */
+	uint32_t mbi_size = *(volatile uint32_t *)(uint64_t)mbi_phys;
+	if (mbi_size > sizeof(mbi_copy)) {
+		pr_err("boot information is %u bytes; at most %zu supported\n", mbi_size, sizeof(mbi_copy));
+		machine_end(true);
+	}
+	memcpy(mbi_copy, (const void *)(uint64_t)mbi_phys, mbi_size < 16 ? 16 : mbi_size);
+	if (mb2_parse(mbi_copy, sizeof(mbi_copy), &boot_info, err, sizeof(err))) {
+		pr_err("bad boot information: %s\n", err);
+		machine_end(true);
+	}
+	print_boot_info(&boot_info);
+
+	if (config_parse(boot_info.cmdline, err, sizeof(err))) {
+		pr_err("bad command line: %s\n", err);
+		pr_err("boot with 'help' on the command line for the list of options\n");
+		machine_end(true);
+	}
+	log_set_level(config.loglevel);
+	log_set_e9(config.e9log);
+	platform_set_end_action(config.end);
+	if (config.help) {
+		config_print_help();
+		machine_end(false);
+	}
+
+	if (mm_plan(&boot_info, mbi_phys, image_phys, IMAGE_SIZE, config.mem, err, sizeof(err))) {
+		pr_err("memory: %s\n", err);
+		machine_end(true);
+	}
+	mm_switch_page_tables();
+	pr_info("memory: %llu KiB usable RAM; Nestor owns [%llx, %llx) (image) and [%llx, %llx) (pool, %llu KiB)\n",
+		(unsigned long long)(rs_total(&mem.ram) >> 10), (unsigned long long)mem.image_start,
+		(unsigned long long)mem.image_end, (unsigned long long)mem.pool_start,
+		(unsigned long long)mem.pool_end, (unsigned long long)((mem.pool_end - mem.pool_start) >> 10));
+
+	if (config.selftest == SELFTEST_PAGE_FAULT)
+		__asm__ volatile("movq $1, 0x10" ::: "memory"); /* nothing is mapped at 0 any more */
+	if (config.selftest == SELFTEST_PANIC)
+		panic("selftest=panic on the command line");
+
+	pr_info("no guest to run: nothing more to do\n");
+	machine_end(false);
+}

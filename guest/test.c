@@ -1,0 +1,95 @@
+/* test.c - runs the selected tests and prints the transcript. */
+#include "guest/test.h"
+#include "lib/format.h"
+#include "lib/string.h"
+#include <stdarg.h>
+
+extern const struct test_case __tests_start[], __tests_end[];
+
+static const struct test_case *current;
+static unsigned current_failures;
+
+static void sink(void *ctx, char c)
+{
+	(void)ctx;
+	gputc(c);
+}
+
+static void line(const char *prefix, const char *fmt, va_list ap)
+{
+	gprintf("%s%s.%s: ", prefix, current ? current->suite : "-", current ? current->name : "-");
+	vformat(sink, 0, fmt, ap);
+	gputc('\n');
+}
+
+void say(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	line("  ", fmt, ap);
+	va_end(ap);
+}
+
+void env(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	line("env: ", fmt, ap);
+	va_end(ap);
+}
+
+void check_failed(const char *file, int line_no, const char *cond, const char *fmt, ...)
+{
+	va_list ap;
+	current_failures++;
+	gprintf("  %s.%s: CHECK FAILED %s:%d: %s: ", current->suite, current->name, file, line_no, cond);
+	va_start(ap, fmt);
+	vformat(sink, 0, fmt, ap);
+	va_end(ap);
+	gputc('\n');
+}
+
+/* suites: comma-separated list, or empty for all. */
+static bool selected(const struct test_case *t, const char *suites)
+{
+	if (!suites[0])
+		return true;
+	size_t n = strlen(t->suite);
+	for (const char *p = suites; *p;) {
+		const char *e = strchr(p, ',');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		if (len == n && !strncmp(p, t->suite, n))
+			return true;
+		if (!e)
+			break;
+		p = e + 1;
+	}
+	return false;
+}
+
+/* Returns the number of failed tests; *ran gets the number run. */
+unsigned run_tests(const char *suites, bool list_only, unsigned *ran)
+{
+	unsigned failed = 0, count = 0;
+	for (const struct test_case *t = __tests_start; t < __tests_end; t++) {
+		if (!selected(t, suites))
+			continue;
+		count++;
+		if (list_only) {
+			gprintf("test %s.%s\n", t->suite, t->name);
+			continue;
+		}
+		current = t;
+		current_failures = 0;
+		t->fn();
+		if (current_failures) {
+			failed++;
+			gprintf("test %s.%s: FAILED (%u checks)\n", t->suite, t->name, current_failures);
+		} else {
+			gprintf("test %s.%s: ok\n", t->suite, t->name);
+		}
+		current = 0;
+	}
+	*ran = count;
+	return failed;
+}

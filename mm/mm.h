@@ -1,0 +1,45 @@
+/* mm.h - Nestor's memory: where it lives, its page pool, address helpers.
+ *
+ * At boot Nestor owns exactly two blocks of RAM: its image (where the loader
+ * put it) and one pool (size mem=, taken from the top of free RAM).  Both
+ * are hidden from the guest.  Everything Nestor allocates at run time (page
+ * tables, EPT, VMCS, bitmaps) comes from the pool. */
+#ifndef MM_MM_H
+#define MM_MM_H
+
+#include <stdint.h>
+#include "boot/layout.h"
+#include "lib/mb2.h"
+#include "mm/pmm.h"
+#include "mm/regions.h"
+
+struct mem_layout {
+	uint64_t image_start, image_end; /* physical */
+	uint64_t pool_start, pool_end;   /* physical */
+	uint64_t phys_top;               /* end of the highest memory-map entry */
+	struct region_set ram;           /* usable RAM per the memory map */
+	struct region_set hidden;        /* Nestor's own memory: image + pool */
+};
+
+extern struct mem_layout mem; /* written once at boot, read-only after */
+
+/* Plans memory from the boot information: usable RAM, then the pool at the
+ * top of what is free (not the image, the MBI, the modules, or below 1 MiB).
+ * Returns 0 or -1 with a message in err. */
+int mm_plan(const struct mb2_info *mbi, uint64_t mbi_phys, uint64_t image_phys, uint64_t image_size,
+	    uint64_t pool_size, char *err, unsigned errlen);
+/* Builds Nestor's final page tables (direct map + image with W^X) in the
+ * pool and switches to them.  The low identity map disappears. */
+void mm_switch_page_tables(void);
+
+static inline void *phys_to_virt(uint64_t p) { return (void *)(PHYS_MAP_BASE + p); }
+uint64_t virt_to_phys(const void *v);
+
+/* Zeroed 4 KiB pages from the pool; NULL when the pool is exhausted. */
+void *page_alloc(void);
+void *pages_alloc(uint64_t n, uint64_t align_pages);
+void pages_free(void *p, uint64_t n);
+/* Pool usage, in pages. */
+void pool_usage(uint64_t *used, uint64_t *peak, uint64_t *total);
+
+#endif

@@ -1,0 +1,653 @@
+/* nestor-run - boot a stack of kernels in Debian's Bochs and judge the run.
+ *
+ * It writes a GRUB ISO and a bochsrc into a run directory of its own (so
+ * runs in parallel never share a file), starts Bochs headless with
+ * deterministic settings, captures COM1 to serial.txt, enforces a timeout,
+ * and decides PASS or FAIL from what the guest printed on the serial port -
+ * never from Bochs' exit status (which is 1 for every end).
+ *
+ * A stack is either given kernel by kernel (-k, the first one booted by GRUB,
+ * the others its modules), or as a depth: --guest G --depth N boots N Nestor
+ * levels with G on top (N = 0: G directly on Bochs).  --depths 0,1,2 runs the
+ * same guest at each depth and requires byte-identical transcripts, except
+ * lines the guest marks as environment facts ("env: ...").
+ *
+ * The verdict comes with one stable reason keyword:
+ *   pass, guest-fail, nestor-panic, nestor-fail, nestor-no-end, triple-fault,
+ *   bochs-panic, timeout, no-result, transcript-differs.
+ * See docs/testing.md. */
+#include "tools/util.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#define MAX_STACK 16
+
+struct item {
+	char file[1024];
+	char args[1024];
+};
+
+struct opts {
+	struct item stack[MAX_STACK];
+	int n_stack;
+	struct item guest, nestor;
+	int have_guest;
+	int depths[MAX_STACK];
+	int n_depths;
+	int mb1;
+	const char *cpu;
+	int megs;
+	int timeout;
+	const char *name;
+	const char *dir;
+	int stream;
+	int quiet;
+	const char *verdict; /* "guest" or "nestor" */
+	const char *expect_fail;
+	const char *transcript_out;
+	const char *bochs;
+};
+
+struct result {
+	const char *reason; /* "pass" or a failure keyword */
+	char detail[512];
+	double seconds;
+	unsigned long long ticks; /* emulated instructions, from Bochs' last line */
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: nestor-run [options] -k \"FILE [ARGS]\" [-k \"FILE [ARGS]\"]...\n"
+		"       nestor-run [options] --guest \"FILE [ARGS]\" --depth N | --depths 0,1,...\n"
+		"\n"
+		"  -k \"FILE ARGS\"     a kernel and its command line; the first is booted by GRUB\n"
+		"                     (multiboot2), the next ones are its modules, in order\n"
+		"  --guest \"FILE ARGS\" the guest on top of a Nestor stack\n"
+		"  --nestor \"FILE ARGS\" the Nestor image and options used at every level\n"
+		"                     (default \"build/nestor.elf\")\n"
+		"  --depth N          N Nestor levels under the guest (0: the guest alone)\n"
+		"  --depths LIST      run at each depth of LIST (e.g. 0,1) and compare transcripts\n"
+		"  --mb1              GRUB boots the first kernel with multiboot (version 1)\n"
+		"  --cpu MODEL        Bochs CPU model (default corei7_skylake_x)\n"
+		"  --megs N           RAM in MiB (default 256)\n"
+		"  --timeout S        host seconds before the run is killed (default 120)\n"
+		"  --name NAME        run directory build/runs/NAME (default 'run')\n"
+		"  --dir DIR          run directory (overrides --name)\n"
+		"  --stream           copy the serial console to stdout as it comes\n"
+		"  --quiet            print only the verdict line\n"
+		"  --verdict guest|nestor  who decides: the guest's 'RESULT:' line (default),\n"
+		"                     or level 0's 'end of run' line (when there is no guest)\n"
+		"  --expect-fail R    the run must fail with reason R (harness self-tests)\n"
+		"  --transcript FILE  also write the guest's transcript to FILE\n"
+		"Exit status: 0 PASS, 1 FAIL, 2 usage or set-up error.\n");
+}
+
+static void parse_item(struct item *it, const char *spec)
+{
+	while (*spec == ' ')
+		spec++;
+	const char *sp = strchr(spec, ' ');
+	size_t flen = sp ? (size_t)(sp - spec) : strlen(spec);
+	if (flen == 0 || flen >= sizeof(it->file))
+		die("bad kernel specification '%s'", spec);
+	memcpy(it->file, spec, flen);
+	it->file[flen] = '\0';
+	snprintf(it->args, sizeof(it->args), "%s", sp ? sp + 1 : "");
+	if (access(it->file, R_OK))
+		die("cannot read %s: %s", it->file, strerror(errno));
+}
+
+static int parse_int(const char *s, const char *what)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (*s == '\0' || *end || v < 0 || v > 1000000)
+		die("%s: '%s' is not a valid number", what, s);
+	return (int)v;
+}
+
+/* GRUB's configuration language: quote an argument list safely. */
+static void grub_quote(FILE *f, const char *s)
+{
+	/* Each word single-quoted; a quote inside becomes '\'' as in sh. */
+	while (*s) {
+		while (*s == ' ')
+			s++;
+		if (!*s)
+			break;
+		fputs(" '", f);
+		for (; *s && *s != ' '; s++) {
+			if (*s == '\'')
+				fputs("'\\''", f);
+			else
+				fputc(*s, f);
+		}
+		fputc('\'', f);
+	}
+}
+
+static int run_cmd(char *const argv[], const char *log)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int devnull = open("/dev/null", O_RDONLY);
+		if (fd < 0 || devnull < 0)
+			_exit(127);
+		dup2(devnull, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static void copy_file(const char *from, const char *to)
+{
+	size_t len;
+	char *d = read_file(from, &len);
+	if (!d)
+		die("cannot read %s", from);
+	write_file(to, d, len);
+	free(d);
+}
+
+static void build_iso(const struct opts *o, const struct item *stack, int n, const char *dir)
+{
+	char path[4096], iso_dir[4096];
+	snprintf(iso_dir, sizeof(iso_dir), "%s/iso", dir);
+	snprintf(path, sizeof(path), "%s/boot/grub", iso_dir);
+	make_dirs(path);
+	snprintf(path, sizeof(path), "%s/boot/grub/grub.cfg", iso_dir);
+	FILE *f = fopen(path, "w");
+	if (!f)
+		die("cannot write %s", path);
+	fprintf(f, "set timeout=0\nset default=0\nmenuentry \"nestor-run\" {\n");
+	for (int i = 0; i < n; i++) {
+		char dst[4096];
+		snprintf(dst, sizeof(dst), "%s/boot/k%d", iso_dir, i);
+		copy_file(stack[i].file, dst);
+		const char *cmd = i == 0 ? (o->mb1 ? "multiboot" : "multiboot2") : (o->mb1 ? "module" : "module2");
+		fprintf(f, "  %s /boot/k%d", cmd, i);
+		grub_quote(f, stack[i].args);
+		fputc('\n', f);
+	}
+	fprintf(f, "  boot\n}\n");
+	fclose(f);
+	char iso[4096], log[4096];
+	snprintf(iso, sizeof(iso), "%s/boot.iso", dir);
+	snprintf(log, sizeof(log), "%s/grub-mkrescue.log", dir);
+	char *argv[] = { "grub-mkrescue", "-o", iso,
+			 "--install-modules=multiboot multiboot2 normal iso9660 biosdisk configfile boot",
+			 "--locales=", "--fonts=", "--themes=", iso_dir, NULL };
+	if (run_cmd(argv, log))
+		die("grub-mkrescue failed, see %s", log);
+}
+
+static void write_bochsrc(const struct opts *o, const char *dir)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/bochsrc", dir);
+	FILE *f = fopen(path, "w");
+	if (!f)
+		die("cannot write %s", path);
+	/* Deterministic: no real-time clock sync, a fixed start time. */
+	fprintf(f,
+		"megs: %d\n"
+		"cpu: model=%s, ips=10000000, reset_on_triple_fault=0, ignore_bad_msrs=0\n"
+		"clock: sync=none, time0=946684800\n"
+		"romimage: file=/usr/share/bochs/BIOS-bochs-latest, options=fastboot\n"
+		"vgaromimage: file=/usr/share/vgabios/vgabios.bin\n"
+		"pci: enabled=1, chipset=i440fx\n"
+		"ata0-master: type=cdrom, path=%s/boot.iso, status=inserted\n"
+		"boot: cdrom\n"
+		"com1: enabled=1, mode=file, dev=%s/serial.txt\n"
+		"port_e9_hack: enabled=1\n"
+		"display_library: rfb, options=\"timeout=0\"\n"
+		"mouse: enabled=0\n"
+		"speaker: enabled=0\n"
+		"sound: driver=dummy\n"
+		"log: %s/bochs.log\n"
+		"panic: action=fatal\n"
+		"error: action=report\n"
+		"info: action=ignore\n"
+		"debug: action=ignore\n",
+		o->megs, o->cpu, dir, dir, dir);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/debugger.rc", dir);
+	write_file(path, "c\nq\n", 4);
+}
+
+static int is_nestor_line(const char *line) { return !strncmp(line, "nestor[", 7) || !strncmp(line, "nestor:", 7); }
+
+/* The guest's transcript: every serial line that is not Nestor's. */
+static char *transcript_of(const char *serial)
+{
+	size_t len = strlen(serial);
+	char *out = malloc(len + 1), *w = out;
+	for (const char *p = serial; *p;) {
+		const char *e = strchr(p, '\n');
+		size_t l = e ? (size_t)(e - p + 1) : strlen(p);
+		if (!is_nestor_line(p)) {
+			memcpy(w, p, l);
+			w += l;
+		}
+		p += l;
+	}
+	*w = '\0';
+	return out;
+}
+
+/* Streams new serial bytes to stdout. */
+static void stream_serial(const char *path, long *pos)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return;
+	if (fseek(f, *pos, SEEK_SET) == 0) {
+		char buf[4096];
+		size_t n;
+		while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
+			fwrite(buf, 1, n, stdout);
+			*pos += n;
+		}
+		fflush(stdout);
+	}
+	fclose(f);
+}
+
+static void judge(const struct opts *o, int depth_known, int depth, const char *dir, int timed_out,
+		  struct result *r)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/serial.txt", dir);
+	char *serial = read_file(path, NULL);
+	if (!serial)
+		serial = strdup("");
+	snprintf(path, sizeof(path), "%s/bochs.log", dir);
+	char *blog = read_file(path, NULL);
+	if (!blog)
+		blog = strdup("");
+	snprintf(path, sizeof(path), "%s/bochs.out", dir);
+	char *bout = read_file(path, NULL);
+	if (bout) {
+		/* The debugger's last line is "(0).[TICKS] ...": emulated instructions. */
+		const char *t = strstr(bout, "(0).[");
+		const char *last = NULL;
+		while (t) {
+			last = t;
+			t = strstr(t + 1, "(0).[");
+		}
+		if (last)
+			r->ticks = strtoull(last + 5, NULL, 10);
+		free(bout);
+	}
+
+	int ends_ok = 0;
+	const char *guest_result = NULL;
+	char first_error[512] = "";
+	r->reason = NULL;
+	for (const char *p = serial; *p;) {
+		const char *e = strchr(p, '\n');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		char line[1024];
+		snprintf(line, sizeof(line), "%.*s", (int)(l < sizeof(line) - 1 ? l : sizeof(line) - 1), p);
+		if (is_nestor_line(line)) {
+			if (strstr(line, "PANIC") && !r->reason) {
+				r->reason = "nestor-panic";
+				snprintf(r->detail, sizeof(r->detail), "%s", line);
+			} else if (strstr(line, "end of run (failure)") && !r->reason) {
+				r->reason = "nestor-fail";
+				snprintf(r->detail, sizeof(r->detail), "%s", first_error[0] ? first_error : line);
+			} else if (strstr(line, "error: ") && !first_error[0]) {
+				snprintf(first_error, sizeof(first_error), "%s", line);
+			} else if (strstr(line, "end of run (success)")) {
+				ends_ok++;
+			}
+		} else if (!strncmp(line, "RESULT: ", 8) && !guest_result) {
+			guest_result = p;
+		}
+		p += e ? l + 1 : l;
+	}
+
+	if (!r->reason && !strcmp(o->verdict, "guest")) {
+		if (guest_result) {
+			if (!strncmp(guest_result, "RESULT: PASS", 12))
+				r->reason = "pass";
+			else {
+				r->reason = "guest-fail";
+				const char *e = strchr(guest_result, '\n');
+				snprintf(r->detail, sizeof(r->detail), "%.*s", (int)(e ? e - guest_result : 200),
+					 guest_result);
+			}
+		}
+	} else if (!r->reason && ends_ok > 0) {
+		r->reason = "pass";
+	}
+	/* Every Nestor level must have ended cleanly, bottom to top. */
+	if (r->reason && !strcmp(r->reason, "pass") && depth_known && ends_ok != depth) {
+		r->reason = "nestor-no-end";
+		snprintf(r->detail, sizeof(r->detail), "%d of %d Nestor levels reported a clean end of run", ends_ok,
+			 depth);
+	}
+	if (!r->reason || timed_out) {
+		const char *tf = strstr(blog, "exception with no resolution");
+		const char *pn = strstr(blog, ">>PANIC<<");
+		if (tf) {
+			r->reason = "triple-fault";
+			const char *s = tf;
+			while (s > blog && s[-1] != '\n')
+				s--;
+			const char *e = strchr(tf, '\n');
+			snprintf(r->detail, sizeof(r->detail), "Bochs: %.*s", (int)(e ? e - s : 200), s);
+		} else if (pn && !strstr(pn, "Shutdown port: shutdown requested")) {
+			r->reason = "bochs-panic";
+			const char *e = strchr(pn, '\n');
+			snprintf(r->detail, sizeof(r->detail), "Bochs: %.*s", (int)(e ? e - pn : 200), pn);
+		} else if (timed_out) {
+			r->reason = "timeout";
+			snprintf(r->detail, sizeof(r->detail), "the run did not end within %d s%s", o->timeout,
+				 guest_result ? " (after the guest's RESULT line)" : "");
+		} else if (!r->reason) {
+			r->reason = "no-result";
+			snprintf(r->detail, sizeof(r->detail), "the run ended without a result line");
+		}
+	}
+	if (o->transcript_out || depth_known) {
+		char *t = transcript_of(serial);
+		if (o->transcript_out)
+			write_file(o->transcript_out, t, strlen(t));
+		snprintf(path, sizeof(path), "%s/transcript.txt", dir);
+		write_file(path, t, strlen(t));
+		free(t);
+	}
+	free(serial);
+	free(blog);
+}
+
+static void run_bochs(const struct opts *o, const char *dir, int *timed_out, double *secs)
+{
+	char rc[4096], cfg[4096], out[4096], serial[4096];
+	snprintf(cfg, sizeof(cfg), "%s/bochsrc", dir);
+	snprintf(rc, sizeof(rc), "%s/debugger.rc", dir);
+	snprintf(out, sizeof(out), "%s/bochs.out", dir);
+	snprintf(serial, sizeof(serial), "%s/serial.txt", dir);
+	unlink(serial);
+	double start = now_seconds();
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		setpgid(0, 0);
+		int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int devnull = open("/dev/null", O_RDONLY);
+		if (fd < 0 || devnull < 0)
+			_exit(127);
+		dup2(devnull, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		char *argv[] = { (char *)o->bochs, "-q", "-f", cfg, "-rc", rc, NULL };
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	setpgid(pid, pid);
+	long pos = 0;
+	*timed_out = 0;
+	for (;;) {
+		int st;
+		pid_t w = waitpid(pid, &st, WNOHANG);
+		if (w == pid)
+			break;
+		if (o->stream)
+			stream_serial(serial, &pos);
+		if (now_seconds() - start > o->timeout) {
+			kill(-pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			*timed_out = 1;
+			break;
+		}
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	if (o->stream)
+		stream_serial(serial, &pos);
+	*secs = now_seconds() - start;
+}
+
+/* Builds the stack for a guest at a depth: depth Nestor images, then the guest. */
+static int stack_for_depth(const struct opts *o, int depth, struct item *stack)
+{
+	int n = 0;
+	for (int i = 0; i < depth; i++)
+		stack[n++] = o->nestor;
+	stack[n++] = o->guest;
+	return n;
+}
+
+static void run_one(const struct opts *o, const struct item *stack, int n, int depth_known, int depth,
+		    const char *dir, struct result *r)
+{
+	make_dirs(dir);
+	build_iso(o, stack, n, dir);
+	write_bochsrc(o, dir);
+	int timed_out;
+	run_bochs(o, dir, &timed_out, &r->seconds);
+	judge(o, depth_known, depth, dir, timed_out, r);
+}
+
+/* Compares transcripts line by line, skipping "env: " lines on both sides. */
+static int compare_transcripts(const char *a, const char *b, char *detail, size_t dlen)
+{
+	int line_a = 0, line_b = 0;
+	for (;;) {
+		while (*a && !strncmp(a, "env: ", 5)) {
+			a = strchr(a, '\n');
+			a = a ? a + 1 : "";
+			line_a++;
+		}
+		while (*b && !strncmp(b, "env: ", 5)) {
+			b = strchr(b, '\n');
+			b = b ? b + 1 : "";
+			line_b++;
+		}
+		if (!*a && !*b)
+			return 0;
+		const char *ea = strchr(a, '\n'), *eb = strchr(b, '\n');
+		size_t la = ea ? (size_t)(ea - a) : strlen(a), lb = eb ? (size_t)(eb - b) : strlen(b);
+		line_a++, line_b++;
+		if (la != lb || memcmp(a, b, la)) {
+			snprintf(detail, dlen, "line %d: '%.*s' (depth 0) vs line %d: '%.*s'", line_a,
+				 (int)(la > 160 ? 160 : la), a, line_b, (int)(lb > 160 ? 160 : lb), b);
+			return -1;
+		}
+		a += la + (ea ? 1 : 0);
+		b += lb + (eb ? 1 : 0);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { .cpu = "corei7_skylake_x", .megs = 256, .timeout = 120, .name = "run",
+			  .verdict = "guest", .bochs = "bochs" };
+	int depth = -1;
+	parse_item(&o.nestor, "build/nestor.elf");
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEED_ARG()                                         \
+	do {                                               \
+		if (!v)                                    \
+			die("option %s needs a value", a); \
+		i++;                                       \
+	} while (0)
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(a, "-k")) {
+			NEED_ARG();
+			if (o.n_stack == MAX_STACK)
+				die("at most %d kernels", MAX_STACK);
+			parse_item(&o.stack[o.n_stack++], v);
+		} else if (!strcmp(a, "--guest")) {
+			NEED_ARG();
+			parse_item(&o.guest, v);
+			o.have_guest = 1;
+		} else if (!strcmp(a, "--nestor")) {
+			NEED_ARG();
+			parse_item(&o.nestor, v);
+		} else if (!strcmp(a, "--depth")) {
+			NEED_ARG();
+			depth = parse_int(v, "--depth");
+		} else if (!strcmp(a, "--depths")) {
+			NEED_ARG();
+			char tmp[256];
+			snprintf(tmp, sizeof(tmp), "%s", v);
+			for (char *t = strtok(tmp, ","); t; t = strtok(NULL, ",")) {
+				if (o.n_depths == MAX_STACK)
+					die("too many depths");
+				o.depths[o.n_depths++] = parse_int(t, "--depths");
+			}
+		} else if (!strcmp(a, "--mb1")) {
+			o.mb1 = 1;
+		} else if (!strcmp(a, "--cpu")) {
+			NEED_ARG();
+			o.cpu = v;
+		} else if (!strcmp(a, "--megs")) {
+			NEED_ARG();
+			o.megs = parse_int(v, "--megs");
+		} else if (!strcmp(a, "--timeout")) {
+			NEED_ARG();
+			o.timeout = parse_int(v, "--timeout");
+		} else if (!strcmp(a, "--name")) {
+			NEED_ARG();
+			o.name = v;
+		} else if (!strcmp(a, "--dir")) {
+			NEED_ARG();
+			o.dir = v;
+		} else if (!strcmp(a, "--stream")) {
+			o.stream = 1;
+		} else if (!strcmp(a, "--quiet")) {
+			o.quiet = 1;
+		} else if (!strcmp(a, "--verdict")) {
+			NEED_ARG();
+			if (strcmp(v, "guest") && strcmp(v, "nestor"))
+				die("--verdict takes guest or nestor");
+			o.verdict = v;
+		} else if (!strcmp(a, "--expect-fail")) {
+			NEED_ARG();
+			o.expect_fail = v;
+		} else if (!strcmp(a, "--transcript")) {
+			NEED_ARG();
+			o.transcript_out = v;
+		} else if (!strcmp(a, "--bochs")) {
+			NEED_ARG();
+			o.bochs = v;
+		} else {
+			usage(stderr);
+			die("unknown option '%s'", a);
+		}
+	}
+	if (o.n_stack && o.have_guest)
+		die("give either -k kernels or --guest, not both");
+	if (!o.n_stack && !o.have_guest) {
+		usage(stderr);
+		die("nothing to run");
+	}
+	if (o.have_guest && depth < 0 && !o.n_depths)
+		die("--guest needs --depth or --depths");
+	if (o.n_depths && depth >= 0)
+		die("give --depth or --depths, not both");
+	if (o.mb1 && o.have_guest && (depth > 0 || o.n_depths > 1))
+		die("--mb1 applies to GRUB's kernel, only at depth 0");
+
+	char base[4096];
+	if (o.dir)
+		snprintf(base, sizeof(base), "%s", o.dir);
+	else
+		snprintf(base, sizeof(base), "build/runs/%s", o.name);
+
+	struct result r = { 0 };
+	char label[256];
+	if (o.n_stack) {
+		snprintf(label, sizeof(label), "%s", o.name);
+		run_one(&o, o.stack, o.n_stack, 0, 0, base, &r);
+	} else if (!o.n_depths) {
+		struct item stack[MAX_STACK];
+		int n = stack_for_depth(&o, depth, stack);
+		snprintf(label, sizeof(label), "%s (depth %d, %s)", o.name, depth, o.cpu);
+		run_one(&o, stack, n, 1, depth, base, &r);
+	} else {
+		/* Differential: each depth in its own directory, all compared with the first. */
+		char *first = NULL;
+		snprintf(label, sizeof(label), "%s (depths", o.name);
+		for (int i = 0; i < o.n_depths; i++)
+			snprintf(label + strlen(label), sizeof(label) - strlen(label), "%s%d", i ? "," : " ",
+				 o.depths[i]);
+		snprintf(label + strlen(label), sizeof(label) - strlen(label), ", %s)", o.cpu);
+		double total = 0;
+		for (int i = 0; i < o.n_depths; i++) {
+			char dir[4096];
+			struct item stack[MAX_STACK];
+			snprintf(dir, sizeof(dir), "%s/depth%d", base, o.depths[i]);
+			int n = stack_for_depth(&o, o.depths[i], stack);
+			memset(&r, 0, sizeof(r));
+			run_one(&o, stack, n, 1, o.depths[i], dir, &r);
+			total += r.seconds;
+			if (!o.quiet) {
+				if (!strcmp(r.reason, "pass"))
+					printf("  depth %d: PASS (%.1f s, %llu ticks)\n", o.depths[i], r.seconds, r.ticks);
+				else
+					printf("  depth %d: FAIL %s%s%s (%.1f s)\n", o.depths[i], r.reason,
+					       r.detail[0] ? ": " : "", r.detail, r.seconds);
+			}
+			if (strcmp(r.reason, "pass")) {
+				char d[512];
+				snprintf(d, sizeof(d), "depth %d: %s", o.depths[i], r.detail);
+				snprintf(r.detail, sizeof(r.detail), "%s", d);
+				break;
+			}
+			char path[4096];
+			snprintf(path, sizeof(path), "%s/transcript.txt", dir);
+			char *t = read_file(path, NULL);
+			if (!first) {
+				first = t;
+				continue;
+			}
+			char detail[512];
+			int diff = compare_transcripts(first, t, detail, sizeof(detail));
+			free(t);
+			if (diff) {
+				r.reason = "transcript-differs";
+				snprintf(r.detail, sizeof(r.detail), "depth %d vs %d: %s", o.depths[0], o.depths[i], detail);
+				break;
+			}
+		}
+		free(first);
+		r.seconds = total;
+	}
+
+	int pass;
+	if (o.expect_fail) {
+		pass = !strcmp(r.reason, o.expect_fail);
+		printf("%s %s: expected failure '%s', got '%s'%s%s (%.1f s)\n", pass ? "PASS" : "FAIL", label,
+		       o.expect_fail, r.reason, r.detail[0] ? ": " : "", r.detail, r.seconds);
+	} else {
+		pass = !strcmp(r.reason, "pass");
+		if (pass)
+			printf("PASS %s (%.1f s)\n", label, r.seconds);
+		else
+			printf("FAIL %s: %s%s%s (%.1f s; files in %s)\n", label, r.reason, r.detail[0] ? ": " : "",
+			       r.detail, r.seconds, base);
+	}
+	return pass ? 0 : 1;
+}
