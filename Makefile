@@ -32,14 +32,15 @@ HV_SRCS    := $(wildcard boot/*.S boot/*.c mm/*.c vmx/*.c vmx/*.S nested/*.c loa
 	$(LIB_SHARED) lib/log.c lib/isr.S
 HV_OBJS    := $(patsubst %,$(BUILD)/hv/%.o,$(basename $(HV_SRCS)))
 
-GUEST_SRCS := $(wildcard guest/*.S guest/*.c guest/tests/*.c) $(LIB_SHARED) lib/isr.S
+GUEST_SRCS := $(wildcard guest/*.S guest/*.c guest/tests/*.S guest/tests/*.c) $(LIB_SHARED) lib/isr.S
 GUEST_OBJS := $(patsubst %,$(BUILD)/guest/%.o,$(basename $(GUEST_SRCS)))
 
 UNIT_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 TOOLS      := $(BUILD)/tools/nestor-run $(BUILD)/tools/runtests
 
 .PHONY: all iso run test unit-tests check-tools clean help
-all: $(BUILD)/nestor.elf $(BUILD)/guest.elf $(TOOLS)
+BOOTSECTOR := $(if $(wildcard guest/bootsector/boot.S),$(BUILD)/bootsector.img)
+all: $(BUILD)/nestor.elf $(BUILD)/guest.elf $(BOOTSECTOR) $(TOOLS)
 
 help:
 	@echo "make            build the hypervisor, the guest test kernel and the host tools"
@@ -75,6 +76,15 @@ $(BUILD)/guest/%.o: %.S
 $(BUILD)/guest.elf: $(GUEST_OBJS) guest/linker.ld
 	@echo "  LD      $@"
 	$(Q)ld $(KERNEL_LDFLAGS) -T guest/linker.ld -o $@ $(GUEST_OBJS)
+
+# --- real-mode boot-sector guest (a disk image the BIOS or Nestor boots) ---
+# guest/bootsector/boot.S is 16-bit code linked at 0x7c00; the image is its
+# first sector plus the data sectors it reads back through BIOS disk services.
+$(BUILD)/bootsector.img: guest/bootsector/boot.S guest/bootsector/linker.ld
+	@mkdir -p $(BUILD)/bootsector
+	@echo "  AS      $< (boot sector)"
+	$(Q)$(CC) -m32 -ffreestanding -nostdlib -c $< -o $(BUILD)/bootsector/boot.o
+	$(Q)ld -m elf_i386 -T guest/bootsector/linker.ld --oformat binary -o $@ $(BUILD)/bootsector/boot.o
 
 # --- host tools ------------------------------------------------------------
 $(BUILD)/tools/%: tools/%.c tools/*.h

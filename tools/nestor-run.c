@@ -38,6 +38,7 @@ struct opts {
 	int depths[MAX_STACK];
 	int n_depths;
 	int mb1;
+	int disk_guest; /* the guest is a disk image booted by the BIOS (or chain-loaded by Nestor) */
 	const char *cpu;
 	int megs;
 	int timeout;
@@ -72,6 +73,9 @@ static void usage(FILE *f)
 		"  --depth N          N Nestor levels under the guest (0: the guest alone)\n"
 		"  --depths LIST      run at each depth of LIST (e.g. 0,1) and compare transcripts\n"
 		"  --mb1              GRUB boots the first kernel with multiboot (version 1)\n"
+		"  --disk-guest       the guest is a hard-disk image whose first sector is a\n"
+		"                     boot sector: at depth 0 the BIOS boots it, at depth n it is\n"
+		"                     the top Nestor's module; the disk is attached in both cases\n"
 		"  --cpu MODEL        Bochs CPU model (default corei7_skylake_x)\n"
 		"  --megs N           RAM in MiB (default 256)\n"
 		"  --timeout S        host seconds before the run is killed (default 120)\n"
@@ -194,7 +198,20 @@ static void build_iso(const struct opts *o, const struct item *stack, int n, con
 		die("grub-mkrescue failed, see %s", log);
 }
 
-static void write_bochsrc(const struct opts *o, const char *dir)
+/* Bochs needs a geometry for a flat disk image: 16 heads, 63 sectors. */
+static int disk_cylinders(const char *file)
+{
+	struct stat st;
+	if (stat(file, &st))
+		die("cannot stat %s: %s", file, strerror(errno));
+	long per_cyl = 16 * 63 * 512;
+	if (st.st_size == 0 || st.st_size % per_cyl)
+		die("disk image %s is %ld bytes; it must be a non-zero multiple of %ld (16 heads x 63 sectors)", file,
+		    (long)st.st_size, per_cyl);
+	return (int)(st.st_size / per_cyl);
+}
+
+static void write_bochsrc(const struct opts *o, const char *dir, const char *disk, int boot_disk)
 {
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/bochsrc", dir);
@@ -209,8 +226,6 @@ static void write_bochsrc(const struct opts *o, const char *dir)
 		"romimage: file=/usr/share/bochs/BIOS-bochs-latest, options=fastboot\n"
 		"vgaromimage: file=/usr/share/vgabios/vgabios.bin\n"
 		"pci: enabled=1, chipset=i440fx\n"
-		"ata0-master: type=cdrom, path=%s/boot.iso, status=inserted\n"
-		"boot: cdrom\n"
 		"com1: enabled=1, mode=file, dev=%s/serial.txt\n"
 		"port_e9_hack: enabled=1\n"
 		"display_library: rfb, options=\"timeout=0\"\n"
@@ -222,7 +237,13 @@ static void write_bochsrc(const struct opts *o, const char *dir)
 		"error: action=report\n"
 		"info: action=ignore\n"
 		"debug: action=ignore\n",
-		o->megs, o->cpu, dir, dir, dir);
+		o->megs, o->cpu, dir, dir);
+	if (disk)
+		fprintf(f, "ata0-master: type=disk, path=%s, mode=flat, cylinders=%d, heads=16, spt=63\n", disk,
+			disk_cylinders(disk));
+	if (!boot_disk)
+		fprintf(f, "ata0-%s: type=cdrom, path=%s/boot.iso, status=inserted\n", disk ? "slave" : "master", dir);
+	fprintf(f, "boot: %s\n", boot_disk ? "disk" : "cdrom");
 	fclose(f);
 	snprintf(path, sizeof(path), "%s/debugger.rc", dir);
 	write_file(path, "c\nq\n", 4);
@@ -438,8 +459,11 @@ static void run_one(const struct opts *o, const struct item *stack, int n, int d
 		    const char *dir, struct result *r)
 {
 	make_dirs(dir);
-	build_iso(o, stack, n, dir);
-	write_bochsrc(o, dir);
+	/* A boot-sector guest alone is booted by the BIOS from its disk. */
+	int boot_disk = o->disk_guest && depth_known && depth == 0;
+	if (!boot_disk)
+		build_iso(o, stack, n, dir);
+	write_bochsrc(o, dir, o->disk_guest ? o->guest.file : NULL, boot_disk);
 	int timed_out;
 	run_bochs(o, dir, &timed_out, &r->seconds);
 	judge(o, depth_known, depth, dir, timed_out, r);
@@ -519,6 +543,8 @@ int main(int argc, char **argv)
 			}
 		} else if (!strcmp(a, "--mb1")) {
 			o.mb1 = 1;
+		} else if (!strcmp(a, "--disk-guest")) {
+			o.disk_guest = 1;
 		} else if (!strcmp(a, "--cpu")) {
 			NEED_ARG();
 			o.cpu = v;
@@ -565,6 +591,8 @@ int main(int argc, char **argv)
 	}
 	if (o.have_guest && depth < 0 && !o.n_depths)
 		die("--guest needs --depth or --depths");
+	if (o.disk_guest && !o.have_guest)
+		die("--disk-guest needs --guest");
 	if (o.n_depths && depth >= 0)
 		die("give --depth or --depths, not both");
 	if (o.mb1 && o.have_guest && (depth > 0 || o.n_depths > 1))
