@@ -3,11 +3,14 @@
 #include "boot/platform.h"
 #include "lib/cmdline.h"
 #include "lib/log.h"
+#include "loader/loader.h"
 
 struct nestor_config config = {
 	.loglevel = LOG_INFO,
 	.mem = 16ull << 20,
 	.end = END_AUTO,
+	.guest_format = GUEST_AUTO,
+	.boot_drive = 0x80,
 };
 
 static const char *const selftest_names[] = { "none", "page-fault", "panic", NULL };
@@ -22,6 +25,10 @@ static const struct opt_desc options[] = {
 	{ "end", OPT_CHOICE, &config.end, 0, 0, end_action_names,
 	  "how a run ends: auto (power off through the Bochs port when port 0xE9 answers, else halt), "
 	  "shutdown, halt (default auto)" },
+	{ "guest", OPT_CHOICE, &config.guest_format, 0, 0, guest_format_names,
+	  "how to start the first module: auto (by its headers), multiboot2, multiboot, bootsector (default auto)" },
+	{ "boot_drive", OPT_UINT, &config.boot_drive, 0, 0xff, NULL,
+	  "BIOS drive number (DL) given to a boot-sector guest (default 0x80, the first hard disk)" },
 	{ "selftest", OPT_CHOICE, &config.selftest, 0, 0, selftest_names,
 	  "fail on purpose after boot, to test the failure reports: none|page-fault|panic (default none)" },
 	{ "help", OPT_FLAG, &config.help, 0, 0, NULL, "print this list of options and stop" },

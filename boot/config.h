@@ -13,6 +13,8 @@ struct nestor_config {
 	unsigned end;       /* enum end_action */
 	bool help;
 	unsigned selftest; /* enum selftest */
+	unsigned guest_format; /* enum guest_format (loader/loader.h) */
+	uint64_t boot_drive;
 };
 
 enum selftest { SELFTEST_NONE, SELFTEST_PAGE_FAULT, SELFTEST_PANIC };

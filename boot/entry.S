@@ -42,12 +42,38 @@ mb2_header_end:
 	.code32
 	.globl _start32
 _start32:
-	cli
-	cld
-	/* EBP = load delta: where we run minus where we were linked. */
+	/* Record the loader's machine state first (see boot/boot_regs.h).
+	 * This needs a few bytes of the loader's stack (GRUB provides one). */
+	pushl %ebp
+	pushfl
 	call 1f
 1:	popl %ebp
-	subl $1b, %ebp
+	subl $1b, %ebp                   /* EBP = load delta */
+	movl %eax, boot_regs + 0(%ebp)
+	movl %ebx, boot_regs + 4(%ebp)
+	movl %ecx, boot_regs + 8(%ebp)
+	movl %edx, boot_regs + 12(%ebp)
+	movl %esi, boot_regs + 16(%ebp)
+	movl %edi, boot_regs + 20(%ebp)
+	popl %ecx
+	movl %ecx, boot_regs + 32(%ebp)  /* eflags */
+	popl %ecx
+	movl %ecx, boot_regs + 24(%ebp)  /* ebp */
+	movl %esp, boot_regs + 28(%ebp)
+	movl %cr0, %ecx
+	movl %ecx, boot_regs + 36(%ebp)
+	movl %cr4, %ecx
+	movl %ecx, boot_regs + 40(%ebp)
+	movw %cs, boot_regs + 44(%ebp)
+	movw %ds, boot_regs + 46(%ebp)
+	movw %es, boot_regs + 48(%ebp)
+	movw %fs, boot_regs + 50(%ebp)
+	movw %gs, boot_regs + 52(%ebp)
+	movw %ss, boot_regs + 54(%ebp)
+	sgdt boot_regs + 56(%ebp)
+	sidt boot_regs + 62(%ebp)
+	cli
+	cld
 	movl %eax, %edi                  /* keep magic and MBI for boot_main */
 	movl %ebx, %esi
 
@@ -191,6 +217,10 @@ msg_no_lm:
 	.asciz "nestor: FATAL: this CPU has no long mode (CPUID 0x80000001 EDX.LM=0)\n"
 msg_shutdown:
 	.asciz "Shutdown"
+	.balign 4
+	.globl boot_regs
+boot_regs:
+	.space 68
 
 	.balign 16
 	.space 256

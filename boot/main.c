@@ -9,7 +9,9 @@
 #include "lib/mb2.h"
 #include "lib/string.h"
 #include "lib/x86.h"
+#include "boot/integrity.h"
 #include "mm/mm.h"
+#include "vmx/vm.h"
 
 #ifndef NESTOR_VERSION
 #define NESTOR_VERSION "dev"
@@ -127,6 +129,6 @@ void boot_main(uint32_t magic, uint32_t mbi_phys, uint32_t load_delta)
 	if (config.selftest == SELFTEST_PANIC)
 		panic("selftest=panic on the command line");
 
-	pr_info("no guest to run: nothing more to do\n");
-	machine_end(false);
+	integrity_init();
+	vm_run(&boot_info, level);
 }

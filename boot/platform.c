@@ -60,3 +60,13 @@ void panic(const char *fmt, ...)
 	print_backtrace((uint64_t)__builtin_return_address(0), (uint64_t)__builtin_frame_address(0));
 	machine_end(true);
 }
+
+#include "boot/boot_regs.h"
+extern const char boot_regs[];
+
+const struct boot_regs *boot_regs_get(void)
+{
+	/* boot_regs is linked at its physical link address in .boot; the image
+	 * is mapped at KERNEL_VOFF above that. */
+	return (const struct boot_regs *)((uint64_t)boot_regs + KERNEL_VOFF);
+}

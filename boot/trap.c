@@ -1,6 +1,7 @@
 /* trap.c - the IDT and the report printed for an unexpected exception. */
 #include "boot/trap.h"
 #include "boot/cpu.h"
+#include "boot/fixup.h"
 #include "boot/platform.h"
 #include "lib/log.h"
 #include "lib/x86.h"
@@ -14,6 +15,9 @@ struct __attribute__((packed)) idt_gate {
 
 static struct idt_gate idt[256];
 static irq_handler handlers[256];
+static void (*nmi_hook)(void);
+
+void trap_set_nmi_hook(void (*hook)(void)) { nmi_hook = hook; }
 
 static const char *const exc_names[32] = {
 	"#DE divide error", "#DB debug", "NMI", "#BP breakpoint", "#OF overflow", "#BR bound range",
@@ -78,10 +82,32 @@ static void report(const struct trap_frame *f)
 	print_backtrace(f->rip, f->rbp);
 }
 
+extern const struct fixup_entry __fixup_start[], __fixup_end[];
+
+uint64_t fixup_find(uint64_t rip)
+{
+	for (const struct fixup_entry *e = __fixup_start; e < __fixup_end; e++)
+		if (e->insn == rip)
+			return e->recover;
+	return 0;
+}
+
 void trap_entry(struct trap_frame *f)
 {
 	if (f->vector >= 32 && handlers[f->vector]) {
 		handlers[f->vector](f);
+		return;
+	}
+	/* An NMI while Nestor runs belongs to the guest: remember it. */
+	if (f->vector == EXC_NMI && nmi_hook) {
+		nmi_hook();
+		return;
+	}
+	/* A *_safe() instruction faulted: resume after it with the vector. */
+	uint64_t rec = f->vector < 32 ? fixup_find(f->rip) : 0;
+	if (rec) {
+		f->rsi = f->vector;
+		f->rip = rec;
 		return;
 	}
 	report(f);

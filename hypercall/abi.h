@@ -14,4 +14,27 @@
 #define NESTOR_CPUID_INFO 0x40000001u
 #define NESTOR_ABI_VERSION 1u
 
+/* Hypercalls: VMCALL with RAX = function, arguments in RBX, RCX, RDX.
+ * On return RAX holds a status (0 or a negative NESTOR_E* error) and the
+ * results are in RBX, RCX, RDX.  Other registers are preserved.  Only CPL 0
+ * may call (NESTOR_EPERM otherwise).  Guest buffers are guest-physical
+ * addresses of guest RAM. */
+enum nestor_hypercall {
+	NESTOR_HC_VERSION = 0,     /* -> RBX = ABI version, RCX = level, RDX = "Nest" */
+	NESTOR_HC_EXIT_STATS = 1,  /* RBX = exit reason, or NESTOR_STATS_TOTAL
+				    * -> RBX = exits, RCX = ticks spent in Nestor */
+	NESTOR_HC_STATS_RESET = 2, /* zero every exit counter */
+	NESTOR_HC_CONSOLE = 3,     /* RBX = buffer, RCX = length (<= 4096): print it on
+				    * Nestor's console -> RBX = bytes printed */
+};
+#define NESTOR_STATS_TOTAL 0xffffffffu
+
+enum nestor_hypercall_error {
+	NESTOR_OK = 0,
+	NESTOR_ENOSYS = -1, /* unknown function */
+	NESTOR_EINVAL = -2, /* bad argument (reason out of range, length too big) */
+	NESTOR_EFAULT = -3, /* buffer not in guest RAM */
+	NESTOR_EPERM = -4,  /* called from CPL > 0 */
+};
+
 #endif

@@ -48,6 +48,7 @@ int mb2_parse(const void *mbi, size_t avail, struct mb2_info *out, char *err, si
 	if (total > avail)
 		FAIL("boot information total_size %u exceeds the %zu bytes available", total, avail);
 	out->total_size = total;
+	out->raw = base;
 
 	size_t off = 8;
 	int saw_end = 0;

@@ -64,6 +64,7 @@ struct mb2_module {
 };
 
 struct mb2_info {
+	const uint8_t *raw; /* the parsed MBI itself */
 	uint32_t total_size;
 	const char *cmdline;     /* NULL when absent */
 	const char *loader_name; /* NULL when absent */

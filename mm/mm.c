@@ -192,6 +192,8 @@ void mm_switch_page_tables(void)
 	map_image_range(pml4, __rodata_start, __rodata_end, PTE_P | PTE_NX);
 	map_image_range(pml4, __data_start, __data_end, PTE_P | PTE_W | PTE_NX);
 
-	pool.ready_virt = 1;
 	write_cr3(tphys(pml4));
+	/* From now on the pool (and its bitmap) is reached through the direct map. */
+	pool.pmm.bitmap = phys_to_virt((uint64_t)pool.pmm.bitmap);
+	pool.ready_virt = 1;
 }

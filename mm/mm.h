@@ -39,6 +39,8 @@ uint64_t virt_to_phys(const void *v);
 void *page_alloc(void);
 void *pages_alloc(uint64_t n, uint64_t align_pages);
 void pages_free(void *p, uint64_t n);
+/* Zeroed memory for an object of size bytes, in whole pages (never freed). */
+static inline void *zalloc(uint64_t size) { return pages_alloc((size + PAGE_SIZE - 1) / PAGE_SIZE, 1); }
 /* Pool usage, in pages. */
 void pool_usage(uint64_t *used, uint64_t *peak, uint64_t *total);
 

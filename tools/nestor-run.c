@@ -465,7 +465,21 @@ static void run_one(const struct opts *o, const struct item *stack, int n, int d
 		build_iso(o, stack, n, dir);
 	write_bochsrc(o, dir, o->disk_guest ? o->guest.file : NULL, boot_disk);
 	int timed_out;
-	run_bochs(o, dir, &timed_out, &r->seconds);
+	/* Bochs' RFB display takes a free TCP port from 5900 up; two Bochs
+	 * starting at the same moment can collide, and the loser exits at
+	 * once.  That is the harness's problem, not the run's: start again. */
+	for (int attempt = 0;; attempt++) {
+		run_bochs(o, dir, &timed_out, &r->seconds);
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/bochs.out", dir);
+		char *out = read_file(path, NULL);
+		int port_clash = out && strstr(out, "could not bind");
+		free(out);
+		if (!port_clash || attempt == 5)
+			break;
+		struct timespec ts = { 0, (100 + 150 * attempt + (getpid() % 7) * 37) * 1000 * 1000L };
+		nanosleep(&ts, NULL);
+	}
 	judge(o, depth_known, depth, dir, timed_out, r);
 }
 

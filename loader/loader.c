@@ -1,0 +1,126 @@
+/* loader.c - choose how to start the guest, and lay out guest memory. */
+#include "loader/loader.h"
+#include "lib/format.h"
+#include "lib/log.h"
+#include "lib/mb1.h"
+#include "lib/string.h"
+#include "mm/mm.h"
+
+const char *const guest_format_names[] = { "auto", "multiboot2", "multiboot", "bootsector", NULL };
+
+uint64_t layout_alloc_top(struct guest_layout *l, uint64_t size, uint64_t align, uint64_t limit)
+{
+	uint64_t at;
+	if (size == 0)
+		size = 1;
+	size = (size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+	if (rs_find_top(&l->free, size, align < PAGE_SIZE ? PAGE_SIZE : align, limit, &at))
+		return 0;
+	rs_remove(&l->free, at, at + size);
+	return at;
+}
+
+int layout_claim(struct guest_layout *l, uint64_t start, uint64_t end)
+{
+	if (!rs_contains(&l->free, start, end))
+		return -1;
+	rs_remove(&l->free, start, end);
+	return 0;
+}
+
+long find_mb2_header(const uint8_t *img, size_t size)
+{
+	/* Multiboot2 spec 3.1.1: 8-byte aligned, within the first 32 KiB. */
+	for (size_t off = 0; off + 16 <= size && off < 32768; off += 8) {
+		const uint32_t *h = (const uint32_t *)(img + off);
+		if (h[0] == MB2_HEADER_MAGIC && h[0] + h[1] + h[2] + h[3] == 0 && h[2] >= 16 &&
+		    off + h[2] <= size)
+			return (long)off;
+	}
+	return -1;
+}
+
+long find_mb1_header(const uint8_t *img, size_t size)
+{
+	/* Multiboot spec 3.1.1: 4-byte aligned, within the first 8 KiB. */
+	for (size_t off = 0; off + 12 <= size && off < 8192; off += 4) {
+		const uint32_t *h = (const uint32_t *)(img + off);
+		if (h[0] == MB1_HEADER_MAGIC && h[0] + h[1] + h[2] == 0)
+			return (long)off;
+	}
+	return -1;
+}
+
+static bool is_bootsector(const uint8_t *img, size_t size) { return size >= 512 && img[510] == 0x55 && img[511] == 0xaa; }
+
+int load_guest(struct vm *vm, const struct mb2_info *mb, const struct load_options *opt, struct guest_state *gs,
+	       char *err, size_t errlen)
+{
+	if (mb->n_modules == 0) {
+		ksnprintf(err, errlen, "no guest: give the guest as the first module (GRUB: module2 FILE ARGS)");
+		return -1;
+	}
+	struct guest_layout l = { .vm = vm };
+	/* The loader works in guest RAM above 1 MiB (below is the real-mode
+	 * world of the BIOS) and never over a module it has not moved yet. */
+	l.free = vm->guest_ram;
+	rs_remove(&l.free, 0, 0x100000);
+	for (unsigned i = 0; i < mb->n_modules; i++) {
+		const struct mb2_module *m = &mb->modules[i];
+		if (!rs_contains(&vm->guest_ram, m->start, m->end)) {
+			ksnprintf(err, errlen, "module %u [%x, %x) is not in guest RAM", i, m->start, m->end);
+			return -1;
+		}
+		rs_remove(&l.free, m->start & ~(PAGE_SIZE - 1), (m->end + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1));
+	}
+	/* Move every module to the top of guest RAM, out of the way of the
+	 * addresses kernels are linked at. */
+	struct moved_module mods[MB2_MAX_MODULES];
+	for (unsigned i = 0; i < mb->n_modules; i++) {
+		const struct mb2_module *m = &mb->modules[i];
+		uint64_t size = m->end - m->start;
+		uint64_t at = layout_alloc_top(&l, size, PAGE_SIZE, 1ull << 32);
+		if (!at) {
+			ksnprintf(err, errlen, "no room in guest RAM below 4 GiB for module %u (%llu KiB)", i,
+				  (unsigned long long)(size >> 10));
+			return -1;
+		}
+		memmove(phys_to_virt(at), phys_to_virt(m->start), size);
+		mods[i].start = (uint32_t)at;
+		mods[i].end = (uint32_t)(at + size);
+		mods[i].string = m->string;
+	}
+	for (unsigned i = 0; i < mb->n_modules; i++)
+		rs_add(&l.free, (mb->modules[i].start + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1),
+		       mb->modules[i].end & ~(PAGE_SIZE - 1));
+
+	const uint8_t *img = phys_to_virt(mods[0].start);
+	size_t size = mods[0].end - mods[0].start;
+	enum guest_format f = opt->format;
+	if (f == GUEST_AUTO) {
+		if (find_mb2_header(img, size) >= 0)
+			f = GUEST_MULTIBOOT2;
+		else if (find_mb1_header(img, size) >= 0)
+			f = GUEST_MULTIBOOT;
+		else if (size >= 0x206 && !memcmp(img + 0x202, "HdrS", 4)) {
+			ksnprintf(err, errlen, "module 0 ('%s') is a Linux kernel: the Linux boot protocol is not "
+				  "supported yet", mods[0].string);
+			return -1;
+		} else if (is_bootsector(img, size))
+			f = GUEST_BOOTSECTOR;
+		else {
+			ksnprintf(err, errlen, "module 0 ('%s') is neither a multiboot kernel nor a boot sector",
+				  mods[0].string);
+			return -1;
+		}
+	}
+	pr_info("guest: %s, %zu bytes, command line '%s'\n", guest_format_names[f], size, mods[0].string);
+	if (f == GUEST_BOOTSECTOR) {
+		if (!is_bootsector(img, size)) {
+			ksnprintf(err, errlen, "module 0 has no boot signature (0x55 0xaa at offset 510)");
+			return -1;
+		}
+		return load_bootsector(vm, &mods[0], opt->boot_drive, gs, err, errlen);
+	}
+	return load_multiboot(vm, &l, mb, mods, mb->n_modules, f, gs, err, errlen);
+}

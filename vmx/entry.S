@@ -1,0 +1,79 @@
+/* entry.S - the world switch: VM exit entry and VM entry.
+ *
+ * On a VM exit the CPU loads HOST_RSP and HOST_RIP from the VMCS: the stack
+ * top holds the vCPU pointer (see setup_host_state).  The stub saves the
+ * guest's general registers into vcpu->gpr[] (struct vcpu starts with them,
+ * in x86 register-number order), calls vmx_handle_exit(vcpu), restores the
+ * registers and resumes the guest.  Interrupts are off in Nestor (a VM exit
+ * clears RFLAGS). */
+
+#define GPR(n) (8 * (n))
+
+	.text
+	.code64
+	.globl vmx_exit_stub
+vmx_exit_stub:
+	pushq %rax
+	movq 8(%rsp), %rax               /* the vCPU */
+	movq %rcx, GPR(1)(%rax)
+	movq %rdx, GPR(2)(%rax)
+	movq %rbx, GPR(3)(%rax)
+	movq %rbp, GPR(5)(%rax)
+	movq %rsi, GPR(6)(%rax)
+	movq %rdi, GPR(7)(%rax)
+	movq %r8, GPR(8)(%rax)
+	movq %r9, GPR(9)(%rax)
+	movq %r10, GPR(10)(%rax)
+	movq %r11, GPR(11)(%rax)
+	movq %r12, GPR(12)(%rax)
+	movq %r13, GPR(13)(%rax)
+	movq %r14, GPR(14)(%rax)
+	movq %r15, GPR(15)(%rax)
+	popq GPR(0)(%rax)
+	movq %rax, %rdi
+	xorl %ebp, %ebp                  /* a clean frame chain for backtraces */
+	call vmx_handle_exit
+	movq (%rsp), %rdi                /* the vCPU again */
+	movl $1, %esi
+	/* fall through */
+
+/* vmx_enter_guest(vcpu, launched): load the guest registers and VMRESUME
+ * (launched) or VMLAUNCH.  Returns only through vmx_entry_failed. */
+	.globl vmx_enter_guest
+vmx_enter_guest:
+	movq %rdi, %rax
+	pushq %rsi                       /* launched flag, for the failure path */
+	cmpl $0, %esi
+	movq GPR(1)(%rax), %rcx
+	movq GPR(2)(%rax), %rdx
+	movq GPR(3)(%rax), %rbx
+	movq GPR(5)(%rax), %rbp
+	movq GPR(6)(%rax), %rsi
+	movq GPR(7)(%rax), %rdi
+	movq GPR(8)(%rax), %r8
+	movq GPR(9)(%rax), %r9
+	movq GPR(10)(%rax), %r10
+	movq GPR(11)(%rax), %r11
+	movq GPR(12)(%rax), %r12
+	movq GPR(13)(%rax), %r13
+	movq GPR(14)(%rax), %r14
+	movq GPR(15)(%rax), %r15
+	je 1f                            /* flags from the cmpl above (movs keep them) */
+	movq GPR(0)(%rax), %rax
+	vmresume
+	jmp 2f
+1:	movq GPR(0)(%rax), %rax
+	vmlaunch
+2:	/* VM entry failed (VMfail): report from C. */
+	popq %rsi
+	movq (%rsp), %rdi
+	call vmx_entry_failed
+3:	hlt
+	jmp 3b
+
+/* vmx_launch_on(vcpu, host_stack_top): first entry, from the boot stack. */
+	.globl vmx_launch_on
+vmx_launch_on:
+	movq %rsi, %rsp
+	xorl %esi, %esi
+	jmp vmx_enter_guest

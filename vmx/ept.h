@@ -1,0 +1,25 @@
+/* ept.h - the guest's EPT: identity map of the machine minus Nestor. */
+#ifndef VMX_EPT_H
+#define VMX_EPT_H
+
+#include "vmx/vcpu.h"
+
+/* Builds the identity EPT for vm (guest-physical = host-physical) over
+ * [0, ept_top) with memory types from the MTRRs, leaving Nestor's memory
+ * (vm->hidden) unmapped.  Returns 0 or -1 when the pool is exhausted. */
+int ept_build(struct vm *vm);
+
+/* Points the 4 KiB guest page at gpa to the read-only all-ones page (what a
+ * PC returns for non-existent memory).  gpa must be a hidden page, or lie
+ * above ept_top.  Returns -1 when the pool is exhausted. */
+int ept_map_ones(struct vm *vm, uint64_t gpa);
+
+/* The leaf entry for gpa, or NULL when gpa is not mapped by a 4 KiB entry. */
+uint64_t *ept_pte(struct vm *vm, uint64_t gpa);
+
+void ept_invalidate(struct vm *vm);
+
+/* Frees the EPT and builds it again (after the memory types changed). */
+int ept_rebuild(struct vm *vm);
+
+#endif

@@ -1,0 +1,118 @@
+/* events.c - exceptions and NMIs for the guest (SDM Vol. 3C 27.2.3, 26.6).
+ *
+ * Interrupts are not intercepted: the CPU delivers them to the guest.  What
+ * Nestor must do is (1) re-inject an event whose delivery a VM exit
+ * interrupted (IDT-vectoring information), (2) inject exceptions its
+ * emulation raises, combining them like the CPU (double fault, triple
+ * fault), and (3) deliver NMIs, which exit so that none is lost while Nestor
+ * runs, through NMI windows when the guest blocks them. */
+#include "lib/log.h"
+#include "lib/x86.h"
+#include "vmx/dump.h"
+#include "vmx/exits.h"
+#include "vmx/vmcs.h"
+
+static bool has_error_code(unsigned v)
+{
+	return v == EXC_DF || (v >= EXC_TS && v <= EXC_PF) || v == EXC_AC || v == EXC_CP;
+}
+
+static bool contributory(unsigned v) { return v == EXC_DE || (v >= EXC_TS && v <= EXC_GP); }
+
+void inject_exception_err(struct vcpu *v, unsigned vector, uint32_t err)
+{
+	uint32_t prev = vmread(VMCS_VMENTRY_INTR_INFO);
+	/* SDM 6.15 table 6-5: an exception raised while delivering another. */
+	if ((prev & INTR_INFO_VALID) && ((prev >> 8) & 7) == INTR_TYPE_HW_EXCEPTION) {
+		unsigned first = prev & 0xff;
+		if (first == EXC_DF) {
+			pr_err("guest triple fault (exception %u while delivering #DF)\n", vector);
+			vmcs_dump_guest(v);
+			vm_end_run(v, true, "guest triple fault");
+		}
+		if ((contributory(first) && contributory(vector)) ||
+		    (first == EXC_PF && (vector == EXC_PF || contributory(vector)))) {
+			vector = EXC_DF;
+			err = 0;
+		}
+	}
+	uint32_t info = INTR_INFO_VALID | (INTR_TYPE_HW_EXCEPTION << 8) | vector;
+	/* No error code is pushed in real mode (and VM entry checks it). */
+	if (has_error_code(vector) && (vmread(VMCS_CR0_READ_SHADOW) & CR0_PE)) {
+		info |= INTR_INFO_ERRCODE_VALID;
+		vmwrite(VMCS_VMENTRY_EXCEPTION_ERRCODE, err);
+	}
+	vmwrite(VMCS_VMENTRY_INTR_INFO, info);
+}
+
+void inject_exception(struct vcpu *v, unsigned vector) { inject_exception_err(v, vector, 0); }
+
+void reinject_idt_vectoring(struct vcpu *v)
+{
+	(void)v;
+	uint32_t info = vmread(VMCS_IDT_VECTORING_INFO);
+	if (!(info & INTR_INFO_VALID))
+		return;
+	unsigned type = (info >> 8) & 7;
+	/* Bit 12 is undefined here and reserved on entry. */
+	vmwrite(VMCS_VMENTRY_INTR_INFO, info & ~INTR_INFO_NMI_UNBLOCKED_IRET);
+	if (info & INTR_INFO_ERRCODE_VALID)
+		vmwrite(VMCS_VMENTRY_EXCEPTION_ERRCODE, vmread(VMCS_IDT_VECTORING_ERRCODE));
+	if (type == INTR_TYPE_SW_INTR || type == INTR_TYPE_PRIV_SW_EXCEPTION || type == INTR_TYPE_SW_EXCEPTION)
+		vmwrite(VMCS_VMENTRY_INSTR_LEN, vmread(VMCS_EXIT_INSTR_LEN));
+}
+
+static void set_nmi_window(struct vcpu *v, bool on)
+{
+	uint32_t p = on ? v->proc_ctls | PROC_NMI_WINDOW : v->proc_ctls & ~PROC_NMI_WINDOW;
+	if (p != v->proc_ctls) {
+		v->proc_ctls = p;
+		vmwrite(VMCS_PROC_BASED_CTLS, p);
+	}
+}
+
+void deliver_pending_events(struct vcpu *v)
+{
+	if (!v->nmi_pending)
+		return;
+	uint32_t intr = vmread(VMCS_GUEST_INTERRUPTIBILITY);
+	bool busy = vmread(VMCS_VMENTRY_INTR_INFO) & INTR_INFO_VALID;
+	if (busy || (intr & (INTERRUPTIBILITY_NMI | INTERRUPTIBILITY_MOV_SS | INTERRUPTIBILITY_STI))) {
+		/* Come back when the guest can take it. */
+		set_nmi_window(v, true);
+		return;
+	}
+	vmwrite(VMCS_VMENTRY_INTR_INFO, INTR_INFO_VALID | (INTR_TYPE_NMI << 8) | EXC_NMI);
+	if (vmread(VMCS_GUEST_ACTIVITY_STATE) == ACTIVITY_HLT)
+		vmwrite(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);
+	v->nmi_pending--;
+	set_nmi_window(v, v->nmi_pending != 0);
+}
+
+void exit_nmi_window(struct vcpu *v)
+{
+	set_nmi_window(v, false);
+	deliver_pending_events(v);
+}
+
+void exit_exception_nmi(struct vcpu *v)
+{
+	uint32_t info = vmread(VMCS_EXIT_INTR_INFO);
+	if (((info >> 8) & 7) == INTR_TYPE_NMI) {
+		/* SDM 27.2.3: the NMI exited before delivery; it is the guest's. */
+		v->nmi_pending++;
+		reinject_idt_vectoring(v);
+		return;
+	}
+	pr_err("unexpected exception exit: vector %u, error code 0x%llx\n", info & 0xff,
+	       (unsigned long long)vmread(VMCS_EXIT_INTR_ERRCODE));
+	vmcs_dump_guest(v);
+	vm_end_run(v, true, "unexpected exception exit");
+}
+
+void exit_triple_fault(struct vcpu *v)
+{
+	pr_err("guest triple fault: the guest's CPU shut down\n");
+	vmcs_dump_guest(v);
+	vm_end_run(v, true, "guest triple fault");
+}

@@ -1,0 +1,172 @@
+/* exit.c - the life of one VM exit: dispatch by table, statistics, and the
+ * clean report for what Nestor does not handle.
+ *
+ * vmx_exit_stub (entry.S) saved the guest registers and calls
+ * vmx_handle_exit(); the handler for the basic exit reason runs; pending
+ * events are delivered; the time spent is counted per reason; the stub
+ * resumes the guest. */
+#include "boot/integrity.h"
+#include "boot/platform.h"
+#include "lib/log.h"
+#include "lib/x86.h"
+#include "vmx/dump.h"
+#include "vmx/exits.h"
+#include "vmx/vmcs.h"
+#include "vmx/vmx.h"
+
+struct exit_class {
+	exit_fn fn;
+	const char *name;
+};
+
+/* Every basic exit reason Nestor can see with its controls; anything else
+ * is reported as unexpected.  SDM appendix C. */
+static const struct exit_class exit_table[EXIT_STATS_MAX] = {
+	[EXIT_EXCEPTION_NMI] = { exit_exception_nmi, "exception or NMI" },
+	[EXIT_EXTERNAL_INTR] = { NULL, "external interrupt" },
+	[EXIT_TRIPLE_FAULT] = { exit_triple_fault, "triple fault" },
+	[EXIT_INIT] = { exit_init, "INIT signal" },
+	[EXIT_SIPI] = { exit_sipi, "start-up IPI" },
+	[EXIT_INTR_WINDOW] = { NULL, "interrupt window" },
+	[EXIT_NMI_WINDOW] = { exit_nmi_window, "NMI window" },
+	[EXIT_TASK_SWITCH] = { NULL, "task switch" },
+	[EXIT_CPUID] = { exit_cpuid, "CPUID" },
+	[EXIT_GETSEC] = { exit_getsec, "GETSEC" },
+	[EXIT_HLT] = { exit_hlt, "HLT" },
+	[EXIT_INVD] = { exit_invd, "INVD" },
+	[EXIT_INVLPG] = { NULL, "INVLPG" },
+	[EXIT_RDPMC] = { NULL, "RDPMC" },
+	[EXIT_RDTSC] = { NULL, "RDTSC" },
+	[EXIT_RSM] = { NULL, "RSM" },
+	[EXIT_VMCALL] = { exit_vmcall, "VMCALL" },
+	[EXIT_VMCLEAR] = { exit_vmx_insn, "VMCLEAR" },
+	[EXIT_VMLAUNCH] = { exit_vmx_insn, "VMLAUNCH" },
+	[EXIT_VMPTRLD] = { exit_vmx_insn, "VMPTRLD" },
+	[EXIT_VMPTRST] = { exit_vmx_insn, "VMPTRST" },
+	[EXIT_VMREAD] = { exit_vmx_insn, "VMREAD" },
+	[EXIT_VMRESUME] = { exit_vmx_insn, "VMRESUME" },
+	[EXIT_VMWRITE] = { exit_vmx_insn, "VMWRITE" },
+	[EXIT_VMXOFF] = { exit_vmx_insn, "VMXOFF" },
+	[EXIT_VMXON] = { exit_vmx_insn, "VMXON" },
+	[EXIT_CR_ACCESS] = { exit_cr_access, "CR access" },
+	[EXIT_DR_ACCESS] = { NULL, "DR access" },
+	[EXIT_IO] = { exit_io, "I/O instruction" },
+	[EXIT_RDMSR] = { exit_rdmsr, "RDMSR" },
+	[EXIT_WRMSR] = { exit_wrmsr, "WRMSR" },
+	[EXIT_ENTRY_FAIL_GUEST] = { NULL, "entry failure (guest state)" },
+	[EXIT_ENTRY_FAIL_MSR] = { NULL, "entry failure (MSR loading)" },
+	[EXIT_MWAIT] = { NULL, "MWAIT" },
+	[EXIT_MTF] = { NULL, "monitor trap flag" },
+	[EXIT_MONITOR] = { NULL, "MONITOR" },
+	[EXIT_PAUSE] = { NULL, "PAUSE" },
+	[EXIT_ENTRY_FAIL_MC] = { NULL, "entry failure (machine check)" },
+	[EXIT_TPR_BELOW_THRESHOLD] = { NULL, "TPR below threshold" },
+	[EXIT_APIC_ACCESS] = { NULL, "APIC access" },
+	[EXIT_GDTR_IDTR] = { NULL, "GDTR/IDTR access" },
+	[EXIT_LDTR_TR] = { NULL, "LDTR/TR access" },
+	[EXIT_EPT_VIOLATION] = { exit_ept_violation, "EPT violation" },
+	[EXIT_EPT_MISCONFIG] = { exit_ept_misconfig, "EPT misconfiguration" },
+	[EXIT_INVEPT] = { exit_vmx_insn, "INVEPT" },
+	[EXIT_RDTSCP] = { NULL, "RDTSCP" },
+	[EXIT_PREEMPTION_TIMER] = { NULL, "preemption timer" },
+	[EXIT_INVVPID] = { exit_vmx_insn, "INVVPID" },
+	[EXIT_WBINVD] = { exit_wbinvd, "WBINVD" },
+	[EXIT_XSETBV] = { exit_xsetbv, "XSETBV" },
+	[EXIT_RDRAND] = { NULL, "RDRAND" },
+	[EXIT_INVPCID] = { NULL, "INVPCID" },
+	[EXIT_VMFUNC] = { exit_vmx_insn, "VMFUNC" },
+	[EXIT_ENCLS] = { NULL, "ENCLS" },
+	[EXIT_RDSEED] = { NULL, "RDSEED" },
+	[EXIT_XSAVES] = { NULL, "XSAVES" },
+	[EXIT_XRSTORS] = { NULL, "XRSTORS" },
+};
+
+const char *exit_reason_name(unsigned reason)
+{
+	if (reason < EXIT_STATS_MAX && exit_table[reason].name)
+		return exit_table[reason].name;
+	return "unknown";
+}
+
+/* SDM 25.3 / 27.x: emulating an instruction means advancing RIP, dropping
+ * STI/MOV-SS blocking, and raising the single-step trap if RFLAGS.TF. */
+void skip_instruction(struct vcpu *v) { skip_instruction_len(v, vmread(VMCS_EXIT_INSTR_LEN)); }
+
+void skip_instruction_len(struct vcpu *v, unsigned len)
+{
+	(void)v;
+	uint64_t rip = vmread(VMCS_GUEST_RIP) + len;
+	uint32_t cs_ar = vmread(VMCS_GUEST_CS_AR);
+	if (!(cs_ar & (1u << 13)) || !(vmread(VMCS_VMENTRY_CTLS) & ENTRY_IA32E_MODE))
+		rip &= (cs_ar & (1u << 14)) ? 0xffffffffull : 0xffffull;
+	vmwrite(VMCS_GUEST_RIP, rip);
+	uint32_t intr = vmread(VMCS_GUEST_INTERRUPTIBILITY);
+	if (intr & (INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS))
+		vmwrite(VMCS_GUEST_INTERRUPTIBILITY, intr & ~(INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS));
+	if (vmread(VMCS_GUEST_RFLAGS) & RFLAGS_TF)
+		vmwrite(VMCS_GUEST_PENDING_DBG_EXCEPTIONS, vmread(VMCS_GUEST_PENDING_DBG_EXCEPTIONS) | (1u << 14));
+}
+
+void vcpu_print_stats(const struct vcpu *v)
+{
+	pr_info("exit statistics: %llu exits\n", (unsigned long long)v->stats.total);
+	for (unsigned r = 0; r < EXIT_STATS_MAX; r++) {
+		if (!v->stats.count[r])
+			continue;
+		pr_info("  %2u %-28s %10llu exits %12llu ticks (%llu per exit)\n", r, exit_reason_name(r),
+			(unsigned long long)v->stats.count[r], (unsigned long long)v->stats.ticks[r],
+			(unsigned long long)(v->stats.ticks[r] / v->stats.count[r]));
+	}
+}
+
+void vm_end_run(struct vcpu *v, bool failed, const char *why)
+{
+	pr_info("guest ended the run (%s)\n", why);
+	vcpu_print_stats(v);
+	if (v->vm->hidden_accesses)
+		pr_warn("the guest accessed Nestor's memory %llu times (%llu writes emulated without all effects)\n",
+			(unsigned long long)v->vm->hidden_accesses, (unsigned long long)v->vm->hidden_inexact);
+	if (!integrity_check())
+		failed = true;
+	machine_end(failed);
+}
+
+static __attribute__((noreturn)) void unhandled(struct vcpu *v, uint32_t reason)
+{
+	pr_err("unexpected VM exit: reason %u (%s%s), qualification 0x%llx\n", reason & 0xffff,
+	       exit_reason_name(reason & 0xffff), (reason & EXIT_REASON_FAILED_ENTRY) ? ", VM-entry failure" : "",
+	       (unsigned long long)vmread(VMCS_EXIT_QUALIFICATION));
+	vmcs_dump_guest(v);
+	vm_end_run(v, true, "unexpected VM exit");
+}
+
+void vmx_handle_exit(struct vcpu *v)
+{
+	uint64_t t0 = rdtsc();
+	uint32_t reason = (uint32_t)vmread(VMCS_EXIT_REASON);
+	unsigned basic = reason & 0xffff;
+	if ((reason & EXIT_REASON_FAILED_ENTRY) || basic >= EXIT_STATS_MAX || !exit_table[basic].fn)
+		unhandled(v, reason);
+	exit_table[basic].fn(v);
+	if (v->nmi_pending)
+		deliver_pending_events(v);
+	v->stats.count[basic]++;
+	v->stats.total++;
+	v->stats.ticks[basic] += rdtsc() - t0;
+}
+
+void vmx_entry_failed(struct vcpu *v, int launched)
+{
+	pr_err("%s failed: VM-instruction error %llu\n", launched ? "VMRESUME" : "VMLAUNCH",
+	       (unsigned long long)vmread(VMCS_VM_INSTRUCTION_ERROR));
+	vmcs_dump_guest(v);
+	vm_end_run(v, true, "VM entry failed");
+}
+
+void vmx_launch_on(struct vcpu *v, uint64_t stack_top);
+
+void vmx_launch(struct vcpu *v)
+{
+	vmx_launch_on(v, (uint64_t)(v->host_stack - 16));
+	__builtin_unreachable();
+}

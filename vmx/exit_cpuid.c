@@ -1,0 +1,94 @@
+/* exit_cpuid.c - CPUID (SDM Vol. 2A, CPUID; exits unconditionally).
+ *
+ * The guest sees the CPU below, with three changes: the hypervisor-present
+ * bit (CPUID.1:ECX[31]) is set, VMX (CPUID.1:ECX[5]) is hidden because it is
+ * not offered yet, and leaves 0x40000000-0x400000ff describe Nestor.  The
+ * bits that follow CR4 (OSXSAVE, OSPKE) are the guest's.
+ *
+ * Answers of the CPU below are cached per vCPU (leaf, subleaf): a Nestor
+ * that is itself a guest then answers its guest's CPUID without exiting to
+ * the level below - that is what keeps nested CPUID cheap. */
+#include "hypercall/abi.h"
+#include "lib/x86.h"
+#include "vmx/exits.h"
+#include "vmx/vmcs.h"
+
+/* Leaves whose answer depends on ECX (Intel SDM CPUID). */
+static bool indexed_leaf(uint32_t leaf)
+{
+	switch (leaf) {
+	case 0x4: case 0x7: case 0xb: case 0xd: case 0xf: case 0x10: case 0x12: case 0x14:
+	case 0x17: case 0x18: case 0x1b: case 0x1d: case 0x1e: case 0x1f: case 0x20: case 0x23:
+	case 0x24: case 0x8000001d: case 0x80000020:
+		return true;
+	default:
+		return false;
+	}
+}
+
+void cpuid_init(struct vcpu *v)
+{
+	for (unsigned i = 0; i < CPUID_CACHE_SLOTS; i++)
+		v->cpuid_cache[i].valid = false;
+}
+
+/* Leaf 0xd's sizes depend on XCR0 (and IA32_XSS), which the guest changes:
+ * forget cached 0xd answers when it does. */
+void cpuid_forget_xsave(struct vcpu *v)
+{
+	for (unsigned i = 0; i < CPUID_CACHE_SLOTS; i++)
+		if (v->cpuid_cache[i].leaf == 0xd)
+			v->cpuid_cache[i].valid = false;
+}
+
+static struct cpuid_regs below(struct vcpu *v, uint32_t leaf, uint32_t subleaf)
+{
+	unsigned slot = (leaf * 7 + subleaf + (leaf >> 28) * 13) % CPUID_CACHE_SLOTS;
+	struct cpuid_cache_entry *e = &v->cpuid_cache[slot];
+	if (!(e->valid && e->leaf == leaf && e->subleaf == subleaf)) {
+		struct cpuid_regs r = cpuid(leaf, subleaf);
+		*e = (struct cpuid_cache_entry){ leaf, subleaf, true, r.eax, r.ebx, r.ecx, r.edx };
+	}
+	return (struct cpuid_regs){ e->eax, e->ebx, e->ecx, e->edx };
+}
+
+static struct cpuid_regs nestor_leaf(struct vcpu *v, uint32_t leaf)
+{
+	struct cpuid_regs r = { 0, 0, 0, 0 };
+	if (leaf == NESTOR_CPUID_BASE) {
+		r.eax = NESTOR_CPUID_INFO;
+		r.ebx = NESTOR_SIG_EBX;
+		r.ecx = NESTOR_SIG_ECX;
+		r.edx = NESTOR_SIG_EDX;
+	} else if (leaf == NESTOR_CPUID_INFO) {
+		r.eax = v->vm->level;
+		r.ebx = NESTOR_ABI_VERSION;
+	}
+	return r;
+}
+
+void exit_cpuid(struct vcpu *v)
+{
+	uint32_t leaf = (uint32_t)v->gpr[RAX];
+	uint32_t subleaf = indexed_leaf(leaf) ? (uint32_t)v->gpr[RCX] : 0;
+	struct cpuid_regs r;
+	if ((leaf & 0xffffff00) == NESTOR_CPUID_BASE) {
+		r = nestor_leaf(v, leaf);
+	} else {
+		r = below(v, leaf, subleaf);
+		if (leaf == 1) {
+			uint64_t cr4 = vmread(VMCS_GUEST_CR4);
+			r.ecx |= 1u << 31;            /* hypervisor present */
+			r.ecx &= ~(1u << 5);          /* no VMX for the guest (yet) */
+			r.ecx = (r.ecx & ~(1u << 27)) | ((cr4 & CR4_OSXSAVE) ? 1u << 27 : 0);
+		} else if (leaf == 7 && subleaf == 0) {
+			uint64_t cr4 = vmread(VMCS_GUEST_CR4);
+			r.ecx = (r.ecx & ~(1u << 4)) | ((cr4 & CR4_PKE) ? 1u << 4 : 0);
+		}
+	}
+	v->gpr[RAX] = r.eax;
+	v->gpr[RBX] = r.ebx;
+	v->gpr[RCX] = r.ecx;
+	v->gpr[RDX] = r.edx;
+	skip_instruction(v);
+}

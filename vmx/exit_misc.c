@@ -1,0 +1,94 @@
+/* exit_misc.c - instructions that exit unconditionally, and INIT/SIPI.
+ * SDM Vol. 3C 25.1.2 lists what always exits in VMX non-root operation. */
+#include "boot/fixup.h"
+#include "lib/log.h"
+#include "lib/x86.h"
+#include "vmx/exits.h"
+#include "vmx/vmcs.h"
+#include "vmx/vmx.h"
+
+/* XSETBV: ask the CPU.  It checks the index, the reserved and dependent
+ * XCR0 bits exactly as it would for the guest; XCR0 is not switched by VMX,
+ * so after a successful XSETBV the guest's value is in place. */
+void exit_xsetbv(struct vcpu *v)
+{
+	uint32_t idx = (uint32_t)v->gpr[RCX];
+	uint64_t val = ((uint64_t)(uint32_t)v->gpr[RDX] << 32) | (uint32_t)v->gpr[RAX];
+	int vec = xsetbv_safe(idx, val);
+	if (vec) {
+		inject_exception_err(v, vec, 0);
+		return;
+	}
+	cpuid_forget_xsave(v);
+	skip_instruction(v);
+}
+
+/* INVD would drop dirty cache lines of Nestor too: write them back instead
+ * (what KVM does as well). */
+void exit_invd(struct vcpu *v)
+{
+	__asm__ volatile("wbinvd" ::: "memory");
+	skip_instruction(v);
+}
+
+void exit_wbinvd(struct vcpu *v)
+{
+	__asm__ volatile("wbinvd" ::: "memory");
+	skip_instruction(v);
+}
+
+void exit_hlt(struct vcpu *v)
+{
+	/* Not intercepted (HLT runs natively); kept for CPUs that force it:
+	 * enter the HLT activity state, the CPU wakes the guest. */
+	skip_instruction(v);
+	vmwrite(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_HLT);
+}
+
+/* VMX is not offered to the guest: its instructions are invalid opcodes,
+ * as on a CPU without VMX. */
+void exit_vmx_insn(struct vcpu *v) { inject_ud(v); }
+
+/* GETSEC with CR4.SMXE=1 exits; SMX is not offered: #UD. */
+void exit_getsec(struct vcpu *v) { inject_ud(v); }
+
+/* The architectural INIT state (SDM Vol. 3A table 10-1), entered on INIT
+ * and, with CS from the vector, on SIPI. */
+static void init_state(struct vcpu *v, uint16_t cs, uint64_t cs_base, uint64_t rip)
+{
+	struct guest_state g = { 0 };
+	for (int i = 0; i < 8; i++) {
+		g.seg[i].limit = 0xffff;
+		g.seg[i].ar = 0x93; /* present, read/write, accessed */
+	}
+	g.seg[SEG_CS].sel = cs;
+	g.seg[SEG_CS].base = cs_base;
+	g.seg[SEG_CS].ar = 0x9b;
+	g.seg[SEG_LDTR].ar = 0x82;
+	g.seg[SEG_TR].ar = 0x8b;
+	g.gdtr_limit = g.idtr_limit = 0xffff;
+	g.cr0 = CR0_ET | CR0_CD | CR0_NW;
+	g.rip = rip;
+	g.rflags = RFLAGS_FIXED;
+	g.pat = 0x0007040600070406ull;
+	g.gpr[RDX] = cpuid(1, 0).eax; /* processor signature */
+	vmx_load_guest_state(v, &g);
+	vmwrite(VMCS_GUEST_PDPTE0, 0);
+}
+
+void exit_init(struct vcpu *v)
+{
+	/* An INIT resets the vCPU; an application processor then waits for a
+	 * SIPI, the bootstrap processor restarts at the reset vector. */
+	bool bsp = rdmsr(MSR_IA32_APIC_BASE) & (1u << 8);
+	init_state(v, 0xf000, 0xffff0000ull, 0xfff0);
+	vmwrite(VMCS_GUEST_ACTIVITY_STATE, bsp ? ACTIVITY_ACTIVE : ACTIVITY_WAIT_SIPI);
+	pr_info("guest vCPU %u received INIT (%s)\n", v->id, bsp ? "restarts at the reset vector" : "waits for SIPI");
+}
+
+void exit_sipi(struct vcpu *v)
+{
+	unsigned vec = vmread(VMCS_EXIT_QUALIFICATION) & 0xff;
+	init_state(v, vec << 8, (uint64_t)vec << 12, 0);
+	vmwrite(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);
+}

@@ -1,0 +1,66 @@
+/* exits.h - the exit handlers, one file per exit class, and the helpers
+ * they share.  Dispatch is by table in vmx/exit.c. */
+#ifndef VMX_EXITS_H
+#define VMX_EXITS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "vmx/vcpu.h"
+
+typedef void (*exit_fn)(struct vcpu *v);
+
+/* vmx/exit.c */
+void skip_instruction(struct vcpu *v);
+/* Same, with a length Nestor decoded itself. */
+void skip_instruction_len(struct vcpu *v, unsigned len);
+const char *exit_reason_name(unsigned reason);
+__attribute__((noreturn)) void vm_end_run(struct vcpu *v, bool failed, const char *why);
+void vcpu_print_stats(const struct vcpu *v);
+
+/* vmx/events.c */
+void inject_exception(struct vcpu *v, unsigned vector);
+void inject_exception_err(struct vcpu *v, unsigned vector, uint32_t err);
+#define inject_gp(v) inject_exception_err(v, 13, 0)
+#define inject_ud(v) inject_exception(v, 6)
+void reinject_idt_vectoring(struct vcpu *v);
+void deliver_pending_events(struct vcpu *v);
+void exit_exception_nmi(struct vcpu *v);
+void exit_nmi_window(struct vcpu *v);
+void exit_triple_fault(struct vcpu *v);
+
+/* vmx/exit_cpuid.c */
+void cpuid_init(struct vcpu *v);
+void exit_cpuid(struct vcpu *v);
+void cpuid_forget_xsave(struct vcpu *v);
+
+/* vmx/exit_cr.c */
+void exit_cr_access(struct vcpu *v);
+uint64_t guest_cr0(void);
+uint64_t guest_cr4(void);
+int guest_cpl(void);
+
+/* vmx/exit_msr.c */
+void exit_rdmsr(struct vcpu *v);
+void exit_wrmsr(struct vcpu *v);
+
+/* vmx/exit_io.c */
+void exit_io(struct vcpu *v);
+
+/* vmx/exit_misc.c */
+void exit_xsetbv(struct vcpu *v);
+void exit_invd(struct vcpu *v);
+void exit_wbinvd(struct vcpu *v);
+void exit_hlt(struct vcpu *v);
+void exit_vmx_insn(struct vcpu *v);
+void exit_init(struct vcpu *v);
+void exit_sipi(struct vcpu *v);
+void exit_getsec(struct vcpu *v);
+
+/* vmx/exit_ept.c */
+void exit_ept_violation(struct vcpu *v);
+void exit_ept_misconfig(struct vcpu *v);
+
+/* hypercall/hypercall.c */
+void exit_vmcall(struct vcpu *v);
+
+#endif

@@ -1,0 +1,33 @@
+/* mtrr.h - memory types from the MTRRs (SDM Vol. 3A, 12.11), for EPT.
+ * With EPT the CPU ignores the MTRRs for guest accesses: the EPT entry's
+ * memory type plays their role, so Nestor computes it from the MTRRs.
+ * Pure logic over a snapshot of the MTRR MSRs, unit-tested on the host. */
+#ifndef VMX_MTRR_H
+#define VMX_MTRR_H
+
+#include <stdint.h>
+
+#define MTRR_MAX_VAR 16
+
+struct mtrr_state {
+	uint64_t cap;      /* IA32_MTRRCAP */
+	uint64_t def_type; /* IA32_MTRR_DEF_TYPE */
+	uint64_t fixed[11];/* 0x250, 0x258, 0x259, 0x268..0x26f */
+	uint64_t var_base[MTRR_MAX_VAR], var_mask[MTRR_MAX_VAR];
+	unsigned nvar;
+	uint64_t phys_mask; /* (1 << MAXPHYADDR) - 1 */
+};
+
+#define MTRR_DEF_E (1ull << 11)
+#define MTRR_DEF_FE (1ull << 10)
+#define MTRR_CAP_FIX (1ull << 8)
+#define MTRR_VAR_VALID (1ull << 11)
+
+/* Memory type of [start, start + len) (len a power of two, start aligned
+ * to it), or -1 when the type is not the same over the whole range. */
+int mtrr_type_of(const struct mtrr_state *m, uint64_t start, uint64_t len);
+
+/* Reads the MTRR MSRs of this CPU (not for host tests). */
+void mtrr_read(struct mtrr_state *m);
+
+#endif

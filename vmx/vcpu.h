@@ -1,0 +1,83 @@
+/* vcpu.h - the state of one virtual CPU and of the VM it belongs to.
+ *
+ * All mutable hypervisor state lives here: per vCPU what changes on exits,
+ * per VM what the vCPUs share (EPT, bitmaps, the guest's memory view).
+ * struct vcpu starts with the guest's general registers: vmx/entry.S saves
+ * and restores them at fixed offsets. */
+#ifndef VMX_VCPU_H
+#define VMX_VCPU_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "mm/regions.h"
+#include "vmx/caps.h"
+#include "vmx/mtrr.h"
+#include "vmx/vmx_defs.h"
+
+/* General registers by their x86 encoding number (RSP's slot is unused:
+ * the guest RSP lives in the VMCS). */
+enum gpr { RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15 };
+
+#define EXIT_STATS_MAX 80
+
+struct exit_stats {
+	uint64_t count[EXIT_STATS_MAX];
+	uint64_t ticks[EXIT_STATS_MAX]; /* TSC ticks spent in Nestor per reason */
+	uint64_t total;
+};
+
+/* Cached CPUID answers of the CPU below (direct-mapped by leaf/subleaf). */
+#define CPUID_CACHE_SLOTS 64
+struct cpuid_cache_entry {
+	uint32_t leaf, subleaf;
+	bool valid;
+	uint32_t eax, ebx, ecx, edx;
+};
+
+struct vm;
+
+struct vcpu {
+	uint64_t gpr[16]; /* must stay first: see vmx/entry.S */
+	struct vm *vm;
+	unsigned id;
+	void *vmcs;
+	uint64_t vmcs_phys;
+	void *vmxon_region;
+	bool launched;
+	uint8_t *host_stack; /* top of the stack Nestor's exit handler runs on */
+
+	/* Controls as currently programmed (to toggle window exits cheaply). */
+	uint32_t proc_ctls;
+
+	/* Events waiting to be delivered to the guest. */
+	unsigned nmi_pending;
+
+	/* Bochs shutdown-port sequence seen so far on port 0x8900. */
+	unsigned shutdown_match;
+
+	/* CPUID answers of the machine below, looked up on CPUID exits. */
+	struct cpuid_cache_entry cpuid_cache[CPUID_CACHE_SLOTS];
+
+	struct exit_stats stats;
+};
+
+struct vm {
+	const struct vmx_caps *caps;
+	uint64_t eptp;
+	uint64_t *ept_pml4;
+	uint64_t ept_pages; /* page-table pages used by EPT */
+	uint8_t *msr_bitmap;
+	uint8_t *io_bitmap_a, *io_bitmap_b;
+	uint8_t *ones_page; /* what non-existent memory reads as */
+	struct region_set guest_ram; /* RAM the guest may use */
+	struct region_set hidden;    /* Nestor's memory, absent from the guest */
+	struct mtrr_state mtrr;
+	uint64_t ept_top; /* EPT identity-maps [0, ept_top) */
+	unsigned level;   /* our level in the stack */
+	uint16_t vpid;
+	struct vcpu *vcpu0;
+	uint64_t hidden_accesses; /* guest accesses to Nestor's memory */
+	uint64_t hidden_inexact;  /* ... by instructions emulated without all effects */
+};
+
+#endif

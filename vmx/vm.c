@@ -1,0 +1,82 @@
+/* vm.c - creating Nestor's one VM and running it. */
+#include "boot/config.h"
+#include "boot/cpu.h"
+#include "boot/integrity.h"
+#include "boot/platform.h"
+#include "boot/trap.h"
+#include "lib/log.h"
+#include "lib/string.h"
+#include "lib/x86.h"
+#include "loader/loader.h"
+#include "mm/mm.h"
+#include "vmx/ept.h"
+#include "vmx/exits.h"
+#include "vmx/vm.h"
+#include "vmx/vmcs.h"
+#include "vmx/vmx.h"
+
+static struct vmx_caps caps; /* read once at boot, read-only after */
+
+static void on_nmi(void)
+{
+	/* An NMI while Nestor runs: it is the guest's, deliver it on entry. */
+	struct vcpu *v = this_cpu()->vcpu;
+	if (v)
+		v->nmi_pending++;
+}
+
+static __attribute__((noreturn)) void fail(const char *what, const char *err)
+{
+	pr_err("%s: %s\n", what, err);
+	machine_end(true);
+}
+
+void vm_run(const struct mb2_info *mb, unsigned level)
+{
+	char err[200];
+	if (vmx_caps_read(&caps, err, sizeof(err)))
+		fail("cannot virtualize this CPU", err);
+	vmx_caps_log(&caps);
+
+	struct vm *vm = zalloc(sizeof(*vm));
+	struct vcpu *v = zalloc(sizeof(*v));
+	if (!vm || !v)
+		fail("VM", "out of pool memory");
+	vm->caps = &caps;
+	vm->level = level;
+	vm->hidden = mem.hidden;
+	vm->guest_ram = mem.ram;
+	for (unsigned i = 0; i < mem.hidden.n; i++)
+		rs_remove(&vm->guest_ram, mem.hidden.r[i].start, mem.hidden.r[i].end);
+	/* Identity-map at least the 4 GiB below (RAM, MMIO, firmware), and all
+	 * the RAM the memory map lists. */
+	uint64_t top = mem.phys_top > (1ull << 32) ? mem.phys_top : (1ull << 32);
+	vm->ept_top = (top + (1ull << 30) - 1) & ~((1ull << 30) - 1);
+	vm->vpid = ctl_can_set(caps.proc2, PROC2_VPID) ? 1 : 0;
+	mtrr_read(&vm->mtrr);
+	if (vm_setup_bitmaps(vm, err, sizeof(err)))
+		fail("VM", err);
+	if (ept_build(vm))
+		fail("EPT", "out of pool memory (raise mem=)");
+	v->vm = vm;
+	vm->vcpu0 = v;
+	if (vmx_enable(vm, v, err, sizeof(err)))
+		fail("VMX", err);
+	vmx_vcpu_setup(v);
+	cpuid_init(v);
+
+	struct guest_state gs;
+	struct load_options lo = { .format = config.guest_format, .boot_drive = config.boot_drive };
+	if (load_guest(vm, mb, &lo, &gs, err, sizeof(err)))
+		fail("cannot start the guest", err);
+	vmx_load_guest_state(v, &gs);
+
+	uint64_t used, peak, total;
+	pool_usage(&used, &peak, &total);
+	pr_info("VMX on (VMCS revision 0x%x), EPT %llu pages, pool %llu of %llu KiB used; entering the guest\n",
+		caps.revision, (unsigned long long)vm->ept_pages, (unsigned long long)(used * 4),
+		(unsigned long long)(total * 4));
+	this_cpu()->vcpu = v;
+	trap_set_nmi_hook(on_nmi);
+	vmx_launch(v);
+}

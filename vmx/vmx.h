@@ -1,0 +1,50 @@
+/* vmx.h - VMX operation, the guest's VMCS, and the run loop. */
+#ifndef VMX_VMX_H
+#define VMX_VMX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "vmx/vcpu.h"
+
+/* Segment registers in VMCS order. */
+enum { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR };
+
+struct segment {
+	uint16_t sel;
+	uint64_t base;
+	uint32_t limit, ar; /* VMX access-rights format (SDM 24.4.1) */
+};
+
+/* A complete architectural starting state for the guest. */
+struct guest_state {
+	uint64_t gpr[16];
+	uint64_t rip, rsp, rflags;
+	uint64_t cr0, cr3, cr4, efer, pat;
+	struct segment seg[8];
+	uint64_t gdtr_base, idtr_base;
+	uint32_t gdtr_limit, idtr_limit;
+};
+
+int vmx_enable(struct vm *vm, struct vcpu *v, char *err, size_t errlen);
+int vm_setup_bitmaps(struct vm *vm, char *err, size_t errlen);
+void msr_intercept(struct vm *vm, uint32_t msr, bool read, bool write);
+void io_intercept(struct vm *vm, uint16_t port);
+void vmx_vcpu_setup(struct vcpu *v);
+void vmx_load_guest_state(struct vcpu *v, const struct guest_state *g);
+uint64_t vmx_real_cr0(const struct vmx_caps *c, uint64_t guest);
+uint64_t vmx_real_cr4(const struct vmx_caps *c, uint64_t guest);
+
+/* Enters the guest for the first time; never returns (exits are handled by
+ * vmx_handle_exit, called from the exit stub). */
+__attribute__((noreturn)) void vmx_launch(struct vcpu *v);
+
+/* vmx/entry.S */
+void vmx_exit_stub(void);
+__attribute__((noreturn)) void vmx_enter_guest(struct vcpu *v, int launched);
+
+/* vmx/exit.c */
+void vmx_handle_exit(struct vcpu *v);
+__attribute__((noreturn)) void vmx_entry_failed(struct vcpu *v, int launched);
+
+#endif

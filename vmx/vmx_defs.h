@@ -1,0 +1,271 @@
+/* vmx_defs.h - architectural VMX constants (Intel SDM Vol. 3C/3D). */
+#ifndef VMX_VMX_DEFS_H
+#define VMX_VMX_DEFS_H
+
+/* Capability MSRs (SDM appendix A). */
+#define MSR_VMX_BASIC 0x480
+#define MSR_VMX_PINBASED 0x481
+#define MSR_VMX_PROCBASED 0x482
+#define MSR_VMX_EXIT 0x483
+#define MSR_VMX_ENTRY 0x484
+#define MSR_VMX_MISC 0x485
+#define MSR_VMX_CR0_FIXED0 0x486
+#define MSR_VMX_CR0_FIXED1 0x487
+#define MSR_VMX_CR4_FIXED0 0x488
+#define MSR_VMX_CR4_FIXED1 0x489
+#define MSR_VMX_VMCS_ENUM 0x48a
+#define MSR_VMX_PROCBASED2 0x48b
+#define MSR_VMX_EPT_VPID_CAP 0x48c
+#define MSR_VMX_TRUE_PINBASED 0x48d
+#define MSR_VMX_TRUE_PROCBASED 0x48e
+#define MSR_VMX_TRUE_EXIT 0x48f
+#define MSR_VMX_TRUE_ENTRY 0x490
+#define MSR_VMX_VMFUNC 0x491
+
+#define VMX_BASIC_TRUE_CTLS (1ull << 55)
+#define FEATURE_CONTROL_LOCKED (1u << 0)
+#define FEATURE_CONTROL_VMX_OUTSIDE_SMX (1u << 2)
+
+/* Pin-based controls (SDM 24.6.1). */
+#define PIN_EXTINT_EXITING (1u << 0)
+#define PIN_NMI_EXITING (1u << 3)
+#define PIN_VIRTUAL_NMIS (1u << 5)
+#define PIN_PREEMPTION_TIMER (1u << 6)
+#define PIN_POSTED_INTR (1u << 7)
+
+/* Primary processor-based controls (SDM 24.6.2). */
+#define PROC_INTR_WINDOW (1u << 2)
+#define PROC_TSC_OFFSETTING (1u << 3)
+#define PROC_HLT_EXITING (1u << 7)
+#define PROC_INVLPG_EXITING (1u << 9)
+#define PROC_MWAIT_EXITING (1u << 10)
+#define PROC_RDPMC_EXITING (1u << 11)
+#define PROC_RDTSC_EXITING (1u << 12)
+#define PROC_CR3_LOAD_EXITING (1u << 15)
+#define PROC_CR3_STORE_EXITING (1u << 16)
+#define PROC_TERTIARY_CTLS (1u << 17)
+#define PROC_CR8_LOAD_EXITING (1u << 19)
+#define PROC_CR8_STORE_EXITING (1u << 20)
+#define PROC_TPR_SHADOW (1u << 21)
+#define PROC_NMI_WINDOW (1u << 22)
+#define PROC_MOV_DR_EXITING (1u << 23)
+#define PROC_UNCOND_IO_EXITING (1u << 24)
+#define PROC_USE_IO_BITMAPS (1u << 25)
+#define PROC_MONITOR_TRAP_FLAG (1u << 27)
+#define PROC_USE_MSR_BITMAPS (1u << 28)
+#define PROC_MONITOR_EXITING (1u << 29)
+#define PROC_PAUSE_EXITING (1u << 30)
+#define PROC_SECONDARY_CTLS (1u << 31)
+
+/* Secondary processor-based controls. */
+#define PROC2_VIRT_APIC_ACCESS (1u << 0)
+#define PROC2_EPT (1u << 1)
+#define PROC2_DESC_TABLE_EXITING (1u << 2)
+#define PROC2_RDTSCP (1u << 3)
+#define PROC2_VIRT_X2APIC (1u << 4)
+#define PROC2_VPID (1u << 5)
+#define PROC2_WBINVD_EXITING (1u << 6)
+#define PROC2_UNRESTRICTED_GUEST (1u << 7)
+#define PROC2_APIC_REG_VIRT (1u << 8)
+#define PROC2_VIRT_INTR_DELIVERY (1u << 9)
+#define PROC2_PAUSE_LOOP_EXITING (1u << 10)
+#define PROC2_RDRAND_EXITING (1u << 11)
+#define PROC2_INVPCID (1u << 12)
+#define PROC2_VMFUNC (1u << 13)
+#define PROC2_VMCS_SHADOWING (1u << 14)
+#define PROC2_ENCLS_EXITING (1u << 15)
+#define PROC2_RDSEED_EXITING (1u << 16)
+#define PROC2_PML (1u << 17)
+#define PROC2_EPT_VE (1u << 18)
+#define PROC2_CONCEAL_PT (1u << 19)
+#define PROC2_XSAVES (1u << 20)
+#define PROC2_MODE_BASED_EPT (1u << 22)
+#define PROC2_SPP (1u << 23)
+#define PROC2_PT_USE_GPA (1u << 24)
+#define PROC2_TSC_SCALING (1u << 25)
+#define PROC2_USER_WAIT_PAUSE (1u << 26)
+#define PROC2_PCONFIG (1u << 27)
+#define PROC2_ENCLV_EXITING (1u << 28)
+
+/* VM-exit controls (SDM 24.7.1). */
+#define EXIT_SAVE_DEBUG_CTLS (1u << 2)
+#define EXIT_HOST_ADDR_SPACE_SIZE (1u << 9)
+#define EXIT_LOAD_PERF_GLOBAL_CTRL (1u << 12)
+#define EXIT_ACK_INTR_ON_EXIT (1u << 15)
+#define EXIT_SAVE_PAT (1u << 18)
+#define EXIT_LOAD_PAT (1u << 19)
+#define EXIT_SAVE_EFER (1u << 20)
+#define EXIT_LOAD_EFER (1u << 21)
+#define EXIT_SAVE_PREEMPTION_TIMER (1u << 22)
+#define EXIT_CLEAR_BNDCFGS (1u << 23)
+
+/* VM-entry controls (SDM 24.8.1). */
+#define ENTRY_LOAD_DEBUG_CTLS (1u << 2)
+#define ENTRY_IA32E_MODE (1u << 9)
+#define ENTRY_SMM (1u << 10)
+#define ENTRY_DEACT_DUAL_MONITOR (1u << 11)
+#define ENTRY_LOAD_PERF_GLOBAL_CTRL (1u << 13)
+#define ENTRY_LOAD_PAT (1u << 14)
+#define ENTRY_LOAD_EFER (1u << 15)
+#define ENTRY_LOAD_BNDCFGS (1u << 16)
+
+/* Basic exit reasons (SDM appendix C). */
+enum exit_reason {
+	EXIT_EXCEPTION_NMI = 0,
+	EXIT_EXTERNAL_INTR = 1,
+	EXIT_TRIPLE_FAULT = 2,
+	EXIT_INIT = 3,
+	EXIT_SIPI = 4,
+	EXIT_IO_SMI = 5,
+	EXIT_OTHER_SMI = 6,
+	EXIT_INTR_WINDOW = 7,
+	EXIT_NMI_WINDOW = 8,
+	EXIT_TASK_SWITCH = 9,
+	EXIT_CPUID = 10,
+	EXIT_GETSEC = 11,
+	EXIT_HLT = 12,
+	EXIT_INVD = 13,
+	EXIT_INVLPG = 14,
+	EXIT_RDPMC = 15,
+	EXIT_RDTSC = 16,
+	EXIT_RSM = 17,
+	EXIT_VMCALL = 18,
+	EXIT_VMCLEAR = 19,
+	EXIT_VMLAUNCH = 20,
+	EXIT_VMPTRLD = 21,
+	EXIT_VMPTRST = 22,
+	EXIT_VMREAD = 23,
+	EXIT_VMRESUME = 24,
+	EXIT_VMWRITE = 25,
+	EXIT_VMXOFF = 26,
+	EXIT_VMXON = 27,
+	EXIT_CR_ACCESS = 28,
+	EXIT_DR_ACCESS = 29,
+	EXIT_IO = 30,
+	EXIT_RDMSR = 31,
+	EXIT_WRMSR = 32,
+	EXIT_ENTRY_FAIL_GUEST = 33,
+	EXIT_ENTRY_FAIL_MSR = 34,
+	EXIT_MWAIT = 36,
+	EXIT_MTF = 37,
+	EXIT_MONITOR = 39,
+	EXIT_PAUSE = 40,
+	EXIT_ENTRY_FAIL_MC = 41,
+	EXIT_TPR_BELOW_THRESHOLD = 43,
+	EXIT_APIC_ACCESS = 44,
+	EXIT_VIRTUALIZED_EOI = 45,
+	EXIT_GDTR_IDTR = 46,
+	EXIT_LDTR_TR = 47,
+	EXIT_EPT_VIOLATION = 48,
+	EXIT_EPT_MISCONFIG = 49,
+	EXIT_INVEPT = 50,
+	EXIT_RDTSCP = 51,
+	EXIT_PREEMPTION_TIMER = 52,
+	EXIT_INVVPID = 53,
+	EXIT_WBINVD = 54,
+	EXIT_XSETBV = 55,
+	EXIT_APIC_WRITE = 56,
+	EXIT_RDRAND = 57,
+	EXIT_INVPCID = 58,
+	EXIT_VMFUNC = 59,
+	EXIT_ENCLS = 60,
+	EXIT_RDSEED = 61,
+	EXIT_PML_FULL = 62,
+	EXIT_XSAVES = 63,
+	EXIT_XRSTORS = 64,
+	EXIT_UMWAIT = 67,
+	EXIT_TPAUSE = 68,
+	EXIT_REASON_MAX = 75,
+};
+#define EXIT_REASON_FAILED_ENTRY (1u << 31)
+
+/* VM-entry/exit interruption information (SDM 24.8.3, 24.9.2). */
+#define INTR_INFO_VECTOR_MASK 0xffu
+#define INTR_INFO_TYPE_SHIFT 8
+#define INTR_INFO_TYPE_MASK (7u << 8)
+#define INTR_INFO_ERRCODE_VALID (1u << 11)
+#define INTR_INFO_NMI_UNBLOCKED_IRET (1u << 12)
+#define INTR_INFO_VALID (1u << 31)
+enum intr_type {
+	INTR_TYPE_EXT_INTR = 0,
+	INTR_TYPE_NMI = 2,
+	INTR_TYPE_HW_EXCEPTION = 3,
+	INTR_TYPE_SW_INTR = 4,
+	INTR_TYPE_PRIV_SW_EXCEPTION = 5,
+	INTR_TYPE_SW_EXCEPTION = 6,
+	INTR_TYPE_OTHER = 7,
+};
+
+/* Guest interruptibility state (SDM 24.4.2). */
+#define INTERRUPTIBILITY_STI (1u << 0)
+#define INTERRUPTIBILITY_MOV_SS (1u << 1)
+#define INTERRUPTIBILITY_SMI (1u << 2)
+#define INTERRUPTIBILITY_NMI (1u << 3)
+
+/* Guest activity states. */
+enum { ACTIVITY_ACTIVE = 0, ACTIVITY_HLT = 1, ACTIVITY_SHUTDOWN = 2, ACTIVITY_WAIT_SIPI = 3 };
+
+/* EPT (SDM 28.3.2). */
+#define EPT_R (1ull << 0)
+#define EPT_W (1ull << 1)
+#define EPT_X (1ull << 2)
+#define EPT_RWX (EPT_R | EPT_W | EPT_X)
+#define EPT_MT_SHIFT 3
+#define EPT_IGNORE_PAT (1ull << 6)
+#define EPT_LARGE (1ull << 7)
+#define EPT_ACCESSED (1ull << 8)
+#define EPT_DIRTY (1ull << 9)
+#define EPT_ADDR_MASK 0x000ffffffffff000ull
+
+#define EPTP_MT_WB 6ull
+#define EPTP_WALK_4 (3ull << 3)
+#define EPTP_AD (1ull << 6)
+
+/* EPT/VPID capabilities (SDM A.10). */
+#define EPT_CAP_EXEC_ONLY (1ull << 0)
+#define EPT_CAP_WALK4 (1ull << 6)
+#define EPT_CAP_UC (1ull << 8)
+#define EPT_CAP_WB (1ull << 14)
+#define EPT_CAP_2M (1ull << 16)
+#define EPT_CAP_1G (1ull << 17)
+#define EPT_CAP_INVEPT (1ull << 20)
+#define EPT_CAP_AD (1ull << 21)
+#define EPT_CAP_INVEPT_SINGLE (1ull << 25)
+#define EPT_CAP_INVEPT_ALL (1ull << 26)
+#define VPID_CAP_INVVPID (1ull << 32)
+#define VPID_CAP_SINGLE (1ull << 41)
+#define VPID_CAP_ALL (1ull << 42)
+
+/* Memory types. */
+enum { MT_UC = 0, MT_WC = 1, MT_WT = 4, MT_WP = 5, MT_WB = 6 };
+
+/* VM-instruction error numbers (SDM 30.4). */
+enum {
+	VMXERR_VMCALL_IN_ROOT = 1,
+	VMXERR_VMCLEAR_INVALID_ADDR = 2,
+	VMXERR_VMCLEAR_VMXON_PTR = 3,
+	VMXERR_VMLAUNCH_NOT_CLEAR = 4,
+	VMXERR_VMRESUME_NOT_LAUNCHED = 5,
+	VMXERR_VMRESUME_AFTER_VMXOFF = 6,
+	VMXERR_ENTRY_INVALID_CONTROLS = 7,
+	VMXERR_ENTRY_INVALID_HOST_STATE = 8,
+	VMXERR_VMPTRLD_INVALID_ADDR = 9,
+	VMXERR_VMPTRLD_VMXON_PTR = 10,
+	VMXERR_VMPTRLD_BAD_REVISION = 11,
+	VMXERR_UNSUPPORTED_FIELD = 12,
+	VMXERR_VMWRITE_READ_ONLY = 13,
+	VMXERR_VMXON_IN_ROOT = 15,
+	VMXERR_ENTRY_INVALID_EXEC_VMCS = 16,
+	VMXERR_ENTRY_NONLAUNCHED_EXEC_VMCS = 17,
+	VMXERR_ENTRY_EXEC_VMCS_NOT_VMXON = 18,
+	VMXERR_VMCALL_NONCLEAR_VMCS = 19,
+	VMXERR_VMCALL_INVALID_EXIT_CTLS = 20,
+	VMXERR_VMCALL_BAD_MSEG_REV = 22,
+	VMXERR_VMXOFF_DUAL_MONITOR = 23,
+	VMXERR_VMCALL_BAD_SMM_FEATURES = 24,
+	VMXERR_ENTRY_BAD_EXEC_CTLS = 25,
+	VMXERR_ENTRY_MOV_SS_BLOCKING = 26,
+	VMXERR_INVEPT_INVVPID_BAD_OPERAND = 28,
+};
+
+#endif
