@@ -36,9 +36,9 @@ GUEST_SRCS := $(wildcard guest/*.S guest/*.c guest/tests/*.S guest/tests/*.c) $(
 GUEST_OBJS := $(patsubst %,$(BUILD)/guest/%.o,$(basename $(GUEST_SRCS)))
 
 UNIT_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
-TOOLS      := $(BUILD)/tools/nestor-run $(BUILD)/tools/runtests
+TOOLS      := $(BUILD)/tools/nestor-run $(BUILD)/tools/runtests $(BUILD)/tools/bench
 
-.PHONY: all iso run test unit-tests check-tools clean help
+.PHONY: all iso run test bench unit-tests check-tools clean help
 BOOTSECTOR := $(if $(wildcard guest/bootsector/boot.S),$(BUILD)/bootsector.img)
 all: $(BUILD)/nestor.elf $(BUILD)/guest.elf $(BOOTSECTOR) $(TOOLS)
 
@@ -47,6 +47,7 @@ help:
 	@echo "make iso        build $(BUILD)/nestor.iso (GRUB, BIOS boot) for USB sticks and QEMU"
 	@echo "make run        boot the default stack in Bochs and stream its console (CPU=$(CPU))"
 	@echo "make test       unit tests + every in-emulator test; ends with 'N passed, N failed'"
+	@echo "make bench      exact cost figures (bench NAME VALUE), table in $(BUILD)/bench/"
 	@echo "make clean      remove $(BUILD)/"
 
 # --- hypervisor ------------------------------------------------------------
@@ -116,11 +117,13 @@ $(BUILD)/nestor.iso: $(BUILD)/nestor.elf $(BUILD)/guest.elf
 
 # --- running ---------------------------------------------------------------
 run: all
-	$(BUILD)/tools/nestor-run --cpu $(CPU) --stream --name run --verdict nestor \
-		-k "$(BUILD)/nestor.elf" -k "$(BUILD)/guest.elf guest.elf"
+	$(BUILD)/tools/nestor-run --cpu $(CPU) --stream --name run --guest "$(BUILD)/guest.elf" --depth 1
 
 test: all unit-tests
 	$(BUILD)/tools/runtests -j $(JOBS) tests/suite.list
+
+bench: all
+	$(BUILD)/tools/bench --cpu $(CPU)
 
 clean:
 	rm -rf $(BUILD)

@@ -30,6 +30,10 @@ int g_setjmp(uint64_t *jb);
 __attribute__((noreturn)) void g_longjmp(uint64_t *jb, int v);
 extern const char user_trampoline[];
 
+static guest_irq_fn handlers[256];
+
+void guest_set_handler(unsigned vector, guest_irq_fn fn) { handlers[vector & 255] = fn; }
+
 static struct {
 	uint64_t jb[9];
 	volatile bool armed;
@@ -79,6 +83,10 @@ static const char *const names[32] = { "#DE", "#DB", "NMI", "#BP", "#OF", "#BR",
 
 void trap_entry(struct trap_frame *f)
 {
+	if ((f->vector >= 32 || f->vector == EXC_NMI) && f->vector != 0x80 && handlers[f->vector]) {
+		handlers[f->vector](f);
+		return;
+	}
 	if (catcher.armed) {
 		catcher.armed = false;
 		if (f->vector != 0x80) {

@@ -42,6 +42,11 @@ bool catch_fault(void (*fn)(void *), void *arg, struct fault *f);
 /* Runs fn(arg) at CPL 3 (fault catching as above); fn returns normally. */
 bool run_user(void (*fn)(void *), void *arg, struct fault *f);
 
+/* Interrupt handlers for tests: called for vector (>= 32, or 2 for NMI)
+ * with the trap frame; they must acknowledge the interrupt themselves. */
+typedef void (*guest_irq_fn)(struct trap_frame *f);
+void guest_set_handler(unsigned vector, guest_irq_fn fn);
+
 /* Set when the kernel was started by a multiboot (v1) loader. */
 extern bool booted_mb1;
 extern struct mb2_info boot_info; /* filled from mb1 or mb2 */

@@ -60,7 +60,7 @@ void exit_vmcall(struct vcpu *v)
 				uint64_t ticks = 0;
 				for (unsigned i = 0; i < EXIT_STATS_MAX; i++)
 					ticks += v->stats.ticks[i];
-				v->gpr[RBX] = v->stats.total;
+				v->gpr[RBX] = vcpu_total_exits(v);
 				v->gpr[RCX] = ticks;
 			} else if (r < EXIT_STATS_MAX) {
 				v->gpr[RBX] = v->stats.count[r];

@@ -612,6 +612,12 @@ int main(int argc, char **argv)
 	if (o.mb1 && o.have_guest && (depth > 0 || o.n_depths > 1))
 		die("--mb1 applies to GRUB's kernel, only at depth 0");
 
+	/* grub-mkrescue (xorriso) reads '=' in paths as a graft point: keep run
+	 * names to plain characters. */
+	for (const char *c = o.name; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' ||
+		      *c == '_' || *c == '.'))
+			die("--name '%s': use only letters, digits, '-', '_' and '.'", o.name);
 	char base[4096];
 	if (o.dir)
 		snprintf(base, sizeof(base), "%s", o.dir);

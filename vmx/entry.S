@@ -33,9 +33,30 @@ vmx_exit_stub:
 	movq %rax, %rdi
 	xorl %ebp, %ebp                  /* a clean frame chain for backtraces */
 	call vmx_handle_exit
-	movq (%rsp), %rdi                /* the vCPU again */
+	/* Resume: reload the guest registers and VMRESUME. */
+	movq (%rsp), %rax                /* the vCPU again */
+	movq GPR(1)(%rax), %rcx
+	movq GPR(2)(%rax), %rdx
+	movq GPR(3)(%rax), %rbx
+	movq GPR(5)(%rax), %rbp
+	movq GPR(6)(%rax), %rsi
+	movq GPR(7)(%rax), %rdi
+	movq GPR(8)(%rax), %r8
+	movq GPR(9)(%rax), %r9
+	movq GPR(10)(%rax), %r10
+	movq GPR(11)(%rax), %r11
+	movq GPR(12)(%rax), %r12
+	movq GPR(13)(%rax), %r13
+	movq GPR(14)(%rax), %r14
+	movq GPR(15)(%rax), %r15
+	movq GPR(0)(%rax), %rax
+	vmresume
+	/* VMRESUME failed (VMfail): report from C. */
+	movq (%rsp), %rdi
 	movl $1, %esi
-	/* fall through */
+	call vmx_entry_failed
+4:	hlt
+	jmp 4b
 
 /* vmx_enter_guest(vcpu, launched): load the guest registers and VMRESUME
  * (launched) or VMLAUNCH.  Returns only through vmx_entry_failed. */
@@ -77,3 +98,18 @@ vmx_launch_on:
 	movq %rsi, %rsp
 	xorl %esi, %esi
 	jmp vmx_enter_guest
+
+/* vmx_unblock_nmis(): after a VM exit caused by an NMI the CPU blocks NMIs
+ * until the next IRET (as if the NMI had been delivered to the host).  Nestor
+ * has no NMI handler to return from, so it executes an IRET to itself. */
+	.globl vmx_unblock_nmis
+vmx_unblock_nmis:
+	movq %rsp, %rax
+	pushq $0x10                      /* SS: SEL_DATA */
+	pushq %rax
+	pushfq
+	pushq $0x08                      /* CS: SEL_CODE64 */
+	leaq 1f(%rip), %rax
+	pushq %rax
+	iretq
+1:	ret

@@ -11,6 +11,7 @@
 #include "vmx/dump.h"
 #include "vmx/exits.h"
 #include "vmx/vmcs.h"
+#include "vmx/vmx.h"
 
 static bool has_error_code(unsigned v)
 {
@@ -99,7 +100,10 @@ void exit_exception_nmi(struct vcpu *v)
 {
 	uint32_t info = vmread(VMCS_EXIT_INTR_INFO);
 	if (((info >> 8) & 7) == INTR_TYPE_NMI) {
-		/* SDM 27.2.3: the NMI exited before delivery; it is the guest's. */
+		/* SDM 27.2.3: the NMI exited before delivery; it is the guest's.
+		 * The CPU now blocks NMIs as if it had delivered one to us: lift
+		 * that, or the guest would never see another NMI. */
+		vmx_unblock_nmis();
 		v->nmi_pending++;
 		reinject_idt_vectoring(v);
 		return;

@@ -19,25 +19,27 @@ struct exit_class {
 	const char *name;
 };
 
+static void unhandled_exit(struct vcpu *v);
+
 /* Every basic exit reason Nestor can see with its controls; anything else
  * is reported as unexpected.  SDM appendix C. */
 static const struct exit_class exit_table[EXIT_STATS_MAX] = {
 	[EXIT_EXCEPTION_NMI] = { exit_exception_nmi, "exception or NMI" },
-	[EXIT_EXTERNAL_INTR] = { NULL, "external interrupt" },
+	[EXIT_EXTERNAL_INTR] = { unhandled_exit, "external interrupt" },
 	[EXIT_TRIPLE_FAULT] = { exit_triple_fault, "triple fault" },
 	[EXIT_INIT] = { exit_init, "INIT signal" },
 	[EXIT_SIPI] = { exit_sipi, "start-up IPI" },
-	[EXIT_INTR_WINDOW] = { NULL, "interrupt window" },
+	[EXIT_INTR_WINDOW] = { unhandled_exit, "interrupt window" },
 	[EXIT_NMI_WINDOW] = { exit_nmi_window, "NMI window" },
-	[EXIT_TASK_SWITCH] = { NULL, "task switch" },
+	[EXIT_TASK_SWITCH] = { unhandled_exit, "task switch" },
 	[EXIT_CPUID] = { exit_cpuid, "CPUID" },
 	[EXIT_GETSEC] = { exit_getsec, "GETSEC" },
 	[EXIT_HLT] = { exit_hlt, "HLT" },
 	[EXIT_INVD] = { exit_invd, "INVD" },
-	[EXIT_INVLPG] = { NULL, "INVLPG" },
-	[EXIT_RDPMC] = { NULL, "RDPMC" },
-	[EXIT_RDTSC] = { NULL, "RDTSC" },
-	[EXIT_RSM] = { NULL, "RSM" },
+	[EXIT_INVLPG] = { unhandled_exit, "INVLPG" },
+	[EXIT_RDPMC] = { unhandled_exit, "RDPMC" },
+	[EXIT_RDTSC] = { unhandled_exit, "RDTSC" },
+	[EXIT_RSM] = { unhandled_exit, "RSM" },
 	[EXIT_VMCALL] = { exit_vmcall, "VMCALL" },
 	[EXIT_VMCLEAR] = { exit_vmx_insn, "VMCLEAR" },
 	[EXIT_VMLAUNCH] = { exit_vmx_insn, "VMLAUNCH" },
@@ -49,37 +51,45 @@ static const struct exit_class exit_table[EXIT_STATS_MAX] = {
 	[EXIT_VMXOFF] = { exit_vmx_insn, "VMXOFF" },
 	[EXIT_VMXON] = { exit_vmx_insn, "VMXON" },
 	[EXIT_CR_ACCESS] = { exit_cr_access, "CR access" },
-	[EXIT_DR_ACCESS] = { NULL, "DR access" },
+	[EXIT_DR_ACCESS] = { unhandled_exit, "DR access" },
 	[EXIT_IO] = { exit_io, "I/O instruction" },
 	[EXIT_RDMSR] = { exit_rdmsr, "RDMSR" },
 	[EXIT_WRMSR] = { exit_wrmsr, "WRMSR" },
-	[EXIT_ENTRY_FAIL_GUEST] = { NULL, "entry failure (guest state)" },
-	[EXIT_ENTRY_FAIL_MSR] = { NULL, "entry failure (MSR loading)" },
-	[EXIT_MWAIT] = { NULL, "MWAIT" },
-	[EXIT_MTF] = { NULL, "monitor trap flag" },
-	[EXIT_MONITOR] = { NULL, "MONITOR" },
-	[EXIT_PAUSE] = { NULL, "PAUSE" },
-	[EXIT_ENTRY_FAIL_MC] = { NULL, "entry failure (machine check)" },
-	[EXIT_TPR_BELOW_THRESHOLD] = { NULL, "TPR below threshold" },
-	[EXIT_APIC_ACCESS] = { NULL, "APIC access" },
-	[EXIT_GDTR_IDTR] = { NULL, "GDTR/IDTR access" },
-	[EXIT_LDTR_TR] = { NULL, "LDTR/TR access" },
+	[EXIT_ENTRY_FAIL_GUEST] = { unhandled_exit, "entry failure (guest state)" },
+	[EXIT_ENTRY_FAIL_MSR] = { unhandled_exit, "entry failure (MSR loading)" },
+	[EXIT_MWAIT] = { unhandled_exit, "MWAIT" },
+	[EXIT_MTF] = { unhandled_exit, "monitor trap flag" },
+	[EXIT_MONITOR] = { unhandled_exit, "MONITOR" },
+	[EXIT_PAUSE] = { unhandled_exit, "PAUSE" },
+	[EXIT_ENTRY_FAIL_MC] = { unhandled_exit, "entry failure (machine check)" },
+	[EXIT_TPR_BELOW_THRESHOLD] = { unhandled_exit, "TPR below threshold" },
+	[EXIT_APIC_ACCESS] = { unhandled_exit, "APIC access" },
+	[EXIT_GDTR_IDTR] = { unhandled_exit, "GDTR/IDTR access" },
+	[EXIT_LDTR_TR] = { unhandled_exit, "LDTR/TR access" },
 	[EXIT_EPT_VIOLATION] = { exit_ept_violation, "EPT violation" },
 	[EXIT_EPT_MISCONFIG] = { exit_ept_misconfig, "EPT misconfiguration" },
 	[EXIT_INVEPT] = { exit_vmx_insn, "INVEPT" },
-	[EXIT_RDTSCP] = { NULL, "RDTSCP" },
-	[EXIT_PREEMPTION_TIMER] = { NULL, "preemption timer" },
+	[EXIT_RDTSCP] = { unhandled_exit, "RDTSCP" },
+	[EXIT_PREEMPTION_TIMER] = { unhandled_exit, "preemption timer" },
 	[EXIT_INVVPID] = { exit_vmx_insn, "INVVPID" },
 	[EXIT_WBINVD] = { exit_wbinvd, "WBINVD" },
 	[EXIT_XSETBV] = { exit_xsetbv, "XSETBV" },
-	[EXIT_RDRAND] = { NULL, "RDRAND" },
-	[EXIT_INVPCID] = { NULL, "INVPCID" },
+	[EXIT_RDRAND] = { unhandled_exit, "RDRAND" },
+	[EXIT_INVPCID] = { unhandled_exit, "INVPCID" },
 	[EXIT_VMFUNC] = { exit_vmx_insn, "VMFUNC" },
-	[EXIT_ENCLS] = { NULL, "ENCLS" },
-	[EXIT_RDSEED] = { NULL, "RDSEED" },
-	[EXIT_XSAVES] = { NULL, "XSAVES" },
-	[EXIT_XRSTORS] = { NULL, "XRSTORS" },
+	[EXIT_ENCLS] = { unhandled_exit, "ENCLS" },
+	[EXIT_RDSEED] = { unhandled_exit, "RDSEED" },
+	[EXIT_XSAVES] = { unhandled_exit, "XSAVES" },
+	[EXIT_XRSTORS] = { unhandled_exit, "XRSTORS" },
 };
+
+uint64_t vcpu_total_exits(const struct vcpu *v)
+{
+	uint64_t t = 0;
+	for (unsigned r = 0; r < EXIT_STATS_MAX; r++)
+		t += v->stats.count[r];
+	return t;
+}
 
 const char *exit_reason_name(unsigned reason)
 {
@@ -95,11 +105,16 @@ void skip_instruction(struct vcpu *v) { skip_instruction_len(v, vmread(VMCS_EXIT
 void skip_instruction_len(struct vcpu *v, unsigned len)
 {
 	(void)v;
-	uint64_t rip = vmread(VMCS_GUEST_RIP) + len;
-	uint32_t cs_ar = vmread(VMCS_GUEST_CS_AR);
-	if (!(cs_ar & (1u << 13)) || !(vmread(VMCS_VMENTRY_CTLS) & ENTRY_IA32E_MODE))
-		rip &= (cs_ar & (1u << 14)) ? 0xffffffffull : 0xffffull;
-	vmwrite(VMCS_GUEST_RIP, rip);
+	uint64_t rip = vmread(VMCS_GUEST_RIP);
+	uint64_t next = rip + len;
+	/* Outside 64-bit mode RIP wraps at 4 GiB (32-bit code) or 64 KiB
+	 * (16-bit code); only look at the mode when a 64 KiB line is crossed. */
+	if ((rip ^ next) >> 16) {
+		uint32_t cs_ar = vmread(VMCS_GUEST_CS_AR);
+		if (!(cs_ar & (1u << 13)) || !(vmread(VMCS_VMENTRY_CTLS) & ENTRY_IA32E_MODE))
+			next &= (cs_ar & (1u << 14)) ? 0xffffffffull : 0xffffull;
+	}
+	vmwrite(VMCS_GUEST_RIP, next);
 	uint32_t intr = vmread(VMCS_GUEST_INTERRUPTIBILITY);
 	if (intr & (INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS))
 		vmwrite(VMCS_GUEST_INTERRUPTIBILITY, intr & ~(INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS));
@@ -109,7 +124,7 @@ void skip_instruction_len(struct vcpu *v, unsigned len)
 
 void vcpu_print_stats(const struct vcpu *v)
 {
-	pr_info("exit statistics: %llu exits\n", (unsigned long long)v->stats.total);
+	pr_info("exit statistics: %llu exits\n", (unsigned long long)vcpu_total_exits(v));
 	for (unsigned r = 0; r < EXIT_STATS_MAX; r++) {
 		if (!v->stats.count[r])
 			continue;
@@ -140,19 +155,22 @@ static __attribute__((noreturn)) void unhandled(struct vcpu *v, uint32_t reason)
 	vm_end_run(v, true, "unexpected VM exit");
 }
 
+static void unhandled_exit(struct vcpu *v) { unhandled(v, (uint32_t)vmread(VMCS_EXIT_REASON)); }
+
 void vmx_handle_exit(struct vcpu *v)
 {
 	uint64_t t0 = rdtsc();
 	uint32_t reason = (uint32_t)vmread(VMCS_EXIT_REASON);
-	unsigned basic = reason & 0xffff;
-	if ((reason & EXIT_REASON_FAILED_ENTRY) || basic >= EXIT_STATS_MAX || !exit_table[basic].fn)
+	/* One compare rejects both failed entries (bit 31) and reasons with
+	 * other high bits set or beyond the table; every table slot has a
+	 * handler, the unexpected ones report. */
+	if (reason >= EXIT_STATS_MAX || !exit_table[reason].fn)
 		unhandled(v, reason);
-	exit_table[basic].fn(v);
+	exit_table[reason].fn(v);
 	if (v->nmi_pending)
 		deliver_pending_events(v);
-	v->stats.count[basic]++;
-	v->stats.total++;
-	v->stats.ticks[basic] += rdtsc() - t0;
+	v->stats.count[reason]++;
+	v->stats.ticks[reason] += rdtsc() - t0;
 }
 
 void vmx_entry_failed(struct vcpu *v, int launched)

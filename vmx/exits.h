@@ -16,6 +16,7 @@ void skip_instruction_len(struct vcpu *v, unsigned len);
 const char *exit_reason_name(unsigned reason);
 __attribute__((noreturn)) void vm_end_run(struct vcpu *v, bool failed, const char *why);
 void vcpu_print_stats(const struct vcpu *v);
+uint64_t vcpu_total_exits(const struct vcpu *v);
 
 /* vmx/events.c */
 void inject_exception(struct vcpu *v, unsigned vector);

@@ -23,7 +23,6 @@ enum gpr { RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R
 struct exit_stats {
 	uint64_t count[EXIT_STATS_MAX];
 	uint64_t ticks[EXIT_STATS_MAX]; /* TSC ticks spent in Nestor per reason */
-	uint64_t total;
 };
 
 /* Cached CPUID answers of the CPU below (direct-mapped by leaf/subleaf). */

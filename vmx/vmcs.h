@@ -62,7 +62,12 @@ static inline int vmread_checked(uint32_t enc, uint64_t *v)
 {
 	return VMX_RESULT("vmread %3, %2", , "=r"(*v) : "r"((uint64_t)enc) : "cc");
 }
-static inline int vmwrite(uint32_t enc, uint64_t v)
+/* Hot-path VMWRITE: the caller knows the field exists and is writable. */
+static inline void vmwrite(uint32_t enc, uint64_t v)
+{
+	__asm__ volatile("vmwrite %1, %0" : : "r"((uint64_t)enc), "rm"(v) : "cc");
+}
+static inline int vmwrite_checked(uint32_t enc, uint64_t v)
 {
 	return VMX_RESULT("vmwrite %3, %2", : "r"((uint64_t)enc), "rm"(v) : "cc");
 }

@@ -21,7 +21,7 @@
 
 static void must_write(uint32_t field, uint64_t value)
 {
-	if (vmwrite(field, value) != VMX_OK)
+	if (vmwrite_checked(field, value) != VMX_OK)
 		panic("VMWRITE %s (0x%x) = 0x%llx failed (error %llu)", vmcs_field_name(field), field,
 		      (unsigned long long)value, (unsigned long long)vmread(VMCS_VM_INSTRUCTION_ERROR));
 }

@@ -42,6 +42,7 @@ __attribute__((noreturn)) void vmx_launch(struct vcpu *v);
 /* vmx/entry.S */
 void vmx_exit_stub(void);
 __attribute__((noreturn)) void vmx_enter_guest(struct vcpu *v, int launched);
+void vmx_unblock_nmis(void);
 
 /* vmx/exit.c */
 void vmx_handle_exit(struct vcpu *v);

@@ -1,0 +1,69 @@
+/* hypercall.c - the VMCALL ABI (docs/abi.md).  On bare hardware VMCALL is
+ * an invalid opcode; under Nestor every function and error is checked.  All
+ * lines are environment facts: what a guest sees here depends on what runs
+ * below it by design. */
+#include "guest/nestor.h"
+#include "guest/test.h"
+#include "lib/x86.h"
+
+static void do_vmcall(void *p)
+{
+	struct hc_result *r = p;
+	*r = nestor_hypercall(NESTOR_HC_VERSION, 0, 0, 0);
+}
+
+static char text[64] __attribute__((aligned(16))) = "hello from the guest\x01";
+
+static void user_vmcall(void *p)
+{
+	struct hc_result *r = p;
+	*r = nestor_hypercall(NESTOR_HC_VERSION, 0, 0, 0);
+}
+
+TEST(hypercall, abi)
+{
+	struct fault f;
+	struct hc_result r;
+	if (!nestor_present()) {
+		bool hit = catch_fault(do_vmcall, &r, &f);
+		env("no Nestor below: VMCALL -> %s", hit ? (f.vector == EXC_UD ? "#UD" : "another exception") : "returned");
+		CHECK(hit && f.vector == EXC_UD, "VMCALL outside VMX must raise #UD");
+		return;
+	}
+	r = nestor_hypercall(NESTOR_HC_VERSION, 0, 0, 0);
+	env("version: status %lld, ABI %llu, level %llu", (long long)r.status, (unsigned long long)r.rbx,
+	    (unsigned long long)r.rcx);
+	CHECK(r.status == NESTOR_OK && r.rbx == NESTOR_ABI_VERSION && r.rdx == NESTOR_SIG_EBX, "bad version answer");
+	CHECK(r.rcx == cpuid(NESTOR_CPUID_INFO, 0).eax, "level differs from CPUID 0x40000001");
+
+	/* Exit statistics: one CPUID between two reads counts exactly one. */
+	uint64_t before = nestor_hypercall(NESTOR_HC_EXIT_STATS, 10, 0, 0).rbx;
+	cpuid(0, 0);
+	r = nestor_hypercall(NESTOR_HC_EXIT_STATS, 10, 0, 0);
+	CHECK(r.status == NESTOR_OK && r.rbx == before + 1, "CPUID exits %llu -> %llu", (unsigned long long)before,
+	      (unsigned long long)r.rbx);
+	r = nestor_hypercall(NESTOR_HC_EXIT_STATS, 100000, 0, 0);
+	CHECK(r.status == NESTOR_EINVAL, "bad reason: status %lld", (long long)r.status);
+	r = nestor_hypercall(NESTOR_HC_STATS_RESET, 0, 0, 0);
+	uint64_t total = nestor_hypercall(NESTOR_HC_EXIT_STATS, NESTOR_STATS_TOTAL, 0, 0).rbx;
+	CHECK(r.status == NESTOR_OK && total == 1, "after reset %llu exits (expected the reset call)",
+	      (unsigned long long)total);
+
+	/* Console: printable text goes out, bad buffers are refused. */
+	r = nestor_hypercall(NESTOR_HC_CONSOLE, (uint64_t)text, 21, 0);
+	CHECK(r.status == NESTOR_OK && r.rbx == 21, "console: status %lld", (long long)r.status);
+	r = nestor_hypercall(NESTOR_HC_CONSOLE, (uint64_t)text, 5000, 0);
+	CHECK(r.status == NESTOR_EINVAL, "console 5000 bytes: status %lld", (long long)r.status);
+	r = nestor_hypercall(NESTOR_HC_CONSOLE, 0xfffff000ull, 16, 0);
+	CHECK(r.status == NESTOR_EFAULT, "console from firmware memory: status %lld", (long long)r.status);
+	r = nestor_hypercall(NESTOR_HC_CONSOLE, ~0ull - 4, 16, 0);
+	CHECK(r.status == NESTOR_EFAULT, "console from a wrapping address: status %lld", (long long)r.status);
+	r = nestor_hypercall(12345, 0, 0, 0);
+	CHECK(r.status == NESTOR_ENOSYS, "unknown function: status %lld", (long long)r.status);
+
+	/* CPL 3 may not call. */
+	bool hit = run_user(user_vmcall, &r, &f);
+	CHECK(!hit && r.status == NESTOR_EPERM, "VMCALL at CPL 3: %s, status %lld", hit ? "fault" : "returned",
+	      (long long)r.status);
+	env("all hypercall checks done");
+}
