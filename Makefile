@@ -30,17 +30,17 @@ SAN          := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit
 LIB_SHARED := lib/format.c lib/string.c lib/serial.c lib/mb2.c lib/cmdline.c
 HV_SRCS    := $(wildcard boot/*.S boot/*.c mm/*.c vmx/*.c vmx/*.S nested/*.c loader/*.c hypercall/*.c) \
 	$(LIB_SHARED) lib/log.c lib/isr.S lib/x86_decode.c
-HV_OBJS    := $(patsubst %,$(BUILD)/hv/%.o,$(basename $(HV_SRCS)))
+HV_OBJS    := $(patsubst %,$(BUILD)/hv/%.o,$(HV_SRCS))
 
 GUEST_SRCS := $(wildcard guest/*.S guest/*.c guest/tests/*.S guest/tests/*.c) $(LIB_SHARED) lib/isr.S
-GUEST_OBJS := $(patsubst %,$(BUILD)/guest/%.o,$(basename $(GUEST_SRCS)))
+GUEST_OBJS := $(patsubst %,$(BUILD)/guest/%.o,$(GUEST_SRCS))
 
 UNIT_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 TOOLS      := $(BUILD)/tools/nestor-run $(BUILD)/tools/runtests $(BUILD)/tools/bench
 
 .PHONY: all iso run test bench unit-tests check-tools clean help
 BOOTSECTOR := $(if $(wildcard guest/bootsector/boot.S),$(BUILD)/bootsector.img)
-all: $(BUILD)/nestor.elf $(BUILD)/guest.elf $(BOOTSECTOR) $(TOOLS)
+all: $(BUILD)/nestor.elf $(BUILD)/guest.elf $(BUILD)/flat.bin $(BOOTSECTOR) $(TOOLS)
 
 help:
 	@echo "make            build the hypervisor, the guest test kernel and the host tools"
@@ -51,11 +51,11 @@ help:
 	@echo "make clean      remove $(BUILD)/"
 
 # --- hypervisor ------------------------------------------------------------
-$(BUILD)/hv/%.o: %.c
+$(BUILD)/hv/%.c.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(HV_CFLAGS) -c $< -o $@
-$(BUILD)/hv/%.o: %.S
+$(BUILD)/hv/%.S.o: %.S
 	@mkdir -p $(dir $@)
 	@echo "  AS      $<"
 	$(Q)$(CC) $(HV_CFLAGS) -D__ASSEMBLY__ -c $< -o $@
@@ -65,11 +65,11 @@ $(BUILD)/nestor.elf: $(HV_OBJS) boot/linker.ld
 	$(Q)ld $(KERNEL_LDFLAGS) -T boot/linker.ld -o $@ $(HV_OBJS)
 
 # --- guest test kernel -----------------------------------------------------
-$(BUILD)/guest/%.o: %.c
+$(BUILD)/guest/%.c.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $< (guest)"
 	$(Q)$(CC) $(GUEST_CFLAGS) -c $< -o $@
-$(BUILD)/guest/%.o: %.S
+$(BUILD)/guest/%.S.o: %.S
 	@mkdir -p $(dir $@)
 	@echo "  AS      $< (guest)"
 	$(Q)$(CC) $(GUEST_CFLAGS) -D__ASSEMBLY__ -c $< -o $@
@@ -86,6 +86,13 @@ $(BUILD)/bootsector.img: guest/bootsector/boot.S guest/bootsector/linker.ld
 	@echo "  AS      $< (boot sector)"
 	$(Q)$(CC) -m32 -ffreestanding -nostdlib -c $< -o $(BUILD)/bootsector/boot.o
 	$(Q)ld -m elf_i386 -T guest/bootsector/linker.ld --oformat binary -o $@ $(BUILD)/bootsector/boot.o
+
+# --- flat-binary kernel (no ELF: multiboot a.out kludge / multiboot2 address tag) ---
+$(BUILD)/flat.bin: guest/flat/flat.S guest/flat/linker.ld
+	@mkdir -p $(BUILD)/flat
+	@echo "  AS      $< (flat kernel)"
+	$(Q)$(CC) -m32 -ffreestanding -nostdlib -c $< -o $(BUILD)/flat/flat.o
+	$(Q)ld -m elf_i386 -T guest/flat/linker.ld --oformat binary -o $@ $(BUILD)/flat/flat.o
 
 # --- host tools ------------------------------------------------------------
 $(BUILD)/tools/%: tools/%.c tools/*.h

@@ -5,9 +5,14 @@
 enum { THR = 0, IER = 1, FCR = 2, LCR = 3, MCR = 4, LSR = 5, DLL = 0, DLM = 1 };
 #define LSR_THRE 0x20
 #define LSR_TEMT 0x40
+/* A missing UART reads 0xff: bit 7 set, never a real line status here. */
 
 void serial_init(uint16_t port)
 {
+	/* Reprogramming the UART while it still sends (bytes of the level
+	 * below, or of a loader) would garble them. */
+	for (unsigned i = 0; i < 1000000 && (inb(port + LSR) & (LSR_TEMT | 0x80)) == 0; i++)
+		pause();
 	outb(port + IER, 0x00);      /* no interrupts: we poll */
 	outb(port + LCR, 0x80);      /* DLAB on to set the divisor */
 	outb(port + DLL, 0x01);      /* 115200 / 1 */

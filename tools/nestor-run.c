@@ -19,6 +19,7 @@
 #include "tools/util.h"
 
 #include <fcntl.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -72,7 +73,8 @@ static void usage(FILE *f)
 		"                     (default \"build/nestor.elf\")\n"
 		"  --depth N          N Nestor levels under the guest (0: the guest alone)\n"
 		"  --depths LIST      run at each depth of LIST (e.g. 0,1) and compare transcripts\n"
-		"  --mb1              GRUB boots the first kernel with multiboot (version 1)\n"
+		"  --mb1              boot the guest by multiboot (version 1): GRUB's 'multiboot'\n"
+		"                     at depth 0, 'guest=multiboot' for the Nestor below it\n"
 		"  --disk-guest       the guest is a hard-disk image whose first sector is a\n"
 		"                     boot sector: at depth 0 the BIOS boots it, at depth n it is\n"
 		"                     the top Nestor's module; the disk is attached in both cases\n"
@@ -181,7 +183,10 @@ static void build_iso(const struct opts *o, const struct item *stack, int n, con
 		char dst[4096];
 		snprintf(dst, sizeof(dst), "%s/boot/k%d", iso_dir, i);
 		copy_file(stack[i].file, dst);
-		const char *cmd = i == 0 ? (o->mb1 ? "multiboot" : "multiboot2") : (o->mb1 ? "module" : "module2");
+		/* GRUB boots the first kernel by multiboot (v1) only for a depth-0
+		 * --mb1 guest; Nestor itself is a multiboot2 kernel. */
+		bool v1 = o->mb1 && n == 1;
+		const char *cmd = i == 0 ? (v1 ? "multiboot" : "multiboot2") : (v1 ? "module" : "module2");
 		fprintf(f, "  %s /boot/k%d", cmd, i);
 		grub_quote(f, stack[i].args);
 		fputc('\n', f);
@@ -287,14 +292,26 @@ static void stream_serial(const char *path, long *pos)
 	fclose(f);
 }
 
+/* The serial log as text: a NUL byte (a UART reprogrammed mid-byte can
+ * produce one) would end a C string early, so it is shown as '?'. */
+static char *read_serial(const char *path)
+{
+	size_t len;
+	char *s = read_file(path, &len);
+	if (!s)
+		return strdup("");
+	for (size_t i = 0; i < len; i++)
+		if (s[i] == '\0')
+			s[i] = '?';
+	return s;
+}
+
 static void judge(const struct opts *o, int depth_known, int depth, const char *dir, int timed_out,
 		  struct result *r)
 {
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/serial.txt", dir);
-	char *serial = read_file(path, NULL);
-	if (!serial)
-		serial = strdup("");
+	char *serial = read_serial(path);
 	snprintf(path, sizeof(path), "%s/bochs.log", dir);
 	char *blog = read_file(path, NULL);
 	if (!blog)
@@ -445,12 +462,18 @@ static void run_bochs(const struct opts *o, const char *dir, int *timed_out, dou
 	*secs = now_seconds() - start;
 }
 
-/* Builds the stack for a guest at a depth: depth Nestor images, then the guest. */
+/* Builds the stack for a guest at a depth: depth Nestor images, then the
+ * guest.  With --mb1 the Nestor right below the guest boots it by multiboot
+ * (version 1), as GRUB's "multiboot" command does at depth 0. */
 static int stack_for_depth(const struct opts *o, int depth, struct item *stack)
 {
 	int n = 0;
 	for (int i = 0; i < depth; i++)
 		stack[n++] = o->nestor;
+	if (o->mb1 && depth > 0)
+		snprintf(stack[n - 1].args + strlen(stack[n - 1].args),
+			 sizeof(stack[n - 1].args) - strlen(stack[n - 1].args), "%sguest=multiboot",
+			 stack[n - 1].args[0] ? " " : "");
 	stack[n++] = o->guest;
 	return n;
 }
@@ -463,7 +486,13 @@ static void run_one(const struct opts *o, const struct item *stack, int n, int d
 	int boot_disk = o->disk_guest && depth_known && depth == 0;
 	if (!boot_disk)
 		build_iso(o, stack, n, dir);
-	write_bochsrc(o, dir, o->disk_guest ? o->guest.file : NULL, boot_disk);
+	/* Each run boots its own copy of a disk: Bochs locks the image file. */
+	char disk[4096];
+	if (o->disk_guest) {
+		snprintf(disk, sizeof(disk), "%s/disk.img", dir);
+		copy_file(o->guest.file, disk);
+	}
+	write_bochsrc(o, dir, o->disk_guest ? disk : NULL, boot_disk);
 	int timed_out;
 	/* Bochs' RFB display takes a free TCP port from 5900 up; two Bochs
 	 * starting at the same moment can collide, and the loser exits at
@@ -609,8 +638,6 @@ int main(int argc, char **argv)
 		die("--disk-guest needs --guest");
 	if (o.n_depths && depth >= 0)
 		die("give --depth or --depths, not both");
-	if (o.mb1 && o.have_guest && (depth > 0 || o.n_depths > 1))
-		die("--mb1 applies to GRUB's kernel, only at depth 0");
 
 	/* grub-mkrescue (xorriso) reads '=' in paths as a graft point: keep run
 	 * names to plain characters. */

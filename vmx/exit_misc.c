@@ -9,9 +9,20 @@
 
 /* XSETBV: ask the CPU.  It checks the index, the reserved and dependent
  * XCR0 bits exactly as it would for the guest; XCR0 is not switched by VMX,
- * so after a successful XSETBV the guest's value is in place. */
+ * so after a successful XSETBV the guest's value is in place.  The checks
+ * the SDM places before the VM exit (#UD without CR4.OSXSAVE, #GP at CPL > 0)
+ * are repeated here: some CPUs (Bochs 2.7) exit first, and Nestor runs the
+ * instruction at CPL 0. */
 void exit_xsetbv(struct vcpu *v)
 {
+	if (!(guest_cr4() & CR4_OSXSAVE)) {
+		inject_ud(v);
+		return;
+	}
+	if (guest_cpl() != 0) {
+		inject_gp(v);
+		return;
+	}
 	uint32_t idx = (uint32_t)v->gpr[RCX];
 	uint64_t val = ((uint64_t)(uint32_t)v->gpr[RDX] << 32) | (uint32_t)v->gpr[RAX];
 	int vec = xsetbv_safe(idx, val);
