@@ -1,5 +1,6 @@
 /* cpu.c - the guest's GDT, TSS, IDT, and fault catching for tests. */
 #include "guest/kernel.h"
+#include "guest/test.h"
 #include "lib/string.h"
 #include "lib/x86.h"
 
@@ -77,9 +78,6 @@ void cpu_setup(void)
 	lidt(&i);
 }
 
-static const char *const names[32] = { "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "09",
-					"#TS", "#NP", "#SS", "#GP", "#PF", "15", "#MF", "#AC", "#MC", "#XM",
-					"#VE", "#CP" };
 
 void trap_entry(struct trap_frame *f)
 {
@@ -100,7 +98,7 @@ void trap_entry(struct trap_frame *f)
 		g_longjmp(catcher.jb, 1);
 	}
 	gprintf("UNEXPECTED EXCEPTION %s (vector %llu) error %llx at %llx:%llx rsp %llx cr2 %llx\n",
-		f->vector < 32 && names[f->vector] ? names[f->vector] : "interrupt", (unsigned long long)f->vector,
+		exception_mnemonic(f->vector), (unsigned long long)f->vector,
 		(unsigned long long)f->error_code, (unsigned long long)f->cs, (unsigned long long)f->rip,
 		(unsigned long long)f->rsp, (unsigned long long)read_cr2());
 	gprintf("RESULT: FAIL (unexpected exception)\n");

@@ -49,6 +49,31 @@ void check_failed(const char *file, int line_no, const char *cond, const char *f
 	gputc('\n');
 }
 
+const char *exception_mnemonic(unsigned v)
+{
+	static const char *const names[32] = { "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM",
+					       "#DF", "#09", "#TS", "#NP", "#SS", "#GP", "#PF", "#15",
+					       "#MF", "#AC", "#MC", "#XM", "#VE", "#CP" };
+	static char other[16];
+	if (v < 32 && names[v])
+		return names[v];
+	ksnprintf(other, sizeof(other), "vector %u", v);
+	return other;
+}
+
+bool exception_has_error_code(unsigned v) { return v == 8 || (v >= 10 && v <= 14) || v == 17 || v == 21; }
+
+const char *fault_str(char *buf, size_t n, bool hit, const struct fault *f)
+{
+	if (!hit)
+		ksnprintf(buf, n, "ok");
+	else if (exception_has_error_code(f->vector))
+		ksnprintf(buf, n, "%s(%llx)", exception_mnemonic(f->vector), (unsigned long long)f->error_code);
+	else
+		ksnprintf(buf, n, "%s", exception_mnemonic(f->vector));
+	return buf;
+}
+
 /* suites: comma-separated list, or empty for all - except the benchmark
  * suites ("bench*"), which run only when named. */
 static bool selected(const struct test_case *t, const char *suites)

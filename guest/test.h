@@ -42,6 +42,13 @@ void check_failed(const char *file, int line, const char *cond, const char *fmt,
  * returns how many failed and sets *ran. */
 unsigned run_tests(const char *suites, bool list_only, unsigned *ran);
 
+/* "#GP", "#UD"... for an exception vector, "vector N" beyond 31. */
+const char *exception_mnemonic(unsigned vector);
+/* True for the exceptions that push an error code (SDM 6.13). */
+bool exception_has_error_code(unsigned vector);
+/* What an attempt did, for transcripts: "ok", "#UD", "#GP(0)", "#PF(2)". */
+const char *fault_str(char *buf, size_t n, bool hit, const struct fault *f);
+
 /* The guest's command line, for tests that read options of their own. */
 extern const char *guest_cmdline;
 

@@ -138,20 +138,7 @@ static void grub_quote(FILE *f, const char *s)
 
 static int run_cmd(char *const argv[], const char *log)
 {
-	pid_t pid = fork();
-	if (pid < 0)
-		die("fork: %s", strerror(errno));
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		int devnull = open("/dev/null", O_RDONLY);
-		if (fd < 0 || devnull < 0)
-			_exit(127);
-		dup2(devnull, 0);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
+	pid_t pid = spawn(argv, log, 0);
 	int st;
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
@@ -422,23 +409,8 @@ static void run_bochs(const struct opts *o, const char *dir, int *timed_out, dou
 	snprintf(serial, sizeof(serial), "%s/serial.txt", dir);
 	unlink(serial);
 	double start = now_seconds();
-	pid_t pid = fork();
-	if (pid < 0)
-		die("fork: %s", strerror(errno));
-	if (pid == 0) {
-		setpgid(0, 0);
-		int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		int devnull = open("/dev/null", O_RDONLY);
-		if (fd < 0 || devnull < 0)
-			_exit(127);
-		dup2(devnull, 0);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		char *argv[] = { (char *)o->bochs, "-q", "-f", cfg, "-rc", rc, NULL };
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	setpgid(pid, pid);
+	char *argv[] = { (char *)o->bochs, "-q", "-f", cfg, "-rc", rc, NULL };
+	pid_t pid = spawn(argv, out, 1);
 	long pos = 0;
 	*timed_out = 0;
 	for (;;) {

@@ -39,20 +39,8 @@ static void start(struct test *t)
 	char path[512];
 	log_path(t, path, sizeof(path));
 	t->start = now_seconds();
-	t->pid = fork();
-	if (t->pid < 0)
-		die("fork: %s", strerror(errno));
-	if (t->pid == 0) {
-		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		int devnull = open("/dev/null", O_RDONLY);
-		if (fd < 0 || devnull < 0)
-			_exit(127);
-		dup2(devnull, 0);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execl("/bin/sh", "sh", "-c", t->cmd, (char *)NULL);
-		_exit(127);
-	}
+	char *argv[] = { "/bin/sh", "-c", t->cmd, NULL };
+	t->pid = spawn(argv, path, 0);
 }
 
 static void show_tail(const struct test *t)

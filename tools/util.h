@@ -3,6 +3,7 @@
 #define TOOLS_UTIL_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +64,32 @@ static inline void write_file(const char *path, const char *data, size_t len)
 	FILE *f = fopen(path, "wb");
 	if (!f || fwrite(data, 1, len, f) != len || fclose(f))
 		die("cannot write %s: %s", path, strerror(errno));
+}
+
+/* Starts argv[0] with stdin from /dev/null and stdout+stderr to log, in a
+ * process group of its own when new_group (so it can be killed with all
+ * its children).  Returns the child's pid. */
+static inline pid_t spawn(char *const argv[], const char *log, int new_group)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		if (new_group)
+			setpgid(0, 0);
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int devnull = open("/dev/null", O_RDONLY);
+		if (fd < 0 || devnull < 0)
+			_exit(127);
+		dup2(devnull, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	if (new_group)
+		setpgid(pid, pid);
+	return pid;
 }
 
 /* mkdir -p */

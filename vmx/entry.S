@@ -9,6 +9,25 @@
 
 #define GPR(n) (8 * (n))
 
+/* Loads the guest's general registers from the vCPU at %rax, RAX last. */
+.macro LOAD_GUEST_GPRS
+	movq GPR(1)(%rax), %rcx
+	movq GPR(2)(%rax), %rdx
+	movq GPR(3)(%rax), %rbx
+	movq GPR(5)(%rax), %rbp
+	movq GPR(6)(%rax), %rsi
+	movq GPR(7)(%rax), %rdi
+	movq GPR(8)(%rax), %r8
+	movq GPR(9)(%rax), %r9
+	movq GPR(10)(%rax), %r10
+	movq GPR(11)(%rax), %r11
+	movq GPR(12)(%rax), %r12
+	movq GPR(13)(%rax), %r13
+	movq GPR(14)(%rax), %r14
+	movq GPR(15)(%rax), %r15
+	movq GPR(0)(%rax), %rax
+.endm
+
 	.text
 	.code64
 	.globl vmx_exit_stub
@@ -35,69 +54,29 @@ vmx_exit_stub:
 	call vmx_handle_exit
 	/* Resume: reload the guest registers and VMRESUME. */
 	movq (%rsp), %rax                /* the vCPU again */
-	movq GPR(1)(%rax), %rcx
-	movq GPR(2)(%rax), %rdx
-	movq GPR(3)(%rax), %rbx
-	movq GPR(5)(%rax), %rbp
-	movq GPR(6)(%rax), %rsi
-	movq GPR(7)(%rax), %rdi
-	movq GPR(8)(%rax), %r8
-	movq GPR(9)(%rax), %r9
-	movq GPR(10)(%rax), %r10
-	movq GPR(11)(%rax), %r11
-	movq GPR(12)(%rax), %r12
-	movq GPR(13)(%rax), %r13
-	movq GPR(14)(%rax), %r14
-	movq GPR(15)(%rax), %r15
-	movq GPR(0)(%rax), %rax
+	LOAD_GUEST_GPRS
 	vmresume
 	/* VMRESUME failed (VMfail): report from C. */
 	movq (%rsp), %rdi
 	movl $1, %esi
 	call vmx_entry_failed
-4:	hlt
-	jmp 4b
+1:	hlt
+	jmp 1b
 
-/* vmx_enter_guest(vcpu, launched): load the guest registers and VMRESUME
- * (launched) or VMLAUNCH.  Returns only through vmx_entry_failed. */
-	.globl vmx_enter_guest
-vmx_enter_guest:
-	movq %rdi, %rax
-	pushq %rsi                       /* launched flag, for the failure path */
-	cmpl $0, %esi
-	movq GPR(1)(%rax), %rcx
-	movq GPR(2)(%rax), %rdx
-	movq GPR(3)(%rax), %rbx
-	movq GPR(5)(%rax), %rbp
-	movq GPR(6)(%rax), %rsi
-	movq GPR(7)(%rax), %rdi
-	movq GPR(8)(%rax), %r8
-	movq GPR(9)(%rax), %r9
-	movq GPR(10)(%rax), %r10
-	movq GPR(11)(%rax), %r11
-	movq GPR(12)(%rax), %r12
-	movq GPR(13)(%rax), %r13
-	movq GPR(14)(%rax), %r14
-	movq GPR(15)(%rax), %r15
-	je 1f                            /* flags from the cmpl above (movs keep them) */
-	movq GPR(0)(%rax), %rax
-	vmresume
-	jmp 2f
-1:	movq GPR(0)(%rax), %rax
-	vmlaunch
-2:	/* VM entry failed (VMfail): report from C. */
-	popq %rsi
-	movq (%rsp), %rdi
-	call vmx_entry_failed
-3:	hlt
-	jmp 3b
-
-/* vmx_launch_on(vcpu, host_stack_top): first entry, from the boot stack. */
+/* vmx_launch_on(vcpu, host_stack_top): the first entry, from the boot
+ * stack: switch to the vCPU's host stack (whose top holds the vCPU), load
+ * the guest registers and VMLAUNCH.  Returns only through vmx_entry_failed. */
 	.globl vmx_launch_on
 vmx_launch_on:
 	movq %rsi, %rsp
+	movq %rdi, %rax
+	LOAD_GUEST_GPRS
+	vmlaunch
+	movq (%rsp), %rdi
 	xorl %esi, %esi
-	jmp vmx_enter_guest
+	call vmx_entry_failed
+2:	hlt
+	jmp 2b
 
 /* vmx_unblock_nmis(): after a VM exit caused by an NMI the CPU blocks NMIs
  * until the next IRET (as if the NMI had been delivered to the host).  Nestor

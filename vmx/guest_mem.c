@@ -11,39 +11,32 @@ bool gpa_is_ram(struct vm *vm, uint64_t gpa, uint64_t len)
 	return gpa + len >= gpa && rs_contains(&vm->guest_ram, gpa, gpa + len);
 }
 
-/* One page-bounded piece at a time so hidden pages are handled per page. */
-bool gpa_read(struct vm *vm, uint64_t gpa, void *buf, size_t len)
+/* One page at a time, so each page's fate is decided on its own: Nestor's
+ * pages read as ones and ignore writes. */
+static bool gpa_copy(struct vm *vm, uint64_t gpa, uint8_t *buf, size_t len, bool write)
 {
-	uint8_t *out = buf;
 	while (len) {
 		if (gpa >= vm->ept_top)
 			return false;
-		size_t n = PAGE_SIZE - (gpa & (PAGE_SIZE - 1));
+		uint64_t page = gpa & ~(PAGE_SIZE - 1);
+		size_t n = PAGE_SIZE - (gpa - page);
 		if (n > len)
 			n = len;
-		if (rs_overlaps(&vm->hidden, gpa & ~(PAGE_SIZE - 1), (gpa & ~(PAGE_SIZE - 1)) + PAGE_SIZE))
-			memset(out, 0xff, n);
-		else
-			memcpy(out, phys_to_virt(gpa), n);
-		out += n, gpa += n, len -= n;
+		bool hidden = rs_overlaps(&vm->hidden, page, page + PAGE_SIZE);
+		if (write && !hidden)
+			memcpy(phys_to_virt(gpa), buf, n);
+		else if (!write)
+			hidden ? memset(buf, 0xff, n) : memcpy(buf, phys_to_virt(gpa), n);
+		buf += n, gpa += n, len -= n;
 	}
 	return true;
 }
 
+bool gpa_read(struct vm *vm, uint64_t gpa, void *buf, size_t len) { return gpa_copy(vm, gpa, buf, len, false); }
+
 bool gpa_write(struct vm *vm, uint64_t gpa, const void *buf, size_t len)
 {
-	const uint8_t *in = buf;
-	while (len) {
-		if (gpa >= vm->ept_top)
-			return false;
-		size_t n = PAGE_SIZE - (gpa & (PAGE_SIZE - 1));
-		if (n > len)
-			n = len;
-		if (!rs_overlaps(&vm->hidden, gpa & ~(PAGE_SIZE - 1), (gpa & ~(PAGE_SIZE - 1)) + PAGE_SIZE))
-			memcpy(phys_to_virt(gpa), in, n);
-		in += n, gpa += n, len -= n;
-	}
-	return true;
+	return gpa_copy(vm, gpa, (uint8_t *)buf, len, true);
 }
 
 #define PF_P (1u << 0)

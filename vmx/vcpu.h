@@ -42,7 +42,6 @@ struct vcpu {
 	void *vmcs;
 	uint64_t vmcs_phys;
 	void *vmxon_region;
-	bool launched;
 	uint8_t *host_stack; /* top of the stack Nestor's exit handler runs on */
 
 	/* Controls as currently programmed (to toggle window exits cheaply). */

@@ -41,7 +41,6 @@ __attribute__((noreturn)) void vmx_launch(struct vcpu *v);
 
 /* vmx/entry.S */
 void vmx_exit_stub(void);
-__attribute__((noreturn)) void vmx_enter_guest(struct vcpu *v, int launched);
 void vmx_unblock_nmis(void);
 
 /* vmx/exit.c */

@@ -14,24 +14,6 @@ void sa_rd_cr1(void *), sa_wr_cr5(void *), sa_rd_cr7(void *), sa_rd_cr9(void *),
 void sa_lock_cr0(void *), sa_smsw32(void *), sa_smsw16(void *), sa_smsw_mem(void *), sa_lmsw(void *);
 void sa_clts(void *);
 
-/* "ok" or the exception, e.g. "#GP(0)". */
-static const char *outcome(char *buf, size_t n, bool hit, const struct fault *f)
-{
-	static const char *const names[32] = { "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM",
-					       "#DF", "#09", "#TS", "#NP", "#SS", "#GP", "#PF", "#15",
-					       "#MF", "#AC", "#MC", "#XM", "#VE", "#CP" };
-	if (!hit)
-		ksnprintf(buf, n, "ok");
-	else if (f->vector < 32 && names[f->vector] && (f->vector == 8 || (f->vector >= 10 && f->vector <= 14) ||
-							 f->vector == 17 || f->vector == 21))
-		ksnprintf(buf, n, "%s(%llx)", names[f->vector], (unsigned long long)f->error_code);
-	else if (f->vector < 32 && names[f->vector])
-		ksnprintf(buf, n, "%s", names[f->vector]);
-	else
-		ksnprintf(buf, n, "vector %u", f->vector);
-	return buf;
-}
-
 static bool is_gp0(bool hit, const struct fault *f) { return hit && f->vector == EXC_GP && f->error_code == 0; }
 
 struct crw {
@@ -78,7 +60,7 @@ TEST(cr, cr0_legal)
 		bool hit = try_write(0, v, &f);
 		uint64_t now = read_cr0();
 		write_cr0(cr0);
-		say("cr0 %-9s -> %s, reads %08llx", t[i].name, outcome(buf, sizeof(buf), hit, &f),
+		say("cr0 %-9s -> %s, reads %08llx", t[i].name, fault_str(buf, sizeof(buf), hit, &f),
 		    (unsigned long long)now);
 		/* ET is hardwired to 1; reserved bits 31:0 are ignored. */
 		uint64_t expect = (v | CR0_ET) & 0xe005003full;
@@ -110,7 +92,7 @@ TEST(cr, cr0_illegal)
 		uint64_t now = read_cr0();
 		if (!hit)
 			write_cr0(cr0);
-		say("cr0 <- %s -> %s", t[i].name, outcome(buf, sizeof(buf), hit, &f));
+		say("cr0 <- %s -> %s", t[i].name, fault_str(buf, sizeof(buf), hit, &f));
 		CHECK(is_gp0(hit, &f), "%s: expected #GP(0)", t[i].name);
 		CHECK(now == cr0, "%s changed CR0 to %llx", t[i].name, (unsigned long long)now);
 	}
@@ -132,14 +114,14 @@ TEST(cr, smsw_lmsw_clts)
 	struct fault f;
 	char buf[40];
 	bool hit = catch_fault(sa_smsw32, &v, &f);
-	say("smsw r32 -> %s, %016llx", outcome(buf, sizeof(buf), hit, &f), (unsigned long long)v);
+	say("smsw r32 -> %s, %016llx", fault_str(buf, sizeof(buf), hit, &f), (unsigned long long)v);
 	CHECK(!hit && (uint32_t)v == (uint32_t)cr0, "SMSW r32 %llx, CR0 %llx", (unsigned long long)v,
 	      (unsigned long long)cr0);
 	hit = catch_fault(sa_smsw16, &v, &f);
-	say("smsw r16 -> %s, %016llx", outcome(buf, sizeof(buf), hit, &f), (unsigned long long)v);
+	say("smsw r16 -> %s, %016llx", fault_str(buf, sizeof(buf), hit, &f), (unsigned long long)v);
 	CHECK(!hit && v == (0xffffffffffff0000ull | (cr0 & 0xffff)), "SMSW r16 %llx", (unsigned long long)v);
 	hit = catch_fault(sa_smsw_mem, &v, &f);
-	say("smsw m16 -> %s, %016llx", outcome(buf, sizeof(buf), hit, &f), (unsigned long long)v);
+	say("smsw m16 -> %s, %016llx", fault_str(buf, sizeof(buf), hit, &f), (unsigned long long)v);
 	CHECK(!hit && v == (0xffffffffffff0000ull | (cr0 & 0xffff)), "SMSW m16 %llx", (unsigned long long)v);
 
 	/* LMSW loads PE MP EM TS only, and cannot clear PE. */
@@ -147,14 +129,14 @@ TEST(cr, smsw_lmsw_clts)
 	hit = catch_fault(sa_lmsw, &msw, &f);
 	uint64_t now = read_cr0();
 	write_cr0(cr0);
-	say("lmsw fffe -> %s, cr0 %08llx", outcome(buf, sizeof(buf), hit, &f), (unsigned long long)now);
+	say("lmsw fffe -> %s, cr0 %08llx", fault_str(buf, sizeof(buf), hit, &f), (unsigned long long)now);
 	CHECK(!hit && now == (cr0 | CR0_MP | CR0_EM | CR0_TS), "LMSW fffe: CR0 %llx", (unsigned long long)now);
 	msw = 0;
 	write_cr0(cr0 | CR0_MP | CR0_EM | CR0_TS);
 	hit = catch_fault(sa_lmsw, &msw, &f);
 	now = read_cr0();
 	write_cr0(cr0);
-	say("lmsw 0000 -> %s, cr0 %08llx", outcome(buf, sizeof(buf), hit, &f), (unsigned long long)now);
+	say("lmsw 0000 -> %s, cr0 %08llx", fault_str(buf, sizeof(buf), hit, &f), (unsigned long long)now);
 	CHECK(!hit && now == ((cr0 & ~(CR0_MP | CR0_EM | CR0_TS)) | CR0_PE), "LMSW 0: CR0 %llx",
 	      (unsigned long long)now);
 
@@ -162,7 +144,7 @@ TEST(cr, smsw_lmsw_clts)
 	hit = catch_fault(sa_clts, 0, &f);
 	now = read_cr0();
 	write_cr0(cr0);
-	say("clts with TS=1 -> %s, cr0 %08llx", outcome(buf, sizeof(buf), hit, &f), (unsigned long long)now);
+	say("clts with TS=1 -> %s, cr0 %08llx", fault_str(buf, sizeof(buf), hit, &f), (unsigned long long)now);
 	CHECK(!hit && now == (cr0 & ~CR0_TS), "CLTS: CR0 %llx", (unsigned long long)now);
 	CHECK(read_cr0() == cr0, "CR0 not restored");
 }
@@ -250,11 +232,11 @@ TEST(cr, cr4_bits)
 		bool set = !(cr4 & bit);
 		const char *name = b < 32 ? names[b] : b == 32 ? "FRED" : "63";
 		if (bit == CR4_VMXE) {
-			env("cr4 %s %-10s -> %s", set ? "set  " : "clear", name, outcome(buf, sizeof(buf), hit, &f));
+			env("cr4 %s %-10s -> %s", set ? "set  " : "clear", name, fault_str(buf, sizeof(buf), hit, &f));
 			continue;
 		}
 		if (hit)
-			say("cr4 %s %-10s -> %s", set ? "set  " : "clear", name, outcome(buf, sizeof(buf), hit, &f));
+			say("cr4 %s %-10s -> %s", set ? "set  " : "clear", name, fault_str(buf, sizeof(buf), hit, &f));
 		else
 			say("cr4 %s %-10s -> ok, reads %08llx", set ? "set  " : "clear", name,
 			    (unsigned long long)read);
@@ -266,7 +248,7 @@ TEST(cr, cr4_bits)
 			CHECK(is_gp0(hit, &f), "CR4 bit %u (%s): expected #GP(0)", b, name);
 		else
 			CHECK(!hit && read == (cr4 ^ bit), "CR4 bit %u (%s): %s, reads %llx", b, name,
-			      outcome(buf, sizeof(buf), hit, &f), (unsigned long long)read);
+			      fault_str(buf, sizeof(buf), hit, &f), (unsigned long long)read);
 		CHECK(read_cr4() == cr4, "CR4 not restored after bit %u", b);
 	}
 }
@@ -282,11 +264,11 @@ TEST(cr, cr4_cet_wp)
 	char buf[40];
 	write_cr0(cr0 | CR0_WP);
 	bool hit = try_write(4, cr4 | (1ul << 23), &f);
-	say("set CR4.CET with CR0.WP=1 -> %s", outcome(buf, sizeof(buf), hit, &f));
+	say("set CR4.CET with CR0.WP=1 -> %s", fault_str(buf, sizeof(buf), hit, &f));
 	CHECK(!hit, "CET with WP=1 refused");
 	if (!hit) {
 		hit = try_write(0, cr0 & ~CR0_WP, &f);
-		say("clear CR0.WP with CR4.CET=1 -> %s", outcome(buf, sizeof(buf), hit, &f));
+		say("clear CR0.WP with CR4.CET=1 -> %s", fault_str(buf, sizeof(buf), hit, &f));
 		CHECK(is_gp0(hit, &f), "clearing WP under CET: expected #GP(0)");
 		write_cr4(cr4);
 	}
@@ -303,7 +285,7 @@ TEST(cr, cr4_umip)
 	struct fault f;
 	char buf[40];
 	bool hit = run_user(user_smsw, &v, &f);
-	say("smsw at CPL 3, UMIP=0 -> %s, %08llx", outcome(buf, sizeof(buf), hit, &f), (unsigned long long)v);
+	say("smsw at CPL 3, UMIP=0 -> %s, %08llx", fault_str(buf, sizeof(buf), hit, &f), (unsigned long long)v);
 	CHECK(!hit && (uint32_t)v == (uint32_t)read_cr0(), "SMSW at CPL 3: %llx", (unsigned long long)v);
 	if (cpuid(0, 0).eax < 7 || !(cpuid(7, 0).ecx & (1u << 2))) {
 		say("no UMIP");
@@ -312,7 +294,7 @@ TEST(cr, cr4_umip)
 	write_cr4(cr4 | CR4_UMIP);
 	hit = run_user(user_smsw, &v, &f);
 	write_cr4(cr4);
-	say("smsw at CPL 3, UMIP=1 -> %s", outcome(buf, sizeof(buf), hit, &f));
+	say("smsw at CPL 3, UMIP=1 -> %s", fault_str(buf, sizeof(buf), hit, &f));
 	CHECK(is_gp0(hit, &f), "SMSW at CPL 3 with UMIP: expected #GP(0)");
 }
 
@@ -346,7 +328,7 @@ TEST(cr, cr3)
 		uint64_t now = read_cr3();
 		write_cr3(cr3);
 		if (hit)
-			say("cr3 <- %-16s -> %s", t[i].name, outcome(buf, sizeof(buf), hit, &f));
+			say("cr3 <- %-16s -> %s", t[i].name, fault_str(buf, sizeof(buf), hit, &f));
 		else
 			say("cr3 <- %-16s -> ok, low 12 bits %03llx, bits 63:12 %s", t[i].name,
 			    (unsigned long long)(now & 0xfff), (now >> 12) == (t[i].val >> 12) ? "as written" : "other");
@@ -365,7 +347,7 @@ TEST(cr, cr3)
 	bool hit = try_write(4, cr4 | CR4_PCIDE, &f);
 	write_cr4(cr4);
 	write_cr3(cr3);
-	say("set PCIDE with CR3[11:0]=008 -> %s", outcome(buf, sizeof(buf), hit, &f));
+	say("set PCIDE with CR3[11:0]=008 -> %s", fault_str(buf, sizeof(buf), hit, &f));
 	CHECK(is_gp0(hit, &f), "PCIDE with non-zero PCID: expected #GP(0)");
 	write_cr4(cr4 | CR4_PCIDE);
 	hit = try_write(3, cr3 | 0x5a5, &f);
@@ -430,7 +412,7 @@ TEST(cr, cr8)
 	for (unsigned i = 0; i < 2; i++) {
 		struct fault f;
 		bool hit = try_write(8, bad[i], &f);
-		say("cr8 <- %llx -> %s", (unsigned long long)bad[i], outcome(buf, sizeof(buf), hit, &f));
+		say("cr8 <- %llx -> %s", (unsigned long long)bad[i], fault_str(buf, sizeof(buf), hit, &f));
 		CHECK(is_gp0(hit, &f), "CR8 reserved bits: expected #GP(0)");
 	}
 	write_cr8(cr8);
@@ -453,7 +435,7 @@ TEST(cr, undefined)
 	for (unsigned i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		struct fault f;
 		bool hit = catch_fault(t[i].fn, 0, &f);
-		say("%-20s -> %s", t[i].name, outcome(buf, sizeof(buf), hit, &f));
+		say("%-20s -> %s", t[i].name, fault_str(buf, sizeof(buf), hit, &f));
 		CHECK(hit && f.vector == EXC_UD, "%s: expected #UD", t[i].name);
 	}
 }
@@ -487,7 +469,7 @@ TEST(cr, user_mode)
 			   : t[i].cr == 4 ? read_cr4() : read_cr8();
 		struct fault f;
 		bool hit = run_user(t[i].fn, &v, &f);
-		say("CPL 3 %-9s -> %s", t[i].name, outcome(buf, sizeof(buf), hit, &f));
+		say("CPL 3 %-9s -> %s", t[i].name, fault_str(buf, sizeof(buf), hit, &f));
 		CHECK(is_gp0(hit, &f), "%s at CPL 3: expected #GP(0)", t[i].name);
 	}
 }

@@ -21,10 +21,6 @@ P(sa_fwait); P(sa_xorps); P(sa_read8); P(sa_write8); P(sa_call_arg);
 extern const char sa_ret_code[];
 extern const char __image_start[], __image_end[];
 
-static const char *const names[32] = { "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "#09", "#TS",
-				       "#NP", "#SS", "#GP", "#PF", "#15", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP" };
-
-static bool has_error_code(unsigned v) { return v == 8 || (v >= 10 && v <= 14) || v == 17 || v == 21; }
 
 /* "#GP(50) rip=insn+0" or "ok"; rip relative to insn. */
 static const char *describe(char *buf, size_t n, bool hit, const struct fault *f, const void *insn)
@@ -33,13 +29,9 @@ static const char *describe(char *buf, size_t n, bool hit, const struct fault *f
 		ksnprintf(buf, n, "no exception");
 		return buf;
 	}
-	char v[24];
-	if (f->vector < 32 && names[f->vector])
-		ksnprintf(v, sizeof(v), "%s", names[f->vector]);
-	else
-		ksnprintf(v, sizeof(v), "vector %02x", f->vector);
+	const char *v = exception_mnemonic(f->vector);
 	int64_t d = (int64_t)(f->rip - (uint64_t)insn);
-	if (has_error_code(f->vector))
+	if (exception_has_error_code(f->vector))
 		ksnprintf(buf, n, "%s(%llx) rip=insn%+lld", v, (unsigned long long)f->error_code, (long long)d);
 	else
 		ksnprintf(buf, n, "%s rip=insn%+lld", v, (long long)d);
@@ -59,7 +51,7 @@ static void expect(const char *what, void (*fn)(void *), void *arg, bool user, c
 		return;
 	}
 	CHECK(hit && f.vector == vector, "%s: expected vector %d", what, vector);
-	if (hit && has_error_code(f.vector))
+	if (hit && exception_has_error_code(f.vector))
 		CHECK(f.error_code == error_code, "%s: expected error code %llx", what,
 		      (unsigned long long)error_code);
 	if (hit)

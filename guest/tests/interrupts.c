@@ -128,3 +128,18 @@ TEST(interrupts, self_nmi)
 	guest_set_handler(EXC_NMI, 0);
 	teardown();
 }
+
+TEST(interrupts, hlt_wakes)
+{
+	setup();
+	guest_set_handler(0x41, on_fixed);
+	fixed_count = 0;
+	/* STI's one-instruction shadow covers HLT: the pending interrupt is
+	 * taken in the HLT state and wakes the CPU right after it. */
+	self_ipi(ICR_FIXED, 0x41);
+	__asm__ volatile("sti; hlt; cli" ::: "memory");
+	say("HLT with an interrupt pending: woke up, %u delivered", fixed_count);
+	CHECK(fixed_count == 1, "expected one interrupt, got %u", fixed_count);
+	guest_set_handler(0x41, 0);
+	teardown();
+}

@@ -10,18 +10,6 @@
 #include "lib/format.h"
 #include "lib/x86.h"
 
-static const char *outcome(char *buf, size_t n, bool hit, const struct fault *f)
-{
-	if (!hit)
-		ksnprintf(buf, n, "ok");
-	else if (f->vector == EXC_GP)
-		ksnprintf(buf, n, "#GP(%llx)", (unsigned long long)f->error_code);
-	else if (f->vector == EXC_UD)
-		ksnprintf(buf, n, "#UD");
-	else
-		ksnprintf(buf, n, "vector %u error %llx", f->vector, (unsigned long long)f->error_code);
-	return buf;
-}
 static bool is_gp0(bool hit, const struct fault *f) { return hit && f->vector == EXC_GP && f->error_code == 0; }
 
 /* RCX is passed whole, so tests can check that RCX[63:32] is ignored. */
@@ -69,7 +57,7 @@ static bool show(uint32_t msr, const char *name, uint64_t *out)
 	char buf[40];
 	bool hit = try_rd(msr, &v, &f);
 	if (hit)
-		say("%08x %-16s %s", msr, name, outcome(buf, sizeof(buf), hit, &f));
+		say("%08x %-16s %s", msr, name, fault_str(buf, sizeof(buf), hit, &f));
 	else
 		say("%08x %-16s %016llx", msr, name, (unsigned long long)v);
 	if (out)
@@ -115,10 +103,10 @@ TEST(msr, architectural)
 	uint64_t v;
 	char buf[40];
 	bool hit = try_rd(MSR_IA32_FEATURE_CONTROL, &v, &f);
-	env("0000003a FEATURE_CONTROL  %s %016llx", outcome(buf, sizeof(buf), hit, &f), (unsigned long long)v);
+	env("0000003a FEATURE_CONTROL  %s %016llx", fault_str(buf, sizeof(buf), hit, &f), (unsigned long long)v);
 	for (uint32_t m = 0x480; m <= 0x491; m++) {
 		hit = try_rd(m, &v, &f);
-		env("%08x VMX capability   %s %016llx", m, outcome(buf, sizeof(buf), hit, &f), (unsigned long long)v);
+		env("%08x VMX capability   %s %016llx", m, fault_str(buf, sizeof(buf), hit, &f), (unsigned long long)v);
 	}
 }
 
@@ -129,7 +117,7 @@ static bool msr_text(uint32_t msr, char *buf, size_t n)
 	uint64_t v;
 	bool hit = try_rd(msr, &v, &f);
 	if (hit)
-		outcome(buf, n, hit, &f);
+		fault_str(buf, n, hit, &f);
 	else
 		ksnprintf(buf, n, "%016llx", (unsigned long long)v);
 	return !hit;
@@ -173,7 +161,7 @@ TEST(msr, mtrr)
 	uint64_t v;
 	char buf[40];
 	bool hit = try_rd(0x200 + 2 * vcnt, &v, &f);
-	say("PHYSBASE%u (past VCNT) -> %s", vcnt, outcome(buf, sizeof(buf), hit, &f));
+	say("PHYSBASE%u (past VCNT) -> %s", vcnt, fault_str(buf, sizeof(buf), hit, &f));
 }
 
 /* Writable MSRs: write, read back, restore. */
@@ -204,7 +192,7 @@ TEST(msr, write_readback)
 		struct fault f;
 		uint64_t old, now = 0;
 		if (try_rd(t[i].msr, &old, &f)) {
-			say("%08x %-16s read %s", t[i].msr, t[i].name, outcome(buf, sizeof(buf), true, &f));
+			say("%08x %-16s read %s", t[i].msr, t[i].name, fault_str(buf, sizeof(buf), true, &f));
 			continue;
 		}
 		uint64_t val = t[i].val;
@@ -215,8 +203,8 @@ TEST(msr, write_readback)
 			now = rdmsr(t[i].msr);
 		wrmsr(t[i].msr, old);
 		say("%08x %-16s <- %016llx -> %s, reads %016llx", t[i].msr, t[i].name, (unsigned long long)val,
-		    outcome(buf, sizeof(buf), hit, &f), (unsigned long long)now);
-		CHECK(!hit && now == val, "%s: %s, reads %llx", t[i].name, outcome(buf, sizeof(buf), hit, &f),
+		    fault_str(buf, sizeof(buf), hit, &f), (unsigned long long)now);
+		CHECK(!hit && now == val, "%s: %s, reads %llx", t[i].name, fault_str(buf, sizeof(buf), hit, &f),
 		      (unsigned long long)now);
 		CHECK(rdmsr(t[i].msr) == old, "%s not restored", t[i].name);
 	}
@@ -227,14 +215,14 @@ TEST(msr, write_readback)
 	bool hit = try_wr(MSR_EFER, efer ^ bits, &f);
 	uint64_t now = rdmsr(MSR_EFER);
 	wrmsr(MSR_EFER, efer);
-	say("EFER ^ %llx -> %s, reads %016llx", (unsigned long long)bits, outcome(buf, sizeof(buf), hit, &f),
+	say("EFER ^ %llx -> %s, reads %016llx", (unsigned long long)bits, fault_str(buf, sizeof(buf), hit, &f),
 	    (unsigned long long)now);
 	CHECK(!hit && now == (efer ^ bits), "EFER toggle");
 	CHECK(rdmsr(MSR_EFER) == efer, "EFER not restored");
 	/* RCX[63:32] are ignored. */
 	uint64_t pat;
 	hit = try_rd(0xdead000000000277ull, &pat, &f);
-	say("rdmsr rcx=dead000000000277 -> %s, %s PAT", outcome(buf, sizeof(buf), hit, &f),
+	say("rdmsr rcx=dead000000000277 -> %s, %s PAT", fault_str(buf, sizeof(buf), hit, &f),
 	    pat == rdmsr(MSR_IA32_PAT) ? "reads" : "does not read");
 	CHECK(!hit && pat == rdmsr(MSR_IA32_PAT), "RCX[63:32] not ignored");
 }
@@ -251,8 +239,8 @@ TEST(msr, unknown)
 		uint64_t v;
 		bool r = try_rd(t[i], &v, &f);
 		bool w = try_wr(t[i], 0, &g);
-		say("%08x: rdmsr -> %s, wrmsr 0 -> %s", t[i], outcome(buf, sizeof(buf), r, &f),
-		    outcome(buf2, sizeof(buf2), w, &g));
+		say("%08x: rdmsr -> %s, wrmsr 0 -> %s", t[i], fault_str(buf, sizeof(buf), r, &f),
+		    fault_str(buf2, sizeof(buf2), w, &g));
 		/* 0x802/0x808 are x2APIC registers: #GP while in xAPIC mode. */
 		CHECK(is_gp0(r, &f) && is_gp0(w, &g), "MSR %x: expected #GP(0)", t[i]);
 	}
@@ -296,7 +284,7 @@ TEST(msr, reserved_bits)
 		struct fault f;
 		uint64_t old;
 		if (try_rd(t[i].msr, &old, &f)) {
-			say("%-18s read %s", t[i].name, outcome(buf, sizeof(buf), true, &f));
+			say("%-18s read %s", t[i].name, fault_str(buf, sizeof(buf), true, &f));
 			continue;
 		}
 		bool hit = try_wr(t[i].msr, t[i].val, &f);
@@ -305,7 +293,7 @@ TEST(msr, reserved_bits)
 			wrmsr(t[i].msr, old);
 		if (hit)
 			say("%-18s <- %016llx -> %s", t[i].name, (unsigned long long)t[i].val,
-			    outcome(buf, sizeof(buf), hit, &f));
+			    fault_str(buf, sizeof(buf), hit, &f));
 		else
 			say("%-18s <- %016llx -> ok, reads %016llx", t[i].name, (unsigned long long)t[i].val,
 			    (unsigned long long)now);
@@ -339,11 +327,11 @@ TEST(msr, user_mode)
 	struct fault f;
 	char buf[40];
 	bool hit = run_user(u_rdmsr, &v, &f);
-	say("rdmsr PAT at CPL 3 -> %s", outcome(buf, sizeof(buf), hit, &f));
+	say("rdmsr PAT at CPL 3 -> %s", fault_str(buf, sizeof(buf), hit, &f));
 	CHECK(is_gp0(hit, &f), "RDMSR at CPL 3: expected #GP(0)");
 	v = rdmsr(MSR_IA32_PAT);
 	hit = run_user(u_wrmsr, &v, &f);
-	say("wrmsr PAT at CPL 3 -> %s", outcome(buf, sizeof(buf), hit, &f));
+	say("wrmsr PAT at CPL 3 -> %s", fault_str(buf, sizeof(buf), hit, &f));
 	CHECK(is_gp0(hit, &f), "WRMSR at CPL 3: expected #GP(0)");
 }
 
@@ -357,13 +345,13 @@ TEST(msr, tsc)
 	struct fault f;
 	char buf[40];
 	bool hit = run_user(u_rdtsc, &v, &f);
-	say("rdtsc at CPL 3, TSD=0 -> %s", outcome(buf, sizeof(buf), hit, &f));
+	say("rdtsc at CPL 3, TSD=0 -> %s", fault_str(buf, sizeof(buf), hit, &f));
 	CHECK(!hit && v > b, "RDTSC at CPL 3 with TSD=0");
 	write_cr4(cr4 | CR4_TSD);
 	hit = run_user(u_rdtsc, &v, &f);
 	uint64_t k = rdtsc(); /* CPL 0 is not affected */
 	write_cr4(cr4);
-	say("rdtsc at CPL 3, TSD=1 -> %s; at CPL 0 -> ok", outcome(buf, sizeof(buf), hit, &f));
+	say("rdtsc at CPL 3, TSD=1 -> %s; at CPL 0 -> ok", fault_str(buf, sizeof(buf), hit, &f));
 	CHECK(is_gp0(hit, &f) && k > b, "RDTSC at CPL 3 with TSD=1: expected #GP(0)");
 
 	if (!(leaf(0x80000001, 0).edx & (1u << 27))) {
@@ -373,12 +361,12 @@ TEST(msr, tsc)
 	uint64_t aux = rdmsr(MSR_TSC_AUX);
 	wrmsr(MSR_TSC_AUX, 0x5a5a1234);
 	hit = run_user(u_rdtscp, &v, &f);
-	say("rdtscp at CPL 3, TSD=0 -> %s, ecx %08llx", outcome(buf, sizeof(buf), hit, &f), (unsigned long long)v);
+	say("rdtscp at CPL 3, TSD=0 -> %s, ecx %08llx", fault_str(buf, sizeof(buf), hit, &f), (unsigned long long)v);
 	CHECK(!hit && v == 0x5a5a1234, "RDTSCP: ecx %llx", (unsigned long long)v);
 	write_cr4(cr4 | CR4_TSD);
 	hit = run_user(u_rdtscp, &v, &f);
 	write_cr4(cr4);
-	say("rdtscp at CPL 3, TSD=1 -> %s", outcome(buf, sizeof(buf), hit, &f));
+	say("rdtscp at CPL 3, TSD=1 -> %s", fault_str(buf, sizeof(buf), hit, &f));
 	CHECK(is_gp0(hit, &f), "RDTSCP at CPL 3 with TSD=1: expected #GP(0)");
 	if (leaf(7, 0).ecx & (1u << 22)) {
 		uint64_t id;
@@ -424,18 +412,18 @@ TEST(msr, rdpmc)
 		uint64_t v = ctr[i];
 		bool hit = catch_fault(u_rdpmc, &v, &f);
 		if (hit)
-			say("rdpmc %08llx at CPL 0 -> %s", (unsigned long long)ctr[i], outcome(buf, sizeof(buf), hit, &f));
+			say("rdpmc %08llx at CPL 0 -> %s", (unsigned long long)ctr[i], fault_str(buf, sizeof(buf), hit, &f));
 		else
 			say("rdpmc %08llx at CPL 0 -> ok, %016llx", (unsigned long long)ctr[i], (unsigned long long)v);
 	}
 	uint64_t cr4 = read_cr4(), v = 0;
 	struct fault f;
 	bool hit = run_user(u_rdpmc, &v, &f);
-	say("rdpmc 0 at CPL 3, PCE=0 -> %s", outcome(buf, sizeof(buf), hit, &f));
+	say("rdpmc 0 at CPL 3, PCE=0 -> %s", fault_str(buf, sizeof(buf), hit, &f));
 	CHECK(is_gp0(hit, &f), "RDPMC at CPL 3 with PCE=0: expected #GP(0)");
 	write_cr4(cr4 | CR4_PCE);
 	v = 0;
 	hit = run_user(u_rdpmc, &v, &f);
 	write_cr4(cr4);
-	say("rdpmc 0 at CPL 3, PCE=1 -> %s", outcome(buf, sizeof(buf), hit, &f));
+	say("rdpmc 0 at CPL 3, PCE=1 -> %s", fault_str(buf, sizeof(buf), hit, &f));
 }
