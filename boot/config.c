@@ -11,6 +11,7 @@ struct nestor_config config = {
 	.end = END_AUTO,
 	.guest_format = GUEST_AUTO,
 	.boot_drive = 0x80,
+	.nested = true,
 };
 
 static const char *const selftest_names[] = { "none", "page-fault", "panic", NULL };
@@ -29,6 +30,8 @@ static const struct opt_desc options[] = {
 	  "how to start the first module: auto (by its headers), multiboot2, multiboot, bootsector (default auto)" },
 	{ "boot_drive", OPT_UINT, &config.boot_drive, 0, 0xff, NULL,
 	  "BIOS drive number (DL) given to a boot-sector guest (default 0x80, the first hard disk)" },
+	{ "nested", OPT_FLAG, &config.nested, 0, 0, NULL,
+	  "offer VMX to the guest, so that it can be a hypervisor (default on)" },
 	{ "selftest", OPT_CHOICE, &config.selftest, 0, 0, selftest_names,
 	  "fail on purpose after boot, to test the failure reports: none|page-fault|panic (default none)" },
 	{ "help", OPT_FLAG, &config.help, 0, 0, NULL, "print this list of options and stop" },

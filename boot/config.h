@@ -15,6 +15,7 @@ struct nestor_config {
 	unsigned selftest; /* enum selftest */
 	unsigned guest_format; /* enum guest_format (loader/loader.h) */
 	uint64_t boot_drive;
+	bool nested;
 };
 
 enum selftest { SELFTEST_NONE, SELFTEST_PAGE_FAULT, SELFTEST_PANIC };

@@ -5,6 +5,7 @@
 #include "lib/x86.h"
 
 static struct percpu cpus[MAX_CPUS];
+unsigned maxphyaddr = 36;
 
 static uint64_t tss_desc_low(uint64_t base, uint32_t limit)
 {
@@ -20,6 +21,8 @@ void cpu_init(unsigned index)
 	c->self = c;
 	c->index = index;
 	c->apic_id = cpuid(1, 0).ebx >> 24;
+	if (index == 0 && cpuid(0x80000000, 0).eax >= 0x80000008)
+		maxphyaddr = cpuid(0x80000008, 0).eax & 0xff;
 
 	c->gdt[0] = 0;
 	c->gdt[1] = 0x00af9a000000ffffull; /* 64-bit code, DPL 0 */

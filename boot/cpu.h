@@ -38,6 +38,10 @@ struct percpu {
 	__attribute__((aligned(16))) uint8_t ist_stacks[3][IST_STACK_SIZE];
 };
 
+/* Physical-address width (CPUID 0x80000008), read once at boot: asking
+ * CPUID again would cost an exit when Nestor itself is a guest. */
+extern unsigned maxphyaddr;
+
 /* Sets up GDT, TSS and GS for CPU index on the calling CPU. */
 void cpu_init(unsigned index);
 

@@ -51,32 +51,29 @@ vmx_exit_stub:
 	popq GPR(0)(%rax)
 	movq %rax, %rdi
 	xorl %ebp, %ebp                  /* a clean frame chain for backtraces */
-	call vmx_handle_exit
-	/* Resume: reload the guest registers and VMRESUME. */
+	call vmx_handle_exit              /* EAX: 1 = VMLAUNCH, 0 = VMRESUME */
+enter_current:
+	testl %eax, %eax
 	movq (%rsp), %rax                /* the vCPU again */
-	LOAD_GUEST_GPRS
+	LOAD_GUEST_GPRS                  /* MOVs only: the flags survive */
+	jnz 1f
 	vmresume
-	/* VMRESUME failed (VMfail): report from C. */
+	jmp 2f
+1:	vmlaunch
+2:	/* The entry failed (VMfail): C decides; it returns only when it has
+	 * a VMCS to enter instead (EAX as above). */
 	movq (%rsp), %rdi
-	movl $1, %esi
 	call vmx_entry_failed
-1:	hlt
-	jmp 1b
+	jmp enter_current
 
 /* vmx_launch_on(vcpu, host_stack_top): the first entry, from the boot
- * stack: switch to the vCPU's host stack (whose top holds the vCPU), load
- * the guest registers and VMLAUNCH.  Returns only through vmx_entry_failed. */
+ * stack: switch to the vCPU's host stack (whose top holds the vCPU) and
+ * VMLAUNCH the current VMCS. */
 	.globl vmx_launch_on
 vmx_launch_on:
 	movq %rsi, %rsp
-	movq %rdi, %rax
-	LOAD_GUEST_GPRS
-	vmlaunch
-	movq (%rsp), %rdi
-	xorl %esi, %esi
-	call vmx_entry_failed
-2:	hlt
-	jmp 2b
+	movl $1, %eax
+	jmp enter_current
 
 /* vmx_unblock_nmis(): after a VM exit caused by an NMI the CPU blocks NMIs
  * until the next IRET (as if the NMI had been delivered to the host).  Nestor

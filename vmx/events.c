@@ -63,38 +63,36 @@ void reinject_idt_vectoring(struct vcpu *v)
 		vmwrite(VMCS_VMENTRY_INSTR_LEN, vmread(VMCS_EXIT_INSTR_LEN));
 }
 
-static void set_nmi_window(struct vcpu *v, bool on)
+/* Delivers one of *pending NMIs into the guest of the current VMCS when it
+ * can take it, else asks for an NMI-window exit (*proc tracks the primary
+ * controls as programmed).  window_exit: called for an NMI-window exit. */
+void deliver_nmis(unsigned *pending, uint32_t *proc, bool window_exit)
 {
-	uint32_t p = on ? v->proc_ctls | PROC_NMI_WINDOW : v->proc_ctls & ~PROC_NMI_WINDOW;
-	if (p != v->proc_ctls) {
-		v->proc_ctls = p;
-		vmwrite(VMCS_PROC_BASED_CTLS, p);
+	uint32_t want = *proc;
+	if (window_exit)
+		want &= ~PROC_NMI_WINDOW;
+	if (*pending) {
+		uint32_t intr = vmread(VMCS_GUEST_INTERRUPTIBILITY);
+		bool busy = vmread(VMCS_VMENTRY_INTR_INFO) & INTR_INFO_VALID;
+		if (busy || (intr & (INTERRUPTIBILITY_NMI | INTERRUPTIBILITY_MOV_SS | INTERRUPTIBILITY_STI))) {
+			want |= PROC_NMI_WINDOW; /* come back when the guest can take it */
+		} else {
+			vmwrite(VMCS_VMENTRY_INTR_INFO, INTR_INFO_VALID | (INTR_TYPE_NMI << 8) | EXC_NMI);
+			if (vmread(VMCS_GUEST_ACTIVITY_STATE) == ACTIVITY_HLT)
+				vmwrite(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);
+			(*pending)--;
+			want = *pending ? want | PROC_NMI_WINDOW : want & ~PROC_NMI_WINDOW;
+		}
+	}
+	if (want != *proc) {
+		*proc = want;
+		vmwrite(VMCS_PROC_BASED_CTLS, want);
 	}
 }
 
-void deliver_pending_events(struct vcpu *v)
-{
-	if (!v->nmi_pending)
-		return;
-	uint32_t intr = vmread(VMCS_GUEST_INTERRUPTIBILITY);
-	bool busy = vmread(VMCS_VMENTRY_INTR_INFO) & INTR_INFO_VALID;
-	if (busy || (intr & (INTERRUPTIBILITY_NMI | INTERRUPTIBILITY_MOV_SS | INTERRUPTIBILITY_STI))) {
-		/* Come back when the guest can take it. */
-		set_nmi_window(v, true);
-		return;
-	}
-	vmwrite(VMCS_VMENTRY_INTR_INFO, INTR_INFO_VALID | (INTR_TYPE_NMI << 8) | EXC_NMI);
-	if (vmread(VMCS_GUEST_ACTIVITY_STATE) == ACTIVITY_HLT)
-		vmwrite(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);
-	v->nmi_pending--;
-	set_nmi_window(v, v->nmi_pending != 0);
-}
+void deliver_pending_events(struct vcpu *v) { deliver_nmis(&v->nmi_pending, &v->proc_ctls, false); }
 
-void exit_nmi_window(struct vcpu *v)
-{
-	set_nmi_window(v, false);
-	deliver_pending_events(v);
-}
+void exit_nmi_window(struct vcpu *v) { deliver_nmis(&v->nmi_pending, &v->proc_ctls, true); }
 
 void exit_exception_nmi(struct vcpu *v)
 {

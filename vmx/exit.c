@@ -9,6 +9,7 @@
 #include "boot/platform.h"
 #include "lib/log.h"
 #include "lib/x86.h"
+#include "nested/nested.h"
 #include "vmx/dump.h"
 #include "vmx/exits.h"
 #include "vmx/vmcs.h"
@@ -157,34 +158,48 @@ static __attribute__((noreturn)) void unhandled(struct vcpu *v, uint32_t reason)
 
 static void unhandled_exit(struct vcpu *v) { unhandled(v, (uint32_t)vmread(VMCS_EXIT_REASON)); }
 
-void vmx_handle_exit(struct vcpu *v)
+int vmx_handle_exit(struct vcpu *v)
 {
 	uint64_t t0 = rdtsc();
 	uint32_t reason = (uint32_t)vmread(VMCS_EXIT_REASON);
-	/* One compare rejects both failed entries (bit 31) and reasons with
-	 * other high bits set or beyond the table; every table slot has a
-	 * handler, the unexpected ones report. */
-	if (reason >= EXIT_STATS_MAX || !exit_table[reason].fn)
-		unhandled(v, reason);
-	exit_table[reason].fn(v);
-	if (v->nmi_pending)
+	struct nested *n = &v->nested;
+	if (n->guest_mode) {
+		/* L2 exited (VMCS02): route it (nested/exit.c). */
+		nested_l2_exit(v, reason);
+		reason &= 0xffff;
+	} else {
+		/* One compare rejects both failed entries (bit 31) and reasons
+		 * with other high bits set or beyond the table; every table slot
+		 * has a handler, the unexpected ones report. */
+		if (reason >= EXIT_STATS_MAX || !exit_table[reason].fn)
+			unhandled(v, reason);
+		v->exit_reason = reason;
+		exit_table[reason].fn(v);
+	}
+	/* Pending NMIs go to whichever guest runs next. */
+	if (n->guest_mode) {
+		if (n->nmi_pending02)
+			nested_deliver_nmis(v);
+	} else if (v->nmi_pending) {
 		deliver_pending_events(v);
-	v->stats.count[reason]++;
-	v->stats.ticks[reason] += rdtsc() - t0;
+	}
+	if (reason < EXIT_STATS_MAX) {
+		v->stats.count[reason]++;
+		v->stats.ticks[reason] += rdtsc() - t0;
+	}
+	return nested_launch_next(v);
 }
 
-void vmx_entry_failed(struct vcpu *v, int launched)
+int vmx_entry_failed(struct vcpu *v)
 {
-	pr_err("%s failed: VM-instruction error %llu\n", launched ? "VMRESUME" : "VMLAUNCH",
-	       (unsigned long long)vmread(VMCS_VM_INSTRUCTION_ERROR));
+	uint64_t error = vmread(VMCS_VM_INSTRUCTION_ERROR);
+	if (v->nested.guest_mode)
+		return nested_entry_refused(v, error);
+	pr_err("VM entry failed: VM-instruction error %llu\n", (unsigned long long)error);
 	vmcs_dump_guest(v);
 	vm_end_run(v, true, "VM entry failed");
 }
 
-void vmx_launch_on(struct vcpu *v, uint64_t stack_top);
+void vmx_launch_on(struct vcpu *v, uint64_t stack_top) __attribute__((noreturn));
 
-void vmx_launch(struct vcpu *v)
-{
-	vmx_launch_on(v, (uint64_t)(v->host_stack - 16));
-	__builtin_unreachable();
-}
+void vmx_launch(struct vcpu *v) { vmx_launch_on(v, (uint64_t)(v->host_stack - 16)); }

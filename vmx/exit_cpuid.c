@@ -1,14 +1,16 @@
 /* exit_cpuid.c - CPUID (SDM Vol. 2A, CPUID; exits unconditionally).
  *
- * The guest sees the CPU below, with three changes: the hypervisor-present
- * bit (CPUID.1:ECX[31]) is set, VMX (CPUID.1:ECX[5]) is hidden because it is
- * not offered yet, and leaves 0x40000000-0x400000ff describe Nestor.  The
+ * The guest sees the CPU below, with these changes: the hypervisor-present
+ * bit (CPUID.1:ECX[31]) is set, VMX (CPUID.1:ECX[5]) is there only when
+ * Nestor offers nested VMX (nested=on), and leaves 0x40000000-0x400000ff
+ * describe Nestor.  The
  * bits that follow CR4 (OSXSAVE, OSPKE) are the guest's.
  *
  * Answers of the CPU below are cached per vCPU (leaf, subleaf): a Nestor
  * that is itself a guest then answers its guest's CPUID without exiting to
  * the level below - that is what keeps nested CPUID cheap. */
 #include "hypercall/abi.h"
+#include "nested/nested.h"
 #include "lib/x86.h"
 #include "vmx/exits.h"
 #include "vmx/vmcs.h"
@@ -79,7 +81,8 @@ void exit_cpuid(struct vcpu *v)
 		if (leaf == 1) {
 			uint64_t cr4 = vmread(VMCS_GUEST_CR4);
 			r.ecx |= 1u << 31;            /* hypervisor present */
-			r.ecx &= ~(1u << 5);          /* no VMX for the guest (yet) */
+			if (!nested_enabled())
+				r.ecx &= ~(1u << 5);  /* VMX only when Nestor emulates it */
 			r.ecx = (r.ecx & ~(1u << 27)) | ((cr4 & CR4_OSXSAVE) ? 1u << 27 : 0);
 		} else if (leaf == 7 && subleaf == 0) {
 			uint64_t cr4 = vmread(VMCS_GUEST_CR4);

@@ -3,12 +3,13 @@
  *
  * Only bits in the guest/host masks exit: for CR0 the bits VMX fixes (NE
  * and the reserved upper half; PE/PG are the guest's under unrestricted
- * guest), for CR4 VMXE and the bits VMX does not allow.  A CR4 write that
- * exits therefore always tries to set VMXE (VMX is not offered to the guest)
- * or an unsupported bit: #GP(0), as on a CPU without them.  A CR0 write that
- * exits is emulated in full, with every check MOV to CR0 makes. */
+ * guest), for CR4 VMXE and the bits VMX does not allow.  A write that exits
+ * is emulated in full, with every check MOV to CR0/CR4 makes; the guest's
+ * VMXE lives in the read shadow (the real one is always 1). */
+#include "boot/cpu.h"
 #include "lib/log.h"
 #include "lib/x86.h"
+#include "nested/nested.h"
 #include "vmx/exits.h"
 #include "vmx/guest_mem.h"
 #include "vmx/vmcs.h"
@@ -40,8 +41,7 @@ static bool load_pdptes(struct vcpu *v, uint64_t cr3)
 	uint64_t pdpt[4];
 	if (!gpa_read(v->vm, cr3 & 0xffffffe0ull, pdpt, sizeof(pdpt)))
 		return false;
-	uint64_t maxphy = cpuid(0x80000008, 0).eax & 0xff;
-	uint64_t rsvd = (~0ull << maxphy) | 0x1e6; /* bits 2:1, 8:5 and above MAXPHYADDR */
+	uint64_t rsvd = (~0ull << maxphyaddr) | 0x1e6; /* bits 2:1, 8:5 and above MAXPHYADDR */
 	for (int i = 0; i < 4; i++)
 		if ((pdpt[i] & 1) && (pdpt[i] & rsvd))
 			return false;
@@ -108,9 +108,8 @@ static void mov_to_cr3(struct vcpu *v, uint64_t val)
 {
 	/* Only reached when the CPU forces CR3-load exiting. */
 	uint64_t cr0 = guest_cr0(), cr4 = guest_cr4();
-	uint64_t maxphy = cpuid(0x80000008, 0).eax & 0xff;
 	bool long_mode = vmread(VMCS_GUEST_IA32_EFER) & EFER_LMA;
-	if (long_mode && (val & ~((1ull << maxphy) - 1) & ~(1ull << 63))) {
+	if (long_mode && (val & ~((1ull << maxphyaddr) - 1) & ~(1ull << 63))) {
 		inject_gp(v);
 		return;
 	}
@@ -123,6 +122,53 @@ static void mov_to_cr3(struct vcpu *v, uint64_t val)
 	skip_instruction(v);
 }
 
+/* CR4 bits the guest may set: those CPUID reports (what a MOV to CR4 on
+ * this CPU would accept), VMXE only when nested VMX is offered. */
+uint64_t cr4_guest_allowed(void)
+{
+	struct cpuid_regs l1 = cpuid(1, 0), l7 = cpuid(0, 0).eax >= 7 ? cpuid(7, 0) : (struct cpuid_regs){ 0 };
+	uint64_t a = CR4_VME | CR4_PVI | CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE | CR4_PCE |
+		     CR4_OSFXSR | CR4_OSXMMEXCPT;
+	if (l7.ecx & (1u << 2)) a |= CR4_UMIP;
+	if (l7.ecx & (1u << 16)) a |= CR4_LA57;
+	if (l7.ebx & (1u << 0)) a |= CR4_FSGSBASE;
+	if (l1.ecx & (1u << 17)) a |= CR4_PCIDE;
+	if (l1.ecx & (1u << 26)) a |= CR4_OSXSAVE;
+	if (l7.ebx & (1u << 7)) a |= CR4_SMEP;
+	if (l7.ebx & (1u << 20)) a |= CR4_SMAP;
+	if (l7.ecx & (1u << 3)) a |= CR4_PKE;
+	if (l7.ecx & (1u << 7)) a |= 1ull << 23; /* CET */
+	if (l7.ecx & (1u << 31)) a |= 1ull << 24; /* PKS */
+	if (nested_enabled())
+		a |= CR4_VMXE;
+	return a;
+}
+
+static void mov_to_cr4(struct vcpu *v, uint64_t val)
+{
+	uint64_t old = guest_cr4(), cr0 = guest_cr0();
+	bool long_mode = vmread(VMCS_GUEST_IA32_EFER) & EFER_LMA;
+	if ((val & ~v->vm->cr4_allowed) || (!(val & CR4_VMXE) && v->nested.vmxon) ||
+	    (long_mode && !(val & CR4_PAE)) || (long_mode && ((val ^ old) & CR4_LA57)) ||
+	    ((val & CR4_PCIDE) && !(old & CR4_PCIDE) && (!long_mode || (vmread(VMCS_GUEST_CR3) & 0xfff))) ||
+	    ((val & (1ull << 23)) && !(cr0 & CR0_WP))) {
+		inject_gp(v);
+		return;
+	}
+	/* PAE paging reloads the PDPTEs when its paging bits change. */
+	uint64_t paging_bits = CR4_PAE | CR4_PSE | CR4_PGE | CR4_SMEP | CR4_SMAP | CR4_PKE;
+	if ((cr0 & CR0_PG) && (val & CR4_PAE) && !long_mode && ((val ^ old) & paging_bits) &&
+	    !load_pdptes(v, vmread(VMCS_GUEST_CR3))) {
+		inject_gp(v);
+		return;
+	}
+	vmwrite(VMCS_GUEST_CR4, vmx_real_cr4(v->vm->caps, val));
+	vmwrite(VMCS_CR4_READ_SHADOW, val);
+	if ((val ^ old) & (paging_bits | CR4_PCIDE | CR4_LA57))
+		flush_guest_tlb(v);
+	skip_instruction(v);
+}
+
 void exit_cr_access(struct vcpu *v)
 {
 	uint64_t q = vmread(VMCS_EXIT_QUALIFICATION);
@@ -132,7 +178,7 @@ void exit_cr_access(struct vcpu *v)
 		if (cr == 0)
 			return mov_to_cr0(v, read_gpr(v, reg));
 		if (cr == 4)
-			return inject_gp(v); /* VMXE or a bit VMX does not allow: see above */
+			return mov_to_cr4(v, read_gpr(v, reg));
 		if (cr == 3)
 			return mov_to_cr3(v, read_gpr(v, reg));
 		break;

@@ -107,18 +107,18 @@ static void string_store(struct vcpu *v, const struct x86_insn *in)
 				inject_exception_err(v, 14, pf);
 				return;
 			}
-			v->gpr[RSI] = (v->gpr[RSI] & ~am) | ((v->gpr[RSI] + step) & am);
+			v->gpr[RSI] = addr_reg_update(v->gpr[RSI], v->gpr[RSI] + step, in->address_size);
 		}
 		(void)val; /* the store itself is dropped */
-		v->gpr[RDI] = (v->gpr[RDI] & ~am) | ((v->gpr[RDI] + step) & am);
+		v->gpr[RDI] = addr_reg_update(v->gpr[RDI], v->gpr[RDI] + step, in->address_size);
 		count--;
 		if (rep)
-			v->gpr[RCX] = (v->gpr[RCX] & ~am) | (count & am);
+			v->gpr[RCX] = addr_reg_update(v->gpr[RCX], count, in->address_size);
 	}
 	skip_instruction_len(v, in->length);
 }
 
-static void write_access(struct vcpu *v, uint64_t gpa)
+void ept_drop_write(struct vcpu *v)
 {
 	uint8_t bytes[15];
 	uint64_t rip = vmread(VMCS_GUEST_RIP), fault;
@@ -131,7 +131,7 @@ static void write_access(struct vcpu *v, uint64_t gpa)
 	while (n && gla_read(v, gla, bytes, n, ACC_FETCH, &pf, &fault))
 		n--;
 	if (x86_decode(bytes, n, mode, &in)) {
-		pr_err("cannot decode the instruction writing Nestor's memory at 0x%llx\n", (unsigned long long)gpa);
+		pr_err("cannot decode the instruction writing Nestor's memory at rip 0x%llx\n", (unsigned long long)rip);
 		vmcs_dump_guest(v);
 		vm_end_run(v, true, "undecodable write to Nestor's memory");
 	}
@@ -168,7 +168,7 @@ void exit_ept_violation(struct vcpu *v)
 		inject_ud(v);
 	} else if (q & (1u << 1)) {
 		log_access(v, gpa, "writes");
-		write_access(v, gpa);
+		ept_drop_write(v);
 	} else {
 		log_access(v, gpa, "reads");
 		if (ept_map_ones(v->vm, gpa))

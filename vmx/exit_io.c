@@ -56,8 +56,8 @@ static void string_io(struct vcpu *v, uint64_t q, uint16_t port, unsigned size, 
 {
 	bool rep = q & (1u << 5);
 	uint32_t info = vmread(VMCS_EXIT_INSTR_INFO);
-	unsigned addr_size = (info >> 7) & 7; /* 0: 16-bit, 1: 32-bit, 2: 64-bit */
-	uint64_t amask = addr_size == 0 ? 0xffff : addr_size == 1 ? 0xffffffff : ~0ull;
+	unsigned asize = 2u << ((info >> 7) & 7); /* 2, 4 or 8 bytes */
+	uint64_t amask = asize == 2 ? 0xffff : asize == 4 ? 0xffffffff : ~0ull;
 	/* OUTS may take a segment override; INS always writes ES. With no
 	 * instruction information (IA32_VMX_BASIC[54] = 0) assume DS. */
 	unsigned seg = in ? 0 : ((v->vm->caps->basic >> 54) & 1) ? (info >> 15) & 7 : 3;
@@ -82,10 +82,10 @@ static void string_io(struct vcpu *v, uint64_t q, uint16_t port, unsigned size, 
 			gpa_read(v->vm, gpa, &val, size);
 			do_out(v, port, size, val);
 		}
-		v->gpr[idx] = (v->gpr[idx] & ~amask) | ((off + step) & amask);
+		v->gpr[idx] = addr_reg_update(v->gpr[idx], off + step, asize);
 		count--;
 		if (rep)
-			v->gpr[RCX] = (v->gpr[RCX] & ~amask) | (count & amask);
+			v->gpr[RCX] = addr_reg_update(v->gpr[RCX], count, asize);
 	}
 	skip_instruction(v);
 }

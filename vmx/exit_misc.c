@@ -56,9 +56,9 @@ void exit_hlt(struct vcpu *v)
 	vmwrite(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_HLT);
 }
 
-/* VMX is not offered to the guest: its instructions are invalid opcodes,
- * as on a CPU without VMX. */
-void exit_vmx_insn(struct vcpu *v) { inject_ud(v); }
+/* VMX instructions: emulated for a guest hypervisor (nested/insn.c), or
+ * invalid opcodes when nested VMX is off, as on a CPU without VMX. */
+void exit_vmx_insn(struct vcpu *v) { nested_vmx_instruction(v, v->exit_reason); }
 
 /* GETSEC with CR4.SMXE=1 exits; SMX is not offered: #UD. */
 void exit_getsec(struct vcpu *v) { inject_ud(v); }

@@ -1,8 +1,9 @@
 /* exit_msr.c - RDMSR/WRMSR that exit (SDM Vol. 3C 25.1.3, 24.6.9).
  *
  * Most MSRs are passed through by the MSR bitmap.  What exits:
- *  - IA32_FEATURE_CONTROL and the VMX capability MSRs: VMX is not offered
- *    to the guest, and on a CPU without VMX (or SMX) these raise #GP(0);
+ *  - IA32_FEATURE_CONTROL and the VMX capability MSRs: the virtual CPU's
+ *    values when Nestor offers VMX (read-only: writes #GP, as on a CPU whose
+ *    firmware locked them), #GP(0) otherwise as on a CPU without VMX;
  *  - MTRR writes: performed on the real MTRRs (the guest owns the machine's
  *    memory types), then the EPT memory types are recomputed;
  *  - MSRs outside the two ranges the bitmap covers: Nestor asks the CPU
@@ -10,6 +11,7 @@
 #include "boot/fixup.h"
 #include "lib/log.h"
 #include "lib/x86.h"
+#include "nested/nested.h"
 #include "vmx/ept.h"
 #include "vmx/exits.h"
 #include "vmx/vmcs.h"
@@ -25,11 +27,80 @@ static bool is_mtrr(uint32_t msr)
 	       (msr >= MSR_IA32_MTRR_PHYSBASE0 && msr < MSR_IA32_MTRR_PHYSBASE0 + 2 * MTRR_MAX_VAR);
 }
 
+/* MSRs that VT-x switches through the VMCS guest-state area: for the
+ * guest they live in these fields, not in the real registers. */
+static uint32_t vmcs_field_of(uint32_t msr)
+{
+	switch (msr) {
+	case MSR_EFER: return VMCS_GUEST_IA32_EFER;
+	case MSR_IA32_PAT: return VMCS_GUEST_IA32_PAT;
+	case MSR_IA32_SYSENTER_CS: return VMCS_GUEST_IA32_SYSENTER_CS;
+	case MSR_IA32_SYSENTER_ESP: return VMCS_GUEST_IA32_SYSENTER_ESP;
+	case MSR_IA32_SYSENTER_EIP: return VMCS_GUEST_IA32_SYSENTER_EIP;
+	case MSR_FS_BASE: return VMCS_GUEST_FS_BASE;
+	case MSR_GS_BASE: return VMCS_GUEST_GS_BASE;
+	case 0x1d9: return VMCS_GUEST_IA32_DEBUGCTL;
+	default: return 0;
+	}
+}
+
+static bool canonical(uint64_t a) { return (uint64_t)(((int64_t)a << 16) >> 16) == a; }
+
+/* WRMSR of a VMCS-switched MSR, with the checks the CPU makes (SDM Vol. 4
+ * and the WRMSR reference); false = #GP(0). */
+static bool write_vmcs_msr(uint32_t msr, uint32_t field, uint64_t val)
+{
+	switch (msr) {
+	case MSR_EFER: {
+		struct cpuid_regs x = cpuid(0x80000001, 0);
+		uint64_t allowed = EFER_LMA | ((x.edx & (1u << 11)) ? EFER_SCE : 0) | ((x.edx & (1u << 29)) ? EFER_LME : 0) |
+				   ((x.edx & (1u << 20)) ? EFER_NXE : 0);
+		uint64_t old = vmread(field);
+		if ((val & ~allowed) || (((val ^ old) & EFER_LME) && (guest_cr0() & CR0_PG)))
+			return false;
+		val = (val & ~(uint64_t)EFER_LMA) | (old & EFER_LMA); /* LMA is the CPU's */
+		break;
+	}
+	case MSR_IA32_PAT:
+		for (int i = 0; i < 8; i++) {
+			unsigned t = (val >> (8 * i)) & 0xff;
+			if (t == 2 || t == 3 || t > 7)
+				return false;
+		}
+		break;
+	case MSR_IA32_SYSENTER_ESP: case MSR_IA32_SYSENTER_EIP: case MSR_FS_BASE: case MSR_GS_BASE:
+		if (!canonical(val))
+			return false;
+		break;
+	case MSR_IA32_SYSENTER_CS:
+		val &= 0xffffffff;
+		break;
+	default: {
+		/* DEBUGCTL: ask the CPU which bits it takes (Nestor itself runs with
+		 * 0, which VM exits load anyway). */
+		if (wrmsr_safe(msr, val))
+			return false;
+		rdmsr_safe(msr, &val);
+		wrmsr_safe(msr, 0);
+	}
+	}
+	vmwrite(field, val);
+	return true;
+}
+
 void exit_rdmsr(struct vcpu *v)
 {
 	uint32_t msr = (uint32_t)v->gpr[RCX];
 	uint64_t val;
-	if (hidden_vmx_msr(msr) || rdmsr_safe(msr, &val)) {
+	uint32_t field = vmcs_field_of(msr);
+	int fail;
+	if (field)
+		fail = (msr == 0x1d9 && rdmsr_safe(msr, &val)), val = vmread(field);
+	else if (hidden_vmx_msr(msr))
+		fail = nested_rdmsr(msr, &val); /* the virtual CPU's VMX MSRs, or #GP */
+	else
+		fail = rdmsr_safe(msr, &val);
+	if (fail) {
 		inject_gp(v);
 		return;
 	}
@@ -42,7 +113,8 @@ void exit_wrmsr(struct vcpu *v)
 {
 	uint32_t msr = (uint32_t)v->gpr[RCX];
 	uint64_t val = ((uint64_t)(uint32_t)v->gpr[RDX] << 32) | (uint32_t)v->gpr[RAX];
-	if (hidden_vmx_msr(msr) || wrmsr_safe(msr, val)) {
+	uint32_t field = vmcs_field_of(msr);
+	if (field ? !write_vmcs_msr(msr, field, val) : (hidden_vmx_msr(msr) || wrmsr_safe(msr, val))) {
 		inject_gp(v);
 		return;
 	}

@@ -25,9 +25,17 @@ void inject_exception_err(struct vcpu *v, unsigned vector, uint32_t err);
 #define inject_ud(v) inject_exception(v, 6)
 void reinject_idt_vectoring(struct vcpu *v);
 void deliver_pending_events(struct vcpu *v);
+void deliver_nmis(unsigned *pending, uint32_t *proc, bool window_exit);
 void exit_exception_nmi(struct vcpu *v);
 void exit_nmi_window(struct vcpu *v);
 void exit_triple_fault(struct vcpu *v);
+
+/* A string instruction's counter/index update with address size asize
+ * (bytes): 16-bit writes keep the upper bits, 32-bit writes zero-extend. */
+static inline uint64_t addr_reg_update(uint64_t old, uint64_t val, unsigned asize)
+{
+	return asize == 2 ? (old & ~0xffffull) | (val & 0xffff) : asize == 4 ? (uint32_t)val : val;
+}
 
 /* vmx/exit_cpuid.c */
 void cpuid_init(struct vcpu *v);
@@ -38,6 +46,7 @@ void cpuid_forget_xsave(struct vcpu *v);
 void exit_cr_access(struct vcpu *v);
 uint64_t guest_cr0(void);
 uint64_t guest_cr4(void);
+uint64_t cr4_guest_allowed(void);
 int guest_cpl(void);
 
 /* vmx/exit_msr.c */
@@ -60,6 +69,8 @@ void exit_getsec(struct vcpu *v);
 /* vmx/exit_ept.c */
 void exit_ept_violation(struct vcpu *v);
 void exit_ept_misconfig(struct vcpu *v);
+/* Emulates the instruction that wrote non-existent memory: skips its stores. */
+void ept_drop_write(struct vcpu *v);
 
 /* hypercall/hypercall.c */
 void exit_vmcall(struct vcpu *v);

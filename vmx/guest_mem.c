@@ -1,8 +1,10 @@
 /* guest_mem.c - guest memory as the guest sees it (see guest_mem.h). */
 #include "vmx/guest_mem.h"
 #include "lib/string.h"
+#include "boot/cpu.h"
 #include "lib/x86.h"
 #include "mm/mm.h"
+#include "nested/nested.h"
 #include "vmx/exits.h"
 #include "vmx/vmcs.h"
 
@@ -39,6 +41,23 @@ bool gpa_write(struct vm *vm, uint64_t gpa, const void *buf, size_t len)
 	return gpa_copy(vm, gpa, (uint8_t *)buf, len, true);
 }
 
+/* Guest-physical addresses of the guest now running, to the machine's:
+ * through L1's EPT when that guest is an L2 (else the identity). */
+static int to_machine(struct vcpu *v, uint64_t gpa, unsigned access, uint64_t *out)
+{
+	if (!nested_l2_uses_ept12(v)) {
+		*out = gpa;
+		return 0;
+	}
+	return nested_translate(v, gpa, access, out);
+}
+
+static bool table_read(struct vcpu *v, uint64_t gpa, void *buf, size_t len)
+{
+	uint64_t m;
+	return to_machine(v, gpa, 1, &m) == 0 && gpa_read(v->vm, m, buf, len);
+}
+
 #define PF_P (1u << 0)
 #define PF_W (1u << 1)
 #define PF_U (1u << 2)
@@ -51,16 +70,15 @@ int gla_to_gpa(struct vcpu *v, uint64_t gla, int access, uint64_t *gpa, uint32_t
 	bool user = guest_cpl() == 3;
 	uint32_t err = (access == ACC_WRITE ? PF_W : 0) | (user ? PF_U : 0) |
 		       (access == ACC_FETCH && (efer & EFER_NXE) ? PF_I : 0);
-	if (!(cr0 & CR0_PG)) {
-		*gpa = gla & 0xffffffffull;
-		return 0;
-	}
-	uint64_t maxphy = cpuid(0x80000008, 0).eax & 0xff;
-	uint64_t addr_mask = ((1ull << maxphy) - 1) & ~0xfffull;
+	uint64_t addr_mask = ((1ull << maxphyaddr) - 1) & ~0xfffull;
 	bool nx = efer & EFER_NXE;
 	uint64_t e, table;
 	int levels, shift;
 	bool allow_w = true, allow_u = true, allow_x = true;
+	if (!(cr0 & CR0_PG)) {
+		*gpa = gla & 0xffffffffull;
+		goto check;
+	}
 	if (efer & EFER_LMA) {
 		levels = (cr4 & CR4_LA57) ? 5 : 4;
 		table = vmread(VMCS_GUEST_CR3) & addr_mask;
@@ -78,7 +96,7 @@ int gla_to_gpa(struct vcpu *v, uint64_t gla, int access, uint64_t *gpa, uint32_t
 		gla &= 0xffffffffull;
 		uint32_t pde, pte;
 		uint64_t cr3 = vmread(VMCS_GUEST_CR3) & 0xfffff000ull;
-		if (!gpa_read(v->vm, cr3 + ((gla >> 22) & 1023) * 4, &pde, 4) || !(pde & 1))
+		if (!table_read(v, cr3 + ((gla >> 22) & 1023) * 4, &pde, 4) || !(pde & 1))
 			goto not_present;
 		if ((pde & 0x80) && (cr4 & CR4_PSE)) {
 			allow_w = pde & 2, allow_u = pde & 4;
@@ -87,7 +105,7 @@ int gla_to_gpa(struct vcpu *v, uint64_t gla, int access, uint64_t *gpa, uint32_t
 			goto check;
 		}
 		allow_w = pde & 2, allow_u = pde & 4;
-		if (!gpa_read(v->vm, (pde & 0xfffff000u) + ((gla >> 12) & 1023) * 4, &pte, 4) || !(pte & 1))
+		if (!table_read(v, (pde & 0xfffff000u) + ((gla >> 12) & 1023) * 4, &pte, 4) || !(pte & 1))
 			goto not_present;
 		allow_w = allow_w && (pte & 2), allow_u = allow_u && (pte & 4);
 		*gpa = (pte & 0xfffff000u) | (gla & 0xfff);
@@ -97,7 +115,7 @@ int gla_to_gpa(struct vcpu *v, uint64_t gla, int access, uint64_t *gpa, uint32_t
 	 * directory (after the PDPTE) covers bits 29:21. */
 	shift = levels == 2 ? 21 : 12 + 9 * (levels - 1);
 	for (int l = levels; l >= 1; l--, shift -= 9) {
-		if (!gpa_read(v->vm, table + ((gla >> shift) & 511) * 8, &e, 8) || !(e & 1))
+		if (!table_read(v, table + ((gla >> shift) & 511) * 8, &e, 8) || !(e & 1))
 			goto not_present;
 		allow_w = allow_w && (e & 2);
 		allow_u = allow_u && (e & 4);
@@ -118,6 +136,12 @@ check:
 	if ((user && !allow_u) || (access == ACC_WRITE && !allow_w && (user || (cr0 & CR0_WP))) ||
 	    (access == ACC_FETCH && !allow_x)) {
 		*pf_err = err | PF_P;
+		return -1;
+	}
+	/* Hand back a machine address (an L2's goes through L1's EPT). */
+	unsigned acc = access == ACC_WRITE ? 2 : access == ACC_FETCH ? 4 : 1;
+	if (to_machine(v, *gpa, acc, gpa)) {
+		*pf_err = 0;
 		return -1;
 	}
 	return 0;

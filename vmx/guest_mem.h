@@ -19,9 +19,10 @@ bool gpa_write(struct vm *vm, uint64_t gpa, const void *buf, size_t len);
 /* True when [gpa, gpa + len) is guest RAM (not Nestor's, not a hole). */
 bool gpa_is_ram(struct vm *vm, uint64_t gpa, uint64_t len);
 
-/* Guest-linear to guest-physical through the guest's paging structures
+/* Guest-linear to machine-physical through the guest's paging structures
  * (none, 32-bit, PAE, 4- or 5-level), with the access rights of the
- * current CPL.  Returns 0, or -1 with the #PF error code in *pf_err. */
+ * current CPL, and for an L2 under L1's EPT through EPT12 too.  Returns 0,
+ * or -1 with the #PF error code in *pf_err (0 when EPT12 refused). */
 enum { ACC_READ = 0, ACC_WRITE = 1, ACC_FETCH = 2 };
 int gla_to_gpa(struct vcpu *v, uint64_t gla, int access, uint64_t *gpa, uint32_t *pf_err);
 

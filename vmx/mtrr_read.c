@@ -1,4 +1,5 @@
 /* mtrr_read.c - snapshot of this CPU's MTRR MSRs. */
+#include "boot/cpu.h"
 #include "lib/x86.h"
 #include "vmx/mtrr.h"
 
@@ -6,10 +7,7 @@ void mtrr_read(struct mtrr_state *m)
 {
 	static const uint32_t fixed_msrs[11] = { 0x250, 0x258, 0x259, 0x268, 0x269, 0x26a,
 						 0x26b, 0x26c, 0x26d, 0x26e, 0x26f };
-	unsigned maxphy = 36;
-	if (cpuid(0x80000000, 0).eax >= 0x80000008)
-		maxphy = cpuid(0x80000008, 0).eax & 0xff;
-	m->phys_mask = (1ull << maxphy) - 1;
+	m->phys_mask = (1ull << maxphyaddr) - 1;
 	m->cap = rdmsr(MSR_IA32_MTRRCAP);
 	m->def_type = rdmsr(MSR_IA32_MTRR_DEF_TYPE);
 	for (int i = 0; i < 11; i++)

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "mm/regions.h"
+#include "nested/nested.h"
 #include "vmx/caps.h"
 #include "vmx/mtrr.h"
 #include "vmx/vmx_defs.h"
@@ -47,6 +48,11 @@ struct vcpu {
 	/* Controls as currently programmed (to toggle window exits cheaply). */
 	uint32_t proc_ctls;
 
+	unsigned exit_reason; /* basic reason of the exit being handled */
+
+	/* VMX for the guest when it is a hypervisor (nested/). */
+	struct nested nested;
+
 	/* Events waiting to be delivered to the guest. */
 	unsigned nmi_pending;
 
@@ -71,6 +77,7 @@ struct vm {
 	struct region_set hidden;    /* Nestor's memory, absent from the guest */
 	struct mtrr_state mtrr;
 	uint64_t ept_top; /* EPT identity-maps [0, ept_top) */
+	uint64_t cr4_allowed; /* CR4 bits the guest may set */
 	unsigned level;   /* our level in the stack */
 	uint16_t vpid;
 	struct vcpu *vcpu0;

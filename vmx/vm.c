@@ -21,7 +21,9 @@ static void on_nmi(void)
 {
 	/* An NMI while Nestor runs: it is the guest's, deliver it on entry. */
 	struct vcpu *v = this_cpu()->vcpu;
-	if (v)
+	if (v && v->nested.guest_mode)
+		nested_nmi_in_root(v);
+	else if (v)
 		v->nmi_pending++;
 }
 
@@ -37,6 +39,8 @@ void vm_run(const struct mb2_info *mb, unsigned level)
 	if (vmx_caps_read(&caps, err, sizeof(err)))
 		fail("cannot virtualize this CPU", err);
 	vmx_caps_log(&caps);
+	nested_set_enabled(config.nested);
+	nested_init(&caps);
 
 	struct vm *vm = zalloc(sizeof(*vm));
 	struct vcpu *v = zalloc(sizeof(*v));
@@ -53,6 +57,7 @@ void vm_run(const struct mb2_info *mb, unsigned level)
 	uint64_t top = mem.phys_top > (1ull << 32) ? mem.phys_top : (1ull << 32);
 	vm->ept_top = (top + (1ull << 30) - 1) & ~((1ull << 30) - 1);
 	vm->vpid = ctl_can_set(caps.proc2, PROC2_VPID) ? 1 : 0;
+	vm->cr4_allowed = cr4_guest_allowed();
 	mtrr_read(&vm->mtrr);
 	if (vm_setup_bitmaps(vm, err, sizeof(err)))
 		fail("VM", err);
@@ -64,6 +69,8 @@ void vm_run(const struct mb2_info *mb, unsigned level)
 		fail("VMX", err);
 	vmx_vcpu_setup(v);
 	cpuid_init(v);
+	if (nested_vcpu_init(v))
+		fail("nested VMX", "out of pool memory");
 
 	struct guest_state gs;
 	struct load_options lo = { .format = config.guest_format, .boot_drive = config.boot_drive };

@@ -44,7 +44,11 @@ void vmx_exit_stub(void);
 void vmx_unblock_nmis(void);
 
 /* vmx/exit.c */
-void vmx_handle_exit(struct vcpu *v);
-__attribute__((noreturn)) void vmx_entry_failed(struct vcpu *v, int launched);
+/* Handles one exit; returns 1 when the VMCS to enter next must be
+ * VMLAUNCHed (never entered before), 0 for VMRESUME. */
+int vmx_handle_exit(struct vcpu *v);
+/* VMLAUNCH/VMRESUME failed: for VMCS02 that is L1's VMfailValid(7) and
+ * the return value says how to enter VMCS01; otherwise it ends the run. */
+int vmx_entry_failed(struct vcpu *v);
 
 #endif

@@ -1,0 +1,106 @@
+/* caps.c - the VMX capabilities of the virtual CPU Nestor gives L1
+ * (SDM Vol. 3D appendix A): what the CPU below allows, restricted to what
+ * Nestor emulates - never more. */
+#include "nested/nested.h"
+#include "lib/x86.h"
+#include "vmx/vmx_defs.h"
+
+static struct nested_caps caps;   /* computed once at boot, read-only after */
+static bool enabled = true;
+
+/* Controls Nestor knows how to merge into VMCS02 and route exits for. */
+#define PIN_OFFERED (PIN_EXTINT_EXITING | PIN_NMI_EXITING | PIN_VIRTUAL_NMIS | PIN_PREEMPTION_TIMER)
+#define PROC_OFFERED                                                                                         \
+	(PROC_INTR_WINDOW | PROC_TSC_OFFSETTING | PROC_HLT_EXITING | PROC_INVLPG_EXITING | PROC_MWAIT_EXITING |  \
+	 PROC_RDPMC_EXITING | PROC_RDTSC_EXITING | PROC_CR3_LOAD_EXITING | PROC_CR3_STORE_EXITING |              \
+	 PROC_CR8_LOAD_EXITING | PROC_CR8_STORE_EXITING | PROC_NMI_WINDOW | PROC_MOV_DR_EXITING |                \
+	 PROC_UNCOND_IO_EXITING | PROC_USE_IO_BITMAPS | PROC_USE_MSR_BITMAPS | PROC_MONITOR_EXITING |            \
+	 PROC_PAUSE_EXITING | PROC_SECONDARY_CTLS)
+#define PROC2_OFFERED                                                                                        \
+	(PROC2_EPT | PROC2_DESC_TABLE_EXITING | PROC2_RDTSCP | PROC2_VPID | PROC2_WBINVD_EXITING |                \
+	 PROC2_UNRESTRICTED_GUEST | PROC2_RDRAND_EXITING | PROC2_INVPCID | PROC2_RDSEED_EXITING | PROC2_XSAVES |  \
+	 PROC2_USER_WAIT_PAUSE | PROC2_PCONFIG)
+#define EXIT_OFFERED                                                                                         \
+	(EXIT_SAVE_DEBUG_CTLS | EXIT_HOST_ADDR_SPACE_SIZE | EXIT_ACK_INTR_ON_EXIT | EXIT_SAVE_PAT | EXIT_LOAD_PAT | \
+	 EXIT_SAVE_EFER | EXIT_LOAD_EFER | EXIT_SAVE_PREEMPTION_TIMER)
+#define ENTRY_OFFERED (ENTRY_LOAD_DEBUG_CTLS | ENTRY_IA32E_MODE | ENTRY_LOAD_PAT | ENTRY_LOAD_EFER)
+
+/* The "default1" classes of SDM A.2-A.5: set in the non-TRUE MSRs. */
+#define PIN_DEFAULT1 0x00000016u
+#define PROC_DEFAULT1 0x0401e172u
+#define EXIT_DEFAULT1 0x00036dffu
+#define ENTRY_DEFAULT1 0x000011ffu
+
+static uint64_t restrict_ctl(uint64_t real, uint32_t offered)
+{
+	uint32_t must = (uint32_t)real, may = (uint32_t)(real >> 32) & (offered | must);
+	return ((uint64_t)may << 32) | must;
+}
+
+static uint64_t with_default1(uint64_t ctl, uint32_t d1) { return ctl | d1 | ((uint64_t)d1 << 32); }
+
+void nested_init(const struct vmx_caps *r)
+{
+	vmcs12_init();
+	/* Revision, 4 KiB regions, write-back, TRUE controls; INS/OUTS
+	 * information and error-code flexibility as the CPU has them. */
+	caps.basic = NESTED_VMCS_REVISION | (4096ull << 32) | (6ull << 50) | (1ull << 55) |
+		     (r->basic & ((1ull << 54) | (1ull << 56)));
+	caps.true_pin = restrict_ctl(r->pin, PIN_OFFERED);
+	caps.true_proc = restrict_ctl(r->proc, PROC_OFFERED);
+	caps.true_exit = restrict_ctl(r->exit, EXIT_OFFERED);
+	caps.true_entry = restrict_ctl(r->entry, ENTRY_OFFERED);
+	caps.pin = with_default1(caps.true_pin, PIN_DEFAULT1);
+	caps.proc = with_default1(caps.true_proc, PROC_DEFAULT1);
+	caps.exit = with_default1(caps.true_exit, EXIT_DEFAULT1);
+	caps.entry = with_default1(caps.true_entry, ENTRY_DEFAULT1);
+	caps.proc2 = restrict_ctl(r->proc2, PROC2_OFFERED);
+	/* MISC: timer rate, LMA storing, activity states, CR3 targets, MSR
+	 * list size, VMWRITE to exit-information fields, zero-length
+	 * instruction injection - as the CPU; nothing SMM or PT related. */
+	caps.misc = r->misc & (0x1full | (1ull << 5) | (7ull << 6) | (0x1ffull << 16) | (7ull << 25) | (1ull << 29) |
+			       (1ull << 30));
+	caps.cr0_fixed0 = r->cr0_fixed0;
+	caps.cr0_fixed1 = r->cr0_fixed1;
+	caps.cr4_fixed0 = r->cr4_fixed0;
+	caps.cr4_fixed1 = r->cr4_fixed1;
+	caps.vmcs_enum = (uint64_t)vmcs12_max_index() << 1;
+	/* EPT: 4-level walks, UC/WB, 2 MiB and 1 GiB pages, INVEPT single and
+	 * all; INVVPID all types.  No accessed/dirty flags, no advanced exit
+	 * information, no supervisor shadow stack. */
+	uint64_t ept_offered = EPT_CAP_EXEC_ONLY | EPT_CAP_WALK4 | EPT_CAP_UC | EPT_CAP_WB | EPT_CAP_2M | EPT_CAP_1G |
+			       EPT_CAP_INVEPT | EPT_CAP_INVEPT_SINGLE | EPT_CAP_INVEPT_ALL | VPID_CAP_INVVPID |
+			       (1ull << 40) | VPID_CAP_SINGLE | VPID_CAP_ALL | (1ull << 43);
+	caps.ept_vpid = r->ept_vpid & ept_offered;
+}
+
+const struct nested_caps *nested_caps(void) { return &caps; }
+bool nested_enabled(void) { return enabled; }
+void nested_set_enabled(bool on) { enabled = on; }
+
+int nested_rdmsr(uint32_t msr, uint64_t *val)
+{
+	if (!enabled)
+		return -1;
+	switch (msr) {
+	case MSR_IA32_FEATURE_CONTROL: *val = 0x5; return 0; /* locked, VMX outside SMX */
+	case MSR_VMX_BASIC: *val = caps.basic; return 0;
+	case MSR_VMX_PINBASED: *val = caps.pin; return 0;
+	case MSR_VMX_PROCBASED: *val = caps.proc; return 0;
+	case MSR_VMX_EXIT: *val = caps.exit; return 0;
+	case MSR_VMX_ENTRY: *val = caps.entry; return 0;
+	case MSR_VMX_MISC: *val = caps.misc; return 0;
+	case MSR_VMX_CR0_FIXED0: *val = caps.cr0_fixed0; return 0;
+	case MSR_VMX_CR0_FIXED1: *val = caps.cr0_fixed1; return 0;
+	case MSR_VMX_CR4_FIXED0: *val = caps.cr4_fixed0; return 0;
+	case MSR_VMX_CR4_FIXED1: *val = caps.cr4_fixed1; return 0;
+	case MSR_VMX_VMCS_ENUM: *val = caps.vmcs_enum; return 0;
+	case MSR_VMX_PROCBASED2: *val = caps.proc2; return 0;
+	case MSR_VMX_EPT_VPID_CAP: *val = caps.ept_vpid; return 0;
+	case MSR_VMX_TRUE_PINBASED: *val = caps.true_pin; return 0;
+	case MSR_VMX_TRUE_PROCBASED: *val = caps.true_proc; return 0;
+	case MSR_VMX_TRUE_EXIT: *val = caps.true_exit; return 0;
+	case MSR_VMX_TRUE_ENTRY: *val = caps.true_entry; return 0;
+	default: return -1; /* 0x491 VMFUNC: not offered */
+	}
+}

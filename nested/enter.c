@@ -1,0 +1,449 @@
+/* enter.c - VMLAUNCH/VMRESUME of L1: the checks of SDM 26.1-26.2 done in
+ * software (controls: VMfailValid 7, host state: VMfailValid 8), then
+ * VMCS02 is built from VMCS12 and L0's own needs, and L2 is entered.  The
+ * guest-state checks (26.3) are left to the CPU, which applies them to
+ * VMCS02's guest area - a copy of VMCS12's - and reports a failure as an
+ * entry-failure exit that is reflected to L1. */
+#include "boot/cpu.h"
+#include "boot/fixup.h"
+#include "lib/log.h"
+#include "lib/string.h"
+#include "lib/x86.h"
+#include "mm/mm.h"
+#include "nested/internal.h"
+#include "vmx/exits.h"
+#include "vmx/guest_mem.h"
+#include "vmx/vmcs.h"
+#include "vmx/vmx.h"
+
+static uint64_t width_mask(void)
+{
+	return ~((1ull << maxphyaddr) - 1);
+}
+
+static bool canonical(uint64_t a) { return (uint64_t)(((int64_t)a << 16) >> 16) == a; }
+
+/* A control value within what the virtual CPU allows (SDM 26.2.1.1). */
+static bool ctl_ok(uint64_t cap, uint32_t val)
+{
+	uint32_t must = (uint32_t)cap, may = (uint32_t)(cap >> 32);
+	return (val & must) == must && !(val & ~may);
+}
+
+static bool page_addr_ok(uint64_t a) { return !(a & 0xfff) && !(a & width_mask()); }
+
+bool nested_eptp_valid(uint64_t eptp)
+{
+	const struct nested_caps *c = nested_caps();
+	unsigned mt = eptp & 7;
+	if (!((mt == MT_UC && (c->ept_vpid & EPT_CAP_UC)) || (mt == MT_WB && (c->ept_vpid & EPT_CAP_WB))))
+		return false;
+	if (((eptp >> 3) & 7) != 3) /* page-walk length 4 */
+		return false;
+	if ((eptp & (1ull << 6)) && !(c->ept_vpid & EPT_CAP_AD))
+		return false;
+	return !(eptp & 0xf80) && !(eptp & width_mask());
+}
+
+static bool msr_area_ok(uint64_t addr, uint32_t count)
+{
+	return count == 0 || (!(addr & 15) && !((addr + 16ull * count - 1) & width_mask()));
+}
+
+static bool has_error_code_vector(unsigned v) { return v == 8 || (v >= 10 && v <= 14) || v == 17 || v == 21; }
+
+/* SDM 26.2.1: VM-execution, VM-exit and VM-entry control fields. */
+static const char *check_controls(const struct vmcs12 *c)
+{
+	const struct nested_caps *nc = nested_caps();
+	uint32_t pin = V12(c, PIN_BASED_CTLS), proc = V12(c, PROC_BASED_CTLS);
+	uint32_t proc2 = (proc & PROC_SECONDARY_CTLS) ? V12(c, PROC_BASED_CTLS2) : 0;
+	uint32_t exit = V12(c, VMEXIT_CTLS), entry = V12(c, VMENTRY_CTLS);
+	if (!ctl_ok(nc->true_pin, pin) || !ctl_ok(nc->true_proc, proc) || !ctl_ok(nc->true_exit, exit) ||
+	    !ctl_ok(nc->true_entry, entry))
+		return "if (!ctl_ok(nc->true_pin, pin) || !ctl_ok(nc->true_proc, proc) || !ctl_ok(nc->true_exit, exit) || !ctl_ok(n...";
+	if ((proc & PROC_SECONDARY_CTLS) && !ctl_ok(nc->proc2, proc2))
+		return "if ((proc & PROC_SECONDARY_CTLS) && !ctl_ok(nc->proc2, proc2))";
+	if (V12(c, CR3_TARGET_COUNT) > ((nc->misc >> 16) & 0x1ff))
+		return "if (V12(c, CR3_TARGET_COUNT) > ((nc->misc >> 16) & 0x1ff))";
+	if ((proc & PROC_USE_IO_BITMAPS) && (!page_addr_ok(V12(c, IO_BITMAP_A)) || !page_addr_ok(V12(c, IO_BITMAP_B))))
+		return "if ((proc & PROC_USE_IO_BITMAPS) && (!page_addr_ok(V12(c, IO_BITMAP_A)) || !page_addr_ok(V12(c, IO_BITMAP_B...";
+	if ((proc & PROC_USE_MSR_BITMAPS) && !page_addr_ok(V12(c, MSR_BITMAP)))
+		return "if ((proc & PROC_USE_MSR_BITMAPS) && !page_addr_ok(V12(c, MSR_BITMAP)))";
+	if (!(pin & PIN_NMI_EXITING) && (pin & PIN_VIRTUAL_NMIS))
+		return "if (!(pin & PIN_NMI_EXITING) && (pin & PIN_VIRTUAL_NMIS))";
+	if (!(pin & PIN_VIRTUAL_NMIS) && (proc & PROC_NMI_WINDOW))
+		return "if (!(pin & PIN_VIRTUAL_NMIS) && (proc & PROC_NMI_WINDOW))";
+	if ((proc2 & PROC2_VPID) && V12(c, VPID) == 0)
+		return "if ((proc2 & PROC2_VPID) && V12(c, VPID) == 0)";
+	if ((proc2 & PROC2_EPT) && !nested_eptp_valid(V12(c, EPT_POINTER)))
+		return "if ((proc2 & PROC2_EPT) && !nested_eptp_valid(V12(c, EPT_POINTER)))";
+	if ((proc2 & PROC2_UNRESTRICTED_GUEST) && !(proc2 & PROC2_EPT))
+		return "if ((proc2 & PROC2_UNRESTRICTED_GUEST) && !(proc2 & PROC2_EPT))";
+	if (!(pin & PIN_PREEMPTION_TIMER) && (exit & EXIT_SAVE_PREEMPTION_TIMER))
+		return "if (!(pin & PIN_PREEMPTION_TIMER) && (exit & EXIT_SAVE_PREEMPTION_TIMER))";
+	if (!msr_area_ok(V12(c, VMEXIT_MSR_STORE_ADDR), V12(c, VMEXIT_MSR_STORE_COUNT)) ||
+	    !msr_area_ok(V12(c, VMEXIT_MSR_LOAD_ADDR), V12(c, VMEXIT_MSR_LOAD_COUNT)) ||
+	    !msr_area_ok(V12(c, VMENTRY_MSR_LOAD_ADDR), V12(c, VMENTRY_MSR_LOAD_COUNT)))
+		return "if (!msr_area_ok(V12(c, VMEXIT_MSR_STORE_ADDR), V12(c, VMEXIT_MSR_STORE_COUNT)) || !msr_area_ok(V12(c, VMEX...";
+	/* Event injection (SDM 26.2.1.3). */
+	uint32_t info = V12(c, VMENTRY_INTR_INFO);
+	if (info & INTR_INFO_VALID) {
+		unsigned type = (info >> 8) & 7, vec = info & 0xff;
+		bool ug = proc2 & PROC2_UNRESTRICTED_GUEST;
+		bool pe = V12(c, GUEST_CR0) & CR0_PE;
+		bool any_errcode = nc->basic & (1ull << 56);
+		if (info & 0x7ffff000u)
+			return "if (info & 0x7ffff000u)";
+		if (type == 1 || type == INTR_TYPE_OTHER)
+			return false; /* reserved; "other event" needs the monitor trap flag */
+		if ((type == INTR_TYPE_NMI && vec != 2) || (type == INTR_TYPE_HW_EXCEPTION && vec > 31))
+			return "if ((type == INTR_TYPE_NMI && vec != 2) || (type == INTR_TYPE_HW_EXCEPTION && vec > 31))";
+		bool want_ec = type == INTR_TYPE_HW_EXCEPTION && (!ug || pe) && (any_errcode || has_error_code_vector(vec));
+		bool deliver = info & INTR_INFO_ERRCODE_VALID;
+		if (deliver && (type != INTR_TYPE_HW_EXCEPTION || (ug && !pe)))
+			return "if (deliver && (type != INTR_TYPE_HW_EXCEPTION || (ug && !pe)))";
+		if (!any_errcode && deliver != want_ec)
+			return "if (!any_errcode && deliver != want_ec)";
+		if (deliver && (V12(c, VMENTRY_EXCEPTION_ERRCODE) & 0xffff8000u))
+			return "if (deliver && (V12(c, VMENTRY_EXCEPTION_ERRCODE) & 0xffff8000u))";
+		if (type == INTR_TYPE_SW_INTR || type == INTR_TYPE_PRIV_SW_EXCEPTION || type == INTR_TYPE_SW_EXCEPTION) {
+			uint32_t len = V12(c, VMENTRY_INSTR_LEN);
+			if (len > 15 || (len == 0 && !(nc->misc & (1ull << 30))))
+				return "if (len > 15 || (len == 0 && !(nc->misc & (1ull << 30))))";
+		}
+	}
+	return NULL;
+}
+
+/* SDM 26.2.2-26.2.4: host-state area and address-space size. */
+static const char *check_host(struct vcpu *v, const struct vmcs12 *c)
+{
+	const struct nested_caps *nc = nested_caps();
+	uint64_t cr0 = V12(c, HOST_CR0), cr4 = V12(c, HOST_CR4);
+	uint32_t exit = V12(c, VMEXIT_CTLS), entry = V12(c, VMENTRY_CTLS);
+	bool host64 = exit & EXIT_HOST_ADDR_SPACE_SIZE;
+	if ((cr0 & nc->cr0_fixed0) != nc->cr0_fixed0 || (cr0 & ~nc->cr0_fixed1))
+		return "if ((cr0 & nc->cr0_fixed0) != nc->cr0_fixed0 || (cr0 & ~nc->cr0_fixed1))";
+	if ((cr4 & nc->cr4_fixed0) != nc->cr4_fixed0 || (cr4 & ~nc->cr4_fixed1))
+		return "if ((cr4 & nc->cr4_fixed0) != nc->cr4_fixed0 || (cr4 & ~nc->cr4_fixed1))";
+	if (V12(c, HOST_CR3) & width_mask())
+		return "if (V12(c, HOST_CR3) & width_mask())";
+	if (!canonical(V12(c, HOST_IA32_SYSENTER_ESP)) || !canonical(V12(c, HOST_IA32_SYSENTER_EIP)))
+		return "if (!canonical(V12(c, HOST_IA32_SYSENTER_ESP)) || !canonical(V12(c, HOST_IA32_SYSENTER_EIP)))";
+	if (exit & EXIT_LOAD_PAT) {
+		for (int i = 0; i < 8; i++) {
+			unsigned t = (V12(c, HOST_IA32_PAT) >> (8 * i)) & 0xff;
+			if (t == 2 || t == 3 || t > 7)
+				return "if (t == 2 || t == 3 || t > 7)";
+		}
+	}
+	if (exit & EXIT_LOAD_EFER) {
+		uint64_t efer = V12(c, HOST_IA32_EFER);
+		if ((efer & ~(uint64_t)(EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)) ||
+		    !!(efer & EFER_LMA) != host64 || !!(efer & EFER_LME) != host64)
+			return "if ((efer & ~(uint64_t)(EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)) || !!(efer & EFER_LMA) != host64 || !!(...";
+	}
+	static const uint32_t sels[7] = { VMCS_HOST_ES_SEL, VMCS_HOST_CS_SEL, VMCS_HOST_SS_SEL, VMCS_HOST_DS_SEL,
+					  VMCS_HOST_FS_SEL, VMCS_HOST_GS_SEL, VMCS_HOST_TR_SEL };
+	for (int i = 0; i < 7; i++)
+		if (c->f[vmcs12_index(sels[i])] & 7)
+			return "if (c->f[vmcs12_index(sels[i])] & 7)";
+	if (V12(c, HOST_CS_SEL) == 0 || V12(c, HOST_TR_SEL) == 0 || (!host64 && V12(c, HOST_SS_SEL) == 0))
+		return "if (V12(c, HOST_CS_SEL) == 0 || V12(c, HOST_TR_SEL) == 0 || (!host64 && V12(c, HOST_SS_SEL) == 0))";
+	if (!canonical(V12(c, HOST_FS_BASE)) || !canonical(V12(c, HOST_GS_BASE)) || !canonical(V12(c, HOST_GDTR_BASE)) ||
+	    !canonical(V12(c, HOST_IDTR_BASE)) || !canonical(V12(c, HOST_TR_BASE)))
+		return "if (!canonical(V12(c, HOST_FS_BASE)) || !canonical(V12(c, HOST_GS_BASE)) || !canonical(V12(c, HOST_GDTR_BAS...";
+	bool l1_long = vmread(VMCS_GUEST_IA32_EFER) & EFER_LMA; /* L1 runs in IA-32e mode */
+	if (host64) {
+		if (!l1_long || !(cr4 & CR4_PAE) || !canonical(V12(c, HOST_RIP)))
+			return "if (!l1_long || !(cr4 & CR4_PAE) || !canonical(V12(c, HOST_RIP)))";
+	} else {
+		if (l1_long || (entry & ENTRY_IA32E_MODE) || (cr4 & CR4_PCIDE) || (V12(c, HOST_RIP) >> 32))
+			return "if (l1_long || (entry & ENTRY_IA32E_MODE) || (cr4 & CR4_PCIDE) || (V12(c, HOST_RIP) >> 32))";
+	}
+	(void)v;
+	return NULL;
+}
+
+/* --- building VMCS02 ------------------------------------------------------- */
+
+/* Guest-state fields copied as they are from VMCS12 to VMCS02. */
+static const uint32_t copied_guest_fields[] = {
+	VMCS_GUEST_ES_SEL, VMCS_GUEST_CS_SEL, VMCS_GUEST_SS_SEL, VMCS_GUEST_DS_SEL, VMCS_GUEST_FS_SEL,
+	VMCS_GUEST_GS_SEL, VMCS_GUEST_LDTR_SEL, VMCS_GUEST_TR_SEL, VMCS_GUEST_ES_LIMIT, VMCS_GUEST_CS_LIMIT,
+	VMCS_GUEST_SS_LIMIT, VMCS_GUEST_DS_LIMIT, VMCS_GUEST_FS_LIMIT, VMCS_GUEST_GS_LIMIT, VMCS_GUEST_LDTR_LIMIT,
+	VMCS_GUEST_TR_LIMIT, VMCS_GUEST_GDTR_LIMIT, VMCS_GUEST_IDTR_LIMIT, VMCS_GUEST_ES_AR, VMCS_GUEST_CS_AR,
+	VMCS_GUEST_SS_AR, VMCS_GUEST_DS_AR, VMCS_GUEST_FS_AR, VMCS_GUEST_GS_AR, VMCS_GUEST_LDTR_AR,
+	VMCS_GUEST_TR_AR, VMCS_GUEST_INTERRUPTIBILITY, VMCS_GUEST_ACTIVITY_STATE, VMCS_GUEST_IA32_SYSENTER_CS,
+	VMCS_GUEST_CR0, VMCS_GUEST_CR3, VMCS_GUEST_CR4, VMCS_GUEST_ES_BASE, VMCS_GUEST_CS_BASE, VMCS_GUEST_SS_BASE,
+	VMCS_GUEST_DS_BASE, VMCS_GUEST_FS_BASE, VMCS_GUEST_GS_BASE, VMCS_GUEST_LDTR_BASE, VMCS_GUEST_TR_BASE,
+	VMCS_GUEST_GDTR_BASE, VMCS_GUEST_IDTR_BASE, VMCS_GUEST_RSP, VMCS_GUEST_RIP, VMCS_GUEST_RFLAGS,
+	VMCS_GUEST_PENDING_DBG_EXCEPTIONS, VMCS_GUEST_IA32_SYSENTER_ESP, VMCS_GUEST_IA32_SYSENTER_EIP,
+	VMCS_GUEST_PDPTE0, VMCS_GUEST_PDPTE1, VMCS_GUEST_PDPTE2, VMCS_GUEST_PDPTE3,
+};
+
+/* Builds VMCS02 (made current) for VMCS12 c.  l1_* are L1's values of
+ * what VMCS12 may ask to keep unchanged. */
+static void prepare_vmcs02(struct vcpu *v, const struct vmcs12 *c, uint64_t l1_efer, uint64_t l1_pat, uint64_t l1_dr7,
+			   uint64_t l1_debugctl)
+{
+	struct nested *n = &v->nested;
+	struct vm *vm = v->vm;
+	uint32_t pin12 = V12(c, PIN_BASED_CTLS), proc12 = V12(c, PROC_BASED_CTLS);
+	uint32_t proc2_12 = (proc12 & PROC_SECONDARY_CTLS) ? V12(c, PROC_BASED_CTLS2) : 0;
+	uint32_t exit12 = V12(c, VMEXIT_CTLS), entry12 = V12(c, VMENTRY_CTLS);
+	uint64_t cr0_mask01 = vmread(VMCS_CR0_GUEST_HOST_MASK), cr4_mask01 = vmread(VMCS_CR4_GUEST_HOST_MASK);
+	uint32_t exit01 = vmread(VMCS_VMEXIT_CTLS);
+
+	vmptrld(n->vmcs02_phys);
+	n->vmcs02_vmcs12 = n->current_ptr;
+	for (unsigned i = 0; i < sizeof(copied_guest_fields) / sizeof(copied_guest_fields[0]); i++)
+		vmwrite(copied_guest_fields[i], c->f[vmcs12_index(copied_guest_fields[i])]);
+	/* What VMCS12 does not load stays as L1 has it (SDM 26.3.2). */
+	uint64_t efer = l1_efer;
+	if (entry12 & ENTRY_LOAD_EFER)
+		efer = V12(c, GUEST_IA32_EFER);
+	else
+		efer = (entry12 & ENTRY_IA32E_MODE) ? efer | EFER_LMA | EFER_LME : efer & ~(uint64_t)(EFER_LMA | EFER_LME);
+	vmwrite(VMCS_GUEST_IA32_EFER, efer);
+	vmwrite(VMCS_GUEST_IA32_PAT, (entry12 & ENTRY_LOAD_PAT) ? V12(c, GUEST_IA32_PAT) : l1_pat);
+	vmwrite(VMCS_GUEST_DR7, (entry12 & ENTRY_LOAD_DEBUG_CTLS) ? V12(c, GUEST_DR7) : l1_dr7);
+	vmwrite(VMCS_GUEST_IA32_DEBUGCTL, (entry12 & ENTRY_LOAD_DEBUG_CTLS) ? V12(c, GUEST_IA32_DEBUGCTL) : l1_debugctl);
+	vmwrite(VMCS_VMCS_LINK_PTR, ~0ull);
+	if (pin12 & PIN_PREEMPTION_TIMER)
+		vmwrite(VMCS_GUEST_PREEMPTION_TIMER, V12(c, GUEST_PREEMPTION_TIMER));
+
+	/* Controls: L1's, plus what L0 needs - NMIs exit (to route them), EPT
+	 * always (shadow EPT or L1's physical memory), bitmaps merged. */
+	uint32_t pin02 = pin12 | PIN_NMI_EXITING | PIN_VIRTUAL_NMIS;
+	/* Every MSR access and port access of L2 exits to L0 (an all-ones MSR
+	 * bitmap, unconditional I/O exiting), which reads L1's bitmaps at that
+	 * moment: always current, and nothing to merge on each entry. */
+	uint32_t proc02 = (proc12 & ~PROC_USE_IO_BITMAPS) | PROC_USE_MSR_BITMAPS | PROC_UNCOND_IO_EXITING |
+			  PROC_SECONDARY_CTLS;
+	if (n->nmi_pending02)
+		proc02 |= PROC_NMI_WINDOW;
+	uint32_t proc2_02 = (proc2_12 | PROC2_EPT) & ~PROC2_VPID;
+	if ((proc2_12 & PROC2_VPID) && vm->vpid)
+		proc2_02 |= PROC2_VPID;
+	uint32_t exit02 = (exit01 & ~(EXIT_ACK_INTR_ON_EXIT | EXIT_SAVE_PREEMPTION_TIMER)) |
+			  (exit12 & (EXIT_ACK_INTR_ON_EXIT | EXIT_SAVE_PREEMPTION_TIMER));
+	uint32_t entry02 = ctl_adjust(vm->caps->entry, (entry12 & ENTRY_IA32E_MODE) | ENTRY_LOAD_DEBUG_CTLS |
+							       ENTRY_LOAD_EFER | (vmread(VMCS_VMENTRY_CTLS) & ENTRY_LOAD_PAT));
+	n->proc02 = proc02;
+	vmwrite(VMCS_PIN_BASED_CTLS, pin02);
+	vmwrite(VMCS_PROC_BASED_CTLS, proc02);
+	vmwrite(VMCS_PROC_BASED_CTLS2, proc2_02);
+	vmwrite(VMCS_VMEXIT_CTLS, exit02);
+	vmwrite(VMCS_VMENTRY_CTLS, entry02);
+	vmwrite(VMCS_EXCEPTION_BITMAP, V12(c, EXCEPTION_BITMAP));
+	vmwrite(VMCS_PF_ERROR_CODE_MASK, V12(c, PF_ERROR_CODE_MASK));
+	vmwrite(VMCS_PF_ERROR_CODE_MATCH, V12(c, PF_ERROR_CODE_MATCH));
+	vmwrite(VMCS_CR3_TARGET_COUNT, V12(c, CR3_TARGET_COUNT));
+	for (int i = 0; i < 4; i++)
+		vmwrite(VMCS_CR3_TARGET0 + 2 * i, c->f[V12_CR3_TARGET0 + i]);
+	vmwrite(VMCS_TSC_OFFSET, (proc12 & PROC_TSC_OFFSETTING) ? V12(c, TSC_OFFSET) : 0);
+	/* CR0/CR4: L2 reads L1's shadow for L1's bits, its real value for the
+	 * bits only L0 owns. */
+	uint64_t m0 = V12(c, CR0_GUEST_HOST_MASK), m4 = V12(c, CR4_GUEST_HOST_MASK);
+	vmwrite(VMCS_CR0_GUEST_HOST_MASK, m0 | cr0_mask01);
+	vmwrite(VMCS_CR4_GUEST_HOST_MASK, m4 | cr4_mask01);
+	vmwrite(VMCS_CR0_READ_SHADOW, (V12(c, CR0_READ_SHADOW) & m0) | (V12(c, GUEST_CR0) & ~m0));
+	vmwrite(VMCS_CR4_READ_SHADOW, (V12(c, CR4_READ_SHADOW) & m4) | (V12(c, GUEST_CR4) & ~m4));
+	/* Memory: L1's EPT shadowed, or L1's physical memory as L0 maps it. */
+	vmwrite(VMCS_EPT_POINTER, (proc2_12 & PROC2_EPT) ? sept_eptp02(v, V12(c, EPT_POINTER)) : vm->eptp);
+	if (proc2_02 & PROC2_VPID) {
+		vmwrite(VMCS_VPID, NESTED_VPID02);
+		/* A different L1 VPID is a different address space for L2. */
+		if (V12(c, VPID) != n->last_vpid12) {
+			invvpid(1, NESTED_VPID02, 0);
+			n->last_vpid12 = V12(c, VPID);
+		}
+	}
+	if (proc2_12 & PROC2_XSAVES)
+		vmwrite(VMCS_XSS_EXIT_BITMAP, V12(c, XSS_EXIT_BITMAP));
+	vmwrite(VMCS_VMENTRY_INTR_INFO, V12(c, VMENTRY_INTR_INFO));
+	vmwrite(VMCS_VMENTRY_EXCEPTION_ERRCODE, V12(c, VMENTRY_EXCEPTION_ERRCODE));
+	vmwrite(VMCS_VMENTRY_INSTR_LEN, V12(c, VMENTRY_INSTR_LEN));
+}
+
+/* SDM 26.3.1.5: the VMCS link pointer (VMCS shadowing is not offered). */
+static bool link_pointer_ok(struct vcpu *v, const struct vmcs12 *c)
+{
+	uint64_t link = V12(c, VMCS_LINK_PTR);
+	if (link == ~0ull)
+		return true;
+	uint32_t rev = ~0u;
+	if ((link & 0xfff) || (link & width_mask()) || !gpa_read(v->vm, link, &rev, 4))
+		return false;
+	return rev == NESTED_VMCS_REVISION;
+}
+
+/* SDM 26.4: the VM-entry MSR-load area; returns the failing entry (1-based)
+ * or 0. */
+static unsigned load_msr_list(struct vcpu *v, uint64_t addr, uint32_t count)
+{
+	for (uint32_t i = 0; i < count; i++) {
+		uint64_t e[2];
+		if (!gpa_read(v->vm, addr + 16ull * i, e, 16))
+			return i + 1;
+		uint32_t msr = (uint32_t)e[0];
+		/* Bits 63:32 reserved; FS/GS base, SMM, x2APIC and microcode MSRs
+		 * may not be loaded this way. */
+		if ((e[0] >> 32) || msr == MSR_FS_BASE || msr == MSR_GS_BASE || msr == 0x9e || (msr >> 8) == 0x8 ||
+		    msr == 0x79 || wrmsr_safe(msr, e[1]))
+			return i + 1;
+	}
+	return 0;
+}
+
+/* The VM-entry failure L1 sees for a bad guest state: an exit with bit 31
+ * of the reason set, L1's host state loaded (SDM 26.8). */
+static void entry_failure(struct vcpu *v, uint32_t reason, uint64_t qual)
+{
+	struct vmcs12 *c = v->nested.vmcs12;
+	V12(c, EXIT_REASON) = reason | EXIT_REASON_FAILED_ENTRY;
+	V12(c, EXIT_QUALIFICATION) = qual;
+	V12(c, VMENTRY_INTR_INFO) &= ~INTR_INFO_VALID;
+	if (!load_l1_host_state(v))
+		vm_end_run(v, true, "VMX abort of the guest hypervisor");
+}
+
+void nested_vmentry(struct vcpu *v, bool resume)
+{
+	struct nested *n = &v->nested;
+	if (!v->nested.vmxon) {
+		inject_ud(v);
+		return;
+	}
+	if (guest_cpl() != 0) {
+		inject_gp(v);
+		return;
+	}
+	if (n->current_ptr == ~0ull)
+		return vmx_fail_invalid(v);
+	if (vmread(VMCS_GUEST_INTERRUPTIBILITY) & INTERRUPTIBILITY_MOV_SS)
+		return vmx_fail(v, VMXERR_ENTRY_MOV_SS_BLOCKING);
+	struct vmcs12 *c = n->vmcs12;
+	if (!resume && c->launch_state)
+		return vmx_fail(v, VMXERR_VMLAUNCH_NOT_CLEAR);
+	if (resume && !c->launch_state)
+		return vmx_fail(v, VMXERR_VMRESUME_NOT_LAUNCHED);
+	const char *why = check_controls(c);
+	if (why) {
+		pr_debug("VM entry of L2: invalid control (%s)\n", why);
+		return vmx_fail(v, VMXERR_ENTRY_INVALID_CONTROLS);
+	}
+	if ((why = check_host(v, c))) {
+		pr_debug("VM entry of L2: invalid host state (%s)\n", why);
+		return vmx_fail(v, VMXERR_ENTRY_INVALID_HOST_STATE);
+	}
+	if (!link_pointer_ok(v, c))
+		return entry_failure(v, EXIT_ENTRY_FAIL_GUEST, 4);
+	unsigned bad = load_msr_list(v, V12(c, VMENTRY_MSR_LOAD_ADDR), V12(c, VMENTRY_MSR_LOAD_COUNT));
+	if (bad)
+		return entry_failure(v, EXIT_ENTRY_FAIL_MSR, bad);
+
+	/* L1's values that survive into L2 when VMCS12 does not load them. */
+	uint64_t l1_efer = vmread(VMCS_GUEST_IA32_EFER), l1_pat = vmread(VMCS_GUEST_IA32_PAT);
+	uint64_t l1_dr7 = vmread(VMCS_GUEST_DR7), l1_debugctl = vmread(VMCS_GUEST_IA32_DEBUGCTL);
+	prepare_vmcs02(v, c, l1_efer, l1_pat, l1_dr7, l1_debugctl);
+	n->guest_mode = true;
+}
+
+void nested_forget_vmcs02(struct vcpu *v)
+{
+	struct nested *n = &v->nested;
+	if (n->guest_mode)
+		return;
+	/* VMCLEAR resets its launch state; VMCS01 becomes current again. */
+	vmclear(n->vmcs02_phys);
+	vmptrld(v->vmcs_phys);
+	n->vmcs02_launched = false;
+	n->vmcs02_vmcs12 = ~0ull;
+}
+
+/* --- the way back: VMCS12's host state into VMCS01 (SDM 27.5) ------------ */
+
+bool load_l1_host_state(struct vcpu *v)
+{
+	struct nested *n = &v->nested;
+	struct vmcs12 *c = n->vmcs12;
+	const struct vmx_caps *caps = v->vm->caps;
+	uint32_t exit12 = V12(c, VMEXIT_CTLS);
+	bool host64 = exit12 & EXIT_HOST_ADDR_SPACE_SIZE;
+
+	vmptrld(v->vmcs_phys);
+	n->guest_mode = false;
+	uint64_t cr0 = V12(c, HOST_CR0), cr4 = V12(c, HOST_CR4);
+	vmwrite(VMCS_GUEST_CR0, vmx_real_cr0(caps, cr0));
+	vmwrite(VMCS_CR0_READ_SHADOW, cr0);
+	vmwrite(VMCS_GUEST_CR4, vmx_real_cr4(caps, cr4));
+	vmwrite(VMCS_CR4_READ_SHADOW, cr4);
+	vmwrite(VMCS_GUEST_CR3, V12(c, HOST_CR3));
+	vmwrite(VMCS_GUEST_DR7, 0x400);
+	vmwrite(VMCS_GUEST_IA32_DEBUGCTL, 0);
+	vmwrite(VMCS_GUEST_IA32_SYSENTER_CS, V12(c, HOST_IA32_SYSENTER_CS));
+	vmwrite(VMCS_GUEST_IA32_SYSENTER_ESP, V12(c, HOST_IA32_SYSENTER_ESP));
+	vmwrite(VMCS_GUEST_IA32_SYSENTER_EIP, V12(c, HOST_IA32_SYSENTER_EIP));
+	uint64_t efer = vmread(VMCS_GUEST_IA32_EFER);
+	if (exit12 & EXIT_LOAD_EFER)
+		efer = V12(c, HOST_IA32_EFER);
+	else
+		efer = host64 ? efer | EFER_LMA | EFER_LME : efer & ~(uint64_t)(EFER_LMA | EFER_LME);
+	vmwrite(VMCS_GUEST_IA32_EFER, efer);
+	uint32_t entry01 = vmread(VMCS_VMENTRY_CTLS);
+	vmwrite(VMCS_VMENTRY_CTLS, host64 ? entry01 | ENTRY_IA32E_MODE : entry01 & ~ENTRY_IA32E_MODE);
+	if (exit12 & EXIT_LOAD_PAT)
+		vmwrite(VMCS_GUEST_IA32_PAT, V12(c, HOST_IA32_PAT));
+
+	/* Segments: flat, with the selectors from the host-state area. */
+	static const uint32_t host_sel[6] = { VMCS_HOST_ES_SEL, VMCS_HOST_CS_SEL, VMCS_HOST_SS_SEL,
+					      VMCS_HOST_DS_SEL, VMCS_HOST_FS_SEL, VMCS_HOST_GS_SEL };
+	for (int i = 0; i < 6; i++) {
+		uint16_t sel = c->f[vmcs12_index(host_sel[i])];
+		uint32_t ar;
+		if (i == SEG_CS)
+			ar = 0x9b | (1u << 12) | (host64 ? (1u << 13) : (1u << 14)) | (1u << 15);
+		else if (sel == 0)
+			ar = 1u << 16; /* unusable */
+		else
+			ar = 0x93 | (1u << 14) | (1u << 15);
+		uint64_t base = i == SEG_FS ? V12(c, HOST_FS_BASE) : i == SEG_GS ? V12(c, HOST_GS_BASE) : 0;
+		vmwrite(VMCS_GUEST_ES_SEL + 2 * i, sel);
+		vmwrite(VMCS_GUEST_ES_BASE + 2 * i, base);
+		vmwrite(VMCS_GUEST_ES_LIMIT + 2 * i, 0xffffffff);
+		vmwrite(VMCS_GUEST_ES_AR + 2 * i, ar);
+	}
+	vmwrite(VMCS_GUEST_LDTR_SEL, 0);
+	vmwrite(VMCS_GUEST_LDTR_AR, 1u << 16);
+	vmwrite(VMCS_GUEST_TR_SEL, V12(c, HOST_TR_SEL));
+	vmwrite(VMCS_GUEST_TR_BASE, V12(c, HOST_TR_BASE));
+	vmwrite(VMCS_GUEST_TR_LIMIT, 0x67);
+	vmwrite(VMCS_GUEST_TR_AR, 0x8b);
+	vmwrite(VMCS_GUEST_GDTR_BASE, V12(c, HOST_GDTR_BASE));
+	vmwrite(VMCS_GUEST_GDTR_LIMIT, 0xffff);
+	vmwrite(VMCS_GUEST_IDTR_BASE, V12(c, HOST_IDTR_BASE));
+	vmwrite(VMCS_GUEST_IDTR_LIMIT, 0xffff);
+	vmwrite(VMCS_GUEST_RSP, V12(c, HOST_RSP));
+	vmwrite(VMCS_GUEST_RIP, V12(c, HOST_RIP));
+	vmwrite(VMCS_GUEST_RFLAGS, RFLAGS_FIXED);
+	vmwrite(VMCS_GUEST_INTERRUPTIBILITY, 0);
+	vmwrite(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);
+	vmwrite(VMCS_GUEST_PENDING_DBG_EXCEPTIONS, 0);
+	vmwrite(VMCS_VMENTRY_INTR_INFO, 0);
+	/* A 32-bit PAE host needs its PDPTEs; a 64-bit one does not. */
+	if (!host64 && (cr4 & CR4_PAE)) {
+		uint64_t pdpte[4];
+		gpa_read(v->vm, V12(c, HOST_CR3) & 0xffffffe0ull, pdpte, sizeof(pdpte));
+		for (int i = 0; i < 4; i++)
+			vmwrite(VMCS_GUEST_PDPTE0 + 2 * i, pdpte[i]);
+	}
+	/* The exit MSR-load list; a failure is a VMX abort (SDM 27.7). */
+	if (load_msr_list(v, V12(c, VMEXIT_MSR_LOAD_ADDR), V12(c, VMEXIT_MSR_LOAD_COUNT))) {
+		c->abort = 4;
+		return false;
+	}
+	return true;
+}

@@ -1,0 +1,295 @@
+/* exit.c - an exit of L2: who handles it, and reflecting it to L1.
+ *
+ * Two small decisions, in this order (as KVM's nested.c):
+ *  1. does L0 want it?  Shadow-EPT faults L0 can fix, NMIs (routed by
+ *     VMCS12's NMI exiting), L0's own NMI windows.
+ *  2. does L1 want it?  By VMCS12's controls and bitmaps (in L1's memory).
+ *     If yes the exit is reflected: L2's state and the exit information go
+ *     into VMCS12 and L1 resumes at VMCS12's host state, exactly as if the
+ *     CPU had exited from L2 to L1.  If no, L0 handles it on L2's behalf,
+ *     as the CPU would have for L1's guest (an MSR or port L1 passes
+ *     through, a CR bit only L0 owns). */
+#include "boot/fixup.h"
+#include "lib/log.h"
+#include "lib/string.h"
+#include "lib/x86.h"
+#include "nested/internal.h"
+#include "vmx/exits.h"
+#include "vmx/guest_mem.h"
+#include "vmx/vmcs.h"
+#include "vmx/vmx.h"
+
+/* Guest-state fields saved into VMCS12 on every reflected exit (SDM 27.3). */
+static const uint32_t saved_guest_fields[] = {
+	VMCS_GUEST_ES_SEL, VMCS_GUEST_CS_SEL, VMCS_GUEST_SS_SEL, VMCS_GUEST_DS_SEL, VMCS_GUEST_FS_SEL,
+	VMCS_GUEST_GS_SEL, VMCS_GUEST_LDTR_SEL, VMCS_GUEST_TR_SEL, VMCS_GUEST_ES_LIMIT, VMCS_GUEST_CS_LIMIT,
+	VMCS_GUEST_SS_LIMIT, VMCS_GUEST_DS_LIMIT, VMCS_GUEST_FS_LIMIT, VMCS_GUEST_GS_LIMIT, VMCS_GUEST_LDTR_LIMIT,
+	VMCS_GUEST_TR_LIMIT, VMCS_GUEST_GDTR_LIMIT, VMCS_GUEST_IDTR_LIMIT, VMCS_GUEST_ES_AR, VMCS_GUEST_CS_AR,
+	VMCS_GUEST_SS_AR, VMCS_GUEST_DS_AR, VMCS_GUEST_FS_AR, VMCS_GUEST_GS_AR, VMCS_GUEST_LDTR_AR,
+	VMCS_GUEST_TR_AR, VMCS_GUEST_INTERRUPTIBILITY, VMCS_GUEST_ACTIVITY_STATE, VMCS_GUEST_IA32_SYSENTER_CS,
+	VMCS_GUEST_CR0, VMCS_GUEST_CR3, VMCS_GUEST_CR4, VMCS_GUEST_ES_BASE, VMCS_GUEST_CS_BASE, VMCS_GUEST_SS_BASE,
+	VMCS_GUEST_DS_BASE, VMCS_GUEST_FS_BASE, VMCS_GUEST_GS_BASE, VMCS_GUEST_LDTR_BASE, VMCS_GUEST_TR_BASE,
+	VMCS_GUEST_GDTR_BASE, VMCS_GUEST_IDTR_BASE, VMCS_GUEST_RSP, VMCS_GUEST_RIP, VMCS_GUEST_RFLAGS,
+	VMCS_GUEST_PENDING_DBG_EXCEPTIONS, VMCS_GUEST_IA32_SYSENTER_ESP, VMCS_GUEST_IA32_SYSENTER_EIP,
+	VMCS_GUEST_PDPTE0, VMCS_GUEST_PDPTE1, VMCS_GUEST_PDPTE2, VMCS_GUEST_PDPTE3,
+	/* exit information */
+	VMCS_EXIT_REASON, VMCS_EXIT_QUALIFICATION, VMCS_GUEST_LINEAR_ADDR, VMCS_GUEST_PHYSICAL_ADDR,
+	VMCS_EXIT_INTR_INFO, VMCS_EXIT_INTR_ERRCODE, VMCS_IDT_VECTORING_INFO, VMCS_IDT_VECTORING_ERRCODE,
+	VMCS_EXIT_INSTR_LEN, VMCS_EXIT_INSTR_INFO, VMCS_IO_RCX, VMCS_IO_RSI, VMCS_IO_RDI, VMCS_IO_RIP,
+};
+
+static void store_msr_list(struct vcpu *v, uint64_t addr, uint32_t count)
+{
+	for (uint32_t i = 0; i < count; i++) {
+		uint32_t msr = 0;
+		uint64_t val = 0;
+		gpa_read(v->vm, addr + 16ull * i, &msr, 4);
+		if (rdmsr_safe(msr, &val) == 0)
+			gpa_write(v->vm, addr + 16ull * i + 8, &val, 8);
+	}
+}
+
+void nested_reflect(struct vcpu *v, const struct synth_exit *synth)
+{
+	struct nested *n = &v->nested;
+	struct vmcs12 *c = n->vmcs12;
+	uint32_t exit12 = V12(c, VMEXIT_CTLS);
+	/* L2's state and the exit information, from VMCS02 (still current). */
+	for (unsigned i = 0; i < sizeof(saved_guest_fields) / sizeof(saved_guest_fields[0]); i++)
+		c->f[vmcs12_index(saved_guest_fields[i])] = vmread(saved_guest_fields[i]);
+	if (exit12 & EXIT_SAVE_DEBUG_CTLS) {
+		V12(c, GUEST_DR7) = vmread(VMCS_GUEST_DR7);
+		V12(c, GUEST_IA32_DEBUGCTL) = vmread(VMCS_GUEST_IA32_DEBUGCTL);
+	}
+	if (exit12 & EXIT_SAVE_EFER)
+		V12(c, GUEST_IA32_EFER) = vmread(VMCS_GUEST_IA32_EFER);
+	if (exit12 & EXIT_SAVE_PAT)
+		V12(c, GUEST_IA32_PAT) = vmread(VMCS_GUEST_IA32_PAT);
+	if (exit12 & EXIT_SAVE_PREEMPTION_TIMER)
+		V12(c, GUEST_PREEMPTION_TIMER) = vmread(VMCS_GUEST_PREEMPTION_TIMER);
+	/* "IA-32e mode guest" follows EFER.LMA on every VM exit (SDM 27.2). */
+	bool lma = vmread(VMCS_GUEST_IA32_EFER) & EFER_LMA;
+	V12(c, VMENTRY_CTLS) = lma ? V12(c, VMENTRY_CTLS) | ENTRY_IA32E_MODE : V12(c, VMENTRY_CTLS) & ~ENTRY_IA32E_MODE;
+	if (synth) {
+		V12(c, EXIT_REASON) = synth->reason;
+		V12(c, EXIT_QUALIFICATION) = synth->qualification;
+		V12(c, GUEST_PHYSICAL_ADDR) = synth->guest_physical;
+	}
+	/* SDM 27.2.? : every VM exit clears the valid bit of the VM-entry
+	 * interruption-information field (Abyme forgot it: events were
+	 * injected twice). */
+	V12(c, VMENTRY_INTR_INFO) &= ~INTR_INFO_VALID;
+	store_msr_list(v, V12(c, VMEXIT_MSR_STORE_ADDR), V12(c, VMEXIT_MSR_STORE_COUNT));
+	n->stats_reflected++;
+	if (!load_l1_host_state(v)) {
+		pr_err("VMX abort of the guest hypervisor (exit MSR-load list)\n");
+		vm_end_run(v, true, "VMX abort of the guest hypervisor");
+	}
+}
+
+/* --- does L1 want it? ------------------------------------------------------ */
+
+static bool bitmap_bit(struct vcpu *v, uint64_t gpa, unsigned bit)
+{
+	uint8_t byte = 0xff;
+	gpa_read(v->vm, gpa + bit / 8, &byte, 1);
+	return (byte >> (bit % 8)) & 1;
+}
+
+static bool l1_wants_msr(struct vcpu *v, const struct vmcs12 *c, bool write)
+{
+	if (!(V12(c, PROC_BASED_CTLS) & PROC_USE_MSR_BITMAPS))
+		return true;
+	uint32_t msr = (uint32_t)v->gpr[RCX];
+	unsigned base;
+	if (msr <= 0x1fff)
+		base = 0;
+	else if (msr >= 0xc0000000 && msr <= 0xc0001fff)
+		base = 1024, msr -= 0xc0000000;
+	else
+		return true; /* outside both ranges: always exits */
+	return bitmap_bit(v, V12(c, MSR_BITMAP), 8 * (base + (write ? 2048 : 0)) + msr);
+}
+
+static bool l1_wants_io(struct vcpu *v, const struct vmcs12 *c)
+{
+	uint32_t proc = V12(c, PROC_BASED_CTLS);
+	if (!(proc & PROC_USE_IO_BITMAPS))
+		return proc & PROC_UNCOND_IO_EXITING;
+	/* Every port the access touches: one bitmap bit each (SDM 25.1.3). */
+	uint64_t q = vmread(VMCS_EXIT_QUALIFICATION);
+	unsigned port = q >> 16, size = (q & 7) + 1;
+	for (unsigned p = port; p < port + size; p++) {
+		unsigned pp = p & 0xffff;
+		if (p > 0xffff || bitmap_bit(v, pp < 0x8000 ? V12(c, IO_BITMAP_A) : V12(c, IO_BITMAP_B), pp & 0x7fff))
+			return true;
+	}
+	return false;
+}
+
+static bool l1_wants_cr(struct vcpu *v, const struct vmcs12 *c)
+{
+	uint64_t q = vmread(VMCS_EXIT_QUALIFICATION);
+	unsigned cr = q & 15, type = (q >> 4) & 3;
+	uint32_t proc = V12(c, PROC_BASED_CTLS);
+	switch (type) {
+	case 0: { /* MOV to CR */
+		uint64_t val = gpr_read(v, (q >> 8) & 15);
+		if (cr == 0)
+			return ((val ^ V12(c, CR0_READ_SHADOW)) & V12(c, CR0_GUEST_HOST_MASK)) != 0;
+		if (cr == 4)
+			return ((val ^ V12(c, CR4_READ_SHADOW)) & V12(c, CR4_GUEST_HOST_MASK)) != 0;
+		if (cr == 3) {
+			if (!(proc & PROC_CR3_LOAD_EXITING))
+				return false;
+			for (unsigned i = 0; i < V12(c, CR3_TARGET_COUNT) && i < 4; i++)
+				if (c->f[V12_CR3_TARGET0 + i] == val)
+					return false;
+			return true;
+		}
+		if (cr == 8)
+			return proc & PROC_CR8_LOAD_EXITING;
+		return true;
+	}
+	case 1: /* MOV from CR */
+		return cr == 3 ? (proc & PROC_CR3_STORE_EXITING) != 0 : cr == 8 ? (proc & PROC_CR8_STORE_EXITING) != 0 : true;
+	case 2: /* CLTS */
+		return (V12(c, CR0_GUEST_HOST_MASK) & CR0_TS) && (V12(c, CR0_READ_SHADOW) & CR0_TS);
+	default: { /* LMSW: bits 3:0 of CR0, PE cannot be cleared */
+		uint64_t src = (q >> 16) & 0xf, mask = V12(c, CR0_GUEST_HOST_MASK), shadow = V12(c, CR0_READ_SHADOW);
+		if ((mask & CR0_PE) && !(shadow & CR0_PE) && (src & CR0_PE))
+			return true;
+		return ((src ^ shadow) & mask & 0xe) != 0;
+	}
+	}
+}
+
+static bool l1_wants_exception(const struct vmcs12 *c)
+{
+	uint32_t info = vmread(VMCS_EXIT_INTR_INFO);
+	unsigned vec = info & 0xff;
+	if (!((V12(c, EXCEPTION_BITMAP) >> vec) & 1) && vec != EXC_PF)
+		return false;
+	if (vec == EXC_PF) {
+		/* SDM 25.2: #PF exits when (error & mask) == match, per bit 14. */
+		uint32_t ec = vmread(VMCS_EXIT_INTR_ERRCODE);
+		bool match = (ec & V12(c, PF_ERROR_CODE_MASK)) == V12(c, PF_ERROR_CODE_MATCH);
+		bool bit = (V12(c, EXCEPTION_BITMAP) >> EXC_PF) & 1;
+		return match ? bit : !bit;
+	}
+	return true;
+}
+
+static bool l1_wants(struct vcpu *v, unsigned reason)
+{
+	const struct vmcs12 *c = v->nested.vmcs12;
+	uint32_t proc = V12(c, PROC_BASED_CTLS);
+	uint32_t proc2 = (proc & PROC_SECONDARY_CTLS) ? V12(c, PROC_BASED_CTLS2) : 0;
+	switch (reason) {
+	case EXIT_EXCEPTION_NMI: return l1_wants_exception(c);
+	case EXIT_INTR_WINDOW: return proc & PROC_INTR_WINDOW;
+	case EXIT_NMI_WINDOW: return proc & PROC_NMI_WINDOW;
+	case EXIT_HLT: return proc & PROC_HLT_EXITING;
+	case EXIT_INVLPG: return proc & PROC_INVLPG_EXITING;
+	case EXIT_RDPMC: return proc & PROC_RDPMC_EXITING;
+	case EXIT_RDTSC: case EXIT_RDTSCP: return proc & PROC_RDTSC_EXITING;
+	case EXIT_MWAIT: return proc & PROC_MWAIT_EXITING;
+	case EXIT_MONITOR: return proc & PROC_MONITOR_EXITING;
+	case EXIT_PAUSE: return proc & PROC_PAUSE_EXITING;
+	case EXIT_DR_ACCESS: return proc & PROC_MOV_DR_EXITING;
+	case EXIT_CR_ACCESS: return l1_wants_cr(v, c);
+	case EXIT_IO: return l1_wants_io(v, c);
+	case EXIT_RDMSR: return l1_wants_msr(v, c, false);
+	case EXIT_WRMSR: return l1_wants_msr(v, c, true);
+	case EXIT_WBINVD: return proc2 & PROC2_WBINVD_EXITING;
+	case EXIT_GDTR_IDTR: case EXIT_LDTR_TR: return proc2 & PROC2_DESC_TABLE_EXITING;
+	case EXIT_RDRAND: return proc2 & PROC2_RDRAND_EXITING;
+	case EXIT_RDSEED: return proc2 & PROC2_RDSEED_EXITING;
+	case EXIT_INVPCID: return (proc & PROC_INVLPG_EXITING) && (proc2 & PROC2_INVPCID);
+	default:
+		/* Unconditional exits (CPUID, VMCALL, VMX instructions, XSETBV,
+		 * INVD, GETSEC, task switches, triple faults, INIT, SIPI...) and
+		 * those only L1 can have enabled (interrupts, preemption timer). */
+		return true;
+	}
+}
+
+/* --- what L0 does on L2's behalf ------------------------------------------ */
+
+/* A CR0/CR4 write that exits only because of bits L0 masks: those are the
+ * bits VMX fixes (CR0.NE, CR4.VMXE, unsupported bits).  L1 does not mask
+ * them, so on the CPU the write would try to change a fixed bit in VMX
+ * non-root operation: #GP(0) (SDM 25.3).  (A write to a bit L1 masks was
+ * reflected before we get here.) */
+static void l0_cr_write(struct vcpu *v)
+{
+	uint64_t q = vmread(VMCS_EXIT_QUALIFICATION);
+	unsigned cr = q & 15, type = (q >> 4) & 3;
+	if (type == 0 && (cr == 0 || cr == 4))
+		inject_gp(v);
+	else
+		nested_reflect(v, NULL); /* L0 masks nothing else: not reached */
+}
+
+void nested_l2_exit(struct vcpu *v, unsigned reason_full)
+{
+	struct nested *n = &v->nested;
+	struct vmcs12 *c = n->vmcs12;
+	unsigned reason = reason_full & 0xffff;
+	if (reason_full & EXIT_REASON_FAILED_ENTRY) {
+		/* VMCS02's guest state - VMCS12's - failed the CPU's checks: L1
+		 * gets the same entry failure; VMCS02 stays clear. */
+		n->vmcs02_launched = false;
+		uint64_t q = vmread(VMCS_EXIT_QUALIFICATION);
+		V12(c, EXIT_REASON) = reason_full;
+		V12(c, EXIT_QUALIFICATION) = q;
+		V12(c, VMENTRY_INTR_INFO) &= ~INTR_INFO_VALID;
+		if (!load_l1_host_state(v))
+			vm_end_run(v, true, "VMX abort of the guest hypervisor");
+		return;
+	}
+	c->launch_state = 1; /* the entry succeeded */
+
+	/* 1. Does L0 want it? */
+	if (reason == EXIT_EXCEPTION_NMI &&
+	    ((vmread(VMCS_EXIT_INTR_INFO) >> 8) & 7) == INTR_TYPE_NMI) {
+		vmx_unblock_nmis();
+		if (V12(c, PIN_BASED_CTLS) & PIN_NMI_EXITING) {
+			nested_reflect(v, NULL);
+		} else {
+			/* Not L1's: the NMI belongs to L2, as on bare hardware. */
+			n->nmi_pending02++;
+			reinject_idt_vectoring(v);
+		}
+		return;
+	}
+	if (reason == EXIT_NMI_WINDOW && !(V12(c, PROC_BASED_CTLS) & PROC_NMI_WINDOW)) {
+		/* L0 asked for it to inject an NMI that is L2's. */
+		deliver_nmis(&n->nmi_pending02, &n->proc02, true);
+		return;
+	}
+	if (reason == EXIT_EPT_VIOLATION) {
+		uint32_t proc = V12(c, PROC_BASED_CTLS);
+		bool ept12 = (proc & PROC_SECONDARY_CTLS) && (V12(c, PROC_BASED_CTLS2) & PROC2_EPT);
+		if (ept12)
+			sept_violation(v); /* fixes EPT02 or reflects */
+		else
+			exit_ept_violation(v); /* L1's physical memory: Nestor's own pages */
+		return;
+	}
+	/* 2. Does L1 want it? */
+	if (l1_wants(v, reason)) {
+		nested_reflect(v, NULL);
+		return;
+	}
+	n->stats_l0_handled++;
+	switch (reason) {
+	case EXIT_RDMSR: exit_rdmsr(v); return;
+	case EXIT_WRMSR: exit_wrmsr(v); return;
+	case EXIT_IO: exit_io(v); return;
+	case EXIT_CR_ACCESS: l0_cr_write(v); return;
+	default:
+		pr_err("L2 exit %u (%s) wanted by nobody\n", reason, exit_reason_name(reason));
+		nested_reflect(v, NULL);
+	}
+}

@@ -1,0 +1,444 @@
+/* insn.c - the VMX instructions executed by L1, emulated as the SDM's
+ * pseudo-code says (Vol. 3C chapter 30, "VMX Instruction Reference"):
+ * the #UD/#GP conditions, VMfailInvalid vs VMfailValid with the exact
+ * VM-instruction error numbers, the launch state, the VMXON pointer cases.
+ * VMLAUNCH/VMRESUME are in nested/enter.c. */
+#include "boot/cpu.h"
+#include "lib/log.h"
+#include "lib/string.h"
+#include "lib/x86.h"
+#include "mm/mm.h"
+#include "nested/internal.h"
+#include "vmx/exits.h"
+#include "vmx/guest_mem.h"
+#include "vmx/vmcs.h"
+
+/* --- outcome of a VMX instruction (SDM 30.2) ---------------------------- */
+
+#define RFLAGS_ARITH (RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_OF)
+
+static void set_arith_flags(uint64_t set)
+{
+	vmwrite(VMCS_GUEST_RFLAGS, (vmread(VMCS_GUEST_RFLAGS) & ~RFLAGS_ARITH) | set);
+}
+
+void vmx_succeed(struct vcpu *v)
+{
+	set_arith_flags(0);
+	skip_instruction(v);
+}
+
+void vmx_fail_invalid(struct vcpu *v)
+{
+	set_arith_flags(RFLAGS_CF);
+	skip_instruction(v);
+}
+
+/* VMfail(error): VMfailValid when there is a current VMCS, else VMfailInvalid. */
+void vmx_fail(struct vcpu *v, unsigned error)
+{
+	struct nested *n = &v->nested;
+	if (n->current_ptr == ~0ull) {
+		vmx_fail_invalid(v);
+		return;
+	}
+	V12(n->vmcs12, VM_INSTRUCTION_ERROR) = error;
+	set_arith_flags(RFLAGS_ZF);
+	skip_instruction(v);
+}
+
+/* --- operands (SDM 27.2.5, table 27-13: VM-exit instruction information) -- */
+
+struct operand {
+	bool is_reg;
+	unsigned reg;  /* register operand (bits 6:3) */
+	unsigned reg2; /* second register (bits 31:28): field encoding or type */
+	uint64_t gla;  /* memory operand's linear address */
+	unsigned seg;
+};
+
+static bool in_64bit_mode(void)
+{
+	return (vmread(VMCS_VMENTRY_CTLS) & ENTRY_IA32E_MODE) && (vmread(VMCS_GUEST_CS_AR) & (1u << 13));
+}
+
+uint64_t gpr_read(struct vcpu *v, unsigned r) { return r == RSP ? vmread(VMCS_GUEST_RSP) : v->gpr[r]; }
+
+void gpr_write(struct vcpu *v, unsigned r, uint64_t val)
+{
+	if (r == RSP)
+		vmwrite(VMCS_GUEST_RSP, val);
+	else
+		v->gpr[r] = val;
+}
+
+/* Decodes the operand and checks the segment (limit, type) or canonical
+ * form; on a fault the exception is injected and -1 returned. */
+static int decode_operand(struct vcpu *v, struct operand *op, bool write, unsigned size)
+{
+	uint32_t info = vmread(VMCS_EXIT_INSTR_INFO);
+	op->reg = (info >> 3) & 15;
+	op->reg2 = (info >> 28) & 15;
+	op->is_reg = info & (1u << 10);
+	if (op->is_reg)
+		return 0;
+	unsigned scale = info & 3, asize = (info >> 7) & 7, seg = (info >> 15) & 7;
+	uint64_t ea = vmread(VMCS_EXIT_QUALIFICATION); /* displacement */
+	if (!(info & (1u << 27)))
+		ea += gpr_read(v, (info >> 23) & 15);
+	if (!(info & (1u << 22)))
+		ea += gpr_read(v, (info >> 18) & 15) << scale;
+	ea &= asize == 0 ? 0xffffull : asize == 1 ? 0xffffffffull : ~0ull;
+	op->seg = seg;
+	uint64_t base = vmread(VMCS_GUEST_ES_BASE + 2 * seg);
+	unsigned fault_vec = seg == 2 ? EXC_SS : EXC_GP;
+	if (in_64bit_mode()) {
+		op->gla = (seg == 4 || seg == 5 ? base : 0) + ea;
+		/* Canonical: bits 63:47 all equal (4-level paging). */
+		if ((uint64_t)(((int64_t)op->gla << 16) >> 16) != op->gla) {
+			inject_exception_err(v, fault_vec, 0);
+			return -1;
+		}
+		return 0;
+	}
+	uint32_t ar = vmread(VMCS_GUEST_ES_AR + 2 * seg), limit = vmread(VMCS_GUEST_ES_LIMIT + 2 * seg);
+	bool unusable = ar & (1u << 16), code = ar & 8, rw = ar & 2;
+	bool expand_down = !code && (ar & 4);
+	bool bad = unusable || (write && (code || !rw)) || (!write && code && !rw);
+	if (!bad) {
+		uint64_t last = ea + size - 1;
+		if (expand_down) {
+			uint64_t top = (ar & (1u << 14)) ? 0xffffffffull : 0xffffull;
+			bad = ea <= limit || last > top;
+		} else {
+			bad = last > limit;
+		}
+	}
+	if (bad) {
+		inject_exception_err(v, fault_vec, 0);
+		return -1;
+	}
+	op->gla = (uint32_t)(base + ea);
+	return 0;
+}
+
+/* Reads/writes the memory operand through L1's paging; #PF on a fault. */
+static int mem_read(struct vcpu *v, uint64_t gla, void *buf, size_t len)
+{
+	uint32_t pf;
+	uint64_t fault;
+	if (gla_read(v, gla, buf, len, ACC_READ, &pf, &fault)) {
+		write_cr2(fault);
+		inject_exception_err(v, EXC_PF, pf);
+		return -1;
+	}
+	return 0;
+}
+
+static int mem_write(struct vcpu *v, uint64_t gla, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	for (size_t done = 0; done < len;) {
+		uint64_t gpa;
+		uint32_t pf;
+		size_t n = PAGE_SIZE - ((gla + done) & (PAGE_SIZE - 1));
+		if (n > len - done)
+			n = len - done;
+		if (gla_to_gpa(v, gla + done, ACC_WRITE, &gpa, &pf)) {
+			write_cr2(gla + done);
+			inject_exception_err(v, EXC_PF, pf);
+			return -1;
+		}
+		gpa_write(v->vm, gpa, p + done, n);
+		done += n;
+	}
+	return 0;
+}
+
+/* The 64-bit physical address operand of VMXON, VMCLEAR, VMPTRLD. */
+static int read_pointer(struct vcpu *v, uint64_t *ptr)
+{
+	struct operand op;
+	if (decode_operand(v, &op, false, 8) || mem_read(v, op.gla, ptr, 8))
+		return -1;
+	return 0;
+}
+
+static uint64_t phys_width_mask(void)
+{
+	return ~((1ull << maxphyaddr) - 1);
+}
+
+/* Common checks of SDM 30.3 for every VMX instruction but VMXON; false when
+ * an exception was injected. */
+static bool basic_checks(struct vcpu *v)
+{
+	if (!v->nested.vmxon) {
+		inject_ud(v);
+		return false;
+	}
+	if (guest_cpl() != 0) {
+		inject_gp(v);
+		return false;
+	}
+	return true;
+}
+
+/* --- the VMCS12 cache ------------------------------------------------------ */
+
+void vmcs12_flush(struct vcpu *v)
+{
+	struct nested *n = &v->nested;
+	if (n->current_ptr != ~0ull)
+		gpa_write(v->vm, n->current_ptr, n->vmcs12, sizeof(struct vmcs12));
+}
+
+/* --- the instructions ------------------------------------------------------ */
+
+static void do_vmxon(struct vcpu *v)
+{
+	struct nested *n = &v->nested;
+	/* #UD conditions beyond those the CPU checked: the guest's CR4.VMXE. */
+	if (!(guest_cr4() & CR4_VMXE)) {
+		inject_ud(v);
+		return;
+	}
+	if (n->vmxon) {
+		if (guest_cpl() != 0)
+			inject_gp(v);
+		else
+			vmx_fail(v, VMXERR_VMXON_IN_ROOT);
+		return;
+	}
+	/* CPL, and CR0/CR4 values VMX does not support (the guest's view). */
+	const struct nested_caps *c = nested_caps();
+	uint64_t cr0 = guest_cr0(), cr4 = guest_cr4();
+	if (guest_cpl() != 0 || (cr0 & c->cr0_fixed0) != c->cr0_fixed0 || (cr0 & ~c->cr0_fixed1) ||
+	    (cr4 & c->cr4_fixed0) != c->cr4_fixed0 || (cr4 & ~c->cr4_fixed1)) {
+		inject_gp(v);
+		return;
+	}
+	uint64_t ptr;
+	if (read_pointer(v, &ptr))
+		return;
+	uint32_t rev = 0;
+	if ((ptr & 0xfff) || (ptr & phys_width_mask()) || !gpa_read(v->vm, ptr, &rev, 4) ||
+	    (rev & 0x7fffffff) != NESTED_VMCS_REVISION || (rev & 0x80000000u)) {
+		vmx_fail_invalid(v);
+		return;
+	}
+	n->vmxon = true;
+	n->vmxon_ptr = ptr;
+	n->current_ptr = ~0ull;
+	vmx_succeed(v);
+}
+
+static void do_vmxoff(struct vcpu *v)
+{
+	struct nested *n = &v->nested;
+	if (!basic_checks(v))
+		return;
+	vmcs12_flush(v);
+	n->vmxon = false;
+	n->current_ptr = ~0ull;
+	nested_forget_vmcs02(v);
+	vmx_succeed(v);
+}
+
+static void do_vmclear(struct vcpu *v)
+{
+	struct nested *n = &v->nested;
+	uint64_t ptr;
+	if (!basic_checks(v) || read_pointer(v, &ptr))
+		return;
+	if ((ptr & 0xfff) || (ptr & phys_width_mask()))
+		return vmx_fail(v, VMXERR_VMCLEAR_INVALID_ADDR);
+	if (ptr == n->vmxon_ptr)
+		return vmx_fail(v, VMXERR_VMCLEAR_VMXON_PTR);
+	if (ptr == n->current_ptr) {
+		n->vmcs12->launch_state = 0;
+		vmcs12_flush(v);
+		n->current_ptr = ~0ull;
+	} else {
+		/* Only the current VMCS is cached: the others are in memory.  Mark
+		 * the region's launch state clear, as the CPU would. */
+		uint32_t clear = 0;
+		gpa_write(v->vm, ptr + __builtin_offsetof(struct vmcs12, launch_state), &clear, 4);
+	}
+	if (ptr == n->vmcs02_vmcs12)
+		nested_forget_vmcs02(v);
+	vmx_succeed(v);
+}
+
+static void do_vmptrld(struct vcpu *v)
+{
+	struct nested *n = &v->nested;
+	uint64_t ptr;
+	if (!basic_checks(v) || read_pointer(v, &ptr))
+		return;
+	if ((ptr & 0xfff) || (ptr & phys_width_mask()))
+		return vmx_fail(v, VMXERR_VMPTRLD_INVALID_ADDR);
+	if (ptr == n->vmxon_ptr)
+		return vmx_fail(v, VMXERR_VMPTRLD_VMXON_PTR);
+	uint32_t rev = ~0u;
+	gpa_read(v->vm, ptr, &rev, 4);
+	/* Bit 31 (shadow VMCS) is refused too: VMCS shadowing is not offered. */
+	if (rev != NESTED_VMCS_REVISION)
+		return vmx_fail(v, VMXERR_VMPTRLD_BAD_REVISION);
+	if (ptr != n->current_ptr) {
+		vmcs12_flush(v);
+		gpa_read(v->vm, ptr, n->vmcs12, sizeof(struct vmcs12));
+		/* A region never used by VMCLEAR/VMPTRLD before has no format tag:
+		 * start it as a clear, empty VMCS (its contents are undefined). */
+		if (n->vmcs12->format != VMCS12_FORMAT_TAG) {
+			memset(n->vmcs12, 0, sizeof(struct vmcs12));
+			n->vmcs12->revision = rev;
+			n->vmcs12->format = VMCS12_FORMAT_TAG;
+		}
+		n->current_ptr = ptr;
+	}
+	vmx_succeed(v);
+}
+
+static void do_vmptrst(struct vcpu *v)
+{
+	struct operand op;
+	if (!basic_checks(v) || decode_operand(v, &op, true, 8))
+		return;
+	uint64_t ptr = v->nested.current_ptr;
+	if (mem_write(v, op.gla, &ptr, 8))
+		return;
+	vmx_succeed(v);
+}
+
+/* VMREAD/VMWRITE: the SDM's pseudo-code checks the current VMCS and the
+ * field before it touches the memory operand. */
+static void do_vmread(struct vcpu *v)
+{
+	struct nested *n = &v->nested;
+	if (!basic_checks(v))
+		return;
+	if (n->current_ptr == ~0ull)
+		return vmx_fail_invalid(v);
+	uint32_t info = vmread(VMCS_EXIT_INSTR_INFO);
+	uint32_t enc = (uint32_t)gpr_read(v, (info >> 28) & 15);
+	if (vmcs12_index(enc) < 0)
+		return vmx_fail(v, VMXERR_UNSUPPORTED_FIELD);
+	uint64_t val = vmcs12_read(n->vmcs12, enc);
+	unsigned size = in_64bit_mode() ? 8 : 4;
+	struct operand op;
+	if (decode_operand(v, &op, true, size))
+		return;
+	if (op.is_reg)
+		gpr_write(v, op.reg, size == 8 ? val : (uint32_t)val);
+	else if (mem_write(v, op.gla, &val, size))
+		return;
+	vmx_succeed(v);
+}
+
+static void do_vmwrite(struct vcpu *v)
+{
+	struct nested *n = &v->nested;
+	if (!basic_checks(v))
+		return;
+	if (n->current_ptr == ~0ull)
+		return vmx_fail_invalid(v);
+	uint32_t info = vmread(VMCS_EXIT_INSTR_INFO);
+	uint32_t enc = (uint32_t)gpr_read(v, (info >> 28) & 15);
+	if (vmcs12_index(enc) < 0)
+		return vmx_fail(v, VMXERR_UNSUPPORTED_FIELD);
+	if (vmcs_field_type(enc) == VMCS_T_EXIT_INFO && !(nested_caps()->misc & (1ull << 29)))
+		return vmx_fail(v, VMXERR_VMWRITE_READ_ONLY);
+	unsigned size = in_64bit_mode() ? 8 : 4;
+	struct operand op;
+	if (decode_operand(v, &op, false, size))
+		return;
+	uint64_t val = 0;
+	if (op.is_reg)
+		val = gpr_read(v, op.reg);
+	else if (mem_read(v, op.gla, &val, size))
+		return;
+	if (size == 4)
+		val = (uint32_t)val;
+	vmcs12_write(n->vmcs12, enc, val);
+	vmx_succeed(v);
+}
+
+/* INVEPT/INVVPID: type in a register, a 128-bit descriptor in memory. */
+static int inv_operands(struct vcpu *v, uint64_t *type, uint64_t desc[2])
+{
+	struct operand op;
+	if (decode_operand(v, &op, false, 16))
+		return -1;
+	*type = gpr_read(v, op.reg2);
+	if (!in_64bit_mode())
+		*type = (uint32_t)*type;
+	return mem_read(v, op.gla, desc, 16);
+}
+
+static void do_invept(struct vcpu *v)
+{
+	const struct nested_caps *c = nested_caps();
+	if (!(c->proc2 >> 32 & PROC2_EPT) || !(c->ept_vpid & EPT_CAP_INVEPT)) {
+		inject_ud(v);
+		return;
+	}
+	uint64_t type, desc[2];
+	if (!basic_checks(v) || inv_operands(v, &type, desc))
+		return;
+	bool ok = (type == 1 && (c->ept_vpid & EPT_CAP_INVEPT_SINGLE)) || (type == 2 && (c->ept_vpid & EPT_CAP_INVEPT_ALL));
+	if (!ok)
+		return vmx_fail(v, VMXERR_INVEPT_INVVPID_BAD_OPERAND);
+	if (type == 1 && !nested_eptp_valid(desc[0]))
+		return vmx_fail(v, VMXERR_INVEPT_INVVPID_BAD_OPERAND);
+	sept_invalidate(v, type == 1 ? desc[0] : 0);
+	vmx_succeed(v);
+}
+
+static void do_invvpid(struct vcpu *v)
+{
+	const struct nested_caps *c = nested_caps();
+	if (!(c->proc2 >> 32 & PROC2_VPID) || !(c->ept_vpid & VPID_CAP_INVVPID)) {
+		inject_ud(v);
+		return;
+	}
+	uint64_t type, desc[2];
+	if (!basic_checks(v) || inv_operands(v, &type, desc))
+		return;
+	static const uint64_t type_cap[4] = { 1ull << 40, 1ull << 41, 1ull << 42, 1ull << 43 };
+	if (type > 3 || !(c->ept_vpid & type_cap[type]))
+		return vmx_fail(v, VMXERR_INVEPT_INVVPID_BAD_OPERAND);
+	uint64_t vpid = desc[0];
+	if (vpid >> 16)
+		return vmx_fail(v, VMXERR_INVEPT_INVVPID_BAD_OPERAND);
+	if (type != 2 && vpid == 0)
+		return vmx_fail(v, VMXERR_INVEPT_INVVPID_BAD_OPERAND);
+	if (type == 0 && (uint64_t)(((int64_t)desc[1] << 16) >> 16) != desc[1])
+		return vmx_fail(v, VMXERR_INVEPT_INVVPID_BAD_OPERAND);
+	/* Every VPID of L1 runs under L0's one VPID for L2: flush all of it. */
+	if (v->vm->vpid)
+		invvpid(1, NESTED_VPID02, 0);
+	vmx_succeed(v);
+}
+
+void nested_vmx_instruction(struct vcpu *v, unsigned reason)
+{
+	if (!nested_enabled()) {
+		inject_ud(v);
+		return;
+	}
+	switch (reason) {
+	case EXIT_VMXON: return do_vmxon(v);
+	case EXIT_VMXOFF: return do_vmxoff(v);
+	case EXIT_VMCLEAR: return do_vmclear(v);
+	case EXIT_VMPTRLD: return do_vmptrld(v);
+	case EXIT_VMPTRST: return do_vmptrst(v);
+	case EXIT_VMREAD: return do_vmread(v);
+	case EXIT_VMWRITE: return do_vmwrite(v);
+	case EXIT_INVEPT: return do_invept(v);
+	case EXIT_INVVPID: return do_invvpid(v);
+	case EXIT_VMLAUNCH: return nested_vmentry(v, false);
+	case EXIT_VMRESUME: return nested_vmentry(v, true);
+	default: inject_ud(v); /* VMFUNC: not offered */
+	}
+}
