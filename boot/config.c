@@ -12,6 +12,7 @@ struct nestor_config config = {
 	.guest_format = GUEST_AUTO,
 	.boot_drive = 0x80,
 	.nested = true,
+	.vmcs_shadowing = true,
 };
 
 static const char *const selftest_names[] = { "none", "page-fault", "panic", NULL };
@@ -32,6 +33,8 @@ static const struct opt_desc options[] = {
 	  "BIOS drive number (DL) given to a boot-sector guest (default 0x80, the first hard disk)" },
 	{ "nested", OPT_FLAG, &config.nested, 0, 0, NULL,
 	  "offer VMX to the guest, so that it can be a hypervisor (default on)" },
+	{ "vmcs_shadowing", OPT_FLAG, &config.vmcs_shadowing, 0, 0, NULL,
+	  "let the guest hypervisor's VMREAD/VMWRITE use the CPU's VMCS shadowing when it has it (default on)" },
 	{ "selftest", OPT_CHOICE, &config.selftest, 0, 0, selftest_names,
 	  "fail on purpose after boot, to test the failure reports: none|page-fault|panic (default none)" },
 	{ "help", OPT_FLAG, &config.help, 0, 0, NULL, "print this list of options and stop" },

@@ -16,6 +16,7 @@ struct nestor_config {
 	unsigned guest_format; /* enum guest_format (loader/loader.h) */
 	uint64_t boot_drive;
 	bool nested;
+	bool vmcs_shadowing;
 };
 
 enum selftest { SELFTEST_NONE, SELFTEST_PAGE_FAULT, SELFTEST_PANIC };

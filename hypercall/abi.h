@@ -21,13 +21,16 @@
  * addresses of guest RAM. */
 enum nestor_hypercall {
 	NESTOR_HC_VERSION = 0,     /* -> RBX = ABI version, RCX = level, RDX = "Nest" */
-	NESTOR_HC_EXIT_STATS = 1,  /* RBX = exit reason, or NESTOR_STATS_TOTAL
+	NESTOR_HC_EXIT_STATS = 1,  /* RBX = exit reason, or NESTOR_STATS_TOTAL;
+				    * RDX = level to ask (NESTOR_LEVEL_SELF: the one
+				    * answering; a lower level: forwarded down)
 				    * -> RBX = exits, RCX = ticks spent in Nestor */
 	NESTOR_HC_STATS_RESET = 2, /* zero every exit counter */
 	NESTOR_HC_CONSOLE = 3,     /* RBX = buffer, RCX = length (<= 4096): print it on
 				    * Nestor's console -> RBX = bytes printed */
 };
 #define NESTOR_STATS_TOTAL 0xffffffffu
+#define NESTOR_LEVEL_SELF 0xffffffffffffffffull
 
 enum nestor_hypercall_error {
 	NESTOR_OK = 0,

@@ -55,7 +55,21 @@ void exit_vmcall(struct vcpu *v)
 			v->gpr[RDX] = NESTOR_SIG_EBX;
 			break;
 		case NESTOR_HC_EXIT_STATS: {
-			uint64_t r = v->gpr[RBX];
+			uint64_t r = v->gpr[RBX], level = v->gpr[RDX];
+			if (level != NESTOR_LEVEL_SELF && level != v->vm->level) {
+				/* A lower level's figures: ask the Nestor below, which
+				 * forwards further down if needed. */
+				if (level > v->vm->level) {
+					status = NESTOR_EINVAL;
+					break;
+				}
+				uint64_t rax = fn, rbx = r, rcx = v->gpr[RCX], rdx = level;
+				__asm__ volatile("vmcall" : "+a"(rax), "+b"(rbx), "+c"(rcx), "+d"(rdx) : : "memory");
+				status = (int64_t)rax;
+				v->gpr[RBX] = rbx;
+				v->gpr[RCX] = rcx;
+				break;
+			}
 			if (r == NESTOR_STATS_TOTAL) {
 				uint64_t ticks = 0;
 				for (unsigned i = 0; i < EXIT_STATS_MAX; i++)

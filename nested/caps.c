@@ -1,12 +1,13 @@
 /* caps.c - the VMX capabilities of the virtual CPU Nestor gives L1
  * (SDM Vol. 3D appendix A): what the CPU below allows, restricted to what
  * Nestor emulates - never more. */
-#include "nested/nested.h"
+#include "nested/internal.h"
 #include "lib/x86.h"
 #include "vmx/vmx_defs.h"
 
 static struct nested_caps caps;   /* computed once at boot, read-only after */
 static bool enabled = true;
+static bool shadowing = true;
 
 /* Controls Nestor knows how to merge into VMCS02 and route exits for. */
 #define PIN_OFFERED (PIN_EXTINT_EXITING | PIN_NMI_EXITING | PIN_VIRTUAL_NMIS | PIN_PREEMPTION_TIMER)
@@ -42,6 +43,8 @@ static uint64_t with_default1(uint64_t ctl, uint32_t d1) { return ctl | d1 | ((u
 void nested_init(const struct vmx_caps *r)
 {
 	vmcs12_init();
+	nested_exit_init();
+	nested_enter_init();
 	/* Revision, 4 KiB regions, write-back, TRUE controls; INS/OUTS
 	 * information and error-code flexibility as the CPU has them. */
 	caps.basic = NESTED_VMCS_REVISION | (4096ull << 32) | (6ull << 50) | (1ull << 55) |
@@ -77,6 +80,8 @@ void nested_init(const struct vmx_caps *r)
 const struct nested_caps *nested_caps(void) { return &caps; }
 bool nested_enabled(void) { return enabled; }
 void nested_set_enabled(bool on) { enabled = on; }
+bool nested_shadowing_wanted(void) { return shadowing; }
+void nested_set_shadowing(bool on) { shadowing = on; }
 
 int nested_rdmsr(uint32_t msr, uint64_t *val)
 {

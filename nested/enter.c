@@ -168,8 +168,9 @@ static const char *check_host(struct vcpu *v, const struct vmcs12 *c)
 
 /* --- building VMCS02 ------------------------------------------------------- */
 
-/* Guest-state fields copied as they are from VMCS12 to VMCS02. */
-static const uint32_t copied_guest_fields[] = {
+/* Fields copied as they are from VMCS12 to VMCS02: the guest state and the
+ * controls L0 does not combine with its own. */
+static const uint32_t direct_fields[] = {
 	VMCS_GUEST_ES_SEL, VMCS_GUEST_CS_SEL, VMCS_GUEST_SS_SEL, VMCS_GUEST_DS_SEL, VMCS_GUEST_FS_SEL,
 	VMCS_GUEST_GS_SEL, VMCS_GUEST_LDTR_SEL, VMCS_GUEST_TR_SEL, VMCS_GUEST_ES_LIMIT, VMCS_GUEST_CS_LIMIT,
 	VMCS_GUEST_SS_LIMIT, VMCS_GUEST_DS_LIMIT, VMCS_GUEST_FS_LIMIT, VMCS_GUEST_GS_LIMIT, VMCS_GUEST_LDTR_LIMIT,
@@ -181,45 +182,51 @@ static const uint32_t copied_guest_fields[] = {
 	VMCS_GUEST_GDTR_BASE, VMCS_GUEST_IDTR_BASE, VMCS_GUEST_RSP, VMCS_GUEST_RIP, VMCS_GUEST_RFLAGS,
 	VMCS_GUEST_PENDING_DBG_EXCEPTIONS, VMCS_GUEST_IA32_SYSENTER_ESP, VMCS_GUEST_IA32_SYSENTER_EIP,
 	VMCS_GUEST_PDPTE0, VMCS_GUEST_PDPTE1, VMCS_GUEST_PDPTE2, VMCS_GUEST_PDPTE3,
+	VMCS_VMENTRY_INTR_INFO, VMCS_VMENTRY_EXCEPTION_ERRCODE, VMCS_VMENTRY_INSTR_LEN, VMCS_EXCEPTION_BITMAP,
+	VMCS_PF_ERROR_CODE_MASK, VMCS_PF_ERROR_CODE_MATCH, VMCS_CR3_TARGET_COUNT, VMCS_CR3_TARGET0,
+	VMCS_CR3_TARGET1, VMCS_CR3_TARGET2, VMCS_CR3_TARGET3,
 };
 
-/* Builds VMCS02 (made current) for VMCS12 c.  l1_* are L1's values of
- * what VMCS12 may ask to keep unchanged. */
-static void prepare_vmcs02(struct vcpu *v, const struct vmcs12 *c, uint64_t l1_efer, uint64_t l1_pat, uint64_t l1_dr7,
-			   uint64_t l1_debugctl)
+/* The same, as a bitmap over VMCS12 indices, computed at boot. */
+static uint64_t direct_mask[(V12_NFIELDS + 63) / 64];
+
+void nested_enter_init(void)
+{
+	for (unsigned i = 0; i < sizeof(direct_fields) / sizeof(direct_fields[0]); i++)
+		v12_mark(direct_mask, vmcs12_index(direct_fields[i]));
+}
+
+/* What VMCS02 combines from VMCS12, L1's current values (l1: EFER, PAT,
+ * DR7, DEBUGCTL) and L0's own needs.  VMCS02 is current. */
+static void prepare_derived(struct vcpu *v, const struct vmcs12 *c, const uint64_t *l1, uint64_t cr0_mask01,
+			    uint64_t cr4_mask01, uint32_t exit01, uint32_t entry01)
 {
 	struct nested *n = &v->nested;
 	struct vm *vm = v->vm;
 	uint32_t pin12 = V12(c, PIN_BASED_CTLS), proc12 = V12(c, PROC_BASED_CTLS);
 	uint32_t proc2_12 = (proc12 & PROC_SECONDARY_CTLS) ? V12(c, PROC_BASED_CTLS2) : 0;
 	uint32_t exit12 = V12(c, VMEXIT_CTLS), entry12 = V12(c, VMENTRY_CTLS);
-	uint64_t cr0_mask01 = vmread(VMCS_CR0_GUEST_HOST_MASK), cr4_mask01 = vmread(VMCS_CR4_GUEST_HOST_MASK);
-	uint32_t exit01 = vmread(VMCS_VMEXIT_CTLS);
 
-	vmptrld(n->vmcs02_phys);
-	n->vmcs02_vmcs12 = n->current_ptr;
-	for (unsigned i = 0; i < sizeof(copied_guest_fields) / sizeof(copied_guest_fields[0]); i++)
-		vmwrite(copied_guest_fields[i], c->f[vmcs12_index(copied_guest_fields[i])]);
 	/* What VMCS12 does not load stays as L1 has it (SDM 26.3.2). */
-	uint64_t efer = l1_efer;
+	uint64_t efer = l1[0];
 	if (entry12 & ENTRY_LOAD_EFER)
 		efer = V12(c, GUEST_IA32_EFER);
 	else
 		efer = (entry12 & ENTRY_IA32E_MODE) ? efer | EFER_LMA | EFER_LME : efer & ~(uint64_t)(EFER_LMA | EFER_LME);
 	vmwrite(VMCS_GUEST_IA32_EFER, efer);
-	vmwrite(VMCS_GUEST_IA32_PAT, (entry12 & ENTRY_LOAD_PAT) ? V12(c, GUEST_IA32_PAT) : l1_pat);
-	vmwrite(VMCS_GUEST_DR7, (entry12 & ENTRY_LOAD_DEBUG_CTLS) ? V12(c, GUEST_DR7) : l1_dr7);
-	vmwrite(VMCS_GUEST_IA32_DEBUGCTL, (entry12 & ENTRY_LOAD_DEBUG_CTLS) ? V12(c, GUEST_IA32_DEBUGCTL) : l1_debugctl);
+	vmwrite(VMCS_GUEST_IA32_PAT, (entry12 & ENTRY_LOAD_PAT) ? V12(c, GUEST_IA32_PAT) : l1[1]);
+	vmwrite(VMCS_GUEST_DR7, (entry12 & ENTRY_LOAD_DEBUG_CTLS) ? V12(c, GUEST_DR7) : l1[2]);
+	vmwrite(VMCS_GUEST_IA32_DEBUGCTL, (entry12 & ENTRY_LOAD_DEBUG_CTLS) ? V12(c, GUEST_IA32_DEBUGCTL) : l1[3]);
 	vmwrite(VMCS_VMCS_LINK_PTR, ~0ull);
 	if (pin12 & PIN_PREEMPTION_TIMER)
 		vmwrite(VMCS_GUEST_PREEMPTION_TIMER, V12(c, GUEST_PREEMPTION_TIMER));
 
 	/* Controls: L1's, plus what L0 needs - NMIs exit (to route them), EPT
-	 * always (shadow EPT or L1's physical memory), bitmaps merged. */
+	 * always (shadow EPT or L1's physical memory).  Every MSR and port
+	 * access of L2 exits to L0 (an all-ones MSR bitmap, unconditional I/O
+	 * exiting), which reads L1's bitmaps at that moment: always current,
+	 * and nothing to merge on each entry. */
 	uint32_t pin02 = pin12 | PIN_NMI_EXITING | PIN_VIRTUAL_NMIS;
-	/* Every MSR access and port access of L2 exits to L0 (an all-ones MSR
-	 * bitmap, unconditional I/O exiting), which reads L1's bitmaps at that
-	 * moment: always current, and nothing to merge on each entry. */
 	uint32_t proc02 = (proc12 & ~PROC_USE_IO_BITMAPS) | PROC_USE_MSR_BITMAPS | PROC_UNCOND_IO_EXITING |
 			  PROC_SECONDARY_CTLS;
 	if (n->nmi_pending02)
@@ -230,19 +237,13 @@ static void prepare_vmcs02(struct vcpu *v, const struct vmcs12 *c, uint64_t l1_e
 	uint32_t exit02 = (exit01 & ~(EXIT_ACK_INTR_ON_EXIT | EXIT_SAVE_PREEMPTION_TIMER)) |
 			  (exit12 & (EXIT_ACK_INTR_ON_EXIT | EXIT_SAVE_PREEMPTION_TIMER));
 	uint32_t entry02 = ctl_adjust(vm->caps->entry, (entry12 & ENTRY_IA32E_MODE) | ENTRY_LOAD_DEBUG_CTLS |
-							       ENTRY_LOAD_EFER | (vmread(VMCS_VMENTRY_CTLS) & ENTRY_LOAD_PAT));
+							       ENTRY_LOAD_EFER | (entry01 & ENTRY_LOAD_PAT));
 	n->proc02 = proc02;
 	vmwrite(VMCS_PIN_BASED_CTLS, pin02);
 	vmwrite(VMCS_PROC_BASED_CTLS, proc02);
 	vmwrite(VMCS_PROC_BASED_CTLS2, proc2_02);
 	vmwrite(VMCS_VMEXIT_CTLS, exit02);
 	vmwrite(VMCS_VMENTRY_CTLS, entry02);
-	vmwrite(VMCS_EXCEPTION_BITMAP, V12(c, EXCEPTION_BITMAP));
-	vmwrite(VMCS_PF_ERROR_CODE_MASK, V12(c, PF_ERROR_CODE_MASK));
-	vmwrite(VMCS_PF_ERROR_CODE_MATCH, V12(c, PF_ERROR_CODE_MATCH));
-	vmwrite(VMCS_CR3_TARGET_COUNT, V12(c, CR3_TARGET_COUNT));
-	for (int i = 0; i < 4; i++)
-		vmwrite(VMCS_CR3_TARGET0 + 2 * i, c->f[V12_CR3_TARGET0 + i]);
 	vmwrite(VMCS_TSC_OFFSET, (proc12 & PROC_TSC_OFFSETTING) ? V12(c, TSC_OFFSET) : 0);
 	/* CR0/CR4: L2 reads L1's shadow for L1's bits, its real value for the
 	 * bits only L0 owns. */
@@ -263,9 +264,41 @@ static void prepare_vmcs02(struct vcpu *v, const struct vmcs12 *c, uint64_t l1_e
 	}
 	if (proc2_12 & PROC2_XSAVES)
 		vmwrite(VMCS_XSS_EXIT_BITMAP, V12(c, XSS_EXIT_BITMAP));
-	vmwrite(VMCS_VMENTRY_INTR_INFO, V12(c, VMENTRY_INTR_INFO));
-	vmwrite(VMCS_VMENTRY_EXCEPTION_ERRCODE, V12(c, VMENTRY_EXCEPTION_ERRCODE));
-	vmwrite(VMCS_VMENTRY_INSTR_LEN, V12(c, VMENTRY_INSTR_LEN));
+}
+
+/* Makes VMCS02 (current afterwards) reflect VMCS12: everything when it was
+ * made from another VMCS12, else only what changed since the last entry -
+ * usually just RIP (the dirty bits; see nested/shadow.c). */
+static void prepare_vmcs02(struct vcpu *v, const struct vmcs12 *c)
+{
+	struct nested *n = &v->nested;
+	/* L1's values that survive into L2, and L0's controls: from VMCS01. */
+	uint64_t l1[4] = { vmread(VMCS_GUEST_IA32_EFER), vmread(VMCS_GUEST_IA32_PAT), vmread(VMCS_GUEST_DR7),
+			   vmread(VMCS_GUEST_IA32_DEBUGCTL) };
+	uint64_t cr0_mask01 = vmread(VMCS_CR0_GUEST_HOST_MASK), cr4_mask01 = vmread(VMCS_CR4_GUEST_HOST_MASK);
+	uint32_t exit01 = vmread(VMCS_VMEXIT_CTLS), entry01 = vmread(VMCS_VMENTRY_CTLS);
+	bool all = n->all_dirty || n->vmcs02_vmcs12 != n->current_ptr;
+	bool derived = all || memcmp(l1, n->l1_inherited, sizeof(l1)) != 0;
+	vmptrld(n->vmcs02_phys);
+	n->vmcs02_vmcs12 = n->current_ptr;
+	for (int w = 0; w < (V12_NFIELDS + 63) / 64; w++) {
+		uint64_t bits = all ? ~0ull : n->dirty[w];
+		n->dirty[w] = 0;
+		while (bits) {
+			int idx = w * 64 + __builtin_ctzll(bits);
+			bits &= bits - 1;
+			if (idx >= V12_NFIELDS)
+				break;
+			if (v12_test(direct_mask, idx))
+				vmwrite(vmcs_all_fields[idx], c->f[idx]);
+			else if (vmcs12_index(vmcs_all_fields[idx]) >= 0)
+				derived = true;
+		}
+	}
+	if (derived)
+		prepare_derived(v, c, l1, cr0_mask01, cr4_mask01, exit01, entry01);
+	memcpy(n->l1_inherited, l1, sizeof(l1));
+	n->all_dirty = false;
 }
 
 /* SDM 26.3.1.5: the VMCS link pointer (VMCS shadowing is not offered). */
@@ -308,6 +341,7 @@ static void entry_failure(struct vcpu *v, uint32_t reason, uint64_t qual)
 	V12(c, VMENTRY_INTR_INFO) &= ~INTR_INFO_VALID;
 	if (!load_l1_host_state(v))
 		vm_end_run(v, true, "VMX abort of the guest hypervisor");
+	nested_cache_to_shadow(v, NULL);
 }
 
 void nested_vmentry(struct vcpu *v, bool resume)
@@ -323,6 +357,7 @@ void nested_vmentry(struct vcpu *v, bool resume)
 	}
 	if (n->current_ptr == ~0ull)
 		return vmx_fail_invalid(v);
+	nested_shadow_to_cache(v); /* what L1 wrote without exiting */
 	if (vmread(VMCS_GUEST_INTERRUPTIBILITY) & INTERRUPTIBILITY_MOV_SS)
 		return vmx_fail(v, VMXERR_ENTRY_MOV_SS_BLOCKING);
 	struct vmcs12 *c = n->vmcs12;
@@ -345,10 +380,7 @@ void nested_vmentry(struct vcpu *v, bool resume)
 	if (bad)
 		return entry_failure(v, EXIT_ENTRY_FAIL_MSR, bad);
 
-	/* L1's values that survive into L2 when VMCS12 does not load them. */
-	uint64_t l1_efer = vmread(VMCS_GUEST_IA32_EFER), l1_pat = vmread(VMCS_GUEST_IA32_PAT);
-	uint64_t l1_dr7 = vmread(VMCS_GUEST_DR7), l1_debugctl = vmread(VMCS_GUEST_IA32_DEBUGCTL);
-	prepare_vmcs02(v, c, l1_efer, l1_pat, l1_dr7, l1_debugctl);
+	prepare_vmcs02(v, c);
 	n->guest_mode = true;
 }
 

@@ -38,6 +38,15 @@ static const uint32_t saved_guest_fields[] = {
 	VMCS_EXIT_INSTR_LEN, VMCS_EXIT_INSTR_INFO, VMCS_IO_RCX, VMCS_IO_RSI, VMCS_IO_RDI, VMCS_IO_RIP,
 };
 
+#define N_SAVED (sizeof(saved_guest_fields) / sizeof(saved_guest_fields[0]))
+static int16_t saved_idx[N_SAVED]; /* their VMCS12 indices, computed at boot */
+
+void nested_exit_init(void)
+{
+	for (unsigned i = 0; i < N_SAVED; i++)
+		saved_idx[i] = (int16_t)vmcs12_index(saved_guest_fields[i]);
+}
+
 static void store_msr_list(struct vcpu *v, uint64_t addr, uint32_t count)
 {
 	for (uint32_t i = 0; i < count; i++) {
@@ -54,37 +63,55 @@ void nested_reflect(struct vcpu *v, const struct synth_exit *synth)
 	struct nested *n = &v->nested;
 	struct vmcs12 *c = n->vmcs12;
 	uint32_t exit12 = V12(c, VMEXIT_CTLS);
-	/* L2's state and the exit information, from VMCS02 (still current). */
-	for (unsigned i = 0; i < sizeof(saved_guest_fields) / sizeof(saved_guest_fields[0]); i++)
-		c->f[vmcs12_index(saved_guest_fields[i])] = vmread(saved_guest_fields[i]);
+	/* L2's state and the exit information, from VMCS02 (still current);
+	 * what changed is copied to the shadow VMCS afterwards. */
+	uint64_t changed[(V12_NFIELDS + 63) / 64] = { 0 };
+	for (unsigned i = 0; i < N_SAVED; i++) {
+		int idx = saved_idx[i];
+		uint64_t val = vmread(saved_guest_fields[i]);
+		if (val != c->f[idx]) {
+			c->f[idx] = val;
+			v12_mark(changed, idx);
+		}
+	}
+#define SAVE(field, value)                                  \
+	do {                                                \
+		uint64_t val_ = (value);                    \
+		if (val_ != V12(c, field)) {                \
+			V12(c, field) = val_;               \
+			v12_mark(changed, V12_##field);     \
+		}                                           \
+	} while (0)
 	if (exit12 & EXIT_SAVE_DEBUG_CTLS) {
-		V12(c, GUEST_DR7) = vmread(VMCS_GUEST_DR7);
-		V12(c, GUEST_IA32_DEBUGCTL) = vmread(VMCS_GUEST_IA32_DEBUGCTL);
+		SAVE(GUEST_DR7, vmread(VMCS_GUEST_DR7));
+		SAVE(GUEST_IA32_DEBUGCTL, vmread(VMCS_GUEST_IA32_DEBUGCTL));
 	}
 	if (exit12 & EXIT_SAVE_EFER)
-		V12(c, GUEST_IA32_EFER) = vmread(VMCS_GUEST_IA32_EFER);
+		SAVE(GUEST_IA32_EFER, vmread(VMCS_GUEST_IA32_EFER));
 	if (exit12 & EXIT_SAVE_PAT)
-		V12(c, GUEST_IA32_PAT) = vmread(VMCS_GUEST_IA32_PAT);
+		SAVE(GUEST_IA32_PAT, vmread(VMCS_GUEST_IA32_PAT));
 	if (exit12 & EXIT_SAVE_PREEMPTION_TIMER)
-		V12(c, GUEST_PREEMPTION_TIMER) = vmread(VMCS_GUEST_PREEMPTION_TIMER);
+		SAVE(GUEST_PREEMPTION_TIMER, vmread(VMCS_GUEST_PREEMPTION_TIMER));
 	/* "IA-32e mode guest" follows EFER.LMA on every VM exit (SDM 27.2). */
 	bool lma = vmread(VMCS_GUEST_IA32_EFER) & EFER_LMA;
-	V12(c, VMENTRY_CTLS) = lma ? V12(c, VMENTRY_CTLS) | ENTRY_IA32E_MODE : V12(c, VMENTRY_CTLS) & ~ENTRY_IA32E_MODE;
+	SAVE(VMENTRY_CTLS, lma ? V12(c, VMENTRY_CTLS) | ENTRY_IA32E_MODE : V12(c, VMENTRY_CTLS) & ~ENTRY_IA32E_MODE);
 	if (synth) {
-		V12(c, EXIT_REASON) = synth->reason;
-		V12(c, EXIT_QUALIFICATION) = synth->qualification;
-		V12(c, GUEST_PHYSICAL_ADDR) = synth->guest_physical;
+		SAVE(EXIT_REASON, synth->reason);
+		SAVE(EXIT_QUALIFICATION, synth->qualification);
+		SAVE(GUEST_PHYSICAL_ADDR, synth->guest_physical);
 	}
-	/* SDM 27.2.? : every VM exit clears the valid bit of the VM-entry
+	/* SDM 27.2.?: every VM exit clears the valid bit of the VM-entry
 	 * interruption-information field (Abyme forgot it: events were
-	 * injected twice). */
-	V12(c, VMENTRY_INTR_INFO) &= ~INTR_INFO_VALID;
+	 * injected twice).  VMCS02's own bit was cleared by this exit. */
+	SAVE(VMENTRY_INTR_INFO, V12(c, VMENTRY_INTR_INFO) & ~INTR_INFO_VALID);
+#undef SAVE
 	store_msr_list(v, V12(c, VMEXIT_MSR_STORE_ADDR), V12(c, VMEXIT_MSR_STORE_COUNT));
 	n->stats_reflected++;
 	if (!load_l1_host_state(v)) {
 		pr_err("VMX abort of the guest hypervisor (exit MSR-load list)\n");
 		vm_end_run(v, true, "VMX abort of the guest hypervisor");
 	}
+	nested_cache_to_shadow(v, changed);
 }
 
 /* --- does L1 want it? ------------------------------------------------------ */
@@ -246,6 +273,7 @@ void nested_l2_exit(struct vcpu *v, unsigned reason_full)
 		V12(c, VMENTRY_INTR_INFO) &= ~INTR_INFO_VALID;
 		if (!load_l1_host_state(v))
 			vm_end_run(v, true, "VMX abort of the guest hypervisor");
+		nested_cache_to_shadow(v, NULL);
 		return;
 	}
 	c->launch_state = 1; /* the entry succeeded */

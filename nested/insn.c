@@ -43,6 +43,11 @@ void vmx_fail(struct vcpu *v, unsigned error)
 		return;
 	}
 	V12(n->vmcs12, VM_INSTRUCTION_ERROR) = error;
+	if (nested_field_shadowed(v, VMCS_VM_INSTRUCTION_ERROR)) {
+		vmptrld(n->shadow_vmcs_phys);
+		vmwrite(VMCS_VM_INSTRUCTION_ERROR, error);
+		vmptrld(v->vmcs_phys);
+	}
 	set_arith_flags(RFLAGS_ZF);
 	skip_instruction(v);
 }
@@ -186,11 +191,15 @@ static bool basic_checks(struct vcpu *v)
 
 /* --- the VMCS12 cache ------------------------------------------------------ */
 
+/* Writes the current VMCS12 back to L1's memory, with what L1 wrote
+ * through the shadow VMCS. */
 void vmcs12_flush(struct vcpu *v)
 {
 	struct nested *n = &v->nested;
-	if (n->current_ptr != ~0ull)
-		gpa_write(v->vm, n->current_ptr, n->vmcs12, sizeof(struct vmcs12));
+	if (n->current_ptr == ~0ull)
+		return;
+	nested_shadow_to_cache(v);
+	gpa_write(v->vm, n->current_ptr, n->vmcs12, sizeof(struct vmcs12));
 }
 
 /* --- the instructions ------------------------------------------------------ */
@@ -230,6 +239,7 @@ static void do_vmxon(struct vcpu *v)
 	n->vmxon = true;
 	n->vmxon_ptr = ptr;
 	n->current_ptr = ~0ull;
+	nested_shadow_update_controls(v);
 	vmx_succeed(v);
 }
 
@@ -242,6 +252,7 @@ static void do_vmxoff(struct vcpu *v)
 	n->vmxon = false;
 	n->current_ptr = ~0ull;
 	nested_forget_vmcs02(v);
+	nested_shadow_update_controls(v);
 	vmx_succeed(v);
 }
 
@@ -259,6 +270,7 @@ static void do_vmclear(struct vcpu *v)
 		n->vmcs12->launch_state = 0;
 		vmcs12_flush(v);
 		n->current_ptr = ~0ull;
+		nested_shadow_update_controls(v);
 	} else {
 		/* Only the current VMCS is cached: the others are in memory.  Mark
 		 * the region's launch state clear, as the CPU would. */
@@ -296,6 +308,9 @@ static void do_vmptrld(struct vcpu *v)
 			n->vmcs12->format = VMCS12_FORMAT_TAG;
 		}
 		n->current_ptr = ptr;
+		n->all_dirty = true; /* VMCS02 must be made anew from it */
+		nested_cache_to_shadow(v, NULL);
+		nested_shadow_update_controls(v);
 	}
 	vmx_succeed(v);
 }
@@ -361,6 +376,16 @@ static void do_vmwrite(struct vcpu *v)
 	if (size == 4)
 		val = (uint32_t)val;
 	vmcs12_write(n->vmcs12, enc, val);
+	v12_mark(n->dirty, vmcs12_index(enc));
+	/* A field L1 reads through the shadow VMCS (an exit-information field
+	 * it may write with IA32_VMX_MISC[29]): keep the shadow in step. */
+	if (nested_field_shadowed(v, enc)) {
+		uint32_t full = enc & ~1u;
+		uint64_t v12 = n->vmcs12->f[vmcs12_index(full)];
+		vmptrld(n->shadow_vmcs_phys);
+		vmwrite(full, v12);
+		vmptrld(v->vmcs_phys);
+	}
 	vmx_succeed(v);
 }
 

@@ -9,6 +9,10 @@
 /* VPID of every L2 (L1's VPIDs all map to it; L1's INVVPIDs flush it). */
 #define NESTED_VPID02 2
 
+/* Dirty tracking of VMCS12 fields (index into vmcs12->f). */
+static inline void v12_mark(uint64_t *bits, int idx) { bits[idx / 64] |= 1ull << (idx % 64); }
+static inline bool v12_test(const uint64_t *bits, int idx) { return (bits[idx / 64] >> (idx % 64)) & 1; }
+
 /* insn.c */
 void vmx_succeed(struct vcpu *v);
 void vmx_fail_invalid(struct vcpu *v);
@@ -16,6 +20,10 @@ void vmx_fail(struct vcpu *v, unsigned error);
 uint64_t gpr_read(struct vcpu *v, unsigned r);
 void gpr_write(struct vcpu *v, unsigned r, uint64_t val);
 void vmcs12_flush(struct vcpu *v);
+
+/* Tables computed once at boot. */
+void nested_exit_init(void);
+void nested_enter_init(void);
 
 /* enter.c */
 void nested_vmentry(struct vcpu *v, bool resume);
@@ -33,6 +41,14 @@ struct synth_exit {
 	uint64_t qualification, guest_physical;
 };
 void nested_reflect(struct vcpu *v, const struct synth_exit *synth);
+
+/* shadow.c */
+int nested_shadow_init(struct vcpu *v);
+void nested_shadow_update_controls(struct vcpu *v);
+void nested_shadow_to_cache(struct vcpu *v);
+/* changed: fields to copy (NULL: all shadowed fields). */
+void nested_cache_to_shadow(struct vcpu *v, const uint64_t *changed);
+bool nested_field_shadowed(struct vcpu *v, uint32_t enc);
 
 /* sept.c */
 /* Handles an EPT violation of L2 under L1's EPT: true when fixed in the

@@ -30,7 +30,7 @@ int nested_vcpu_init(struct vcpu *v)
 	vmwrite(VMCS_MSR_BITMAP, virt_to_phys(n->msr_bitmap02));
 	if (vmptrld(v->vmcs_phys) != VMX_OK)
 		return -1;
-	return 0;
+	return nested_shadow_init(v); /* with VMCS01 current */
 }
 
 bool nested_l2_uses_ept12(const struct vcpu *v)

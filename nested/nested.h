@@ -37,6 +37,11 @@ struct nested {
 	uint64_t current_ptr;  /* L1's current VMCS (guest-physical), or ~0 */
 	struct vmcs12 *vmcs12; /* cache of the current VMCS12 */
 
+	/* VMCS12 fields changed since VMCS02 was last made from it. */
+	uint64_t dirty[(V12_NFIELDS + 63) / 64];
+	bool all_dirty;
+	uint64_t l1_inherited[4]; /* L1's EFER, PAT, DR7, DEBUGCTL when last used */
+
 	void *vmcs02;
 	uint64_t vmcs02_phys;
 	bool vmcs02_launched;
@@ -46,6 +51,18 @@ struct nested {
 	uint8_t *msr_bitmap02;  /* VMCS02's MSR bitmap: all ones */
 	uint32_t proc02;        /* primary controls of VMCS02 as programmed */
 	unsigned nmi_pending02; /* NMIs L0 must inject into L2 */
+
+	/* Hardware VMCS shadowing of VMCS12 for L1 (nested/shadow.c). */
+	bool shadowing;
+	void *shadow_vmcs;
+	uint64_t shadow_vmcs_phys;
+	uint8_t *vmread_bitmap, *vmwrite_bitmap;
+	uint32_t *shadow_fields;  /* read without exiting */
+	int16_t *shadow_idx;      /* their VMCS12 indices */
+	unsigned n_shadow_fields;
+	uint32_t *write_fields;   /* ... and written without exiting */
+	int16_t *write_idx;
+	unsigned n_write_fields;
 
 	struct shadow_ept sept[SEPT_SLOTS];
 	uint64_t sept_clock;
@@ -67,6 +84,9 @@ void nested_init(const struct vmx_caps *real);
 const struct nested_caps *nested_caps(void);
 bool nested_enabled(void);
 void nested_set_enabled(bool on);
+/* Use the CPU's VMCS shadowing for L1 when it has it (vmcs_shadowing=). */
+bool nested_shadowing_wanted(void);
+void nested_set_shadowing(bool on);
 
 /* Per vCPU set-up (VMCS02, bitmaps); 0 or -1 when out of memory. */
 int nested_vcpu_init(struct vcpu *v);

@@ -31,7 +31,7 @@ static bool indexed_leaf(uint32_t leaf)
 void cpuid_init(struct vcpu *v)
 {
 	for (unsigned i = 0; i < CPUID_CACHE_SLOTS; i++)
-		v->cpuid_cache[i].valid = false;
+		v->cpuid_cache[i].valid = 0;
 }
 
 /* Leaf 0xd's sizes depend on XCR0 (and IA32_XSS), which the guest changes:
@@ -40,18 +40,18 @@ void cpuid_forget_xsave(struct vcpu *v)
 {
 	for (unsigned i = 0; i < CPUID_CACHE_SLOTS; i++)
 		if (v->cpuid_cache[i].leaf == 0xd)
-			v->cpuid_cache[i].valid = false;
+			v->cpuid_cache[i].valid = 0;
 }
 
-static struct cpuid_regs below(struct vcpu *v, uint32_t leaf, uint32_t subleaf)
+static inline const struct cpuid_cache_entry *below(struct vcpu *v, uint32_t leaf, uint32_t subleaf)
 {
-	unsigned slot = (leaf * 7 + subleaf + (leaf >> 28) * 13) % CPUID_CACHE_SLOTS;
+	unsigned slot = (leaf ^ (leaf >> 26) ^ (subleaf << 3)) % CPUID_CACHE_SLOTS;
 	struct cpuid_cache_entry *e = &v->cpuid_cache[slot];
-	if (!(e->valid && e->leaf == leaf && e->subleaf == subleaf)) {
+	if (__builtin_expect(!(e->valid && e->leaf == leaf && e->subleaf == subleaf), 0)) {
 		struct cpuid_regs r = cpuid(leaf, subleaf);
-		*e = (struct cpuid_cache_entry){ leaf, subleaf, true, r.eax, r.ebx, r.ecx, r.edx };
+		*e = (struct cpuid_cache_entry){ leaf, subleaf, r.eax, r.ebx, r.ecx, r.edx, 1, 0 };
 	}
-	return (struct cpuid_regs){ e->eax, e->ebx, e->ecx, e->edx };
+	return e;
 }
 
 static struct cpuid_regs nestor_leaf(struct vcpu *v, uint32_t leaf)
@@ -69,29 +69,35 @@ static struct cpuid_regs nestor_leaf(struct vcpu *v, uint32_t leaf)
 	return r;
 }
 
+/* The answers that depend on the guest's state or on Nestor: out of line,
+ * so the common case stays a cache lookup.  Works on the guest's registers. */
+static __attribute__((noinline)) void adjust(struct vcpu *v, uint32_t leaf, uint32_t subleaf)
+{
+	if ((leaf & 0xffffff00) == NESTOR_CPUID_BASE) {
+		struct cpuid_regs r = nestor_leaf(v, leaf);
+		v->gpr[RAX] = r.eax, v->gpr[RBX] = r.ebx, v->gpr[RCX] = r.ecx, v->gpr[RDX] = r.edx;
+	} else if (leaf == 1) {
+		uint64_t cr4 = vmread(VMCS_GUEST_CR4);
+		uint32_t ecx = v->gpr[RCX] | (1u << 31); /* hypervisor present */
+		if (!nested_enabled())
+			ecx &= ~(1u << 5); /* VMX only when Nestor emulates it */
+		v->gpr[RCX] = (ecx & ~(1u << 27)) | ((cr4 & CR4_OSXSAVE) ? 1u << 27 : 0);
+	} else if (leaf == 7 && subleaf == 0) {
+		uint64_t cr4 = vmread(VMCS_GUEST_CR4);
+		v->gpr[RCX] = (v->gpr[RCX] & ~(1u << 4)) | ((cr4 & CR4_PKE) ? 1u << 4 : 0);
+	}
+}
+
 void exit_cpuid(struct vcpu *v)
 {
 	uint32_t leaf = (uint32_t)v->gpr[RAX];
 	uint32_t subleaf = indexed_leaf(leaf) ? (uint32_t)v->gpr[RCX] : 0;
-	struct cpuid_regs r;
-	if ((leaf & 0xffffff00) == NESTOR_CPUID_BASE) {
-		r = nestor_leaf(v, leaf);
-	} else {
-		r = below(v, leaf, subleaf);
-		if (leaf == 1) {
-			uint64_t cr4 = vmread(VMCS_GUEST_CR4);
-			r.ecx |= 1u << 31;            /* hypervisor present */
-			if (!nested_enabled())
-				r.ecx &= ~(1u << 5);  /* VMX only when Nestor emulates it */
-			r.ecx = (r.ecx & ~(1u << 27)) | ((cr4 & CR4_OSXSAVE) ? 1u << 27 : 0);
-		} else if (leaf == 7 && subleaf == 0) {
-			uint64_t cr4 = vmread(VMCS_GUEST_CR4);
-			r.ecx = (r.ecx & ~(1u << 4)) | ((cr4 & CR4_PKE) ? 1u << 4 : 0);
-		}
-	}
-	v->gpr[RAX] = r.eax;
-	v->gpr[RBX] = r.ebx;
-	v->gpr[RCX] = r.ecx;
-	v->gpr[RDX] = r.edx;
+	const struct cpuid_cache_entry *e = below(v, leaf, subleaf);
+	v->gpr[RAX] = e->eax;
+	v->gpr[RBX] = e->ebx;
+	v->gpr[RCX] = e->ecx;
+	v->gpr[RDX] = e->edx;
+	if (__builtin_expect(leaf == 1 || leaf == 7 || (leaf & 0xffffff00) == NESTOR_CPUID_BASE, 0))
+		adjust(v, leaf, subleaf);
 	skip_instruction(v);
 }

@@ -58,7 +58,7 @@ void exit_hlt(struct vcpu *v)
 
 /* VMX instructions: emulated for a guest hypervisor (nested/insn.c), or
  * invalid opcodes when nested VMX is off, as on a CPU without VMX. */
-void exit_vmx_insn(struct vcpu *v) { nested_vmx_instruction(v, v->exit_reason); }
+void exit_vmx_insn(struct vcpu *v) { nested_vmx_instruction(v, vmread(VMCS_EXIT_REASON) & 0xffff); }
 
 /* GETSEC with CR4.SMXE=1 exits; SMX is not offered: #UD. */
 void exit_getsec(struct vcpu *v) { inject_ud(v); }

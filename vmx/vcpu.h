@@ -30,8 +30,8 @@ struct exit_stats {
 #define CPUID_CACHE_SLOTS 64
 struct cpuid_cache_entry {
 	uint32_t leaf, subleaf;
-	bool valid;
 	uint32_t eax, ebx, ecx, edx;
+	uint32_t valid, pad; /* 32 bytes: the lookup indexes with a shift */
 };
 
 struct vm;
@@ -47,8 +47,6 @@ struct vcpu {
 
 	/* Controls as currently programmed (to toggle window exits cheaply). */
 	uint32_t proc_ctls;
-
-	unsigned exit_reason; /* basic reason of the exit being handled */
 
 	/* VMX for the guest when it is a hypervisor (nested/). */
 	struct nested nested;

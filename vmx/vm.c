@@ -40,6 +40,7 @@ void vm_run(const struct mb2_info *mb, unsigned level)
 		fail("cannot virtualize this CPU", err);
 	vmx_caps_log(&caps);
 	nested_set_enabled(config.nested);
+	nested_set_shadowing(config.vmcs_shadowing);
 	nested_init(&caps);
 
 	struct vm *vm = zalloc(sizeof(*vm));

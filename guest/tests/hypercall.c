@@ -36,18 +36,26 @@ TEST(hypercall, abi)
 	CHECK(r.status == NESTOR_OK && r.rbx == NESTOR_ABI_VERSION && r.rdx == NESTOR_SIG_EBX, "bad version answer");
 	CHECK(r.rcx == cpuid(NESTOR_CPUID_INFO, 0).eax, "level differs from CPUID 0x40000001");
 
-	/* Exit statistics: one CPUID between two reads counts exactly one. */
-	uint64_t before = nestor_hypercall(NESTOR_HC_EXIT_STATS, 10, 0, 0).rbx;
+	/* Exit statistics of the Nestor right below: one CPUID between two
+	 * reads counts exactly one. */
+	uint64_t me = NESTOR_LEVEL_SELF;
+	uint64_t before = nestor_hypercall(NESTOR_HC_EXIT_STATS, 10, 0, me).rbx;
 	cpuid(0, 0);
-	r = nestor_hypercall(NESTOR_HC_EXIT_STATS, 10, 0, 0);
+	r = nestor_hypercall(NESTOR_HC_EXIT_STATS, 10, 0, me);
 	CHECK(r.status == NESTOR_OK && r.rbx == before + 1, "CPUID exits %llu -> %llu", (unsigned long long)before,
 	      (unsigned long long)r.rbx);
-	r = nestor_hypercall(NESTOR_HC_EXIT_STATS, 100000, 0, 0);
+	r = nestor_hypercall(NESTOR_HC_EXIT_STATS, 100000, 0, me);
 	CHECK(r.status == NESTOR_EINVAL, "bad reason: status %lld", (long long)r.status);
 	r = nestor_hypercall(NESTOR_HC_STATS_RESET, 0, 0, 0);
-	uint64_t total = nestor_hypercall(NESTOR_HC_EXIT_STATS, NESTOR_STATS_TOTAL, 0, 0).rbx;
+	uint64_t total = nestor_hypercall(NESTOR_HC_EXIT_STATS, NESTOR_STATS_TOTAL, 0, me).rbx;
 	CHECK(r.status == NESTOR_OK && total == 1, "after reset %llu exits (expected the reset call)",
 	      (unsigned long long)total);
+	/* Any level down to 0 answers (forwarded); a level above does not. */
+	uint64_t level = cpuid(NESTOR_CPUID_INFO, 0).eax;
+	r = nestor_hypercall(NESTOR_HC_EXIT_STATS, NESTOR_STATS_TOTAL, 0, 0);
+	CHECK(r.status == NESTOR_OK && r.rbx > 0, "level 0's statistics: status %lld", (long long)r.status);
+	r = nestor_hypercall(NESTOR_HC_EXIT_STATS, NESTOR_STATS_TOTAL, 0, level + 1);
+	CHECK(r.status == NESTOR_EINVAL, "statistics of a level above: status %lld", (long long)r.status);
 
 	/* Console: printable text goes out, bad buffers are refused. */
 	r = nestor_hypercall(NESTOR_HC_CONSOLE, (uint64_t)text, 21, 0);
