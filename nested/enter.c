@@ -61,31 +61,31 @@ static const char *check_controls(const struct vmcs12 *c)
 	uint32_t exit = V12(c, VMEXIT_CTLS), entry = V12(c, VMENTRY_CTLS);
 	if (!ctl_ok(nc->true_pin, pin) || !ctl_ok(nc->true_proc, proc) || !ctl_ok(nc->true_exit, exit) ||
 	    !ctl_ok(nc->true_entry, entry))
-		return "if (!ctl_ok(nc->true_pin, pin) || !ctl_ok(nc->true_proc, proc) || !ctl_ok(nc->true_exit, exit) || !ctl_ok(n...";
+		return "a pin-based, primary, exit or entry control outside the allowed settings";
 	if ((proc & PROC_SECONDARY_CTLS) && !ctl_ok(nc->proc2, proc2))
-		return "if ((proc & PROC_SECONDARY_CTLS) && !ctl_ok(nc->proc2, proc2))";
+		return "a secondary control outside the allowed settings";
 	if (V12(c, CR3_TARGET_COUNT) > ((nc->misc >> 16) & 0x1ff))
-		return "if (V12(c, CR3_TARGET_COUNT) > ((nc->misc >> 16) & 0x1ff))";
+		return "CR3-target count above the supported number";
 	if ((proc & PROC_USE_IO_BITMAPS) && (!page_addr_ok(V12(c, IO_BITMAP_A)) || !page_addr_ok(V12(c, IO_BITMAP_B))))
-		return "if ((proc & PROC_USE_IO_BITMAPS) && (!page_addr_ok(V12(c, IO_BITMAP_A)) || !page_addr_ok(V12(c, IO_BITMAP_B...";
+		return "I/O bitmap address not 4 KiB aligned or beyond the physical-address width";
 	if ((proc & PROC_USE_MSR_BITMAPS) && !page_addr_ok(V12(c, MSR_BITMAP)))
-		return "if ((proc & PROC_USE_MSR_BITMAPS) && !page_addr_ok(V12(c, MSR_BITMAP)))";
+		return "MSR bitmap address not 4 KiB aligned or beyond the physical-address width";
 	if (!(pin & PIN_NMI_EXITING) && (pin & PIN_VIRTUAL_NMIS))
-		return "if (!(pin & PIN_NMI_EXITING) && (pin & PIN_VIRTUAL_NMIS))";
+		return "virtual NMIs without NMI exiting";
 	if (!(pin & PIN_VIRTUAL_NMIS) && (proc & PROC_NMI_WINDOW))
-		return "if (!(pin & PIN_VIRTUAL_NMIS) && (proc & PROC_NMI_WINDOW))";
+		return "NMI-window exiting without virtual NMIs";
 	if ((proc2 & PROC2_VPID) && V12(c, VPID) == 0)
-		return "if ((proc2 & PROC2_VPID) && V12(c, VPID) == 0)";
+		return "VPID enabled with VPID 0";
 	if ((proc2 & PROC2_EPT) && !nested_eptp_valid(V12(c, EPT_POINTER)))
-		return "if ((proc2 & PROC2_EPT) && !nested_eptp_valid(V12(c, EPT_POINTER)))";
+		return "invalid EPT pointer (memory type, walk length, reserved bits)";
 	if ((proc2 & PROC2_UNRESTRICTED_GUEST) && !(proc2 & PROC2_EPT))
-		return "if ((proc2 & PROC2_UNRESTRICTED_GUEST) && !(proc2 & PROC2_EPT))";
+		return "unrestricted guest without EPT";
 	if (!(pin & PIN_PREEMPTION_TIMER) && (exit & EXIT_SAVE_PREEMPTION_TIMER))
-		return "if (!(pin & PIN_PREEMPTION_TIMER) && (exit & EXIT_SAVE_PREEMPTION_TIMER))";
+		return "saving the preemption timer without activating it";
 	if (!msr_area_ok(V12(c, VMEXIT_MSR_STORE_ADDR), V12(c, VMEXIT_MSR_STORE_COUNT)) ||
 	    !msr_area_ok(V12(c, VMEXIT_MSR_LOAD_ADDR), V12(c, VMEXIT_MSR_LOAD_COUNT)) ||
 	    !msr_area_ok(V12(c, VMENTRY_MSR_LOAD_ADDR), V12(c, VMENTRY_MSR_LOAD_COUNT)))
-		return "if (!msr_area_ok(V12(c, VMEXIT_MSR_STORE_ADDR), V12(c, VMEXIT_MSR_STORE_COUNT)) || !msr_area_ok(V12(c, VMEX...";
+		return "MSR store/load area not 16-byte aligned or beyond the physical-address width";
 	/* Event injection (SDM 26.2.1.3). */
 	uint32_t info = V12(c, VMENTRY_INTR_INFO);
 	if (info & INTR_INFO_VALID) {
@@ -94,23 +94,23 @@ static const char *check_controls(const struct vmcs12 *c)
 		bool pe = V12(c, GUEST_CR0) & CR0_PE;
 		bool any_errcode = nc->basic & (1ull << 56);
 		if (info & 0x7ffff000u)
-			return "if (info & 0x7ffff000u)";
+			return "reserved bits set in the VM-entry interruption information";
 		if (type == 1 || type == INTR_TYPE_OTHER)
 			return false; /* reserved; "other event" needs the monitor trap flag */
 		if ((type == INTR_TYPE_NMI && vec != 2) || (type == INTR_TYPE_HW_EXCEPTION && vec > 31))
-			return "if ((type == INTR_TYPE_NMI && vec != 2) || (type == INTR_TYPE_HW_EXCEPTION && vec > 31))";
+			return "injected event: vector does not match its type";
 		bool want_ec = type == INTR_TYPE_HW_EXCEPTION && (!ug || pe) && (any_errcode || has_error_code_vector(vec));
 		bool deliver = info & INTR_INFO_ERRCODE_VALID;
 		if (deliver && (type != INTR_TYPE_HW_EXCEPTION || (ug && !pe)))
-			return "if (deliver && (type != INTR_TYPE_HW_EXCEPTION || (ug && !pe)))";
+			return "injected event: error code for a type or mode that has none";
 		if (!any_errcode && deliver != want_ec)
-			return "if (!any_errcode && deliver != want_ec)";
+			return "injected exception: error code delivered iff the vector has one";
 		if (deliver && (V12(c, VMENTRY_EXCEPTION_ERRCODE) & 0xffff8000u))
-			return "if (deliver && (V12(c, VMENTRY_EXCEPTION_ERRCODE) & 0xffff8000u))";
+			return "injected exception: error code bits 31:15 set";
 		if (type == INTR_TYPE_SW_INTR || type == INTR_TYPE_PRIV_SW_EXCEPTION || type == INTR_TYPE_SW_EXCEPTION) {
 			uint32_t len = V12(c, VMENTRY_INSTR_LEN);
 			if (len > 15 || (len == 0 && !(nc->misc & (1ull << 30))))
-				return "if (len > 15 || (len == 0 && !(nc->misc & (1ull << 30))))";
+				return "injected software event: instruction length not 1..15";
 		}
 	}
 	return NULL;
@@ -124,43 +124,43 @@ static const char *check_host(struct vcpu *v, const struct vmcs12 *c)
 	uint32_t exit = V12(c, VMEXIT_CTLS), entry = V12(c, VMENTRY_CTLS);
 	bool host64 = exit & EXIT_HOST_ADDR_SPACE_SIZE;
 	if ((cr0 & nc->cr0_fixed0) != nc->cr0_fixed0 || (cr0 & ~nc->cr0_fixed1))
-		return "if ((cr0 & nc->cr0_fixed0) != nc->cr0_fixed0 || (cr0 & ~nc->cr0_fixed1))";
+		return "host CR0 violates the VMX fixed bits";
 	if ((cr4 & nc->cr4_fixed0) != nc->cr4_fixed0 || (cr4 & ~nc->cr4_fixed1))
-		return "if ((cr4 & nc->cr4_fixed0) != nc->cr4_fixed0 || (cr4 & ~nc->cr4_fixed1))";
+		return "host CR4 violates the VMX fixed bits";
 	if (V12(c, HOST_CR3) & width_mask())
-		return "if (V12(c, HOST_CR3) & width_mask())";
+		return "host CR3 beyond the physical-address width";
 	if (!canonical(V12(c, HOST_IA32_SYSENTER_ESP)) || !canonical(V12(c, HOST_IA32_SYSENTER_EIP)))
-		return "if (!canonical(V12(c, HOST_IA32_SYSENTER_ESP)) || !canonical(V12(c, HOST_IA32_SYSENTER_EIP)))";
+		return "host SYSENTER ESP/EIP not canonical";
 	if (exit & EXIT_LOAD_PAT) {
 		for (int i = 0; i < 8; i++) {
 			unsigned t = (V12(c, HOST_IA32_PAT) >> (8 * i)) & 0xff;
 			if (t == 2 || t == 3 || t > 7)
-				return "if (t == 2 || t == 3 || t > 7)";
+				return "host PAT with an invalid memory type";
 		}
 	}
 	if (exit & EXIT_LOAD_EFER) {
 		uint64_t efer = V12(c, HOST_IA32_EFER);
 		if ((efer & ~(uint64_t)(EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)) ||
 		    !!(efer & EFER_LMA) != host64 || !!(efer & EFER_LME) != host64)
-			return "if ((efer & ~(uint64_t)(EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)) || !!(efer & EFER_LMA) != host64 || !!(...";
+			return "host EFER reserved bits, or LMA/LME not matching the host address-space size";
 	}
 	static const uint32_t sels[7] = { VMCS_HOST_ES_SEL, VMCS_HOST_CS_SEL, VMCS_HOST_SS_SEL, VMCS_HOST_DS_SEL,
 					  VMCS_HOST_FS_SEL, VMCS_HOST_GS_SEL, VMCS_HOST_TR_SEL };
 	for (int i = 0; i < 7; i++)
 		if (c->f[vmcs12_index(sels[i])] & 7)
-			return "if (c->f[vmcs12_index(sels[i])] & 7)";
+			return "a host selector with RPL or TI set";
 	if (V12(c, HOST_CS_SEL) == 0 || V12(c, HOST_TR_SEL) == 0 || (!host64 && V12(c, HOST_SS_SEL) == 0))
-		return "if (V12(c, HOST_CS_SEL) == 0 || V12(c, HOST_TR_SEL) == 0 || (!host64 && V12(c, HOST_SS_SEL) == 0))";
+		return "host CS or TR selector 0 (or SS for a 32-bit host)";
 	if (!canonical(V12(c, HOST_FS_BASE)) || !canonical(V12(c, HOST_GS_BASE)) || !canonical(V12(c, HOST_GDTR_BASE)) ||
 	    !canonical(V12(c, HOST_IDTR_BASE)) || !canonical(V12(c, HOST_TR_BASE)))
-		return "if (!canonical(V12(c, HOST_FS_BASE)) || !canonical(V12(c, HOST_GS_BASE)) || !canonical(V12(c, HOST_GDTR_BAS...";
+		return "a host base address not canonical";
 	bool l1_long = vmread(VMCS_GUEST_IA32_EFER) & EFER_LMA; /* L1 runs in IA-32e mode */
 	if (host64) {
 		if (!l1_long || !(cr4 & CR4_PAE) || !canonical(V12(c, HOST_RIP)))
-			return "if (!l1_long || !(cr4 & CR4_PAE) || !canonical(V12(c, HOST_RIP)))";
+			return "64-bit host: not in IA-32e mode, CR4.PAE clear or RIP not canonical";
 	} else {
 		if (l1_long || (entry & ENTRY_IA32E_MODE) || (cr4 & CR4_PCIDE) || (V12(c, HOST_RIP) >> 32))
-			return "if (l1_long || (entry & ENTRY_IA32E_MODE) || (cr4 & CR4_PCIDE) || (V12(c, HOST_RIP) >> 32))";
+			return "32-bit host from IA-32e mode, with an IA-32e guest, PCIDE or a 64-bit RIP";
 	}
 	(void)v;
 	return NULL;

@@ -7,10 +7,15 @@
  * build/bench/results.md.
  *
  *   C<d>    ticks per CPUID round trip of a guest at depth d
- *   E<d>    VM exits the Nestor below the guest takes per such CPUID
+ *   E<d>    VM exits the lowest Nestor (level 0) takes per such CPUID
+ *   CIO<d>, EIO<d>  the same for a write to an I/O port every Nestor
+ *           intercepts (Bochs' shutdown port, a byte outside the word)
+ *   ..._noshadow    the same with VMCS shadowing off (vmcs_shadowing=off)
  *
- * usage: bench [--cpu MODEL] [--depths LIST] */
+ * usage: bench [--cpu MODEL] [--depths LIST] [--noshadow-depths LIST] */
 #include "tools/util.h"
+
+#include <stdbool.h>
 
 struct figure {
 	char name[32];
@@ -49,45 +54,59 @@ static int parse(const char *t, const char *what, unsigned long long *ticks, uns
 	return 0;
 }
 
+static void run_depth(const char *cpu, int depth, bool noshadow)
+{
+	char cmd[1024], path[256], name[64], note[160];
+	const char *suffix = noshadow ? "_noshadow" : "";
+	snprintf(cmd, sizeof(cmd),
+		 "build/tools/nestor-run --quiet --timeout 900 --name bench-d%d%s --cpu %s %s "
+		 "--guest 'build/guest.elf suite=bench' --depth %d",
+		 depth, suffix, cpu, noshadow ? "--nestor 'build/nestor.elf vmcs_shadowing=off'" : "", depth);
+	if (system(cmd) != 0)
+		die("benchmark run at depth %d failed (see build/runs/bench-d%d%s)", depth, depth, suffix);
+	snprintf(path, sizeof(path), "build/runs/bench-d%d%s/transcript.txt", depth, suffix);
+	char *t = read_file(path, NULL);
+	if (!t)
+		die("no transcript in %s", path);
+	static const struct {
+		const char *test, *prefix, *what;
+	} kinds[] = { { "cpuid", "", "CPUID" }, { "io", "IO", "intercepted port write" } };
+	for (unsigned k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		unsigned long long ticks, exits;
+		if (parse(t, kinds[k].test, &ticks, &exits))
+			die("no %s measurement in %s", kinds[k].test, path);
+		snprintf(name, sizeof(name), "C%s%d%s", kinds[k].prefix, depth, suffix);
+		snprintf(note, sizeof(note), "ticks per %s round trip, guest at depth %d%s", kinds[k].what, depth,
+			 noshadow ? ", no VMCS shadowing" : "");
+		add(name, ticks, note);
+		snprintf(name, sizeof(name), "E%s%d%s", kinds[k].prefix, depth, suffix);
+		snprintf(note, sizeof(note), "exits at level 0 per %s of a depth-%d guest%s", kinds[k].what, depth,
+			 noshadow ? ", no VMCS shadowing" : "");
+		add(name, exits, note);
+	}
+	free(t);
+}
+
 int main(int argc, char **argv)
 {
 	const char *cpu = "corei7_skylake_x";
-	char depths[64] = "1";
+	char depths[64] = "1,2,3", noshadow[64] = "2";
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--cpu") && i + 1 < argc)
 			cpu = argv[++i];
 		else if (!strcmp(argv[i], "--depths") && i + 1 < argc)
 			snprintf(depths, sizeof(depths), "%s", argv[++i]);
+		else if (!strcmp(argv[i], "--noshadow-depths") && i + 1 < argc)
+			snprintf(noshadow, sizeof(noshadow), "%s", argv[++i]);
 		else
-			die("usage: bench [--cpu MODEL] [--depths LIST]");
+			die("usage: bench [--cpu MODEL] [--depths LIST] [--noshadow-depths LIST]");
 	}
 	make_dirs("build/bench");
-	char tmp[64];
-	snprintf(tmp, sizeof(tmp), "%s", depths);
-	for (char *d = strtok(tmp, ","); d; d = strtok(NULL, ",")) {
-		int depth = atoi(d);
-		char cmd[1024], path[256];
-		snprintf(cmd, sizeof(cmd),
-			 "build/tools/nestor-run --quiet --name bench-d%d --cpu %s --guest 'build/guest.elf suite=bench' "
-			 "--depth %d",
-			 depth, cpu, depth);
-		if (system(cmd) != 0)
-			die("benchmark run at depth %d failed (see build/runs/bench-d%d)", depth, depth);
-		snprintf(path, sizeof(path), "build/runs/bench-d%d/transcript.txt", depth);
-		char *t = read_file(path, NULL);
-		if (!t)
-			die("no transcript in %s", path);
-		unsigned long long ticks, exits;
-		char name[32], note[160];
-		if (parse(t, "cpuid", &ticks, &exits))
-			die("no cpuid measurement in %s", path);
-		snprintf(name, sizeof(name), "C%d", depth);
-		snprintf(note, sizeof(note), "ticks per CPUID round trip, guest at depth %d", depth);
-		add(name, ticks, note);
-		snprintf(name, sizeof(name), "E%d", depth);
-		snprintf(note, sizeof(note), "exits per CPUID taken by the Nestor below a depth-%d guest", depth);
-		add(name, exits, note);
-		free(t);
+	for (int pass = 0; pass < 2; pass++) {
+		char tmp[64];
+		snprintf(tmp, sizeof(tmp), "%s", pass ? noshadow : depths);
+		for (char *d = strtok(tmp, ","); d; d = strtok(NULL, ","))
+			run_depth(cpu, atoi(d), pass == 1);
 	}
 	FILE *f = fopen("build/bench/results.md", "w");
 	if (!f)
