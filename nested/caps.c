@@ -3,11 +3,13 @@
  * Nestor emulates - never more. */
 #include "nested/internal.h"
 #include "lib/x86.h"
+#include "vmx/vmcs.h"
 #include "vmx/vmx_defs.h"
 
 static struct nested_caps caps;   /* computed once at boot, read-only after */
 static bool enabled = true;
 static bool shadowing = true;
+static bool inv_type_rexw; /* the CPU reads a 32-bit INVEPT/INVVPID type without REX.W */
 
 /* Controls Nestor knows how to merge into VMCS02 and route exits for. */
 #define PIN_OFFERED (PIN_EXTINT_EXITING | PIN_NMI_EXITING | PIN_VIRTUAL_NMIS | PIN_PREEMPTION_TIMER)
@@ -76,6 +78,26 @@ void nested_init(const struct vmx_caps *r)
 			       (1ull << 40) | VPID_CAP_SINGLE | VPID_CAP_ALL | (1ull << 43);
 	caps.ept_vpid = r->ept_vpid & ept_offered;
 }
+
+/* Asks the CPU how it reads the INVVPID type register in 64-bit mode: an
+ * all-context INVVPID with bit 32 set in the type, encoded without REX.W,
+ * succeeds on a CPU that reads only 32 bits. */
+void nested_probe_inv_type(const struct vmx_caps *r)
+{
+	if (!(r->ept_vpid & VPID_CAP_INVVPID) || !(r->ept_vpid & VPID_CAP_ALL))
+		return;
+	struct invvpid_desc d = { 0, 0 };
+	uint64_t type = (1ull << 32) | 2;
+	uint8_t cf, zf;
+	/* 66 0f 38 81 /r without REX.W: invvpid (%rax), %ecx-or-%rcx */
+	__asm__ volatile(".byte 0x66, 0x0f, 0x38, 0x81, 0x08\n\tsetc %0\n\tsetz %1"
+			 : "=qm"(cf), "=qm"(zf)
+			 : "a"(&d), "c"(type)
+			 : "cc", "memory");
+	inv_type_rexw = !cf && !zf;
+}
+
+bool nested_inv_type_needs_rexw(void) { return inv_type_rexw; }
 
 const struct nested_caps *nested_caps(void) { return &caps; }
 bool nested_enabled(void) { return enabled; }

@@ -95,8 +95,8 @@ static const char *check_controls(const struct vmcs12 *c)
 		bool any_errcode = nc->basic & (1ull << 56);
 		if (info & 0x7ffff000u)
 			return "reserved bits set in the VM-entry interruption information";
-		if (type == 1 || type == INTR_TYPE_OTHER)
-			return false; /* reserved; "other event" needs the monitor trap flag */
+		if (type == 1 || type == INTR_TYPE_OTHER) /* "other event" needs the monitor trap flag */
+			return "injected event of a reserved type (or MTF, not offered)";
 		if ((type == INTR_TYPE_NMI && vec != 2) || (type == INTR_TYPE_HW_EXCEPTION && vec > 31))
 			return "injected event: vector does not match its type";
 		bool want_ec = type == INTR_TYPE_HW_EXCEPTION && (!ug || pe) && (any_errcode || has_error_code_vector(vec));
@@ -275,7 +275,9 @@ static void prepare_vmcs02(struct vcpu *v, const struct vmcs12 *c)
 	/* L1's values that survive into L2, and L0's controls: from VMCS01. */
 	uint64_t l1[4] = { vmread(VMCS_GUEST_IA32_EFER), vmread(VMCS_GUEST_IA32_PAT), vmread(VMCS_GUEST_DR7),
 			   vmread(VMCS_GUEST_IA32_DEBUGCTL) };
-	uint64_t cr0_mask01 = vmread(VMCS_CR0_GUEST_HOST_MASK), cr4_mask01 = vmread(VMCS_CR4_GUEST_HOST_MASK);
+	/* L0's own CR bits for any guest (not those it adds while L1 is in VMX
+	 * operation: those concern L1 only). */
+	uint64_t cr0_mask01 = v->cr0_mask_base, cr4_mask01 = v->cr4_mask_base;
 	uint32_t exit01 = vmread(VMCS_VMEXIT_CTLS), entry01 = vmread(VMCS_VMENTRY_CTLS);
 	bool all = n->all_dirty || n->vmcs02_vmcs12 != n->current_ptr;
 	bool derived = all || memcmp(l1, n->l1_inherited, sizeof(l1)) != 0;
@@ -332,13 +334,13 @@ static unsigned load_msr_list(struct vcpu *v, uint64_t addr, uint32_t count)
 }
 
 /* The VM-entry failure L1 sees for a bad guest state: an exit with bit 31
- * of the reason set, L1's host state loaded (SDM 26.8). */
+ * of the reason set, L1's host state loaded (SDM 26.8).  Unlike a VM exit,
+ * it leaves the VM-entry interruption information as it was (SDM 26.7). */
 static void entry_failure(struct vcpu *v, uint32_t reason, uint64_t qual)
 {
 	struct vmcs12 *c = v->nested.vmcs12;
 	V12(c, EXIT_REASON) = reason | EXIT_REASON_FAILED_ENTRY;
 	V12(c, EXIT_QUALIFICATION) = qual;
-	V12(c, VMENTRY_INTR_INFO) &= ~INTR_INFO_VALID;
 	if (!load_l1_host_state(v))
 		vm_end_run(v, true, "VMX abort of the guest hypervisor");
 	nested_cache_to_shadow(v, NULL);
@@ -386,14 +388,8 @@ void nested_vmentry(struct vcpu *v, bool resume)
 
 void nested_forget_vmcs02(struct vcpu *v)
 {
-	struct nested *n = &v->nested;
-	if (n->guest_mode)
-		return;
-	/* VMCLEAR resets its launch state; VMCS01 becomes current again. */
-	vmclear(n->vmcs02_phys);
-	vmptrld(v->vmcs_phys);
-	n->vmcs02_launched = false;
-	n->vmcs02_vmcs12 = ~0ull;
+	if (!v->nested.guest_mode)
+		nested_reset_vmcs02(v);
 }
 
 /* --- the way back: VMCS12's host state into VMCS01 (SDM 27.5) ------------ */

@@ -265,14 +265,15 @@ void nested_l2_exit(struct vcpu *v, unsigned reason_full)
 	unsigned reason = reason_full & 0xffff;
 	if (reason_full & EXIT_REASON_FAILED_ENTRY) {
 		/* VMCS02's guest state - VMCS12's - failed the CPU's checks: L1
-		 * gets the same entry failure; VMCS02 stays clear. */
-		n->vmcs02_launched = false;
+		 * gets the same entry failure.  VMCS02 is cleared afterwards so
+		 * its launch state is known whatever the CPU did with it. */
 		uint64_t q = vmread(VMCS_EXIT_QUALIFICATION);
 		V12(c, EXIT_REASON) = reason_full;
-		V12(c, EXIT_QUALIFICATION) = q;
-		V12(c, VMENTRY_INTR_INFO) &= ~INTR_INFO_VALID;
+		V12(c, EXIT_QUALIFICATION) = q; /* the entry information stays (SDM 26.7) */
 		if (!load_l1_host_state(v))
 			vm_end_run(v, true, "VMX abort of the guest hypervisor");
+		n->guest_mode = true; /* so that the reset below applies */
+		nested_reset_vmcs02(v);
 		nested_cache_to_shadow(v, NULL);
 		return;
 	}

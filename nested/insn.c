@@ -7,6 +7,7 @@
 #include "lib/log.h"
 #include "lib/string.h"
 #include "lib/x86.h"
+#include "lib/x86_decode.h"
 #include "mm/mm.h"
 #include "nested/internal.h"
 #include "vmx/exits.h"
@@ -328,6 +329,14 @@ static void do_vmptrst(struct vcpu *v)
 
 /* VMREAD/VMWRITE: the SDM's pseudo-code checks the current VMCS and the
  * field before it touches the memory operand. */
+/* VMREAD/VMWRITE, in the order of the SDM's pseudo-code (and Bochs'):
+ * current VMCS, then - for VMWRITE - the source operand, then the field. */
+static bool bad_encoding(struct vcpu *v, uint64_t enc)
+{
+	/* In 64-bit mode the register is 64 bits: bits 63:32 must be 0. */
+	return (in_64bit_mode() && (enc >> 32)) || vmcs12_index((uint32_t)enc) < 0;
+}
+
 static void do_vmread(struct vcpu *v)
 {
 	struct nested *n = &v->nested;
@@ -336,10 +345,10 @@ static void do_vmread(struct vcpu *v)
 	if (n->current_ptr == ~0ull)
 		return vmx_fail_invalid(v);
 	uint32_t info = vmread(VMCS_EXIT_INSTR_INFO);
-	uint32_t enc = (uint32_t)gpr_read(v, (info >> 28) & 15);
-	if (vmcs12_index(enc) < 0)
+	uint64_t enc = gpr_read(v, (info >> 28) & 15);
+	if (bad_encoding(v, enc))
 		return vmx_fail(v, VMXERR_UNSUPPORTED_FIELD);
-	uint64_t val = vmcs12_read(n->vmcs12, enc);
+	uint64_t val = vmcs12_read(n->vmcs12, (uint32_t)enc);
 	unsigned size = in_64bit_mode() ? 8 : 4;
 	struct operand op;
 	if (decode_operand(v, &op, true, size))
@@ -358,12 +367,6 @@ static void do_vmwrite(struct vcpu *v)
 		return;
 	if (n->current_ptr == ~0ull)
 		return vmx_fail_invalid(v);
-	uint32_t info = vmread(VMCS_EXIT_INSTR_INFO);
-	uint32_t enc = (uint32_t)gpr_read(v, (info >> 28) & 15);
-	if (vmcs12_index(enc) < 0)
-		return vmx_fail(v, VMXERR_UNSUPPORTED_FIELD);
-	if (vmcs_field_type(enc) == VMCS_T_EXIT_INFO && !(nested_caps()->misc & (1ull << 29)))
-		return vmx_fail(v, VMXERR_VMWRITE_READ_ONLY);
 	unsigned size = in_64bit_mode() ? 8 : 4;
 	struct operand op;
 	if (decode_operand(v, &op, false, size))
@@ -375,12 +378,18 @@ static void do_vmwrite(struct vcpu *v)
 		return;
 	if (size == 4)
 		val = (uint32_t)val;
-	vmcs12_write(n->vmcs12, enc, val);
-	v12_mark(n->dirty, vmcs12_index(enc));
+	uint32_t info = vmread(VMCS_EXIT_INSTR_INFO);
+	uint64_t enc = gpr_read(v, (info >> 28) & 15);
+	if (bad_encoding(v, enc))
+		return vmx_fail(v, VMXERR_UNSUPPORTED_FIELD);
+	if (vmcs_field_type((uint32_t)enc) == VMCS_T_EXIT_INFO && !(nested_caps()->misc & (1ull << 29)))
+		return vmx_fail(v, VMXERR_VMWRITE_READ_ONLY);
+	vmcs12_write(n->vmcs12, (uint32_t)enc, val);
+	v12_mark(n->dirty, vmcs12_index((uint32_t)enc));
 	/* A field L1 reads through the shadow VMCS (an exit-information field
 	 * it may write with IA32_VMX_MISC[29]): keep the shadow in step. */
-	if (nested_field_shadowed(v, enc)) {
-		uint32_t full = enc & ~1u;
+	if (nested_field_shadowed(v, (uint32_t)enc)) {
+		uint32_t full = (uint32_t)enc & ~1u;
 		uint64_t v12 = n->vmcs12->f[vmcs12_index(full)];
 		vmptrld(n->shadow_vmcs_phys);
 		vmwrite(full, v12);
@@ -389,15 +398,29 @@ static void do_vmwrite(struct vcpu *v)
 	vmx_succeed(v);
 }
 
-/* INVEPT/INVVPID: type in a register, a 128-bit descriptor in memory. */
+/* INVEPT/INVVPID: type in a register, a 128-bit descriptor in memory.  In
+ * 64-bit mode the SDM makes the type register 64 bits wide; some CPUs (Bochs
+ * 2.7) read 32 bits unless the instruction has REX.W.  Nestor asked the CPU
+ * below at boot (nested_probe_inv_type) and reads the type the same way. */
 static int inv_operands(struct vcpu *v, uint64_t *type, uint64_t desc[2])
 {
 	struct operand op;
 	if (decode_operand(v, &op, false, 16))
 		return -1;
 	*type = gpr_read(v, op.reg2);
-	if (!in_64bit_mode())
+	if (!in_64bit_mode()) {
 		*type = (uint32_t)*type;
+	} else if (nested_inv_type_needs_rexw()) {
+		uint8_t bytes[15];
+		uint64_t fault;
+		uint32_t pf;
+		struct x86_insn in;
+		uint64_t rip = vmread(VMCS_GUEST_CS_BASE) + vmread(VMCS_GUEST_RIP);
+		unsigned len = vmread(VMCS_EXIT_INSTR_LEN);
+		if (len > 15 || gla_read(v, rip, bytes, len, ACC_FETCH, &pf, &fault) ||
+		    x86_decode(bytes, len, 64, &in) || !(in.rex & 8))
+			*type = (uint32_t)*type;
+	}
 	return mem_read(v, op.gla, desc, 16);
 }
 
@@ -430,13 +453,12 @@ static void do_invvpid(struct vcpu *v)
 	uint64_t type, desc[2];
 	if (!basic_checks(v) || inv_operands(v, &type, desc))
 		return;
+	/* Descriptor first, then the type (the CPU's order). */
+	uint64_t vpid = desc[0];
+	if (vpid > 0xffff || (vpid == 0 && type != 2))
+		return vmx_fail(v, VMXERR_INVEPT_INVVPID_BAD_OPERAND);
 	static const uint64_t type_cap[4] = { 1ull << 40, 1ull << 41, 1ull << 42, 1ull << 43 };
 	if (type > 3 || !(c->ept_vpid & type_cap[type]))
-		return vmx_fail(v, VMXERR_INVEPT_INVVPID_BAD_OPERAND);
-	uint64_t vpid = desc[0];
-	if (vpid >> 16)
-		return vmx_fail(v, VMXERR_INVEPT_INVVPID_BAD_OPERAND);
-	if (type != 2 && vpid == 0)
 		return vmx_fail(v, VMXERR_INVEPT_INVVPID_BAD_OPERAND);
 	if (type == 0 && (uint64_t)(((int64_t)desc[1] << 16) >> 16) != desc[1])
 		return vmx_fail(v, VMXERR_INVEPT_INVVPID_BAD_OPERAND);

@@ -21,6 +21,10 @@ uint64_t gpr_read(struct vcpu *v, unsigned r);
 void gpr_write(struct vcpu *v, unsigned r, uint64_t val);
 void vmcs12_flush(struct vcpu *v);
 
+/* How the CPU below reads the INVEPT/INVVPID type register (caps.c). */
+void nested_probe_inv_type(const struct vmx_caps *r);
+bool nested_inv_type_needs_rexw(void);
+
 /* Tables computed once at boot. */
 void nested_exit_init(void);
 void nested_enter_init(void);
@@ -28,6 +32,9 @@ void nested_enter_init(void);
 /* enter.c */
 void nested_vmentry(struct vcpu *v, bool resume);
 void nested_forget_vmcs02(struct vcpu *v);
+/* VMCLEARs VMCS02 (its launch state clear, rebuilt in full next time) and
+ * makes VMCS01 current, L1 running. */
+void nested_reset_vmcs02(struct vcpu *v);
 bool nested_eptp_valid(uint64_t eptp);
 /* Loads VMCS12's host state into VMCS01 (the current VMCS) as a VM exit
  * does (SDM 27.5), and the exit MSR-load list; false on a VMX abort. */

@@ -42,6 +42,16 @@ bool nested_l2_uses_ept12(const struct vcpu *v)
 	return (proc & PROC_SECONDARY_CTLS) && (V12(n->vmcs12, PROC_BASED_CTLS2) & PROC2_EPT);
 }
 
+void nested_reset_vmcs02(struct vcpu *v)
+{
+	struct nested *n = &v->nested;
+	vmclear(n->vmcs02_phys);
+	n->vmcs02_launched = false;
+	n->vmcs02_vmcs12 = ~0ull; /* rebuilt in full next time */
+	n->guest_mode = false;
+	vmptrld(v->vmcs_phys);
+}
+
 int nested_launch_next(struct vcpu *v)
 {
 	struct nested *n = &v->nested;
@@ -65,7 +75,6 @@ void nested_deliver_nmis(struct vcpu *v)
 
 int nested_entry_refused(struct vcpu *v, uint64_t error)
 {
-	struct nested *n = &v->nested;
 	/* Nestor's checks passed VMCS12 but the CPU refused the VMCS02 built
 	 * from it: tell L1 its controls are invalid, and say so here. */
 	pr_warn("the CPU refused VMCS02 (error %llu) built from a VMCS12 Nestor accepted\n", (unsigned long long)error);
@@ -73,9 +82,12 @@ int nested_entry_refused(struct vcpu *v, uint64_t error)
 		(unsigned long long)vmread(VMCS_PIN_BASED_CTLS), (unsigned long long)vmread(VMCS_PROC_BASED_CTLS),
 		(unsigned long long)vmread(VMCS_PROC_BASED_CTLS2), (unsigned long long)vmread(VMCS_VMEXIT_CTLS),
 		(unsigned long long)vmread(VMCS_VMENTRY_CTLS), (unsigned long long)vmread(VMCS_EPT_POINTER));
-	n->vmcs02_launched = false;
-	n->guest_mode = false;
-	vmptrld(v->vmcs_phys);
+	pr_warn("VMCS02: entry info %llx errcode %llx len %llu cr3 targets %llu vpid %llu msr bitmap %llx\n",
+		(unsigned long long)vmread(VMCS_VMENTRY_INTR_INFO), (unsigned long long)vmread(VMCS_VMENTRY_EXCEPTION_ERRCODE),
+		(unsigned long long)vmread(VMCS_VMENTRY_INSTR_LEN), (unsigned long long)vmread(VMCS_CR3_TARGET_COUNT),
+		(unsigned long long)vmread(VMCS_VPID), (unsigned long long)vmread(VMCS_MSR_BITMAP));
+	/* Whatever the CPU's launch state of VMCS02 now, make it clear. */
+	nested_reset_vmcs02(v);
 	vmx_fail(v, VMXERR_ENTRY_INVALID_CONTROLS);
 	return 0;
 }

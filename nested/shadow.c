@@ -13,6 +13,7 @@
  * Without hardware shadowing (Sandy Bridge in Bochs, or vmcs_shadowing=off)
  * every VMREAD/VMWRITE exits and is emulated on the cache. */
 #include "lib/log.h"
+#include "lib/x86.h"
 #include "lib/string.h"
 #include "mm/mm.h"
 #include "nested/internal.h"
@@ -114,13 +115,18 @@ int nested_shadow_init(struct vcpu *v)
 	return 0;
 }
 
-/* VMCS01's shadowing controls follow L1's VMX state: on while L1 is in VMX
+/* VMCS01's controls that follow L1's VMX state.  Shadowing: on while L1 is in VMX
  * operation (outside it VMREAD must #UD, which only an exit can give), the
  * link pointer valid while L1 has a current VMCS (else the CPU itself gives
  * VMfailInvalid).  VMCS01 must be current. */
 void nested_shadow_update_controls(struct vcpu *v)
 {
 	struct nested *n = &v->nested;
+	/* In VMX operation CR0.PE and PG are fixed to 1 like NE: with
+	 * unrestricted guest they are the guest's, so make their writes exit
+	 * while L1 is in VMX operation (exit_cr.c then applies the fixed bits). */
+	uint64_t m = v->cr0_mask_base;
+	vmwrite(VMCS_CR0_GUEST_HOST_MASK, n->vmxon ? m | CR0_PE | CR0_PG : m);
 	if (!n->shadowing)
 		return;
 	uint32_t proc2 = vmread(VMCS_PROC_BASED_CTLS2);

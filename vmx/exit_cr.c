@@ -70,6 +70,14 @@ static void mov_to_cr0(struct vcpu *v, uint64_t val)
 		inject_gp(v);
 		return;
 	}
+	/* In VMX operation the VMX-fixed bits (PE, NE, PG) cannot change. */
+	if (v->nested.vmxon) {
+		const struct nested_caps *nc = nested_caps();
+		if ((val & nc->cr0_fixed0) != nc->cr0_fixed0 || (val & ~nc->cr0_fixed1)) {
+			inject_gp(v);
+			return;
+		}
+	}
 	bool paging_on = !(old & CR0_PG) && (val & CR0_PG);
 	if (paging_on && (efer & EFER_LME)) {
 		if (!(cr4 & CR4_PAE) || cs_l) {

@@ -47,6 +47,8 @@ struct vcpu {
 
 	/* Controls as currently programmed (to toggle window exits cheaply). */
 	uint32_t proc_ctls;
+	/* CR0/CR4 bits Nestor owns in any guest (the VMX-fixed ones). */
+	uint64_t cr0_mask_base, cr4_mask_base;
 
 	/* VMX for the guest when it is a hypervisor (nested/). */
 	struct nested nested;

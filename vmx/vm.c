@@ -8,6 +8,7 @@
 #include "lib/string.h"
 #include "lib/x86.h"
 #include "loader/loader.h"
+#include "nested/internal.h"
 #include "mm/mm.h"
 #include "vmx/ept.h"
 #include "vmx/exits.h"
@@ -68,6 +69,7 @@ void vm_run(const struct mb2_info *mb, unsigned level)
 	vm->vcpu0 = v;
 	if (vmx_enable(vm, v, err, sizeof(err)))
 		fail("VMX", err);
+	nested_probe_inv_type(&caps); /* needs VMX operation */
 	vmx_vcpu_setup(v);
 	cpuid_init(v);
 	if (nested_vcpu_init(v))

@@ -197,6 +197,8 @@ static void setup_controls(struct vcpu *v)
 	uint64_t cr4_mask = c->cr4_fixed0 | ~c->cr4_fixed1 | CR4_VMXE;
 	must_write(VMCS_CR0_GUEST_HOST_MASK, cr0_mask);
 	must_write(VMCS_CR4_GUEST_HOST_MASK, cr4_mask);
+	v->cr0_mask_base = cr0_mask;
+	v->cr4_mask_base = cr4_mask;
 }
 
 /* The value the CPU really runs with for a guest CR0/CR4 value. */

@@ -1,0 +1,870 @@
+/* vmx_exits.c - a 64-bit L2 guest and its VM exits (suite vmx_exits).
+ *
+ * The L2 runs code of this image (vmx_asm.S) on its own stack and IDT,
+ * under EPT (identity map) and VPID 1.  Each test sets the controls it
+ * needs, runs a snippet and prints every exit: reason, qualification,
+ * instruction length and information where the SDM defines them, the
+ * guest RIP relative to the snippet, and the L2 state it checks after
+ * resuming.  Addresses are printed relative to the kernel's own buffers. */
+#include "guest/vmx.h"
+#include "guest/test.h"
+#include "lib/format.h"
+#include "lib/string.h"
+#include "lib/x86.h"
+
+static bool start(void)
+{
+	if (!vmx_begin())
+		return false;
+	if (!vm_setup()) {
+		vmx_end();
+		return false;
+	}
+	return true;
+}
+
+/* Exits that are not exceptions carry no interruption information and,
+ * outside event delivery, no IDT-vectoring information. */
+static void check_no_event_idt(void)
+{
+	CHECK(!(vm.x.idt_info & INTR_VALID), "IDT-vectoring information valid: %x", vm.x.idt_info);
+}
+static void check_no_event(void)
+{
+	CHECK(!(vm.x.intr_info & INTR_VALID), "exit interruption information valid: %x", vm.x.intr_info);
+	CHECK(!(vm.x.idt_info & INTR_VALID), "IDT-vectoring information valid: %x", vm.x.idt_info);
+}
+
+/* IRET to the next instruction: ends any NMI blocking. */
+static void iret_to_self(void)
+{
+	__asm__ volatile("movl %%ss, %%eax\n\t"
+			 "pushq %%rax\n\t"
+			 "pushq %%rsp\n\t"
+			 "addq $8, (%%rsp)\n\t"
+			 "pushfq\n\t"
+			 "movl %%cs, %%eax\n\t"
+			 "pushq %%rax\n\t"
+			 "leaq 1f(%%rip), %%rax\n\t"
+			 "pushq %%rax\n\t"
+			 "iretq\n"
+			 "1:" ::: "rax", "memory");
+}
+
+static void ept_flush(void)
+{
+	static struct inv_desc d;
+	d.lo = ept_pointer();
+	d.hi = 0;
+	struct vres r = vx(VX_INVEPT, 1, pa(&d));
+	CHECK(vr_ok(&r), "INVEPT: %s", r.s);
+}
+
+/* --- CPUID and VMCALL ---------------------------------------------------------------- */
+TEST(vmx_exits, cpuid_vmcall)
+{
+	if (!start())
+		return;
+	vm_at(l2_cpuid, RFLAGS_FIXED);
+	vm.r.rax = 0;
+	vm.r.rcx = 0;
+	uint32_t rs = vm_go();
+	say("CPUID: exit %u (%s), qualification %llx, length %u, guest RIP +%ld", rs, exit_name(rs),
+	    (unsigned long long)vm.x.qual, vm.x.len, rip_off(l2_cpuid));
+	CHECK(rs == EXIT_CPUID && vm.x.len == 2 && rip_off(l2_cpuid) == 0, "CPUID always exits");
+	check_no_event();
+	vm.r.rax = 0x11111111;
+	vm.r.rbx = 0x22222222;
+	vm.r.rcx = 0x33333333;
+	vm.r.rdx = 0x44444444;
+	vm_skip();
+	rs = vm_go();
+	uint64_t top = vm.x.rsp;
+	say("VMCALL: exit %u (%s), length %u, guest RIP +%ld; the L2 swapped RAX %llx RBX %llx, RFLAGS %llx",
+	    rs, exit_name(rs), vm.x.len, rip_off(l2_cpuid), (unsigned long long)vm.r.rax, (unsigned long long)vm.r.rbx,
+	    (unsigned long long)vm.x.rflags);
+	CHECK(rs == EXIT_VMCALL && vm.x.len == 3, "expected a VMCALL exit");
+	CHECK(vm.r.rax == 0x22222222 && vm.r.rbx == 0x11111111 && vm.r.rcx == 0x33333333 && vm.r.rdx == 0x44444444,
+	      "L2 registers");
+	CHECK(vm.x.rflags == RFLAGS_FIXED, "RFLAGS %llx", (unsigned long long)vm.x.rflags);
+	check_no_event();
+	/* A VMCALL exit is fault-like: resuming without skipping exits again. */
+	rs = vm_go();
+	say("VMRESUME without advancing RIP: exit %u (%s) at the same RIP %s, same RSP %s", rs, exit_name(rs),
+	    vm.x.rip == (uint64_t)l2_cpuid + (uint64_t)rip_off(l2_cpuid) ? "yes" : "no", vm.x.rsp == top ? "yes" : "no");
+	CHECK(rs == EXIT_VMCALL && vm.x.rsp == top, "second VMCALL exit");
+	vmx_end();
+}
+
+/* --- instruction exits ---------------------------------------------------------------- */
+static uint64_t scratch_q;
+
+TEST(vmx_exits, instructions)
+{
+	if (!start())
+		return;
+	vm_ctl(PROC_CTLS,
+	       PROC_HLT | PROC_INVLPG | PROC_RDTSC | PROC_CR8_LOAD | PROC_CR8_STORE | PROC_MOV_DR | PROC_PAUSE |
+		       PROC_UNCOND_IO,
+	       PROC_IO_BITMAPS);
+	vm_ctl(PROC2_CTLS, PROC2_RDTSCP, 0);
+	vm_at(l2_insns, RFLAGS_FIXED);
+	vm.r.rbx = pa(&scratch_q);
+	vm.r.rdx = 0x80;
+	vm.r.rcx = GUEST_RIP;
+	const uint64_t any = ~0ull;
+	const struct {
+		const char *insn;
+		uint32_t reason;
+		uint64_t qual; /* any: not defined for this exit */
+		uint32_t len, info_mask, info;
+	} ex[] = {
+		{ "CPUID", EXIT_CPUID, any, 2, 0, 0 },
+		{ "HLT", EXIT_HLT, any, 1, 0, 0 },
+		{ "INVLPG (%rbx)", EXIT_INVLPG, pa(&scratch_q), 3, 0, 0 },
+		{ "RDTSC", EXIT_RDTSC, any, 2, 0, 0 },
+		{ "RDTSCP", EXIT_RDTSCP, any, 3, 0, 0 },
+		{ "MOV CR8 to RAX", EXIT_CR, 0x18, 4, 0, 0 },
+		{ "MOV RDX to CR8", EXIT_CR, 0x208, 4, 0, 0 },
+		{ "MOV DR7 to RAX", EXIT_DR, 0x17, 3, 0, 0 },
+		{ "MOV RAX to DR1", EXIT_DR, 0x01, 3, 0, 0 },
+		{ "PAUSE", EXIT_PAUSE, any, 2, 0, 0 },
+		{ "OUT 0x80, AL", EXIT_IO, 0x00800040, 2, 0, 0 },
+		{ "IN AL, DX", EXIT_IO, 0x00800008, 1, 0, 0 },
+		/* scaling 0, 64-bit address, DS, no index, base RBX */
+		{ "VMPTRST (%rbx)", EXIT_VMPTRST, 0, 3, 0x0fc38783, 0x01c18100 },
+		/* register form: reg1 RAX (destination), reg2 RCX (encoding) */
+		{ "VMREAD RCX, RAX", EXIT_VMREAD, any, 3, 0xf0000478, 0x10000400 },
+		{ "VMCALL", EXIT_VMCALL, any, 3, 0, 0 },
+	};
+	for (unsigned i = 0; i < sizeof(ex) / sizeof(ex[0]); i++) {
+		uint32_t rs = vm_go();
+		char q[32] = "", info[32] = "";
+		if (ex[i].qual == pa(&scratch_q) && vm.x.qual == pa(&scratch_q))
+			ksnprintf(q, sizeof(q), " qualification RBX,");
+		else if (ex[i].qual != any)
+			ksnprintf(q, sizeof(q), " qualification %llx,", (unsigned long long)vm.x.qual);
+		if (ex[i].info_mask)
+			ksnprintf(info, sizeof(info), ", information %08x", vm.x.insn_info);
+		say("%-15s exit %2u (%s),%s length %u, guest RIP +%ld%s", ex[i].insn, rs, exit_name(rs), q, vm.x.len,
+		    rip_off(l2_insns), info);
+		CHECK(rs == ex[i].reason, "expected exit %u", ex[i].reason);
+		CHECK(ex[i].qual == any || vm.x.qual == ex[i].qual, "expected qualification %llx",
+		      (unsigned long long)ex[i].qual);
+		CHECK(vm.x.len == ex[i].len, "expected length %u", ex[i].len);
+		CHECK((vm.x.insn_info & ex[i].info_mask) == ex[i].info, "instruction information %x", vm.x.insn_info);
+		check_no_event();
+		if (rs != ex[i].reason)
+			break;
+		if (i + 1 < sizeof(ex) / sizeof(ex[0]))
+			vm_skip();
+	}
+	CHECK(vm.x.rip == pa(l2_insns_end) - 3, "the VMCALL ends the snippet");
+	CHECK(vm.x.activity == 0, "activity state %u after HLT exits", vm.x.activity);
+	vmx_end();
+}
+
+/* --- I/O ----------------------------------------------------------------------------- */
+static void io_exits(const char *label, const void *snip, unsigned n, const uint64_t *quals, const uint32_t *lens)
+{
+	for (unsigned i = 0; i <= n; i++) {
+		uint32_t rs = vm_go();
+		if (i == n) {
+			say("%s: exit %u (%s) at +%ld", label, rs, exit_name(rs), rip_off(snip));
+			CHECK(rs == EXIT_VMCALL, "expected the final VMCALL");
+			break;
+		}
+		say("%s: exit %u (%s), qualification %08llx, length %u, guest RIP +%ld", label, rs, exit_name(rs),
+		    (unsigned long long)vm.x.qual, vm.x.len, rip_off(snip));
+		CHECK(rs == EXIT_IO && vm.x.qual == quals[i] && vm.x.len == lens[i], "expected qualification %08llx",
+		      (unsigned long long)quals[i]);
+		check_no_event();
+		if (rs != EXIT_IO)
+			break;
+		vm_skip();
+	}
+}
+
+TEST(vmx_exits, io)
+{
+	if (!start())
+		return;
+	vm_ctl(PROC_CTLS, PROC_IO_BITMAPS, PROC_UNCOND_IO);
+	io_bitmap_a[0x81 / 8] |= 1 << (0x81 % 8);
+	io_bitmap_b[(0x9abc - 0x8000) / 8] |= 1 << (0x9abc % 8);
+	vm_at(l2_io, RFLAGS_FIXED);
+	vm.r.rax = 0x5a;
+	/* OUT 0x80 passes; OUT 0x81 (bitmap A); IN from 0x9abc (bitmap B);
+	 * OUTW 0x80 covers 0x81; INW from 0xffff wraps around (always exits). */
+	static const uint64_t q[] = { 0x00810040, 0x9abc0008, 0x00800041, 0xffff0009 };
+	static const uint32_t l[] = { 2, 1, 3, 2 };
+	io_exits("I/O bitmaps", l2_io, 4, q, l);
+
+	vm_ctl(PROC_CTLS, PROC_UNCOND_IO, PROC_IO_BITMAPS);
+	vm_at(l2_io_uncond, RFLAGS_FIXED);
+	static const uint64_t q2[] = { 0x00800040 };
+	static const uint32_t l2[] = { 2 };
+	io_exits("unconditional I/O exiting", l2_io_uncond, 1, q2, l2);
+
+	/* With I/O bitmaps, unconditional I/O exiting is ignored. */
+	vm_ctl(PROC_CTLS, PROC_UNCOND_IO | PROC_IO_BITMAPS, 0);
+	vm_at(l2_io_uncond, RFLAGS_FIXED);
+	io_exits("both controls, port 0x80 not in the bitmap", l2_io_uncond, 0, q2, l2);
+	vmx_end();
+}
+
+/* --- MSRs ------------------------------------------------------------------------------ */
+static void msr_intercept(uint32_t msr, bool write)
+{
+	unsigned base = (write ? 0x800 : 0) + (msr >= 0xc0000000 ? 0x400 : 0);
+	unsigned bit = msr & 0x1fff;
+	msr_bitmap[base + bit / 8] |= 1 << (bit % 8);
+}
+
+TEST(vmx_exits, msr)
+{
+	if (!start())
+		return;
+	const uint64_t host_eip = rdmsr(MSR_IA32_SYSENTER_EIP);
+	msr_intercept(MSR_IA32_SYSENTER_CS, false);
+	msr_intercept(MSR_IA32_SYSENTER_ESP, true);
+	msr_intercept(MSR_FS_BASE, false);
+	vmw(GUEST_SYSENTER_ESP, 0x1234);
+	vmw(GUEST_SYSENTER_EIP, 0);
+	vm_at(l2_msr, RFLAGS_FIXED);
+	const struct {
+		const char *what;
+		uint32_t reason, ecx;
+	} ex[] = {
+		{ "RDMSR 0x174 (intercepted)", EXIT_RDMSR, 0x174 },
+		{ "WRMSR 0x175 (intercepted)", EXIT_WRMSR, 0x175 },
+		{ "RDMSR 0xc0000100 (intercepted, high range)", EXIT_RDMSR, 0xc0000100 },
+		{ "RDMSR 0x40000000 (outside the bitmap ranges)", EXIT_RDMSR, 0x40000000 },
+		{ "WRMSR 0x40000000 (outside the bitmap ranges)", EXIT_WRMSR, 0x40000000 },
+	};
+	for (unsigned i = 0; i < sizeof(ex) / sizeof(ex[0]); i++) {
+		uint32_t rs = vm_go();
+		say("%s: exit %u (%s), ECX %llx, EDX:EAX %llx:%llx, length %u, guest RIP +%ld", ex[i].what, rs, exit_name(rs),
+		    (unsigned long long)vm.r.rcx, (unsigned long long)(vm.r.rdx & 0xffffffff),
+		    (unsigned long long)(vm.r.rax & 0xffffffff), vm.x.len, rip_off(l2_msr));
+		CHECK(rs == ex[i].reason && (uint32_t)vm.r.rcx == ex[i].ecx && vm.x.len == 2, "expected exit %u for %x",
+		      ex[i].reason, ex[i].ecx);
+		check_no_event();
+		if (i == 0) {
+			/* The read of 0x175 before it passed: the L2 got its own value. */
+			say("RDMSR 0x175 (passed through) gave the L2 %llx", (unsigned long long)vm.r.r8);
+			CHECK(vm.r.r8 == 0x1234, "the L2's SYSENTER_ESP");
+			vm.r.rax = 0xabcd;
+			vm.r.rdx = 0;
+		}
+		if (i == 1) {
+			uint64_t g = vmr(GUEST_SYSENTER_EIP);
+			say("WRMSR 0x176 (passed through) before it: guest SYSENTER_EIP field %llx, the kernel's own %s", (unsigned long long)g,
+			    rdmsr(MSR_IA32_SYSENTER_EIP) == host_eip ? "unchanged" : "CHANGED");
+			CHECK(g == 0x5678 && rdmsr(MSR_IA32_SYSENTER_EIP) == host_eip, "SYSENTER_EIP save/load");
+		}
+		if (rs != ex[i].reason)
+			break;
+		vm_skip();
+	}
+	uint32_t rs = vm_go();
+	say("then: exit %u (%s)", rs, exit_name(rs));
+	CHECK(rs == EXIT_VMCALL, "expected the final VMCALL");
+	vmx_end();
+}
+
+/* --- state saved and loaded on exits ---------------------------------------------------------- */
+TEST(vmx_exits, save_load)
+{
+	if (!start())
+		return;
+	const uint64_t pat = rdmsr(MSR_IA32_PAT), efer = rdmsr(MSR_EFER);
+	uint64_t dr7;
+	vm_at(l2_state, RFLAGS_FIXED);
+	uint64_t top = vmr(GUEST_RSP);
+	uint32_t rs = vm_go();
+	__asm__ volatile("mov %%dr7, %0" : "=r"(dr7));
+	uint64_t gpat = vmr(GUEST_PAT), gefer = vmr(GUEST_EFER), gdr7 = vmr(GUEST_DR7);
+	uint64_t hflags = vmx_exit_rflags;
+	say("exit %u (%s); L2 wrote PAT 70406, flipped EFER.SCE, DR7 600, RSP -0x40, RFLAGS c03", rs, exit_name(rs));
+	say("saved: guest PAT %llx, EFER.SCE flipped %s, DR7 %llx, RSP -0x%llx, RFLAGS %llx", (unsigned long long)gpat,
+	    (gefer ^ efer) == EFER_SCE ? "yes" : "no", (unsigned long long)gdr7, (unsigned long long)(top - vm.x.rsp),
+	    (unsigned long long)vm.x.rflags);
+	CHECK(rs == EXIT_VMCALL && gpat == 0x70406 && (gefer ^ efer) == EFER_SCE && gdr7 == 0x600, "saved guest state");
+	CHECK(top - vm.x.rsp == 0x40 && vm.x.rflags == 0xc03, "saved RSP/RFLAGS");
+	say("loaded: host PAT %s, EFER %s, DR7 %llx, RFLAGS %llx", rdmsr(MSR_IA32_PAT) == pat ? "restored" : "NOT RESTORED",
+	    rdmsr(MSR_EFER) == efer ? "restored" : "NOT RESTORED", (unsigned long long)dr7, (unsigned long long)hflags);
+	CHECK(rdmsr(MSR_IA32_PAT) == pat && rdmsr(MSR_EFER) == efer && dr7 == 0x400 && hflags == RFLAGS_FIXED,
+	      "host state loaded");
+	wrmsr(MSR_IA32_PAT, pat);
+	wrmsr(MSR_EFER, efer);
+	vmx_end();
+}
+
+/* --- control registers ------------------------------------------------------------------ */
+TEST(vmx_exits, cr)
+{
+	if (!start())
+		return;
+	const uint64_t cr0 = vmr(GUEST_CR0), cr4 = vmr(GUEST_CR4), cr3 = vmr(GUEST_CR3);
+	vmw(CR0_MASK, CR0_TS);
+	vmw(CR0_SHADOW, cr0 | CR0_TS);
+	vmw(CR4_MASK, CR4_VMXE | CR4_TSD);
+	vmw(CR4_SHADOW, (cr4 & ~CR4_VMXE) | CR4_TSD);
+	vm_ctl(PROC_CTLS, PROC_CR3_LOAD | PROC_CR3_STORE, 0);
+	vmw(CR3_TARGET_COUNT, 0);
+	vm_at(l2_cr, RFLAGS_FIXED);
+	const struct {
+		const char *what;
+		uint64_t qual;
+		uint32_t len;
+	} ex[] = {
+		{ "MOV RCX to CR0 (TS differs from the shadow)", 0x100, 3 },
+		{ "CLTS (TS owned, shadow 1)", 0x20, 2 },
+		{ "MOV RSI to CR4 (VMXE differs from the shadow)", 0x604, 3 },
+		{ "MOV CR3 to RDX (CR3-store exiting)", 0x213, 3 },
+		{ "MOV RDX to CR3 (CR3-load exiting, no targets)", 0x203, 3 },
+	};
+	for (unsigned i = 0; i < sizeof(ex) / sizeof(ex[0]); i++) {
+		uint32_t rs = vm_go();
+		say("%s: exit %u (%s), qualification %llx, length %u, guest RIP +%ld", ex[i].what, rs, exit_name(rs),
+		    (unsigned long long)vm.x.qual, vm.x.len, rip_off(l2_cr));
+		CHECK(rs == EXIT_CR && vm.x.qual == ex[i].qual && vm.x.len == ex[i].len, "expected qualification %llx",
+		      (unsigned long long)ex[i].qual);
+		check_no_event();
+		if (i == 0) {
+			say("the L2 read CR0.TS %u, CR4.TSD %u, CR4.VMXE %u (the shadows); rewriting them unchanged did not exit",
+			    (unsigned)((vm.r.rax >> 3) & 1), (unsigned)((vm.r.rbx >> 2) & 1), (unsigned)((vm.r.rbx >> 13) & 1));
+			CHECK((vm.r.rax & CR0_TS) && (vm.r.rbx & CR4_TSD) && !(vm.r.rbx & CR4_VMXE), "read shadows");
+		}
+		if (i == 3)
+			vm.r.rdx = cr3;
+		if (i == 4) {
+			vmw(CR3_TARGET_COUNT, 1);
+			vmw(CR3_TARGET0, vm.r.rdx);
+		}
+		if (rs != EXIT_CR)
+			break;
+		vm_skip();
+	}
+	uint32_t rs = vm_go();
+	say("MOV RDX to CR3 with CR3 in the target list: no exit; then exit %u (%s) at %s", rs, exit_name(rs),
+	    vm.x.rip == pa(l2_cr3_again) + 3 ? "the VMCALL" : "ANOTHER RIP");
+	CHECK(rs == EXIT_VMCALL && vm.x.rip == pa(l2_cr3_again) + 3, "CR3 target");
+	uint64_t g0 = vmr(GUEST_CR0), g4 = vmr(GUEST_CR4);
+	say("guest CR0.TS %u, CR4.VMXE %u, CR4.TSD %u: the masked bits kept the real values", (unsigned)((g0 >> 3) & 1),
+	    (unsigned)((g4 >> 13) & 1), (unsigned)((g4 >> 2) & 1));
+	CHECK(g0 == cr0 && g4 == cr4, "real CR0/CR4 changed: %llx %llx", (unsigned long long)g0, (unsigned long long)g4);
+	vmx_end();
+}
+
+/* --- exceptions -------------------------------------------------------------------------- */
+static const char *l2_got(char *buf, size_t n)
+{
+	if (!l2_event.count)
+		ksnprintf(buf, n, "nothing");
+	else if (l2_event.error == ~0ull)
+		ksnprintf(buf, n, "vector %llu", (unsigned long long)l2_event.vector);
+	else
+		ksnprintf(buf, n, "vector %llu error %llx", (unsigned long long)l2_event.vector,
+			  (unsigned long long)l2_event.error);
+	return buf;
+}
+
+TEST(vmx_exits, exceptions)
+{
+	if (!start())
+		return;
+	char buf[48];
+	const uint64_t unmapped = 1ull << 32;
+	vmw(EXCEPTION_BITMAP, (1u << EXC_UD) | (1u << EXC_BP) | (1u << EXC_PF));
+
+	vm_at(l2_ud2, RFLAGS_FIXED);
+	uint32_t rs = vm_go();
+	say("UD2, #UD intercepted: exit %u (%s), interruption information %08x, guest RIP +%ld", rs, exit_name(rs),
+	    vm.x.intr_info, rip_off(l2_ud2));
+	CHECK(rs == EXIT_EXC_NMI && vm.x.intr_info == (INTR_VALID | INTR_HW_EXC | EXC_UD) && rip_off(l2_ud2) == 0,
+	      "#UD exit");
+	CHECK(!(vm.x.idt_info & INTR_VALID), "IDT-vectoring information valid");
+
+	vm_at(l2_int3, RFLAGS_FIXED);
+	rs = vm_go();
+	say("INT3, #BP intercepted: exit %u (%s), interruption information %08x, length %u, guest RIP +%ld", rs,
+	    exit_name(rs), vm.x.intr_info, vm.x.len, rip_off(l2_int3));
+	CHECK(rs == EXIT_EXC_NMI && vm.x.intr_info == (INTR_VALID | INTR_SW_EXC | EXC_BP) && vm.x.len == 1 &&
+		      rip_off(l2_int3) == 0,
+	      "#BP exit");
+
+	write_cr2(0x1234);
+	vm_at(l2_pf, RFLAGS_FIXED);
+	vm.r.rbx = unmapped;
+	rs = vm_go();
+	uint64_t cr2 = read_cr2();
+	say("read of an unmapped address, #PF intercepted (mask 0, match 0): exit %u (%s), interruption information %08x, "
+	    "error %x, qualification %llx, CR2 %s",
+	    rs, exit_name(rs), vm.x.intr_info, vm.x.intr_err, (unsigned long long)vm.x.qual,
+	    cr2 == 0x1234 ? "unchanged" : "CHANGED");
+	CHECK(rs == EXIT_EXC_NMI && vm.x.intr_info == (INTR_VALID | INTR_HW_EXC | INTR_ERRCODE | EXC_PF) &&
+		      vm.x.intr_err == 0 && vm.x.qual == unmapped && cr2 == 0x1234,
+	      "#PF exit");
+
+	/* Bit 14 set and (error & mask) != match: not intercepted. */
+	vmw(PF_ERR_MASK, 1);
+	vmw(PF_ERR_MATCH, 1);
+	vm_at(l2_pf, RFLAGS_FIXED);
+	vm.r.rbx = unmapped;
+	rs = vm_go();
+	say("#PF with bit 14 set, mask 1, match 1 (error 0): exit %u (%s); the L2's handler got %s, CR2 %s", rs,
+	    exit_name(rs), l2_got(buf, sizeof(buf)), l2_event.cr2 == unmapped ? "the address" : "OTHER");
+	CHECK(rs == EXIT_VMCALL && l2_event.vector == EXC_PF && l2_event.error == 0 && l2_event.cr2 == unmapped,
+	      "#PF delivered to the L2");
+	/* Bit 14 clear and (error & mask) != match: intercepted. */
+	vmw(EXCEPTION_BITMAP, (1u << EXC_BP));
+	vm_at(l2_pf, RFLAGS_FIXED);
+	vm.r.rbx = unmapped;
+	rs = vm_go();
+	say("#PF with bit 14 clear, mask 1, match 1 (error 0): exit %u (%s), interruption information %08x", rs,
+	    exit_name(rs), vm.x.intr_info);
+	CHECK(rs == EXIT_EXC_NMI && (vm.x.intr_info & 0xff) == EXC_PF, "#PF exit");
+
+	vm_at(l2_ud2, RFLAGS_FIXED);
+	rs = vm_go();
+	say("UD2 with #UD not intercepted: exit %u (%s); the L2's handler got %s at +%ld", rs, exit_name(rs),
+	    l2_got(buf, sizeof(buf)), (long)(l2_event.rip - pa(l2_ud2)));
+	CHECK(rs == EXIT_VMCALL && l2_event.vector == EXC_UD && l2_event.rip == pa(l2_ud2), "#UD in the L2");
+	vmx_end();
+}
+
+/* --- EPT ------------------------------------------------------------------------------- */
+/* The qualification bits this suite checks: access (2:0), permissions
+ * (5:3), linear-address valid (7), translation (8), NMI unblocking (12). */
+#define EPT_QUAL_MASK 0x11bfull
+
+static void say_ept(const char *what, uint32_t rs)
+{
+	say("%s: exit %u (%s), qualification %llx, guest-physical +%llx, linear +%llx, guest RIP of %s", what, rs,
+	    exit_name(rs), (unsigned long long)(vm.x.qual & EPT_QUAL_MASK), (unsigned long long)(vm.x.gpa - pa(ept_probe)),
+	    (unsigned long long)(vm.x.gla - pa(ept_probe)), vm.x.rip == pa(l2_ept_rw) ? "the read" : vm.x.rip == pa(l2_ept_rw) + 3 ? "the write" : vm.x.rip == pa(ept_probe) + 0x40 ? "the RET" : "OTHER");
+	env("%s: full qualification %llx (advanced information %u)", what, (unsigned long long)vm.x.qual,
+	    (unsigned)!!(vcaps.ept_vpid & CAP_EPT_ADV_INFO));
+}
+
+TEST(vmx_exits, ept)
+{
+	if (!start())
+		return;
+	char buf[48];
+	uint64_t *pte = ept_probe_pte();
+	const uint64_t page = *pte & ~0xfffull;
+	memset(ept_probe, 0, sizeof(ept_probe));
+	*(uint64_t *)(ept_probe + 0x10) = 0x1122334455667788ull;
+	ept_probe[0x40] = 0xc3; /* RET */
+
+	*pte = 0;
+	ept_flush();
+	vm_at(l2_ept_rw, RFLAGS_FIXED);
+	vm.r.rbx = pa(ept_probe) + 0x10;
+	vm.r.rcx = 0xcafe;
+	uint32_t rs = vm_go();
+	say_ept("read, page not present", rs);
+	CHECK(rs == EXIT_EPT_VIOLATION && (vm.x.qual & EPT_QUAL_MASK) == 0x181 && vm.x.gpa == pa(ept_probe) + 0x10 &&
+		      vm.x.gla == pa(ept_probe) + 0x10 && vm.x.rip == pa(l2_ept_rw),
+	      "EPT violation on a read");
+	check_no_event();
+
+	*pte = page | EPT_WB | EPT_R;
+	ept_flush();
+	rs = vm_go();
+	say_ept("write, page read-only", rs);
+	CHECK(rs == EXIT_EPT_VIOLATION && (vm.x.qual & EPT_QUAL_MASK) == 0x18a && vm.x.gpa == pa(ept_probe) + 0x18 &&
+		      vm.x.rip == pa(l2_ept_rw) + 3,
+	      "EPT violation on a write");
+	say("the read completed: RAX %llx", (unsigned long long)vm.r.rax);
+	CHECK(vm.r.rax == 0x1122334455667788ull, "value read");
+
+	*pte = page | EPT_WB | EPT_R | EPT_W | EPT_X;
+	ept_flush();
+	rs = vm_go();
+	say("page writable: exit %u (%s), the write stored %llx", rs, exit_name(rs),
+	    (unsigned long long)*(uint64_t *)(ept_probe + 0x18));
+	CHECK(rs == EXIT_VMCALL && *(uint64_t *)(ept_probe + 0x18) == 0xcafe, "write after the fix");
+
+	*pte = page | EPT_WB | EPT_R | EPT_W;
+	ept_flush();
+	vm_at(l2_ept_x, RFLAGS_FIXED);
+	vm.r.rbx = pa(ept_probe) + 0x40;
+	rs = vm_go();
+	say_ept("instruction fetch, page not executable", rs);
+	CHECK(rs == EXIT_EPT_VIOLATION && (vm.x.qual & EPT_QUAL_MASK) == 0x19c && vm.x.gpa == pa(ept_probe) + 0x40 &&
+		      vm.x.rip == pa(ept_probe) + 0x40,
+	      "EPT violation on a fetch");
+	*pte = page | EPT_WB | EPT_R | EPT_W | EPT_X;
+	ept_flush();
+	rs = vm_go();
+	say("page executable: exit %u (%s) after the RET", rs, exit_name(rs));
+	CHECK(rs == EXIT_VMCALL, "fetch after the fix");
+
+	/* Write-only is a misconfiguration. */
+	*pte = page | EPT_WB | EPT_W;
+	ept_flush();
+	vm_at(l2_ept_rw, RFLAGS_FIXED);
+	vm.r.rbx = pa(ept_probe) + 0x10;
+	rs = vm_go();
+	say("read, page write-only: exit %u (%s), guest-physical +%llx", rs, exit_name(rs),
+	    (unsigned long long)(vm.x.gpa - pa(ept_probe)));
+	CHECK(rs == EXIT_EPT_MISCONFIG && vm.x.gpa == pa(ept_probe) + 0x10, "EPT misconfiguration");
+
+	/* An event delivered onto a stack in a non-present page: the exit
+	 * reports the event in the IDT-vectoring information. */
+	*pte = 0;
+	ept_flush();
+	vm_at(l2_idle, RFLAGS_FIXED);
+	vmw(GUEST_RSP, pa(ept_probe) + 0x800);
+	vmw(ENTRY_INTR_INFO, INTR_VALID | INTR_HW_EXC | EXC_UD);
+	rs = vm_go();
+	uint32_t entry = (uint32_t)vmr(ENTRY_INTR_INFO);
+	say("#UD injected, L2 stack not present: exit %u (%s), qualification %llx, IDT-vectoring information %08x, "
+	    "linear +%llx",
+	    rs, exit_name(rs), (unsigned long long)(vm.x.qual & EPT_QUAL_MASK), vm.x.idt_info,
+	    (unsigned long long)(vm.x.gla - pa(ept_probe)));
+	say("VM-entry interruption information after the exit: valid bit %u", entry >> 31);
+	CHECK(rs == EXIT_EPT_VIOLATION && (vm.x.qual & 0x187) == 0x182 && vm.x.idt_info == (INTR_VALID | INTR_HW_EXC | EXC_UD),
+	      "EPT violation during event delivery");
+	CHECK(vm.x.gla >= pa(ept_probe) + 0x800 - 40 && vm.x.gla < pa(ept_probe) + 0x800, "linear address on the stack");
+	CHECK(!(entry & INTR_VALID), "VM exits clear the valid bit of the VM-entry interruption information");
+	*pte = page | EPT_WB | EPT_R | EPT_W | EPT_X;
+	ept_flush();
+	vmw(ENTRY_INTR_INFO, vm.x.idt_info & ~0x7ffff000u); /* bit 12 is undefined after exits */
+	rs = vm_go();
+	say("page present, event re-injected: exit %u (%s); the L2's handler got %s at +%ld", rs, exit_name(rs),
+	    l2_got(buf, sizeof(buf)), (long)(l2_event.rip - pa(l2_idle)));
+	CHECK(rs == EXIT_VMCALL && l2_event.vector == EXC_UD && l2_event.rip == pa(l2_idle), "re-injected #UD");
+	vmx_end();
+}
+
+/* --- interrupt and NMI windows ----------------------------------------------------------- */
+TEST(vmx_exits, windows)
+{
+	if (!start())
+		return;
+	vm_ctl(PROC_CTLS, PROC_INTR_WINDOW, 0);
+	vm_at(l2_sti, RFLAGS_FIXED);
+	uint32_t rs = vm_go();
+	say("IF=0, STI; NOP; NOP: exit %u (%s), qualification %llx, guest RIP +%ld, IF %u, interruptibility %u", rs,
+	    exit_name(rs), (unsigned long long)vm.x.qual, rip_off(l2_sti), (unsigned)((vm.x.rflags >> 9) & 1),
+	    vm.x.interruptibility);
+	CHECK(rs == EXIT_INTR_WINDOW && rip_off(l2_sti) == 2 && vm.x.interruptibility == 0,
+	      "the window opens after the instruction following STI");
+	check_no_event();
+	vm_ctl(PROC_CTLS, 0, PROC_INTR_WINDOW);
+	rs = vm_go();
+	say("interrupt-window exiting cleared: exit %u (%s) at +%ld", rs, exit_name(rs), rip_off(l2_sti));
+	CHECK(rs == EXIT_VMCALL, "expected the VMCALL");
+
+	const struct {
+		const char *what;
+		uint32_t blocking;
+		long off;
+	} iw[] = {
+		{ "IF=1, no blocking", 0, 0 },
+		{ "IF=1, blocking by STI", 1, 1 },
+		{ "IF=1, blocking by MOV SS", 2, 1 },
+	};
+	for (unsigned i = 0; i < sizeof(iw) / sizeof(iw[0]); i++) {
+		vm_ctl(PROC_CTLS, PROC_INTR_WINDOW, 0);
+		vm_at(l2_idle, RFLAGS_FIXED | RFLAGS_IF);
+		vmw(GUEST_INTERRUPTIBILITY, iw[i].blocking);
+		rs = vm_go();
+		say("%s: exit %u (%s), guest RIP +%ld", iw[i].what, rs, exit_name(rs), rip_off(l2_idle));
+		CHECK(rs == EXIT_INTR_WINDOW && rip_off(l2_idle) == iw[i].off, "expected the window at +%ld", iw[i].off);
+	}
+	vm_ctl(PROC_CTLS, 0, PROC_INTR_WINDOW);
+
+	vm_ctl(PIN_CTLS, PIN_NMI | PIN_VIRTUAL_NMI, 0);
+	vm_ctl(PROC_CTLS, PROC_NMI_WINDOW, 0);
+	vm_at(l2_idle, RFLAGS_FIXED);
+	rs = vm_go();
+	say("NMI-window exiting, no virtual-NMI blocking: exit %u (%s), guest RIP +%ld", rs, exit_name(rs), rip_off(l2_idle));
+	CHECK(rs == EXIT_NMI_WINDOW && rip_off(l2_idle) == 0, "immediate NMI-window exit");
+	vm_at(l2_iret, RFLAGS_FIXED);
+	vmw(GUEST_INTERRUPTIBILITY, 8);
+	rs = vm_go();
+	say("virtual-NMI blocking, then IRET: exit %u (%s) %s, interruptibility %u", rs, exit_name(rs),
+	    vm.x.rip == pa(l2_iret_done) ? "right after the IRET" : "ELSEWHERE", vm.x.interruptibility);
+	CHECK(rs == EXIT_NMI_WINDOW && vm.x.rip == pa(l2_iret_done) && vm.x.interruptibility == 0, "IRET unblocks");
+	vm_at(l2_idle, RFLAGS_FIXED);
+	vmw(GUEST_INTERRUPTIBILITY, 8);
+	rs = vm_go();
+	say("virtual-NMI blocking, no IRET: exit %u (%s), interruptibility %u", rs, exit_name(rs), vm.x.interruptibility);
+	CHECK(rs == EXIT_VMCALL && vm.x.interruptibility == 8, "no window while blocked");
+	vmx_end();
+}
+
+/* --- VMX-preemption timer ------------------------------------------------------------------ */
+TEST(vmx_exits, preemption_timer)
+{
+	if (!start())
+		return;
+	vm_ctl(PIN_CTLS, PIN_PREEMPT, 0);
+	vm_ctl(EXIT_CTLS, EXIT_SAVE_PREEMPT, 0);
+	vm_at(l2_loop, RFLAGS_FIXED);
+	vmw(GUEST_PREEMPT_TIMER, 0);
+	uint32_t rs = vm_go();
+	say("timer 0: exit %u (%s), qualification %llx, guest RIP +%ld, saved value %llu", rs, exit_name(rs),
+	    (unsigned long long)vm.x.qual, rip_off(l2_loop), (unsigned long long)vmr(GUEST_PREEMPT_TIMER));
+	CHECK(rs == EXIT_PREEMPT && rip_off(l2_loop) == 0 && vmr(GUEST_PREEMPT_TIMER) == 0, "immediate timer exit");
+	check_no_event();
+
+	vm_at(l2_loop, RFLAGS_FIXED);
+	vmw(GUEST_PREEMPT_TIMER, 20);
+	rs = vm_go();
+	bool in_loop = vm.x.rip >= pa(l2_loop) && vm.x.rip < pa(l2_loop_end);
+	say("timer 20, L2 in a loop: exit %u (%s), guest RIP in the loop %s, saved value %llu", rs, exit_name(rs),
+	    in_loop ? "yes" : "no", (unsigned long long)vmr(GUEST_PREEMPT_TIMER));
+	CHECK(rs == EXIT_PREEMPT && in_loop && vmr(GUEST_PREEMPT_TIMER) == 0, "timer exit");
+
+	vm_ctl(EXIT_CTLS, 0, EXIT_SAVE_PREEMPT);
+	vm_at(l2_loop, RFLAGS_FIXED);
+	vmw(GUEST_PREEMPT_TIMER, 20);
+	rs = vm_go();
+	say("without save-preemption-timer: exit %u (%s), the field still reads %llu", rs, exit_name(rs),
+	    (unsigned long long)vmr(GUEST_PREEMPT_TIMER));
+	CHECK(rs == EXIT_PREEMPT && vmr(GUEST_PREEMPT_TIMER) == 20, "field not saved");
+
+	vm_ctl(EXIT_CTLS, EXIT_SAVE_PREEMPT, 0);
+	vm_at(l2_idle, RFLAGS_FIXED);
+	vmw(GUEST_PREEMPT_TIMER, 100000);
+	rs = vm_go();
+	uint64_t left = vmr(GUEST_PREEMPT_TIMER);
+	say("timer 100000, VMCALL first: exit %u (%s), saved value between 1 and 100000 %s", rs, exit_name(rs),
+	    left >= 1 && left <= 100000 ? "yes" : "no");
+	CHECK(rs == EXIT_VMCALL && left >= 1 && left <= 100000, "saved value %llu", (unsigned long long)left);
+
+	vm_at(l2_hlt, RFLAGS_FIXED);
+	vmw(GUEST_PREEMPT_TIMER, 20);
+	rs = vm_go();
+	say("timer 20, L2 in HLT: exit %u (%s), activity state %u, guest RIP +%ld", rs, exit_name(rs), vm.x.activity,
+	    rip_off(l2_hlt));
+	CHECK(rs == EXIT_PREEMPT && vm.x.activity == 1 && rip_off(l2_hlt) == 1, "timer wakes HLT");
+	vmx_end();
+}
+
+/* --- event injection ---------------------------------------------------------------------- */
+TEST(vmx_exits, inject)
+{
+	if (!start())
+		return;
+	char buf[48];
+	const struct {
+		const char *what;
+		uint32_t info, err, len;
+		uint64_t rflags;
+		uint64_t vector, error;
+		long off;
+	} ev[] = {
+		{ "external interrupt 0x30", INTR_VALID | INTR_EXT | 0x30, 0, 0, RFLAGS_FIXED | RFLAGS_IF, 0x30, ~0ull, 0 },
+		{ "#UD", INTR_VALID | INTR_HW_EXC | EXC_UD, 0, 0, RFLAGS_FIXED, EXC_UD, ~0ull, 0 },
+		{ "#GP(0x18)", INTR_VALID | INTR_HW_EXC | INTR_ERRCODE | EXC_GP, 0x18, 0, RFLAGS_FIXED, EXC_GP, 0x18, 0 },
+		{ "#PF(2)", INTR_VALID | INTR_HW_EXC | INTR_ERRCODE | EXC_PF, 2, 0, RFLAGS_FIXED, EXC_PF, 2, 0 },
+		{ "software interrupt 0x31, length 2", INTR_VALID | INTR_SW_INT | 0x31, 0, 2, RFLAGS_FIXED, 0x31, ~0ull, 2 },
+		{ "software exception #BP, length 1", INTR_VALID | INTR_SW_EXC | EXC_BP, 0, 1, RFLAGS_FIXED, EXC_BP, ~0ull, 1 },
+		/* Last: it leaves NMIs blocked (the L2 never returns from its handler). */
+		{ "NMI", INTR_VALID | INTR_NMI | 2, 0, 0, RFLAGS_FIXED, 2, ~0ull, 0 },
+	};
+	for (unsigned i = 0; i < sizeof(ev) / sizeof(ev[0]); i++) {
+		vm_at(l2_idle, ev[i].rflags);
+		vmw(ENTRY_INTR_INFO, ev[i].info);
+		vmw(ENTRY_EXC_ERR, ev[i].err);
+		vmw(ENTRY_INSN_LEN, ev[i].len);
+		uint32_t rs = vm_go();
+		uint32_t entry = (uint32_t)vmr(ENTRY_INTR_INFO);
+		long off = (long)(l2_event.rip - pa(l2_idle));
+		say("inject %s: exit %u (%s), the L2's handler got %s, return RIP +%ld; entry information valid bit %u, "
+		    "interruptibility %u",
+		    ev[i].what, rs, exit_name(rs), l2_got(buf, sizeof(buf)), off, entry >> 31, vm.x.interruptibility);
+		CHECK(rs == EXIT_VMCALL && l2_event.count == 1 && l2_event.vector == ev[i].vector &&
+			      l2_event.error == ev[i].error && off == ev[i].off,
+		      "injected event");
+		CHECK(!(entry & INTR_VALID), "VM exits clear the valid bit of the VM-entry interruption information");
+		CHECK(!(vm.x.idt_info & INTR_VALID), "IDT-vectoring information valid");
+		/* An injected NMI blocks NMIs until the L2's IRET. */
+		CHECK(((vm.x.interruptibility >> 3) & 1) == (ev[i].vector == 2 && ev[i].info == (INTR_VALID | INTR_NMI | 2)),
+		      "NMI blocking %u", vm.x.interruptibility);
+	}
+	/* NMIs stay blocked after that exit (the L2 is in its NMI handler).  The
+	 * next entry loads blocking by NMI from the interruptibility state (0):
+	 * SDM 26.6.1 / 33.x; Bochs 2.7 keeps the blocking (printed, not checked). */
+	vm_at(l2_vmcall, RFLAGS_FIXED);
+	uint32_t rs = vm_go();
+	say("next entry with interruptibility 0: exit %u (%s), interruptibility saved %u", rs, exit_name(rs),
+	    vm.x.interruptibility);
+	iret_to_self(); /* unblocks NMIs in the kernel */
+	vmx_end();
+}
+
+/* --- external-interrupt exiting (local APIC self IPIs) ------------------------------------------- */
+#define APIC_BASE 0xfee00000ull
+#define APIC_ID 0x20
+#define APIC_TPR 0x80
+#define APIC_EOI 0xb0
+#define APIC_SVR 0xf0
+#define APIC_ICR_LO 0x300
+#define APIC_ICR_HI 0x310
+
+static uint32_t apic_read(unsigned reg) { return *(volatile uint32_t *)(APIC_BASE + reg); }
+static void apic_write(unsigned reg, uint32_t v) { *(volatile uint32_t *)(APIC_BASE + reg) = v; }
+static void self_ipi(uint8_t vector)
+{
+	apic_write(APIC_ICR_HI, 0);
+	apic_write(APIC_ICR_LO, (1u << 18) | vector);
+	for (int i = 0; i < 100000 && (apic_read(APIC_ICR_LO) & (1u << 12)); i++)
+		pause();
+}
+
+static volatile unsigned got[3];
+static void on_irq(struct trap_frame *f)
+{
+	got[f->vector - 0x41]++;
+	apic_write(APIC_EOI, 0);
+}
+
+/* Lets pending interrupts in (IF=1 for one instruction) and counts them. */
+static unsigned drain(unsigned i)
+{
+	sti();
+	pause();
+	cli();
+	return got[i];
+}
+
+TEST(vmx_exits, extint)
+{
+	bool apic = (rdmsr(MSR_IA32_APIC_BASE) >> 11) & 1;
+	CHECK(apic, "the local APIC is disabled");
+	if (!apic || !start())
+		return;
+	apic_write(APIC_SVR, 0x1ff);
+	apic_write(APIC_TPR, 0);
+	for (unsigned v = 0x41; v <= 0x43; v++)
+		guest_set_handler(v, on_irq);
+	memset((void *)got, 0, sizeof(got));
+	vm_ctl(PIN_CTLS, PIN_EXTINT, 0);
+
+	/* The interrupt waits in the IRR (IF=0 in the kernel) until the entry. */
+	vm_ctl(EXIT_CTLS, EXIT_ACK_INTR, 0);
+	self_ipi(0x41);
+	vm_at(l2_idle, RFLAGS_FIXED | RFLAGS_IF);
+	uint32_t rs = vm_go();
+	say("interrupt pending, L2 IF=1, acknowledge on exit: exit %u (%s), interruption information %08x, guest RIP +%ld",
+	    rs, exit_name(rs), vm.x.intr_info, rip_off(l2_idle));
+	CHECK(rs == EXIT_EXTINT && vm.x.intr_info == (INTR_VALID | INTR_EXT | 0x41) && rip_off(l2_idle) == 0,
+	      "acknowledged external interrupt");
+	check_no_event_idt();
+	apic_write(APIC_EOI, 0);
+	say("acknowledged: not delivered again (%u)", drain(0));
+	CHECK(got[0] == 0, "an acknowledged interrupt was delivered again");
+
+	vm_ctl(EXIT_CTLS, 0, EXIT_ACK_INTR);
+	self_ipi(0x42);
+	vm_at(l2_idle, RFLAGS_FIXED | RFLAGS_IF);
+	rs = vm_go();
+	say("interrupt pending, L2 IF=1, no acknowledge: exit %u (%s), interruption information valid %u, guest RIP +%ld", rs,
+	    exit_name(rs), vm.x.intr_info >> 31, rip_off(l2_idle));
+	CHECK(rs == EXIT_EXTINT && !(vm.x.intr_info & INTR_VALID) && rip_off(l2_idle) == 0,
+	      "unacknowledged external interrupt");
+	say("not acknowledged: delivered to the kernel after STI %u time(s)", drain(1));
+	CHECK(got[1] == 1, "the interrupt must stay pending");
+
+	/* SDM: external-interrupt exiting ignores the guest's RFLAGS.IF.  Bochs
+	 * 2.7 only rechecks pending interrupts when IF changes: with IF=0 in
+	 * the kernel and in the L2 it misses this one (printed, not checked). */
+	vm_ctl(EXIT_CTLS, EXIT_ACK_INTR, 0);
+	self_ipi(0x43);
+	vm_at(l2_idle, RFLAGS_FIXED);
+	rs = vm_go();
+	say("interrupt pending, L2 IF=0, acknowledge on exit: exit %u (%s), interruption information %08x, guest RIP +%ld",
+	    rs, exit_name(rs), vm.x.intr_info, rip_off(l2_idle));
+	if (rs == EXIT_EXTINT && (vm.x.intr_info & INTR_VALID))
+		apic_write(APIC_EOI, 0);
+	say("then delivered to the kernel after STI %u time(s)", drain(2));
+	for (unsigned v = 0x41; v <= 0x43; v++)
+		guest_set_handler(v, 0);
+	vmx_end();
+}
+
+/* --- NMIs ------------------------------------------------------------------------------ */
+TEST(vmx_exits, nmi)
+{
+	bool apic = (rdmsr(MSR_IA32_APIC_BASE) >> 11) & 1;
+	CHECK(apic, "the local APIC is disabled");
+	if (!apic || !start())
+		return;
+	char buf[48];
+	apic_write(APIC_SVR, 0x1ff);
+	vm_ctl(PIN_CTLS, PIN_NMI, 0);
+	vm_at(l2_self_nmi, RFLAGS_FIXED);
+	vm.r.rbx = APIC_BASE;
+	vm.r.rax = apic_read(APIC_ID) & 0xff000000u;
+	vm.r.rcx = 0x400; /* NMI, physical destination */
+	uint32_t rs = vm_go();
+	bool after = vm.x.rip >= pa(l2_self_nmi_sent) && vm.x.rip < pa(l2_self_nmi_sent) + 3;
+	say("the L2 sends itself an NMI, NMI exiting: exit %u (%s), interruption information %08x, before the VMCALL %s",
+	    rs, exit_name(rs), vm.x.intr_info, after ? "yes" : "no");
+	env("NMI exit at guest RIP +%ld", rip_off(l2_self_nmi));
+	CHECK(rs == EXIT_EXC_NMI && vm.x.intr_info == (INTR_VALID | INTR_NMI | 2) && after, "NMI exit");
+	CHECK(!(vm.x.idt_info & INTR_VALID), "IDT-vectoring information valid");
+	iret_to_self(); /* an NMI exit leaves NMIs blocked */
+
+	vm_ctl(PIN_CTLS, 0, PIN_NMI);
+	vm_at(l2_self_nmi, RFLAGS_FIXED);
+	rs = vm_go();
+	say("without NMI exiting: exit %u (%s); the L2's handler got %s, interruptibility %u", rs, exit_name(rs),
+	    l2_got(buf, sizeof(buf)), vm.x.interruptibility);
+	CHECK(rs == EXIT_VMCALL && l2_event.vector == 2 && (vm.x.interruptibility & 8), "NMI delivered to the L2");
+	iret_to_self();
+	vmx_end();
+}
+
+/* --- unrestricted guest: an L2 in real mode ------------------------------------------------- */
+TEST(vmx_exits, real_mode)
+{
+	if (!start())
+		return;
+	const uint64_t base = pa(l2_real) & ~0xfffull;
+	const uint64_t cr0 = vmr(GUEST_CR0) & ~(CR0_PE | CR0_PG);
+	vm_ctl(PROC2_CTLS, PROC2_UNRESTRICTED, 0);
+	vm_ctl(ENTRY_CTLS, 0, ENTRY_IA32E);
+	vmw(GUEST_CR0, cr0);
+	vmw(CR0_SHADOW, cr0);
+	vmw(GUEST_EFER, vmr(GUEST_EFER) & ~(uint64_t)(EFER_LME | EFER_LMA));
+	vmw(GUEST_CS_SEL, 0);
+	vmw(GUEST_CS_BASE, base);
+	vmw(GUEST_CS_LIMIT, 0xffff);
+	vmw(GUEST_CS_AR, 0x9b);
+	for (uint32_t n = 0; n < 4; n++) {
+		if (n == 1)
+			continue; /* CS */
+		vmw(GUEST_ES_SEL + 2 * n, 0);
+		vmw(GUEST_ES_BASE + 2 * n, 0);
+		vmw(GUEST_ES_LIMIT + 2 * n, 0xffff);
+		vmw(GUEST_ES_AR + 2 * n, 0x93);
+	}
+	vm_at(l2_real, RFLAGS_FIXED);
+	vmw(GUEST_RIP, pa(l2_real) - base);
+	vmw(GUEST_RSP, 0x7000);
+	uint32_t rs = vm_go();
+	say("real-mode L2: exit %u (%s), length %u, CS:IP at the CPUID %s; the L2 read CR0.PE %u CR0.PG %u", rs,
+	    exit_name(rs), vm.x.len, vm.x.rip == pa(l2_real) - base + 3 ? "yes" : "no", (unsigned)(vm.r.rax & 1),
+	    (unsigned)((vm.r.rax >> 31) & 1));
+	CHECK(rs == EXIT_CPUID && vm.x.len == 2 && vm.x.rip == pa(l2_real) - base + 3 && !(vm.r.rax & (CR0_PE | CR0_PG)),
+	      "CPUID exit in real mode");
+	uint64_t g0 = vmr(GUEST_CR0), ge = vmr(GUEST_EFER);
+	say("saved: CR0.PE %u CR0.PG %u, EFER.LMA %u, CS limit %llx", (unsigned)(g0 & 1), (unsigned)((g0 >> 31) & 1),
+	    (unsigned)((ge >> 10) & 1), (unsigned long long)vmr(GUEST_CS_LIMIT));
+	CHECK(!(g0 & (CR0_PE | CR0_PG)) && !(ge & EFER_LMA), "real-mode state");
+	vm_skip();
+	rs = vm_go();
+	say("then: exit %u (%s), length %u, BX %llx", rs, exit_name(rs), vm.x.len, (unsigned long long)(vm.r.rbx & 0xffff));
+	CHECK(rs == EXIT_VMCALL && vm.x.len == 3 && (vm.r.rbx & 0xffff) == 0x1234, "VMCALL in real mode");
+	vmx_end();
+}
