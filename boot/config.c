@@ -13,6 +13,7 @@ struct nestor_config config = {
 	.boot_drive = 0x80,
 	.nested = true,
 	.vmcs_shadowing = true,
+	.delegate = true,
 };
 
 static const char *const selftest_names[] = { "none", "page-fault", "panic", NULL };
@@ -35,6 +36,9 @@ static const struct opt_desc options[] = {
 	  "offer VMX to the guest, so that it can be a hypervisor (default on)" },
 	{ "vmcs_shadowing", OPT_FLAG, &config.vmcs_shadowing, 0, 0, NULL,
 	  "let the guest hypervisor's VMREAD/VMWRITE use the CPU's VMCS shadowing when it has it (default on)" },
+	{ "delegate", OPT_FLAG, &config.delegate, 0, 0, NULL,
+	  "on a Nestor, let the Nestor below emulate VMX for our guest, so that a stack of Nestors costs "
+	  "the same at any depth (docs/depth.md; default on)" },
 	{ "selftest", OPT_CHOICE, &config.selftest, 0, 0, selftest_names,
 	  "fail on purpose after boot, to test the failure reports: none|page-fault|panic (default none)" },
 	{ "help", OPT_FLAG, &config.help, 0, 0, NULL, "print this list of options and stop" },

@@ -17,6 +17,7 @@ struct nestor_config {
 	uint64_t boot_drive;
 	bool nested;
 	bool vmcs_shadowing;
+	bool delegate;
 };
 
 enum selftest { SELFTEST_NONE, SELFTEST_PAGE_FAULT, SELFTEST_PANIC };

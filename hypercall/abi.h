@@ -12,7 +12,9 @@
 /* CPUID leaf 0x40000001: EAX = level of the Nestor that answers (0 = the one
  * on the real machine), EBX = ABI version, ECX = feature bits, EDX = 0. */
 #define NESTOR_CPUID_INFO 0x40000001u
-#define NESTOR_ABI_VERSION 1u
+#define NESTOR_ABI_VERSION 2u
+/* ECX bit 0: NESTOR_HC_DELEGATE_VMX is understood (docs/depth.md). */
+#define NESTOR_FEATURE_DELEGATE (1u << 0)
 
 /* Hypercalls: VMCALL with RAX = function, arguments in RBX, RCX, RDX.
  * On return RAX holds a status (0 or a negative NESTOR_E* error) and the
@@ -28,6 +30,14 @@ enum nestor_hypercall {
 	NESTOR_HC_STATS_RESET = 2, /* zero every exit counter */
 	NESTOR_HC_CONSOLE = 3,     /* RBX = buffer, RCX = length (<= 4096): print it on
 				    * Nestor's console -> RBX = bytes printed */
+	NESTOR_HC_DELEGATE_VMX = 4, /* RBX = 0 (the caller asks for itself; a Nestor
+				    * passing its guest's request on sets how many
+				    * levels above it the asking level is), RCX = hash
+				    * of the VMX capabilities the asking level offers:
+				    * the VMX instructions of the asking level's guest
+				    * are emulated by the Nestor below (docs/depth.md) */
+	NESTOR_HC_EXIT_STATS_FROM = 5, /* as EXIT_STATS, counting only the exits
+				    * taken while level RSI (absolute) ran */
 };
 #define NESTOR_STATS_TOTAL 0xffffffffu
 #define NESTOR_LEVEL_SELF 0xffffffffffffffffull
@@ -38,6 +48,7 @@ enum nestor_hypercall_error {
 	NESTOR_EINVAL = -2, /* bad argument (reason out of range, length too big) */
 	NESTOR_EFAULT = -3, /* buffer not in guest RAM */
 	NESTOR_EPERM = -4,  /* called from CPL > 0 */
+	NESTOR_ENOMEM = -5, /* out of pool memory, or too many levels */
 };
 
 #endif

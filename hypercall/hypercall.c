@@ -1,6 +1,8 @@
 /* hypercall.c - the VMCALL ABI (hypercall/abi.h, docs/abi.md).
  * VMCALL always exits in VMX non-root operation (SDM 25.1.2). */
 #include "hypercall/abi.h"
+#include "hypercall/hypercall.h"
+#include "nested/nested.h"
 #include "lib/log.h"
 #include "lib/string.h"
 #include "vmx/exits.h"
@@ -41,6 +43,57 @@ static int64_t hc_console(struct vcpu *v, uint64_t gpa, uint64_t len)
 	return NESTOR_OK;
 }
 
+/* NESTOR_HC_EXIT_STATS(_FROM): our figures, or a lower level's (the call
+ * goes down the stack, each Nestor passing it on). */
+static int64_t hc_exit_stats(struct vcpu *v, uint64_t fn)
+{
+	uint64_t r = v->gpr[RBX], level = v->gpr[RDX], from = v->gpr[RSI];
+	if (level != NESTOR_LEVEL_SELF && level != v->vm->level) {
+		if (level > v->vm->level)
+			return NESTOR_EINVAL;
+		uint64_t rbx = r, rcx = v->gpr[RCX], rdx = level;
+		int64_t status = nestor_vmcall(fn, &rbx, &rcx, &rdx, from);
+		v->gpr[RBX] = rbx;
+		v->gpr[RCX] = rcx;
+		return status;
+	}
+	if (r != NESTOR_STATS_TOTAL && r >= EXIT_STATS_MAX)
+		return NESTOR_EINVAL;
+	uint64_t exits = 0, ticks = 0;
+	if (fn == NESTOR_HC_EXIT_STATS_FROM) {
+		/* Exits taken while the level `from` (absolute) ran. */
+		if (from <= v->vm->level || from - v->vm->level >= EXIT_STATS_LEVELS)
+			return NESTOR_EINVAL;
+		const uint64_t *c = v->stats.by_level[from - v->vm->level];
+		for (unsigned i = 0; i < EXIT_STATS_MAX; i++)
+			if (r == NESTOR_STATS_TOTAL || r == i)
+				exits += c[i];
+	} else {
+		for (unsigned i = 0; i < EXIT_STATS_MAX; i++)
+			if (r == NESTOR_STATS_TOTAL || r == i)
+				exits += v->stats.count[i], ticks += v->stats.ticks[i];
+	}
+	v->gpr[RBX] = exits;
+	v->gpr[RCX] = ticks;
+	return NESTOR_OK;
+}
+
+/* NESTOR_HC_DELEGATE_VMX (docs/depth.md): the level RBX levels above our
+ * guest asks that the VMX of its own guest be emulated below.  We do it
+ * unless we delegated ourselves: then the Nestor below does, and we pass
+ * the request on, one level further away. */
+static int64_t hc_delegate(struct vcpu *v)
+{
+	uint64_t above = v->gpr[RBX], hash = v->gpr[RCX];
+	if (above >= NESTED_MAX_LEVELS)
+		return NESTOR_EINVAL;
+	if (v->vm->delegated) {
+		uint64_t rbx = above + 1, rcx = hash, rdx = 0;
+		return nestor_vmcall(NESTOR_HC_DELEGATE_VMX, &rbx, &rcx, &rdx, 0);
+	}
+	return nested_accept_delegation(v, (unsigned)above + 1, hash);
+}
+
 void exit_vmcall(struct vcpu *v)
 {
 	uint64_t fn = v->gpr[RAX];
@@ -54,41 +107,18 @@ void exit_vmcall(struct vcpu *v)
 			v->gpr[RCX] = v->vm->level;
 			v->gpr[RDX] = NESTOR_SIG_EBX;
 			break;
-		case NESTOR_HC_EXIT_STATS: {
-			uint64_t r = v->gpr[RBX], level = v->gpr[RDX];
-			if (level != NESTOR_LEVEL_SELF && level != v->vm->level) {
-				/* A lower level's figures: ask the Nestor below, which
-				 * forwards further down if needed. */
-				if (level > v->vm->level) {
-					status = NESTOR_EINVAL;
-					break;
-				}
-				uint64_t rax = fn, rbx = r, rcx = v->gpr[RCX], rdx = level;
-				__asm__ volatile("vmcall" : "+a"(rax), "+b"(rbx), "+c"(rcx), "+d"(rdx) : : "memory");
-				status = (int64_t)rax;
-				v->gpr[RBX] = rbx;
-				v->gpr[RCX] = rcx;
-				break;
-			}
-			if (r == NESTOR_STATS_TOTAL) {
-				uint64_t ticks = 0;
-				for (unsigned i = 0; i < EXIT_STATS_MAX; i++)
-					ticks += v->stats.ticks[i];
-				v->gpr[RBX] = vcpu_total_exits(v);
-				v->gpr[RCX] = ticks;
-			} else if (r < EXIT_STATS_MAX) {
-				v->gpr[RBX] = v->stats.count[r];
-				v->gpr[RCX] = v->stats.ticks[r];
-			} else {
-				status = NESTOR_EINVAL;
-			}
+		case NESTOR_HC_EXIT_STATS:
+		case NESTOR_HC_EXIT_STATS_FROM:
+			status = hc_exit_stats(v, fn);
 			break;
-		}
 		case NESTOR_HC_STATS_RESET:
 			memset(&v->stats, 0, sizeof(v->stats));
 			break;
 		case NESTOR_HC_CONSOLE:
 			status = hc_console(v, v->gpr[RBX], v->gpr[RCX]);
+			break;
+		case NESTOR_HC_DELEGATE_VMX:
+			status = hc_delegate(v);
 			break;
 		default:
 			status = NESTOR_ENOSYS;

@@ -100,6 +100,16 @@ void nested_probe_inv_type(const struct vmx_caps *r)
 bool nested_inv_type_needs_rexw(void) { return inv_type_rexw; }
 
 const struct nested_caps *nested_caps(void) { return &caps; }
+
+uint64_t nested_caps_hash(void)
+{
+	/* FNV-1a over the capability MSRs, in their struct order. */
+	const uint8_t *p = (const uint8_t *)&caps;
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (unsigned i = 0; i < sizeof(caps); i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h;
+}
 bool nested_enabled(void) { return enabled; }
 void nested_set_enabled(bool on) { enabled = on; }
 bool nested_shadowing_wanted(void) { return shadowing; }

@@ -198,10 +198,10 @@ void nested_enter_init(void)
 
 /* What VMCS02 combines from VMCS12, L1's current values (l1: EFER, PAT,
  * DR7, DEBUGCTL) and L0's own needs.  VMCS02 is current. */
-static void prepare_derived(struct vcpu *v, const struct vmcs12 *c, const uint64_t *l1, uint64_t cr0_mask01,
+static void prepare_derived(struct vcpu *v, struct nested *n, const uint64_t *l1, uint64_t cr0_mask01,
 			    uint64_t cr4_mask01, uint32_t exit01, uint32_t entry01)
 {
-	struct nested *n = &v->nested;
+	const struct vmcs12 *c = n->vmcs12;
 	struct vm *vm = v->vm;
 	uint32_t pin12 = V12(c, PIN_BASED_CTLS), proc12 = V12(c, PROC_BASED_CTLS);
 	uint32_t proc2_12 = (proc12 & PROC_SECONDARY_CTLS) ? V12(c, PROC_BASED_CTLS2) : 0;
@@ -253,28 +253,35 @@ static void prepare_derived(struct vcpu *v, const struct vmcs12 *c, const uint64
 	vmwrite(VMCS_CR0_READ_SHADOW, (V12(c, CR0_READ_SHADOW) & m0) | (V12(c, GUEST_CR0) & ~m0));
 	vmwrite(VMCS_CR4_READ_SHADOW, (V12(c, CR4_READ_SHADOW) & m4) | (V12(c, GUEST_CR4) & ~m4));
 	/* Memory: L1's EPT shadowed, or L1's physical memory as L0 maps it. */
-	vmwrite(VMCS_EPT_POINTER, (proc2_12 & PROC2_EPT) ? sept_eptp02(v, V12(c, EPT_POINTER)) : vm->eptp);
+	/* L1 without an EPT of its own runs L2 in its own physical memory: the
+	 * EPT that runs L1. */
+	vmwrite(VMCS_EPT_POINTER, (proc2_12 & PROC2_EPT) ? sept_eptp02(v, n, V12(c, EPT_POINTER), l1[4]) : l1[4]);
 	if (proc2_02 & PROC2_VPID) {
-		vmwrite(VMCS_VPID, NESTED_VPID02);
+		uint16_t vpid02 = level_vpid(n->level + 1);
+		vmwrite(VMCS_VPID, vpid02);
 		/* A different L1 VPID is a different address space for L2. */
 		if (V12(c, VPID) != n->last_vpid12) {
-			invvpid(1, NESTED_VPID02, 0);
+			invvpid(1, vpid02, 0);
 			n->last_vpid12 = V12(c, VPID);
 		}
 	}
 	if (proc2_12 & PROC2_XSAVES)
 		vmwrite(VMCS_XSS_EXIT_BITMAP, V12(c, XSS_EXIT_BITMAP));
+	/* L2 may itself be a level whose VMX we emulate (it delegated). */
+	if (n->level + 1 <= v->nlevels)
+		nested_shadow_update_controls(v, v->lv[n->level + 1]);
 }
 
 /* Makes VMCS02 (current afterwards) reflect VMCS12: everything when it was
  * made from another VMCS12, else only what changed since the last entry -
  * usually just RIP (the dirty bits; see nested/shadow.c). */
-static void prepare_vmcs02(struct vcpu *v, const struct vmcs12 *c)
+static void prepare_vmcs02(struct vcpu *v, struct nested *n)
 {
-	struct nested *n = &v->nested;
-	/* L1's values that survive into L2, and L0's controls: from VMCS01. */
-	uint64_t l1[4] = { vmread(VMCS_GUEST_IA32_EFER), vmread(VMCS_GUEST_IA32_PAT), vmread(VMCS_GUEST_DR7),
-			   vmread(VMCS_GUEST_IA32_DEBUGCTL) };
+	const struct vmcs12 *c = n->vmcs12;
+	/* L1's values that survive into L2, and L0's controls: from VMCS01
+	 * (with the EPT that runs L1). */
+	uint64_t l1[5] = { vmread(VMCS_GUEST_IA32_EFER), vmread(VMCS_GUEST_IA32_PAT), vmread(VMCS_GUEST_DR7),
+			   vmread(VMCS_GUEST_IA32_DEBUGCTL), vmread(VMCS_EPT_POINTER) };
 	/* L0's own CR bits for any guest (not those it adds while L1 is in VMX
 	 * operation: those concern L1 only). */
 	uint64_t cr0_mask01 = v->cr0_mask_base, cr4_mask01 = v->cr4_mask_base;
@@ -298,30 +305,30 @@ static void prepare_vmcs02(struct vcpu *v, const struct vmcs12 *c)
 		}
 	}
 	if (derived)
-		prepare_derived(v, c, l1, cr0_mask01, cr4_mask01, exit01, entry01);
+		prepare_derived(v, n, l1, cr0_mask01, cr4_mask01, exit01, entry01);
 	memcpy(n->l1_inherited, l1, sizeof(l1));
 	n->all_dirty = false;
 }
 
 /* SDM 26.3.1.5: the VMCS link pointer (VMCS shadowing is not offered). */
-static bool link_pointer_ok(struct vcpu *v, const struct vmcs12 *c)
+static bool link_pointer_ok(struct vcpu *v, const struct nested *n)
 {
-	uint64_t link = V12(c, VMCS_LINK_PTR);
+	uint64_t link = V12(n->vmcs12, VMCS_LINK_PTR);
 	if (link == ~0ull)
 		return true;
 	uint32_t rev = ~0u;
-	if ((link & 0xfff) || (link & width_mask()) || !gpa_read(v->vm, link, &rev, 4))
+	if ((link & 0xfff) || (link & width_mask()) || !level_read(v, n->level, link, &rev, 4))
 		return false;
 	return rev == NESTED_VMCS_REVISION;
 }
 
 /* SDM 26.4: the VM-entry MSR-load area; returns the failing entry (1-based)
  * or 0. */
-static unsigned load_msr_list(struct vcpu *v, uint64_t addr, uint32_t count)
+static unsigned load_msr_list(struct vcpu *v, unsigned level, uint64_t addr, uint32_t count)
 {
 	for (uint32_t i = 0; i < count; i++) {
 		uint64_t e[2];
-		if (!gpa_read(v->vm, addr + 16ull * i, e, 16))
+		if (!level_read(v, level, addr + 16ull * i, e, 16))
 			return i + 1;
 		uint32_t msr = (uint32_t)e[0];
 		/* Bits 63:32 reserved; FS/GS base, SMM, x2APIC and microcode MSRs
@@ -336,20 +343,19 @@ static unsigned load_msr_list(struct vcpu *v, uint64_t addr, uint32_t count)
 /* The VM-entry failure L1 sees for a bad guest state: an exit with bit 31
  * of the reason set, L1's host state loaded (SDM 26.8).  Unlike a VM exit,
  * it leaves the VM-entry interruption information as it was (SDM 26.7). */
-static void entry_failure(struct vcpu *v, uint32_t reason, uint64_t qual)
+static void entry_failure(struct vcpu *v, struct nested *n, uint32_t reason, uint64_t qual)
 {
-	struct vmcs12 *c = v->nested.vmcs12;
+	struct vmcs12 *c = n->vmcs12;
 	V12(c, EXIT_REASON) = reason | EXIT_REASON_FAILED_ENTRY;
 	V12(c, EXIT_QUALIFICATION) = qual;
-	if (!load_l1_host_state(v))
+	if (!load_l1_host_state(v, n))
 		vm_end_run(v, true, "VMX abort of the guest hypervisor");
-	nested_cache_to_shadow(v, NULL);
+	nested_cache_to_shadow(v, n, NULL);
 }
 
-void nested_vmentry(struct vcpu *v, bool resume)
+void nested_vmentry(struct vcpu *v, struct nested *n, bool resume)
 {
-	struct nested *n = &v->nested;
-	if (!v->nested.vmxon) {
+	if (!n->vmxon) {
 		inject_ud(v);
 		return;
 	}
@@ -359,56 +365,78 @@ void nested_vmentry(struct vcpu *v, bool resume)
 	}
 	if (n->current_ptr == ~0ull)
 		return vmx_fail_invalid(v);
-	nested_shadow_to_cache(v); /* what L1 wrote without exiting */
+	nested_shadow_to_cache(v, n); /* what L1 wrote without exiting */
 	if (vmread(VMCS_GUEST_INTERRUPTIBILITY) & INTERRUPTIBILITY_MOV_SS)
-		return vmx_fail(v, VMXERR_ENTRY_MOV_SS_BLOCKING);
+		return vmx_fail(v, n, VMXERR_ENTRY_MOV_SS_BLOCKING);
 	struct vmcs12 *c = n->vmcs12;
 	if (!resume && c->launch_state)
-		return vmx_fail(v, VMXERR_VMLAUNCH_NOT_CLEAR);
+		return vmx_fail(v, n, VMXERR_VMLAUNCH_NOT_CLEAR);
 	if (resume && !c->launch_state)
-		return vmx_fail(v, VMXERR_VMRESUME_NOT_LAUNCHED);
+		return vmx_fail(v, n, VMXERR_VMRESUME_NOT_LAUNCHED);
 	const char *why = check_controls(c);
 	if (why) {
-		pr_debug("VM entry of L2: invalid control (%s)\n", why);
-		return vmx_fail(v, VMXERR_ENTRY_INVALID_CONTROLS);
+		pr_debug("VM entry of level %u: invalid control (%s)\n", n->level + 1, why);
+		return vmx_fail(v, n, VMXERR_ENTRY_INVALID_CONTROLS);
 	}
 	if ((why = check_host(v, c))) {
-		pr_debug("VM entry of L2: invalid host state (%s)\n", why);
-		return vmx_fail(v, VMXERR_ENTRY_INVALID_HOST_STATE);
+		pr_debug("VM entry of level %u: invalid host state (%s)\n", n->level + 1, why);
+		return vmx_fail(v, n, VMXERR_ENTRY_INVALID_HOST_STATE);
 	}
-	if (!link_pointer_ok(v, c))
-		return entry_failure(v, EXIT_ENTRY_FAIL_GUEST, 4);
-	unsigned bad = load_msr_list(v, V12(c, VMENTRY_MSR_LOAD_ADDR), V12(c, VMENTRY_MSR_LOAD_COUNT));
+	/* A level that delegated runs one guest: the VMX we emulate for it
+	 * belongs to that guest (docs/depth.md). */
+	if (n->delegated && n->bound_vmcs12 != ~0ull && n->bound_vmcs12 != n->current_ptr) {
+		pr_warn("level %u delegated VMX emulation but enters a second VMCS: refused\n", n->level);
+		return vmx_fail(v, n, VMXERR_ENTRY_INVALID_CONTROLS);
+	}
+	if (!link_pointer_ok(v, n))
+		return entry_failure(v, n, EXIT_ENTRY_FAIL_GUEST, 4);
+	unsigned bad = load_msr_list(v, n->level, V12(c, VMENTRY_MSR_LOAD_ADDR), V12(c, VMENTRY_MSR_LOAD_COUNT));
 	if (bad)
-		return entry_failure(v, EXIT_ENTRY_FAIL_MSR, bad);
+		return entry_failure(v, n, EXIT_ENTRY_FAIL_MSR, bad);
 
-	prepare_vmcs02(v, c);
+	if (n->delegated)
+		n->bound_vmcs12 = n->current_ptr;
+	prepare_vmcs02(v, n);
 	n->guest_mode = true;
+	v->cur = n->level + 1;
 }
 
-void nested_forget_vmcs02(struct vcpu *v)
+void nested_forget_vmcs02(struct vcpu *v, struct nested *n)
 {
-	if (!v->nested.guest_mode)
-		nested_reset_vmcs02(v);
+	if (!n->guest_mode)
+		nested_reset_vmcs02(v, n);
 }
 
 /* --- the way back: VMCS12's host state into VMCS01 (SDM 27.5) ------------ */
 
-bool load_l1_host_state(struct vcpu *v)
+/* The CR0/CR4 read shadow of the VMCS that runs n's L1 for a new value of
+ * that register.  For level 1 Nestor emulates every bit (the shadow is the
+ * value); above, the bits the level below masks read as its shadow. */
+static uint64_t l1_read_shadow(struct vcpu *v, const struct nested *n, unsigned cr, uint64_t val)
 {
-	struct nested *n = &v->nested;
+	if (n->level == 1)
+		return val;
+	const struct vmcs12 *below = v->lv[n->level - 1]->vmcs12;
+	uint64_t mask = cr == 0 ? V12(below, CR0_GUEST_HOST_MASK) : V12(below, CR4_GUEST_HOST_MASK);
+	uint64_t shadow = cr == 0 ? V12(below, CR0_READ_SHADOW) : V12(below, CR4_READ_SHADOW);
+	return (shadow & mask) | (val & ~mask);
+}
+
+bool load_l1_host_state(struct vcpu *v, struct nested *n)
+{
 	struct vmcs12 *c = n->vmcs12;
 	const struct vmx_caps *caps = v->vm->caps;
 	uint32_t exit12 = V12(c, VMEXIT_CTLS);
 	bool host64 = exit12 & EXIT_HOST_ADDR_SPACE_SIZE;
 
-	vmptrld(v->vmcs_phys);
+	vmptrld(n->vmcs01_phys);
 	n->guest_mode = false;
+	v->cur = n->level;
 	uint64_t cr0 = V12(c, HOST_CR0), cr4 = V12(c, HOST_CR4);
 	vmwrite(VMCS_GUEST_CR0, vmx_real_cr0(caps, cr0));
-	vmwrite(VMCS_CR0_READ_SHADOW, cr0);
+	vmwrite(VMCS_CR0_READ_SHADOW, l1_read_shadow(v, n, 0, cr0));
 	vmwrite(VMCS_GUEST_CR4, vmx_real_cr4(caps, cr4));
-	vmwrite(VMCS_CR4_READ_SHADOW, cr4);
+	vmwrite(VMCS_CR4_READ_SHADOW, l1_read_shadow(v, n, 4, cr4));
 	vmwrite(VMCS_GUEST_CR3, V12(c, HOST_CR3));
 	vmwrite(VMCS_GUEST_DR7, 0x400);
 	vmwrite(VMCS_GUEST_IA32_DEBUGCTL, 0);
@@ -464,12 +492,12 @@ bool load_l1_host_state(struct vcpu *v)
 	/* A 32-bit PAE host needs its PDPTEs; a 64-bit one does not. */
 	if (!host64 && (cr4 & CR4_PAE)) {
 		uint64_t pdpte[4];
-		gpa_read(v->vm, V12(c, HOST_CR3) & 0xffffffe0ull, pdpte, sizeof(pdpte));
+		level_read(v, n->level, V12(c, HOST_CR3) & 0xffffffe0ull, pdpte, sizeof(pdpte));
 		for (int i = 0; i < 4; i++)
 			vmwrite(VMCS_GUEST_PDPTE0 + 2 * i, pdpte[i]);
 	}
 	/* The exit MSR-load list; a failure is a VMX abort (SDM 27.7). */
-	if (load_msr_list(v, V12(c, VMEXIT_MSR_LOAD_ADDR), V12(c, VMEXIT_MSR_LOAD_COUNT))) {
+	if (load_msr_list(v, n->level, V12(c, VMEXIT_MSR_LOAD_ADDR), V12(c, VMEXIT_MSR_LOAD_COUNT))) {
 		c->abort = 4;
 		return false;
 	}

@@ -47,20 +47,19 @@ void nested_exit_init(void)
 		saved_idx[i] = (int16_t)vmcs12_index(saved_guest_fields[i]);
 }
 
-static void store_msr_list(struct vcpu *v, uint64_t addr, uint32_t count)
+static void store_msr_list(struct vcpu *v, unsigned level, uint64_t addr, uint32_t count)
 {
 	for (uint32_t i = 0; i < count; i++) {
 		uint32_t msr = 0;
 		uint64_t val = 0;
-		gpa_read(v->vm, addr + 16ull * i, &msr, 4);
+		level_read(v, level, addr + 16ull * i, &msr, 4);
 		if (rdmsr_safe(msr, &val) == 0)
-			gpa_write(v->vm, addr + 16ull * i + 8, &val, 8);
+			level_write(v, level, addr + 16ull * i + 8, &val, 8);
 	}
 }
 
-void nested_reflect(struct vcpu *v, const struct synth_exit *synth)
+void nested_reflect(struct vcpu *v, struct nested *n, const struct synth_exit *synth)
 {
-	struct nested *n = &v->nested;
 	struct vmcs12 *c = n->vmcs12;
 	uint32_t exit12 = V12(c, VMEXIT_CTLS);
 	/* L2's state and the exit information, from VMCS02 (still current);
@@ -105,26 +104,27 @@ void nested_reflect(struct vcpu *v, const struct synth_exit *synth)
 	 * injected twice).  VMCS02's own bit was cleared by this exit. */
 	SAVE(VMENTRY_INTR_INFO, V12(c, VMENTRY_INTR_INFO) & ~INTR_INFO_VALID);
 #undef SAVE
-	store_msr_list(v, V12(c, VMEXIT_MSR_STORE_ADDR), V12(c, VMEXIT_MSR_STORE_COUNT));
+	store_msr_list(v, n->level, V12(c, VMEXIT_MSR_STORE_ADDR), V12(c, VMEXIT_MSR_STORE_COUNT));
 	n->stats_reflected++;
-	if (!load_l1_host_state(v)) {
+	if (!load_l1_host_state(v, n)) {
 		pr_err("VMX abort of the guest hypervisor (exit MSR-load list)\n");
 		vm_end_run(v, true, "VMX abort of the guest hypervisor");
 	}
-	nested_cache_to_shadow(v, changed);
+	nested_cache_to_shadow(v, n, changed);
 }
 
 /* --- does L1 want it? ------------------------------------------------------ */
 
-static bool bitmap_bit(struct vcpu *v, uint64_t gpa, unsigned bit)
+static bool bitmap_bit(struct vcpu *v, const struct nested *n, uint64_t gpa, unsigned bit)
 {
 	uint8_t byte = 0xff;
-	gpa_read(v->vm, gpa + bit / 8, &byte, 1);
+	level_read(v, n->level, gpa + bit / 8, &byte, 1);
 	return (byte >> (bit % 8)) & 1;
 }
 
-static bool l1_wants_msr(struct vcpu *v, const struct vmcs12 *c, bool write)
+static bool l1_wants_msr(struct vcpu *v, const struct nested *n, bool write)
 {
+	const struct vmcs12 *c = n->vmcs12;
 	if (!(V12(c, PROC_BASED_CTLS) & PROC_USE_MSR_BITMAPS))
 		return true;
 	uint32_t msr = (uint32_t)v->gpr[RCX];
@@ -135,11 +135,12 @@ static bool l1_wants_msr(struct vcpu *v, const struct vmcs12 *c, bool write)
 		base = 1024, msr -= 0xc0000000;
 	else
 		return true; /* outside both ranges: always exits */
-	return bitmap_bit(v, V12(c, MSR_BITMAP), 8 * (base + (write ? 2048 : 0)) + msr);
+	return bitmap_bit(v, n, V12(c, MSR_BITMAP), 8 * (base + (write ? 2048 : 0)) + msr);
 }
 
-static bool l1_wants_io(struct vcpu *v, const struct vmcs12 *c)
+static bool l1_wants_io(struct vcpu *v, const struct nested *n)
 {
+	const struct vmcs12 *c = n->vmcs12;
 	uint32_t proc = V12(c, PROC_BASED_CTLS);
 	if (!(proc & PROC_USE_IO_BITMAPS))
 		return proc & PROC_UNCOND_IO_EXITING;
@@ -148,7 +149,7 @@ static bool l1_wants_io(struct vcpu *v, const struct vmcs12 *c)
 	unsigned port = q >> 16, size = (q & 7) + 1;
 	for (unsigned p = port; p < port + size; p++) {
 		unsigned pp = p & 0xffff;
-		if (p > 0xffff || bitmap_bit(v, pp < 0x8000 ? V12(c, IO_BITMAP_A) : V12(c, IO_BITMAP_B), pp & 0x7fff))
+		if (p > 0xffff || bitmap_bit(v, n, pp < 0x8000 ? V12(c, IO_BITMAP_A) : V12(c, IO_BITMAP_B), pp & 0x7fff))
 			return true;
 	}
 	return false;
@@ -207,9 +208,9 @@ static bool l1_wants_exception(const struct vmcs12 *c)
 	return true;
 }
 
-static bool l1_wants(struct vcpu *v, unsigned reason)
+static bool l1_wants(struct vcpu *v, const struct nested *n, unsigned reason)
 {
-	const struct vmcs12 *c = v->nested.vmcs12;
+	const struct vmcs12 *c = n->vmcs12;
 	uint32_t proc = V12(c, PROC_BASED_CTLS);
 	uint32_t proc2 = (proc & PROC_SECONDARY_CTLS) ? V12(c, PROC_BASED_CTLS2) : 0;
 	switch (reason) {
@@ -225,9 +226,9 @@ static bool l1_wants(struct vcpu *v, unsigned reason)
 	case EXIT_PAUSE: return proc & PROC_PAUSE_EXITING;
 	case EXIT_DR_ACCESS: return proc & PROC_MOV_DR_EXITING;
 	case EXIT_CR_ACCESS: return l1_wants_cr(v, c);
-	case EXIT_IO: return l1_wants_io(v, c);
-	case EXIT_RDMSR: return l1_wants_msr(v, c, false);
-	case EXIT_WRMSR: return l1_wants_msr(v, c, true);
+	case EXIT_IO: return l1_wants_io(v, n);
+	case EXIT_RDMSR: return l1_wants_msr(v, n, false);
+	case EXIT_WRMSR: return l1_wants_msr(v, n, true);
 	case EXIT_WBINVD: return proc2 & PROC2_WBINVD_EXITING;
 	case EXIT_GDTR_IDTR: case EXIT_LDTR_TR: return proc2 & PROC2_DESC_TABLE_EXITING;
 	case EXIT_RDRAND: return proc2 & PROC2_RDRAND_EXITING;
@@ -248,19 +249,58 @@ static bool l1_wants(struct vcpu *v, unsigned reason)
  * them, so on the CPU the write would try to change a fixed bit in VMX
  * non-root operation: #GP(0) (SDM 25.3).  (A write to a bit L1 masks was
  * reflected before we get here.) */
-static void l0_cr_write(struct vcpu *v)
+static void l0_cr_write(struct vcpu *v, struct nested *n)
 {
 	uint64_t q = vmread(VMCS_EXIT_QUALIFICATION);
 	unsigned cr = q & 15, type = (q >> 4) & 3;
 	if (type == 0 && (cr == 0 || cr == 4))
 		inject_gp(v);
 	else
-		nested_reflect(v, NULL); /* L0 masks nothing else: not reached */
+		nested_reflect(v, n, NULL); /* L0 masks nothing else: not reached */
+}
+
+/* A MOV to CR0/CR4 by a level whose VMX we emulate, while it is in VMX
+ * operation, that breaks the VMX-fixed bits: #GP(0), the rule of its
+ * virtual CPU (SDM 23.8) - before its own hypervisor looks at the write. */
+static bool vmx_fixed_cr_violation(struct vcpu *v, const struct nested *self)
+{
+	uint64_t q = vmread(VMCS_EXIT_QUALIFICATION);
+	unsigned cr = q & 15, type = (q >> 4) & 3;
+	if (!self || !self->vmxon || (cr != 0 && cr != 4))
+		return false;
+	const struct nested_caps *nc = nested_caps();
+	uint64_t val;
+	if (type == 0)
+		val = gpr_read(v, (q >> 8) & 15);
+	else if (type == 3) /* LMSW: bits 3:0, PE cannot be cleared */
+		val = (guest_cr0() & ~0xeull) | ((q >> 16) & 0xe) | ((guest_cr0() | (q >> 16)) & CR0_PE);
+	else if (type == 2) /* CLTS */
+		val = guest_cr0() & ~CR0_TS;
+	else
+		return false;
+	if (cr == 0 || type != 0)
+		return (val & nc->cr0_fixed0) != nc->cr0_fixed0 || (val & ~nc->cr0_fixed1);
+	return (val & nc->cr4_fixed0) != nc->cr4_fixed0 || (val & ~nc->cr4_fixed1);
+}
+
+static bool is_vmx_instruction(unsigned reason)
+{
+	switch (reason) {
+	case EXIT_VMCLEAR: case EXIT_VMLAUNCH: case EXIT_VMPTRLD: case EXIT_VMPTRST: case EXIT_VMREAD:
+	case EXIT_VMRESUME: case EXIT_VMWRITE: case EXIT_VMXOFF: case EXIT_VMXON: case EXIT_INVEPT:
+	case EXIT_INVVPID: case EXIT_VMFUNC:
+		return true;
+	default:
+		return false;
+	}
 }
 
 void nested_l2_exit(struct vcpu *v, unsigned reason_full)
 {
-	struct nested *n = &v->nested;
+	/* The running level is n's L2; self is its own VMX if we emulate it
+	 * (it is a hypervisor that delegated, docs/depth.md). */
+	struct nested *n = v->lv[v->cur - 1];
+	struct nested *self = v->cur <= v->nlevels ? v->lv[v->cur] : NULL;
 	struct vmcs12 *c = n->vmcs12;
 	unsigned reason = reason_full & 0xffff;
 	if (reason_full & EXIT_REASON_FAILED_ENTRY) {
@@ -270,11 +310,11 @@ void nested_l2_exit(struct vcpu *v, unsigned reason_full)
 		uint64_t q = vmread(VMCS_EXIT_QUALIFICATION);
 		V12(c, EXIT_REASON) = reason_full;
 		V12(c, EXIT_QUALIFICATION) = q; /* the entry information stays (SDM 26.7) */
-		if (!load_l1_host_state(v))
+		if (!load_l1_host_state(v, n))
 			vm_end_run(v, true, "VMX abort of the guest hypervisor");
 		n->guest_mode = true; /* so that the reset below applies */
-		nested_reset_vmcs02(v);
-		nested_cache_to_shadow(v, NULL);
+		nested_reset_vmcs02(v, n);
+		nested_cache_to_shadow(v, n, NULL);
 		return;
 	}
 	c->launch_state = 1; /* the entry succeeded */
@@ -284,7 +324,7 @@ void nested_l2_exit(struct vcpu *v, unsigned reason_full)
 	    ((vmread(VMCS_EXIT_INTR_INFO) >> 8) & 7) == INTR_TYPE_NMI) {
 		vmx_unblock_nmis();
 		if (V12(c, PIN_BASED_CTLS) & PIN_NMI_EXITING) {
-			nested_reflect(v, NULL);
+			nested_reflect(v, n, NULL);
 		} else {
 			/* Not L1's: the NMI belongs to L2, as on bare hardware. */
 			n->nmi_pending02++;
@@ -298,17 +338,22 @@ void nested_l2_exit(struct vcpu *v, unsigned reason_full)
 		return;
 	}
 	if (reason == EXIT_EPT_VIOLATION) {
-		uint32_t proc = V12(c, PROC_BASED_CTLS);
-		bool ept12 = (proc & PROC_SECONDARY_CTLS) && (V12(c, PROC_BASED_CTLS2) & PROC2_EPT);
-		if (ept12)
-			sept_violation(v); /* fixes EPT02 or reflects */
-		else
-			exit_ept_violation(v); /* L1's physical memory: Nestor's own pages */
+		sept_violation(v); /* fixes the shadow EPT, reflects, or no memory */
+		return;
+	}
+	/* The VMX of a level that delegated is ours to emulate. */
+	if (self && is_vmx_instruction(reason)) {
+		n->stats_l0_handled++;
+		nested_vmx_instruction(v, reason);
+		return;
+	}
+	if (reason == EXIT_CR_ACCESS && vmx_fixed_cr_violation(v, self)) {
+		inject_gp(v);
 		return;
 	}
 	/* 2. Does L1 want it? */
-	if (l1_wants(v, reason)) {
-		nested_reflect(v, NULL);
+	if (l1_wants(v, n, reason)) {
+		nested_reflect(v, n, NULL);
 		return;
 	}
 	n->stats_l0_handled++;
@@ -316,9 +361,9 @@ void nested_l2_exit(struct vcpu *v, unsigned reason_full)
 	case EXIT_RDMSR: exit_rdmsr(v); return;
 	case EXIT_WRMSR: exit_wrmsr(v); return;
 	case EXIT_IO: exit_io(v); return;
-	case EXIT_CR_ACCESS: l0_cr_write(v); return;
+	case EXIT_CR_ACCESS: l0_cr_write(v, n); return;
 	default:
-		pr_err("L2 exit %u (%s) wanted by nobody\n", reason, exit_reason_name(reason));
-		nested_reflect(v, NULL);
+		pr_err("exit %u (%s) of level %u wanted by nobody\n", reason, exit_reason_name(reason), v->cur);
+		nested_reflect(v, n, NULL);
 	}
 }

@@ -36,18 +36,17 @@ void vmx_fail_invalid(struct vcpu *v)
 }
 
 /* VMfail(error): VMfailValid when there is a current VMCS, else VMfailInvalid. */
-void vmx_fail(struct vcpu *v, unsigned error)
+void vmx_fail(struct vcpu *v, struct nested *n, unsigned error)
 {
-	struct nested *n = &v->nested;
 	if (n->current_ptr == ~0ull) {
 		vmx_fail_invalid(v);
 		return;
 	}
 	V12(n->vmcs12, VM_INSTRUCTION_ERROR) = error;
-	if (nested_field_shadowed(v, VMCS_VM_INSTRUCTION_ERROR)) {
+	if (nested_field_shadowed(n, VMCS_VM_INSTRUCTION_ERROR)) {
 		vmptrld(n->shadow_vmcs_phys);
 		vmwrite(VMCS_VM_INSTRUCTION_ERROR, error);
-		vmptrld(v->vmcs_phys);
+		vmptrld(n->vmcs01_phys);
 	}
 	set_arith_flags(RFLAGS_ZF);
 	skip_instruction(v);
@@ -177,9 +176,9 @@ static uint64_t phys_width_mask(void)
 
 /* Common checks of SDM 30.3 for every VMX instruction but VMXON; false when
  * an exception was injected. */
-static bool basic_checks(struct vcpu *v)
+static bool basic_checks(struct vcpu *v, struct nested *n)
 {
-	if (!v->nested.vmxon) {
+	if (!n->vmxon) {
 		inject_ud(v);
 		return false;
 	}
@@ -194,20 +193,18 @@ static bool basic_checks(struct vcpu *v)
 
 /* Writes the current VMCS12 back to L1's memory, with what L1 wrote
  * through the shadow VMCS. */
-void vmcs12_flush(struct vcpu *v)
+void vmcs12_flush(struct vcpu *v, struct nested *n)
 {
-	struct nested *n = &v->nested;
 	if (n->current_ptr == ~0ull)
 		return;
-	nested_shadow_to_cache(v);
-	gpa_write(v->vm, n->current_ptr, n->vmcs12, sizeof(struct vmcs12));
+	nested_shadow_to_cache(v, n);
+	level_write(v, n->level, n->current_ptr, n->vmcs12, sizeof(struct vmcs12));
 }
 
 /* --- the instructions ------------------------------------------------------ */
 
-static void do_vmxon(struct vcpu *v)
+static void do_vmxon(struct vcpu *v, struct nested *n)
 {
-	struct nested *n = &v->nested;
 	/* #UD conditions beyond those the CPU checked: the guest's CR4.VMXE. */
 	if (!(guest_cr4() & CR4_VMXE)) {
 		inject_ud(v);
@@ -217,7 +214,7 @@ static void do_vmxon(struct vcpu *v)
 		if (guest_cpl() != 0)
 			inject_gp(v);
 		else
-			vmx_fail(v, VMXERR_VMXON_IN_ROOT);
+			vmx_fail(v, n, VMXERR_VMXON_IN_ROOT);
 		return;
 	}
 	/* CPL, and CR0/CR4 values VMX does not support (the guest's view). */
@@ -232,7 +229,7 @@ static void do_vmxon(struct vcpu *v)
 	if (read_pointer(v, &ptr))
 		return;
 	uint32_t rev = 0;
-	if ((ptr & 0xfff) || (ptr & phys_width_mask()) || !gpa_read(v->vm, ptr, &rev, 4) ||
+	if ((ptr & 0xfff) || (ptr & phys_width_mask()) || !level_read(v, n->level, ptr, &rev, 4) ||
 	    (rev & 0x7fffffff) != NESTED_VMCS_REVISION || (rev & 0x80000000u)) {
 		vmx_fail_invalid(v);
 		return;
@@ -240,67 +237,64 @@ static void do_vmxon(struct vcpu *v)
 	n->vmxon = true;
 	n->vmxon_ptr = ptr;
 	n->current_ptr = ~0ull;
-	nested_shadow_update_controls(v);
+	nested_shadow_update_controls(v, n);
 	vmx_succeed(v);
 }
 
-static void do_vmxoff(struct vcpu *v)
+static void do_vmxoff(struct vcpu *v, struct nested *n)
 {
-	struct nested *n = &v->nested;
-	if (!basic_checks(v))
+	if (!basic_checks(v, n))
 		return;
-	vmcs12_flush(v);
+	vmcs12_flush(v, n);
 	n->vmxon = false;
 	n->current_ptr = ~0ull;
-	nested_forget_vmcs02(v);
-	nested_shadow_update_controls(v);
+	nested_forget_vmcs02(v, n);
+	nested_shadow_update_controls(v, n);
 	vmx_succeed(v);
 }
 
-static void do_vmclear(struct vcpu *v)
+static void do_vmclear(struct vcpu *v, struct nested *n)
 {
-	struct nested *n = &v->nested;
 	uint64_t ptr;
-	if (!basic_checks(v) || read_pointer(v, &ptr))
+	if (!basic_checks(v, n) || read_pointer(v, &ptr))
 		return;
 	if ((ptr & 0xfff) || (ptr & phys_width_mask()))
-		return vmx_fail(v, VMXERR_VMCLEAR_INVALID_ADDR);
+		return vmx_fail(v, n, VMXERR_VMCLEAR_INVALID_ADDR);
 	if (ptr == n->vmxon_ptr)
-		return vmx_fail(v, VMXERR_VMCLEAR_VMXON_PTR);
+		return vmx_fail(v, n, VMXERR_VMCLEAR_VMXON_PTR);
 	if (ptr == n->current_ptr) {
 		n->vmcs12->launch_state = 0;
-		vmcs12_flush(v);
+		vmcs12_flush(v, n);
 		n->current_ptr = ~0ull;
-		nested_shadow_update_controls(v);
+		nested_shadow_update_controls(v, n);
 	} else {
 		/* Only the current VMCS is cached: the others are in memory.  Mark
 		 * the region's launch state clear, as the CPU would. */
 		uint32_t clear = 0;
-		gpa_write(v->vm, ptr + __builtin_offsetof(struct vmcs12, launch_state), &clear, 4);
+		level_write(v, n->level, ptr + __builtin_offsetof(struct vmcs12, launch_state), &clear, 4);
 	}
 	if (ptr == n->vmcs02_vmcs12)
-		nested_forget_vmcs02(v);
+		nested_forget_vmcs02(v, n);
 	vmx_succeed(v);
 }
 
-static void do_vmptrld(struct vcpu *v)
+static void do_vmptrld(struct vcpu *v, struct nested *n)
 {
-	struct nested *n = &v->nested;
 	uint64_t ptr;
-	if (!basic_checks(v) || read_pointer(v, &ptr))
+	if (!basic_checks(v, n) || read_pointer(v, &ptr))
 		return;
 	if ((ptr & 0xfff) || (ptr & phys_width_mask()))
-		return vmx_fail(v, VMXERR_VMPTRLD_INVALID_ADDR);
+		return vmx_fail(v, n, VMXERR_VMPTRLD_INVALID_ADDR);
 	if (ptr == n->vmxon_ptr)
-		return vmx_fail(v, VMXERR_VMPTRLD_VMXON_PTR);
+		return vmx_fail(v, n, VMXERR_VMPTRLD_VMXON_PTR);
 	uint32_t rev = ~0u;
-	gpa_read(v->vm, ptr, &rev, 4);
+	level_read(v, n->level, ptr, &rev, 4);
 	/* Bit 31 (shadow VMCS) is refused too: VMCS shadowing is not offered. */
 	if (rev != NESTED_VMCS_REVISION)
-		return vmx_fail(v, VMXERR_VMPTRLD_BAD_REVISION);
+		return vmx_fail(v, n, VMXERR_VMPTRLD_BAD_REVISION);
 	if (ptr != n->current_ptr) {
-		vmcs12_flush(v);
-		gpa_read(v->vm, ptr, n->vmcs12, sizeof(struct vmcs12));
+		vmcs12_flush(v, n);
+		level_read(v, n->level, ptr, n->vmcs12, sizeof(struct vmcs12));
 		/* A region never used by VMCLEAR/VMPTRLD before has no format tag:
 		 * start it as a clear, empty VMCS (its contents are undefined). */
 		if (n->vmcs12->format != VMCS12_FORMAT_TAG) {
@@ -310,18 +304,18 @@ static void do_vmptrld(struct vcpu *v)
 		}
 		n->current_ptr = ptr;
 		n->all_dirty = true; /* VMCS02 must be made anew from it */
-		nested_cache_to_shadow(v, NULL);
-		nested_shadow_update_controls(v);
+		nested_cache_to_shadow(v, n, NULL);
+		nested_shadow_update_controls(v, n);
 	}
 	vmx_succeed(v);
 }
 
-static void do_vmptrst(struct vcpu *v)
+static void do_vmptrst(struct vcpu *v, struct nested *n)
 {
 	struct operand op;
-	if (!basic_checks(v) || decode_operand(v, &op, true, 8))
+	if (!basic_checks(v, n) || decode_operand(v, &op, true, 8))
 		return;
-	uint64_t ptr = v->nested.current_ptr;
+	uint64_t ptr = n->current_ptr;
 	if (mem_write(v, op.gla, &ptr, 8))
 		return;
 	vmx_succeed(v);
@@ -337,17 +331,16 @@ static bool bad_encoding(struct vcpu *v, uint64_t enc)
 	return (in_64bit_mode() && (enc >> 32)) || vmcs12_index((uint32_t)enc) < 0;
 }
 
-static void do_vmread(struct vcpu *v)
+static void do_vmread(struct vcpu *v, struct nested *n)
 {
-	struct nested *n = &v->nested;
-	if (!basic_checks(v))
+	if (!basic_checks(v, n))
 		return;
 	if (n->current_ptr == ~0ull)
 		return vmx_fail_invalid(v);
 	uint32_t info = vmread(VMCS_EXIT_INSTR_INFO);
 	uint64_t enc = gpr_read(v, (info >> 28) & 15);
 	if (bad_encoding(v, enc))
-		return vmx_fail(v, VMXERR_UNSUPPORTED_FIELD);
+		return vmx_fail(v, n, VMXERR_UNSUPPORTED_FIELD);
 	uint64_t val = vmcs12_read(n->vmcs12, (uint32_t)enc);
 	unsigned size = in_64bit_mode() ? 8 : 4;
 	struct operand op;
@@ -360,10 +353,9 @@ static void do_vmread(struct vcpu *v)
 	vmx_succeed(v);
 }
 
-static void do_vmwrite(struct vcpu *v)
+static void do_vmwrite(struct vcpu *v, struct nested *n)
 {
-	struct nested *n = &v->nested;
-	if (!basic_checks(v))
+	if (!basic_checks(v, n))
 		return;
 	if (n->current_ptr == ~0ull)
 		return vmx_fail_invalid(v);
@@ -381,19 +373,19 @@ static void do_vmwrite(struct vcpu *v)
 	uint32_t info = vmread(VMCS_EXIT_INSTR_INFO);
 	uint64_t enc = gpr_read(v, (info >> 28) & 15);
 	if (bad_encoding(v, enc))
-		return vmx_fail(v, VMXERR_UNSUPPORTED_FIELD);
+		return vmx_fail(v, n, VMXERR_UNSUPPORTED_FIELD);
 	if (vmcs_field_type((uint32_t)enc) == VMCS_T_EXIT_INFO && !(nested_caps()->misc & (1ull << 29)))
-		return vmx_fail(v, VMXERR_VMWRITE_READ_ONLY);
+		return vmx_fail(v, n, VMXERR_VMWRITE_READ_ONLY);
 	vmcs12_write(n->vmcs12, (uint32_t)enc, val);
 	v12_mark(n->dirty, vmcs12_index((uint32_t)enc));
 	/* A field L1 reads through the shadow VMCS (an exit-information field
 	 * it may write with IA32_VMX_MISC[29]): keep the shadow in step. */
-	if (nested_field_shadowed(v, (uint32_t)enc)) {
+	if (nested_field_shadowed(n, (uint32_t)enc)) {
 		uint32_t full = (uint32_t)enc & ~1u;
 		uint64_t v12 = n->vmcs12->f[vmcs12_index(full)];
 		vmptrld(n->shadow_vmcs_phys);
 		vmwrite(full, v12);
-		vmptrld(v->vmcs_phys);
+		vmptrld(n->vmcs01_phys);
 	}
 	vmx_succeed(v);
 }
@@ -424,7 +416,7 @@ static int inv_operands(struct vcpu *v, uint64_t *type, uint64_t desc[2])
 	return mem_read(v, op.gla, desc, 16);
 }
 
-static void do_invept(struct vcpu *v)
+static void do_invept(struct vcpu *v, struct nested *n)
 {
 	const struct nested_caps *c = nested_caps();
 	if (!(c->proc2 >> 32 & PROC2_EPT) || !(c->ept_vpid & EPT_CAP_INVEPT)) {
@@ -432,18 +424,18 @@ static void do_invept(struct vcpu *v)
 		return;
 	}
 	uint64_t type, desc[2];
-	if (!basic_checks(v) || inv_operands(v, &type, desc))
+	if (!basic_checks(v, n) || inv_operands(v, &type, desc))
 		return;
 	bool ok = (type == 1 && (c->ept_vpid & EPT_CAP_INVEPT_SINGLE)) || (type == 2 && (c->ept_vpid & EPT_CAP_INVEPT_ALL));
 	if (!ok)
-		return vmx_fail(v, VMXERR_INVEPT_INVVPID_BAD_OPERAND);
+		return vmx_fail(v, n, VMXERR_INVEPT_INVVPID_BAD_OPERAND);
 	if (type == 1 && !nested_eptp_valid(desc[0]))
-		return vmx_fail(v, VMXERR_INVEPT_INVVPID_BAD_OPERAND);
-	sept_invalidate(v, type == 1 ? desc[0] : 0);
+		return vmx_fail(v, n, VMXERR_INVEPT_INVVPID_BAD_OPERAND);
+	sept_invalidate(v, n, type == 1 ? desc[0] : 0);
 	vmx_succeed(v);
 }
 
-static void do_invvpid(struct vcpu *v)
+static void do_invvpid(struct vcpu *v, struct nested *n)
 {
 	const struct nested_caps *c = nested_caps();
 	if (!(c->proc2 >> 32 & PROC2_VPID) || !(c->ept_vpid & VPID_CAP_INVVPID)) {
@@ -451,41 +443,43 @@ static void do_invvpid(struct vcpu *v)
 		return;
 	}
 	uint64_t type, desc[2];
-	if (!basic_checks(v) || inv_operands(v, &type, desc))
+	if (!basic_checks(v, n) || inv_operands(v, &type, desc))
 		return;
 	/* Descriptor first, then the type (the CPU's order). */
 	uint64_t vpid = desc[0];
 	if (vpid > 0xffff || (vpid == 0 && type != 2))
-		return vmx_fail(v, VMXERR_INVEPT_INVVPID_BAD_OPERAND);
+		return vmx_fail(v, n, VMXERR_INVEPT_INVVPID_BAD_OPERAND);
 	static const uint64_t type_cap[4] = { 1ull << 40, 1ull << 41, 1ull << 42, 1ull << 43 };
 	if (type > 3 || !(c->ept_vpid & type_cap[type]))
-		return vmx_fail(v, VMXERR_INVEPT_INVVPID_BAD_OPERAND);
+		return vmx_fail(v, n, VMXERR_INVEPT_INVVPID_BAD_OPERAND);
 	if (type == 0 && (uint64_t)(((int64_t)desc[1] << 16) >> 16) != desc[1])
-		return vmx_fail(v, VMXERR_INVEPT_INVVPID_BAD_OPERAND);
+		return vmx_fail(v, n, VMXERR_INVEPT_INVVPID_BAD_OPERAND);
 	/* Every VPID of L1 runs under L0's one VPID for L2: flush all of it. */
 	if (v->vm->vpid)
-		invvpid(1, NESTED_VPID02, 0);
+		invvpid(1, level_vpid(n->level + 1), 0);
 	vmx_succeed(v);
 }
 
 void nested_vmx_instruction(struct vcpu *v, unsigned reason)
 {
-	if (!nested_enabled()) {
+	/* The running level executed it; we emulate its VMX. */
+	struct nested *n = v->lv[v->cur];
+	if (!nested_enabled() || !n) {
 		inject_ud(v);
 		return;
 	}
 	switch (reason) {
-	case EXIT_VMXON: return do_vmxon(v);
-	case EXIT_VMXOFF: return do_vmxoff(v);
-	case EXIT_VMCLEAR: return do_vmclear(v);
-	case EXIT_VMPTRLD: return do_vmptrld(v);
-	case EXIT_VMPTRST: return do_vmptrst(v);
-	case EXIT_VMREAD: return do_vmread(v);
-	case EXIT_VMWRITE: return do_vmwrite(v);
-	case EXIT_INVEPT: return do_invept(v);
-	case EXIT_INVVPID: return do_invvpid(v);
-	case EXIT_VMLAUNCH: return nested_vmentry(v, false);
-	case EXIT_VMRESUME: return nested_vmentry(v, true);
+	case EXIT_VMXON: return do_vmxon(v, n);
+	case EXIT_VMXOFF: return do_vmxoff(v, n);
+	case EXIT_VMCLEAR: return do_vmclear(v, n);
+	case EXIT_VMPTRLD: return do_vmptrld(v, n);
+	case EXIT_VMPTRST: return do_vmptrst(v, n);
+	case EXIT_VMREAD: return do_vmread(v, n);
+	case EXIT_VMWRITE: return do_vmwrite(v, n);
+	case EXIT_INVEPT: return do_invept(v, n);
+	case EXIT_INVVPID: return do_invvpid(v, n);
+	case EXIT_VMLAUNCH: return nested_vmentry(v, n, false);
+	case EXIT_VMRESUME: return nested_vmentry(v, n, true);
 	default: inject_ud(v); /* VMFUNC: not offered */
 	}
 }

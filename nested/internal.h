@@ -1,4 +1,8 @@
-/* internal.h - what the files of nested/ share. */
+/* internal.h - what the files of nested/ share.
+ *
+ * Most functions take the struct nested of the level whose VMX is concerned
+ * ("n"): in it L1 is that level, L2 the level above, VMCS01 the VMCS that
+ * runs L1 (n->vmcs01_phys) and VMCS02 the one that runs L2. */
 #ifndef NESTED_INTERNAL_H
 #define NESTED_INTERNAL_H
 
@@ -6,20 +10,27 @@
 #include "vmx/vcpu.h"
 #include "vmx/vmx_defs.h"
 
-/* VPID of every L2 (L1's VPIDs all map to it; L1's INVVPIDs flush it). */
-#define NESTED_VPID02 2
+/* VPID of level j >= 2 (level 1 uses vm->vpid = 1): all VPIDs level j-1
+ * gives map to it; its INVVPIDs flush it. */
+static inline uint16_t level_vpid(unsigned level) { return (uint16_t)level; }
 
 /* Dirty tracking of VMCS12 fields (index into vmcs12->f). */
 static inline void v12_mark(uint64_t *bits, int idx) { bits[idx / 64] |= 1ull << (idx % 64); }
 static inline bool v12_test(const uint64_t *bits, int idx) { return (bits[idx / 64] >> (idx % 64)) & 1; }
 
+/* True when n's current VMCS12 runs its L2 under an EPT of its own. */
+static inline bool v12_uses_ept(const struct nested *n)
+{
+	return (V12(n->vmcs12, PROC_BASED_CTLS) & PROC_SECONDARY_CTLS) && (V12(n->vmcs12, PROC_BASED_CTLS2) & PROC2_EPT);
+}
+
 /* insn.c */
 void vmx_succeed(struct vcpu *v);
 void vmx_fail_invalid(struct vcpu *v);
-void vmx_fail(struct vcpu *v, unsigned error);
+void vmx_fail(struct vcpu *v, struct nested *n, unsigned error);
 uint64_t gpr_read(struct vcpu *v, unsigned r);
 void gpr_write(struct vcpu *v, unsigned r, uint64_t val);
-void vmcs12_flush(struct vcpu *v);
+void vmcs12_flush(struct vcpu *v, struct nested *n);
 
 /* How the CPU below reads the INVEPT/INVVPID type register (caps.c). */
 void nested_probe_inv_type(const struct vmx_caps *r);
@@ -30,15 +41,15 @@ void nested_exit_init(void);
 void nested_enter_init(void);
 
 /* enter.c */
-void nested_vmentry(struct vcpu *v, bool resume);
-void nested_forget_vmcs02(struct vcpu *v);
+void nested_vmentry(struct vcpu *v, struct nested *n, bool resume);
+void nested_forget_vmcs02(struct vcpu *v, struct nested *n);
 /* VMCLEARs VMCS02 (its launch state clear, rebuilt in full next time) and
  * makes VMCS01 current, L1 running. */
-void nested_reset_vmcs02(struct vcpu *v);
+void nested_reset_vmcs02(struct vcpu *v, struct nested *n);
 bool nested_eptp_valid(uint64_t eptp);
-/* Loads VMCS12's host state into VMCS01 (the current VMCS) as a VM exit
- * does (SDM 27.5), and the exit MSR-load list; false on a VMX abort. */
-bool load_l1_host_state(struct vcpu *v);
+/* Loads VMCS12's host state into VMCS01 (made current) as a VM exit does
+ * (SDM 27.5), and the exit MSR-load list; false on a VMX abort. */
+bool load_l1_host_state(struct vcpu *v, struct nested *n);
 
 /* exit.c */
 /* Reflects the current L2 exit (VMCS02 current) to L1, with the exit
@@ -47,23 +58,60 @@ struct synth_exit {
 	uint32_t reason;
 	uint64_t qualification, guest_physical;
 };
-void nested_reflect(struct vcpu *v, const struct synth_exit *synth);
+void nested_reflect(struct vcpu *v, struct nested *n, const struct synth_exit *synth);
 
 /* shadow.c */
-int nested_shadow_init(struct vcpu *v);
-void nested_shadow_update_controls(struct vcpu *v);
-void nested_shadow_to_cache(struct vcpu *v);
+int nested_shadow_tables_init(struct vcpu *v);
+int nested_shadow_init(struct vcpu *v, struct nested *n);
+/* Writes into the current VMCS, which runs n's L1, what L0 adds for that
+ * level's own VMX operation: CR0.PE/PG owned in VMX operation, VMCS
+ * shadowing while it has a current VMCS. */
+void nested_shadow_update_controls(struct vcpu *v, struct nested *n);
+void nested_shadow_to_cache(struct vcpu *v, struct nested *n);
 /* changed: fields to copy (NULL: all shadowed fields). */
-void nested_cache_to_shadow(struct vcpu *v, const uint64_t *changed);
-bool nested_field_shadowed(struct vcpu *v, uint32_t enc);
+void nested_cache_to_shadow(struct vcpu *v, struct nested *n, const uint64_t *changed);
+bool nested_field_shadowed(const struct nested *n, uint32_t enc);
 
 /* sept.c */
-/* Handles an EPT violation of L2 under L1's EPT: true when fixed in the
- * shadow EPT (resume L2); false when it was reflected to L1. */
-bool sept_violation(struct vcpu *v);
-/* The EPT02 pointer for L1's EPT pointer, creating a shadow if needed. */
-uint64_t sept_eptp02(struct vcpu *v, uint64_t eptp12);
-/* INVEPT: drop the shadows of eptp12 (0: all). */
-void sept_invalidate(struct vcpu *v, uint64_t eptp12);
+/* An EPT violation of the running level (above 1): fixed in the shadow
+ * EPT, reflected to its hypervisor, or memory that does not exist for it. */
+void sept_violation(struct vcpu *v);
+/* The EPT02 pointer for n's L2 under EPT12 eptp12, creating a shadow if
+ * needed. */
+uint64_t sept_eptp02(struct vcpu *v, struct nested *n, uint64_t eptp12, uint64_t eptp01);
+struct xlate;
+/* A translation of n's L2 kept in the shadow that runs it: looked up
+ * (true when there, with the rights of access), or entered. */
+bool sept_lookup(struct vcpu *v, struct nested *n, uint64_t gpa, unsigned access, struct xlate *x);
+void sept_install(struct vcpu *v, struct nested *n, uint64_t gpa, const struct xlate *x);
+/* INVEPT by n's L1: drop the shadows of eptp12 (0: all), and every shadow
+ * of the levels above (they are built on it). */
+void sept_invalidate(struct vcpu *v, struct nested *n, uint64_t eptp12);
+
+/* levels.c */
+/* Reads/writes the physical memory of a level (1 = our guest), through the
+ * EPTs of the levels below it; memory a level hides reads as ones and
+ * ignores writes.  False when the address is beyond what L0 maps. */
+bool level_read(struct vcpu *v, unsigned level, uint64_t gpa, void *buf, size_t len);
+bool level_write(struct vcpu *v, unsigned level, uint64_t gpa, const void *buf, size_t len);
+
+/* One translation of a level's physical address to the machine's. */
+struct xlate {
+	uint64_t addr;       /* machine address */
+	unsigned rights;     /* EPT rights along the way (bit 0 R, 1 W, 2 X) */
+	unsigned mtype;      /* the top EPT's memory type, bit 3: ignore PAT */
+	unsigned shift;      /* log2 of the largest page the mapping is linear on */
+	unsigned top_rights; /* XL_TOP: what the refusing EPT grants */
+	bool misconfig;      /* XL_TOP: an EPT misconfiguration, not a violation */
+};
+enum { XL_OK, XL_TOP, XL_ABSENT };
+/* XL_TOP: level-1's EPT for this level refuses the access (an EPT
+ * violation or misconfiguration of that hypervisor); XL_ABSENT: a level
+ * further down hides the memory (non-existent for this level). */
+int nested_xlate(struct vcpu *v, unsigned level, uint64_t gpa, unsigned access, struct xlate *x);
+/* Allocates and sets up the VMX of one more level (lv[level]). */
+int nested_level_new(struct vcpu *v, unsigned level);
+/* The NMIs pending for a level (delivered when it next runs). */
+unsigned *level_nmi_pending(struct vcpu *v, unsigned level);
 
 #endif

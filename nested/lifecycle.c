@@ -1,5 +1,6 @@
-/* lifecycle.c - per-vCPU nested state: set-up, which VMCS to enter next,
- * NMIs for L2, and the CPU refusing VMCS02. */
+/* lifecycle.c - the VMX of each level: set-up, which VMCS to enter next,
+ * NMIs for the levels above 1, and the CPU refusing a VMCS02. */
+#include "hypercall/abi.h"
 #include "lib/log.h"
 #include "lib/string.h"
 #include "lib/x86.h"
@@ -9,11 +10,18 @@
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
 
-int nested_vcpu_init(struct vcpu *v)
+int nested_level_new(struct vcpu *v, unsigned level)
 {
-	struct nested *n = &v->nested;
+	if (level < 1 || level > NESTED_MAX_LEVELS || level != v->nlevels + 1)
+		return -1;
+	struct nested *n = zalloc(sizeof(*n));
+	if (!n)
+		return -1;
+	n->level = level;
+	n->vmcs01_phys = level == 1 ? v->vmcs_phys : v->lv[level - 1]->vmcs02_phys;
 	n->current_ptr = ~0ull;
 	n->vmcs02_vmcs12 = ~0ull;
+	n->bound_vmcs12 = ~0ull;
 	n->vmcs12 = zalloc(sizeof(struct vmcs12));
 	n->vmcs02 = page_alloc();
 	n->msr_bitmap02 = page_alloc();
@@ -23,39 +31,74 @@ int nested_vcpu_init(struct vcpu *v)
 	*(uint32_t *)n->vmcs02 = v->vm->caps->revision;
 	n->vmcs02_phys = virt_to_phys(n->vmcs02);
 	/* VMCS02 exits to the same place as VMCS01: same host state, and the
-	 * MSR bitmap it always uses. */
+	 * MSR bitmap it always uses.  The running level's VMCS is current
+	 * again afterwards. */
+	uint64_t running = v->cur <= 1 ? v->vmcs_phys : v->lv[v->cur - 1]->vmcs02_phys;
 	if (vmclear(n->vmcs02_phys) != VMX_OK || vmptrld(n->vmcs02_phys) != VMX_OK)
 		return -1;
 	vmx_vcpu_setup(v);
 	vmwrite(VMCS_MSR_BITMAP, virt_to_phys(n->msr_bitmap02));
-	if (vmptrld(v->vmcs_phys) != VMX_OK)
+	if (vmptrld(running) != VMX_OK)
 		return -1;
-	return nested_shadow_init(v); /* with VMCS01 current */
+	if (nested_shadow_init(v, n))
+		return -1;
+	v->lv[level] = n;
+	v->nlevels = level;
+	return 0;
 }
 
-bool nested_l2_uses_ept12(const struct vcpu *v)
+int nested_vcpu_init(struct vcpu *v)
 {
-	const struct nested *n = &v->nested;
-	if (!n->guest_mode)
-		return false;
-	uint32_t proc = V12(n->vmcs12, PROC_BASED_CTLS);
-	return (proc & PROC_SECONDARY_CTLS) && (V12(n->vmcs12, PROC_BASED_CTLS2) & PROC2_EPT);
+	v->cur = 1;
+	if (nested_shadow_tables_init(v)) /* with VMCS01 current */
+		return -1;
+	return nested_level_new(v, 1);
 }
 
-void nested_reset_vmcs02(struct vcpu *v)
+int nested_accept_delegation(struct vcpu *v, unsigned level, uint64_t caps_hash)
 {
-	struct nested *n = &v->nested;
+	/* We emulate VMX for levels 1 .. nlevels; the highest of them may hand
+	 * us its guest's VMX too, before that guest uses VMX. */
+	if (!nested_enabled() || level != v->nlevels)
+		return NESTOR_EINVAL;
+	if (caps_hash != nested_caps_hash()) {
+		pr_warn("level %u offers a VMX different from ours: delegation refused\n", level + v->vm->level);
+		return NESTOR_EINVAL;
+	}
+	if (level >= NESTED_MAX_LEVELS)
+		return NESTOR_ENOMEM;
+	struct nested *n = v->lv[level];
+	if (n->guest_mode || n->vmcs02_launched)
+		return NESTOR_EINVAL; /* its guest runs already, under its own VMX */
+	if (nested_level_new(v, level + 1))
+		return NESTOR_ENOMEM;
+	n->delegated = true;
+	pr_info("level %u delegates VMX emulation for its guest: level %u's VMX is emulated here\n",
+		level + v->vm->level, level + 1 + v->vm->level);
+	return NESTOR_OK;
+}
+
+unsigned *level_nmi_pending(struct vcpu *v, unsigned level)
+{
+	return level <= 1 ? &v->nmi_pending : &v->lv[level - 1]->nmi_pending02;
+}
+
+void nested_reset_vmcs02(struct vcpu *v, struct nested *n)
+{
 	vmclear(n->vmcs02_phys);
 	n->vmcs02_launched = false;
 	n->vmcs02_vmcs12 = ~0ull; /* rebuilt in full next time */
 	n->guest_mode = false;
-	vmptrld(v->vmcs_phys);
+	v->cur = n->level;
+	vmptrld(n->vmcs01_phys);
 }
 
 int nested_launch_next(struct vcpu *v)
 {
-	struct nested *n = &v->nested;
-	if (!n->guest_mode || n->vmcs02_launched)
+	if (v->cur <= 1)
+		return 0;
+	struct nested *n = v->lv[v->cur - 1];
+	if (n->vmcs02_launched)
 		return 0;
 	/* Optimistic: an entry failure (reason bit 31) clears it again. */
 	n->vmcs02_launched = true;
@@ -64,7 +107,7 @@ int nested_launch_next(struct vcpu *v)
 
 void nested_deliver_nmis(struct vcpu *v)
 {
-	struct nested *n = &v->nested;
+	struct nested *n = v->lv[v->cur - 1];
 	deliver_nmis(&n->nmi_pending02, &n->proc02, false);
 	/* Keep L1's own NMI-window request in VMCS02. */
 	if ((V12(n->vmcs12, PROC_BASED_CTLS) & PROC_NMI_WINDOW) && !(n->proc02 & PROC_NMI_WINDOW)) {
@@ -75,9 +118,11 @@ void nested_deliver_nmis(struct vcpu *v)
 
 int nested_entry_refused(struct vcpu *v, uint64_t error)
 {
+	struct nested *n = v->lv[v->cur - 1];
 	/* Nestor's checks passed VMCS12 but the CPU refused the VMCS02 built
 	 * from it: tell L1 its controls are invalid, and say so here. */
-	pr_warn("the CPU refused VMCS02 (error %llu) built from a VMCS12 Nestor accepted\n", (unsigned long long)error);
+	pr_warn("the CPU refused the VMCS02 of level %u (error %llu) built from a VMCS12 Nestor accepted\n",
+		v->cur, (unsigned long long)error);
 	pr_warn("VMCS02: pin %llx proc %llx proc2 %llx exit %llx entry %llx eptp %llx\n",
 		(unsigned long long)vmread(VMCS_PIN_BASED_CTLS), (unsigned long long)vmread(VMCS_PROC_BASED_CTLS),
 		(unsigned long long)vmread(VMCS_PROC_BASED_CTLS2), (unsigned long long)vmread(VMCS_VMEXIT_CTLS),
@@ -87,18 +132,19 @@ int nested_entry_refused(struct vcpu *v, uint64_t error)
 		(unsigned long long)vmread(VMCS_VMENTRY_INSTR_LEN), (unsigned long long)vmread(VMCS_CR3_TARGET_COUNT),
 		(unsigned long long)vmread(VMCS_VPID), (unsigned long long)vmread(VMCS_MSR_BITMAP));
 	/* Whatever the CPU's launch state of VMCS02 now, make it clear. */
-	nested_reset_vmcs02(v);
-	vmx_fail(v, VMXERR_ENTRY_INVALID_CONTROLS);
+	nested_reset_vmcs02(v, n);
+	vmx_fail(v, n, VMXERR_ENTRY_INVALID_CONTROLS);
 	return 0;
 }
 
 void nested_nmi_in_root(struct vcpu *v)
 {
-	/* While Nestor handled an exit of L2: the NMI is L2's unless L1 takes
-	 * NMI exits - then L1 gets it at its next exit (it is pending in L0). */
-	struct nested *n = &v->nested;
+	/* While Nestor handled an exit of a level above 1: the NMI is that
+	 * level's unless its hypervisor takes NMI exits - then that one gets it
+	 * when it next runs (it is pending in L0). */
+	struct nested *n = v->lv[v->cur - 1];
 	if (V12(n->vmcs12, PIN_BASED_CTLS) & PIN_NMI_EXITING)
-		v->nmi_pending++;
+		(*level_nmi_pending(v, n->level))++;
 	else
 		n->nmi_pending02++;
 }

@@ -7,7 +7,14 @@
  * through L0, which decides for each L2 exit "do I want it?" (its own
  * business: shadow EPT faults, NMIs) and otherwise "does L1 want it?" (by
  * VMCS12's controls and bitmaps) - reflecting it to L1 as a VM exit, or
- * handling it on L2's behalf exactly as the CPU would have for L1. */
+ * handling it on L2's behalf exactly as the CPU would have for L1.
+ *
+ * One struct nested is the VMX of one level.  Normally there is one, for
+ * level 1 (our guest).  When a guest hypervisor delegates (docs/depth.md:
+ * it asks us to emulate VMX for its own guest), there is one per level we
+ * emulate VMX for: lv[j] holds level j's VMX, and in it "L1" is level j and
+ * "L2" level j+1; its VMCS01 is the VMCS that runs level j (VMCS01 for
+ * j = 1, lv[j-1]'s VMCS02 above). */
 #ifndef NESTED_NESTED_H
 #define NESTED_NESTED_H
 
@@ -20,19 +27,39 @@ struct vcpu;
 struct vm;
 
 #define SEPT_SLOTS 4
+/* Levels above one Nestor whose VMX it may emulate (1 + delegations). */
+#define NESTED_MAX_LEVELS 15
 
-/* One shadow EPT: EPT02 = EPT12 (L1's, for L2) composed with EPT01. */
+/* One shadow EPT: EPT02 = EPT12 (L1's, for L2) composed with EPT01 - with,
+ * for a level above 1, every EPT of the levels below. */
 struct shadow_ept {
 	uint64_t eptp12; /* L1's EPT pointer it shadows; 0 = free slot */
+	uint64_t eptp01; /* ... composed with the EPT that runs L1 */
 	uint64_t *root;  /* EPT02 PML4 (Nestor's pool) */
 	uint64_t eptp02;
 	uint64_t pages;  /* paging-structure pages in use */
 	uint64_t last_use;
 };
 
+/* Which VMCS fields a guest hypervisor reads/writes through the shadow VMCS
+ * (nested/shadow.c): computed once per vCPU, shared by its levels. */
+struct shadow_tables {
+	uint8_t *vmread_bitmap, *vmwrite_bitmap;
+	uint32_t *shadow_fields;  /* read without exiting */
+	int16_t *shadow_idx;      /* their VMCS12 indices */
+	unsigned n_shadow_fields;
+	uint32_t *write_fields;   /* ... and written without exiting */
+	int16_t *write_idx;
+	unsigned n_write_fields;
+};
+
 struct nested {
+	unsigned level;        /* whose VMX this is: 1 = our guest */
+	uint64_t vmcs01_phys;  /* the VMCS that runs that level */
 	bool vmxon;            /* L1 is in VMX operation */
-	bool guest_mode;       /* L2 is running (VMCS02 is current) */
+	bool guest_mode;       /* L2 (or a level above it) is running */
+	bool delegated;        /* L1 asked us to emulate VMX for L2 too */
+	uint64_t bound_vmcs12; /* ... for the L2 of this VMCS12 (~0: not yet entered) */
 	uint64_t vmxon_ptr;
 	uint64_t current_ptr;  /* L1's current VMCS (guest-physical), or ~0 */
 	struct vmcs12 *vmcs12; /* cache of the current VMCS12 */
@@ -40,7 +67,7 @@ struct nested {
 	/* VMCS12 fields changed since VMCS02 was last made from it. */
 	uint64_t dirty[(V12_NFIELDS + 63) / 64];
 	bool all_dirty;
-	uint64_t l1_inherited[4]; /* L1's EFER, PAT, DR7, DEBUGCTL when last used */
+	uint64_t l1_inherited[5]; /* L1's EFER, PAT, DR7, DEBUGCTL, EPTP when last used */
 
 	void *vmcs02;
 	uint64_t vmcs02_phys;
@@ -56,13 +83,7 @@ struct nested {
 	bool shadowing;
 	void *shadow_vmcs;
 	uint64_t shadow_vmcs_phys;
-	uint8_t *vmread_bitmap, *vmwrite_bitmap;
-	uint32_t *shadow_fields;  /* read without exiting */
-	int16_t *shadow_idx;      /* their VMCS12 indices */
-	unsigned n_shadow_fields;
-	uint32_t *write_fields;   /* ... and written without exiting */
-	int16_t *write_idx;
-	unsigned n_write_fields;
+	const struct shadow_tables *st;
 
 	struct shadow_ept sept[SEPT_SLOTS];
 	uint64_t sept_clock;
@@ -88,32 +109,44 @@ void nested_set_enabled(bool on);
 bool nested_shadowing_wanted(void);
 void nested_set_shadowing(bool on);
 
-/* Per vCPU set-up (VMCS02, bitmaps); 0 or -1 when out of memory. */
+/* Per vCPU set-up (level 1's VMX); 0 or -1 when out of memory. */
 int nested_vcpu_init(struct vcpu *v);
+/* Delegation (docs/depth.md): the guest level `level` (1 = our guest) asks
+ * us to emulate VMX for its own guest too.  caps_hash: what the asking
+ * level offers its guest (nested_caps_hash()).  Returns a NESTOR_E* status. */
+int nested_accept_delegation(struct vcpu *v, unsigned level, uint64_t caps_hash);
+/* A hash of the virtual VMX capabilities this Nestor offers. */
+uint64_t nested_caps_hash(void);
 
 /* MSRs of the virtual VMX (FEATURE_CONTROL, 0x480-0x491): 0 with *val, or
  * -1 when the MSR does not exist for the guest (#GP). */
 int nested_rdmsr(uint32_t msr, uint64_t *val);
 
-/* VMX instruction exits of L1 (VMXON ... INVVPID, VMLAUNCH/VMRESUME). */
+/* VMX instruction exits of the running level (VMXON ... INVVPID,
+ * VMLAUNCH/VMRESUME), whose VMX we emulate. */
 void nested_vmx_instruction(struct vcpu *v, unsigned reason);
 
-/* An exit while L2 runs. */
+/* An exit while a level above 1 runs. */
 void nested_l2_exit(struct vcpu *v, unsigned reason);
-/* NMIs L0 owes L2. */
+/* NMIs L0 owes the running level. */
 void nested_deliver_nmis(struct vcpu *v);
 /* 1 when the VMCS about to be entered was never launched (VMLAUNCH). */
 int nested_launch_next(struct vcpu *v);
-/* The CPU refused VMCS02 (VMfailValid error): L1 gets VMfailValid(7);
- * returns how to enter VMCS01. */
+/* The CPU refused a VMCS02 (VMfailValid error): its L1 gets VMfailValid(7);
+ * returns how to enter that L1's VMCS. */
 int nested_entry_refused(struct vcpu *v, uint64_t error);
-/* An NMI that arrived while Nestor ran with L2 active. */
+/* An NMI that arrived while Nestor ran with a level above 1 active. */
 void nested_nmi_in_root(struct vcpu *v);
 
-/* L2-physical -> L1-physical through L1's EPT (when L2 runs under EPT12),
- * for the rights in access (bit 0 read, 1 write, 2 fetch); 0 or -1. */
-int nested_translate(struct vcpu *v, uint64_t gpa2, unsigned access, uint64_t *gpa1);
-/* True when the guest now running is an L2 under L1's EPT. */
-bool nested_l2_uses_ept12(const struct vcpu *v);
+/* The running level's physical address -> machine address, through the
+ * EPTs of every level below it, for the rights in access (bit 0 read, 1
+ * write, 2 fetch).  0, or -1 when the running level's own hypervisor
+ * refuses the access (its EPT: an EPT violation).  Memory a lower level
+ * hides gives the address of a page of ones (reads all ones, writes land in
+ * Nestor's memory and are dropped). */
+int nested_to_machine(struct vcpu *v, uint64_t gpa, unsigned access, uint64_t *machine);
+/* Maps the 4 KiB page at gpa of n's L2 to the page of ones, read-only, in
+ * the shadow EPT that runs it (memory that does not exist for it). */
+int sept_map_ones(struct vcpu *v, struct nested *n, uint64_t gpa);
 
 #endif

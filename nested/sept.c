@@ -1,15 +1,18 @@
 /* sept.c - shadow EPT: the EPT that really runs L2, EPT02, is the
  * composition of L1's EPT12 (L2-physical -> L1-physical, in L1's memory)
- * with L0's EPT01 (L1-physical -> machine, the identity minus Nestor).
+ * with the EPT that runs L1 (EPT01, the identity minus Nestor; or, for a
+ * level above 1, that level's own shadow EPT).
  *
  * It starts empty and is filled on demand: on an EPT violation of L2, L0
- * walks EPT12 like the CPU would.  If EPT12 maps the address with the
- * access's rights, the 4 KiB page is entered in EPT02 (rights of all EPT12
- * levels intersected with EPT01's, EPT12's memory type) and L2 resumes; if
- * not, the violation (or misconfiguration) is reflected to L1 with the
- * qualification the CPU would have given it.  INVEPT from L1 drops the
- * shadows; since the CPU caches EPT translations the same way, L1 cannot
- * tell the difference.  Up to SEPT_SLOTS EPT12s are shadowed at once. */
+ * walks EPT12 like the CPU would (nested/levels.c), then L1's address down
+ * to the machine.  If EPT12 maps the address with the access's rights, the
+ * page enters EPT02 - as large as every level's mapping allows - with the
+ * rights of all levels intersected and EPT12's memory type, and L2
+ * resumes; if not, the violation (or misconfiguration) is reflected to L1
+ * with the qualification the CPU would have given it.  Memory a level
+ * below L1 hides does not exist for L2.  INVEPT from L1 drops the shadows;
+ * since the CPU caches EPT translations the same way, L1 cannot tell the
+ * difference.  Up to SEPT_SLOTS EPT12s are shadowed at once per level. */
 #include "boot/cpu.h"
 #include "lib/log.h"
 #include "lib/string.h"
@@ -26,20 +29,10 @@
 static void free_tree(struct shadow_ept *s, uint64_t *t, int level)
 {
 	for (unsigned i = 0; level > 1 && i < 512; i++)
-		if (t[i] & EPT_RWX)
+		if ((t[i] & EPT_RWX) && !(t[i] & EPT_LARGE))
 			free_tree(s, phys_to_virt(t[i] & EPT_ADDR_MASK), level - 1);
 	pages_free(t, 1);
 	s->pages--;
-}
-
-static void clear_shadow(struct shadow_ept *s)
-{
-	/* Keep the root (its address is in VMCS02); drop everything below. */
-	for (unsigned i = 0; i < 512; i++) {
-		if (s->root[i] & EPT_RWX)
-			free_tree(s, phys_to_virt(s->root[i] & EPT_ADDR_MASK), 3);
-		s->root[i] = 0;
-	}
 }
 
 static void hw_invept(struct vcpu *v, struct shadow_ept *s)
@@ -48,15 +41,41 @@ static void hw_invept(struct vcpu *v, struct shadow_ept *s)
 	invept(type, s->eptp02);
 }
 
-uint64_t sept_eptp02(struct vcpu *v, uint64_t eptp12)
+static void clear_one(struct vcpu *v, struct shadow_ept *s)
 {
-	struct nested *n = &v->nested;
+	/* Keep the root (its address is in a VMCS02); drop everything below. */
+	for (unsigned i = 0; i < 512; i++) {
+		if ((s->root[i] & EPT_RWX) && !(s->root[i] & EPT_LARGE))
+			free_tree(s, phys_to_virt(s->root[i] & EPT_ADDR_MASK), 3);
+		s->root[i] = 0;
+	}
+	hw_invept(v, s);
+}
+
+/* The shadows of the levels above `level` are built on its shadows: when
+ * one of these changes, they go too. */
+static void clear_above(struct vcpu *v, unsigned level)
+{
+	for (unsigned j = level + 1; j <= v->nlevels; j++)
+		for (int i = 0; i < SEPT_SLOTS; i++)
+			if (v->lv[j]->sept[i].root)
+				clear_one(v, &v->lv[j]->sept[i]);
+}
+
+static void clear_shadow(struct vcpu *v, struct nested *n, struct shadow_ept *s)
+{
+	clear_one(v, s);
+	clear_above(v, n->level);
+}
+
+uint64_t sept_eptp02(struct vcpu *v, struct nested *n, uint64_t eptp12, uint64_t eptp01)
+{
 	uint64_t key = eptp12 & ~0xfffull;
 	struct shadow_ept *victim = &n->sept[0];
 	n->sept_clock++;
 	for (int i = 0; i < SEPT_SLOTS; i++) {
 		struct shadow_ept *s = &n->sept[i];
-		if (s->root && s->eptp12 == key) {
+		if (s->root && s->eptp12 == key && s->eptp01 == eptp01) {
 			s->last_use = n->sept_clock;
 			n->cur_sept = s;
 			return s->eptp02;
@@ -72,145 +91,161 @@ uint64_t sept_eptp02(struct vcpu *v, uint64_t eptp12)
 		victim->pages = 1;
 		victim->eptp02 = virt_to_phys(victim->root) | EPTP_MT_WB | EPTP_WALK_4;
 	} else {
-		clear_shadow(victim);
-		hw_invept(v, victim);
+		clear_shadow(v, n, victim);
 	}
 	victim->eptp12 = key;
+	victim->eptp01 = eptp01;
 	victim->last_use = n->sept_clock;
 	n->cur_sept = victim;
 	return victim->eptp02;
 }
 
-void sept_invalidate(struct vcpu *v, uint64_t eptp12)
+void sept_invalidate(struct vcpu *v, struct nested *n, uint64_t eptp12)
 {
-	struct nested *n = &v->nested;
 	for (int i = 0; i < SEPT_SLOTS; i++) {
 		struct shadow_ept *s = &n->sept[i];
-		if (!s->root || (eptp12 && s->eptp12 != (eptp12 & ~0xfffull)))
-			continue;
-		clear_shadow(s);
-		hw_invept(v, s);
+		if (s->root && (!eptp12 || s->eptp12 == (eptp12 & ~0xfffull)))
+			clear_one(v, s);
 	}
+	clear_above(v, n->level);
 }
 
-/* Walks EPT12 for an L2-physical address like the CPU (SDM 28.3.2).
- * Returns 0 with the L1-physical address, rights and memory type of the
- * leaf; 1 when not present or the access is not allowed (EPT violation,
- * *rights = what EPT12 grants); 2 on a misconfiguration. */
-static int walk_ept12(struct vcpu *v, uint64_t eptp12, uint64_t gpa2, uint64_t *gpa1, unsigned *rights,
-		      unsigned *mtype)
+/* The shadow that runs n's L2 now, if n's current VMCS12 is what it shadows. */
+static struct shadow_ept *active(const struct nested *n)
 {
-	const struct nested_caps *c = nested_caps();
-	uint64_t rsvd_addr = ~((1ull << maxphyaddr) - 1) & 0x000ffffffffff000ull;
-	uint64_t table = eptp12 & EPT_ADDR_MASK;
-	unsigned r = 7;
-	for (int level = 4; level >= 1; level--) {
-		int shift = 12 + 9 * (level - 1);
-		uint64_t e = ~0ull;
-		gpa_read(v->vm, table + ((gpa2 >> shift) & 511) * 8, &e, 8);
-		unsigned perm = e & 7;
-		if (!perm) {
-			*rights = 0;
-			return 1;
-		}
-		/* Write without read; execute-only without support; reserved
-		 * address bits: EPT misconfiguration (SDM 28.3.3.1). */
-		if ((perm & 3) == 2 || (perm == 4 && !(c->ept_vpid & EPT_CAP_EXEC_ONLY)) || (e & rsvd_addr))
-			return 2;
-		r &= perm;
-		bool large = (e & EPT_LARGE) && (level == 2 || (level == 3 && (c->ept_vpid & EPT_CAP_1G)));
-		if (level == 4 && (e & (EPT_LARGE | 0x38)))
-			return 2; /* bits 7:3 reserved in a PML4 entry */
-		if (level == 1 || large) {
-			unsigned mt = (e >> 3) & 7;
-			if (mt == 2 || mt == 3 || mt == 7)
-				return 2;
-			uint64_t page = 1ull << shift;
-			if (large && (e & (page - 1) & ~0xfffull & ~(uint64_t)0x7f))
-				return 2; /* reserved bits below a large page's address */
-			*gpa1 = (e & EPT_ADDR_MASK & ~(page - 1)) | (gpa2 & (page - 1));
-			*rights = r;
-			*mtype = mt | ((e & EPT_IGNORE_PAT) ? 8 : 0);
-			return 0;
-		}
-		table = e & EPT_ADDR_MASK;
-	}
-	return 2;
+	struct shadow_ept *s = n->cur_sept;
+	if (!s || !s->root || s->eptp12 != (V12(n->vmcs12, EPT_POINTER) & ~0xfffull))
+		return NULL;
+	return s;
 }
 
-int nested_translate(struct vcpu *v, uint64_t gpa2, unsigned access, uint64_t *gpa1)
+bool sept_lookup(struct vcpu *v, struct nested *n, uint64_t gpa, unsigned access, struct xlate *x)
 {
-	unsigned rights, mtype;
-	int r = walk_ept12(v, V12(v->nested.vmcs12, EPT_POINTER), gpa2, gpa1, &rights, &mtype);
-	return r == 0 && !(access & ~rights) ? 0 : -1;
-}
-
-static uint64_t *sept_leaf(struct vcpu *v, struct shadow_ept *s, uint64_t gpa2)
-{
-	uint64_t *t = s->root;
-	for (int shift = 39; shift > 12; shift -= 9) {
-		uint64_t *e = &t[(gpa2 >> shift) & 511];
-		if (!(*e & EPT_RWX)) {
-			if (s->pages >= SEPT_MAX_PAGES) {
-				/* Too big: start over (like a TLB flush). */
-				clear_shadow(s);
-				hw_invept(v, s);
-				return sept_leaf(v, s, gpa2);
-			}
-			uint64_t *n = page_alloc();
-			if (!n)
-				vm_end_run(v, true, "out of pool memory for a shadow EPT (raise mem=)");
-			s->pages++;
-			*e = virt_to_phys(n) | EPT_RWX;
-		}
-		t = phys_to_virt(*e & EPT_ADDR_MASK);
-	}
-	return &t[(gpa2 >> 12) & 511];
-}
-
-bool sept_violation(struct vcpu *v)
-{
-	struct nested *n = &v->nested;
-	struct vmcs12 *c = n->vmcs12;
-	uint64_t q = vmread(VMCS_EXIT_QUALIFICATION);
-	uint64_t gpa2 = vmread(VMCS_GUEST_PHYSICAL_ADDR);
-	uint64_t gpa1;
-	unsigned rights, mtype;
-	int r = walk_ept12(v, V12(c, EPT_POINTER), gpa2, &gpa1, &rights, &mtype);
-	unsigned access = q & 7; /* read, write, fetch */
-	if (r == 2) {
-		struct synth_exit s = { EXIT_EPT_MISCONFIG, 0, gpa2 };
-		nested_reflect(v, &s);
+	struct shadow_ept *s = active(n);
+	if (!s)
 		return false;
+	uint64_t *t = s->root;
+	for (unsigned shift = 39; shift >= 12; shift -= 9) {
+		uint64_t e = t[(gpa >> shift) & 511];
+		if (!(e & EPT_RWX))
+			return false;
+		if (shift == 12 || (e & EPT_LARGE)) {
+			uint64_t page = 1ull << shift, addr = e & EPT_ADDR_MASK & ~(page - 1);
+			if ((access & ~e & 7) || addr == virt_to_phys(v->vm->ones_page))
+				return false;
+			x->addr = addr | (gpa & (page - 1));
+			x->rights = e & 7;
+			x->mtype = ((e >> EPT_MT_SHIFT) & 7) | ((e & EPT_IGNORE_PAT) ? 8 : 0);
+			x->shift = shift;
+			return true;
+		}
+		t = phys_to_virt(e & EPT_ADDR_MASK);
 	}
-	if (r == 1 || (access & ~rights)) {
+	return false;
+}
+
+/* The entry for gpa at the level of a page of 2^*shift bytes, tables made
+ * as needed; *shift is lowered where a table already covers the range. */
+static uint64_t *slot_for(struct vcpu *v, struct nested *n, struct shadow_ept *s, uint64_t gpa, unsigned *shift)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		uint64_t *t = s->root;
+		for (unsigned sh = 39;; sh -= 9) {
+			uint64_t *e = &t[(gpa >> sh) & 511];
+			if (sh == 12 || (sh == *shift && !((*e & EPT_RWX) && !(*e & EPT_LARGE)))) {
+				*shift = sh;
+				return e;
+			}
+			if (!(*e & EPT_RWX) || (*e & EPT_LARGE)) {
+				/* No table here yet (a large leaf there is only a cached
+				 * translation: it is re-made page by page on demand). */
+				uint64_t *nt = s->pages < SEPT_MAX_PAGES ? page_alloc() : NULL;
+				if (!nt)
+					break; /* too big, or the pool is short: start over */
+				s->pages++;
+				*e = virt_to_phys(nt) | EPT_RWX;
+			}
+			t = phys_to_virt(*e & EPT_ADDR_MASK);
+		}
+		/* Start over like a TLB flush: this level and those above. */
+		clear_shadow(v, n, s);
+	}
+	vm_end_run(v, true, "out of pool memory for a shadow EPT (raise mem=)");
+}
+
+static unsigned page_shift_supported(const struct vcpu *v, unsigned shift)
+{
+	uint64_t cap = v->vm->caps->ept_vpid;
+	if (shift >= 30 && (cap & EPT_CAP_1G))
+		return 30;
+	if (shift >= 21 && (cap & EPT_CAP_2M))
+		return 21;
+	return 12;
+}
+
+void sept_install(struct vcpu *v, struct nested *n, uint64_t gpa, const struct xlate *x)
+{
+	struct shadow_ept *s = active(n);
+	if (!s)
+		return;
+	unsigned shift = page_shift_supported(v, x->shift);
+	uint64_t *e = slot_for(v, n, s, gpa, &shift);
+	uint64_t page = 1ull << shift;
+	*e = (x->addr & EPT_ADDR_MASK & ~(page - 1)) | x->rights | ((uint64_t)(x->mtype & 7) << EPT_MT_SHIFT) |
+	     ((x->mtype & 8) ? EPT_IGNORE_PAT : 0) | (shift > 12 ? EPT_LARGE : 0);
+}
+
+/* The nested level that owns the EPT the running level runs under: the
+ * nearest hypervisor below it with an EPT of its own (NULL: EPT01). */
+static struct nested *ept_owner(struct vcpu *v, unsigned level)
+{
+	for (unsigned j = level - 1; j >= 1; j--)
+		if (v12_uses_ept(v->lv[j]))
+			return v->lv[j];
+	return NULL;
+}
+
+int sept_map_ones(struct vcpu *v, struct nested *n, uint64_t gpa)
+{
+	struct shadow_ept *s = active(n);
+	if (!s)
+		return 0;
+	unsigned shift = 12;
+	*slot_for(v, n, s, gpa, &shift) = virt_to_phys(v->vm->ones_page) | EPT_R | ((uint64_t)MT_WB << EPT_MT_SHIFT);
+	return 0;
+}
+
+void sept_violation(struct vcpu *v)
+{
+	unsigned m = v->cur;
+	struct nested *n = v->lv[m - 1];
+	uint64_t q = vmread(VMCS_EXIT_QUALIFICATION);
+	uint64_t gpa = vmread(VMCS_GUEST_PHYSICAL_ADDR);
+	unsigned access = q & 7; /* read, write, fetch */
+	struct xlate x;
+	int r = nested_xlate(v, m, gpa, access, &x);
+	if (r == XL_TOP && v12_uses_ept(n)) {
 		/* L1's own violation: bits 2:0 the access, 5:3 what EPT12 allows,
 		 * the linear-address bits and NMI unblocking as the CPU gave them. */
-		struct synth_exit s = { EXIT_EPT_VIOLATION, (q & (7 | 0x180 | 0x1000)) | ((uint64_t)rights << 3), gpa2 };
-		nested_reflect(v, &s);
-		return false;
+		struct synth_exit s = { EXIT_EPT_VIOLATION, (q & (7 | 0x180 | 0x1000)) | ((uint64_t)x.top_rights << 3),
+					gpa };
+		if (x.misconfig)
+			s = (struct synth_exit){ EXIT_EPT_MISCONFIG, 0, gpa };
+		nested_reflect(v, n, &s);
+		return;
 	}
-	/* Allowed by EPT12: map the page in EPT02.  L1-physical memory that is
-	 * Nestor's own reads as ones, like for L1 itself. */
-	uint64_t page1 = gpa1 & ~0xfffull;
-	if (page1 >= v->vm->ept_top || rs_overlaps(&v->vm->hidden, page1, page1 + PAGE_SIZE)) {
-		/* L1 gives L2 memory L1 does not have (Nestor's): non-existent
-		 * memory, as for L1 itself. */
-		if (access & 4) {
-			inject_ud(v);
-			return true;
-		}
-		if (access & 2) {
-			ept_drop_write(v);
-			return true;
-		}
+	struct nested *owner = ept_owner(v, m);
+	if (r != XL_OK) {
+		/* Memory a level below L1 hides: it does not exist for L2. */
+		ept_absent_access(v, gpa, q, owner);
+		return;
 	}
-	uint64_t *pte = sept_leaf(v, n->cur_sept, gpa2);
-	if (page1 >= v->vm->ept_top || rs_overlaps(&v->vm->hidden, page1, page1 + PAGE_SIZE))
-		*pte = virt_to_phys(v->vm->ones_page) | EPT_R | ((uint64_t)MT_WB << EPT_MT_SHIFT);
-	else
-		*pte = page1 | rights | ((uint64_t)(mtype & 7) << EPT_MT_SHIFT) | ((mtype & 8) ? EPT_IGNORE_PAT : 0);
+	if (!owner) {
+		/* EPT01 maps all that exists: a violation there is a bug. */
+		exit_ept_violation(v);
+		return;
+	}
+	sept_install(v, owner, gpa, &x);
 	/* The event being delivered when the violation hit is delivered again. */
 	reinject_idt_vectoring(v);
-	return true;
 }

@@ -11,7 +11,10 @@
  *   shadow <- cache  after VMPTRLD, a reflected exit, a VMfail, and
  *                    Nestor's own VMWRITE to a field L1 reads shadowed.
  * Without hardware shadowing (Sandy Bridge in Bochs, or vmcs_shadowing=off)
- * every VMREAD/VMWRITE exits and is emulated on the cache. */
+ * every VMREAD/VMWRITE exits and is emulated on the cache.
+ *
+ * Every level whose VMX we emulate gets its own shadow VMCS, linked from the
+ * VMCS that runs it; which fields are shadowed is the same for all. */
 #include "lib/log.h"
 #include "lib/x86.h"
 #include "lib/string.h"
@@ -60,33 +63,30 @@ static bool is_write_shadowed(uint32_t enc)
 
 static void bitmap_clear(uint8_t *bm, uint32_t enc) { bm[(enc & 0x7fff) / 8] &= ~(1u << (enc % 8)); }
 
-int nested_shadow_init(struct vcpu *v)
+/* Which fields are shadowed: computed once per vCPU, with VMCS01 current
+ * (a VMREAD of it tells which fields this CPU's VMCS has). */
+int nested_shadow_tables_init(struct vcpu *v)
 {
-	struct nested *n = &v->nested;
+	struct shadow_tables *t = &v->shadow_tables;
 	const struct vmx_caps *caps = v->vm->caps;
 	if (!nested_shadowing_wanted() || !ctl_can_set(caps->proc2, PROC2_VMCS_SHADOWING))
 		return 0;
 	/* Read-only fields can be put in the shadow VMCS only if the CPU lets
 	 * VMWRITE write them (IA32_VMX_MISC[29]). */
 	bool write_ro = caps->misc & (1ull << 29);
-	n->shadow_vmcs = page_alloc();
-	n->vmread_bitmap = page_alloc();
-	n->vmwrite_bitmap = page_alloc();
-	n->shadow_fields = zalloc(sizeof(uint32_t) * vmcs_num_fields);
-	n->write_fields = zalloc(sizeof(uint32_t) * vmcs_num_fields);
-	n->shadow_idx = zalloc(sizeof(int16_t) * vmcs_num_fields);
-	n->write_idx = zalloc(sizeof(int16_t) * vmcs_num_fields);
-	if (!n->shadow_vmcs || !n->vmread_bitmap || !n->vmwrite_bitmap || !n->shadow_fields || !n->write_fields ||
-	    !n->shadow_idx || !n->write_idx)
+	t->vmread_bitmap = page_alloc();
+	t->vmwrite_bitmap = page_alloc();
+	t->shadow_fields = zalloc(sizeof(uint32_t) * vmcs_num_fields);
+	t->write_fields = zalloc(sizeof(uint32_t) * vmcs_num_fields);
+	t->shadow_idx = zalloc(sizeof(int16_t) * vmcs_num_fields);
+	t->write_idx = zalloc(sizeof(int16_t) * vmcs_num_fields);
+	if (!t->vmread_bitmap || !t->vmwrite_bitmap || !t->shadow_fields || !t->write_fields || !t->shadow_idx ||
+	    !t->write_idx)
 		return -1;
-	*(uint32_t *)n->shadow_vmcs = caps->revision | 0x80000000u; /* shadow-VMCS indicator */
-	n->shadow_vmcs_phys = virt_to_phys(n->shadow_vmcs);
-	memset(n->vmread_bitmap, 0xff, PAGE_SIZE);
-	memset(n->vmwrite_bitmap, 0xff, PAGE_SIZE);
-	if (vmclear(n->shadow_vmcs_phys) != VMX_OK)
-		return -1;
+	memset(t->vmread_bitmap, 0xff, PAGE_SIZE);
+	memset(t->vmwrite_bitmap, 0xff, PAGE_SIZE);
 	/* Shadow the fields L1 may use (offered by the virtual CPU) that this
-	 * CPU's VMCS has (a VMREAD of VMCS01 tells). */
+	 * CPU's VMCS has. */
 	for (unsigned i = 0; i < vmcs_num_fields; i++) {
 		uint32_t f = vmcs_all_fields[i];
 		uint64_t dummy;
@@ -95,87 +95,112 @@ int nested_shadow_init(struct vcpu *v)
 		bool ro = vmcs_field_type(f) == VMCS_T_EXIT_INFO;
 		if (ro && !write_ro)
 			continue;
-		n->shadow_idx[n->n_shadow_fields] = (int16_t)vmcs12_index(f);
-		n->shadow_fields[n->n_shadow_fields++] = f;
-		bitmap_clear(n->vmread_bitmap, f);
+		t->shadow_idx[t->n_shadow_fields] = (int16_t)vmcs12_index(f);
+		t->shadow_fields[t->n_shadow_fields++] = f;
+		bitmap_clear(t->vmread_bitmap, f);
 		if (vmcs_field_width(f) == VMCS_W64)
-			bitmap_clear(n->vmread_bitmap, f | 1);
+			bitmap_clear(t->vmread_bitmap, f | 1);
 		if (!ro && is_write_shadowed(f)) {
-			n->write_idx[n->n_write_fields] = (int16_t)vmcs12_index(f);
-			n->write_fields[n->n_write_fields++] = f;
-			bitmap_clear(n->vmwrite_bitmap, f);
+			t->write_idx[t->n_write_fields] = (int16_t)vmcs12_index(f);
+			t->write_fields[t->n_write_fields++] = f;
+			bitmap_clear(t->vmwrite_bitmap, f);
 			if (vmcs_field_width(f) == VMCS_W64)
-				bitmap_clear(n->vmwrite_bitmap, f | 1);
+				bitmap_clear(t->vmwrite_bitmap, f | 1);
 		}
 	}
-	vmwrite(VMCS_VMREAD_BITMAP, virt_to_phys(n->vmread_bitmap));
-	vmwrite(VMCS_VMWRITE_BITMAP, virt_to_phys(n->vmwrite_bitmap));
-	n->shadowing = true;
-	pr_debug("VMCS shadowing for the guest hypervisor: %u fields\n", n->n_shadow_fields);
+	pr_debug("VMCS shadowing for guest hypervisors: %u fields\n", t->n_shadow_fields);
 	return 0;
 }
 
-/* VMCS01's controls that follow L1's VMX state.  Shadowing: on while L1 is in VMX
- * operation (outside it VMREAD must #UD, which only an exit can give), the
- * link pointer valid while L1 has a current VMCS (else the CPU itself gives
- * VMfailInvalid).  VMCS01 must be current. */
-void nested_shadow_update_controls(struct vcpu *v)
+int nested_shadow_init(struct vcpu *v, struct nested *n)
 {
-	struct nested *n = &v->nested;
+	if (!v->shadow_tables.n_shadow_fields)
+		return 0;
+	n->st = &v->shadow_tables;
+	n->shadow_vmcs = page_alloc();
+	if (!n->shadow_vmcs)
+		return -1;
+	*(uint32_t *)n->shadow_vmcs = v->vm->caps->revision | 0x80000000u; /* shadow-VMCS indicator */
+	n->shadow_vmcs_phys = virt_to_phys(n->shadow_vmcs);
+	if (vmclear(n->shadow_vmcs_phys) != VMX_OK)
+		return -1;
+	n->shadowing = true;
+	return 0;
+}
+
+/* The VMCS that runs n's L1 (current): controls that follow that level's
+ * VMX state.  Shadowing: on while L1 is in VMX operation (outside it
+ * VMREAD must #UD, which only an exit can give), the link pointer valid
+ * while L1 has a current VMCS (else the CPU itself gives VMfailInvalid). */
+void nested_shadow_update_controls(struct vcpu *v, struct nested *n)
+{
 	/* In VMX operation CR0.PE and PG are fixed to 1 like NE: with
 	 * unrestricted guest they are the guest's, so make their writes exit
-	 * while L1 is in VMX operation (exit_cr.c then applies the fixed bits). */
+	 * while L1 is in VMX operation (the fixed bits are then checked by
+	 * exit_cr.c for level 1, by nested/exit.c above). */
 	uint64_t m = v->cr0_mask_base;
+	if (n->level > 1) {
+		/* Above level 1 the mask is the level below's plus ours, and the
+		 * read shadow holds the real value of the bits only we mask. */
+		uint64_t below = V12(v->lv[n->level - 1]->vmcs12, CR0_GUEST_HOST_MASK);
+		m |= below;
+		uint64_t shadow = vmread(VMCS_CR0_READ_SHADOW), real = vmread(VMCS_GUEST_CR0);
+		vmwrite(VMCS_CR0_READ_SHADOW, (shadow & below) | (real & ~below));
+	}
 	vmwrite(VMCS_CR0_GUEST_HOST_MASK, n->vmxon ? m | CR0_PE | CR0_PG : m);
 	if (!n->shadowing)
 		return;
 	uint32_t proc2 = vmread(VMCS_PROC_BASED_CTLS2);
 	proc2 = n->vmxon ? proc2 | PROC2_VMCS_SHADOWING : proc2 & ~PROC2_VMCS_SHADOWING;
 	vmwrite(VMCS_PROC_BASED_CTLS2, proc2);
+	vmwrite(VMCS_VMREAD_BITMAP, virt_to_phys(n->st->vmread_bitmap));
+	vmwrite(VMCS_VMWRITE_BITMAP, virt_to_phys(n->st->vmwrite_bitmap));
 	vmwrite(VMCS_VMCS_LINK_PTR, n->vmxon && n->current_ptr != ~0ull ? n->shadow_vmcs_phys : ~0ull);
 }
 
-/* Copies between the shadow VMCS and the cache; VMCS01 is current before
- * and after.  What L1 wrote through the shadow marks the fields dirty. */
-void nested_shadow_to_cache(struct vcpu *v)
+/* Copies between the shadow VMCS and the cache; the VMCS that runs n's L1
+ * is current before and after.  What L1 wrote through the shadow marks the
+ * fields dirty. */
+void nested_shadow_to_cache(struct vcpu *v, struct nested *n)
 {
-	struct nested *n = &v->nested;
+	(void)v;
 	if (!n->shadowing || n->current_ptr == ~0ull)
 		return;
+	const struct shadow_tables *t = n->st;
 	vmptrld(n->shadow_vmcs_phys);
-	for (unsigned i = 0; i < n->n_write_fields; i++) {
-		int idx = n->write_idx[i];
-		uint64_t val = vmread(n->write_fields[i]);
+	for (unsigned i = 0; i < t->n_write_fields; i++) {
+		int idx = t->write_idx[i];
+		uint64_t val = vmread(t->write_fields[i]);
 		if (val != n->vmcs12->f[idx]) {
 			n->vmcs12->f[idx] = val;
 			v12_mark(n->dirty, idx);
 		}
 	}
-	vmptrld(v->vmcs_phys);
+	vmptrld(n->vmcs01_phys);
 }
 
-void nested_cache_to_shadow(struct vcpu *v, const uint64_t *changed)
+void nested_cache_to_shadow(struct vcpu *v, struct nested *n, const uint64_t *changed)
 {
-	struct nested *n = &v->nested;
+	(void)v;
 	if (!n->shadowing || n->current_ptr == ~0ull)
 		return;
+	const struct shadow_tables *t = n->st;
 	vmptrld(n->shadow_vmcs_phys);
-	for (unsigned i = 0; i < n->n_shadow_fields; i++) {
-		int idx = n->shadow_idx[i];
+	for (unsigned i = 0; i < t->n_shadow_fields; i++) {
+		int idx = t->shadow_idx[i];
 		if (!changed || v12_test(changed, idx))
-			vmwrite(n->shadow_fields[i], n->vmcs12->f[idx]);
+			vmwrite(t->shadow_fields[i], n->vmcs12->f[idx]);
 	}
-	vmptrld(v->vmcs_phys);
+	vmptrld(n->vmcs01_phys);
 }
 
-bool nested_field_shadowed(struct vcpu *v, uint32_t enc)
+bool nested_field_shadowed(const struct nested *n, uint32_t enc)
 {
-	struct nested *n = &v->nested;
 	if (!n->shadowing)
 		return false;
 	enc &= ~1u;
-	for (unsigned i = 0; i < n->n_shadow_fields; i++)
-		if (n->shadow_fields[i] == enc)
+	for (unsigned i = 0; i < n->st->n_shadow_fields; i++)
+		if (n->st->shadow_fields[i] == enc)
 			return true;
 	return false;
 }

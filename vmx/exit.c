@@ -163,25 +163,30 @@ static __attribute__((noreturn)) void unhandled(struct vcpu *v, uint32_t reason)
 
 static void unhandled_exit(struct vcpu *v) { unhandled(v, (uint32_t)vmread(VMCS_EXIT_REASON)); }
 
-/* Exits while L2 runs, and exits of L1 that enter L2: the nested path. */
-static __attribute__((noinline)) int nested_path(struct vcpu *v, uint32_t reason, uint64_t t0, bool from_l2)
+static inline void count_exit(struct vcpu *v, unsigned reason, unsigned from, uint64_t t0)
 {
-	struct nested *n = &v->nested;
-	if (from_l2) {
+	v->stats.count[reason]++;
+	v->stats.ticks[reason] += rdtsc() - t0;
+	v->stats.by_level[from < EXIT_STATS_LEVELS ? from : EXIT_STATS_LEVELS - 1][reason]++;
+}
+
+/* Exits of a level above 1, and exits of a level that enter the level
+ * above it: the nested path. */
+static __attribute__((noinline)) int nested_path(struct vcpu *v, uint32_t reason, uint64_t t0, unsigned from)
+{
+	if (from > 1) {
 		nested_l2_exit(v, reason); /* route it (nested/exit.c) */
 		reason &= 0xffff;
 	}
-	/* Pending NMIs go to whichever guest runs next. */
-	if (n->guest_mode) {
-		if (n->nmi_pending02)
+	/* Pending NMIs go to whichever level runs next. */
+	if (v->cur > 1) {
+		if (v->lv[v->cur - 1]->nmi_pending02)
 			nested_deliver_nmis(v);
 	} else if (v->nmi_pending) {
 		deliver_pending_events(v);
 	}
-	if (reason < EXIT_STATS_MAX) {
-		v->stats.count[reason]++;
-		v->stats.ticks[reason] += rdtsc() - t0;
-	}
+	if (reason < EXIT_STATS_MAX)
+		count_exit(v, reason, from, t0);
 	return nested_launch_next(v);
 }
 
@@ -189,27 +194,26 @@ int vmx_handle_exit(struct vcpu *v)
 {
 	uint64_t t0 = rdtsc();
 	uint32_t reason = (uint32_t)vmread(VMCS_EXIT_REASON);
-	if (__builtin_expect(v->nested.guest_mode, 0))
-		return nested_path(v, reason, t0, true);
+	if (__builtin_expect(v->cur > 1, 0))
+		return nested_path(v, reason, t0, v->cur);
 	/* One compare rejects both failed entries (bit 31) and reasons with
 	 * other high bits set or beyond the table; every table slot has a
 	 * handler, the unexpected ones report. */
 	if (reason >= EXIT_STATS_MAX)
 		unhandled(v, reason);
 	exit_table[reason].fn(v);
-	if (__builtin_expect(v->nested.guest_mode, 0))
-		return nested_path(v, reason, t0, false); /* L1 entered L2 */
+	if (__builtin_expect(v->cur > 1, 0))
+		return nested_path(v, reason, t0, 1); /* level 1 entered level 2 */
 	if (v->nmi_pending)
 		deliver_pending_events(v);
-	v->stats.count[reason]++;
-	v->stats.ticks[reason] += rdtsc() - t0;
+	count_exit(v, reason, 1, t0);
 	return 0;
 }
 
 int vmx_entry_failed(struct vcpu *v)
 {
 	uint64_t error = vmread(VMCS_VM_INSTRUCTION_ERROR);
-	if (v->nested.guest_mode)
+	if (v->cur > 1)
 		return nested_entry_refused(v, error);
 	pr_err("VM entry failed: VM-instruction error %llu\n", (unsigned long long)error);
 	vmcs_dump_guest(v);

@@ -65,6 +65,7 @@ static struct cpuid_regs nestor_leaf(struct vcpu *v, uint32_t leaf)
 	} else if (leaf == NESTOR_CPUID_INFO) {
 		r.eax = v->vm->level;
 		r.ebx = NESTOR_ABI_VERSION;
+		r.ecx = nested_enabled() ? NESTOR_FEATURE_DELEGATE : 0;
 	}
 	return r;
 }

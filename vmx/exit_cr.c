@@ -71,7 +71,7 @@ static void mov_to_cr0(struct vcpu *v, uint64_t val)
 		return;
 	}
 	/* In VMX operation the VMX-fixed bits (PE, NE, PG) cannot change. */
-	if (v->nested.vmxon) {
+	if (v->lv[1]->vmxon) {
 		const struct nested_caps *nc = nested_caps();
 		if ((val & nc->cr0_fixed0) != nc->cr0_fixed0 || (val & ~nc->cr0_fixed1)) {
 			inject_gp(v);
@@ -156,7 +156,7 @@ static void mov_to_cr4(struct vcpu *v, uint64_t val)
 {
 	uint64_t old = guest_cr4(), cr0 = guest_cr0();
 	bool long_mode = vmread(VMCS_GUEST_IA32_EFER) & EFER_LMA;
-	if ((val & ~v->vm->cr4_allowed) || (!(val & CR4_VMXE) && v->nested.vmxon) ||
+	if ((val & ~v->vm->cr4_allowed) || (!(val & CR4_VMXE) && v->lv[1]->vmxon) ||
 	    (long_mode && !(val & CR4_PAE)) || (long_mode && ((val ^ old) & CR4_LA57)) ||
 	    ((val & CR4_PCIDE) && !(old & CR4_PCIDE) && (!long_mode || (vmread(VMCS_GUEST_CR3) & 0xfff))) ||
 	    ((val & (1ull << 23)) && !(cr0 & CR0_WP))) {

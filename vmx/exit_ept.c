@@ -30,10 +30,16 @@ static bool is_hidden(struct vm *vm, uint64_t gpa)
 static void log_access(struct vcpu *v, uint64_t gpa, const char *what)
 {
 	v->vm->hidden_accesses++;
-	if (v->vm->hidden_accesses <= LOG_LIMIT)
+	if (v->vm->hidden_accesses > LOG_LIMIT)
+		return;
+	const char *more = v->vm->hidden_accesses == LOG_LIMIT ? "; further accesses are only counted" : "";
+	if (v->cur <= 1)
 		pr_warn("guest %s Nestor's memory at 0x%llx (rip 0x%llx)%s\n", what, (unsigned long long)gpa,
-			(unsigned long long)vmread(VMCS_GUEST_RIP),
-			v->vm->hidden_accesses == LOG_LIMIT ? "; further accesses are only counted" : "");
+			(unsigned long long)vmread(VMCS_GUEST_RIP), more);
+	else
+		pr_warn("level %u %s memory a level below it hides, at 0x%llx (rip 0x%llx)%s\n",
+			v->cur + v->vm->level, what, (unsigned long long)gpa, (unsigned long long)vmread(VMCS_GUEST_RIP),
+			more);
 }
 
 static int guest_mode(void)
@@ -151,16 +157,8 @@ void ept_drop_write(struct vcpu *v)
 	skip_instruction_len(v, in.length);
 }
 
-void exit_ept_violation(struct vcpu *v)
+void ept_absent_access(struct vcpu *v, uint64_t gpa, uint64_t q, struct nested *owner)
 {
-	uint64_t q = vmread(VMCS_EXIT_QUALIFICATION);
-	uint64_t gpa = vmread(VMCS_GUEST_PHYSICAL_ADDR);
-	if (!is_hidden(v->vm, gpa)) {
-		pr_err("EPT violation on guest memory at 0x%llx (qualification 0x%llx)\n", (unsigned long long)gpa,
-		       (unsigned long long)q);
-		vmcs_dump_guest(v);
-		vm_end_run(v, true, "unexpected EPT violation");
-	}
 	/* An event whose delivery touched our memory is delivered again. */
 	reinject_idt_vectoring(v);
 	if (q & (1u << 2)) {
@@ -171,9 +169,22 @@ void exit_ept_violation(struct vcpu *v)
 		ept_drop_write(v);
 	} else {
 		log_access(v, gpa, "reads");
-		if (ept_map_ones(v->vm, gpa))
+		if (owner ? sept_map_ones(v, owner, gpa) : ept_map_ones(v->vm, gpa))
 			vm_end_run(v, true, "out of pool memory mapping a page of ones");
 	}
+}
+
+void exit_ept_violation(struct vcpu *v)
+{
+	uint64_t q = vmread(VMCS_EXIT_QUALIFICATION);
+	uint64_t gpa = vmread(VMCS_GUEST_PHYSICAL_ADDR);
+	if (!is_hidden(v->vm, gpa)) {
+		pr_err("EPT violation on guest memory at 0x%llx (qualification 0x%llx)\n", (unsigned long long)gpa,
+		       (unsigned long long)q);
+		vmcs_dump_guest(v);
+		vm_end_run(v, true, "unexpected EPT violation");
+	}
+	ept_absent_access(v, gpa, q, NULL);
 }
 
 void exit_ept_misconfig(struct vcpu *v)

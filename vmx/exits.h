@@ -71,6 +71,10 @@ void exit_ept_violation(struct vcpu *v);
 void exit_ept_misconfig(struct vcpu *v);
 /* Emulates the instruction that wrote non-existent memory: skips its stores. */
 void ept_drop_write(struct vcpu *v);
+/* An access (EPT qualification q) by the running level to memory that does
+ * not exist for it: logged; reads find ones (the page of ones is mapped in
+ * EPT01, or in owner's shadow EPT), writes are dropped, fetches #UD. */
+void ept_absent_access(struct vcpu *v, uint64_t gpa, uint64_t q, struct nested *owner);
 
 /* hypercall/hypercall.c */
 void exit_vmcall(struct vcpu *v);

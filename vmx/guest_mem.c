@@ -41,15 +41,12 @@ bool gpa_write(struct vm *vm, uint64_t gpa, const void *buf, size_t len)
 	return gpa_copy(vm, gpa, (uint8_t *)buf, len, true);
 }
 
-/* Guest-physical addresses of the guest now running, to the machine's:
- * through L1's EPT when that guest is an L2 (else the identity). */
+/* Guest-physical addresses of the level now running, to the machine's:
+ * the identity for our guest, through the EPTs of the levels below for a
+ * level above (nested/levels.c). */
 static int to_machine(struct vcpu *v, uint64_t gpa, unsigned access, uint64_t *out)
 {
-	if (!nested_l2_uses_ept12(v)) {
-		*out = gpa;
-		return 0;
-	}
-	return nested_translate(v, gpa, access, out);
+	return nested_to_machine(v, gpa, access, out);
 }
 
 static bool table_read(struct vcpu *v, uint64_t gpa, void *buf, size_t len)

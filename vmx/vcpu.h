@@ -20,10 +20,13 @@
 enum gpr { RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15 };
 
 #define EXIT_STATS_MAX 80
+#define EXIT_STATS_LEVELS (NESTED_MAX_LEVELS + 1)
 
 struct exit_stats {
 	uint64_t count[EXIT_STATS_MAX];
 	uint64_t ticks[EXIT_STATS_MAX]; /* TSC ticks spent in Nestor per reason */
+	/* Exits per reason, by the level (1 = our guest) that was running. */
+	uint64_t by_level[EXIT_STATS_LEVELS][EXIT_STATS_MAX];
 };
 
 /* Cached CPUID answers of the CPU below (direct-mapped by leaf/subleaf). */
@@ -50,8 +53,14 @@ struct vcpu {
 	/* CR0/CR4 bits Nestor owns in any guest (the VMX-fixed ones). */
 	uint64_t cr0_mask_base, cr4_mask_base;
 
-	/* VMX for the guest when it is a hypervisor (nested/). */
-	struct nested nested;
+	/* VMX for the guest when it is a hypervisor (nested/): lv[j] is the
+	 * VMX of level j, for j = 1 .. nlevels; cur is the level running now
+	 * (1: our guest; above: a guest of a guest hypervisor whose VMX we
+	 * emulate). */
+	struct nested *lv[NESTED_MAX_LEVELS + 1];
+	unsigned nlevels;
+	unsigned cur;
+	struct shadow_tables shadow_tables;
 
 	/* Events waiting to be delivered to the guest. */
 	unsigned nmi_pending;
@@ -79,6 +88,7 @@ struct vm {
 	uint64_t ept_top; /* EPT identity-maps [0, ept_top) */
 	uint64_t cr4_allowed; /* CR4 bits the guest may set */
 	unsigned level;   /* our level in the stack */
+	bool delegated;   /* the level below emulates VMX for our guest (docs/depth.md) */
 	uint16_t vpid;
 	struct vcpu *vcpu0;
 	uint64_t hidden_accesses; /* guest accesses to Nestor's memory */

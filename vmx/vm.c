@@ -7,6 +7,8 @@
 #include "lib/log.h"
 #include "lib/string.h"
 #include "lib/x86.h"
+#include "hypercall/abi.h"
+#include "hypercall/hypercall.h"
 #include "loader/loader.h"
 #include "nested/internal.h"
 #include "mm/mm.h"
@@ -22,10 +24,33 @@ static void on_nmi(void)
 {
 	/* An NMI while Nestor runs: it is the guest's, deliver it on entry. */
 	struct vcpu *v = this_cpu()->vcpu;
-	if (v && v->nested.guest_mode)
+	if (v && v->cur > 1)
 		nested_nmi_in_root(v);
 	else if (v)
 		v->nmi_pending++;
+}
+
+/* On a Nestor that takes it, hand the VMX emulation of our guest to it
+ * (docs/depth.md): our guest's VMX instructions then go straight to the
+ * Nestor below, which runs every level itself. */
+static void delegate_vmx(struct vm *vm)
+{
+	if (!config.delegate || vm->level == 0 || !nested_enabled())
+		return;
+	struct cpuid_regs r = cpuid(NESTOR_CPUID_INFO, 0);
+	if (r.ebx < 2 || !(r.ecx & NESTOR_FEATURE_DELEGATE)) {
+		pr_info("the Nestor below does not take VMX delegation: this level emulates VMX for its guest\n");
+		return;
+	}
+	uint64_t rbx = 0, rcx = nested_caps_hash(), rdx = 0;
+	int64_t status = nestor_vmcall(NESTOR_HC_DELEGATE_VMX, &rbx, &rcx, &rdx, 0);
+	if (status == NESTOR_OK) {
+		vm->delegated = true;
+		pr_info("VMX of the guest is emulated by the Nestor below (delegation)\n");
+	} else {
+		pr_info("VMX delegation refused (status %lld): this level emulates VMX for its guest\n",
+			(long long)status);
+	}
 }
 
 static __attribute__((noreturn)) void fail(const char *what, const char *err)
@@ -74,6 +99,7 @@ void vm_run(const struct mb2_info *mb, unsigned level)
 	cpuid_init(v);
 	if (nested_vcpu_init(v))
 		fail("nested VMX", "out of pool memory");
+	delegate_vmx(vm);
 
 	struct guest_state gs;
 	struct load_options lo = { .format = config.guest_format, .boot_drive = config.boot_drive };

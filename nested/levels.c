@@ -1,0 +1,166 @@
+/* levels.c - the physical memory of every level, seen from L0.
+ *
+ * Level 1's physical memory is the machine's (the identity, minus Nestor's
+ * own memory, which does not exist for it).  A level above runs under the
+ * EPT its hypervisor gives it (in that hypervisor's memory), or in its
+ * hypervisor's physical memory when that one uses no EPT.  Translating a
+ * level's address walks those EPTs down to the machine; every translation
+ * found is kept in the shadow EPT of that level (nested/sept.c), which is
+ * looked at first - so a walk through n levels costs one EPT walk per level
+ * only the first time.
+ *
+ * Where a level below the direct hypervisor hides memory, the level above
+ * finds non-existent memory (reads all ones, writes dropped), exactly what
+ * that Nestor would have given (docs/depth.md). */
+#include "lib/string.h"
+#include "mm/mm.h"
+#include "boot/cpu.h"
+#include "nested/internal.h"
+#include "vmx/ept.h"
+#include "vmx/guest_mem.h"
+
+/* One EPT leaf: the address it maps gpa to, and the page's size. */
+struct ept_leaf {
+	uint64_t addr;
+	unsigned rights, mtype, shift;
+};
+
+/* Walks an EPT whose tables are in `owner`'s physical memory, like the CPU
+ * (SDM 28.3.2).  0 with the leaf; 1 when not present or a level denies the
+ * access (*rights what is granted); 2 on a misconfiguration. */
+static int walk_ept(struct vcpu *v, unsigned owner, uint64_t eptp, uint64_t gpa, struct ept_leaf *out)
+{
+	const struct nested_caps *c = nested_caps();
+	uint64_t rsvd_addr = ~((1ull << maxphyaddr) - 1) & 0x000ffffffffff000ull;
+	uint64_t table = eptp & EPT_ADDR_MASK;
+	unsigned r = 7;
+	for (int level = 4; level >= 1; level--) {
+		int shift = 12 + 9 * (level - 1);
+		uint64_t e = ~0ull;
+		level_read(v, owner, table + ((gpa >> shift) & 511) * 8, &e, 8);
+		unsigned perm = e & 7;
+		if (!perm) {
+			out->rights = 0;
+			return 1;
+		}
+		/* Write without read; execute-only without support; reserved
+		 * address bits: EPT misconfiguration (SDM 28.3.3.1). */
+		if ((perm & 3) == 2 || (perm == 4 && !(c->ept_vpid & EPT_CAP_EXEC_ONLY)) || (e & rsvd_addr))
+			return 2;
+		r &= perm;
+		bool large = (e & EPT_LARGE) && (level == 2 || (level == 3 && (c->ept_vpid & EPT_CAP_1G)));
+		if (level == 4 && (e & (EPT_LARGE | 0x38)))
+			return 2; /* bits 7:3 reserved in a PML4 entry */
+		if (level == 1 || large) {
+			unsigned mt = (e >> 3) & 7;
+			if (mt == 2 || mt == 3 || mt == 7)
+				return 2;
+			uint64_t page = 1ull << shift;
+			if (large && (e & (page - 1) & ~0xfffull & ~(uint64_t)0x7f))
+				return 2; /* reserved bits below a large page's address */
+			out->addr = (e & EPT_ADDR_MASK & ~(page - 1)) | (gpa & (page - 1));
+			out->rights = r;
+			out->mtype = mt | ((e & EPT_IGNORE_PAT) ? 8 : 0);
+			out->shift = shift;
+			return 0;
+		}
+		table = e & EPT_ADDR_MASK;
+	}
+	return 2;
+}
+
+/* Level 1: the machine, minus what Nestor hides and above what EPT01 maps;
+ * linear on the largest aligned block that avoids both. */
+static int l1_xlate(struct vm *vm, uint64_t gpa, struct xlate *x)
+{
+	uint64_t page = gpa & ~0xfffull;
+	if (page >= vm->ept_top || rs_overlaps(&vm->hidden, page, page + PAGE_SIZE))
+		return XL_ABSENT;
+	x->addr = gpa;
+	x->rights = 7;
+	x->mtype = MT_WB;
+	x->shift = 12;
+	for (unsigned s = 30; s > 12; s -= 9) {
+		uint64_t b = gpa & ~((1ull << s) - 1);
+		if (b + (1ull << s) <= vm->ept_top && !rs_overlaps(&vm->hidden, b, b + (1ull << s))) {
+			x->shift = s;
+			break;
+		}
+	}
+	return XL_OK;
+}
+
+int nested_xlate(struct vcpu *v, unsigned level, uint64_t gpa, unsigned access, struct xlate *x)
+{
+	if (level <= 1)
+		return l1_xlate(v->vm, gpa, x);
+	struct nested *n = v->lv[level - 1];
+	if (!v12_uses_ept(n))
+		return nested_xlate(v, level - 1, gpa, access, x);
+	if (sept_lookup(v, n, gpa, access, x))
+		return XL_OK;
+	struct ept_leaf l;
+	int r = walk_ept(v, level - 1, V12(n->vmcs12, EPT_POINTER), gpa, &l);
+	if (r != 0 || (access & ~l.rights)) {
+		x->misconfig = r == 2;
+		x->top_rights = r == 2 ? 0 : l.rights;
+		return XL_TOP;
+	}
+	struct xlate below;
+	if (nested_xlate(v, level - 1, l.addr, access, &below) != XL_OK)
+		return XL_ABSENT;
+	x->addr = below.addr;
+	x->rights = l.rights & below.rights;
+	x->mtype = l.mtype;
+	x->shift = l.shift < below.shift ? l.shift : below.shift;
+	sept_install(v, n, gpa, x);
+	return XL_OK;
+}
+
+int nested_to_machine(struct vcpu *v, uint64_t gpa, unsigned access, uint64_t *machine)
+{
+	if (v->cur <= 1) {
+		*machine = gpa; /* gpa_read/gpa_write deal with Nestor's memory */
+		return 0;
+	}
+	struct xlate x;
+	switch (nested_xlate(v, v->cur, gpa, access, &x)) {
+	case XL_OK:
+		*machine = x.addr;
+		return 0;
+	case XL_ABSENT:
+		/* Nestor's page of ones: reads find ones, writes are dropped. */
+		*machine = virt_to_phys(v->vm->ones_page) | (gpa & 0xfff);
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+static bool level_copy(struct vcpu *v, unsigned level, uint64_t gpa, uint8_t *buf, size_t len, bool write)
+{
+	if (level <= 1)
+		return write ? gpa_write(v->vm, gpa, buf, len) : gpa_read(v->vm, gpa, buf, len);
+	while (len) {
+		size_t n = PAGE_SIZE - (gpa & (PAGE_SIZE - 1));
+		if (n > len)
+			n = len;
+		struct xlate x;
+		if (nested_xlate(v, level, gpa, write ? 2 : 1, &x) == XL_OK)
+			write ? gpa_write(v->vm, x.addr, buf, n) : gpa_read(v->vm, x.addr, buf, n);
+		else if (!write)
+			memset(buf, 0xff, n); /* not there for this level */
+		buf += n, gpa += n, len -= n;
+	}
+	return true;
+}
+
+bool level_read(struct vcpu *v, unsigned level, uint64_t gpa, void *buf, size_t len)
+{
+	return level_copy(v, level, gpa, buf, len, false);
+}
+
+bool level_write(struct vcpu *v, unsigned level, uint64_t gpa, const void *buf, size_t len)
+{
+	return level_copy(v, level, gpa, (uint8_t *)buf, len, true);
+}
