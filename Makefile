@@ -36,9 +36,9 @@ GUEST_SRCS := $(wildcard guest/*.S guest/*.c guest/tests/*.S guest/tests/*.c) $(
 GUEST_OBJS := $(patsubst %,$(BUILD)/guest/%.o,$(GUEST_SRCS))
 
 UNIT_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
-TOOLS      := $(BUILD)/tools/nestor-run $(BUILD)/tools/runtests $(BUILD)/tools/bench
+TOOLS      := $(BUILD)/tools/nestor-run $(BUILD)/tools/runtests $(BUILD)/tools/bench $(BUILD)/tools/nestor-model
 
-.PHONY: all iso run test bench unit-tests check-tools clean help
+.PHONY: all iso run test test-deep bench unit-tests check-tools clean help
 BOOTSECTOR := $(if $(wildcard guest/bootsector/boot.S),$(BUILD)/bootsector.img)
 all: $(BUILD)/nestor.elf $(BUILD)/guest.elf $(BUILD)/flat.bin $(BOOTSECTOR) $(TOOLS)
 
@@ -47,6 +47,7 @@ help:
 	@echo "make iso        build $(BUILD)/nestor.iso (GRUB, BIOS boot) for USB sticks and QEMU"
 	@echo "make run        boot the default stack in Bochs and stream its console (CPU=$(CPU))"
 	@echo "make test       unit tests + every in-emulator test; ends with 'N passed, N failed'"
+	@echo "make test-deep  the guest suites on stacks of 4 to 8 Nestors (longer)"
 	@echo "make bench      exact cost figures (bench NAME VALUE), table in $(BUILD)/bench/"
 	@echo "make clean      remove $(BUILD)/"
 
@@ -128,6 +129,9 @@ run: all
 
 test: all unit-tests
 	$(BUILD)/tools/runtests -j $(JOBS) tests/suite.list
+
+test-deep: all
+	$(BUILD)/tools/runtests -j $(JOBS) tests/deep.list
 
 bench: all
 	$(BUILD)/tools/bench --cpu $(CPU)

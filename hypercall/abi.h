@@ -16,7 +16,8 @@
 /* ECX bit 0: NESTOR_HC_DELEGATE_VMX is understood (docs/depth.md). */
 #define NESTOR_FEATURE_DELEGATE (1u << 0)
 
-/* Hypercalls: VMCALL with RAX = function, arguments in RBX, RCX, RDX.
+/* Hypercalls: VMCALL with RAX = function, arguments in RBX, RCX, RDX, RSI,
+ * RDI (unused arguments must be 0).
  * On return RAX holds a status (0 or a negative NESTOR_E* error) and the
  * results are in RBX, RCX, RDX.  Other registers are preserved.  Only CPL 0
  * may call (NESTOR_EPERM otherwise).  Guest buffers are guest-physical
@@ -25,7 +26,10 @@ enum nestor_hypercall {
 	NESTOR_HC_VERSION = 0,     /* -> RBX = ABI version, RCX = level, RDX = "Nest" */
 	NESTOR_HC_EXIT_STATS = 1,  /* RBX = exit reason, or NESTOR_STATS_TOTAL;
 				    * RDX = level to ask (NESTOR_LEVEL_SELF: the one
-				    * answering; a lower level: forwarded down)
+				    * answering; a lower level: forwarded down);
+				    * RSI = 0, or count only the exits taken while
+				    * level RSI (absolute) ran; RDI = 0 the counters
+				    * now, 1 or 2 a snapshot (NESTOR_HC_STATS_SNAPSHOT)
 				    * -> RBX = exits, RCX = ticks spent in Nestor */
 	NESTOR_HC_STATS_RESET = 2, /* zero every exit counter */
 	NESTOR_HC_CONSOLE = 3,     /* RBX = buffer, RCX = length (<= 4096): print it on
@@ -36,8 +40,8 @@ enum nestor_hypercall {
 				    * of the VMX capabilities the asking level offers:
 				    * the VMX instructions of the asking level's guest
 				    * are emulated by the Nestor below (docs/depth.md) */
-	NESTOR_HC_EXIT_STATS_FROM = 5, /* as EXIT_STATS, counting only the exits
-				    * taken while level RSI (absolute) ran */
+	NESTOR_HC_STATS_SNAPSHOT = 5, /* RBX = slot (1 or 2), RDX = level to ask:
+				    * copy that level's counters into the slot */
 };
 #define NESTOR_STATS_TOTAL 0xffffffffu
 #define NESTOR_LEVEL_SELF 0xffffffffffffffffull

@@ -43,38 +43,49 @@ static int64_t hc_console(struct vcpu *v, uint64_t gpa, uint64_t len)
 	return NESTOR_OK;
 }
 
-/* NESTOR_HC_EXIT_STATS(_FROM): our figures, or a lower level's (the call
- * goes down the stack, each Nestor passing it on). */
-static int64_t hc_exit_stats(struct vcpu *v, uint64_t fn)
+/* The counters a stats hypercall names (RDI): now, or a snapshot. */
+static struct exit_stats *stats_slot(struct vcpu *v, uint64_t which)
 {
-	uint64_t r = v->gpr[RBX], level = v->gpr[RDX], from = v->gpr[RSI];
+	return which == 0 ? &v->stats : which <= 2 ? &v->snapshots[which - 1] : NULL;
+}
+
+/* NESTOR_HC_EXIT_STATS / NESTOR_HC_STATS_SNAPSHOT: at our level, or at a
+ * lower one (the call goes down the stack, each Nestor passing it on). */
+static int64_t hc_stats(struct vcpu *v, uint64_t fn)
+{
+	uint64_t r = v->gpr[RBX], level = v->gpr[RDX], from = v->gpr[RSI], which = v->gpr[RDI];
 	if (level != NESTOR_LEVEL_SELF && level != v->vm->level) {
 		if (level > v->vm->level)
 			return NESTOR_EINVAL;
 		uint64_t rbx = r, rcx = v->gpr[RCX], rdx = level;
-		int64_t status = nestor_vmcall(fn, &rbx, &rcx, &rdx, from);
+		int64_t status = nestor_vmcall(fn, &rbx, &rcx, &rdx, from, which);
 		v->gpr[RBX] = rbx;
 		v->gpr[RCX] = rcx;
 		return status;
 	}
-	if (r != NESTOR_STATS_TOTAL && r >= EXIT_STATS_MAX)
+	if (fn == NESTOR_HC_STATS_SNAPSHOT) {
+		if (r < 1 || r > 2)
+			return NESTOR_EINVAL;
+		v->snapshots[r - 1] = v->stats;
+		return NESTOR_OK;
+	}
+	const struct exit_stats *st = stats_slot(v, which);
+	if (!st || (r != NESTOR_STATS_TOTAL && r >= EXIT_STATS_MAX))
 		return NESTOR_EINVAL;
-	uint64_t exits = 0, ticks = 0;
-	if (fn == NESTOR_HC_EXIT_STATS_FROM) {
-		/* Exits taken while the level `from` (absolute) ran. */
+	/* The exits taken while level `from` (absolute) ran, or all. */
+	const uint64_t *count = st->count, *ticks = st->ticks;
+	if (from) {
 		if (from <= v->vm->level || from - v->vm->level >= EXIT_STATS_LEVELS)
 			return NESTOR_EINVAL;
-		const uint64_t *c = v->stats.by_level[from - v->vm->level];
-		for (unsigned i = 0; i < EXIT_STATS_MAX; i++)
-			if (r == NESTOR_STATS_TOTAL || r == i)
-				exits += c[i];
-	} else {
-		for (unsigned i = 0; i < EXIT_STATS_MAX; i++)
-			if (r == NESTOR_STATS_TOTAL || r == i)
-				exits += v->stats.count[i], ticks += v->stats.ticks[i];
+		count = st->by_level[from - v->vm->level];
+		ticks = st->ticks_by_level[from - v->vm->level];
 	}
+	uint64_t exits = 0, t = 0;
+	for (unsigned i = 0; i < EXIT_STATS_MAX; i++)
+		if (r == NESTOR_STATS_TOTAL || r == i)
+			exits += count[i], t += ticks[i];
 	v->gpr[RBX] = exits;
-	v->gpr[RCX] = ticks;
+	v->gpr[RCX] = t;
 	return NESTOR_OK;
 }
 
@@ -89,7 +100,7 @@ static int64_t hc_delegate(struct vcpu *v)
 		return NESTOR_EINVAL;
 	if (v->vm->delegated) {
 		uint64_t rbx = above + 1, rcx = hash, rdx = 0;
-		return nestor_vmcall(NESTOR_HC_DELEGATE_VMX, &rbx, &rcx, &rdx, 0);
+		return nestor_vmcall(NESTOR_HC_DELEGATE_VMX, &rbx, &rcx, &rdx, 0, 0);
 	}
 	return nested_accept_delegation(v, (unsigned)above + 1, hash);
 }
@@ -108,8 +119,8 @@ void exit_vmcall(struct vcpu *v)
 			v->gpr[RDX] = NESTOR_SIG_EBX;
 			break;
 		case NESTOR_HC_EXIT_STATS:
-		case NESTOR_HC_EXIT_STATS_FROM:
-			status = hc_exit_stats(v, fn);
+		case NESTOR_HC_STATS_SNAPSHOT:
+			status = hc_stats(v, fn);
 			break;
 		case NESTOR_HC_STATS_RESET:
 			memset(&v->stats, 0, sizeof(v->stats));

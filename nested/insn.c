@@ -275,6 +275,8 @@ static void do_vmclear(struct vcpu *v, struct nested *n)
 	}
 	if (ptr == n->vmcs02_vmcs12)
 		nested_forget_vmcs02(v, n);
+	if (n->delegated && ptr == n->bound_vmcs12)
+		nested_end_delegation(v, n);
 	vmx_succeed(v);
 }
 

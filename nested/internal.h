@@ -111,6 +111,9 @@ enum { XL_OK, XL_TOP, XL_ABSENT };
 int nested_xlate(struct vcpu *v, unsigned level, uint64_t gpa, unsigned access, struct xlate *x);
 /* Allocates and sets up the VMX of one more level (lv[level]). */
 int nested_level_new(struct vcpu *v, unsigned level);
+/* n's L1 cleared the VMCS of the guest it delegated for: forget the VMX of
+ * the levels above (docs/depth.md). */
+void nested_end_delegation(struct vcpu *v, struct nested *n);
 /* The NMIs pending for a level (delivered when it next runs). */
 unsigned *level_nmi_pending(struct vcpu *v, unsigned level);
 

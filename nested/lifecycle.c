@@ -10,10 +10,33 @@
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
 
+/* A level's VMX as after reset: not in VMX operation, no current VMCS; its
+ * VMCS02 cleared and its shadow EPTs dropped. */
+static void level_reset(struct vcpu *v, struct nested *n)
+{
+	n->vmxon = false;
+	n->guest_mode = false;
+	n->delegated = false;
+	n->current_ptr = ~0ull;
+	n->vmcs02_vmcs12 = ~0ull;
+	n->bound_vmcs12 = ~0ull;
+	n->vmcs02_launched = false;
+	n->all_dirty = true;
+	n->nmi_pending02 = 0;
+	vmclear(n->vmcs02_phys);
+	sept_invalidate(v, n, 0);
+}
+
 int nested_level_new(struct vcpu *v, unsigned level)
 {
 	if (level < 1 || level > NESTED_MAX_LEVELS || level != v->nlevels + 1)
 		return -1;
+	if (v->lv[level]) {
+		/* Made for an earlier guest that delegated: use it again. */
+		level_reset(v, v->lv[level]);
+		v->nlevels = level;
+		return 0;
+	}
 	struct nested *n = zalloc(sizeof(*n));
 	if (!n)
 		return -1;
@@ -76,6 +99,20 @@ int nested_accept_delegation(struct vcpu *v, unsigned level, uint64_t caps_hash)
 	pr_info("level %u delegates VMX emulation for its guest: level %u's VMX is emulated here\n",
 		level + v->vm->level, level + 1 + v->vm->level);
 	return NESTOR_OK;
+}
+
+void nested_end_delegation(struct vcpu *v, struct nested *n)
+{
+	/* The guest whose VMX we emulated is gone (its VMCS was cleared): so is
+	 * its VMX state, and that of the levels it ran.  A new guest may ask
+	 * again. */
+	pr_info("level %u cleared the VMCS of its guest: VMX delegation for it ends\n", n->level + v->vm->level);
+	for (unsigned j = n->level + 1; j <= v->nlevels; j++)
+		level_reset(v, v->lv[j]);
+	vmptrld(n->vmcs01_phys);
+	n->delegated = false;
+	n->bound_vmcs12 = ~0ull;
+	v->nlevels = n->level;
 }
 
 unsigned *level_nmi_pending(struct vcpu *v, unsigned level)

@@ -20,46 +20,9 @@
 #include "lib/string.h"
 #include "mm/mm.h"
 #include "nested/internal.h"
+#include "nested/shadow_fields.h"
 #include "vmx/exits.h"
 #include "vmx/vmcs.h"
-
-/* Controls L1 rewrites often enough to be worth shadowing. */
-static const uint32_t shadowed_controls[] = {
-	VMCS_PIN_BASED_CTLS, VMCS_PROC_BASED_CTLS, VMCS_PROC_BASED_CTLS2, VMCS_EXCEPTION_BITMAP,
-	VMCS_VMEXIT_CTLS, VMCS_VMENTRY_CTLS, VMCS_VMENTRY_INTR_INFO, VMCS_VMENTRY_EXCEPTION_ERRCODE,
-	VMCS_VMENTRY_INSTR_LEN, VMCS_CR0_GUEST_HOST_MASK, VMCS_CR4_GUEST_HOST_MASK, VMCS_CR0_READ_SHADOW,
-	VMCS_CR4_READ_SHADOW, VMCS_TSC_OFFSET,
-};
-
-static bool shadowable(uint32_t enc)
-{
-	enum vmcs_type t = vmcs_field_type(enc);
-	if (t == VMCS_T_GUEST || t == VMCS_T_EXIT_INFO)
-		return true;
-	for (unsigned i = 0; i < sizeof(shadowed_controls) / sizeof(shadowed_controls[0]); i++)
-		if (shadowed_controls[i] == enc)
-			return true;
-	return false;
-}
-
-/* Fields L1 writes on most exits: VMWRITE goes to the shadow VMCS without
- * exiting.  Every other shadowed field is read without exiting, and its
- * VMWRITE exits (and is tracked), so that the shadow-to-cache copy before
- * each VM entry stays short. */
-static const uint32_t write_shadowed[] = {
-	VMCS_GUEST_RIP, VMCS_GUEST_RSP, VMCS_GUEST_RFLAGS, VMCS_GUEST_INTERRUPTIBILITY, VMCS_GUEST_ACTIVITY_STATE,
-	VMCS_GUEST_PENDING_DBG_EXCEPTIONS, VMCS_VMENTRY_INTR_INFO, VMCS_VMENTRY_EXCEPTION_ERRCODE,
-	VMCS_VMENTRY_INSTR_LEN, VMCS_PROC_BASED_CTLS, VMCS_GUEST_CR0, VMCS_GUEST_CR3, VMCS_GUEST_CR4,
-	VMCS_CR0_READ_SHADOW, VMCS_CR4_READ_SHADOW, VMCS_GUEST_IA32_EFER, VMCS_VMENTRY_CTLS,
-};
-
-static bool is_write_shadowed(uint32_t enc)
-{
-	for (unsigned i = 0; i < sizeof(write_shadowed) / sizeof(write_shadowed[0]); i++)
-		if (write_shadowed[i] == enc)
-			return true;
-	return false;
-}
 
 static void bitmap_clear(uint8_t *bm, uint32_t enc) { bm[(enc & 0x7fff) / 8] &= ~(1u << (enc % 8)); }
 

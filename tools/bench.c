@@ -1,21 +1,38 @@
 /* bench - Nestor's benchmark driver (`make bench`).
  *
- * Boots the guest kernel's bench suite (guest/tests/bench.c) at each depth
- * in Bochs, where RDTSC counts emulated instructions, so every figure is an
- * exact instruction count, identical run to run.  Prints one line per
- * figure, "bench NAME VALUE", and writes the same as a Markdown table to
- * build/bench/results.md.
+ * Boots the guest kernel's bench suite (guest/tests/bench.c) on stacks of
+ * 1..8 Nestors in Bochs, where RDTSC counts emulated instructions, so every
+ * figure is an exact instruction count, identical run to run.  Prints one
+ * line per figure, "bench NAME VALUE", and writes build/bench/:
+ *   results.md      the figures, the exits split per level and reason, the
+ *                   model's predictions next to them, the memory footprint
+ *   costs.svg       exits and ticks against the depth (gnuplot)
+ *   trace-*-N.svg   the model's trace graph of one operation at depth N
  *
- *   C<d>    ticks per CPUID round trip of a guest at depth d
- *   E<d>    VM exits the lowest Nestor (level 0) takes per such CPUID
- *   CIO<d>, EIO<d>  the same for a write to an I/O port every Nestor
+ *   C<n>    ticks per CPUID round trip of a guest at depth n
+ *   E<n>    VM exits the lowest Nestor (level 0) takes per such CPUID
+ *   CIO<n>, EIO<n>  the same for a write to an I/O port every Nestor
  *           intercepts (Bochs' shutdown port, a byte outside the word)
  *   ..._noshadow    the same with VMCS shadowing off (vmcs_shadowing=off)
+ *   ..._turtles     the same without VMX delegation (delegate=off)
+ *   MEM_USED_<n>, MEM_RESERVED_<n>  KiB all n Nestors use / set aside
+ *   BOCHS_RAM_<n>   MiB of RAM the harness gives Bochs for that stack
  *
- * usage: bench [--cpu MODEL] [--depths LIST] [--noshadow-depths LIST] */
+ * The transition model (tools/nestor-model.c) must predict every exit
+ * figure and split it measures; any difference fails the benchmark, as does
+ * a second run of the same stack printing different numbers.
+ *
+ * usage: bench [--cpu MODEL] [--depths LIST] [--noshadow-depths LIST]
+ *              [--turtles-depths LIST] */
 #include "tools/util.h"
+#include "vmx/exit_reasons.h"
 
 #include <stdbool.h>
+
+#define MAX_FIGS 128
+#define MAX_SPLIT 64
+#define MAX_RUNS 32
+#define BOCHS_MEGS 256
 
 struct figure {
 	char name[32];
@@ -23,12 +40,33 @@ struct figure {
 	char note[160];
 };
 
-static struct figure figs[64];
+struct split {
+	unsigned k, from, reason;
+	unsigned long long exits;
+};
+
+/* One operation measured in one run. */
+struct op {
+	unsigned long long ticks, exits;
+	struct split split[MAX_SPLIT];
+	int nsplit;
+};
+
+struct run {
+	int depth;
+	const char *variant; /* "", "_noshadow", "_turtles" */
+	struct op cpuid, io;
+};
+
+static struct figure figs[MAX_FIGS];
 static int nfigs;
+static struct run runs[MAX_RUNS];
+static int nruns;
+static int failures;
 
 static void add(const char *name, unsigned long long v, const char *note)
 {
-	if (nfigs == 64)
+	if (nfigs == MAX_FIGS)
 		die("too many figures");
 	snprintf(figs[nfigs].name, sizeof(figs[nfigs].name), "%s", name);
 	figs[nfigs].value = v;
@@ -38,59 +76,281 @@ static void add(const char *name, unsigned long long v, const char *note)
 	fflush(stdout);
 }
 
-/* Finds "NAME ticks_per_op=X remainder=R exits_per_op=Y" in a transcript. */
-static int parse(const char *t, const char *what, unsigned long long *ticks, unsigned long long *exits)
+static unsigned long long field(const char *line, const char *key)
 {
-	char key[64];
-	snprintf(key, sizeof(key), "bench.%s: %s ticks_per_op=", what, what);
-	const char *p = strstr(t, key);
+	const char *p = strstr(line, key);
 	if (!p)
-		return -1;
-	*ticks = strtoull(p + strlen(key), NULL, 10);
-	const char *e = strstr(p, "exits_per_op=");
-	if (!e)
-		return -1;
-	*exits = strtoull(e + 13, NULL, 10);
-	return 0;
+		die("'%s' missing in: %.200s", key, line);
+	return strtoull(p + strlen(key), NULL, 10);
 }
 
-static void run_depth(const char *cpu, int depth, bool noshadow)
+/* The lines of one operation in a transcript: "bench.X: X ticks_per_op=..."
+ * and "bench.X: X split taken_by=K running=L reason=R exits_per_op=N ...". */
+static void parse_op(const char *t, const char *what, struct op *op, const char *path)
 {
-	char cmd[1024], path[256], name[64], note[160];
-	const char *suffix = noshadow ? "_noshadow" : "";
+	char key[64];
+	snprintf(key, sizeof(key), "bench.%s: %s ", what, what);
+	memset(op, 0, sizeof(*op));
+	bool found = false;
+	for (const char *p = strstr(t, key); p; p = strstr(p + 1, key)) {
+		const char *eol = strchr(p, '\n');
+		char line[512];
+		snprintf(line, sizeof(line), "%.*s", eol ? (int)(eol - p) : (int)strlen(p), p);
+		if (strstr(line, " split ")) {
+			if (op->nsplit == MAX_SPLIT)
+				die("too many split lines in %s", path);
+			if (field(line, " remainder="))
+				die("%s: exits per op not constant: %s", path, line);
+			struct split *s = &op->split[op->nsplit++];
+			s->k = field(line, "taken_by="), s->from = field(line, "running=");
+			s->reason = field(line, "reason="), s->exits = field(line, "exits_per_op=");
+		} else {
+			if (field(line, "exits_remainder="))
+				die("%s: exits per op not constant: %s", path, line);
+			op->ticks = field(line, "ticks_per_op="), op->exits = field(line, " exits_per_op=");
+			found = true;
+		}
+	}
+	if (!found)
+		die("no %s measurement in %s", what, path);
+}
+
+static void run_stack(const char *cpu, int depth, const char *variant, const char *nestor_args, const char *name)
+{
+	char cmd[1024], path[256];
 	snprintf(cmd, sizeof(cmd),
-		 "build/tools/nestor-run --quiet --timeout 900 --name bench-d%d%s --cpu %s %s "
-		 "--guest 'build/guest.elf suite=bench' --depth %d",
-		 depth, suffix, cpu, noshadow ? "--nestor 'build/nestor.elf vmcs_shadowing=off'" : "", depth);
+		 "build/tools/nestor-run --quiet --timeout 900 --megs %d --name %s --cpu %s "
+		 "--nestor 'build/nestor.elf %s' --guest 'build/guest.elf suite=bench' --depth %d",
+		 BOCHS_MEGS, name, cpu, nestor_args, depth);
 	if (system(cmd) != 0)
-		die("benchmark run at depth %d failed (see build/runs/bench-d%d%s)", depth, depth, suffix);
-	snprintf(path, sizeof(path), "build/runs/bench-d%d%s/transcript.txt", depth, suffix);
+		die("benchmark run at depth %d%s failed (see build/runs/%s)", depth, variant, name);
+	snprintf(path, sizeof(path), "build/runs/%s/transcript.txt", name);
 	char *t = read_file(path, NULL);
 	if (!t)
 		die("no transcript in %s", path);
-	static const struct {
-		const char *test, *prefix, *what;
-	} kinds[] = { { "cpuid", "", "CPUID" }, { "io", "IO", "intercepted port write" } };
-	for (unsigned k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
-		unsigned long long ticks, exits;
-		if (parse(t, kinds[k].test, &ticks, &exits))
-			die("no %s measurement in %s", kinds[k].test, path);
-		snprintf(name, sizeof(name), "C%s%d%s", kinds[k].prefix, depth, suffix);
-		snprintf(note, sizeof(note), "ticks per %s round trip, guest at depth %d%s", kinds[k].what, depth,
-			 noshadow ? ", no VMCS shadowing" : "");
-		add(name, ticks, note);
-		snprintf(name, sizeof(name), "E%s%d%s", kinds[k].prefix, depth, suffix);
-		snprintf(note, sizeof(note), "exits at level 0 per %s of a depth-%d guest%s", kinds[k].what, depth,
-			 noshadow ? ", no VMCS shadowing" : "");
-		add(name, exits, note);
+	if (nruns == MAX_RUNS)
+		die("too many runs");
+	struct run *r = &runs[nruns++];
+	r->depth = depth;
+	r->variant = variant;
+	parse_op(t, "cpuid", &r->cpuid, path);
+	parse_op(t, "io", &r->io, path);
+	free(t);
+}
+
+static void report_run(const struct run *r)
+{
+	char name[64], note[160];
+	const char *how = !strcmp(r->variant, "_noshadow") ? ", no VMCS shadowing"
+			  : !strcmp(r->variant, "_turtles") ? ", no VMX delegation"
+							    : "";
+	const struct {
+		const char *prefix, *what;
+		const struct op *op;
+	} k[] = { { "", "CPUID", &r->cpuid }, { "IO", "intercepted port write", &r->io } };
+	for (int i = 0; i < 2; i++) {
+		snprintf(name, sizeof(name), "C%s%d%s", k[i].prefix, r->depth, r->variant);
+		snprintf(note, sizeof(note), "ticks per %s round trip, guest at depth %d%s", k[i].what, r->depth, how);
+		add(name, k[i].op->ticks, note);
+		snprintf(name, sizeof(name), "E%s%d%s", k[i].prefix, r->depth, r->variant);
+		snprintf(note, sizeof(note), "exits at level 0 per %s of a depth-%d guest%s", k[i].what, r->depth, how);
+		add(name, k[i].op->exits, note);
+	}
+}
+
+/* --- the model --------------------------------------------------------- */
+
+/* Runs the model for one figure and compares; returns 1 when it agrees. */
+static int check_model(const struct run *r, const char *exit, const struct op *op, FILE *md)
+{
+	char cmd[256], line[512];
+	const char *flag = !strcmp(r->variant, "_noshadow") ? "--noshadow" : !strcmp(r->variant, "_turtles") ? "--turtles" : "";
+	snprintf(cmd, sizeof(cmd), "build/tools/nestor-model --depth %d --exit %s %s 2>&1", r->depth, exit, flag);
+	FILE *p = popen(cmd, "r");
+	if (!p)
+		die("cannot run %s", cmd);
+	long long predicted = -1;
+	struct split s[MAX_SPLIT];
+	int ns = 0;
+	while (fgets(line, sizeof(line), p)) {
+		if (!strncmp(line, "model split ", 12) && ns < MAX_SPLIT) {
+			s[ns].k = field(line, "taken_by="), s[ns].from = field(line, "running=");
+			s[ns].reason = field(line, "reason="), s[ns].exits = field(line, "exits=");
+			ns++;
+		} else if (!strncmp(line, "model E", 7)) {
+			predicted = strtoll(strchr(line + 6, ' ') + 1, NULL, 10);
+		}
+	}
+	int status = pclose(p);
+	char fig[48];
+	snprintf(fig, sizeof(fig), "E%s%d%s", !strcmp(exit, "io") ? "IO" : "", r->depth, r->variant);
+	if (status != 0 || predicted < 0) {
+		/* Outside what the model covers (e.g. Turtles beyond depth 2). */
+		fprintf(md, "| %s | %llu | not modelled | |\n", fig, op->exits);
+		return -1;
+	}
+	bool same = (unsigned long long)predicted == op->exits && ns == op->nsplit;
+	for (int i = 0; same && i < ns; i++) {
+		bool found = false;
+		for (int j = 0; j < op->nsplit; j++)
+			found |= s[i].k == op->split[j].k && s[i].from == op->split[j].from &&
+				 s[i].reason == op->split[j].reason && s[i].exits == op->split[j].exits;
+		same = found;
+	}
+	fprintf(md, "| %s | %llu | %lld | %s |\n", fig, op->exits, predicted, same ? "equal" : "**DIFFERENT**");
+	if (!same)
+		fprintf(stderr, "bench: the model disagrees with the measurement of %s (split included): run '%s'\n",
+			fig, cmd);
+	return same;
+}
+
+/* --- memory ------------------------------------------------------------- */
+
+/* Each Nestor prints "nestor[K]: footprint: image X KiB, pool Y KiB
+ * reserved, Z KiB used (peak P KiB): ..." at the end of the run. */
+static void report_memory(int depth, FILE *md)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "build/runs/bench-d%d/serial.txt", depth);
+	char *t = read_file(path, NULL);
+	if (!t)
+		die("no serial log %s", path);
+	unsigned long long used = 0, reserved = 0;
+	int levels = 0;
+	fprintf(md, "\n## Memory of a stack of %d Nestors (Bochs RAM %d MiB)\n\n", depth, BOCHS_MEGS);
+	fprintf(md, "| Level | Image KiB | Pool reserved KiB | Pool peak KiB | Detail |\n|---:|---:|---:|---:|---|\n");
+	for (const char *p = strstr(t, "footprint: "); p; p = strstr(p + 1, "footprint: ")) {
+		const char *eol = strchr(p, '\n'), *lvl = p;
+		while (lvl > t && lvl[-1] != '\n')
+			lvl--;
+		char line[600];
+		snprintf(line, sizeof(line), "%.*s", eol ? (int)(eol - p) : (int)strlen(p), p);
+		unsigned long long image = field(line, "image "), pool = field(line, "pool "), peak = field(line, "(peak ");
+		const char *detail = strstr(line, "): ");
+		fprintf(md, "| %llu | %llu | %llu | %llu | %s |\n", strtoull(lvl + 7, NULL, 10), image, pool, peak,
+			detail ? detail + 3 : "");
+		used += image + peak;
+		reserved += image + pool;
+		levels++;
 	}
 	free(t);
+	if (levels != depth)
+		die("%s: %d footprint lines for %d levels", path, levels, depth);
+	char name[32], note[160];
+	snprintf(name, sizeof(name), "MEM_USED_%d", depth);
+	snprintf(note, sizeof(note), "KiB used by %d Nestors (images and peak pool use)", depth);
+	add(name, used, note);
+	snprintf(name, sizeof(name), "MEM_RESERVED_%d", depth);
+	snprintf(note, sizeof(note), "KiB %d Nestors set aside (images and pools, mem=16M each)", depth);
+	add(name, reserved, note);
+	snprintf(name, sizeof(name), "BOCHS_RAM_%d", depth);
+	snprintf(note, sizeof(note), "MiB of RAM the harness gives Bochs for %d Nestors and the guest", depth);
+	add(name, BOCHS_MEGS, note);
+}
+
+/* --- plot and graphs ---------------------------------------------------- */
+
+static const struct run *find_run(int depth, const char *variant)
+{
+	for (int i = 0; i < nruns; i++)
+		if (runs[i].depth == depth && !strcmp(runs[i].variant, variant))
+			return &runs[i];
+	return NULL;
+}
+
+static void plot(void)
+{
+	FILE *f = fopen("build/bench/costs.dat", "w");
+	if (!f)
+		die("cannot write build/bench/costs.dat");
+	fprintf(f, "# depth E C EIO CIO E_turtles C_turtles (1 tick = 1 emulated instruction)\n");
+	for (int n = 1; n <= 16; n++) {
+		const struct run *r = find_run(n, ""), *t = find_run(n, "_turtles");
+		if (!r)
+			continue;
+		if (!t && n == 1)
+			t = r; /* depth 1 has no Nestor above level 0 to delegate: the same stack */
+		fprintf(f, "%d %llu %llu %llu %llu ", n, r->cpuid.exits, r->cpuid.ticks, r->io.exits, r->io.ticks);
+		if (t)
+			fprintf(f, "%llu %llu\n", t->cpuid.exits, t->cpuid.ticks);
+		else
+			fprintf(f, "NaN NaN\n");
+	}
+	fclose(f);
+	static const char script[] =
+		"set terminal svg size 900,420 dynamic font 'sans,11'\n"
+		"set output 'build/bench/costs.svg'\n"
+		"set multiplot layout 1,2 title 'Nestor on Bochs: cost of one guest operation against the depth'\n"
+		"set xlabel 'depth n (Nestor levels under the guest)'\n"
+		"set key top left\nset grid\nset xtics 1\n"
+		"set ylabel 'VM exits taken by level 0 per operation'\nset logscale y\n"
+		"plot 'build/bench/costs.dat' u 1:2 w lp t 'CPUID (E)', '' u 1:4 w lp t 'port write (EIO)', "
+		"'' u 1:6 w lp t 'CPUID, no delegation'\n"
+		"set ylabel 'ticks (emulated instructions) per operation'\n"
+		"plot 'build/bench/costs.dat' u 1:3 w lp t 'CPUID (C)', '' u 1:5 w lp t 'port write (CIO)', "
+		"'' u 1:7 w lp t 'CPUID, no delegation'\n"
+		"unset multiplot\n";
+	write_file("build/bench/costs.gp", script, sizeof(script) - 1);
+	if (system("gnuplot build/bench/costs.gp") != 0)
+		die("gnuplot failed (scripts/setup installs it)");
+	printf("wrote build/bench/costs.svg\n");
+}
+
+static void trace_graphs(int max_depth)
+{
+	for (int n = 1; n <= max_depth; n++) {
+		static const char *const exits[] = { "cpuid", "io" };
+		for (int i = 0; i < 2; i++) {
+			char cmd[512];
+			snprintf(cmd, sizeof(cmd),
+				 "build/tools/nestor-model --depth %d --exit %s --dot build/bench/trace-%s-%d.dot >/dev/null && "
+				 "dot -Tsvg -o build/bench/trace-%s-%d.svg build/bench/trace-%s-%d.dot",
+				 n, exits[i], exits[i], n, exits[i], n, exits[i], n);
+			if (system(cmd) != 0)
+				die("cannot draw the trace graph (%s)", cmd);
+		}
+	}
+	printf("wrote build/bench/trace-{cpuid,io}-{1..%d}.svg\n", max_depth);
+}
+
+/* --- main --------------------------------------------------------------- */
+
+static void split_table(FILE *md)
+{
+	fprintf(md, "\n## Which level takes which exits, per operation\n\n"
+		    "Level 0 takes every hardware exit; a level above counts the exits of its guest it handles.\n\n"
+		    "| Depth | Operation | Taken by level | Level running | Reason | Exits per op |\n"
+		    "|---:|---|---:|---:|---|---:|\n");
+	for (int i = 0; i < nruns; i++) {
+		const struct op *ops[2] = { &runs[i].cpuid, &runs[i].io };
+		for (int o = 0; o < 2; o++)
+			for (int j = 0; j < ops[o]->nsplit; j++) {
+				const struct split *s = &ops[o]->split[j];
+				const char *rn = s->reason < EXIT_REASON_NAMES_MAX && exit_reason_names[s->reason]
+							 ? exit_reason_names[s->reason]
+							 : "?";
+				fprintf(md, "| %d%s | %s | %u | %u | %u %s | %llu |\n", runs[i].depth, runs[i].variant,
+					o ? "port write" : "CPUID", s->k, s->from, s->reason, rn, s->exits);
+			}
+	}
+}
+
+static void run_list(const char *cpu, const char *list, const char *variant, const char *args)
+{
+	char tmp[128];
+	snprintf(tmp, sizeof(tmp), "%s", list);
+	for (char *d = strtok(tmp, ","); d; d = strtok(NULL, ",")) {
+		char name[64];
+		snprintf(name, sizeof(name), "bench-d%d%s", atoi(d), variant);
+		run_stack(cpu, atoi(d), variant, args, name);
+		report_run(&runs[nruns - 1]);
+	}
 }
 
 int main(int argc, char **argv)
 {
 	const char *cpu = "corei7_skylake_x";
-	char depths[64] = "1,2,3", noshadow[64] = "2";
+	char depths[64] = "1,2,3,4,5,6,7,8", noshadow[64] = "2,3", turtles[64] = "2,3";
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--cpu") && i + 1 < argc)
 			cpu = argv[++i];
@@ -98,24 +358,75 @@ int main(int argc, char **argv)
 			snprintf(depths, sizeof(depths), "%s", argv[++i]);
 		else if (!strcmp(argv[i], "--noshadow-depths") && i + 1 < argc)
 			snprintf(noshadow, sizeof(noshadow), "%s", argv[++i]);
+		else if (!strcmp(argv[i], "--turtles-depths") && i + 1 < argc)
+			snprintf(turtles, sizeof(turtles), "%s", argv[++i]);
 		else
-			die("usage: bench [--cpu MODEL] [--depths LIST] [--noshadow-depths LIST]");
+			die("usage: bench [--cpu MODEL] [--depths LIST] [--noshadow-depths LIST] [--turtles-depths LIST]");
 	}
+	if (system("command -v gnuplot >/dev/null && command -v dot >/dev/null") != 0)
+		die("gnuplot and dot (graphviz) are needed: run scripts/setup");
 	make_dirs("build/bench");
-	for (int pass = 0; pass < 2; pass++) {
-		char tmp[64];
-		snprintf(tmp, sizeof(tmp), "%s", pass ? noshadow : depths);
-		for (char *d = strtok(tmp, ","); d; d = strtok(NULL, ","))
-			run_depth(cpu, atoi(d), pass == 1);
+	run_list(cpu, depths, "", "");
+	run_list(cpu, noshadow, "_noshadow", "vmcs_shadowing=off");
+	run_list(cpu, turtles, "_turtles", "delegate=off");
+
+	/* Determinism: the same stack again must give the same numbers. */
+	const struct run *again_of = find_run(2, "");
+	if (again_of) {
+		run_stack(cpu, 2, "", "", "bench-d2-again");
+		struct run *again = &runs[--nruns];
+		if (memcmp(&again->cpuid, &again_of->cpuid, sizeof(again->cpuid)) ||
+		    memcmp(&again->io, &again_of->io, sizeof(again->io))) {
+			fprintf(stderr, "bench: a second run at depth 2 gave different numbers\n");
+			failures++;
+		} else {
+			printf("bench: a second run at depth 2 gave the same numbers\n");
+		}
 	}
-	FILE *f = fopen("build/bench/results.md", "w");
-	if (!f)
+
+	FILE *md = fopen("build/bench/results.md", "w");
+	if (!md)
 		die("cannot write build/bench/results.md");
-	fprintf(f, "# Nestor benchmark (Bochs `%s`; 1 tick = 1 emulated instruction)\n\n", cpu);
-	fprintf(f, "| Figure | Value | Meaning |\n|---|---:|---|\n");
+	fprintf(md, "# Nestor benchmark (Bochs `%s`; 1 tick = 1 emulated instruction)\n\n", cpu);
+	fprintf(md, "Written by `make bench`; plot: `costs.svg`; trace graphs of the model: `trace-cpuid-N.svg`, "
+		    "`trace-io-N.svg`.\n\n");
+	fprintf(md, "| Figure | Value | Meaning |\n|---|---:|---|\n");
 	for (int i = 0; i < nfigs; i++)
-		fprintf(f, "| %s | %llu | %s |\n", figs[i].name, figs[i].value, figs[i].note);
-	fclose(f);
+		fprintf(md, "| %s | %llu | %s |\n", figs[i].name, figs[i].value, figs[i].note);
+	split_table(md);
+
+	fprintf(md, "\n## Model (tools/nestor-model) against measurement\n\n"
+		    "| Figure | Measured | Predicted | Exits split per level and reason |\n|---|---:|---:|---|\n");
+	int agree = 0, compared = 0;
+	for (int i = 0; i < nruns; i++) {
+		int a = check_model(&runs[i], "cpuid", &runs[i].cpuid, md);
+		int b = check_model(&runs[i], "io", &runs[i].io, md);
+		for (int x = 0; x < 2; x++) {
+			int v = x ? b : a;
+			if (v >= 0)
+				compared++, agree += v;
+		}
+	}
+	failures += compared - agree;
+	printf("bench: the model predicts %d of %d measured exit figures exactly (with their split)\n", agree, compared);
+
+	int deepest = 0;
+	for (int i = 0; i < nruns; i++)
+		if (!runs[i].variant[0] && runs[i].depth > deepest)
+			deepest = runs[i].depth;
+	if (deepest)
+		report_memory(deepest, md);
+	for (int i = 0; i < nfigs; i++)
+		if (!strncmp(figs[i].name, "MEM_", 4) || !strncmp(figs[i].name, "BOCHS_", 6))
+			fprintf(md, "\n`bench %s %llu` - %s", figs[i].name, figs[i].value, figs[i].note);
+	fprintf(md, "\n");
+	fclose(md);
 	printf("wrote build/bench/results.md\n");
+	plot();
+	trace_graphs(deepest);
+	if (failures) {
+		fprintf(stderr, "bench: %d check(s) failed\n", failures);
+		return 1;
+	}
 	return 0;
 }

@@ -35,6 +35,7 @@ struct opts {
 	struct item stack[MAX_STACK];
 	int n_stack;
 	struct item guest, nestor;
+	char level_args[MAX_STACK][256]; /* --level-args: more options for one level */
 	int have_guest;
 	int depths[MAX_STACK];
 	int n_depths;
@@ -71,6 +72,7 @@ static void usage(FILE *f)
 		"  --guest \"FILE ARGS\" the guest on top of a Nestor stack\n"
 		"  --nestor \"FILE ARGS\" the Nestor image and options used at every level\n"
 		"                     (default \"build/nestor.elf\")\n"
+		"  --level-args L \"ARGS\" more options for the Nestor at level L only\n"
 		"  --depth N          N Nestor levels under the guest (0: the guest alone)\n"
 		"  --depths LIST      run at each depth of LIST (e.g. 0,1) and compare transcripts\n"
 		"  --mb1              boot the guest by multiboot (version 1): GRUB's 'multiboot'\n"
@@ -440,8 +442,13 @@ static void run_bochs(const struct opts *o, const char *dir, int *timed_out, dou
 static int stack_for_depth(const struct opts *o, int depth, struct item *stack)
 {
 	int n = 0;
-	for (int i = 0; i < depth; i++)
-		stack[n++] = o->nestor;
+	for (int i = 0; i < depth; i++) {
+		stack[n] = o->nestor;
+		if (o->level_args[i][0])
+			snprintf(stack[n].args + strlen(stack[n].args), sizeof(stack[n].args) - strlen(stack[n].args),
+				 "%s%s", stack[n].args[0] ? " " : "", o->level_args[i]);
+		n++;
+	}
 	if (o->mb1 && depth > 0)
 		snprintf(stack[n - 1].args + strlen(stack[n - 1].args),
 			 sizeof(stack[n - 1].args) - strlen(stack[n - 1].args), "%sguest=multiboot",
@@ -544,6 +551,12 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--nestor")) {
 			NEED_ARG();
 			parse_item(&o.nestor, v);
+		} else if (!strcmp(a, "--level-args")) {
+			NEED_ARG();
+			int level = parse_int(v, "--level-args");
+			if (level < 0 || level >= MAX_STACK || i + 1 >= argc)
+				die("--level-args takes a level (0..%d) and the options to add", MAX_STACK - 1);
+			snprintf(o.level_args[level], sizeof(o.level_args[level]), "%s", argv[++i]);
 		} else if (!strcmp(a, "--depth")) {
 			NEED_ARG();
 			depth = parse_int(v, "--depth");

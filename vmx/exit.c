@@ -11,81 +11,50 @@
 #include "lib/x86.h"
 #include "nested/nested.h"
 #include "vmx/dump.h"
+#include "vmx/exit_reasons.h"
 #include "vmx/exits.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
 
-struct exit_class {
-	exit_fn fn;
-	const char *name;
-};
-
 static void unhandled_exit(struct vcpu *v);
 
-/* Every basic exit reason Nestor can see with its controls; anything else
- * is reported as unexpected.  SDM appendix C.  Every slot has a handler (the
+/* The handler of every basic exit reason Nestor handles (SDM appendix C);
+ * anything else is reported as unexpected.  Every slot has a handler (the
  * range initializer below), so dispatch needs no NULL test. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Woverride-init"
-static const struct exit_class exit_table[EXIT_STATS_MAX] = {
-	[0 ... EXIT_STATS_MAX - 1] = { unhandled_exit, NULL },
-	[EXIT_EXCEPTION_NMI] = { exit_exception_nmi, "exception or NMI" },
-	[EXIT_EXTERNAL_INTR] = { unhandled_exit, "external interrupt" },
-	[EXIT_TRIPLE_FAULT] = { exit_triple_fault, "triple fault" },
-	[EXIT_INIT] = { exit_init, "INIT signal" },
-	[EXIT_SIPI] = { exit_sipi, "start-up IPI" },
-	[EXIT_INTR_WINDOW] = { unhandled_exit, "interrupt window" },
-	[EXIT_NMI_WINDOW] = { exit_nmi_window, "NMI window" },
-	[EXIT_TASK_SWITCH] = { unhandled_exit, "task switch" },
-	[EXIT_CPUID] = { exit_cpuid, "CPUID" },
-	[EXIT_GETSEC] = { exit_getsec, "GETSEC" },
-	[EXIT_HLT] = { exit_hlt, "HLT" },
-	[EXIT_INVD] = { exit_invd, "INVD" },
-	[EXIT_INVLPG] = { unhandled_exit, "INVLPG" },
-	[EXIT_RDPMC] = { unhandled_exit, "RDPMC" },
-	[EXIT_RDTSC] = { unhandled_exit, "RDTSC" },
-	[EXIT_RSM] = { unhandled_exit, "RSM" },
-	[EXIT_VMCALL] = { exit_vmcall, "VMCALL" },
-	[EXIT_VMCLEAR] = { exit_vmx_insn, "VMCLEAR" },
-	[EXIT_VMLAUNCH] = { exit_vmx_insn, "VMLAUNCH" },
-	[EXIT_VMPTRLD] = { exit_vmx_insn, "VMPTRLD" },
-	[EXIT_VMPTRST] = { exit_vmx_insn, "VMPTRST" },
-	[EXIT_VMREAD] = { exit_vmx_insn, "VMREAD" },
-	[EXIT_VMRESUME] = { exit_vmx_insn, "VMRESUME" },
-	[EXIT_VMWRITE] = { exit_vmx_insn, "VMWRITE" },
-	[EXIT_VMXOFF] = { exit_vmx_insn, "VMXOFF" },
-	[EXIT_VMXON] = { exit_vmx_insn, "VMXON" },
-	[EXIT_CR_ACCESS] = { exit_cr_access, "CR access" },
-	[EXIT_DR_ACCESS] = { unhandled_exit, "DR access" },
-	[EXIT_IO] = { exit_io, "I/O instruction" },
-	[EXIT_RDMSR] = { exit_rdmsr, "RDMSR" },
-	[EXIT_WRMSR] = { exit_wrmsr, "WRMSR" },
-	[EXIT_ENTRY_FAIL_GUEST] = { unhandled_exit, "entry failure (guest state)" },
-	[EXIT_ENTRY_FAIL_MSR] = { unhandled_exit, "entry failure (MSR loading)" },
-	[EXIT_MWAIT] = { unhandled_exit, "MWAIT" },
-	[EXIT_MTF] = { unhandled_exit, "monitor trap flag" },
-	[EXIT_MONITOR] = { unhandled_exit, "MONITOR" },
-	[EXIT_PAUSE] = { unhandled_exit, "PAUSE" },
-	[EXIT_ENTRY_FAIL_MC] = { unhandled_exit, "entry failure (machine check)" },
-	[EXIT_TPR_BELOW_THRESHOLD] = { unhandled_exit, "TPR below threshold" },
-	[EXIT_APIC_ACCESS] = { unhandled_exit, "APIC access" },
-	[EXIT_GDTR_IDTR] = { unhandled_exit, "GDTR/IDTR access" },
-	[EXIT_LDTR_TR] = { unhandled_exit, "LDTR/TR access" },
-	[EXIT_EPT_VIOLATION] = { exit_ept_violation, "EPT violation" },
-	[EXIT_EPT_MISCONFIG] = { exit_ept_misconfig, "EPT misconfiguration" },
-	[EXIT_INVEPT] = { exit_vmx_insn, "INVEPT" },
-	[EXIT_RDTSCP] = { unhandled_exit, "RDTSCP" },
-	[EXIT_PREEMPTION_TIMER] = { unhandled_exit, "preemption timer" },
-	[EXIT_INVVPID] = { exit_vmx_insn, "INVVPID" },
-	[EXIT_WBINVD] = { exit_wbinvd, "WBINVD" },
-	[EXIT_XSETBV] = { exit_xsetbv, "XSETBV" },
-	[EXIT_RDRAND] = { unhandled_exit, "RDRAND" },
-	[EXIT_INVPCID] = { unhandled_exit, "INVPCID" },
-	[EXIT_VMFUNC] = { exit_vmx_insn, "VMFUNC" },
-	[EXIT_ENCLS] = { unhandled_exit, "ENCLS" },
-	[EXIT_RDSEED] = { unhandled_exit, "RDSEED" },
-	[EXIT_XSAVES] = { unhandled_exit, "XSAVES" },
-	[EXIT_XRSTORS] = { unhandled_exit, "XRSTORS" },
+static const exit_fn exit_table[EXIT_STATS_MAX] = {
+	[0 ... EXIT_STATS_MAX - 1] = unhandled_exit,
+	[EXIT_EXCEPTION_NMI] = exit_exception_nmi,
+	[EXIT_TRIPLE_FAULT] = exit_triple_fault,
+	[EXIT_INIT] = exit_init,
+	[EXIT_SIPI] = exit_sipi,
+	[EXIT_NMI_WINDOW] = exit_nmi_window,
+	[EXIT_CPUID] = exit_cpuid,
+	[EXIT_GETSEC] = exit_getsec,
+	[EXIT_HLT] = exit_hlt,
+	[EXIT_INVD] = exit_invd,
+	[EXIT_VMCALL] = exit_vmcall,
+	[EXIT_VMCLEAR] = exit_vmx_insn,
+	[EXIT_VMLAUNCH] = exit_vmx_insn,
+	[EXIT_VMPTRLD] = exit_vmx_insn,
+	[EXIT_VMPTRST] = exit_vmx_insn,
+	[EXIT_VMREAD] = exit_vmx_insn,
+	[EXIT_VMRESUME] = exit_vmx_insn,
+	[EXIT_VMWRITE] = exit_vmx_insn,
+	[EXIT_VMXOFF] = exit_vmx_insn,
+	[EXIT_VMXON] = exit_vmx_insn,
+	[EXIT_CR_ACCESS] = exit_cr_access,
+	[EXIT_IO] = exit_io,
+	[EXIT_RDMSR] = exit_rdmsr,
+	[EXIT_WRMSR] = exit_wrmsr,
+	[EXIT_EPT_VIOLATION] = exit_ept_violation,
+	[EXIT_EPT_MISCONFIG] = exit_ept_misconfig,
+	[EXIT_INVEPT] = exit_vmx_insn,
+	[EXIT_INVVPID] = exit_vmx_insn,
+	[EXIT_WBINVD] = exit_wbinvd,
+	[EXIT_XSETBV] = exit_xsetbv,
+	[EXIT_VMFUNC] = exit_vmx_insn,
 };
 #pragma GCC diagnostic pop
 
@@ -99,8 +68,8 @@ uint64_t vcpu_total_exits(const struct vcpu *v)
 
 const char *exit_reason_name(unsigned reason)
 {
-	if (reason < EXIT_STATS_MAX && exit_table[reason].name)
-		return exit_table[reason].name;
+	if (reason < EXIT_REASON_NAMES_MAX && exit_reason_names[reason])
+		return exit_reason_names[reason];
 	return "unknown";
 }
 
@@ -144,6 +113,7 @@ void vm_end_run(struct vcpu *v, bool failed, const char *why)
 {
 	pr_info("guest ended the run (%s)\n", why);
 	vcpu_print_stats(v);
+	vm_print_footprint(v);
 	if (v->vm->hidden_accesses)
 		pr_warn("the guest accessed Nestor's memory %llu times (%llu writes emulated without all effects)\n",
 			(unsigned long long)v->vm->hidden_accesses, (unsigned long long)v->vm->hidden_inexact);
@@ -165,9 +135,11 @@ static void unhandled_exit(struct vcpu *v) { unhandled(v, (uint32_t)vmread(VMCS_
 
 static inline void count_exit(struct vcpu *v, unsigned reason, unsigned from, uint64_t t0)
 {
+	uint64_t t = rdtsc() - t0;
 	v->stats.count[reason]++;
-	v->stats.ticks[reason] += rdtsc() - t0;
-	v->stats.by_level[from < EXIT_STATS_LEVELS ? from : EXIT_STATS_LEVELS - 1][reason]++;
+	v->stats.ticks[reason] += t;
+	v->stats.by_level[from][reason]++;
+	v->stats.ticks_by_level[from][reason] += t;
 }
 
 /* Exits of a level above 1, and exits of a level that enter the level
@@ -201,7 +173,7 @@ int vmx_handle_exit(struct vcpu *v)
 	 * handler, the unexpected ones report. */
 	if (reason >= EXIT_STATS_MAX)
 		unhandled(v, reason);
-	exit_table[reason].fn(v);
+	exit_table[reason](v);
 	if (__builtin_expect(v->cur > 1, 0))
 		return nested_path(v, reason, t0, 1); /* level 1 entered level 2 */
 	if (v->nmi_pending)

@@ -17,6 +17,8 @@ const char *exit_reason_name(unsigned reason);
 __attribute__((noreturn)) void vm_end_run(struct vcpu *v, bool failed, const char *why);
 void vcpu_print_stats(const struct vcpu *v);
 uint64_t vcpu_total_exits(const struct vcpu *v);
+/* vmx/footprint.c: one line with the memory this Nestor uses, by kind. */
+void vm_print_footprint(const struct vcpu *v);
 
 /* vmx/events.c */
 void inject_exception(struct vcpu *v, unsigned vector);

@@ -25,8 +25,9 @@ enum gpr { RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R
 struct exit_stats {
 	uint64_t count[EXIT_STATS_MAX];
 	uint64_t ticks[EXIT_STATS_MAX]; /* TSC ticks spent in Nestor per reason */
-	/* Exits per reason, by the level (1 = our guest) that was running. */
+	/* The same by the level (1 = our guest) that was running. */
 	uint64_t by_level[EXIT_STATS_LEVELS][EXIT_STATS_MAX];
+	uint64_t ticks_by_level[EXIT_STATS_LEVELS][EXIT_STATS_MAX];
 };
 
 /* Cached CPUID answers of the CPU below (direct-mapped by leaf/subleaf). */
@@ -72,6 +73,7 @@ struct vcpu {
 	struct cpuid_cache_entry cpuid_cache[CPUID_CACHE_SLOTS];
 
 	struct exit_stats stats;
+	struct exit_stats snapshots[2]; /* NESTOR_HC_STATS_SNAPSHOT */
 };
 
 struct vm {

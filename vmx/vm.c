@@ -43,7 +43,7 @@ static void delegate_vmx(struct vm *vm)
 		return;
 	}
 	uint64_t rbx = 0, rcx = nested_caps_hash(), rdx = 0;
-	int64_t status = nestor_vmcall(NESTOR_HC_DELEGATE_VMX, &rbx, &rcx, &rdx, 0);
+	int64_t status = nestor_vmcall(NESTOR_HC_DELEGATE_VMX, &rbx, &rcx, &rdx, 0, 0);
 	if (status == NESTOR_OK) {
 		vm->delegated = true;
 		pr_info("VMX of the guest is emulated by the Nestor below (delegation)\n");

@@ -11,6 +11,7 @@
 #include "lib/x86.h"
 
 #define N 2000
+#define NREASONS 80
 
 /* Exits taken so far by the lowest Nestor (level 0). */
 static uint64_t total_exits(void)
@@ -54,11 +55,67 @@ static __attribute__((noinline)) uint64_t loop_portio(unsigned n)
 	return rdtsc() - t0;
 }
 
-static void measure(const char *name, uint64_t (*loop)(unsigned))
+/* --- which level takes which exits ---------------------------------------
+ * Every Nestor level k below us keeps exit counters per running level and
+ * reason.  Snapshots taken at every level around a loop, minus the same
+ * around an empty loop (the snapshot hypercalls cost exits themselves, the
+ * same ones both times), give exactly the exits each level takes per op. */
+#define MAX_LEVELS 9
+static uint64_t split_base[MAX_LEVELS][MAX_LEVELS + 1][NREASONS];
+static uint64_t split_op[MAX_LEVELS][MAX_LEVELS + 1][NREASONS];
+
+static uint64_t snap_count(unsigned k, unsigned from, unsigned reason, unsigned slot)
 {
-	bool nestor = nestor_present();
-	loop(1);
-	loop_empty(1);
+	return nestor_hypercall5(NESTOR_HC_EXIT_STATS, reason, 0, k, from, slot).rbx;
+}
+
+static void snap_all(unsigned slot, unsigned depth)
+{
+	for (unsigned k = 0; k < depth; k++)
+		nestor_hypercall(NESTOR_HC_STATS_SNAPSHOT, slot, 0, k);
+}
+
+/* Exits level k took while level `from` ran, between the two snapshots. */
+static void split_read(uint64_t out[MAX_LEVELS][MAX_LEVELS + 1][NREASONS], unsigned depth)
+{
+	for (unsigned k = 0; k < depth; k++) {
+		for (unsigned from = k + 1; from <= depth; from++) {
+			bool any = snap_count(k, from, NESTOR_STATS_TOTAL, 2) != snap_count(k, from, NESTOR_STATS_TOTAL, 1);
+			for (unsigned r = 0; r < NREASONS; r++)
+				out[k][from][r] = any ? snap_count(k, from, r, 2) - snap_count(k, from, r, 1) : 0;
+		}
+	}
+}
+
+static void split_run(uint64_t (*loop)(unsigned), unsigned n, unsigned depth,
+		      uint64_t out[MAX_LEVELS][MAX_LEVELS + 1][NREASONS])
+{
+	snap_all(1, depth);
+	loop(n);
+	snap_all(2, depth);
+	split_read(out, depth);
+}
+
+static void measure_split(const char *name, uint64_t (*loop)(unsigned), unsigned depth)
+{
+	if (depth > MAX_LEVELS - 1)
+		return;
+	split_run(loop, 0, depth, split_base); /* warm-up */
+	split_run(loop, 0, depth, split_base);
+	split_run(loop, N, depth, split_op);
+	for (unsigned k = 0; k < depth; k++)
+		for (unsigned from = k + 1; from <= depth; from++)
+			for (unsigned r = 0; r < NREASONS; r++) {
+				uint64_t d = split_op[k][from][r] - split_base[k][from][r];
+				if (d)
+					env("%s split taken_by=%u running=%u reason=%u exits_per_op=%llu remainder=%llu",
+					    name, k, from, r, (unsigned long long)(d / N), (unsigned long long)(d % N));
+			}
+}
+
+/* Ticks (*d) and level-0 exits (*e) of N operations. */
+static void measure_once(uint64_t (*loop)(unsigned), bool nestor, uint64_t *d, uint64_t *e)
+{
 	/* Reading level 0's counter costs exits itself (the hypercall is
 	 * forwarded down the stack): measure that cost with nothing in
 	 * between, and take it off. */
@@ -72,12 +129,25 @@ static void measure(const char *name, uint64_t (*loop)(unsigned))
 	if (nestor)
 		e1 = total_exits();
 	uint64_t base = loop_empty(N);
-	uint64_t d = t - base, e = nestor ? e1 - e0 - overhead : 0;
+	*d = t - base;
+	*e = nestor ? e1 - e0 - overhead : 0;
+}
+
+static void measure(const char *name, uint64_t (*loop)(unsigned))
+{
+	bool nestor = nestor_present();
+	uint64_t d, e;
+	/* The first round pays for what runs for the first time at every level
+	 * (shadow-EPT faults, first touches): only the second one counts. */
+	measure_once(loop, nestor, &d, &e);
+	measure_once(loop, nestor, &d, &e);
 	/* Exact division is expected in a deterministic emulator; report the
 	 * remainders so a non-constant cost is visible. */
 	env("%s ticks_per_op=%llu remainder=%llu exits_per_op=%llu exits_remainder=%llu", name,
 	    (unsigned long long)(d / N), (unsigned long long)(d % N), (unsigned long long)(e / N),
 	    (unsigned long long)(e % N));
+	if (nestor)
+		measure_split(name, loop, nestor_level() + 1);
 }
 
 TEST(bench, cpuid) { measure("cpuid", loop_cpuid); }

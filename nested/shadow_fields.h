@@ -1,0 +1,53 @@
+/* shadow_fields.h - which VMCS fields a guest hypervisor reads and writes
+ * through the shadow VMCS without exiting (nested/shadow.c), as a policy
+ * over the one field table.  Shared with the host tools (the transition
+ * model, tools/nestor-model.c), so both always agree. */
+#ifndef NESTED_SHADOW_FIELDS_H
+#define NESTED_SHADOW_FIELDS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "vmx/vmcs.h"
+
+/* Controls L1 rewrites often enough to be worth shadowing. */
+static const uint32_t shadowed_controls[] = {
+	VMCS_PIN_BASED_CTLS, VMCS_PROC_BASED_CTLS, VMCS_PROC_BASED_CTLS2, VMCS_EXCEPTION_BITMAP,
+	VMCS_VMEXIT_CTLS, VMCS_VMENTRY_CTLS, VMCS_VMENTRY_INTR_INFO, VMCS_VMENTRY_EXCEPTION_ERRCODE,
+	VMCS_VMENTRY_INSTR_LEN, VMCS_CR0_GUEST_HOST_MASK, VMCS_CR4_GUEST_HOST_MASK, VMCS_CR0_READ_SHADOW,
+	VMCS_CR4_READ_SHADOW, VMCS_TSC_OFFSET,
+};
+
+/* Fields L1 writes on most exits: VMWRITE goes to the shadow VMCS without
+ * exiting.  Every other shadowed field is read without exiting, and its
+ * VMWRITE exits (and is tracked), so that the shadow-to-cache copy before
+ * each VM entry stays short. */
+static const uint32_t write_shadowed[] = {
+	VMCS_GUEST_RIP, VMCS_GUEST_RSP, VMCS_GUEST_RFLAGS, VMCS_GUEST_INTERRUPTIBILITY, VMCS_GUEST_ACTIVITY_STATE,
+	VMCS_GUEST_PENDING_DBG_EXCEPTIONS, VMCS_VMENTRY_INTR_INFO, VMCS_VMENTRY_EXCEPTION_ERRCODE,
+	VMCS_VMENTRY_INSTR_LEN, VMCS_PROC_BASED_CTLS, VMCS_GUEST_CR0, VMCS_GUEST_CR3, VMCS_GUEST_CR4,
+	VMCS_CR0_READ_SHADOW, VMCS_CR4_READ_SHADOW, VMCS_GUEST_IA32_EFER, VMCS_VMENTRY_CTLS,
+};
+
+static inline bool shadow_list_has(const uint32_t *list, unsigned n, uint32_t enc)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (list[i] == enc)
+			return true;
+	return false;
+}
+
+/* Read without exiting: guest state, exit information (when the CPU lets
+ * VMWRITE fill it, IA32_VMX_MISC[29]), and the controls above. */
+static inline bool shadowable(uint32_t enc)
+{
+	enum vmcs_type t = vmcs_field_type(enc);
+	return t == VMCS_T_GUEST || t == VMCS_T_EXIT_INFO ||
+	       shadow_list_has(shadowed_controls, sizeof(shadowed_controls) / sizeof(shadowed_controls[0]), enc);
+}
+
+static inline bool is_write_shadowed(uint32_t enc)
+{
+	return shadow_list_has(write_shadowed, sizeof(write_shadowed) / sizeof(write_shadowed[0]), enc);
+}
+
+#endif
