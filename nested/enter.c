@@ -117,7 +117,7 @@ static const char *check_controls(const struct vmcs12 *c)
 }
 
 /* SDM 26.2.2-26.2.4: host-state area and address-space size. */
-static const char *check_host(struct vcpu *v, const struct vmcs12 *c)
+static const char *check_host(const struct vmcs12 *c)
 {
 	const struct nested_caps *nc = nested_caps();
 	uint64_t cr0 = V12(c, HOST_CR0), cr4 = V12(c, HOST_CR4);
@@ -154,15 +154,24 @@ static const char *check_host(struct vcpu *v, const struct vmcs12 *c)
 	if (!canonical(V12(c, HOST_FS_BASE)) || !canonical(V12(c, HOST_GS_BASE)) || !canonical(V12(c, HOST_GDTR_BASE)) ||
 	    !canonical(V12(c, HOST_IDTR_BASE)) || !canonical(V12(c, HOST_TR_BASE)))
 		return "a host base address not canonical";
-	bool l1_long = vmread(VMCS_GUEST_IA32_EFER) & EFER_LMA; /* L1 runs in IA-32e mode */
 	if (host64) {
-		if (!l1_long || !(cr4 & CR4_PAE) || !canonical(V12(c, HOST_RIP)))
-			return "64-bit host: not in IA-32e mode, CR4.PAE clear or RIP not canonical";
+		if (!(cr4 & CR4_PAE) || !canonical(V12(c, HOST_RIP)))
+			return "64-bit host: CR4.PAE clear or RIP not canonical";
 	} else {
-		if (l1_long || (entry & ENTRY_IA32E_MODE) || (cr4 & CR4_PCIDE) || (V12(c, HOST_RIP) >> 32))
-			return "32-bit host from IA-32e mode, with an IA-32e guest, PCIDE or a 64-bit RIP";
+		if ((entry & ENTRY_IA32E_MODE) || (cr4 & CR4_PCIDE) || (V12(c, HOST_RIP) >> 32))
+			return "32-bit host with an IA-32e guest, PCIDE or a 64-bit RIP";
 	}
-	(void)v;
+	return NULL;
+}
+
+/* The part of SDM 26.2.4 that depends on L1's own state, not on VMCS12's
+ * fields: the host address-space size must match L1's IA-32e mode. */
+static const char *check_host_mode(const struct vmcs12 *c)
+{
+	bool host64 = V12(c, VMEXIT_CTLS) & EXIT_HOST_ADDR_SPACE_SIZE;
+	bool l1_long = vmread(VMCS_GUEST_IA32_EFER) & EFER_LMA; /* L1 runs in IA-32e mode */
+	if (host64 != l1_long)
+		return host64 ? "64-bit host from outside IA-32e mode" : "32-bit host from IA-32e mode";
 	return NULL;
 }
 
@@ -187,13 +196,33 @@ static const uint32_t direct_fields[] = {
 	VMCS_CR3_TARGET1, VMCS_CR3_TARGET2, VMCS_CR3_TARGET3,
 };
 
-/* The same, as a bitmap over VMCS12 indices, computed at boot. */
+/* The same, as a bitmap over VMCS12 indices, computed at boot; and the
+ * fields the software checks of a VM entry read (controls, host state). */
 static uint64_t direct_mask[(V12_NFIELDS + 63) / 64];
+uint64_t nested_checked_mask[(V12_NFIELDS + 63) / 64];
 
 void nested_enter_init(void)
 {
 	for (unsigned i = 0; i < sizeof(direct_fields) / sizeof(direct_fields[0]); i++)
 		v12_mark(direct_mask, vmcs12_index(direct_fields[i]));
+	for (unsigned i = 0; i < vmcs_num_fields; i++) {
+		enum vmcs_type t = vmcs_field_type(vmcs_all_fields[i]);
+		if (vmcs12_index(vmcs_all_fields[i]) >= 0 && (t == VMCS_T_CONTROL || t == VMCS_T_HOST))
+			v12_mark(nested_checked_mask, vmcs12_index(vmcs_all_fields[i]));
+	}
+}
+
+/* Whether VMCS12's controls and host state may differ from when they last
+ * passed the checks: only VMWRITEs (and Nestor's own changes) mark fields
+ * dirty, and a VMCS not entered last is checked in full. */
+static bool checks_needed(const struct nested *n)
+{
+	if (!n->checks_passed || n->all_dirty || n->vmcs02_vmcs12 != n->current_ptr)
+		return true;
+	for (int w = 0; w < (V12_NFIELDS + 63) / 64; w++)
+		if (n->dirty[w] & nested_checked_mask[w])
+			return true;
+	return false;
 }
 
 /* What VMCS02 combines from VMCS12, L1's current values (l1: EFER, PAT,
@@ -373,12 +402,20 @@ void nested_vmentry(struct vcpu *v, struct nested *n, bool resume)
 		return vmx_fail(v, n, VMXERR_VMLAUNCH_NOT_CLEAR);
 	if (resume && !c->launch_state)
 		return vmx_fail(v, n, VMXERR_VMRESUME_NOT_LAUNCHED);
-	const char *why = check_controls(c);
-	if (why) {
-		pr_debug("VM entry of level %u: invalid control (%s)\n", n->level + 1, why);
-		return vmx_fail(v, n, VMXERR_ENTRY_INVALID_CONTROLS);
+	const char *why;
+	if (checks_needed(n)) {
+		n->checks_passed = false;
+		if ((why = check_controls(c))) {
+			pr_debug("VM entry of level %u: invalid control (%s)\n", n->level + 1, why);
+			return vmx_fail(v, n, VMXERR_ENTRY_INVALID_CONTROLS);
+		}
+		if ((why = check_host(c))) {
+			pr_debug("VM entry of level %u: invalid host state (%s)\n", n->level + 1, why);
+			return vmx_fail(v, n, VMXERR_ENTRY_INVALID_HOST_STATE);
+		}
+		n->checks_passed = true;
 	}
-	if ((why = check_host(v, c))) {
+	if ((why = check_host_mode(c))) {
 		pr_debug("VM entry of level %u: invalid host state (%s)\n", n->level + 1, why);
 		return vmx_fail(v, n, VMXERR_ENTRY_INVALID_HOST_STATE);
 	}

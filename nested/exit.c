@@ -104,6 +104,10 @@ void nested_reflect(struct vcpu *v, struct nested *n, const struct synth_exit *s
 	 * injected twice).  VMCS02's own bit was cleared by this exit. */
 	SAVE(VMENTRY_INTR_INFO, V12(c, VMENTRY_INTR_INFO) & ~INTR_INFO_VALID);
 #undef SAVE
+	/* Controls changed here (IA-32e mode guest, the injection valid bit)
+	 * are entry-checked and go to VMCS02 again like L1's own writes. */
+	for (int w = 0; w < (V12_NFIELDS + 63) / 64; w++)
+		n->dirty[w] |= changed[w] & nested_checked_mask[w];
 	store_msr_list(v, n->level, V12(c, VMEXIT_MSR_STORE_ADDR), V12(c, VMEXIT_MSR_STORE_COUNT));
 	n->stats_reflected++;
 	if (!load_l1_host_state(v, n)) {

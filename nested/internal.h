@@ -41,6 +41,8 @@ void nested_exit_init(void);
 void nested_enter_init(void);
 
 /* enter.c */
+/* VMCS12 fields the entry checks read (controls and host state). */
+extern uint64_t nested_checked_mask[(V12_NFIELDS + 63) / 64];
 void nested_vmentry(struct vcpu *v, struct nested *n, bool resume);
 void nested_forget_vmcs02(struct vcpu *v, struct nested *n);
 /* VMCLEARs VMCS02 (its launch state clear, rebuilt in full next time) and

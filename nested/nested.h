@@ -45,11 +45,10 @@ struct shadow_ept {
  * (nested/shadow.c): computed once per vCPU, shared by its levels. */
 struct shadow_tables {
 	uint8_t *vmread_bitmap, *vmwrite_bitmap;
-	uint32_t *shadow_fields;  /* read without exiting */
-	int16_t *shadow_idx;      /* their VMCS12 indices */
 	unsigned n_shadow_fields;
+	uint64_t shadowed[(V12_NFIELDS + 63) / 64]; /* VMCS12 indices read without exiting */
 	uint32_t *write_fields;   /* ... and written without exiting */
-	int16_t *write_idx;
+	int16_t *write_idx;       /* their VMCS12 indices */
 	unsigned n_write_fields;
 };
 
@@ -67,6 +66,7 @@ struct nested {
 	/* VMCS12 fields changed since VMCS02 was last made from it. */
 	uint64_t dirty[(V12_NFIELDS + 63) / 64];
 	bool all_dirty;
+	bool checks_passed;    /* VMCS12's controls and host state passed the entry checks */
 	uint64_t l1_inherited[5]; /* L1's EFER, PAT, DR7, DEBUGCTL, EPTP when last used */
 
 	void *vmcs02;

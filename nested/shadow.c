@@ -39,12 +39,9 @@ int nested_shadow_tables_init(struct vcpu *v)
 	bool write_ro = caps->misc & (1ull << 29);
 	t->vmread_bitmap = page_alloc();
 	t->vmwrite_bitmap = page_alloc();
-	t->shadow_fields = zalloc(sizeof(uint32_t) * vmcs_num_fields);
 	t->write_fields = zalloc(sizeof(uint32_t) * vmcs_num_fields);
-	t->shadow_idx = zalloc(sizeof(int16_t) * vmcs_num_fields);
 	t->write_idx = zalloc(sizeof(int16_t) * vmcs_num_fields);
-	if (!t->vmread_bitmap || !t->vmwrite_bitmap || !t->shadow_fields || !t->write_fields || !t->shadow_idx ||
-	    !t->write_idx)
+	if (!t->vmread_bitmap || !t->vmwrite_bitmap || !t->write_fields || !t->write_idx)
 		return -1;
 	memset(t->vmread_bitmap, 0xff, PAGE_SIZE);
 	memset(t->vmwrite_bitmap, 0xff, PAGE_SIZE);
@@ -58,8 +55,8 @@ int nested_shadow_tables_init(struct vcpu *v)
 		bool ro = vmcs_field_type(f) == VMCS_T_EXIT_INFO;
 		if (ro && !write_ro)
 			continue;
-		t->shadow_idx[t->n_shadow_fields] = (int16_t)vmcs12_index(f);
-		t->shadow_fields[t->n_shadow_fields++] = f;
+		t->n_shadow_fields++;
+		v12_mark(t->shadowed, vmcs12_index(f));
 		bitmap_clear(t->vmread_bitmap, f);
 		if (vmcs_field_width(f) == VMCS_W64)
 			bitmap_clear(t->vmread_bitmap, f | 1);
@@ -149,21 +146,21 @@ void nested_cache_to_shadow(struct vcpu *v, struct nested *n, const uint64_t *ch
 		return;
 	const struct shadow_tables *t = n->st;
 	vmptrld(n->shadow_vmcs_phys);
-	for (unsigned i = 0; i < t->n_shadow_fields; i++) {
-		int idx = t->shadow_idx[i];
-		if (!changed || v12_test(changed, idx))
-			vmwrite(t->shadow_fields[i], n->vmcs12->f[idx]);
+	/* Only the shadowed fields that changed (a VMCS12 index is the field's
+	 * place in the one field table). */
+	for (int w = 0; w < (V12_NFIELDS + 63) / 64; w++) {
+		uint64_t bits = t->shadowed[w] & (changed ? changed[w] : ~0ull);
+		while (bits) {
+			int idx = w * 64 + __builtin_ctzll(bits);
+			bits &= bits - 1;
+			vmwrite(vmcs_all_fields[idx], n->vmcs12->f[idx]);
+		}
 	}
 	vmptrld(n->vmcs01_phys);
 }
 
 bool nested_field_shadowed(const struct nested *n, uint32_t enc)
 {
-	if (!n->shadowing)
-		return false;
-	enc &= ~1u;
-	for (unsigned i = 0; i < n->st->n_shadow_fields; i++)
-		if (n->st->shadow_fields[i] == enc)
-			return true;
-	return false;
+	int idx = vmcs12_index(enc & ~1u);
+	return n->shadowing && idx >= 0 && v12_test(n->st->shadowed, idx);
 }

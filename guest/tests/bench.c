@@ -61,12 +61,16 @@ static __attribute__((noinline)) uint64_t loop_portio(unsigned n)
  * around an empty loop (the snapshot hypercalls cost exits themselves, the
  * same ones both times), give exactly the exits each level takes per op. */
 #define MAX_LEVELS 9
-static uint64_t split_base[MAX_LEVELS][MAX_LEVELS + 1][NREASONS];
-static uint64_t split_op[MAX_LEVELS][MAX_LEVELS + 1][NREASONS];
+struct split_cell {
+	uint64_t exits, ticks;
+};
+static struct split_cell split_base[MAX_LEVELS][MAX_LEVELS + 1][NREASONS];
+static struct split_cell split_op[MAX_LEVELS][MAX_LEVELS + 1][NREASONS];
 
-static uint64_t snap_count(unsigned k, unsigned from, unsigned reason, unsigned slot)
+static struct split_cell snap_count(unsigned k, unsigned from, unsigned reason, unsigned slot)
 {
-	return nestor_hypercall5(NESTOR_HC_EXIT_STATS, reason, 0, k, from, slot).rbx;
+	struct hc_result r = nestor_hypercall5(NESTOR_HC_EXIT_STATS, reason, 0, k, from, slot);
+	return (struct split_cell){ r.rbx, r.rcx };
 }
 
 static void snap_all(unsigned slot, unsigned depth)
@@ -75,20 +79,26 @@ static void snap_all(unsigned slot, unsigned depth)
 		nestor_hypercall(NESTOR_HC_STATS_SNAPSHOT, slot, 0, k);
 }
 
-/* Exits level k took while level `from` ran, between the two snapshots. */
-static void split_read(uint64_t out[MAX_LEVELS][MAX_LEVELS + 1][NREASONS], unsigned depth)
+/* Exits level k took while level `from` ran, and the ticks it spent on
+ * them, between the two snapshots. */
+static void split_read(struct split_cell out[MAX_LEVELS][MAX_LEVELS + 1][NREASONS], unsigned depth)
 {
 	for (unsigned k = 0; k < depth; k++) {
 		for (unsigned from = k + 1; from <= depth; from++) {
-			bool any = snap_count(k, from, NESTOR_STATS_TOTAL, 2) != snap_count(k, from, NESTOR_STATS_TOTAL, 1);
-			for (unsigned r = 0; r < NREASONS; r++)
-				out[k][from][r] = any ? snap_count(k, from, r, 2) - snap_count(k, from, r, 1) : 0;
+			bool any = snap_count(k, from, NESTOR_STATS_TOTAL, 2).exits !=
+				   snap_count(k, from, NESTOR_STATS_TOTAL, 1).exits;
+			for (unsigned r = 0; r < NREASONS; r++) {
+				struct split_cell a = { 0, 0 }, b = { 0, 0 };
+				if (any)
+					a = snap_count(k, from, r, 1), b = snap_count(k, from, r, 2);
+				out[k][from][r] = (struct split_cell){ b.exits - a.exits, b.ticks - a.ticks };
+			}
 		}
 	}
 }
 
 static void split_run(uint64_t (*loop)(unsigned), unsigned n, unsigned depth,
-		      uint64_t out[MAX_LEVELS][MAX_LEVELS + 1][NREASONS])
+		      struct split_cell out[MAX_LEVELS][MAX_LEVELS + 1][NREASONS])
 {
 	snap_all(1, depth);
 	loop(n);
@@ -106,10 +116,13 @@ static void measure_split(const char *name, uint64_t (*loop)(unsigned), unsigned
 	for (unsigned k = 0; k < depth; k++)
 		for (unsigned from = k + 1; from <= depth; from++)
 			for (unsigned r = 0; r < NREASONS; r++) {
-				uint64_t d = split_op[k][from][r] - split_base[k][from][r];
+				uint64_t d = split_op[k][from][r].exits - split_base[k][from][r].exits;
+				uint64_t t = split_op[k][from][r].ticks - split_base[k][from][r].ticks;
 				if (d)
-					env("%s split taken_by=%u running=%u reason=%u exits_per_op=%llu remainder=%llu",
-					    name, k, from, r, (unsigned long long)(d / N), (unsigned long long)(d % N));
+					env("%s split taken_by=%u running=%u reason=%u exits_per_op=%llu remainder=%llu "
+					    "ticks_per_op=%llu",
+					    name, k, from, r, (unsigned long long)(d / N), (unsigned long long)(d % N),
+					    (unsigned long long)(t / N));
 			}
 }
 
