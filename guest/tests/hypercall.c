@@ -57,6 +57,33 @@ TEST(hypercall, abi)
 	r = nestor_hypercall(NESTOR_HC_EXIT_STATS, NESTOR_STATS_TOTAL, 0, level + 1);
 	CHECK(r.status == NESTOR_EINVAL, "statistics of a level above: status %lld", (long long)r.status);
 
+	/* Snapshots, and the exits of one running level: a CPUID between two
+	 * snapshots counts once, for this guest's level. */
+	uint64_t mine = level + 1;
+	r = nestor_hypercall5(NESTOR_HC_STATS_SNAPSHOT, 1, 0, me, 0, 0);
+	CHECK(r.status == NESTOR_OK, "snapshot 1: status %lld", (long long)r.status);
+	cpuid(0, 0);
+	r = nestor_hypercall5(NESTOR_HC_STATS_SNAPSHOT, 2, 0, me, 0, 0);
+	uint64_t s1 = nestor_hypercall5(NESTOR_HC_EXIT_STATS, 10, 0, me, mine, 1).rbx;
+	uint64_t s2 = nestor_hypercall5(NESTOR_HC_EXIT_STATS, 10, 0, me, mine, 2).rbx;
+	CHECK(r.status == NESTOR_OK && s2 == s1 + 1, "CPUID exits between snapshots: %llu -> %llu",
+	      (unsigned long long)s1, (unsigned long long)s2);
+	r = nestor_hypercall5(NESTOR_HC_STATS_SNAPSHOT, 3, 0, me, 0, 0);
+	CHECK(r.status == NESTOR_EINVAL, "snapshot slot 3: status %lld", (long long)r.status);
+	r = nestor_hypercall5(NESTOR_HC_EXIT_STATS, 10, 0, me, 0, 3);
+	CHECK(r.status == NESTOR_EINVAL, "statistics of snapshot 3: status %lld", (long long)r.status);
+	r = nestor_hypercall5(NESTOR_HC_EXIT_STATS, 10, 0, me, level + 1000, 0);
+	CHECK(r.status == NESTOR_EINVAL, "exits while level %llu ran: status %lld", (unsigned long long)(level + 1000),
+	      (long long)r.status);
+
+	/* Delegation (docs/depth.md): announced with nested VMX; requests that
+	 * cannot be right are refused and change nothing. */
+	env("delegation offered: %u", cpuid(NESTOR_CPUID_INFO, 0).ecx & NESTOR_FEATURE_DELEGATE);
+	r = nestor_hypercall(NESTOR_HC_DELEGATE_VMX, 1000, 0, 0);
+	CHECK(r.status == NESTOR_EINVAL, "delegation for a level 1000 above: status %lld", (long long)r.status);
+	r = nestor_hypercall(NESTOR_HC_DELEGATE_VMX, 0, 0x1234, 0);
+	CHECK(r.status == NESTOR_EINVAL, "delegation with other VMX capabilities: status %lld", (long long)r.status);
+
 	/* Console: printable text goes out, bad buffers are refused. */
 	r = nestor_hypercall(NESTOR_HC_CONSOLE, (uint64_t)text, 21, 0);
 	CHECK(r.status == NESTOR_OK && r.rbx == 21, "console: status %lld", (long long)r.status);
