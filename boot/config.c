@@ -14,6 +14,7 @@ struct nestor_config config = {
 	.nested = true,
 	.vmcs_shadowing = true,
 	.delegate = true,
+	.hypervisor_bit = true,
 };
 
 static const char *const selftest_names[] = { "none", "page-fault", "panic", NULL };
@@ -29,7 +30,8 @@ static const struct opt_desc options[] = {
 	  "how a run ends: auto (power off through the Bochs port when port 0xE9 answers, else halt), "
 	  "shutdown, halt (default auto)" },
 	{ "guest", OPT_CHOICE, &config.guest_format, 0, 0, guest_format_names,
-	  "how to start the first module: auto (by its headers), multiboot2, multiboot, bootsector (default auto)" },
+	  "how to start the first module: auto (by its headers), multiboot2, multiboot, bootsector, linux (default "
+	  "auto)" },
 	{ "boot_drive", OPT_UINT, &config.boot_drive, 0, 0xff, NULL,
 	  "BIOS drive number (DL) given to a boot-sector guest (default 0x80, the first hard disk)" },
 	{ "nested", OPT_FLAG, &config.nested, 0, 0, NULL,
@@ -39,6 +41,9 @@ static const struct opt_desc options[] = {
 	{ "delegate", OPT_FLAG, &config.delegate, 0, 0, NULL,
 	  "on a Nestor, let the Nestor below emulate VMX for our guest, so that a stack of Nestors costs "
 	  "the same at any depth (docs/depth.md; default on)" },
+	{ "hypervisor_bit", OPT_FLAG, &config.hypervisor_bit, 0, 0, NULL,
+	  "set CPUID.1:ECX[31] (hypervisor present) for the guest; off: the guest sees the CPU's leaf 1 unchanged "
+	  "and takes the paths it takes on the machine (Nestor's leaves 0x40000000.. still answer; default on)" },
 	{ "selftest", OPT_CHOICE, &config.selftest, 0, 0, selftest_names,
 	  "fail on purpose after boot, to test the failure reports: none|page-fault|panic (default none)" },
 	{ "help", OPT_FLAG, &config.help, 0, 0, NULL, "print this list of options and stop" },

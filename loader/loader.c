@@ -6,7 +6,7 @@
 #include "lib/string.h"
 #include "mm/mm.h"
 
-const char *const guest_format_names[] = { "auto", "multiboot2", "multiboot", "bootsector", NULL };
+const char *const guest_format_names[] = { "auto", "multiboot2", "multiboot", "bootsector", "linux", NULL };
 
 uint64_t layout_alloc_top(struct guest_layout *l, uint64_t size, uint64_t align, uint64_t limit)
 {
@@ -26,6 +26,27 @@ int layout_claim(struct guest_layout *l, uint64_t start, uint64_t end)
 		return -1;
 	rs_remove(&l->free, start, end);
 	return 0;
+}
+
+unsigned guest_memory_map(const struct vm *vm, const struct mb2_info *mb, struct mb2_mmap_entry *out, unsigned max)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < mb->n_mmap && n < max; i++) {
+		const struct mb2_mmap_entry *e = &mb->mmap[i];
+		if (e->type != MB2_MEM_AVAILABLE) {
+			out[n++] = *e;
+			continue;
+		}
+		/* Available RAM is cut where Nestor's memory lies in it. */
+		struct region_set rs;
+		rs_clear(&rs);
+		rs_add(&rs, e->base, e->base + e->len);
+		for (unsigned h = 0; h < vm->hidden.n; h++)
+			rs_remove(&rs, vm->hidden.r[h].start, vm->hidden.r[h].end);
+		for (unsigned k = 0; k < rs.n && n < max; k++)
+			out[n++] = (struct mb2_mmap_entry){ rs.r[k].start, rs.r[k].end - rs.r[k].start, e->type };
+	}
+	return n;
 }
 
 long find_mb2_header(const uint8_t *img, size_t size)
@@ -52,6 +73,14 @@ long find_mb1_header(const uint8_t *img, size_t size)
 }
 
 static bool is_bootsector(const uint8_t *img, size_t size) { return size >= 512 && img[510] == 0x55 && img[511] == 0xaa; }
+
+/* A Linux kernel image (boot.rst, "The Real-Mode Kernel Header"): boot_flag
+ * 0xAA55 at 0x1fe and "HdrS" at 0x202.  Tested before the boot sector,
+ * whose signature is the same boot_flag. */
+static bool is_linux(const uint8_t *img, size_t size)
+{
+	return is_bootsector(img, size) && size >= 0x206 && !memcmp(img + 0x202, "HdrS", 4);
+}
 
 int load_guest(struct vm *vm, const struct mb2_info *mb, const struct load_options *opt, struct guest_state *gs,
 	       char *err, size_t errlen)
@@ -102,15 +131,13 @@ int load_guest(struct vm *vm, const struct mb2_info *mb, const struct load_optio
 			f = GUEST_MULTIBOOT2;
 		else if (find_mb1_header(img, size) >= 0)
 			f = GUEST_MULTIBOOT;
-		else if (size >= 0x206 && !memcmp(img + 0x202, "HdrS", 4)) {
-			ksnprintf(err, errlen, "module 0 ('%s') is a Linux kernel: the Linux boot protocol is not "
-				  "supported yet", mods[0].string);
-			return -1;
-		} else if (is_bootsector(img, size))
+		else if (is_linux(img, size))
+			f = GUEST_LINUX;
+		else if (is_bootsector(img, size))
 			f = GUEST_BOOTSECTOR;
 		else {
-			ksnprintf(err, errlen, "module 0 ('%s') is neither a multiboot kernel nor a boot sector",
-				  mods[0].string);
+			ksnprintf(err, errlen, "module 0 ('%s') is neither a multiboot kernel, a Linux kernel nor a "
+				  "boot sector", mods[0].string);
 			return -1;
 		}
 	}
@@ -122,5 +149,7 @@ int load_guest(struct vm *vm, const struct mb2_info *mb, const struct load_optio
 		}
 		return load_bootsector(vm, &mods[0], opt->boot_drive, gs, err, errlen);
 	}
+	if (f == GUEST_LINUX)
+		return load_linux(&l, mb, mods, mb->n_modules, gs, err, errlen);
 	return load_multiboot(vm, &l, mb, mods, mb->n_modules, f, gs, err, errlen);
 }

@@ -5,8 +5,11 @@
  * multiboot (v1) kernel is loaded (ELF, or the address tag / a.out kludge)
  * and entered in 32-bit protected mode with the boot information Nestor
  * builds in guest memory, describing the machine without Nestor's memory.
- * A boot sector is entered in real mode at 0:7c00 with the BIOS still
- * serving it.  So Nestor at level n boots level n+1 the way GRUB booted it. */
+ * A Linux bzImage is loaded and entered through the 32-bit boot protocol
+ * (boot.rst), as GRUB's "linux" command does in BIOS mode, the other
+ * modules concatenated into its initrd.  A boot sector is entered in real
+ * mode at 0:7c00 with the BIOS still serving it.  So Nestor at level n
+ * boots level n+1 the way GRUB booted it. */
 #ifndef LOADER_LOADER_H
 #define LOADER_LOADER_H
 
@@ -15,7 +18,7 @@
 #include "vmx/vcpu.h"
 #include "vmx/vmx.h"
 
-enum guest_format { GUEST_AUTO, GUEST_MULTIBOOT2, GUEST_MULTIBOOT, GUEST_BOOTSECTOR };
+enum guest_format { GUEST_AUTO, GUEST_MULTIBOOT2, GUEST_MULTIBOOT, GUEST_BOOTSECTOR, GUEST_LINUX };
 extern const char *const guest_format_names[];
 
 struct load_options {
@@ -38,6 +41,11 @@ uint64_t layout_alloc_top(struct guest_layout *l, uint64_t size, uint64_t align,
 /* Claims [start, end) if it is entirely free guest RAM; -1 otherwise. */
 int layout_claim(struct guest_layout *l, uint64_t start, uint64_t end);
 
+/* The guest's memory map: the machine's, without Nestor's memory.  Multiboot
+ * memory types are the e820 types, so it serves every protocol.  Returns
+ * the number of entries written (at most max). */
+unsigned guest_memory_map(const struct vm *vm, const struct mb2_info *mb, struct mb2_mmap_entry *out, unsigned max);
+
 struct moved_module {
 	uint32_t start, end;
 	const char *string;
@@ -46,6 +54,8 @@ struct moved_module {
 int load_multiboot(struct vm *vm, struct guest_layout *l, const struct mb2_info *mb,
 		   const struct moved_module *mods, unsigned nmods, enum guest_format format, struct guest_state *gs,
 		   char *err, size_t errlen);
+int load_linux(struct guest_layout *l, const struct mb2_info *mb, const struct moved_module *mods, unsigned nmods,
+	       struct guest_state *gs, char *err, size_t errlen);
 int load_bootsector(struct vm *vm, const struct moved_module *image, unsigned drive, struct guest_state *gs,
 		    char *err, size_t errlen);
 

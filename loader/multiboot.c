@@ -215,27 +215,6 @@ static int elf_segments(const uint8_t *img, size_t size, struct seg *segs, unsig
 
 /* --- the boot information ----------------------------------------------- */
 
-/* The guest's memory map: the machine's, minus Nestor's memory. */
-static unsigned guest_mmap(const struct vm *vm, const struct mb2_info *mb, struct mb2_mmap_entry *out, unsigned max)
-{
-	unsigned n = 0;
-	for (unsigned i = 0; i < mb->n_mmap && n < max; i++) {
-		const struct mb2_mmap_entry *e = &mb->mmap[i];
-		if (e->type != MB2_MEM_AVAILABLE) {
-			out[n++] = *e;
-			continue;
-		}
-		struct region_set rs;
-		rs_clear(&rs);
-		rs_add(&rs, e->base, e->base + e->len);
-		for (unsigned h = 0; h < vm->hidden.n; h++)
-			rs_remove(&rs, vm->hidden.r[h].start, vm->hidden.r[h].end);
-		for (unsigned k = 0; k < rs.n && n < max; k++)
-			out[n++] = (struct mb2_mmap_entry){ rs.r[k].start, rs.r[k].end - rs.r[k].start, e->type };
-	}
-	return n;
-}
-
 static void meminfo(const struct mb2_mmap_entry *m, unsigned n, uint32_t *lower, uint32_t *upper)
 {
 	*lower = *upper = 0;
@@ -300,7 +279,7 @@ static void build_mb2(struct buf *b, const struct vm *vm, const struct mb2_info 
 		align8(b);
 	}
 	struct mb2_mmap_entry m[MB2_MAX_MMAP];
-	unsigned n = guest_mmap(vm, mb, m, MB2_MAX_MMAP);
+	unsigned n = guest_memory_map(vm, mb, m, MB2_MAX_MMAP);
 	uint32_t mi[2];
 	meminfo(m, n, &mi[0], &mi[1]);
 	tag(b, MB2_TAG_BASIC_MEMINFO, mi, 8);
@@ -348,7 +327,7 @@ static uint32_t build_mb1(struct buf *b, uint32_t base, const struct vm *vm, con
 	if (!info)
 		return 0;
 	struct mb2_mmap_entry m[MB2_MAX_MMAP];
-	unsigned n = guest_mmap(vm, mb, m, MB2_MAX_MMAP);
+	unsigned n = guest_memory_map(vm, mb, m, MB2_MAX_MMAP);
 	info->flags = MB1_INFO_MEM | MB1_INFO_CMDLINE | MB1_INFO_MODS | MB1_INFO_MMAP | MB1_INFO_LOADER_NAME;
 	uint32_t lower, upper;
 	meminfo(m, n, &lower, &upper);
