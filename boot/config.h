@@ -18,6 +18,7 @@ struct nestor_config {
 	bool nested;
 	bool vmcs_shadowing;
 	bool delegate;
+	bool hypervisor_bit; /* CPUID.1:ECX[31] shown to the guest */
 };
 
 enum selftest { SELFTEST_NONE, SELFTEST_PAGE_FAULT, SELFTEST_PANIC };

@@ -26,17 +26,21 @@ static uint8_t mbi_copy[64 * 1024] __attribute__((aligned(8)));
 static struct mb2_info boot_info;
 
 /* Our level in the stack: one above the Nestor we run on, 0 on a machine
- * with no Nestor below (bare metal, or another hypervisor). */
+ * with no Nestor below (bare metal, or another hypervisor).  A Nestor is
+ * known by its signature even when it hides the hypervisor bit
+ * (hypervisor_bit=off): on a CPU, leaf 0x40000000 is an unknown leaf and
+ * answers with the highest basic leaf's data, never that signature. */
 static unsigned detect_level(char hv_name[13])
 {
 	hv_name[0] = '\0';
-	if (!(cpuid(1, 0).ecx & (1u << 31)))
-		return 0;
 	struct cpuid_regs r = cpuid(NESTOR_CPUID_BASE, 0);
-	memcpy(hv_name, &r.ebx, 4);
-	memcpy(hv_name + 4, &r.ecx, 4);
-	memcpy(hv_name + 8, &r.edx, 4);
-	hv_name[12] = '\0';
+	if (cpuid(1, 0).ecx & (1u << 31)) {
+		/* Some hypervisor says it is there: its name, for the boot log. */
+		memcpy(hv_name, &r.ebx, 4);
+		memcpy(hv_name + 4, &r.ecx, 4);
+		memcpy(hv_name + 8, &r.edx, 4);
+		hv_name[12] = '\0';
+	}
 	if (r.ebx != NESTOR_SIG_EBX || r.ecx != NESTOR_SIG_ECX || r.edx != NESTOR_SIG_EDX ||
 	    r.eax < NESTOR_CPUID_INFO)
 		return 0;

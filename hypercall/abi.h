@@ -15,6 +15,16 @@
 #define NESTOR_ABI_VERSION 2u
 /* ECX bit 0: NESTOR_HC_DELEGATE_VMX is understood (docs/depth.md). */
 #define NESTOR_FEATURE_DELEGATE (1u << 0)
+/* CPUID leaf 0x40000002, ECX = L: the Nestor at absolute level L (0 .. the
+ * level of the Nestor answering) describes itself - each level answers its
+ * own sub-leaf and passes lower ones down by executing CPUID itself.
+ * EAX = L (0xffffffff: no Nestor at that level), EBX = exits it has taken
+ * (low 32 bits), ECX = NESTOR_LEVEL_* flags, EDX = levels above it that it
+ * runs on the CPU: its guest and, when it emulates their VMX, the guests of
+ * its guest (0 when it delegates, so the level below runs them). */
+#define NESTOR_CPUID_LEVELS 0x40000002u
+#define NESTOR_LEVEL_DELEGATES (1u << 0) /* hands its guest's VMX to the level below */
+#define NESTOR_LEVEL_NESTED (1u << 1)    /* offers VMX to its guest */
 
 /* Hypercalls: VMCALL with RAX = function, arguments in RBX, RCX, RDX, RSI,
  * RDI (unused arguments must be 0).

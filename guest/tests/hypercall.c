@@ -76,6 +76,20 @@ TEST(hypercall, abi)
 	CHECK(r.status == NESTOR_EINVAL, "exits while level %llu ran: status %lld", (unsigned long long)(level + 1000),
 	      (long long)r.status);
 
+	/* CPUID 0x40000002: every level of the stack describes itself. */
+	for (uint32_t l = 0; l <= level + 1; l++) {
+		struct cpuid_regs d = cpuid(NESTOR_CPUID_LEVELS, l);
+		env("level %u: eax %x flags %x runs %u levels", l, d.eax, d.ecx, d.edx);
+		CHECK(d.eax == (l <= level ? l : 0xffffffffu), "CPUID 0x40000002.%u: eax %x", l, d.eax);
+		if (l > level)
+			continue;
+		bool delegates = d.ecx & NESTOR_LEVEL_DELEGATES;
+		CHECK(d.ecx & NESTOR_LEVEL_NESTED, "level %u does not offer VMX", l);
+		/* Level 0 has nobody to delegate to. */
+		CHECK(!delegates || l > 0, "level 0 delegates");
+		CHECK(delegates ? d.edx == 0 : d.edx >= 1, "level %u (flags %x) runs %u levels", l, d.ecx, d.edx);
+	}
+
 	/* Delegation (docs/depth.md): announced with nested VMX; requests that
 	 * cannot be right are refused and change nothing. */
 	env("delegation offered: %u", cpuid(NESTOR_CPUID_INFO, 0).ecx & NESTOR_FEATURE_DELEGATE);
