@@ -36,16 +36,26 @@ GUEST_SRCS := $(wildcard guest/*.S guest/*.c guest/tests/*.S guest/tests/*.c) $(
 GUEST_OBJS := $(patsubst %,$(BUILD)/guest/%.o,$(GUEST_SRCS))
 
 UNIT_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
-TOOLS      := $(BUILD)/tools/nestor-run $(BUILD)/tools/runtests $(BUILD)/tools/bench $(BUILD)/tools/nestor-model
+TOOLS      := $(BUILD)/tools/nestor-run $(BUILD)/tools/runtests $(BUILD)/tools/bench $(BUILD)/tools/nestor-model \
+	$(BUILD)/tools/mkcpio
 
-.PHONY: all iso run test test-deep bench unit-tests check-tools clean help
+# The Linux guest: a Debian kernel (fetched by scripts/setup, not built here,
+# so nothing in `all` needs it) and an initramfs with static busybox.
+LINUX_KERNEL ?= /var/cache/nestor/linux/vmlinuz
+BUSYBOX      ?= /bin/busybox
+LINUX_GUEST  := $(BUILD)/linux/nestor-levels $(BUILD)/linux/initramfs.cpio
+
+.PHONY: all iso run run-tests test test-deep bench unit-tests check-tools clean help linux-guest
 BOOTSECTOR := $(if $(wildcard guest/bootsector/boot.S),$(BUILD)/bootsector.img)
-all: $(BUILD)/nestor.elf $(BUILD)/guest.elf $(BUILD)/flat.bin $(BOOTSECTOR) $(TOOLS)
+all: $(BUILD)/nestor.elf $(BUILD)/guest.elf $(BUILD)/flat.bin $(BOOTSECTOR) $(TOOLS) $(LINUX_GUEST)
 
 help:
 	@echo "make            build the hypervisor, the guest test kernel and the host tools"
 	@echo "make iso        build $(BUILD)/nestor.iso (GRUB, BIOS boot) for USB sticks and QEMU"
-	@echo "make run        boot the default stack in Bochs and stream its console (CPU=$(CPU))"
+	@echo "make linux-guest  build the Linux guest's initramfs, $(BUILD)/linux/initramfs.cpio"
+	@echo "                (the kernel, LINUX_KERNEL=$(LINUX_KERNEL), comes from scripts/setup)"
+	@echo "make run        Debian's Linux on DEPTH=$(DEPTH) Nestor levels in Bochs, console streamed (CPU=$(CPU))"
+	@echo "make run-tests  the guest test kernel's suites on DEPTH=$(DEPTH) Nestor levels, streamed"
 	@echo "make test       unit tests + every in-emulator test; ends with 'N passed, N failed'"
 	@echo "make test-deep  the guest suites on stacks of 4 to 8 Nestors (longer)"
 	@echo "make bench      exact cost figures (bench NAME VALUE), table in $(BUILD)/bench/"
@@ -95,6 +105,26 @@ $(BUILD)/flat.bin: guest/flat/flat.S guest/flat/linker.ld
 	$(Q)$(CC) -m32 -ffreestanding -nostdlib -c $< -o $(BUILD)/flat/flat.o
 	$(Q)ld -m elf_i386 -T guest/flat/linker.ld --oformat binary -o $@ $(BUILD)/flat/flat.o
 
+# --- Linux guest: nestor-levels and the busybox initramfs -------------------
+# nestor-levels is a Linux program, static because the initramfs has no libc.
+linux-guest: $(LINUX_GUEST)
+	@test -f $(LINUX_KERNEL) || echo "note: no Linux kernel at $(LINUX_KERNEL); sudo scripts/setup fetches it"
+
+$(BUILD)/linux/nestor-levels: guest/linux/nestor-levels.c hypercall/abi.h
+	@mkdir -p $(dir $@)
+	@echo "  HOSTCC  $@ (static, Linux guest)"
+	$(Q)$(HOSTCC) -std=gnu11 -static -O2 $(WARN) -I. -o $@ $<
+
+# The manifest names its sources through $${BUILD} and $${BUSYBOX}.  A
+# dynamically linked busybox would leave the guest without an init that runs.
+$(BUILD)/linux/initramfs.cpio: guest/linux/initramfs.manifest guest/linux/init $(BUILD)/linux/nestor-levels \
+		$(BUILD)/tools/mkcpio $(wildcard $(BUSYBOX))
+	@echo "  CPIO    $@"
+	$(Q)test -f $(BUSYBOX) || { echo "error: no $(BUSYBOX): install busybox-static (sudo scripts/setup)"; exit 1; }
+	$(Q)if readelf -l $(BUSYBOX) | grep -q 'program interpreter'; then \
+		echo "error: $(BUSYBOX) is dynamically linked: install busybox-static"; exit 1; fi
+	$(Q)BUILD=$(BUILD) BUSYBOX=$(BUSYBOX) $(BUILD)/tools/mkcpio $< $@
+
 # --- host tools ------------------------------------------------------------
 $(BUILD)/tools/%: tools/%.c tools/*.h
 	@mkdir -p $(dir $@)
@@ -124,8 +154,16 @@ $(BUILD)/nestor.iso: $(BUILD)/nestor.elf $(BUILD)/guest.elf
 	grub-mkrescue -o $@ $(BUILD)/iso 2>$(BUILD)/grub-mkrescue.log || (cat $(BUILD)/grub-mkrescue.log; false)
 
 # --- running ---------------------------------------------------------------
+# The main demo: Debian's Linux on DEPTH Nestor levels, its console streamed.
+DEPTH ?= 3
 run: all
-	$(BUILD)/tools/nestor-run --cpu $(CPU) --stream --name run --guest "$(BUILD)/guest.elf" --depth 1
+	@test -f $(LINUX_KERNEL) || { echo "error: no Linux kernel at $(LINUX_KERNEL): run scripts/setup (as root), which fetches Debian's linux-image-amd64"; exit 2; }
+	$(BUILD)/tools/nestor-run --cpu $(CPU) --linux --stream --megs 512 --timeout 1800 --name run \
+		--guest "$(LINUX_KERNEL) console=ttyS0,115200 quiet" --module $(BUILD)/linux/initramfs.cpio --depth $(DEPTH)
+
+# The guest test kernel's suites on DEPTH Nestor levels, streamed.
+run-tests: all
+	$(BUILD)/tools/nestor-run --cpu $(CPU) --stream --name run-tests --guest "$(BUILD)/guest.elf" --depth $(DEPTH)
 
 test: all unit-tests
 	$(BUILD)/tools/runtests -j $(JOBS) tests/suite.list
