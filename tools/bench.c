@@ -17,17 +17,25 @@
  *   ..._turtles     the same without VMX delegation (delegate=off)
  *   MEM_USED_<n>, MEM_RESERVED_<n>  KiB all n Nestors use / set aside
  *   BOCHS_RAM_<n>   MiB of RAM the harness gives Bochs for that stack
+ *   LINUX<d>        ticks from power-on to the init script of Debian's Linux
+ *                   (with the project's initramfs) on d Nestor levels
+ *   LINUX<d>_OVERHEAD_PERMILLE  (LINUX<d> - LINUX0) / LINUX0, in 1/1000
+ *   LINUX<d>_EXITS_L<k>  VM exits level k took during that whole run
+ *   (d in --linux-depths, default 0,1,2,3,8; two Linux runs at a time)
  *
  * The transition model (tools/nestor-model.c) must predict every exit
  * figure and split it measures; any difference fails the benchmark, as does
  * a second run of the same stack printing different numbers.
  *
  * usage: bench [--cpu MODEL] [--depths LIST] [--noshadow-depths LIST]
- *              [--turtles-depths LIST] */
+ *              [--turtles-depths LIST] [--linux-depths LIST] [--kernel FILE]
+ *              [--initrd FILE] */
 #include "tools/util.h"
 #include "vmx/exit_reasons.h"
 
 #include <stdbool.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define MAX_FIGS 128
 #define MAX_SPLIT 64
@@ -36,7 +44,7 @@
 
 struct figure {
 	char name[32];
-	unsigned long long value;
+	long long value; /* signed: an overhead can be negative */
 	char note[160];
 };
 
@@ -64,7 +72,7 @@ static struct run runs[MAX_RUNS];
 static int nruns;
 static int failures;
 
-static void add(const char *name, unsigned long long v, const char *note)
+static void add(const char *name, long long v, const char *note)
 {
 	if (nfigs == MAX_FIGS)
 		die("too many figures");
@@ -72,7 +80,7 @@ static void add(const char *name, unsigned long long v, const char *note)
 	figs[nfigs].value = v;
 	snprintf(figs[nfigs].note, sizeof(figs[nfigs].note), "%s", note);
 	nfigs++;
-	printf("bench %s %llu\n", name, v);
+	printf("bench %s %lld\n", name, v);
 	fflush(stdout);
 }
 
@@ -248,6 +256,103 @@ static void report_memory(int depth, FILE *md)
 	add(name, BOCHS_MEGS, note);
 }
 
+/* --- Linux --------------------------------------------------------------- */
+
+#define MAX_LINUX 16
+#define LINUX_JOBS 2 /* Linux runs at a time (one Bochs per core) */
+
+static long long linux_ticks[MAX_LINUX];
+
+/* Starts the Linux run at `depth` in the background; its pid. */
+static pid_t start_linux(const char *cpu, int depth, const char *kernel, const char *initrd)
+{
+	char cmd[2048];
+	snprintf(cmd, sizeof(cmd),
+		 "build/tools/nestor-run --quiet --timeout 1800 --megs 512 --name bench-linux-d%d --cpu %s --linux "
+		 "--guest '%s console=ttyS0,115200 quiet' --module '%s' --depth %d",
+		 depth, cpu, kernel, initrd, depth);
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* Reads the finished run at `depth`: its init prints the TSC when it starts
+ * ("env: linux: init reached at tick N"), every Nestor its exits at the end. */
+static void report_linux(int depth, FILE *md)
+{
+	char path[256], name[64], note[200];
+	snprintf(path, sizeof(path), "build/runs/bench-linux-d%d/serial.txt", depth);
+	char *t = read_file(path, NULL);
+	if (!t)
+		die("no serial log %s", path);
+	const char *p = strstr(t, "env: linux: init reached at tick ");
+	if (!p)
+		die("%s: the init script did not report its start", path);
+	long long ticks = strtoll(p + 33, NULL, 10);
+	linux_ticks[depth] = ticks;
+	snprintf(name, sizeof(name), "LINUX%d", depth);
+	snprintf(note, sizeof(note), "ticks from power-on to Linux's init script on %d Nestor levels", depth);
+	add(name, ticks, note);
+	bool vs0 = depth > 0 && linux_ticks[0];
+	if (vs0) {
+		snprintf(name, sizeof(name), "LINUX%d_OVERHEAD_PERMILLE", depth);
+		snprintf(note, sizeof(note), "(LINUX%d - LINUX0) / LINUX0, in thousandths (negative: faster)", depth);
+		add(name, (ticks - linux_ticks[0]) * 1000 / linux_ticks[0], note);
+	}
+	fprintf(md, "| %d | %lld |", depth, ticks);
+	if (vs0)
+		fprintf(md, " %+.2f %% |", 100.0 * (double)(ticks - linux_ticks[0]) / (double)linux_ticks[0]);
+	else
+		fprintf(md, " |");
+	/* "nestor[K]: exit statistics: N exits", one per level, at the end. */
+	for (const char *q = strstr(t, "]: exit statistics: "); q; q = strstr(q + 1, "]: exit statistics: ")) {
+		const char *lvl = q;
+		while (lvl > t && lvl[-1] != '[')
+			lvl--;
+		unsigned k = (unsigned)strtoul(lvl, NULL, 10);
+		long long exits = strtoll(q + 20, NULL, 10);
+		snprintf(name, sizeof(name), "LINUX%d_EXITS_L%u", depth, k);
+		snprintf(note, sizeof(note), "exits level %u took during the whole Linux run on %d levels", k, depth);
+		add(name, exits, note);
+		fprintf(md, " L%u: %lld", k, exits);
+	}
+	fprintf(md, " |\n");
+	free(t);
+}
+
+/* Every depth of the list, LINUX_JOBS runs at a time, reported in order. */
+static void run_linux(const char *cpu, const char *list, const char *kernel, const char *initrd, FILE *md)
+{
+	int depths[MAX_LINUX], n = 0;
+	pid_t pids[MAX_LINUX];
+	char tmp[64];
+	snprintf(tmp, sizeof(tmp), "%s", list);
+	for (char *d = strtok(tmp, ","); d; d = strtok(NULL, ",")) {
+		int depth = atoi(d);
+		if (n == MAX_LINUX || depth < 0 || depth >= MAX_LINUX)
+			die("--linux-depths: at most %d depths, each 0..%d", MAX_LINUX, MAX_LINUX - 1);
+		depths[n++] = depth;
+	}
+	if (n && depths[0] != 0)
+		die("--linux-depths must start with 0, the reference the overheads are measured against");
+	int started = 0;
+	for (int done = 0; done < n; done++) {
+		while (started < n && started < done + LINUX_JOBS) {
+			pids[started] = start_linux(cpu, depths[started], kernel, initrd);
+			started++;
+		}
+		int status;
+		if (waitpid(pids[done], &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			die("Linux run at depth %d failed (see build/runs/bench-linux-d%d)", depths[done], depths[done]);
+		report_linux(depths[done], md);
+	}
+}
+
 /* --- plot and graphs ---------------------------------------------------- */
 
 static const struct run *find_run(int depth, const char *variant)
@@ -350,7 +455,8 @@ static void run_list(const char *cpu, const char *list, const char *variant, con
 int main(int argc, char **argv)
 {
 	const char *cpu = "corei7_skylake_x";
-	char depths[64] = "1,2,3,4,5,6,7,8", noshadow[64] = "2,3", turtles[64] = "2,3";
+	char depths[64] = "1,2,3,4,5,6,7,8", noshadow[64] = "2,3", turtles[64] = "2,3", linux_list[64] = "0,1,2,3,8";
+	const char *kernel = "/var/cache/nestor/linux/vmlinuz", *initrd = "build/linux/initramfs.cpio";
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--cpu") && i + 1 < argc)
 			cpu = argv[++i];
@@ -360,8 +466,15 @@ int main(int argc, char **argv)
 			snprintf(noshadow, sizeof(noshadow), "%s", argv[++i]);
 		else if (!strcmp(argv[i], "--turtles-depths") && i + 1 < argc)
 			snprintf(turtles, sizeof(turtles), "%s", argv[++i]);
+		else if (!strcmp(argv[i], "--linux-depths") && i + 1 < argc)
+			snprintf(linux_list, sizeof(linux_list), "%s", argv[++i]);
+		else if (!strcmp(argv[i], "--kernel") && i + 1 < argc)
+			kernel = argv[++i];
+		else if (!strcmp(argv[i], "--initrd") && i + 1 < argc)
+			initrd = argv[++i];
 		else
-			die("usage: bench [--cpu MODEL] [--depths LIST] [--noshadow-depths LIST] [--turtles-depths LIST]");
+			die("usage: bench [--cpu MODEL] [--depths LIST] [--noshadow-depths LIST] [--turtles-depths LIST] "
+			    "[--linux-depths LIST] [--kernel FILE] [--initrd FILE]");
 	}
 	if (system("command -v gnuplot >/dev/null && command -v dot >/dev/null") != 0)
 		die("gnuplot and dot (graphviz) are needed: run scripts/setup");
@@ -392,7 +505,7 @@ int main(int argc, char **argv)
 		    "`trace-io-N.svg`.\n\n");
 	fprintf(md, "| Figure | Value | Meaning |\n|---|---:|---|\n");
 	for (int i = 0; i < nfigs; i++)
-		fprintf(md, "| %s | %llu | %s |\n", figs[i].name, figs[i].value, figs[i].note);
+		fprintf(md, "| %s | %lld | %s |\n", figs[i].name, figs[i].value, figs[i].note);
 	split_table(md);
 
 	fprintf(md, "\n## Model (tools/nestor-model) against measurement\n\n"
@@ -416,9 +529,17 @@ int main(int argc, char **argv)
 			deepest = runs[i].depth;
 	if (deepest)
 		report_memory(deepest, md);
+	if (linux_list[0]) {
+		if (access(kernel, R_OK) || access(initrd, R_OK))
+			die("no Linux kernel (%s) or initramfs (%s): run scripts/setup and make linux-guest", kernel, initrd);
+		fprintf(md, "\n## Linux (Debian's kernel, the project's initramfs) on a stack of Nestors\n\n"
+			    "Ticks from power-on (BIOS and GRUB included) to the init script.\n\n"
+			    "| Depth | Ticks | Overhead | Exits per level, whole run |\n|---:|---:|---:|---|\n");
+		run_linux(cpu, linux_list, kernel, initrd, md);
+	}
 	for (int i = 0; i < nfigs; i++)
 		if (!strncmp(figs[i].name, "MEM_", 4) || !strncmp(figs[i].name, "BOCHS_", 6))
-			fprintf(md, "\n`bench %s %llu` - %s", figs[i].name, figs[i].value, figs[i].note);
+			fprintf(md, "\n`bench %s %lld` - %s", figs[i].name, figs[i].value, figs[i].note);
 	fprintf(md, "\n");
 	fclose(md);
 	printf("wrote build/bench/results.md\n");

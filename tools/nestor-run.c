@@ -19,6 +19,7 @@
 #include "tools/util.h"
 
 #include <fcntl.h>
+#include <regex.h>
 #include <stdbool.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -36,6 +37,11 @@ struct opts {
 	int n_stack;
 	struct item guest, nestor;
 	char level_args[MAX_STACK][256]; /* --level-args: more options for one level */
+	struct item modules[4];          /* --module: the guest's own modules */
+	int n_modules;
+	int linux_guest;                 /* --linux: the guest is a Linux kernel */
+	const char *compare_only;        /* --compare-only: the transcript lines compared */
+	const char *ignore;              /* --ignore: transcript lines not compared */
 	int have_guest;
 	int depths[MAX_STACK];
 	int n_depths;
@@ -73,6 +79,17 @@ static void usage(FILE *f)
 		"  --nestor \"FILE ARGS\" the Nestor image and options used at every level\n"
 		"                     (default \"build/nestor.elf\")\n"
 		"  --level-args L \"ARGS\" more options for the Nestor at level L only\n"
+		"  --module \"FILE ARGS\" a module of the guest, after it (repeatable); for a\n"
+		"                     Linux guest, its initrd\n"
+		"  --linux            the guest is a Linux kernel: at depth 0 GRUB boots it with\n"
+		"                     'linux' and its modules with 'initrd'; above, the Nestor\n"
+		"                     below it does (the Linux boot protocol); Bochs reads\n"
+		"                     the MSRs it lacks as 0 (ignore_bad_msrs=1)\n"
+		"  --compare-only RE  with --depths, compare only the transcript lines matching\n"
+		"                     the extended regular expression RE (case-insensitive,\n"
+		"                     after a Linux timestamp '[  1.234567] ')\n"
+		"  --ignore RE        with --depths, do not compare the lines matching RE (as\n"
+		"                     above); with --linux, Linux timestamps are never compared\n"
 		"  --depth N          N Nestor levels under the guest (0: the guest alone)\n"
 		"  --depths LIST      run at each depth of LIST (e.g. 0,1) and compare transcripts\n"
 		"  --mb1              boot the guest by multiboot (version 1): GRUB's 'multiboot'\n"
@@ -157,7 +174,9 @@ static void copy_file(const char *from, const char *to)
 	free(d);
 }
 
-static void build_iso(const struct opts *o, const struct item *stack, int n, const char *dir)
+/* linux0: the stack is a Linux kernel and its initrds, booted by GRUB's
+ * own Linux loader (a depth-0 --linux run). */
+static void build_iso(const struct opts *o, const struct item *stack, int n, const char *dir, bool linux0)
 {
 	char path[4096], iso_dir[4096];
 	snprintf(iso_dir, sizeof(iso_dir), "%s/iso", dir);
@@ -176,7 +195,14 @@ static void build_iso(const struct opts *o, const struct item *stack, int n, con
 		 * --mb1 guest; Nestor itself is a multiboot2 kernel. */
 		bool v1 = o->mb1 && n == 1;
 		const char *cmd = i == 0 ? (v1 ? "multiboot" : "multiboot2") : (v1 ? "module" : "module2");
-		fprintf(f, "  %s /boot/k%d", cmd, i);
+		if (linux0 && i > 0) {
+			/* One "initrd" line names every initrd (GRUB concatenates them). */
+			fprintf(f, "%s /boot/k%d", i == 1 ? "  initrd" : "", i);
+			if (i == n - 1)
+				fputc('\n', f);
+			continue;
+		}
+		fprintf(f, "  %s /boot/k%d", linux0 ? "linux" : cmd, i);
 		grub_quote(f, stack[i].args);
 		fputc('\n', f);
 	}
@@ -186,7 +212,8 @@ static void build_iso(const struct opts *o, const struct item *stack, int n, con
 	snprintf(iso, sizeof(iso), "%s/boot.iso", dir);
 	snprintf(log, sizeof(log), "%s/grub-mkrescue.log", dir);
 	char *argv[] = { "grub-mkrescue", "-o", iso,
-			 "--install-modules=multiboot multiboot2 normal iso9660 biosdisk configfile boot",
+			 linux0 ? "--install-modules=linux normal iso9660 biosdisk configfile boot"
+				: "--install-modules=multiboot multiboot2 normal iso9660 biosdisk configfile boot",
 			 "--locales=", "--fonts=", "--themes=", iso_dir, NULL };
 	if (run_cmd(argv, log))
 		die("grub-mkrescue failed, see %s", log);
@@ -212,10 +239,14 @@ static void write_bochsrc(const struct opts *o, const char *dir, const char *dis
 	FILE *f = fopen(path, "w");
 	if (!f)
 		die("cannot write %s", path);
-	/* Deterministic: no real-time clock sync, a fixed start time. */
+	/* Deterministic: no real-time clock sync, a fixed start time.  Bochs
+	 * #GPs on the MSRs it does not model, as a CPU does on MSRs it lacks;
+	 * but Linux reads some that every real Intel CPU has (IA32_MISC_ENABLE
+	 * in its decompressor, before it has exception handlers), so a Linux
+	 * run has Bochs read them as 0 (docs/linux.md), at every depth alike. */
 	fprintf(f,
 		"megs: %d\n"
-		"cpu: model=%s, ips=10000000, reset_on_triple_fault=0, ignore_bad_msrs=0\n"
+		"cpu: model=%s, ips=10000000, reset_on_triple_fault=0, ignore_bad_msrs=%d\n"
 		"clock: sync=none, time0=946684800\n"
 		"romimage: file=/usr/share/bochs/BIOS-bochs-latest, options=fastboot\n"
 		"vgaromimage: file=/usr/share/vgabios/vgabios.bin\n"
@@ -231,7 +262,7 @@ static void write_bochsrc(const struct opts *o, const char *dir, const char *dis
 		"error: action=report\n"
 		"info: action=ignore\n"
 		"debug: action=ignore\n",
-		o->megs, o->cpu, dir, dir);
+		o->megs, o->cpu, o->linux_guest ? 1 : 0, dir, dir);
 	if (disk)
 		fprintf(f, "ata0-master: type=disk, path=%s, mode=flat, cylinders=%d, heads=16, spt=63\n", disk,
 			disk_cylinders(disk));
@@ -294,6 +325,9 @@ static char *read_serial(const char *path)
 			s[i] = '?';
 	return s;
 }
+
+#define LINUX_PANIC "Kernel panic - not syncing"
+#define STOPPED_LINUX_PANIC 2 /* run_bochs: *timed_out when Linux panicked */
 
 static void judge(const struct opts *o, int depth_known, int depth, const char *dir, int timed_out,
 		  struct result *r)
@@ -367,7 +401,12 @@ static void judge(const struct opts *o, int depth_known, int depth, const char *
 		snprintf(r->detail, sizeof(r->detail), "%d of %d Nestor levels reported a clean end of run", ends_ok,
 			 depth);
 	}
-	if (!r->reason || timed_out) {
+	if (timed_out == STOPPED_LINUX_PANIC) {
+		const char *p = strstr(serial, LINUX_PANIC);
+		const char *e = p ? strchr(p, '\n') : NULL;
+		r->reason = "linux-panic";
+		snprintf(r->detail, sizeof(r->detail), "%.*s", p ? (int)(e ? e - p : 200) : 0, p ? p : "");
+	} else if (!r->reason || timed_out) {
 		const char *tf = strstr(blog, "exception with no resolution");
 		const char *pn = strstr(blog, ">>PANIC<<");
 		if (tf) {
@@ -415,6 +454,7 @@ static void run_bochs(const struct opts *o, const char *dir, int *timed_out, dou
 	pid_t pid = spawn(argv, out, 1);
 	long pos = 0;
 	*timed_out = 0;
+	double panic_seen = 0, last_look = start;
 	for (;;) {
 		int st;
 		pid_t w = waitpid(pid, &st, WNOHANG);
@@ -422,6 +462,21 @@ static void run_bochs(const struct opts *o, const char *dir, int *timed_out, dou
 			break;
 		if (o->stream)
 			stream_serial(serial, &pos);
+		/* A Linux that panicked never ends by itself: stop it two seconds
+		 * later (its backtrace gets out) instead of at the time limit. */
+		if (o->linux_guest && !panic_seen && now_seconds() - last_look > 1) {
+			last_look = now_seconds();
+			char *t = read_file(serial, NULL);
+			if (t && strstr(t, LINUX_PANIC))
+				panic_seen = last_look;
+			free(t);
+		}
+		if (panic_seen && now_seconds() - panic_seen > 2) {
+			kill(-pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			*timed_out = STOPPED_LINUX_PANIC;
+			break;
+		}
 		if (now_seconds() - start > o->timeout) {
 			kill(-pid, SIGKILL);
 			waitpid(pid, &st, 0);
@@ -454,6 +509,8 @@ static int stack_for_depth(const struct opts *o, int depth, struct item *stack)
 			 sizeof(stack[n - 1].args) - strlen(stack[n - 1].args), "%sguest=multiboot",
 			 stack[n - 1].args[0] ? " " : "");
 	stack[n++] = o->guest;
+	for (int i = 0; i < o->n_modules; i++)
+		stack[n++] = o->modules[i];
 	return n;
 }
 
@@ -464,7 +521,7 @@ static void run_one(const struct opts *o, const struct item *stack, int n, int d
 	/* A boot-sector guest alone is booted by the BIOS from its disk. */
 	int boot_disk = o->disk_guest && depth_known && depth == 0;
 	if (!boot_disk)
-		build_iso(o, stack, n, dir);
+		build_iso(o, stack, n, dir, o->linux_guest && depth_known && depth == 0);
 	/* Each run boots its own copy of a disk: Bochs locks the image file. */
 	char disk[4096];
 	if (o->disk_guest) {
@@ -491,17 +548,62 @@ static void run_one(const struct opts *o, const struct item *stack, int n, int d
 	judge(o, depth_known, depth, dir, timed_out, r);
 }
 
-/* Compares transcripts line by line, skipping "env: " lines on both sides. */
-static int compare_transcripts(const char *a, const char *b, char *detail, size_t dlen)
+/* Linux prefixes its messages with "[seconds.micros] ": a time, which
+ * differs from run to run on purpose; the message after it is compared. */
+static const char *skip_timestamp(const char *line, size_t *len)
+{
+	if (*len < 3 || line[0] != '[')
+		return line;
+	const char *e = memchr(line, ']', *len);
+	if (!e || (size_t)(e - line) > 16)
+		return line;
+	for (const char *p = line + 1; p < e; p++)
+		if (*p != ' ' && *p != '.' && (*p < '0' || *p > '9'))
+			return line;
+	e++;
+	while ((size_t)(e - line) < *len && *e == ' ')
+		e++;
+	*len -= (size_t)(e - line);
+	return e;
+}
+
+/* What is compared of two transcripts: never "env: " lines; with
+ * --compare-only only the lines matching it, with --ignore not those
+ * matching that; a Linux timestamp is not part of a line (--linux). */
+struct comparison {
+	const regex_t *only, *ignore;
+	bool strip_time;
+};
+
+static bool compared(const char *line, const struct comparison *c)
+{
+	if (!strncmp(line, "env: ", 5))
+		return false;
+	if (!c->only && !c->ignore)
+		return true;
+	const char *e = strchr(line, '\n');
+	size_t len = e ? (size_t)(e - line) : strlen(line);
+	const char *msg = skip_timestamp(line, &len);
+	char buf[1024];
+	snprintf(buf, sizeof(buf), "%.*s", (int)len, msg);
+	if (c->only && regexec(c->only, buf, 0, NULL, 0))
+		return false;
+	return !c->ignore || regexec(c->ignore, buf, 0, NULL, 0);
+}
+
+/* Compares transcripts line by line, skipping the lines not compared on
+ * both sides. */
+static int compare_transcripts(const char *a, const char *b, const struct comparison *c, char *detail,
+			       size_t dlen)
 {
 	int line_a = 0, line_b = 0;
 	for (;;) {
-		while (*a && !strncmp(a, "env: ", 5)) {
+		while (*a && !compared(a, c)) {
 			a = strchr(a, '\n');
 			a = a ? a + 1 : "";
 			line_a++;
 		}
-		while (*b && !strncmp(b, "env: ", 5)) {
+		while (*b && !compared(b, c)) {
 			b = strchr(b, '\n');
 			b = b ? b + 1 : "";
 			line_b++;
@@ -510,8 +612,11 @@ static int compare_transcripts(const char *a, const char *b, char *detail, size_
 			return 0;
 		const char *ea = strchr(a, '\n'), *eb = strchr(b, '\n');
 		size_t la = ea ? (size_t)(ea - a) : strlen(a), lb = eb ? (size_t)(eb - b) : strlen(b);
+		size_t ma = la, mb = lb;
+		const char *pa = c->strip_time ? skip_timestamp(a, &ma) : a;
+		const char *pb = c->strip_time ? skip_timestamp(b, &mb) : b;
 		line_a++, line_b++;
-		if (la != lb || memcmp(a, b, la)) {
+		if (ma != mb || memcmp(pa, pb, ma)) {
 			snprintf(detail, dlen, "line %d: '%.*s' (depth 0) vs line %d: '%.*s'", line_a,
 				 (int)(la > 160 ? 160 : la), a, line_b, (int)(lb > 160 ? 160 : lb), b);
 			return -1;
@@ -569,6 +674,19 @@ int main(int argc, char **argv)
 					die("too many depths");
 				o.depths[o.n_depths++] = parse_int(t, "--depths");
 			}
+		} else if (!strcmp(a, "--module")) {
+			NEED_ARG();
+			if (o.n_modules == (int)(sizeof(o.modules) / sizeof(o.modules[0])))
+				die("at most %d --module", (int)(sizeof(o.modules) / sizeof(o.modules[0])));
+			parse_item(&o.modules[o.n_modules++], v);
+		} else if (!strcmp(a, "--linux")) {
+			o.linux_guest = 1;
+		} else if (!strcmp(a, "--compare-only")) {
+			NEED_ARG();
+			o.compare_only = v;
+		} else if (!strcmp(a, "--ignore")) {
+			NEED_ARG();
+			o.ignore = v;
 		} else if (!strcmp(a, "--mb1")) {
 			o.mb1 = 1;
 		} else if (!strcmp(a, "--disk-guest")) {
@@ -655,6 +773,18 @@ int main(int argc, char **argv)
 				 o.depths[i]);
 		snprintf(label + strlen(label), sizeof(label) - strlen(label), ", %s)", o.cpu);
 		double total = 0;
+		regex_t only_re, ignore_re;
+		struct comparison cmp = { NULL, NULL, o.linux_guest || o.compare_only };
+		if (o.compare_only) {
+			if (regcomp(&only_re, o.compare_only, REG_EXTENDED | REG_ICASE | REG_NOSUB))
+				die("--compare-only: '%s' is not a valid extended regular expression", o.compare_only);
+			cmp.only = &only_re;
+		}
+		if (o.ignore) {
+			if (regcomp(&ignore_re, o.ignore, REG_EXTENDED | REG_ICASE | REG_NOSUB))
+				die("--ignore: '%s' is not a valid extended regular expression", o.ignore);
+			cmp.ignore = &ignore_re;
+		}
 		for (int i = 0; i < o.n_depths; i++) {
 			char dir[4096];
 			struct item stack[MAX_STACK];
@@ -684,7 +814,7 @@ int main(int argc, char **argv)
 				continue;
 			}
 			char detail[512];
-			int diff = compare_transcripts(first, t, detail, sizeof(detail));
+			int diff = compare_transcripts(first, t, &cmp, detail, sizeof(detail));
 			free(t);
 			if (diff) {
 				r.reason = "transcript-differs";
@@ -693,6 +823,10 @@ int main(int argc, char **argv)
 			}
 		}
 		free(first);
+		if (cmp.only)
+			regfree(&only_re);
+		if (cmp.ignore)
+			regfree(&ignore_re);
 		r.seconds = total;
 	}
 
