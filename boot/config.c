@@ -4,6 +4,7 @@
 #include "lib/cmdline.h"
 #include "lib/log.h"
 #include "loader/loader.h"
+#include "snap/snap.h"
 
 struct nestor_config config = {
 	.loglevel = LOG_INFO,
@@ -44,6 +45,12 @@ static const struct opt_desc options[] = {
 	{ "hypervisor_bit", OPT_FLAG, &config.hypervisor_bit, 0, 0, NULL,
 	  "set CPUID.1:ECX[31] (hypervisor present) for the guest; off: the guest sees the CPU's leaf 1 unchanged "
 	  "and takes the paths it takes on the machine (Nestor's leaves 0x40000000.. still answer; default on)" },
+	{ "snap_pool", OPT_SIZE, &config.snap_pool, 0, 1ull << 31, NULL,
+	  "RAM reserved for snapshots of the guest, hidden from it (default 0: snapshots refused; up to 2G, "
+	  "rounded up to 2M)" },
+	{ "snap_method", OPT_CHOICE, &config.snap_method, 0, 0, snap_method_names,
+	  "how a snapshot saves memory when the guest does not say: cow (copy a page when the guest first "
+	  "writes it) or copy (all at once) (default cow)" },
 	{ "selftest", OPT_CHOICE, &config.selftest, 0, 0, selftest_names,
 	  "fail on purpose after boot, to test the failure reports: none|page-fault|panic (default none)" },
 	{ "help", OPT_FLAG, &config.help, 0, 0, NULL, "print this list of options and stop" },
@@ -54,6 +61,7 @@ int config_parse(const char *cmdline, char *err, unsigned errlen)
 	if (cmdline_parse(cmdline, options, sizeof(options) / sizeof(options[0]), err, errlen))
 		return -1;
 	config.mem = (config.mem + 0x1fffff) & ~0x1fffffull;
+	config.snap_pool = (config.snap_pool + 0x1fffff) & ~0x1fffffull;
 	return 0;
 }
 

@@ -19,6 +19,8 @@ struct nestor_config {
 	bool vmcs_shadowing;
 	bool delegate;
 	bool hypervisor_bit; /* CPUID.1:ECX[31] shown to the guest */
+	uint64_t snap_pool;  /* bytes of RAM for snapshots (0: none) */
+	unsigned snap_method; /* enum snap_method (snap/snap.h): the default method */
 };
 
 enum selftest { SELFTEST_NONE, SELFTEST_PAGE_FAULT, SELFTEST_PANIC };

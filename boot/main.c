@@ -118,7 +118,7 @@ void boot_main(uint32_t magic, uint32_t mbi_phys, uint32_t load_delta)
 		machine_end(false);
 	}
 
-	if (mm_plan(&boot_info, mbi_phys, image_phys, IMAGE_SIZE, config.mem, err, sizeof(err))) {
+	if (mm_plan(&boot_info, mbi_phys, image_phys, IMAGE_SIZE, config.mem, config.snap_pool, err, sizeof(err))) {
 		pr_err("memory: %s\n", err);
 		machine_end(true);
 	}

@@ -41,6 +41,9 @@ void check_failed(const char *file, int line, const char *cond, const char *fmt,
 /* Runs the tests of the given suites (comma-separated, empty = all);
  * returns how many failed and sets *ran. */
 unsigned run_tests(const char *suites, bool list_only, unsigned *ran);
+/* From inside a test: runs other suites (their lines printed as usual) and
+ * returns how many of their tests failed; the calling test goes on. */
+unsigned run_tests_nested(const char *suites);
 
 /* "#GP", "#UD"... for an exception vector, "vector N" beyond 31. */
 const char *exception_mnemonic(unsigned vector);

@@ -52,8 +52,31 @@ enum nestor_hypercall {
 				    * are emulated by the Nestor below (docs/depth.md) */
 	NESTOR_HC_STATS_SNAPSHOT = 5, /* RBX = slot (1 or 2), RDX = level to ask:
 				    * copy that level's counters into the slot */
+	/* Snapshots of the caller (docs/snapshots.md); the pool is snap_pool=. */
+	NESTOR_HC_SNAPSHOT = 6,    /* RBX = NESTOR_SNAP_DEFAULT (the snap_method
+				    * option), NESTOR_SNAP_COW or NESTOR_SNAP_COPY
+				    * -> RBX = snapshot id (1..8).  When that snapshot
+				    * is restored, this call returns again, with
+				    * RAX = NESTOR_SNAP_RESTORED, RBX = id, RCX = the
+				    * restore's value, all else as at the snapshot */
+	NESTOR_HC_RESTORE = 7,     /* RBX = id, RCX = a value for the restored guest:
+				    * does not return when it succeeds */
+	NESTOR_HC_SNAP_DROP = 8,   /* RBX = id: forget it, its pool pages freed */
+	NESTOR_HC_UNDELEGATE_VMX = 10, /* RBX as for NESTOR_HC_DELEGATE_VMX: the asking
+				    * level emulates its guest's VMX itself again
+				    * (NESTOR_EBUSY while that guest is in VMX
+				    * operation); a Nestor does it before a snapshot */
+	NESTOR_HC_SNAP_INFO = 9,   /* RBX = 0 -> RBX = pool pages in use, RCX = pool
+				    * pages, RDX = pages reserved by copy-on-write
+				    * snapshots; RBX = id -> RBX = guest pages it holds
+				    * a copy of, RCX = its method, RDX = ticks taking
+				    * it cost inside Nestor */
 };
 #define NESTOR_STATS_TOTAL 0xffffffffu
+#define NESTOR_SNAP_DEFAULT 0u
+#define NESTOR_SNAP_COW 1u
+#define NESTOR_SNAP_COPY 2u
+#define NESTOR_SNAP_RESTORED 1 /* RAX after a restore: the snapshot call returns again */
 #define NESTOR_LEVEL_SELF 0xffffffffffffffffull
 
 enum nestor_hypercall_error {
@@ -63,6 +86,9 @@ enum nestor_hypercall_error {
 	NESTOR_EFAULT = -3, /* buffer not in guest RAM */
 	NESTOR_EPERM = -4,  /* called from CPL > 0 */
 	NESTOR_ENOMEM = -5, /* out of pool memory, or too many levels */
+	NESTOR_ENOSPC = -6, /* the snapshot pool cannot hold it (or 8 snapshots kept, or no pool) */
+	NESTOR_ENOENT = -7, /* no snapshot with that id */
+	NESTOR_EBUSY = -8,  /* cannot snapshot now (the caller's guest's VMX is delegated to us) */
 };
 
 #endif

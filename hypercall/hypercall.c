@@ -3,6 +3,7 @@
 #include "hypercall/abi.h"
 #include "hypercall/hypercall.h"
 #include "nested/nested.h"
+#include "snap/snap.h"
 #include "lib/log.h"
 #include "lib/string.h"
 #include "vmx/exits.h"
@@ -105,6 +106,19 @@ static int64_t hc_delegate(struct vcpu *v)
 	return nested_accept_delegation(v, (unsigned)above + 1, hash);
 }
 
+/* NESTOR_HC_UNDELEGATE_VMX: the way back, passed on the same way. */
+static int64_t hc_undelegate(struct vcpu *v)
+{
+	uint64_t above = v->gpr[RBX];
+	if (above >= NESTED_MAX_LEVELS)
+		return NESTOR_EINVAL;
+	if (v->vm->delegated) {
+		uint64_t rbx = above + 1, rcx = 0, rdx = 0;
+		return nestor_vmcall(NESTOR_HC_UNDELEGATE_VMX, &rbx, &rcx, &rdx, 0, 0);
+	}
+	return nested_revoke_delegation(v, (unsigned)above + 1);
+}
+
 void exit_vmcall(struct vcpu *v)
 {
 	uint64_t fn = v->gpr[RAX];
@@ -130,6 +144,27 @@ void exit_vmcall(struct vcpu *v)
 			break;
 		case NESTOR_HC_DELEGATE_VMX:
 			status = hc_delegate(v);
+			break;
+		case NESTOR_HC_SNAPSHOT:
+			status = snap_take(v, v->gpr[RBX]);
+			if (status == NESTOR_OK) {
+				v->gpr[RAX] = NESTOR_OK; /* RIP is past the VMCALL already */
+				return;
+			}
+			break;
+		case NESTOR_HC_RESTORE:
+			status = snap_restore(v, v->gpr[RBX], v->gpr[RCX]);
+			if (status == NESTOR_SNAP_RESTORED)
+				return; /* the guest is back at its snapshot */
+			break;
+		case NESTOR_HC_UNDELEGATE_VMX:
+			status = hc_undelegate(v);
+			break;
+		case NESTOR_HC_SNAP_DROP:
+			status = snap_drop(v, v->gpr[RBX]);
+			break;
+		case NESTOR_HC_SNAP_INFO:
+			status = snap_info(v, v->gpr[RBX]);
 			break;
 		default:
 			status = NESTOR_ENOSYS;

@@ -32,7 +32,7 @@ uint64_t virt_to_phys(const void *v)
 }
 
 int mm_plan(const struct mb2_info *mbi, uint64_t mbi_phys, uint64_t image_phys, uint64_t image_size,
-	    uint64_t pool_size, char *err, unsigned errlen)
+	    uint64_t pool_size, uint64_t snap_size, char *err, unsigned errlen)
 {
 	struct region_set bad;
 	rs_clear(&mem.ram);
@@ -92,12 +92,27 @@ int mm_plan(const struct mb2_info *mbi, uint64_t mbi_phys, uint64_t image_phys, 
 	rs_clear(&mem.hidden);
 	rs_add(&mem.hidden, mem.image_start, mem.image_end);
 	rs_add(&mem.hidden, mem.pool_start, mem.pool_end);
+	mem.snap_start = mem.snap_end = 0;
+	if (snap_size) {
+		/* The snapshot pool: guest pages saved by snapshots (snap/). */
+		rs_remove(&free, mem.pool_start, mem.pool_end);
+		if (rs_find_top(&free, snap_size, 0x200000, 1ull << 32, &base)) {
+			ksnprintf(err, errlen,
+				  "no free block of %llu KiB below 4 GiB for the snapshot pool (snap_pool=); free RAM "
+				  "besides Nestor's pool: %llu KiB",
+				  (unsigned long long)(snap_size >> 10), (unsigned long long)(rs_total(&free) >> 10));
+			return -1;
+		}
+		mem.snap_start = base;
+		mem.snap_end = base + snap_size;
+		rs_add(&mem.hidden, mem.snap_start, mem.snap_end);
+	}
 
 	/* The bitmap lives in the first pages of the pool itself. */
 	uint64_t npages = pool_size / PAGE_SIZE;
 	uint64_t bm_bytes = pmm_bitmap_words(npages) * 8;
-	pmm_init(&pool.pmm, base, npages, pool_ptr(base));
-	pmm_reserve(&pool.pmm, base, (bm_bytes + PAGE_SIZE - 1) / PAGE_SIZE);
+	pmm_init(&pool.pmm, mem.pool_start, npages, pool_ptr(mem.pool_start));
+	pmm_reserve(&pool.pmm, mem.pool_start, (bm_bytes + PAGE_SIZE - 1) / PAGE_SIZE);
 	return 0;
 }
 

@@ -16,18 +16,20 @@
 struct mem_layout {
 	uint64_t image_start, image_end; /* physical */
 	uint64_t pool_start, pool_end;   /* physical */
+	uint64_t snap_start, snap_end;   /* the snapshot pool (snap_pool=), physical; empty when 0 */
 	uint64_t phys_top;               /* end of the highest memory-map entry */
 	struct region_set ram;           /* usable RAM per the memory map */
-	struct region_set hidden;        /* Nestor's own memory: image + pool */
+	struct region_set hidden;        /* Nestor's own memory: image + pools */
 };
 
 extern struct mem_layout mem; /* written once at boot, read-only after */
 
 /* Plans memory from the boot information: usable RAM, then the pool at the
- * top of what is free (not the image, the MBI, the modules, or below 1 MiB).
- * Returns 0 or -1 with a message in err. */
+ * top of what is free (not the image, the MBI, the modules, or below 1 MiB),
+ * then, when snap_size is not 0, the snapshot pool right below it.  Both
+ * are hidden from the guest.  Returns 0 or -1 with a message in err. */
 int mm_plan(const struct mb2_info *mbi, uint64_t mbi_phys, uint64_t image_phys, uint64_t image_size,
-	    uint64_t pool_size, char *err, unsigned errlen);
+	    uint64_t pool_size, uint64_t snap_size, char *err, unsigned errlen);
 /* Builds Nestor's final page tables (direct map + image with W^X) in the
  * pool and switches to them.  The low identity map disappears. */
 void mm_switch_page_tables(void);

@@ -275,8 +275,10 @@ static void do_vmclear(struct vcpu *v, struct nested *n)
 	}
 	if (ptr == n->vmcs02_vmcs12)
 		nested_forget_vmcs02(v, n);
-	if (n->delegated && ptr == n->bound_vmcs12)
+	if (n->delegated && ptr == n->bound_vmcs12) {
+		pr_info("level %u cleared the VMCS of its guest: VMX delegation for it ends\n", n->level + v->vm->level);
 		nested_end_delegation(v, n);
+	}
 	vmx_succeed(v);
 }
 

@@ -106,8 +106,9 @@ struct xlate {
 	unsigned top_rights; /* XL_TOP: what the refusing EPT grants */
 	bool misconfig;      /* XL_TOP: an EPT misconfiguration, not a violation */
 };
-enum { XL_OK, XL_TOP, XL_ABSENT };
-/* XL_TOP: level-1's EPT for this level refuses the access (an EPT
+enum { XL_OK, XL_TOP, XL_ABSENT, XL_SNAP };
+/* XL_SNAP: a write to a page of our guest that a copy-on-write snapshot
+ * protects (x->addr: that page, for snap_cow); XL_TOP: level-1's EPT for this level refuses the access (an EPT
  * violation or misconfiguration of that hypervisor); XL_ABSENT: a level
  * further down hides the memory (non-existent for this level). */
 int nested_xlate(struct vcpu *v, unsigned level, uint64_t gpa, unsigned access, struct xlate *x);

@@ -14,6 +14,7 @@
  * that Nestor would have given (docs/depth.md). */
 #include "lib/string.h"
 #include "mm/mm.h"
+#include "snap/snap.h"
 #include "boot/cpu.h"
 #include "nested/internal.h"
 #include "vmx/ept.h"
@@ -80,6 +81,13 @@ static int l1_xlate(struct vm *vm, uint64_t gpa, struct xlate *x)
 	x->rights = 7;
 	x->mtype = MT_WB;
 	x->shift = 12;
+	if (snap_cow_active(vm)) {
+		/* Copy-on-write snapshots protect pages one by one: page-sized
+		 * translations, without write where the EPT has none yet. */
+		if (!snap_page_writable(vm, gpa))
+			x->rights = EPT_R | EPT_X;
+		return XL_OK;
+	}
 	for (unsigned s = 30; s > 12; s -= 9) {
 		uint64_t b = gpa & ~((1ull << s) - 1);
 		if (b + (1ull << s) <= vm->ept_top && !rs_overlaps(&vm->hidden, b, b + (1ull << s))) {
@@ -92,8 +100,11 @@ static int l1_xlate(struct vm *vm, uint64_t gpa, struct xlate *x)
 
 int nested_xlate(struct vcpu *v, unsigned level, uint64_t gpa, unsigned access, struct xlate *x)
 {
-	if (level <= 1)
-		return l1_xlate(v->vm, gpa, x);
+	if (level <= 1) {
+		int r = l1_xlate(v->vm, gpa, x);
+		/* A write to a page a copy-on-write snapshot protects: ours. */
+		return r == XL_OK && (access & ~x->rights) ? XL_SNAP : r;
+	}
 	struct nested *n = v->lv[level - 1];
 	if (!v12_uses_ept(n))
 		return nested_xlate(v, level - 1, gpa, access, x);
@@ -107,7 +118,12 @@ int nested_xlate(struct vcpu *v, unsigned level, uint64_t gpa, unsigned access, 
 		return XL_TOP;
 	}
 	struct xlate below;
-	if (nested_xlate(v, level - 1, l.addr, access, &below) != XL_OK)
+	int rb = nested_xlate(v, level - 1, l.addr, access, &below);
+	if (rb == XL_SNAP) {
+		x->addr = below.addr;
+		return XL_SNAP;
+	}
+	if (rb != XL_OK)
 		return XL_ABSENT;
 	x->addr = below.addr;
 	x->rights = l.rights & below.rights;
@@ -125,6 +141,7 @@ int nested_to_machine(struct vcpu *v, uint64_t gpa, unsigned access, uint64_t *m
 	}
 	struct xlate x;
 	switch (nested_xlate(v, v->cur, gpa, access, &x)) {
+	case XL_SNAP: /* gpa_write saves the page first */
 	case XL_OK:
 		*machine = x.addr;
 		return 0;
@@ -146,7 +163,8 @@ static bool level_copy(struct vcpu *v, unsigned level, uint64_t gpa, uint8_t *bu
 		if (n > len)
 			n = len;
 		struct xlate x;
-		if (nested_xlate(v, level, gpa, write ? 2 : 1, &x) == XL_OK)
+		int r = nested_xlate(v, level, gpa, write ? 2 : 1, &x);
+		if (r == XL_OK || r == XL_SNAP) /* XL_SNAP: gpa_write saves the page first */
 			write ? gpa_write(v->vm, x.addr, buf, n) : gpa_read(v->vm, x.addr, buf, n);
 		else if (!write)
 			memset(buf, 0xff, n); /* not there for this level */

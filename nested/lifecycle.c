@@ -101,12 +101,24 @@ int nested_accept_delegation(struct vcpu *v, unsigned level, uint64_t caps_hash)
 	return NESTOR_OK;
 }
 
+int nested_revoke_delegation(struct vcpu *v, unsigned level)
+{
+	if (level < 1 || level > v->nlevels || !v->lv[level]->delegated || v->lv[level]->guest_mode)
+		return NESTOR_EINVAL;
+	/* Its guest's VMX state is here: only outside VMX operation can the
+	 * asking level take it over (there is nothing to hand back). */
+	if (level + 1 <= v->nlevels && v->lv[level + 1]->vmxon)
+		return NESTOR_EBUSY;
+	pr_info("level %u takes the VMX emulation of its guest back\n", level + v->vm->level);
+	nested_end_delegation(v, v->lv[level]);
+	return NESTOR_OK;
+}
+
 void nested_end_delegation(struct vcpu *v, struct nested *n)
 {
 	/* The guest whose VMX we emulated is gone (its VMCS was cleared): so is
 	 * its VMX state, and that of the levels it ran.  A new guest may ask
 	 * again. */
-	pr_info("level %u cleared the VMCS of its guest: VMX delegation for it ends\n", n->level + v->vm->level);
 	for (unsigned j = n->level + 1; j <= v->nlevels; j++)
 		level_reset(v, v->lv[j]);
 	vmptrld(n->vmcs01_phys);

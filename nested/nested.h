@@ -115,6 +115,10 @@ int nested_vcpu_init(struct vcpu *v);
  * us to emulate VMX for its own guest too.  caps_hash: what the asking
  * level offers its guest (nested_caps_hash()).  Returns a NESTOR_E* status. */
 int nested_accept_delegation(struct vcpu *v, unsigned level, uint64_t caps_hash);
+/* The reverse (NESTOR_HC_UNDELEGATE_VMX): level `level` emulates its
+ * guest's VMX itself again; NESTOR_EBUSY while that guest is in VMX
+ * operation, NESTOR_EINVAL when it did not delegate. */
+int nested_revoke_delegation(struct vcpu *v, unsigned level);
 /* A hash of the virtual VMX capabilities this Nestor offers. */
 uint64_t nested_caps_hash(void);
 
@@ -145,6 +149,22 @@ void nested_nmi_in_root(struct vcpu *v);
  * hides gives the address of a page of ones (reads all ones, writes land in
  * Nestor's memory and are dropped). */
 int nested_to_machine(struct vcpu *v, uint64_t gpa, unsigned access, uint64_t *machine);
+/* Snapshots (snap/): the virtual VMX state of our guest that its memory
+ * does not hold. */
+struct nested_snapshot {
+	bool vmxon;
+	uint64_t vmxon_ptr, current_ptr;
+};
+/* Writes the VMCS12 cache back to the guest's memory and records the rest;
+ * NESTOR_EBUSY when the guest's VMX cannot be saved now (it delegated its
+ * guest's VMX to us). */
+int nested_snapshot_save(struct vcpu *v, struct nested_snapshot *s);
+/* After the guest's memory was restored: its VMX as at the snapshot,
+ * everything derived from it made anew.  0, or -1. */
+int nested_snapshot_restore(struct vcpu *v, const struct nested_snapshot *s);
+/* The shadow EPTs of every level: the guest's EPT rights changed. */
+void nested_drop_shadows(struct vcpu *v);
+
 /* Maps the 4 KiB page at gpa of n's L2 to the page of ones, read-only, in
  * the shadow EPT that runs it (memory that does not exist for it). */
 int sept_map_ones(struct vcpu *v, struct nested *n, uint64_t gpa);

@@ -18,6 +18,7 @@
 #include "lib/string.h"
 #include "lib/x86.h"
 #include "mm/mm.h"
+#include "snap/snap.h"
 #include "nested/internal.h"
 #include "vmx/ept.h"
 #include "vmx/exits.h"
@@ -232,6 +233,11 @@ void sept_violation(struct vcpu *v)
 		if (x.misconfig)
 			s = (struct synth_exit){ EXIT_EPT_MISCONFIG, 0, gpa };
 		nested_reflect(v, n, &s);
+		return;
+	}
+	if (r == XL_SNAP) {
+		/* Our own copy-on-write: save the page, let the level retry. */
+		snap_ept_fault(v, x.addr, EPT_W);
 		return;
 	}
 	struct nested *owner = ept_owner(v, m);

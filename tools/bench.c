@@ -22,6 +22,10 @@
  *   LINUX<d>_OVERHEAD_PERMILLE  (LINUX<d> - LINUX0) / LINUX0, in 1/1000
  *   LINUX<d>_EXITS_L<k>  VM exits level k took during that whole run
  *   (d in --linux-depths, default 0,1,2,3,8; two Linux runs at a time)
+ *   SNAP_PAUSE_<COW|COPY>_<MiB>  ticks a guest of MiB is stopped by a snapshot
+ *   SNAP_MEM_<COW|COPY>_<MiB>    pool pages it holds once 10% of memory is written
+ *   RESTORE_<COW|COPY>_<MiB>     ticks a restore takes
+ *   SNAP_PAUSE_RATIO_PERMILLE_<MiB>  cow pause / copy pause (--snap-sizes, default 64,128,256)
  *
  * The transition model (tools/nestor-model.c) must predict every exit
  * figure and split it measures; any difference fails the benchmark, as does
@@ -353,6 +357,71 @@ static void run_linux(const char *cpu, const char *list, const char *kernel, con
 	}
 }
 
+/* --- snapshots ------------------------------------------------------------ */
+
+/* The number after "env: bench_snap.<method>: <method>: <what> " in t. */
+static long long snap_figure(const char *t, const char *method, const char *what, const char *path)
+{
+	char key[128];
+	snprintf(key, sizeof(key), "env: bench_snap.%s: %s: %s ", method, method, what);
+	const char *p = strstr(t, key);
+	if (!p)
+		die("%s: no '%s' line", path, key);
+	return strtoll(p + strlen(key), NULL, 10);
+}
+
+/* A guest of `mib` MiB (RAM beside Nestor's, give or take its image) with
+ * a pool that holds one full copy: both methods, snapshot, a tenth of
+ * memory written, restore (guest/tests/snapshot.c, suite bench_snap). */
+static void run_snapshots(const char *cpu, int mib, FILE *md)
+{
+	char cmd[1024], path[256], name[64], note[200];
+	int pool = mib + 8, megs = 16 + pool + mib + 2;
+	snprintf(cmd, sizeof(cmd),
+		 "build/tools/nestor-run --quiet --timeout 900 --megs %d --name bench-snap-%d --cpu %s "
+		 "--nestor 'build/nestor.elf snap_pool=%dM' --guest 'build/guest.elf suite=bench_snap' --depth 1",
+		 megs, mib, cpu, pool);
+	if (system(cmd) != 0)
+		die("snapshot benchmark at %d MiB failed (see build/runs/bench-snap-%d)", mib, mib);
+	snprintf(path, sizeof(path), "build/runs/bench-snap-%d/serial.txt", mib);
+	char *t = read_file(path, NULL);
+	if (!t)
+		die("no serial log %s", path);
+	static const char *const methods[] = { "cow", "copy" };
+	long long pause[2];
+	fprintf(md, "| %d |", mib);
+	for (int m = 0; m < 2; m++) {
+		const char *M = m ? "COPY" : "COW";
+		pause[m] = snap_figure(t, methods[m], "pause", path);
+		long long pages = snap_figure(t, methods[m], "pages written", path);
+		/* "... pages written N, pool pages M" */
+		char key[96];
+		snprintf(key, sizeof(key), "env: bench_snap.%s: %s: pages written ", methods[m], methods[m]);
+		const char *line = strstr(t, key), *pp = line ? strstr(line, ", pool pages ") : NULL;
+		if (!pp)
+			die("%s: no pool pages on the '%s' line", path, key);
+		long long held = strtoll(pp + 13, NULL, 10);
+		long long restore = snap_figure(t, methods[m], "restore", path);
+		snprintf(name, sizeof(name), "SNAP_PAUSE_%s_%d", M, mib);
+		snprintf(note, sizeof(note), "ticks the guest is stopped taking a %s snapshot of %d MiB", methods[m], mib);
+		add(name, pause[m], note);
+		snprintf(name, sizeof(name), "SNAP_MEM_%s_%d", M, mib);
+		snprintf(note, sizeof(note), "pool pages the %s snapshot holds after the guest wrote %lld pages (10%%)",
+			 methods[m], pages);
+		add(name, held, note);
+		snprintf(name, sizeof(name), "RESTORE_%s_%d", M, mib);
+		snprintf(note, sizeof(note), "ticks from the restore call to the guest running at its snapshot (%s)",
+			 methods[m]);
+		add(name, restore, note);
+		fprintf(md, " %lld / %lld / %lld |", pause[m], held, restore);
+	}
+	long long permille = pause[1] ? pause[0] * 1000 / pause[1] : -1;
+	snprintf(name, sizeof(name), "SNAP_PAUSE_RATIO_PERMILLE_%d", mib);
+	add(name, permille, "copy-on-write pause / full-copy pause, in thousandths (goal at 256 MiB: <= 10)");
+	fprintf(md, " %.2f %% |\n", pause[1] ? 100.0 * (double)pause[0] / (double)pause[1] : 0.0);
+	free(t);
+}
+
 /* --- plot and graphs ---------------------------------------------------- */
 
 static const struct run *find_run(int depth, const char *variant)
@@ -455,7 +524,7 @@ static void run_list(const char *cpu, const char *list, const char *variant, con
 int main(int argc, char **argv)
 {
 	const char *cpu = "corei7_skylake_x";
-	char depths[64] = "1,2,3,4,5,6,7,8", noshadow[64] = "2,3", turtles[64] = "2,3", linux_list[64] = "0,1,2,3,8";
+	char depths[64] = "1,2,3,4,5,6,7,8", noshadow[64] = "2,3", turtles[64] = "2,3", linux_list[64] = "0,1,2,3,8", snap_list[64] = "64,128,256";
 	const char *kernel = "/var/cache/nestor/linux/vmlinuz", *initrd = "build/linux/initramfs.cpio";
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--cpu") && i + 1 < argc)
@@ -468,13 +537,15 @@ int main(int argc, char **argv)
 			snprintf(turtles, sizeof(turtles), "%s", argv[++i]);
 		else if (!strcmp(argv[i], "--linux-depths") && i + 1 < argc)
 			snprintf(linux_list, sizeof(linux_list), "%s", argv[++i]);
+		else if (!strcmp(argv[i], "--snap-sizes") && i + 1 < argc)
+			snprintf(snap_list, sizeof(snap_list), "%s", argv[++i]);
 		else if (!strcmp(argv[i], "--kernel") && i + 1 < argc)
 			kernel = argv[++i];
 		else if (!strcmp(argv[i], "--initrd") && i + 1 < argc)
 			initrd = argv[++i];
 		else
 			die("usage: bench [--cpu MODEL] [--depths LIST] [--noshadow-depths LIST] [--turtles-depths LIST] "
-			    "[--linux-depths LIST] [--kernel FILE] [--initrd FILE]");
+			    "[--linux-depths LIST] [--snap-sizes LIST] [--kernel FILE] [--initrd FILE]");
 	}
 	if (system("command -v gnuplot >/dev/null && command -v dot >/dev/null") != 0)
 		die("gnuplot and dot (graphviz) are needed: run scripts/setup");
@@ -529,6 +600,15 @@ int main(int argc, char **argv)
 			deepest = runs[i].depth;
 	if (deepest)
 		report_memory(deepest, md);
+	if (snap_list[0]) {
+		fprintf(md, "\n## Snapshots (depth 1)\n\nPause ticks / pool pages after 10%% of memory written / "
+			    "restore ticks.\n\n| Guest MiB | copy-on-write | full copy | cow pause / copy pause |\n"
+			    "|---:|---:|---:|---:|\n");
+		char tmp[64];
+		snprintf(tmp, sizeof(tmp), "%s", snap_list);
+		for (char *d = strtok(tmp, ","); d; d = strtok(NULL, ","))
+			run_snapshots(cpu, atoi(d), md);
+	}
 	if (linux_list[0]) {
 		if (access(kernel, R_OK) || access(initrd, R_OK))
 			die("no Linux kernel (%s) or initramfs (%s): run scripts/setup and make linux-guest", kernel, initrd);

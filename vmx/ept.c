@@ -3,6 +3,7 @@
 #include "boot/platform.h"
 #include "lib/log.h"
 #include "mm/mm.h"
+#include "snap/snap.h"
 #include "vmx/vmcs.h"
 
 static uint64_t *table(struct vm *vm)
@@ -116,5 +117,6 @@ int ept_rebuild(struct vm *vm)
 		return -1;
 	vmwrite(VMCS_EPT_POINTER, vm->eptp);
 	ept_invalidate(vm);
+	snap_ept_rebuilt(vm); /* copy-on-write protection, on the new tables */
 	return 0;
 }

@@ -13,6 +13,7 @@
 #include "lib/x86.h"
 #include "lib/x86_decode.h"
 #include "mm/mm.h"
+#include "snap/snap.h"
 #include "vmx/dump.h"
 #include "vmx/ept.h"
 #include "vmx/exits.h"
@@ -179,6 +180,8 @@ void exit_ept_violation(struct vcpu *v)
 	uint64_t q = vmread(VMCS_EXIT_QUALIFICATION);
 	uint64_t gpa = vmread(VMCS_GUEST_PHYSICAL_ADDR);
 	if (!is_hidden(v->vm, gpa)) {
+		if (snap_ept_fault(v, gpa, q))
+			return; /* copy-on-write: the page is saved and writable now */
 		pr_err("EPT violation on guest memory at 0x%llx (qualification 0x%llx)\n", (unsigned long long)gpa,
 		       (unsigned long long)q);
 		vmcs_dump_guest(v);

@@ -4,6 +4,7 @@
 #include "boot/cpu.h"
 #include "lib/x86.h"
 #include "mm/mm.h"
+#include "snap/snap.h"
 #include "nested/nested.h"
 #include "vmx/exits.h"
 #include "vmx/vmcs.h"
@@ -25,8 +26,10 @@ static bool gpa_copy(struct vm *vm, uint64_t gpa, uint8_t *buf, size_t len, bool
 		if (n > len)
 			n = len;
 		bool hidden = rs_overlaps(&vm->hidden, page, page + PAGE_SIZE);
-		if (write && !hidden)
+		if (write && !hidden) {
+			snap_before_write(vm, gpa, n); /* copy-on-write snapshots */
 			memcpy(phys_to_virt(gpa), buf, n);
+		}
 		else if (!write)
 			hidden ? memset(buf, 0xff, n) : memcpy(buf, phys_to_virt(gpa), n);
 		buf += n, gpa += n, len -= n;

@@ -39,6 +39,7 @@ struct cpuid_cache_entry {
 };
 
 struct vm;
+struct snap_state;
 
 struct vcpu {
 	uint64_t gpr[16]; /* must stay first: see vmx/entry.S */
@@ -93,6 +94,7 @@ struct vm {
 	bool delegated;   /* the level below emulates VMX for our guest (docs/depth.md) */
 	uint16_t vpid;
 	struct vcpu *vcpu0;
+	struct snap_state *snap; /* snapshots (snap/), NULL without a pool */
 	uint64_t hidden_accesses; /* guest accesses to Nestor's memory */
 	uint64_t hidden_inexact;  /* ... by instructions emulated without all effects */
 };

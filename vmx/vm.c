@@ -9,12 +9,14 @@
 #include "lib/x86.h"
 #include "hypercall/abi.h"
 #include "hypercall/hypercall.h"
+#include "snap/snap.h"
 #include "loader/loader.h"
 #include "nested/internal.h"
 #include "mm/mm.h"
 #include "vmx/ept.h"
 #include "vmx/exits.h"
 #include "vmx/vm.h"
+#include "snap/snap.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
 
@@ -90,6 +92,8 @@ void vm_run(const struct mb2_info *mb, unsigned level)
 		fail("VM", err);
 	if (ept_build(vm))
 		fail("EPT", "out of pool memory (raise mem=)");
+	if (mem.snap_end > mem.snap_start && snap_init(vm, mem.snap_start, mem.snap_end - mem.snap_start))
+		fail("snapshots", "snap_pool= is too small for its own bookkeeping");
 	v->vm = vm;
 	vm->vcpu0 = v;
 	if (vmx_enable(vm, v, err, sizeof(err)))

@@ -1,0 +1,175 @@
+/* cpu.c - the vCPU state a snapshot holds: everything of the guest's that
+ * lives in the VMCS guest-state area, in Nestor's vCPU structure, or in the
+ * CPU's own registers because VT-x does not switch it (SDM Vol. 3C 25.4,
+ * 27.3: CR2, DR0-DR3, DR6, the x87/SSE/AVX state and XCR0, the SYSCALL and
+ * swapgs MSRs, TSC_AUX, the MTRRs), and the virtual VMX state when the
+ * guest is a hypervisor (nested/snapshot.c).  The TSC is not put back:
+ * time goes on across a restore, as it does for a restored VM elsewhere. */
+#include "boot/fixup.h"
+#include "lib/log.h"
+#include "lib/string.h"
+#include "lib/x86.h"
+#include "mm/mm.h"
+#include "nested/nested.h"
+#include "snap/internal.h"
+#include "vmx/ept.h"
+#include "vmx/vcpu.h"
+#include "vmx/vmcs.h"
+
+#define CPU_MAX_FIELDS 128
+#define CPU_MAX_MSRS 64
+
+struct cpu_snapshot {
+	uint64_t gpr[16];
+	unsigned nfields;
+	uint32_t field[CPU_MAX_FIELDS];
+	uint64_t value[CPU_MAX_FIELDS];
+	unsigned nmsrs;
+	uint32_t msr[CPU_MAX_MSRS];
+	uint64_t msr_val[CPU_MAX_MSRS];
+	uint64_t cr2, dr[4], dr6;
+	uint32_t window_ctls; /* interrupt- and NMI-window exiting, as programmed */
+	unsigned nmi_pending;
+	bool xsave;           /* fpu holds an XSAVE image (else FXSAVE) */
+	uint64_t xcr0;
+	struct nested_snapshot vmx;
+	uint8_t fpu[] __attribute__((aligned(64)));
+};
+
+/* Control fields that are guest state too: what the guest reads as CR0 and
+ * CR4, its IA-32e mode, and an event Nestor is about to inject. */
+static const uint32_t control_fields[] = {
+	VMCS_CR0_READ_SHADOW, VMCS_CR4_READ_SHADOW,   VMCS_CR0_GUEST_HOST_MASK,  VMCS_CR4_GUEST_HOST_MASK,
+	VMCS_VMENTRY_CTLS,    VMCS_VMENTRY_INTR_INFO, VMCS_VMENTRY_EXCEPTION_ERRCODE, VMCS_VMENTRY_INSTR_LEN,
+};
+
+static uint64_t fpu_area_size(void)
+{
+	/* CPUID.(EAX=0DH,ECX=0):ECX, the XSAVE area for every feature the CPU
+	 * has; FXSAVE's 512 bytes without XSAVE. */
+	if (!(read_cr4() & CR4_OSXSAVE))
+		return 512;
+	return cpuid(0xd, 0).ecx;
+}
+
+uint64_t snap_cpu_pages(void) { return (sizeof(struct cpu_snapshot) + fpu_area_size() + PAGE_SIZE - 1) / PAGE_SIZE; }
+
+/* MSRs the guest owns without VT-x switching them. */
+static unsigned guest_msrs(uint32_t *out)
+{
+	static const uint32_t fixed[] = {
+		MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_FMASK, MSR_KERNEL_GS_BASE, MSR_TSC_AUX,
+		MSR_IA32_MTRR_DEF_TYPE, MSR_IA32_MTRR_FIX64K, MSR_IA32_MTRR_FIX16K_80000, MSR_IA32_MTRR_FIX16K_A0000,
+	};
+	unsigned n = 0;
+	for (unsigned i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		out[n++] = fixed[i];
+	for (uint32_t m = MSR_IA32_MTRR_FIX4K_C0000; m < MSR_IA32_MTRR_FIX4K_C0000 + 8; m++)
+		out[n++] = m;
+	uint64_t cap = 0;
+	rdmsr_safe(MSR_IA32_MTRRCAP, &cap);
+	for (unsigned i = 0; i < (cap & 0xff) && n + 2 <= CPU_MAX_MSRS; i++) {
+		out[n++] = MSR_IA32_MTRR_PHYSBASE0 + 2 * i;
+		out[n++] = MSR_IA32_MTRR_PHYSBASE0 + 2 * i + 1;
+	}
+	return n;
+}
+
+static bool is_mtrr(uint32_t m) { return m == MSR_IA32_MTRR_DEF_TYPE || (m >= 0x200 && m < 0x270); }
+
+#define DR_ACCESS(n)                                                                           \
+	static uint64_t read_dr##n(void)                                                       \
+	{                                                                                      \
+		uint64_t v;                                                                    \
+		__asm__ volatile("mov %%dr" #n ", %0" : "=r"(v));                              \
+		return v;                                                                      \
+	}                                                                                      \
+	static void write_dr##n(uint64_t v) { __asm__ volatile("mov %0, %%dr" #n ::"r"(v)); }
+DR_ACCESS(0)
+DR_ACCESS(1)
+DR_ACCESS(2)
+DR_ACCESS(3)
+DR_ACCESS(6)
+
+void snap_cpu_save(struct vcpu *v, struct cpu_snapshot *c)
+{
+	memcpy(c->gpr, v->gpr, sizeof(c->gpr));
+	c->nfields = 0;
+	for (unsigned i = 0; i < vmcs_num_fields && c->nfields < CPU_MAX_FIELDS; i++) {
+		uint32_t f = vmcs_all_fields[i];
+		uint64_t val;
+		if (vmcs_field_type(f) != VMCS_T_GUEST || vmcs_field_is_high(f) || vmread_checked(f, &val))
+			continue; /* a field this CPU does not have */
+		c->field[c->nfields] = f;
+		c->value[c->nfields++] = val;
+	}
+	for (unsigned i = 0; i < sizeof(control_fields) / sizeof(control_fields[0]); i++) {
+		c->field[c->nfields] = control_fields[i];
+		c->value[c->nfields++] = vmread(control_fields[i]);
+	}
+	uint32_t msrs[CPU_MAX_MSRS];
+	unsigned n = guest_msrs(msrs);
+	c->nmsrs = 0;
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t val;
+		if (rdmsr_safe(msrs[i], &val))
+			continue; /* not on this CPU */
+		c->msr[c->nmsrs] = msrs[i];
+		c->msr_val[c->nmsrs++] = val;
+	}
+	c->cr2 = read_cr2();
+	c->dr[0] = read_dr0(), c->dr[1] = read_dr1(), c->dr[2] = read_dr2(), c->dr[3] = read_dr3();
+	c->dr6 = read_dr6();
+	c->window_ctls = v->proc_ctls & (PROC_INTR_WINDOW | PROC_NMI_WINDOW);
+	c->nmi_pending = v->nmi_pending;
+	/* The guest's FPU/SSE/AVX registers and XCR0 are the CPU's now (Nestor
+	 * uses none of them).  XSAVE's header must start zeroed. */
+	c->xsave = read_cr4() & CR4_OSXSAVE;
+	memset(c->fpu, 0, fpu_area_size());
+	if (c->xsave) {
+		c->xcr0 = xgetbv(0);
+		__asm__ volatile("xsave64 %0" : "+m"(*(uint8_t(*)[4096])c->fpu) : "a"(~0u), "d"(~0u) : "memory");
+	} else {
+		__asm__ volatile("fxsave64 %0" : "+m"(*(uint8_t(*)[512])c->fpu) : : "memory");
+	}
+}
+
+int snap_cpu_restore(struct vcpu *v, const struct cpu_snapshot *c)
+{
+	memcpy(v->gpr, c->gpr, sizeof(v->gpr));
+	for (unsigned i = 0; i < c->nfields; i++)
+		vmwrite(c->field[i], c->value[i]);
+	v->proc_ctls = (v->proc_ctls & ~(PROC_INTR_WINDOW | PROC_NMI_WINDOW)) | c->window_ctls;
+	vmwrite(VMCS_PROC_BASED_CTLS, v->proc_ctls);
+	v->nmi_pending = c->nmi_pending;
+	bool mtrr_changed = false;
+	for (unsigned i = 0; i < c->nmsrs; i++) {
+		uint64_t now = 0;
+		rdmsr_safe(c->msr[i], &now);
+		if (now == c->msr_val[i])
+			continue;
+		if (wrmsr_safe(c->msr[i], c->msr_val[i]))
+			pr_warn("snapshot: MSR 0x%x could not be put back\n", c->msr[i]);
+		mtrr_changed |= is_mtrr(c->msr[i]);
+	}
+	if (mtrr_changed) {
+		/* Memory types as at the snapshot: the EPT is made again (and
+		 * protected again, snap_ept_rebuilt). */
+		mtrr_read(&v->vm->mtrr);
+		if (ept_rebuild(v->vm))
+			return -1;
+	}
+	write_cr2(c->cr2);
+	write_dr0(c->dr[0]), write_dr1(c->dr[1]), write_dr2(c->dr[2]), write_dr3(c->dr[3]);
+	write_dr6(c->dr6);
+	if (c->xsave) {
+		if (xsetbv_safe(0, c->xcr0))
+			return -1;
+		__asm__ volatile("xrstor64 %0" : : "m"(*(const uint8_t(*)[4096])c->fpu), "a"(~0u), "d"(~0u) : "memory");
+	} else {
+		__asm__ volatile("fxrstor64 %0" : : "m"(*(const uint8_t(*)[512])c->fpu) : "memory");
+	}
+	return nested_snapshot_restore(v, &c->vmx);
+}
+
+struct nested_snapshot *snap_cpu_vmx(struct cpu_snapshot *c) { return &c->vmx; }
