@@ -62,15 +62,15 @@ enum nestor_hypercall {
 	NESTOR_HC_RESTORE = 7,     /* RBX = id, RCX = a value for the restored guest:
 				    * does not return when it succeeds */
 	NESTOR_HC_SNAP_DROP = 8,   /* RBX = id: forget it, its pool pages freed */
-	NESTOR_HC_UNDELEGATE_VMX = 10, /* RBX as for NESTOR_HC_DELEGATE_VMX: the asking
-				    * level emulates its guest's VMX itself again
-				    * (NESTOR_EBUSY while that guest is in VMX
-				    * operation); a Nestor does it before a snapshot */
 	NESTOR_HC_SNAP_INFO = 9,   /* RBX = 0 -> RBX = pool pages in use, RCX = pool
 				    * pages, RDX = pages reserved by copy-on-write
 				    * snapshots; RBX = id -> RBX = guest pages it holds
 				    * a copy of, RCX = its method, RDX = ticks taking
 				    * it cost inside Nestor */
+	NESTOR_HC_UNDELEGATE_VMX = 10, /* RBX as for NESTOR_HC_DELEGATE_VMX: the asking
+				    * level emulates its guest's VMX itself again
+				    * (NESTOR_EBUSY while that guest is in VMX
+				    * operation); a Nestor does it before a snapshot */
 };
 #define NESTOR_STATS_TOTAL 0xffffffffu
 #define NESTOR_SNAP_DEFAULT 0u

@@ -31,6 +31,7 @@ struct snap_state {
 	uint64_t ram_pages; /* guest RAM pages among them (what a snapshot saves) */
 	uint64_t reserved;  /* sum of the snapshots' reserve_left */
 	unsigned ncow;      /* copy-on-write snapshots kept */
+	uint16_t bm_port;   /* bus-master IDE registers watched (dma.c), 0: none */
 	struct snapshot s[SNAP_MAX];
 };
 
@@ -60,6 +61,9 @@ int snap_cow_page(struct vm *vm, uint64_t pfn);
 void *snap_pool_page(struct snap_state *st, uint32_t idx);
 int snap_pool_alloc(struct snap_state *st, uint32_t *idx);
 void snap_pool_put(struct snap_state *st, uint32_t idx);
+
+/* dma.c: watch bus-master DMA starts (on while cow snapshots are kept). */
+void snap_dma_watch(struct vm *vm, bool on);
 
 /* cpu.c: the vCPU state, pages of pool needed, save, restore. */
 uint64_t snap_cpu_pages(void);

@@ -233,10 +233,10 @@ bool snap_ept_fault(struct vcpu *v, uint64_t gpa, uint64_t q)
 	struct vm *vm = v->vm;
 	if (!vm->snap || !(q & EPT_VIOLATION_WRITE))
 		return false;
-	if (snap_page_writable(vm, gpa) && snap_cow_active(vm))
-		return true; /* a translation from before the page was made writable */
-	if (!snap_cow_active(vm))
-		return false;
+	/* Writable by now: a translation the CPU kept from before the page,
+	 * or all of memory, was made writable.  The guest retries. */
+	if (snap_page_writable(vm, gpa))
+		return true;
 	if (snap_cow_page(vm, gpa / PAGE_SIZE))
 		vm_end_run(v, true, "snapshot: out of pool memory saving a page (a reservation bug)");
 	return true;

@@ -6,8 +6,8 @@
  *  - cow (copy-on-write): the guest's EPT loses its write permission (at the
  *    top of the tables, so taking the snapshot costs a few entries), and a
  *    page is copied the first time anything writes it: the guest (an EPT
- *    violation) or Nestor on its behalf (gpa_write).  A device's DMA does
- *    not go through the EPT: see docs/snapshots.md for what that means.
+ *    violation), Nestor on its behalf (gpa_write), or a bus-master DMA
+ *    (seen when it starts: snap/dma.c).
  * A restore copies back what changed since the snapshot (cow: the pages
  * written since; copy: all), puts the vCPU state back and resumes the guest
  * right after its snapshot hypercall, which then returns
@@ -53,6 +53,11 @@ bool snap_cow_active(const struct vm *vm);
 
 /* The EPT was rebuilt (new memory types): protect it again. */
 void snap_ept_rebuilt(struct vm *vm);
+
+/* An OUT the guest makes to a port that exits: a bus-master DMA about to
+ * start saves what it will write first (snap/dma.c).  The OUT itself is
+ * the caller's to do. */
+void snap_io_out(struct vcpu *v, uint16_t port, uint32_t value);
 
 /* Pool use for the footprint line. */
 void snap_usage(const struct vm *vm, uint64_t *used_pages, uint64_t *total_pages);

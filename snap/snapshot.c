@@ -113,7 +113,8 @@ int64_t snap_take(struct vcpu *v, uint64_t method)
 	} else {
 		s->reserve_left = st->ram_pages;
 		st->reserved += s->reserve_left;
-		st->ncow++;
+		if (st->ncow++ == 0)
+			snap_dma_watch(vm, true);
 		snap_protect_all(vm);
 	}
 	s->pause_ticks = rdtsc() - t0;
@@ -182,8 +183,10 @@ int64_t snap_drop(struct vcpu *v, uint64_t id)
 			snap_pool_put(st, s->map[pfn] - 1);
 	if (s->method == SNAP_METHOD_COW) {
 		st->reserved -= s->reserve_left;
-		if (--st->ncow == 0)
+		if (--st->ncow == 0) {
 			snap_unprotect_all(vm);
+			snap_dma_watch(vm, false);
+		}
 	}
 	if (pmm_free(&st->pmm, s->meta_phys, s->meta_pages))
 		panic("snapshot: bookkeeping pages freed twice");

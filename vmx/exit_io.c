@@ -3,12 +3,14 @@
  * Ports are passed through by the I/O bitmaps, except Bochs' shutdown port
  * 0x8900: when the guest writes "Shutdown" there, Nestor ends the run
  * itself - statistics, integrity check, then it powers off the machine below
- * the same way.  Bytes that are not (yet) the complete word are forwarded
+ * the same way; and, while copy-on-write snapshots are kept, the bus-master
+ * IDE command registers (snap/dma.c).  Bytes that are not (yet) the complete word are forwarded
  * unchanged, so the device below sees exactly the guest's accesses. */
 #include "lib/log.h"
 #include "lib/x86.h"
 #include "vmx/exits.h"
 #include "vmx/guest_mem.h"
+#include "snap/snap.h"
 #include "vmx/vmcs.h"
 
 static const char shutdown_word[] = "Shutdown";
@@ -45,10 +47,12 @@ static void shutdown_port_write(struct vcpu *v, unsigned size, uint32_t val)
 
 static void do_out(struct vcpu *v, uint16_t port, unsigned size, uint32_t val)
 {
-	if (port == BOCHS_SHUTDOWN_PORT)
+	if (port == BOCHS_SHUTDOWN_PORT) {
 		shutdown_port_write(v, size, val);
-	else
-		port_out(port, size, val);
+		return;
+	}
+	snap_io_out(v, port, val); /* a DMA start during a snapshot */
+	port_out(port, size, val);
 }
 
 /* INS/OUTS: element by element through the guest's segments and paging. */
