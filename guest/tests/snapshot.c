@@ -389,18 +389,25 @@ static uint16_t bus_master_base(void)
 	return 0;
 }
 
+/* The bus-master registers for a DMA test, or 0 (said why) to skip it. */
+static uint16_t dma_test_setup(void)
+{
+	if (!pool_available())
+		return 0;
+	uint16_t bm = bus_master_base();
+	if (!bm)
+		env("no bus-master IDE controller");
+	return bm;
+}
+
 /* A bus-master transfer into memory started during a copy-on-write
  * snapshot: the four pages its PRD table names are saved before the device
  * may write them (the guest itself never writes them). */
 TEST(snapshot, dma_start_saves)
 {
-	if (!pool_available())
+	uint16_t bm = dma_test_setup();
+	if (!bm)
 		return;
-	uint16_t bm = bus_master_base();
-	if (!bm) {
-		env("no bus-master IDE controller");
-		return;
-	}
 	fill(8);
 	uint32_t *prd = (uint32_t *)(region + 200 * 4096);
 	struct snap_regs out;
@@ -468,13 +475,9 @@ static bool atapi_dma_read(uint16_t bm, uint32_t lba, void *buf)
  * during a copy-on-write snapshot; the restore puts the page back. */
 TEST(snapshot, dma_cdrom)
 {
-	if (!pool_available())
+	uint16_t bm = dma_test_setup();
+	if (!bm)
 		return;
-	uint16_t bm = bus_master_base();
-	if (!bm) {
-		env("no bus-master IDE controller");
-		return;
-	}
 	/* Bochs 2.7 applies the running guest's EPT to a device's DMA (a CPU
 	 * does not): above depth 1 the page is writable in the Nestor holding
 	 * the snapshot but not yet in the shadow EPT of the one below, and Bochs
