@@ -90,33 +90,23 @@ static int64_t hc_stats(struct vcpu *v, uint64_t fn)
 	return NESTOR_OK;
 }
 
-/* NESTOR_HC_DELEGATE_VMX (docs/depth.md): the level RBX levels above our
- * guest asks that the VMX of its own guest be emulated below.  We do it
- * unless we delegated ourselves: then the Nestor below does, and we pass
- * the request on, one level further away. */
-static int64_t hc_delegate(struct vcpu *v)
+/* NESTOR_HC_DELEGATE_VMX and NESTOR_HC_UNDELEGATE_VMX (docs/depth.md): the
+ * level RBX levels above our guest asks that the VMX of its own guest be
+ * emulated below, or by itself again.  We do it unless we delegated
+ * ourselves: then the Nestor below does, and we pass the request on, one
+ * level further away. */
+static int64_t hc_delegation(struct vcpu *v, uint64_t fn)
 {
 	uint64_t above = v->gpr[RBX], hash = v->gpr[RCX];
 	if (above >= NESTED_MAX_LEVELS)
 		return NESTOR_EINVAL;
 	if (v->vm->delegated) {
 		uint64_t rbx = above + 1, rcx = hash, rdx = 0;
-		return nestor_vmcall(NESTOR_HC_DELEGATE_VMX, &rbx, &rcx, &rdx, 0, 0);
+		return nestor_vmcall(fn, &rbx, &rcx, &rdx, 0, 0);
 	}
+	if (fn == NESTOR_HC_UNDELEGATE_VMX)
+		return nested_revoke_delegation(v, (unsigned)above + 1);
 	return nested_accept_delegation(v, (unsigned)above + 1, hash);
-}
-
-/* NESTOR_HC_UNDELEGATE_VMX: the way back, passed on the same way. */
-static int64_t hc_undelegate(struct vcpu *v)
-{
-	uint64_t above = v->gpr[RBX];
-	if (above >= NESTED_MAX_LEVELS)
-		return NESTOR_EINVAL;
-	if (v->vm->delegated) {
-		uint64_t rbx = above + 1, rcx = 0, rdx = 0;
-		return nestor_vmcall(NESTOR_HC_UNDELEGATE_VMX, &rbx, &rcx, &rdx, 0, 0);
-	}
-	return nested_revoke_delegation(v, (unsigned)above + 1);
 }
 
 void exit_vmcall(struct vcpu *v)
@@ -143,7 +133,8 @@ void exit_vmcall(struct vcpu *v)
 			status = hc_console(v, v->gpr[RBX], v->gpr[RCX]);
 			break;
 		case NESTOR_HC_DELEGATE_VMX:
-			status = hc_delegate(v);
+		case NESTOR_HC_UNDELEGATE_VMX:
+			status = hc_delegation(v, fn);
 			break;
 		case NESTOR_HC_SNAPSHOT:
 			status = snap_take(v, v->gpr[RBX]);
@@ -156,9 +147,6 @@ void exit_vmcall(struct vcpu *v)
 			status = snap_restore(v, v->gpr[RBX], v->gpr[RCX]);
 			if (status == NESTOR_SNAP_RESTORED)
 				return; /* the guest is back at its snapshot */
-			break;
-		case NESTOR_HC_UNDELEGATE_VMX:
-			status = hc_undelegate(v);
 			break;
 		case NESTOR_HC_SNAP_DROP:
 			status = snap_drop(v, v->gpr[RBX]);

@@ -75,8 +75,6 @@ static unsigned guest_msrs(uint32_t *out)
 	return n;
 }
 
-static bool is_mtrr(uint32_t m) { return m == MSR_IA32_MTRR_DEF_TYPE || (m >= 0x200 && m < 0x270); }
-
 #define DR_ACCESS(n)                                                                           \
 	static uint64_t read_dr##n(void)                                                       \
 	{                                                                                      \
@@ -150,7 +148,7 @@ int snap_cpu_restore(struct vcpu *v, const struct cpu_snapshot *c)
 			continue;
 		if (wrmsr_safe(c->msr[i], c->msr_val[i]))
 			pr_warn("snapshot: MSR 0x%x could not be put back\n", c->msr[i]);
-		mtrr_changed |= is_mtrr(c->msr[i]);
+		mtrr_changed |= mtrr_is_msr(c->msr[i]);
 	}
 	if (mtrr_changed) {
 		/* Memory types as at the snapshot: the EPT is made again (and

@@ -27,8 +27,9 @@
 
 int snap_init(struct vm *vm, uint64_t base, uint64_t size)
 {
-	static struct snap_state state; /* one VM per Nestor */
-	struct snap_state *st = &state;
+	struct snap_state *st = zalloc(sizeof(*st));
+	if (!st)
+		return -1;
 	uint64_t npages = size / PAGE_SIZE;
 	/* Bookkeeping at the start of the pool: the allocator's bitmap, then
 	 * one reference count per pool page. */

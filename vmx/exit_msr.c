@@ -21,12 +21,6 @@ static bool hidden_vmx_msr(uint32_t msr)
 	return msr == MSR_IA32_FEATURE_CONTROL || (msr >= MSR_VMX_BASIC && msr <= MSR_VMX_VMFUNC);
 }
 
-static bool is_mtrr(uint32_t msr)
-{
-	return msr == MSR_IA32_MTRR_DEF_TYPE || (msr >= 0x250 && msr <= 0x26f) ||
-	       (msr >= MSR_IA32_MTRR_PHYSBASE0 && msr < MSR_IA32_MTRR_PHYSBASE0 + 2 * MTRR_MAX_VAR);
-}
-
 /* MSRs that VT-x switches through the VMCS guest-state area: for the
  * guest they live in these fields, not in the real registers. */
 static uint32_t vmcs_field_of(uint32_t msr)
@@ -118,7 +112,7 @@ void exit_wrmsr(struct vcpu *v)
 		inject_gp(v);
 		return;
 	}
-	if (is_mtrr(msr)) {
+	if (mtrr_is_msr(msr)) {
 		mtrr_read(&v->vm->mtrr);
 		if (ept_rebuild(v->vm))
 			vm_end_run(v, true, "out of pool memory rebuilding the EPT");

@@ -5,6 +5,7 @@
 #ifndef VMX_MTRR_H
 #define VMX_MTRR_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define MTRR_MAX_VAR 16
@@ -22,6 +23,13 @@ struct mtrr_state {
 #define MTRR_DEF_FE (1ull << 10)
 #define MTRR_CAP_FIX (1ull << 8)
 #define MTRR_VAR_VALID (1ull << 11)
+
+/* Whether msr is one of the MTRRs (SDM Vol. 3A 12.11.2). */
+static inline bool mtrr_is_msr(uint32_t msr)
+{
+	return msr == 0x2ff /* IA32_MTRR_DEF_TYPE */ || (msr >= 0x250 && msr <= 0x26f) ||
+	       (msr >= 0x200 && msr < 0x200 + 2 * MTRR_MAX_VAR);
+}
 
 /* Memory type of [start, start + len) (len a power of two, start aligned
  * to it), or -1 when the type is not the same over the whole range. */

@@ -93,7 +93,7 @@ void vm_run(const struct mb2_info *mb, unsigned level)
 	if (ept_build(vm))
 		fail("EPT", "out of pool memory (raise mem=)");
 	if (mem.snap_end > mem.snap_start && snap_init(vm, mem.snap_start, mem.snap_end - mem.snap_start))
-		fail("snapshots", "snap_pool= is too small for its own bookkeeping");
+		fail("snapshots", "snap_pool= is too small for its own bookkeeping, or Nestor's pool is exhausted");
 	v->vm = vm;
 	vm->vcpu0 = v;
 	if (vmx_enable(vm, v, err, sizeof(err)))
