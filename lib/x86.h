@@ -161,6 +161,8 @@ static inline void ltr(uint16_t sel) { __asm__ volatile("ltr %0" ::"r"(sel)); }
 #define CR4_SMEP (1ul << 20)
 #define CR4_SMAP (1ul << 21)
 #define CR4_PKE (1ul << 22)
+#define CR4_CET (1ul << 23)
+#define CR4_PKS (1ul << 24)
 
 #define RFLAGS_CF (1ul << 0)
 #define RFLAGS_FIXED (1ul << 1)

@@ -10,6 +10,7 @@
 #include "lib/string.h"
 #include "lib/x86.h"
 #include "mm/mm.h"
+#include "nested/checks.h"
 #include "nested/internal.h"
 #include "vmx/exits.h"
 #include "vmx/guest_mem.h"
@@ -21,147 +22,13 @@ static uint64_t width_mask(void)
 	return ~((1ull << maxphyaddr) - 1);
 }
 
-static bool canonical(uint64_t a) { return (uint64_t)(((int64_t)a << 16) >> 16) == a; }
-
-/* A control value within what the virtual CPU allows (SDM 26.2.1.1). */
-static bool ctl_ok(uint64_t cap, uint32_t val)
-{
-	uint32_t must = (uint32_t)cap, may = (uint32_t)(cap >> 32);
-	return (val & must) == must && !(val & ~may);
-}
-
-static bool page_addr_ok(uint64_t a) { return !(a & 0xfff) && !(a & width_mask()); }
+/* The inputs of the pure checks (nested/checks.c) besides VMCS12. */
+static struct check_env env(void) { return (struct check_env){ nested_caps(), maxphyaddr }; }
 
 bool nested_eptp_valid(uint64_t eptp)
 {
-	const struct nested_caps *c = nested_caps();
-	unsigned mt = eptp & 7;
-	if (!((mt == MT_UC && (c->ept_vpid & EPT_CAP_UC)) || (mt == MT_WB && (c->ept_vpid & EPT_CAP_WB))))
-		return false;
-	if (((eptp >> 3) & 7) != 3) /* page-walk length 4 */
-		return false;
-	if ((eptp & (1ull << 6)) && !(c->ept_vpid & EPT_CAP_AD))
-		return false;
-	return !(eptp & 0xf80) && !(eptp & width_mask());
-}
-
-static bool msr_area_ok(uint64_t addr, uint32_t count)
-{
-	return count == 0 || (!(addr & 15) && !((addr + 16ull * count - 1) & width_mask()));
-}
-
-static bool has_error_code_vector(unsigned v) { return v == 8 || (v >= 10 && v <= 14) || v == 17 || v == 21; }
-
-/* SDM 26.2.1: VM-execution, VM-exit and VM-entry control fields. */
-static const char *check_controls(const struct vmcs12 *c)
-{
-	const struct nested_caps *nc = nested_caps();
-	uint32_t pin = V12(c, PIN_BASED_CTLS), proc = V12(c, PROC_BASED_CTLS);
-	uint32_t proc2 = (proc & PROC_SECONDARY_CTLS) ? V12(c, PROC_BASED_CTLS2) : 0;
-	uint32_t exit = V12(c, VMEXIT_CTLS), entry = V12(c, VMENTRY_CTLS);
-	if (!ctl_ok(nc->true_pin, pin) || !ctl_ok(nc->true_proc, proc) || !ctl_ok(nc->true_exit, exit) ||
-	    !ctl_ok(nc->true_entry, entry))
-		return "a pin-based, primary, exit or entry control outside the allowed settings";
-	if ((proc & PROC_SECONDARY_CTLS) && !ctl_ok(nc->proc2, proc2))
-		return "a secondary control outside the allowed settings";
-	if (V12(c, CR3_TARGET_COUNT) > ((nc->misc >> 16) & 0x1ff))
-		return "CR3-target count above the supported number";
-	if ((proc & PROC_USE_IO_BITMAPS) && (!page_addr_ok(V12(c, IO_BITMAP_A)) || !page_addr_ok(V12(c, IO_BITMAP_B))))
-		return "I/O bitmap address not 4 KiB aligned or beyond the physical-address width";
-	if ((proc & PROC_USE_MSR_BITMAPS) && !page_addr_ok(V12(c, MSR_BITMAP)))
-		return "MSR bitmap address not 4 KiB aligned or beyond the physical-address width";
-	if (!(pin & PIN_NMI_EXITING) && (pin & PIN_VIRTUAL_NMIS))
-		return "virtual NMIs without NMI exiting";
-	if (!(pin & PIN_VIRTUAL_NMIS) && (proc & PROC_NMI_WINDOW))
-		return "NMI-window exiting without virtual NMIs";
-	if ((proc2 & PROC2_VPID) && V12(c, VPID) == 0)
-		return "VPID enabled with VPID 0";
-	if ((proc2 & PROC2_EPT) && !nested_eptp_valid(V12(c, EPT_POINTER)))
-		return "invalid EPT pointer (memory type, walk length, reserved bits)";
-	if ((proc2 & PROC2_UNRESTRICTED_GUEST) && !(proc2 & PROC2_EPT))
-		return "unrestricted guest without EPT";
-	if (!(pin & PIN_PREEMPTION_TIMER) && (exit & EXIT_SAVE_PREEMPTION_TIMER))
-		return "saving the preemption timer without activating it";
-	if (!msr_area_ok(V12(c, VMEXIT_MSR_STORE_ADDR), V12(c, VMEXIT_MSR_STORE_COUNT)) ||
-	    !msr_area_ok(V12(c, VMEXIT_MSR_LOAD_ADDR), V12(c, VMEXIT_MSR_LOAD_COUNT)) ||
-	    !msr_area_ok(V12(c, VMENTRY_MSR_LOAD_ADDR), V12(c, VMENTRY_MSR_LOAD_COUNT)))
-		return "MSR store/load area not 16-byte aligned or beyond the physical-address width";
-	/* Event injection (SDM 26.2.1.3). */
-	uint32_t info = V12(c, VMENTRY_INTR_INFO);
-	if (info & INTR_INFO_VALID) {
-		unsigned type = (info >> 8) & 7, vec = info & 0xff;
-		bool ug = proc2 & PROC2_UNRESTRICTED_GUEST;
-		bool pe = V12(c, GUEST_CR0) & CR0_PE;
-		bool any_errcode = nc->basic & (1ull << 56);
-		if (info & 0x7ffff000u)
-			return "reserved bits set in the VM-entry interruption information";
-		if (type == 1 || type == INTR_TYPE_OTHER) /* "other event" needs the monitor trap flag */
-			return "injected event of a reserved type (or MTF, not offered)";
-		if ((type == INTR_TYPE_NMI && vec != 2) || (type == INTR_TYPE_HW_EXCEPTION && vec > 31))
-			return "injected event: vector does not match its type";
-		bool want_ec = type == INTR_TYPE_HW_EXCEPTION && (!ug || pe) && (any_errcode || has_error_code_vector(vec));
-		bool deliver = info & INTR_INFO_ERRCODE_VALID;
-		if (deliver && (type != INTR_TYPE_HW_EXCEPTION || (ug && !pe)))
-			return "injected event: error code for a type or mode that has none";
-		if (!any_errcode && deliver != want_ec)
-			return "injected exception: error code delivered iff the vector has one";
-		if (deliver && (V12(c, VMENTRY_EXCEPTION_ERRCODE) & 0xffff8000u))
-			return "injected exception: error code bits 31:15 set";
-		if (type == INTR_TYPE_SW_INTR || type == INTR_TYPE_PRIV_SW_EXCEPTION || type == INTR_TYPE_SW_EXCEPTION) {
-			uint32_t len = V12(c, VMENTRY_INSTR_LEN);
-			if (len > 15 || (len == 0 && !(nc->misc & (1ull << 30))))
-				return "injected software event: instruction length not 1..15";
-		}
-	}
-	return NULL;
-}
-
-/* SDM 26.2.2-26.2.4: host-state area and address-space size. */
-static const char *check_host(const struct vmcs12 *c)
-{
-	const struct nested_caps *nc = nested_caps();
-	uint64_t cr0 = V12(c, HOST_CR0), cr4 = V12(c, HOST_CR4);
-	uint32_t exit = V12(c, VMEXIT_CTLS), entry = V12(c, VMENTRY_CTLS);
-	bool host64 = exit & EXIT_HOST_ADDR_SPACE_SIZE;
-	if ((cr0 & nc->cr0_fixed0) != nc->cr0_fixed0 || (cr0 & ~nc->cr0_fixed1))
-		return "host CR0 violates the VMX fixed bits";
-	if ((cr4 & nc->cr4_fixed0) != nc->cr4_fixed0 || (cr4 & ~nc->cr4_fixed1))
-		return "host CR4 violates the VMX fixed bits";
-	if (V12(c, HOST_CR3) & width_mask())
-		return "host CR3 beyond the physical-address width";
-	if (!canonical(V12(c, HOST_IA32_SYSENTER_ESP)) || !canonical(V12(c, HOST_IA32_SYSENTER_EIP)))
-		return "host SYSENTER ESP/EIP not canonical";
-	if (exit & EXIT_LOAD_PAT) {
-		for (int i = 0; i < 8; i++) {
-			unsigned t = (V12(c, HOST_IA32_PAT) >> (8 * i)) & 0xff;
-			if (t == 2 || t == 3 || t > 7)
-				return "host PAT with an invalid memory type";
-		}
-	}
-	if (exit & EXIT_LOAD_EFER) {
-		uint64_t efer = V12(c, HOST_IA32_EFER);
-		if ((efer & ~(uint64_t)(EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)) ||
-		    !!(efer & EFER_LMA) != host64 || !!(efer & EFER_LME) != host64)
-			return "host EFER reserved bits, or LMA/LME not matching the host address-space size";
-	}
-	static const uint32_t sels[7] = { VMCS_HOST_ES_SEL, VMCS_HOST_CS_SEL, VMCS_HOST_SS_SEL, VMCS_HOST_DS_SEL,
-					  VMCS_HOST_FS_SEL, VMCS_HOST_GS_SEL, VMCS_HOST_TR_SEL };
-	for (int i = 0; i < 7; i++)
-		if (c->f[vmcs12_index(sels[i])] & 7)
-			return "a host selector with RPL or TI set";
-	if (V12(c, HOST_CS_SEL) == 0 || V12(c, HOST_TR_SEL) == 0 || (!host64 && V12(c, HOST_SS_SEL) == 0))
-		return "host CS or TR selector 0 (or SS for a 32-bit host)";
-	if (!canonical(V12(c, HOST_FS_BASE)) || !canonical(V12(c, HOST_GS_BASE)) || !canonical(V12(c, HOST_GDTR_BASE)) ||
-	    !canonical(V12(c, HOST_IDTR_BASE)) || !canonical(V12(c, HOST_TR_BASE)))
-		return "a host base address not canonical";
-	if (host64) {
-		if (!(cr4 & CR4_PAE) || !canonical(V12(c, HOST_RIP)))
-			return "64-bit host: CR4.PAE clear or RIP not canonical";
-	} else {
-		if ((entry & ENTRY_IA32E_MODE) || (cr4 & CR4_PCIDE) || (V12(c, HOST_RIP) >> 32))
-			return "32-bit host with an IA-32e guest, PCIDE or a 64-bit RIP";
-	}
-	return NULL;
+	struct check_env e = env();
+	return vmcs12_eptp_valid(eptp, &e);
 }
 
 /* The part of SDM 26.2.4 that depends on L1's own state, not on VMCS12's
@@ -404,12 +271,13 @@ void nested_vmentry(struct vcpu *v, struct nested *n, bool resume)
 		return vmx_fail(v, n, VMXERR_VMRESUME_NOT_LAUNCHED);
 	const char *why;
 	if (checks_needed(n)) {
+		struct check_env e = env();
 		n->checks_passed = false;
-		if ((why = check_controls(c))) {
+		if ((why = vmcs12_check_controls(c, &e))) {
 			pr_debug("VM entry of level %u: invalid control (%s)\n", n->level + 1, why);
 			return vmx_fail(v, n, VMXERR_ENTRY_INVALID_CONTROLS);
 		}
-		if ((why = check_host(c))) {
+		if ((why = vmcs12_check_host(c, &e))) {
 			pr_debug("VM entry of level %u: invalid host state (%s)\n", n->level + 1, why);
 			return vmx_fail(v, n, VMXERR_ENTRY_INVALID_HOST_STATE);
 		}

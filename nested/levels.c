@@ -16,58 +16,31 @@
 #include "mm/mm.h"
 #include "snap/snap.h"
 #include "boot/cpu.h"
+#include "nested/checks.h"
 #include "nested/internal.h"
 #include "vmx/ept.h"
 #include "vmx/guest_mem.h"
 
-/* One EPT leaf: the address it maps gpa to, and the page's size. */
-struct ept_leaf {
-	uint64_t addr;
-	unsigned rights, mtype, shift;
+/* Reads an EPT entry of the level whose EPT it is (its physical memory). */
+struct walk_ctx {
+	struct vcpu *v;
+	unsigned owner;
 };
+static bool read_entry(void *p, uint64_t pa, uint64_t *entry)
+{
+	struct walk_ctx *w = p;
+	*entry = ~0ull;
+	level_read(w->v, w->owner, pa, entry, 8);
+	return true;
+}
 
 /* Walks an EPT whose tables are in `owner`'s physical memory, like the CPU
- * (SDM 28.3.2).  0 with the leaf; 1 when not present or a level denies the
- * access (*rights what is granted); 2 on a misconfiguration. */
+ * (nested/checks.c). */
 static int walk_ept(struct vcpu *v, unsigned owner, uint64_t eptp, uint64_t gpa, struct ept_leaf *out)
 {
-	const struct nested_caps *c = nested_caps();
-	uint64_t rsvd_addr = ~((1ull << maxphyaddr) - 1) & 0x000ffffffffff000ull;
-	uint64_t table = eptp & EPT_ADDR_MASK;
-	unsigned r = 7;
-	for (int level = 4; level >= 1; level--) {
-		int shift = 12 + 9 * (level - 1);
-		uint64_t e = ~0ull;
-		level_read(v, owner, table + ((gpa >> shift) & 511) * 8, &e, 8);
-		unsigned perm = e & 7;
-		if (!perm) {
-			out->rights = 0;
-			return 1;
-		}
-		/* Write without read; execute-only without support; reserved
-		 * address bits: EPT misconfiguration (SDM 28.3.3.1). */
-		if ((perm & 3) == 2 || (perm == 4 && !(c->ept_vpid & EPT_CAP_EXEC_ONLY)) || (e & rsvd_addr))
-			return 2;
-		r &= perm;
-		bool large = (e & EPT_LARGE) && (level == 2 || (level == 3 && (c->ept_vpid & EPT_CAP_1G)));
-		if (level == 4 && (e & (EPT_LARGE | 0x38)))
-			return 2; /* bits 7:3 reserved in a PML4 entry */
-		if (level == 1 || large) {
-			unsigned mt = (e >> 3) & 7;
-			if (mt == 2 || mt == 3 || mt == 7)
-				return 2;
-			uint64_t page = 1ull << shift;
-			if (large && (e & (page - 1) & ~0xfffull & ~(uint64_t)0x7f))
-				return 2; /* reserved bits below a large page's address */
-			out->addr = (e & EPT_ADDR_MASK & ~(page - 1)) | (gpa & (page - 1));
-			out->rights = r;
-			out->mtype = mt | ((e & EPT_IGNORE_PAT) ? 8 : 0);
-			out->shift = shift;
-			return 0;
-		}
-		table = e & EPT_ADDR_MASK;
-	}
-	return 2;
+	struct walk_ctx w = { v, owner };
+	struct check_env e = { nested_caps(), maxphyaddr };
+	return ept12_walk(read_entry, &w, eptp, gpa, &e, out);
 }
 
 /* Level 1: the machine, minus what Nestor hides and above what EPT01 maps;
