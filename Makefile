@@ -19,7 +19,9 @@ WARN      := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wstrict-proto
 KERNEL_COMMON := -std=gnu11 -O2 -g -ffreestanding -fno-stack-protector -fno-pic -fno-pie -mno-red-zone \
 	-mgeneral-regs-only -fno-omit-frame-pointer -fno-asynchronous-unwind-tables -fno-strict-aliasing \
 	-fno-common $(WARN) -I. -MMD -MP
-HV_CFLAGS    := $(KERNEL_COMMON) -mcmodel=kernel -DNESTOR_VERSION='"$(VERSION)"'
+# CHECKED=1 (the default) adds Nestor's internal assertions (vmx/vmcs_own.h).
+CHECKED      ?= 1
+HV_CFLAGS    := $(KERNEL_COMMON) -mcmodel=kernel -DNESTOR_VERSION='"$(VERSION)"' $(if $(filter 1,$(CHECKED)),-DNESTOR_CHECKED)
 GUEST_CFLAGS := $(KERNEL_COMMON) -mcmodel=small
 KERNEL_LDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack --no-warn-rwx-segments
 
@@ -62,11 +64,16 @@ help:
 	@echo "make clean      remove $(BUILD)/"
 
 # --- hypervisor ------------------------------------------------------------
-$(BUILD)/hv/%.c.o: %.c
+# Objects depend on the flags they were built with (CHECKED=0/1 rebuilds).
+HV_FLAGS_STAMP := $(BUILD)/hv/flags.$(shell echo '$(HV_CFLAGS)' | md5sum | cut -c1-12)
+$(HV_FLAGS_STAMP):
+	@mkdir -p $(dir $@) && rm -f $(BUILD)/hv/flags.* && touch $@
+
+$(BUILD)/hv/%.c.o: %.c $(HV_FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(HV_CFLAGS) -c $< -o $@
-$(BUILD)/hv/%.S.o: %.S
+$(BUILD)/hv/%.S.o: %.S $(HV_FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	@echo "  AS      $<"
 	$(Q)$(CC) $(HV_CFLAGS) -D__ASSEMBLY__ -c $< -o $@

@@ -15,6 +15,7 @@
 #include "vmx/exits.h"
 #include "vmx/guest_mem.h"
 #include "vmx/vmcs.h"
+#include "vmx/vmcs_own.h"
 #include "vmx/vmx.h"
 
 static uint64_t width_mask(void)
@@ -60,7 +61,7 @@ static const uint32_t direct_fields[] = {
 	VMCS_GUEST_PDPTE0, VMCS_GUEST_PDPTE1, VMCS_GUEST_PDPTE2, VMCS_GUEST_PDPTE3,
 	VMCS_VMENTRY_INTR_INFO, VMCS_VMENTRY_EXCEPTION_ERRCODE, VMCS_VMENTRY_INSTR_LEN, VMCS_EXCEPTION_BITMAP,
 	VMCS_PF_ERROR_CODE_MASK, VMCS_PF_ERROR_CODE_MATCH, VMCS_CR3_TARGET_COUNT, VMCS_CR3_TARGET0,
-	VMCS_CR3_TARGET1, VMCS_CR3_TARGET2, VMCS_CR3_TARGET3,
+	VMCS_CR3_TARGET1, VMCS_CR3_TARGET2, VMCS_CR3_TARGET3, VMCS_GUEST_PREEMPTION_TIMER,
 };
 
 /* The same, as a bitmap over VMCS12 indices, computed at boot; and the
@@ -132,6 +133,12 @@ static void prepare_derived(struct vcpu *v, struct nested *n, const uint64_t *l1
 		proc2_02 |= PROC2_VPID;
 	uint32_t exit02 = (exit01 & ~(EXIT_ACK_INTR_ON_EXIT | EXIT_SAVE_PREEMPTION_TIMER)) |
 			  (exit12 & (EXIT_ACK_INTR_ON_EXIT | EXIT_SAVE_PREEMPTION_TIMER));
+	/* L1's preemption timer runs while L2 runs, not while L0 handles an
+	 * exit L1 never sees: VMCS02 always saves it, so that entering L2 again
+	 * after such an exit continues the count (SDM 25.5.1).  L1 gets the
+	 * saved value only if it asked (nested_reflect). */
+	if ((pin12 & PIN_PREEMPTION_TIMER) && ctl_can_set(vm->caps->exit, EXIT_SAVE_PREEMPTION_TIMER))
+		exit02 |= EXIT_SAVE_PREEMPTION_TIMER;
 	uint32_t entry02 = ctl_adjust(vm->caps->entry, (entry12 & ENTRY_IA32E_MODE) | ENTRY_LOAD_DEBUG_CTLS |
 							       ENTRY_LOAD_EFER | (entry01 & ENTRY_LOAD_PAT));
 	n->proc02 = proc02;
@@ -184,7 +191,7 @@ static void prepare_vmcs02(struct vcpu *v, struct nested *n)
 	uint32_t exit01 = vmread(VMCS_VMEXIT_CTLS), entry01 = vmread(VMCS_VMENTRY_CTLS);
 	bool all = n->all_dirty || n->vmcs02_vmcs12 != n->current_ptr;
 	bool derived = all || memcmp(l1, n->l1_inherited, sizeof(l1)) != 0;
-	vmptrld(n->vmcs02_phys);
+	vmcs_load(v, n->vmcs02_phys);
 	n->vmcs02_vmcs12 = n->current_ptr;
 	for (int w = 0; w < (V12_NFIELDS + 63) / 64; w++) {
 		uint64_t bits = all ? ~0ull : n->dirty[w];
@@ -218,20 +225,37 @@ static bool link_pointer_ok(struct vcpu *v, const struct nested *n)
 	return rev == NESTED_VMCS_REVISION;
 }
 
-/* SDM 26.4: the VM-entry MSR-load area; returns the failing entry (1-based)
- * or 0. */
-static unsigned load_msr_list(struct vcpu *v, unsigned level, uint64_t addr, uint32_t count)
+/* The most entries of an MSR list Nestor processes: the CPU's recommended
+ * maximum, 512 * (IA32_VMX_MISC[27:25] + 1) (SDM 24.7.2, A.6).  Beyond it
+ * the architecture promises nothing; Nestor fails the VM entry (entry
+ * lists) or aborts (exit lists), as KVM does - never unbounded work in one
+ * exit. */
+unsigned nested_msr_list_max(void) { return 512u * (((nested_caps()->misc >> 25) & 7) + 1); }
+
+/* SDM 26.4 (VM entry) and 27.6 (VM exit): loads an MSR area into the level
+ * that runs in the current VMCS, as its WRMSR would (vmx/exit_msr.c: an
+ * MSR the VMCS switches goes to that VMCS's guest-state field, never into
+ * Nestor's own registers).  `level` owns the area's memory; `touched`, when
+ * given, gets the VMCS12 fields a load changed behind VMCS12's back.
+ * Returns the failing entry (1-based), or 0. */
+unsigned nested_load_msr_list(struct vcpu *v, unsigned level, uint64_t addr, uint32_t count, uint64_t *touched)
 {
+	unsigned max = nested_msr_list_max();
 	for (uint32_t i = 0; i < count; i++) {
+		if (i >= max)
+			return i + 1;
 		uint64_t e[2];
 		if (!level_read(v, level, addr + 16ull * i, e, 16))
 			return i + 1;
 		uint32_t msr = (uint32_t)e[0];
-		/* Bits 63:32 reserved; FS/GS base, SMM, x2APIC and microcode MSRs
-		 * may not be loaded this way. */
+		/* Bits 63:32 reserved; FS/GS base, SMBASE, x2APIC and microcode
+		 * update MSRs may not be loaded this way (SDM 26.4). */
 		if ((e[0] >> 32) || msr == MSR_FS_BASE || msr == MSR_GS_BASE || msr == 0x9e || (msr >> 8) == 0x8 ||
-		    msr == 0x79 || wrmsr_safe(msr, e[1]))
+		    msr == 0x79 || guest_msr_write(v, msr, e[1]))
 			return i + 1;
+		uint32_t field = msr_vmcs_field(msr);
+		if (touched && field && vmcs12_index(field) >= 0)
+			v12_mark(touched, vmcs12_index(field));
 	}
 	return 0;
 }
@@ -245,7 +269,7 @@ static void entry_failure(struct vcpu *v, struct nested *n, uint32_t reason, uin
 	V12(c, EXIT_REASON) = reason | EXIT_REASON_FAILED_ENTRY;
 	V12(c, EXIT_QUALIFICATION) = qual;
 	if (!load_l1_host_state(v, n))
-		vm_end_run(v, true, "VMX abort of the guest hypervisor");
+		return; /* a VMX abort */
 	nested_cache_to_shadow(v, n, NULL);
 }
 
@@ -295,13 +319,16 @@ void nested_vmentry(struct vcpu *v, struct nested *n, bool resume)
 	}
 	if (!link_pointer_ok(v, n))
 		return entry_failure(v, n, EXIT_ENTRY_FAIL_GUEST, 4);
-	unsigned bad = load_msr_list(v, n->level, V12(c, VMENTRY_MSR_LOAD_ADDR), V12(c, VMENTRY_MSR_LOAD_COUNT));
+	/* The guest state is loaded (VMCS02 made), then the MSR-load list
+	 * applies to it - in VMCS02, current now (SDM 26.4).  What the list
+	 * put in VMCS-switched MSRs is made again from VMCS12 next time. */
+	prepare_vmcs02(v, n);
+	unsigned bad = nested_load_msr_list(v, n->level, V12(c, VMENTRY_MSR_LOAD_ADDR), V12(c, VMENTRY_MSR_LOAD_COUNT),
+					    n->dirty);
 	if (bad)
 		return entry_failure(v, n, EXIT_ENTRY_FAIL_MSR, bad);
-
 	if (n->delegated)
 		n->bound_vmcs12 = n->current_ptr;
-	prepare_vmcs02(v, n);
 	n->guest_mode = true;
 	v->cur = n->level + 1;
 }
@@ -327,6 +354,13 @@ static uint64_t l1_read_shadow(struct vcpu *v, const struct nested *n, unsigned 
 	return (shadow & mask) | (val & ~mask);
 }
 
+void nested_leave_l2(struct vcpu *v, struct nested *n)
+{
+	vmcs_load(v, n->vmcs01_phys);
+	n->guest_mode = false;
+	v->cur = n->level;
+}
+
 bool load_l1_host_state(struct vcpu *v, struct nested *n)
 {
 	struct vmcs12 *c = n->vmcs12;
@@ -334,9 +368,7 @@ bool load_l1_host_state(struct vcpu *v, struct nested *n)
 	uint32_t exit12 = V12(c, VMEXIT_CTLS);
 	bool host64 = exit12 & EXIT_HOST_ADDR_SPACE_SIZE;
 
-	vmptrld(n->vmcs01_phys);
-	n->guest_mode = false;
-	v->cur = n->level;
+	nested_leave_l2(v, n);
 	uint64_t cr0 = V12(c, HOST_CR0), cr4 = V12(c, HOST_CR4);
 	vmwrite(VMCS_GUEST_CR0, vmx_real_cr0(caps, cr0));
 	vmwrite(VMCS_CR0_READ_SHADOW, l1_read_shadow(v, n, 0, cr0));
@@ -401,9 +433,10 @@ bool load_l1_host_state(struct vcpu *v, struct nested *n)
 		for (int i = 0; i < 4; i++)
 			vmwrite(VMCS_GUEST_PDPTE0 + 2 * i, pdpte[i]);
 	}
-	/* The exit MSR-load list; a failure is a VMX abort (SDM 27.7). */
-	if (load_msr_list(v, n->level, V12(c, VMEXIT_MSR_LOAD_ADDR), V12(c, VMEXIT_MSR_LOAD_COUNT))) {
-		c->abort = 4;
+	/* The exit MSR-load list, into L1 (VMCS01 is current); a failure is a
+	 * VMX abort (SDM 27.7). */
+	if (nested_load_msr_list(v, n->level, V12(c, VMEXIT_MSR_LOAD_ADDR), V12(c, VMEXIT_MSR_LOAD_COUNT), NULL)) {
+		nested_vmx_abort(v, n, VMX_ABORT_LOAD_HOST_MSR);
 		return false;
 	}
 	return true;

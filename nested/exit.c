@@ -47,15 +47,40 @@ void nested_exit_init(void)
 		saved_idx[i] = (int16_t)vmcs12_index(saved_guest_fields[i]);
 }
 
-static void store_msr_list(struct vcpu *v, unsigned level, uint64_t addr, uint32_t count)
+/* SDM 27.4: the VM-exit MSR-store area gets the MSRs of L2, which runs in
+ * the current VMCS (VMCS02), read as its RDMSR would (vmx/exit_msr.c: a
+ * VMCS-switched MSR from VMCS02, never Nestor's own register).  False when
+ * an entry cannot be stored: a VMX abort. */
+static bool store_msr_list(struct vcpu *v, unsigned level, uint64_t addr, uint32_t count)
 {
+	unsigned max = nested_msr_list_max();
 	for (uint32_t i = 0; i < count; i++) {
-		uint32_t msr = 0;
-		uint64_t val = 0;
-		level_read(v, level, addr + 16ull * i, &msr, 4);
-		if (rdmsr_safe(msr, &val) == 0)
-			level_write(v, level, addr + 16ull * i + 8, &val, 8);
+		uint64_t index = ~0ull, val;
+		level_read(v, level, addr + 16ull * i, &index, 8);
+		uint32_t msr = (uint32_t)index;
+		if (i >= max || (index >> 32) || (msr >> 8) == 0x8 || msr == 0x9e || guest_msr_read(v, msr, &val))
+			return false;
+		level_write(v, level, addr + 16ull * i + 8, &val, 8);
 	}
+	return true;
+}
+
+void nested_vmx_abort(struct vcpu *v, struct nested *n, uint32_t code)
+{
+	/* SDM 27.7: the abort indicator of the current VMCS12 gets the code,
+	 * and n's L1 enters the shutdown state. */
+	n->vmcs12->abort = code;
+	if (n->current_ptr != ~0ull)
+		level_write(v, n->level, n->current_ptr + __builtin_offsetof(struct vmcs12, abort), &code, 4);
+	pr_warn("VMX abort of level %u (indicator %u): it shuts down\n", n->level + v->vm->level, code);
+	if (n->level == 1) {
+		/* Our guest shut down: like its triple fault, the run ends. */
+		vm_end_run(v, true, "VMX abort of the guest hypervisor");
+	}
+	/* A level above shuts down: its hypervisor sees a triple-fault exit
+	 * (it runs that level in the VMCS current now). */
+	struct synth_exit shutdown = { .reason = EXIT_TRIPLE_FAULT };
+	nested_reflect(v, v->lv[n->level - 1], &shutdown);
 }
 
 void nested_reflect(struct vcpu *v, struct nested *n, const struct synth_exit *synth)
@@ -98,6 +123,8 @@ void nested_reflect(struct vcpu *v, struct nested *n, const struct synth_exit *s
 		SAVE(EXIT_REASON, synth->reason);
 		SAVE(EXIT_QUALIFICATION, synth->qualification);
 		SAVE(GUEST_PHYSICAL_ADDR, synth->guest_physical);
+		if (synth->has_linear)
+			SAVE(GUEST_LINEAR_ADDR, synth->guest_linear);
 	}
 	/* SDM 27.2.?: every VM exit clears the valid bit of the VM-entry
 	 * interruption-information field (Abyme forgot it: events were
@@ -108,12 +135,19 @@ void nested_reflect(struct vcpu *v, struct nested *n, const struct synth_exit *s
 	 * are entry-checked and go to VMCS02 again like L1's own writes. */
 	for (int w = 0; w < (V12_NFIELDS + 63) / 64; w++)
 		n->dirty[w] |= changed[w] & nested_checked_mask[w];
-	store_msr_list(v, n->level, V12(c, VMEXIT_MSR_STORE_ADDR), V12(c, VMEXIT_MSR_STORE_COUNT));
+	/* VMCS02 counted L1's preemption timer down; the next VM entry starts
+	 * it again from VMCS12's value, as the CPU does (SDM 26.7.4). */
+	if (V12(c, PIN_BASED_CTLS) & PIN_PREEMPTION_TIMER)
+		v12_mark(n->dirty, V12_GUEST_PREEMPTION_TIMER);
 	n->stats_reflected++;
-	if (!load_l1_host_state(v, n)) {
-		pr_err("VMX abort of the guest hypervisor (exit MSR-load list)\n");
-		vm_end_run(v, true, "VMX abort of the guest hypervisor");
+	if (!store_msr_list(v, n->level, V12(c, VMEXIT_MSR_STORE_ADDR), V12(c, VMEXIT_MSR_STORE_COUNT))) {
+		/* No host state is loaded: L1 shuts down where it was. */
+		nested_leave_l2(v, n);
+		nested_vmx_abort(v, n, VMX_ABORT_SAVE_GUEST_MSR);
+		return;
 	}
+	if (!load_l1_host_state(v, n))
+		return; /* a VMX abort (exit MSR-load list) */
 	nested_cache_to_shadow(v, n, changed);
 }
 
@@ -315,7 +349,7 @@ void nested_l2_exit(struct vcpu *v, unsigned reason_full)
 		V12(c, EXIT_REASON) = reason_full;
 		V12(c, EXIT_QUALIFICATION) = q; /* the entry information stays (SDM 26.7) */
 		if (!load_l1_host_state(v, n))
-			vm_end_run(v, true, "VMX abort of the guest hypervisor");
+			return; /* a VMX abort */
 		n->guest_mode = true; /* so that the reset below applies */
 		nested_reset_vmcs02(v, n);
 		nested_cache_to_shadow(v, n, NULL);

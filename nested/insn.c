@@ -13,6 +13,7 @@
 #include "vmx/exits.h"
 #include "vmx/guest_mem.h"
 #include "vmx/vmcs.h"
+#include "vmx/vmcs_own.h"
 
 /* --- outcome of a VMX instruction (SDM 30.2) ---------------------------- */
 
@@ -44,9 +45,7 @@ void vmx_fail(struct vcpu *v, struct nested *n, unsigned error)
 	}
 	V12(n->vmcs12, VM_INSTRUCTION_ERROR) = error;
 	if (nested_field_shadowed(n, VMCS_VM_INSTRUCTION_ERROR)) {
-		vmptrld(n->shadow_vmcs_phys);
-		vmwrite(VMCS_VM_INSTRUCTION_ERROR, error);
-		vmptrld(n->vmcs01_phys);
+		vmcs_write_in(v, n->shadow_vmcs_phys, VMCS_VM_INSTRUCTION_ERROR, error);
 	}
 	set_arith_flags(RFLAGS_ZF);
 	skip_instruction(v);
@@ -387,9 +386,7 @@ static void do_vmwrite(struct vcpu *v, struct nested *n)
 	if (nested_field_shadowed(n, (uint32_t)enc)) {
 		uint32_t full = (uint32_t)enc & ~1u;
 		uint64_t v12 = n->vmcs12->f[vmcs12_index(full)];
-		vmptrld(n->shadow_vmcs_phys);
-		vmwrite(full, v12);
-		vmptrld(n->vmcs01_phys);
+		vmcs_write_in(v, n->shadow_vmcs_phys, full, v12);
 	}
 	vmx_succeed(v);
 }

@@ -52,6 +52,17 @@ bool nested_eptp_valid(uint64_t eptp);
 /* Loads VMCS12's host state into VMCS01 (made current) as a VM exit does
  * (SDM 27.5), and the exit MSR-load list; false on a VMX abort. */
 bool load_l1_host_state(struct vcpu *v, struct nested *n);
+/* VMCS01 current again, n's L1 running (no state loaded). */
+void nested_leave_l2(struct vcpu *v, struct nested *n);
+/* MSR lists (SDM 24.7.2): at most nested_msr_list_max() entries; loads
+ * into the level in the current VMCS; 0 or the failing entry (1-based). */
+unsigned nested_msr_list_max(void);
+unsigned nested_load_msr_list(struct vcpu *v, unsigned level, uint64_t addr, uint32_t count, uint64_t *touched);
+/* SDM 27.7: a VMX abort of n's L1 (indicator `code`): it shuts down - the
+ * run ends for our guest, a level above exits to its hypervisor with a
+ * triple fault.  Called with n's VMCS01 current. */
+enum { VMX_ABORT_SAVE_GUEST_MSR = 1, VMX_ABORT_LOAD_HOST_MSR = 4 };
+void nested_vmx_abort(struct vcpu *v, struct nested *n, uint32_t code);
 
 /* exit.c */
 /* Reflects the current L2 exit (VMCS02 current) to L1, with the exit
@@ -59,6 +70,8 @@ bool load_l1_host_state(struct vcpu *v, struct nested *n);
 struct synth_exit {
 	uint32_t reason;
 	uint64_t qualification, guest_physical;
+	uint64_t guest_linear;
+	bool has_linear;
 };
 void nested_reflect(struct vcpu *v, struct nested *n, const struct synth_exit *synth);
 

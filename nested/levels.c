@@ -48,12 +48,19 @@ static int walk_ept(struct vcpu *v, unsigned owner, uint64_t eptp, uint64_t gpa,
 static int l1_xlate(struct vm *vm, uint64_t gpa, struct xlate *x)
 {
 	uint64_t page = gpa & ~0xfffull;
-	if (page >= vm->ept_top || rs_overlaps(&vm->hidden, page, page + PAGE_SIZE))
+	if (gpa_absent(vm, gpa))
 		return XL_ABSENT;
 	x->addr = gpa;
 	x->rights = 7;
 	x->mtype = MT_WB;
 	x->shift = 12;
+	if (page == vm->apic_gpa && vm->apic_gpa != vm->apic_real) {
+		/* The guest's xAPIC page is the real xAPIC (vmx/apic.c). */
+		x->addr = vm->apic_real | (gpa & 0xfff);
+		x->rights = EPT_R | EPT_W;
+		x->mtype = MT_UC;
+		return XL_OK;
+	}
 	if (snap_cow_active(vm)) {
 		/* Copy-on-write snapshots protect pages one by one: page-sized
 		 * translations, without write where the EPT has none yet. */
@@ -63,7 +70,8 @@ static int l1_xlate(struct vm *vm, uint64_t gpa, struct xlate *x)
 	}
 	for (unsigned s = 30; s > 12; s -= 9) {
 		uint64_t b = gpa & ~((1ull << s) - 1);
-		if (b + (1ull << s) <= vm->ept_top && !rs_overlaps(&vm->hidden, b, b + (1ull << s))) {
+		if (b + (1ull << s) <= vm->ept_top && !rs_overlaps(&vm->hidden, b, b + (1ull << s)) &&
+		    !(vm->apic_gpa != vm->apic_real && ((vm->apic_gpa ^ b) >> s == 0 || (vm->apic_real ^ b) >> s == 0))) {
 			x->shift = s;
 			break;
 		}
@@ -106,7 +114,7 @@ int nested_xlate(struct vcpu *v, unsigned level, uint64_t gpa, unsigned access, 
 	return XL_OK;
 }
 
-int nested_to_machine(struct vcpu *v, uint64_t gpa, unsigned access, uint64_t *machine)
+int nested_translate(struct vcpu *v, uint64_t gpa, unsigned access, uint64_t *machine, struct ept_refusal *r)
 {
 	if (v->cur <= 1) {
 		*machine = gpa; /* gpa_read/gpa_write deal with Nestor's memory */
@@ -118,13 +126,36 @@ int nested_to_machine(struct vcpu *v, uint64_t gpa, unsigned access, uint64_t *m
 	case XL_OK:
 		*machine = x.addr;
 		return 0;
-	case XL_ABSENT:
+	case XL_TOP:
+		/* The running level's own hypervisor refuses (its EPT). */
+		if (v12_uses_ept(v->lv[v->cur - 1])) {
+			if (r) {
+				r->rights = x.top_rights;
+				r->misconfig = x.misconfig;
+			}
+			return -1;
+		}
+		/* refused further down: memory that does not exist */
+		__attribute__((fallthrough));
+	default:
 		/* Nestor's page of ones: reads find ones, writes are dropped. */
 		*machine = virt_to_phys(v->vm->ones_page) | (gpa & 0xfff);
 		return 0;
-	default:
-		return -1;
 	}
+}
+
+int nested_to_machine(struct vcpu *v, uint64_t gpa, unsigned access, uint64_t *machine)
+{
+	return nested_translate(v, gpa, access, machine, NULL);
+}
+
+void nested_ept_fault(struct vcpu *v, uint64_t gpa, uint64_t gla, uint64_t qual, bool misconfig)
+{
+	struct synth_exit s = { .reason = EXIT_EPT_VIOLATION, .qualification = qual, .guest_physical = gpa,
+				.guest_linear = gla, .has_linear = (qual >> 7) & 1 };
+	if (misconfig)
+		s = (struct synth_exit){ .reason = EXIT_EPT_MISCONFIG, .guest_physical = gpa };
+	nested_reflect(v, v->lv[v->cur - 1], &s);
 }
 
 static bool level_copy(struct vcpu *v, unsigned level, uint64_t gpa, uint8_t *buf, size_t len, bool write)

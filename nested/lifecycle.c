@@ -8,6 +8,7 @@
 #include "nested/internal.h"
 #include "vmx/exits.h"
 #include "vmx/vmcs.h"
+#include "vmx/vmcs_own.h"
 #include "vmx/vmx.h"
 
 /* A level's VMX as after reset: not in VMX operation, no current VMCS; its
@@ -23,7 +24,7 @@ static void level_reset(struct vcpu *v, struct nested *n)
 	n->vmcs02_launched = false;
 	n->all_dirty = true;
 	n->nmi_pending02 = 0;
-	vmclear(n->vmcs02_phys);
+	vmcs_clear(v, n->vmcs02_phys);
 	sept_invalidate(v, n, 0);
 }
 
@@ -56,12 +57,12 @@ int nested_level_new(struct vcpu *v, unsigned level)
 	/* VMCS02 exits to the same place as VMCS01: same host state, and the
 	 * MSR bitmap it always uses.  The running level's VMCS is current
 	 * again afterwards. */
-	uint64_t running = v->cur <= 1 ? v->vmcs_phys : v->lv[v->cur - 1]->vmcs02_phys;
-	if (vmclear(n->vmcs02_phys) != VMX_OK || vmptrld(n->vmcs02_phys) != VMX_OK)
+	uint64_t running = v->loaded_vmcs;
+	if (!vmcs_clear(v, n->vmcs02_phys) || !vmcs_load(v, n->vmcs02_phys))
 		return -1;
 	vmx_vcpu_setup(v);
 	vmwrite(VMCS_MSR_BITMAP, virt_to_phys(n->msr_bitmap02));
-	if (vmptrld(running) != VMX_OK)
+	if (!vmcs_load(v, running))
 		return -1;
 	if (nested_shadow_init(v, n))
 		return -1;
@@ -82,7 +83,7 @@ int nested_accept_delegation(struct vcpu *v, unsigned level, uint64_t caps_hash)
 {
 	/* We emulate VMX for levels 1 .. nlevels; the highest of them may hand
 	 * us its guest's VMX too, before that guest uses VMX. */
-	if (!nested_enabled() || level != v->nlevels)
+	if (!nested_enabled() || level < 1 || level != v->nlevels)
 		return NESTOR_EINVAL;
 	if (caps_hash != nested_caps_hash()) {
 		pr_warn("level %u offers a VMX different from ours: delegation refused\n", level + v->vm->level);
@@ -90,6 +91,12 @@ int nested_accept_delegation(struct vcpu *v, unsigned level, uint64_t caps_hash)
 	}
 	if (level >= NESTED_MAX_LEVELS)
 		return NESTOR_ENOMEM;
+	/* A request for level >= 2 reaches us through level 1 (its hypervisor
+	 * passes it on): it is only genuine from a level that exists, i.e.
+	 * that its hypervisor has entered.  Level 1 cannot speak for a guest
+	 * it never ran. */
+	if (level >= 2 && v->lv[level - 1]->bound_vmcs12 == ~0ull)
+		return NESTOR_EINVAL;
 	struct nested *n = v->lv[level];
 	if (n->guest_mode || n->vmcs02_launched)
 		return NESTOR_EINVAL; /* its guest runs already, under its own VMX */
@@ -116,14 +123,20 @@ int nested_revoke_delegation(struct vcpu *v, unsigned level)
 
 void nested_end_delegation(struct vcpu *v, struct nested *n)
 {
-	/* The guest whose VMX we emulated is gone (its VMCS was cleared): so is
-	 * its VMX state, and that of the levels it ran.  A new guest may ask
-	 * again. */
+	/* The guest whose VMX we emulated is gone (its VMCS was cleared) or
+	 * takes it back: so is its VMX state here, and that of the levels it
+	 * ran.  A new guest may ask again.  Whatever level runs now keeps
+	 * running in its own VMCS (this is called from n's L1's VMCLEAR, with
+	 * n's L1 running, and from a hypercall of any level at or below it). */
+	uint64_t running = v->loaded_vmcs;
 	for (unsigned j = n->level + 1; j <= v->nlevels; j++)
 		level_reset(v, v->lv[j]);
-	vmptrld(n->vmcs01_phys);
+	vmcs_load(v, running);
 	n->delegated = false;
 	n->bound_vmcs12 = ~0ull;
+	/* VMCS02 carried what level n+1's own VMX operation needed (VMCS
+	 * shadowing, CR0 bits): made anew from VMCS12 at the next entry. */
+	n->all_dirty = true;
 	v->nlevels = n->level;
 }
 
@@ -134,12 +147,12 @@ unsigned *level_nmi_pending(struct vcpu *v, unsigned level)
 
 void nested_reset_vmcs02(struct vcpu *v, struct nested *n)
 {
-	vmclear(n->vmcs02_phys);
+	vmcs_clear(v, n->vmcs02_phys);
 	n->vmcs02_launched = false;
 	n->vmcs02_vmcs12 = ~0ull; /* rebuilt in full next time */
 	n->guest_mode = false;
 	v->cur = n->level;
-	vmptrld(n->vmcs01_phys);
+	vmcs_load(v, n->vmcs01_phys);
 }
 
 int nested_launch_next(struct vcpu *v)

@@ -149,6 +149,17 @@ void nested_nmi_in_root(struct vcpu *v);
  * hides gives the address of a page of ones (reads all ones, writes land in
  * Nestor's memory and are dropped). */
 int nested_to_machine(struct vcpu *v, uint64_t gpa, unsigned access, uint64_t *machine);
+/* The same, with what the running level's hypervisor's EPT grants when it
+ * refuses (-1). */
+struct ept_refusal {
+	unsigned rights; /* bits 2:0 R W X along its EPT */
+	bool misconfig;
+};
+int nested_translate(struct vcpu *v, uint64_t gpa, unsigned access, uint64_t *machine, struct ept_refusal *r);
+/* An access of the running level (above 1) that its hypervisor's EPT
+ * refused: the EPT violation (qualification qual, linear address gla) or
+ * misconfiguration exit that hypervisor gets. */
+void nested_ept_fault(struct vcpu *v, uint64_t gpa, uint64_t gla, uint64_t qual, bool misconfig);
 /* Snapshots (snap/): the virtual VMX state of our guest that its memory
  * does not hold. */
 struct nested_snapshot {
@@ -168,5 +179,7 @@ void nested_drop_shadows(struct vcpu *v);
 /* Maps the 4 KiB page at gpa of n's L2 to the page of ones, read-only, in
  * the shadow EPT that runs it (memory that does not exist for it). */
 int sept_map_ones(struct vcpu *v, struct nested *n, uint64_t gpa);
+/* Sets the 4 KiB entry of gpa in the shadow EPT that runs n's L2. */
+int sept_map_page(struct vcpu *v, struct nested *n, uint64_t gpa, uint64_t entry);
 
 #endif

@@ -27,13 +27,38 @@
 
 #define SEPT_MAX_PAGES 1024 /* per shadow; beyond that it is rebuilt */
 
-static void free_tree(struct shadow_ept *s, uint64_t *t, int level)
+/* What the shadow EPTs of all levels together may hold (the guests choose
+ * how much they make us build): a quarter of the pool, at least 64 pages.
+ * Beyond it every shadow is dropped and rebuilt on demand, like a TLB
+ * flush - costly for the guest, harmless for us. */
+static uint64_t quota(void)
+{
+	uint64_t used, peak, total;
+	pool_usage(&used, &peak, &total);
+	return total / 4 > 64 ? total / 4 : 64;
+}
+
+static void free_tree(struct vcpu *v, struct shadow_ept *s, uint64_t *t, int level)
 {
 	for (unsigned i = 0; level > 1 && i < 512; i++)
 		if ((t[i] & EPT_RWX) && !(t[i] & EPT_LARGE))
-			free_tree(s, phys_to_virt(t[i] & EPT_ADDR_MASK), level - 1);
+			free_tree(v, s, phys_to_virt(t[i] & EPT_ADDR_MASK), level - 1);
 	pages_free(t, 1);
 	s->pages--;
+	v->sept_pages--;
+}
+
+/* A page for a shadow's tables, within its own bound and the quota. */
+static uint64_t *shadow_page(struct vcpu *v, struct shadow_ept *s)
+{
+	if (s->pages >= SEPT_MAX_PAGES || v->sept_pages >= quota())
+		return NULL;
+	uint64_t *t = page_alloc();
+	if (t) {
+		s->pages++;
+		v->sept_pages++;
+	}
+	return t;
 }
 
 static void hw_invept(struct vcpu *v, struct shadow_ept *s)
@@ -47,7 +72,7 @@ static void clear_one(struct vcpu *v, struct shadow_ept *s)
 	/* Keep the root (its address is in a VMCS02); drop everything below. */
 	for (unsigned i = 0; i < 512; i++) {
 		if ((s->root[i] & EPT_RWX) && !(s->root[i] & EPT_LARGE))
-			free_tree(s, phys_to_virt(s->root[i] & EPT_ADDR_MASK), 3);
+			free_tree(v, s, phys_to_virt(s->root[i] & EPT_ADDR_MASK), 3);
 		s->root[i] = 0;
 	}
 	hw_invept(v, s);
@@ -90,6 +115,7 @@ uint64_t sept_eptp02(struct vcpu *v, struct nested *n, uint64_t eptp12, uint64_t
 		if (!victim->root)
 			vm_end_run(v, true, "out of pool memory for a shadow EPT (raise mem=)");
 		victim->pages = 1;
+		v->sept_pages++;
 		victim->eptp02 = virt_to_phys(victim->root) | EPTP_MT_WB | EPTP_WALK_4;
 	} else {
 		clear_shadow(v, n, victim);
@@ -149,7 +175,7 @@ bool sept_lookup(struct vcpu *v, struct nested *n, uint64_t gpa, unsigned access
  * as needed; *shift is lowered where a table already covers the range. */
 static uint64_t *slot_for(struct vcpu *v, struct nested *n, struct shadow_ept *s, uint64_t gpa, unsigned *shift)
 {
-	for (int attempt = 0; attempt < 2; attempt++) {
+	for (int attempt = 0; attempt < 3; attempt++) {
 		uint64_t *t = s->root;
 		for (unsigned sh = 39;; sh -= 9) {
 			uint64_t *e = &t[(gpa >> sh) & 511];
@@ -160,16 +186,19 @@ static uint64_t *slot_for(struct vcpu *v, struct nested *n, struct shadow_ept *s
 			if (!(*e & EPT_RWX) || (*e & EPT_LARGE)) {
 				/* No table here yet (a large leaf there is only a cached
 				 * translation: it is re-made page by page on demand). */
-				uint64_t *nt = s->pages < SEPT_MAX_PAGES ? page_alloc() : NULL;
+				uint64_t *nt = shadow_page(v, s);
 				if (!nt)
 					break; /* too big, or the pool is short: start over */
-				s->pages++;
 				*e = virt_to_phys(nt) | EPT_RWX;
 			}
 			t = phys_to_virt(*e & EPT_ADDR_MASK);
 		}
-		/* Start over like a TLB flush: this level and those above. */
-		clear_shadow(v, n, s);
+		/* Start over like a TLB flush: this level and those above; the
+		 * second time, every shadow of every level. */
+		if (attempt == 0)
+			clear_shadow(v, n, s);
+		else
+			sept_invalidate(v, v->lv[1], 0);
 	}
 	vm_end_run(v, true, "out of pool memory for a shadow EPT (raise mem=)");
 }
@@ -206,14 +235,24 @@ static struct nested *ept_owner(struct vcpu *v, unsigned level)
 	return NULL;
 }
 
-int sept_map_ones(struct vcpu *v, struct nested *n, uint64_t gpa)
+int sept_map_page(struct vcpu *v, struct nested *n, uint64_t gpa, uint64_t entry)
 {
 	struct shadow_ept *s = active(n);
 	if (!s)
 		return 0;
 	unsigned shift = 12;
-	*slot_for(v, n, s, gpa, &shift) = virt_to_phys(v->vm->ones_page) | EPT_R | ((uint64_t)MT_WB << EPT_MT_SHIFT);
+	uint64_t *e = slot_for(v, n, s, gpa, &shift);
+	bool was = *e & EPT_RWX;
+	*e = entry;
+	/* The CPU may hold the old translation. */
+	if (was)
+		hw_invept(v, s);
 	return 0;
+}
+
+int sept_map_ones(struct vcpu *v, struct nested *n, uint64_t gpa)
+{
+	return sept_map_page(v, n, gpa, virt_to_phys(v->vm->ones_page) | EPT_R | ((uint64_t)MT_WB << EPT_MT_SHIFT));
 }
 
 void sept_violation(struct vcpu *v)
@@ -228,10 +267,11 @@ void sept_violation(struct vcpu *v)
 	if (r == XL_TOP && v12_uses_ept(n)) {
 		/* L1's own violation: bits 2:0 the access, 5:3 what EPT12 allows,
 		 * the linear-address bits and NMI unblocking as the CPU gave them. */
-		struct synth_exit s = { EXIT_EPT_VIOLATION, (q & (7 | 0x180 | 0x1000)) | ((uint64_t)x.top_rights << 3),
-					gpa };
+		struct synth_exit s = { .reason = EXIT_EPT_VIOLATION,
+					.qualification = (q & (7 | 0x180 | 0x1000)) | ((uint64_t)x.top_rights << 3),
+					.guest_physical = gpa };
 		if (x.misconfig)
-			s = (struct synth_exit){ EXIT_EPT_MISCONFIG, 0, gpa };
+			s = (struct synth_exit){ .reason = EXIT_EPT_MISCONFIG, .guest_physical = gpa };
 		nested_reflect(v, n, &s);
 		return;
 	}

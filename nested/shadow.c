@@ -23,6 +23,7 @@
 #include "nested/shadow_fields.h"
 #include "vmx/exits.h"
 #include "vmx/vmcs.h"
+#include "vmx/vmcs_own.h"
 
 static void bitmap_clear(uint8_t *bm, uint32_t enc) { bm[(enc & 0x7fff) / 8] &= ~(1u << (enc % 8)); }
 
@@ -82,7 +83,7 @@ int nested_shadow_init(struct vcpu *v, struct nested *n)
 		return -1;
 	*(uint32_t *)n->shadow_vmcs = v->vm->caps->revision | 0x80000000u; /* shadow-VMCS indicator */
 	n->shadow_vmcs_phys = virt_to_phys(n->shadow_vmcs);
-	if (vmclear(n->shadow_vmcs_phys) != VMX_OK)
+	if (!vmcs_clear(v, n->shadow_vmcs_phys))
 		return -1;
 	n->shadowing = true;
 	return 0;
@@ -123,11 +124,11 @@ void nested_shadow_update_controls(struct vcpu *v, struct nested *n)
  * fields dirty. */
 void nested_shadow_to_cache(struct vcpu *v, struct nested *n)
 {
-	(void)v;
 	if (!n->shadowing || n->current_ptr == ~0ull)
 		return;
 	const struct shadow_tables *t = n->st;
-	vmptrld(n->shadow_vmcs_phys);
+	uint64_t prev = v->loaded_vmcs;
+	vmcs_load(v, n->shadow_vmcs_phys);
 	for (unsigned i = 0; i < t->n_write_fields; i++) {
 		int idx = t->write_idx[i];
 		uint64_t val = vmread(t->write_fields[i]);
@@ -136,16 +137,16 @@ void nested_shadow_to_cache(struct vcpu *v, struct nested *n)
 			v12_mark(n->dirty, idx);
 		}
 	}
-	vmptrld(n->vmcs01_phys);
+	vmcs_load(v, prev);
 }
 
 void nested_cache_to_shadow(struct vcpu *v, struct nested *n, const uint64_t *changed)
 {
-	(void)v;
 	if (!n->shadowing || n->current_ptr == ~0ull)
 		return;
 	const struct shadow_tables *t = n->st;
-	vmptrld(n->shadow_vmcs_phys);
+	uint64_t prev = v->loaded_vmcs;
+	vmcs_load(v, n->shadow_vmcs_phys);
 	/* Only the shadowed fields that changed (a VMCS12 index is the field's
 	 * place in the one field table). */
 	for (int w = 0; w < (V12_NFIELDS + 63) / 64; w++) {
@@ -156,7 +157,7 @@ void nested_cache_to_shadow(struct vcpu *v, struct nested *n, const uint64_t *ch
 			vmwrite(vmcs_all_fields[idx], n->vmcs12->f[idx]);
 		}
 	}
-	vmptrld(n->vmcs01_phys);
+	vmcs_load(v, prev);
 }
 
 bool nested_field_shadowed(const struct nested *n, uint32_t enc)

@@ -96,7 +96,7 @@ static void drop_shadows(struct vm *vm)
 void snap_protect_all(struct vm *vm)
 {
 	for (unsigned i = 0; i < 512; i++)
-		if (vm->ept_pml4[i] & EPT_RWX)
+		if ((vm->ept_pml4[i] & EPT_RWX) && !ept_is_shared_ones(vm, vm->ept_pml4[i]))
 			vm->ept_pml4[i] &= ~EPT_W;
 	/* Rights were taken away: cached translations must go (SDM 28.4.3.1). */
 	ept_invalidate(vm);
@@ -113,8 +113,9 @@ static void unprotect_tree(struct vm *vm, uint64_t *t, int level)
 			continue;
 		bool leaf = level == 1 || (e & EPT_LARGE);
 		/* The page of ones stays read-only: writes to Nestor's memory
-		 * are dropped, not written there. */
-		if (leaf && is_ones_leaf(vm, e))
+		 * are dropped, not written there; so do the shared tables of
+		 * ones above the EPT's top. */
+		if ((leaf && is_ones_leaf(vm, e)) || (!leaf && ept_is_shared_ones(vm, e)))
 			continue;
 		t[i] = e | EPT_W;
 		if (!leaf)

@@ -11,6 +11,7 @@
 #include "vmx/dump.h"
 #include "vmx/exits.h"
 #include "vmx/vmcs.h"
+#include "vmx/vmcs_own.h"
 #include "vmx/vmx.h"
 
 static bool has_error_code(unsigned v)
@@ -22,6 +23,7 @@ static bool contributory(unsigned v) { return v == EXC_DE || (v >= EXC_TS && v <
 
 void inject_exception_err(struct vcpu *v, unsigned vector, uint32_t err)
 {
+	VMCS_ASSERT_RUNNING(v);
 	uint32_t prev = vmread(VMCS_VMENTRY_INTR_INFO);
 	/* SDM 6.15 table 6-5: an exception raised while delivering another. */
 	if ((prev & INTR_INFO_VALID) && ((prev >> 8) & 7) == INTR_TYPE_HW_EXCEPTION) {
@@ -50,7 +52,7 @@ void inject_exception(struct vcpu *v, unsigned vector) { inject_exception_err(v,
 
 void reinject_idt_vectoring(struct vcpu *v)
 {
-	(void)v;
+	VMCS_ASSERT_RUNNING(v);
 	uint32_t info = vmread(VMCS_IDT_VECTORING_INFO);
 	if (!(info & INTR_INFO_VALID))
 		return;

@@ -14,6 +14,7 @@
 #include "vmx/exit_reasons.h"
 #include "vmx/exits.h"
 #include "vmx/vmcs.h"
+#include "vmx/vmcs_own.h"
 #include "vmx/vmx.h"
 
 static void unhandled_exit(struct vcpu *v);
@@ -79,7 +80,7 @@ void skip_instruction(struct vcpu *v) { skip_instruction_len(v, vmread(VMCS_EXIT
 
 void skip_instruction_len(struct vcpu *v, unsigned len)
 {
-	(void)v;
+	VMCS_ASSERT_RUNNING(v);
 	uint64_t rip = vmread(VMCS_GUEST_RIP);
 	uint64_t next = rip + len;
 	/* Outside 64-bit mode RIP wraps at 4 GiB (32-bit code) or 64 KiB
@@ -136,6 +137,7 @@ static void unhandled_exit(struct vcpu *v) { unhandled(v, (uint32_t)vmread(VMCS_
 static inline void count_exit(struct vcpu *v, unsigned reason, unsigned from, uint64_t t0)
 {
 	uint64_t t = rdtsc() - t0;
+	_Static_assert(EXIT_STATS_LEVELS > NESTED_MAX_LEVELS + 1, "a slot for every level that can run");
 	v->stats.count[reason]++;
 	v->stats.ticks[reason] += t;
 	v->stats.by_level[from][reason]++;
@@ -159,6 +161,7 @@ static __attribute__((noinline)) int nested_path(struct vcpu *v, uint32_t reason
 	}
 	if (reason < EXIT_STATS_MAX)
 		count_exit(v, reason, from, t0);
+	vmcs_check_running(v);
 	return nested_launch_next(v);
 }
 
@@ -166,6 +169,10 @@ int vmx_handle_exit(struct vcpu *v)
 {
 	uint64_t t0 = rdtsc();
 	uint32_t reason = (uint32_t)vmread(VMCS_EXIT_REASON);
+	if (__builtin_expect(v->sink.n, 0) && ept_sink_end(v, reason)) {
+		vmcs_check_running(v);
+		return nested_launch_next(v);
+	}
 	if (__builtin_expect(v->cur > 1, 0))
 		return nested_path(v, reason, t0, v->cur);
 	/* One compare rejects both failed entries (bit 31) and reasons with
@@ -179,14 +186,18 @@ int vmx_handle_exit(struct vcpu *v)
 	if (v->nmi_pending)
 		deliver_pending_events(v);
 	count_exit(v, reason, 1, t0);
+	vmcs_check_running(v);
 	return 0;
 }
 
 int vmx_entry_failed(struct vcpu *v)
 {
 	uint64_t error = vmread(VMCS_VM_INSTRUCTION_ERROR);
-	if (v->cur > 1)
-		return nested_entry_refused(v, error);
+	if (v->cur > 1) {
+		int launch = nested_entry_refused(v, error);
+		vmcs_check_running(v);
+		return launch;
+	}
 	pr_err("VM entry failed: VM-instruction error %llu\n", (unsigned long long)error);
 	vmcs_dump_guest(v);
 	vm_end_run(v, true, "VM entry failed");

@@ -19,14 +19,11 @@
 #include "vmx/exits.h"
 #include "vmx/guest_mem.h"
 #include "vmx/vmcs.h"
+#include "vmx/vmcs_own.h"
 
 #define LOG_LIMIT 16
 
-static bool is_hidden(struct vm *vm, uint64_t gpa)
-{
-	uint64_t page = gpa & ~(PAGE_SIZE - 1);
-	return gpa >= vm->ept_top || rs_overlaps(&vm->hidden, page, page + PAGE_SIZE);
-}
+static bool is_hidden(struct vm *vm, uint64_t gpa) { return gpa_absent(vm, gpa); }
 
 static void log_access(struct vcpu *v, uint64_t gpa, const char *what)
 {
@@ -85,44 +82,61 @@ static bool pure_store(const struct x86_insn *in)
 static uint64_t addr_mask(unsigned size) { return size == 2 ? 0xffff : size == 4 ? 0xffffffff : ~0ull; }
 
 /* STOS/MOVS: emulate the elements whose destination is Nestor's memory;
- * once the destination is ordinary memory again let the CPU continue. */
+ * once the destination is ordinary memory again let the CPU continue.  At
+ * most STRING_CHUNK elements per exit: RIP stays on the instruction until
+ * it is done, so interrupts and timers are taken between chunks. */
+#define STRING_CHUNK 128
+
 static void string_store(struct vcpu *v, const struct x86_insn *in)
 {
 	bool movs = in->opcode == 0xa4 || in->opcode == 0xa5;
 	unsigned size = (in->opcode & 1) ? in->operand_size : 1;
 	uint64_t am = addr_mask(in->address_size);
-	int64_t step = (vmread(VMCS_GUEST_RFLAGS) & RFLAGS_DF) ? -(int64_t)size : (int64_t)size;
-	uint64_t es = vmread(VMCS_GUEST_ES_BASE);
-	uint64_t src_base = vmread(VMCS_GUEST_ES_BASE + 2 * (in->seg >= 0 ? in->seg : 3));
+	uint64_t rflags = vmread(VMCS_GUEST_RFLAGS);
+	int64_t step = (rflags & RFLAGS_DF) ? -(int64_t)size : (int64_t)size;
+	unsigned src_seg = in->seg >= 0 ? (unsigned)in->seg : 3;
 	bool rep = in->rep != 0;
 	uint64_t count = rep ? v->gpr[RCX] & am : 1;
-	while (count) {
-		uint64_t dst = es + (v->gpr[RDI] & am), gpa;
-		uint32_t pf;
-		if (gla_to_gpa(v, dst, ACC_WRITE, &gpa, &pf)) {
-			write_cr2(dst);
-			inject_exception_err(v, 14, pf);
+	unsigned chunk = (rflags & RFLAGS_TF) ? 1 : STRING_CHUNK;
+	struct gfault f;
+	while (count && chunk--) {
+		uint64_t dst, src, m[2], val = v->gpr[RAX];
+		if (movs && (seg_linear(v, src_seg, v->gpr[RSI] & am, size, ACC_READ, &src, &f) ||
+			     gla_copy(v, src, &val, size, ACC_READ, &f))) {
+			gfault_raise(v, &f);
 			return;
 		}
-		if (!is_hidden(v->vm, gpa))
-			return; /* the CPU goes on from here (RIP unchanged) */
-		uint64_t val = v->gpr[RAX];
-		if (movs) {
-			uint64_t src = src_base + (v->gpr[RSI] & am), fault;
-			if (gla_read(v, src, &val, size, ACC_READ, &pf, &fault)) {
-				write_cr2(fault);
-				inject_exception_err(v, 14, pf);
-				return;
-			}
-			v->gpr[RSI] = addr_reg_update(v->gpr[RSI], v->gpr[RSI] + step, in->address_size);
+		/* The element may straddle two pages, one of them not there. */
+		if (seg_linear(v, 0, v->gpr[RDI] & am, size, ACC_WRITE, &dst, &f) ||
+		    gla_xlate(v, dst, ACC_WRITE, &m[0], &f)) {
+			gfault_raise(v, &f);
+			return;
 		}
-		(void)val; /* the store itself is dropped */
+		unsigned n0 = PAGE_SIZE - (dst & (PAGE_SIZE - 1));
+		if (n0 > size)
+			n0 = size;
+		if (n0 < size && gla_xlate(v, dst + n0, ACC_WRITE, &m[1], &f)) {
+			gfault_raise(v, &f);
+			return;
+		}
+		if (!is_hidden(v->vm, m[0]) && (n0 == size || !is_hidden(v->vm, m[1])))
+			return; /* the CPU goes on from here (RIP unchanged) */
+		/* What lands in memory that exists is written; the rest is
+		 * dropped (gpa_write drops it). */
+		gpa_write(v->vm, m[0], &val, n0);
+		if (n0 < size)
+			gpa_write(v->vm, m[1], (uint8_t *)&val + n0, size - n0);
+		if (movs)
+			v->gpr[RSI] = addr_reg_update(v->gpr[RSI], v->gpr[RSI] + step, in->address_size);
 		v->gpr[RDI] = addr_reg_update(v->gpr[RDI], v->gpr[RDI] + step, in->address_size);
 		count--;
 		if (rep)
 			v->gpr[RCX] = addr_reg_update(v->gpr[RCX], count, in->address_size);
 	}
-	skip_instruction_len(v, in->length);
+	if (!count)
+		skip_instruction_len(v, in->length);
+	else if (rflags & RFLAGS_TF)
+		vmwrite(VMCS_GUEST_PENDING_DBG_EXCEPTIONS, vmread(VMCS_GUEST_PENDING_DBG_EXCEPTIONS) | (1u << 14));
 }
 
 void ept_drop_write(struct vcpu *v)
@@ -158,10 +172,100 @@ void ept_drop_write(struct vcpu *v)
 	skip_instruction_len(v, in.length);
 }
 
+/* --- writes by event delivery ------------------------------------------------
+ *
+ * When the CPU delivers an event (an exception, an interrupt) it pushes a
+ * frame; if the stack is in memory that does not exist, a PC drops those
+ * writes and the delivery completes.  The CPU cannot be told to drop them,
+ * and there is no instruction to skip (the write is the delivery's, not the
+ * instruction's at RIP).  So the page is mapped for a moment to a sink page
+ * of Nestor's, writable, the event is delivered again, and the mapping is
+ * undone at the very next exit - which the VMX-preemption timer, armed
+ * with 0, makes happen right after the delivery, before the handler's
+ * first instruction (SDM 26.7.4: a zero timer exits after event injection).
+ * Reads of that page then find ones again. */
+
+static uint64_t sink_entry(struct vcpu *v)
+{
+	return virt_to_phys(v->sink_page) | EPT_R | EPT_W | ((uint64_t)MT_WB << EPT_MT_SHIFT);
+}
+
+static uint64_t ones_entry(struct vcpu *v)
+{
+	return virt_to_phys(v->vm->ones_page) | EPT_R | ((uint64_t)MT_WB << EPT_MT_SHIFT);
+}
+
+static void map_page(struct vcpu *v, struct nested *owner, uint64_t gpa, uint64_t entry)
+{
+	int r = owner ? sept_map_page(v, owner, gpa, entry) : ept_set_page(v->vm, gpa, entry);
+	if (r)
+		vm_end_run(v, true, "out of pool memory mapping non-existent memory");
+	if (!owner)
+		ept_invalidate(v->vm);
+}
+
+static void delivery_write(struct vcpu *v, uint64_t gpa, struct nested *owner)
+{
+	struct sink *s = &v->sink;
+	if (s->n == SINK_PAGES)
+		vm_end_run(v, true, "an event delivery writes more pages of non-existent memory than a frame can span");
+	if (!v->sink_page) {
+		if (!(v->sink_page = page_alloc()))
+			vm_end_run(v, true, "out of pool memory for the event-delivery sink page");
+		memset(v->sink_page, 0xff, PAGE_SIZE);
+	}
+	s->gpa[s->n] = gpa & ~0xfffull;
+	s->owner[s->n++] = owner;
+	map_page(v, owner, gpa & ~0xfffull, sink_entry(v));
+	if (s->timer || !ctl_can_set(v->vm->caps->pin, PIN_PREEMPTION_TIMER))
+		return;
+	/* A VMCS whose level already uses the timer keeps it: the sink then
+	 * stays until that level's next exit, whatever it is. */
+	uint32_t pin = vmread(VMCS_PIN_BASED_CTLS);
+	if (pin & PIN_PREEMPTION_TIMER)
+		return;
+	s->timer = true;
+	s->pin = pin;
+	s->vmcs = v->loaded_vmcs;
+	vmwrite(VMCS_PIN_BASED_CTLS, pin | PIN_PREEMPTION_TIMER);
+	vmwrite(VMCS_GUEST_PREEMPTION_TIMER, 0);
+}
+
+bool ept_sink_end(struct vcpu *v, uint32_t reason)
+{
+	struct sink *s = &v->sink;
+	/* A frame that spans a second page: the delivery is not over. */
+	if (reason == EXIT_EPT_VIOLATION && (vmread(VMCS_IDT_VECTORING_INFO) & INTR_INFO_VALID))
+		return false;
+	for (unsigned i = 0; i < s->n; i++) {
+		/* Above the EPT's top, back to the shared tables (no memory kept). */
+		if (!s->owner[i] && s->gpa[i] >= v->vm->ept_top) {
+			if (ept_map_ones(v->vm, s->gpa[i]))
+				vm_end_run(v, true, "out of pool memory mapping non-existent memory");
+			ept_invalidate(v->vm);
+		} else {
+			map_page(v, s->owner[i], s->gpa[i], ones_entry(v));
+		}
+	}
+	s->n = 0;
+	memset(v->sink_page, 0xff, PAGE_SIZE);
+	if (!s->timer)
+		return false;
+	s->timer = false;
+	vmcs_write_in(v, s->vmcs, VMCS_PIN_BASED_CTLS, s->pin);
+	/* Our own timer exit: nothing for anyone to see. */
+	return reason == EXIT_PREEMPTION_TIMER && v->loaded_vmcs == s->vmcs;
+}
+
 void ept_absent_access(struct vcpu *v, uint64_t gpa, uint64_t q, struct nested *owner)
 {
 	/* An event whose delivery touched our memory is delivered again. */
 	reinject_idt_vectoring(v);
+	if ((q & (1u << 1)) && (vmread(VMCS_IDT_VECTORING_INFO) & INTR_INFO_VALID)) {
+		log_access(v, gpa, "writes (delivering an event)");
+		delivery_write(v, gpa, owner);
+		return;
+	}
 	if (q & (1u << 2)) {
 		log_access(v, gpa, "executes");
 		inject_ud(v);

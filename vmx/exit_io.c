@@ -12,6 +12,7 @@
 #include "vmx/guest_mem.h"
 #include "snap/snap.h"
 #include "vmx/vmcs.h"
+#include "mm/mm.h"
 
 static const char shutdown_word[] = "Shutdown";
 
@@ -55,7 +56,46 @@ static void do_out(struct vcpu *v, uint16_t port, unsigned size, uint32_t val)
 	port_out(port, size, val);
 }
 
-/* INS/OUTS: element by element through the guest's segments and paging. */
+/* INS/OUTS (SDM Vol. 2 INS/OUTS, 27.2.5): element by element, through the
+ * guest's segments and paging as the CPU would - an element may cross a
+ * page, ES/DS bases do not count in 64-bit mode, limits and types do
+ * elsewhere, a refusal by the EPT of the guest's own hypervisor is that
+ * hypervisor's EPT violation.  A repeated instruction is done in chunks of
+ * at most STRING_IO_CHUNK elements per exit: RIP stays on the instruction
+ * until RCX reaches 0, so interrupts, the guest hypervisor's preemption
+ * timer and single steps are taken between chunks as between iterations
+ * on the CPU - never unbounded work in one exit. */
+#define STRING_IO_CHUNK 128
+
+/* The machine addresses of one element (it may straddle two pages). */
+struct elem {
+	uint64_t m[2];
+	unsigned n0; /* bytes in the first page */
+};
+
+static int elem_xlate(struct vcpu *v, uint64_t gla, unsigned size, unsigned acc, struct elem *e, struct gfault *f)
+{
+	unsigned room = PAGE_SIZE - (gla & (PAGE_SIZE - 1));
+	e->n0 = size < room ? size : room;
+	if (gla_xlate(v, gla, acc, &e->m[0], f))
+		return -1;
+	return e->n0 < size ? gla_xlate(v, gla + e->n0, acc, &e->m[1], f) : 0;
+}
+
+static void elem_copy(struct vcpu *v, const struct elem *e, uint32_t *val, unsigned size, bool write)
+{
+	uint8_t *p = (uint8_t *)val;
+	if (write) {
+		gpa_write(v->vm, e->m[0], p, e->n0);
+		if (e->n0 < size)
+			gpa_write(v->vm, e->m[1], p + e->n0, size - e->n0);
+	} else {
+		gpa_read(v->vm, e->m[0], p, e->n0);
+		if (e->n0 < size)
+			gpa_read(v->vm, e->m[1], p + e->n0, size - e->n0);
+	}
+}
+
 static void string_io(struct vcpu *v, uint64_t q, uint16_t port, unsigned size, bool in)
 {
 	bool rep = q & (1u << 5);
@@ -65,25 +105,29 @@ static void string_io(struct vcpu *v, uint64_t q, uint16_t port, unsigned size, 
 	/* OUTS may take a segment override; INS always writes ES. With no
 	 * instruction information (IA32_VMX_BASIC[54] = 0) assume DS. */
 	unsigned seg = in ? 0 : ((v->vm->caps->basic >> 54) & 1) ? (info >> 15) & 7 : 3;
-	uint64_t base = vmread(VMCS_GUEST_ES_BASE + 2 * seg);
 	unsigned idx = in ? RDI : RSI;
-	int64_t step = (vmread(VMCS_GUEST_RFLAGS) & RFLAGS_DF) ? -(int64_t)size : (int64_t)size;
+	uint64_t rflags = vmread(VMCS_GUEST_RFLAGS);
+	int64_t step = (rflags & RFLAGS_DF) ? -(int64_t)size : (int64_t)size;
 	uint64_t count = rep ? v->gpr[RCX] & amask : 1;
-	while (count) {
-		uint64_t off = v->gpr[idx] & amask;
-		uint64_t gpa;
-		uint32_t pf_err;
-		if (gla_to_gpa(v, base + off, in ? ACC_WRITE : ACC_READ, &gpa, &pf_err)) {
-			write_cr2(base + off);
-			inject_exception_err(v, 14, pf_err);
-			return; /* RIP stays: the instruction restarts after the #PF */
-		}
+	/* With RFLAGS.TF a single-step trap follows every iteration. */
+	unsigned chunk = (rflags & RFLAGS_TF) ? 1 : STRING_IO_CHUNK;
+	struct gfault f;
+	while (count && chunk--) {
+		uint64_t off = v->gpr[idx] & amask, gla;
+		struct elem e;
 		uint32_t val = 0;
+		/* Every check on the memory operand comes before the port access
+		 * (a faulting INS reads nothing from the port). */
+		if (seg_linear(v, seg, off, size, in ? ACC_WRITE : ACC_READ, &gla, &f) ||
+		    elem_xlate(v, gla, size, in ? ACC_WRITE : ACC_READ, &e, &f)) {
+			gfault_raise(v, &f);
+			return; /* RIP stays: the instruction restarts after the fault */
+		}
 		if (in) {
 			val = port_in(port, size);
-			gpa_write(v->vm, gpa, &val, size);
+			elem_copy(v, &e, &val, size, true);
 		} else {
-			gpa_read(v->vm, gpa, &val, size);
+			elem_copy(v, &e, &val, size, false);
 			do_out(v, port, size, val);
 		}
 		v->gpr[idx] = addr_reg_update(v->gpr[idx], off + step, asize);
@@ -91,7 +135,13 @@ static void string_io(struct vcpu *v, uint64_t q, uint16_t port, unsigned size, 
 		if (rep)
 			v->gpr[RCX] = addr_reg_update(v->gpr[RCX], count, asize);
 	}
-	skip_instruction(v);
+	if (!count) {
+		skip_instruction(v);
+		return;
+	}
+	/* More to do: re-executed from the same RIP (it exits again). */
+	if (rflags & RFLAGS_TF)
+		vmwrite(VMCS_GUEST_PENDING_DBG_EXCEPTIONS, vmread(VMCS_GUEST_PENDING_DBG_EXCEPTIONS) | (1u << 14));
 }
 
 void exit_io(struct vcpu *v)

@@ -82,19 +82,47 @@ static bool write_vmcs_msr(uint32_t msr, uint32_t field, uint64_t val)
 	return true;
 }
 
+uint32_t msr_vmcs_field(uint32_t msr) { return vmcs_field_of(msr); }
+
+int guest_msr_read(struct vcpu *v, uint32_t msr, uint64_t *val)
+{
+	uint32_t field = vmcs_field_of(msr);
+	if (field) {
+		if (msr == 0x1d9 && rdmsr_safe(msr, val))
+			return -1; /* no DEBUGCTL on this CPU */
+		*val = vmread(field);
+		return 0;
+	}
+	if (hidden_vmx_msr(msr))
+		return nested_rdmsr(msr, val); /* the virtual CPU's VMX MSRs, or #GP */
+	if (msr == MSR_IA32_APIC_BASE)
+		return apic_base_read(v, val);
+	return rdmsr_safe(msr, val) ? -1 : 0;
+}
+
+int guest_msr_write(struct vcpu *v, uint32_t msr, uint64_t val)
+{
+	uint32_t field = vmcs_field_of(msr);
+	if (field)
+		return write_vmcs_msr(msr, field, val) ? 0 : -1;
+	if (hidden_vmx_msr(msr))
+		return -1;
+	if (msr == MSR_IA32_APIC_BASE)
+		return apic_base_write(v, val);
+	if (wrmsr_safe(msr, val))
+		return -1;
+	if (mtrr_is_msr(msr)) {
+		mtrr_read(&v->vm->mtrr);
+		if (ept_rebuild(v->vm))
+			vm_end_run(v, true, "out of pool memory rebuilding the EPT");
+	}
+	return 0;
+}
+
 void exit_rdmsr(struct vcpu *v)
 {
-	uint32_t msr = (uint32_t)v->gpr[RCX];
 	uint64_t val;
-	uint32_t field = vmcs_field_of(msr);
-	int fail;
-	if (field)
-		fail = (msr == 0x1d9 && rdmsr_safe(msr, &val)), val = vmread(field);
-	else if (hidden_vmx_msr(msr))
-		fail = nested_rdmsr(msr, &val); /* the virtual CPU's VMX MSRs, or #GP */
-	else
-		fail = rdmsr_safe(msr, &val);
-	if (fail) {
+	if (guest_msr_read(v, (uint32_t)v->gpr[RCX], &val)) {
 		inject_gp(v);
 		return;
 	}
@@ -105,17 +133,10 @@ void exit_rdmsr(struct vcpu *v)
 
 void exit_wrmsr(struct vcpu *v)
 {
-	uint32_t msr = (uint32_t)v->gpr[RCX];
 	uint64_t val = ((uint64_t)(uint32_t)v->gpr[RDX] << 32) | (uint32_t)v->gpr[RAX];
-	uint32_t field = vmcs_field_of(msr);
-	if (field ? !write_vmcs_msr(msr, field, val) : (hidden_vmx_msr(msr) || wrmsr_safe(msr, val))) {
+	if (guest_msr_write(v, (uint32_t)v->gpr[RCX], val)) {
 		inject_gp(v);
 		return;
-	}
-	if (mtrr_is_msr(msr)) {
-		mtrr_read(&v->vm->mtrr);
-		if (ept_rebuild(v->vm))
-			vm_end_run(v, true, "out of pool memory rebuilding the EPT");
 	}
 	skip_instruction(v);
 }

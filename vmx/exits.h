@@ -54,6 +54,22 @@ int guest_cpl(void);
 /* vmx/exit_msr.c */
 void exit_rdmsr(struct vcpu *v);
 void exit_wrmsr(struct vcpu *v);
+/* RDMSR/WRMSR of the level running in the current VMCS, as the CPU would
+ * answer it there (VMCS-switched MSRs in the VMCS's guest fields, the
+ * virtual VMX MSRs, the virtual APIC base, the rest passed through to the
+ * real MSR): 0, or -1 for #GP(0).  Also how VMX MSR-load/store lists are
+ * applied (nested/). */
+int guest_msr_read(struct vcpu *v, uint32_t msr, uint64_t *val);
+int guest_msr_write(struct vcpu *v, uint32_t msr, uint64_t val);
+/* The VMCS guest-state field that holds an MSR for the guest, or 0. */
+uint32_t msr_vmcs_field(uint32_t msr);
+
+/* vmx/apic.c: IA32_APIC_BASE of the guest (the real one never moves). */
+int apic_base_read(struct vcpu *v, uint64_t *val);
+int apic_base_write(struct vcpu *v, uint64_t val);
+void apic_init(struct vcpu *v);
+/* EPT entries for a moved xAPIC, applied after every EPT build. */
+int apic_ept_overrides(struct vm *vm);
 
 /* vmx/exit_io.c */
 void exit_io(struct vcpu *v);
@@ -77,6 +93,10 @@ void ept_drop_write(struct vcpu *v);
  * not exist for it: logged; reads find ones (the page of ones is mapped in
  * EPT01, or in owner's shadow EPT), writes are dropped, fetches #UD. */
 void ept_absent_access(struct vcpu *v, uint64_t gpa, uint64_t q, struct nested *owner);
+/* At the exit after an event delivery wrote into non-existent memory: the
+ * pages are non-existent again; true when the exit was only Nestor's own
+ * preemption-timer exit (nothing to handle). */
+bool ept_sink_end(struct vcpu *v, uint32_t reason);
 
 /* hypercall/hypercall.c */
 void exit_vmcall(struct vcpu *v);

@@ -2,6 +2,7 @@
 #include "vmx/guest_mem.h"
 #include "lib/string.h"
 #include "boot/cpu.h"
+#include "boot/fixup.h"
 #include "lib/x86.h"
 #include "mm/mm.h"
 #include "snap/snap.h"
@@ -14,8 +15,16 @@ bool gpa_is_ram(struct vm *vm, uint64_t gpa, uint64_t len)
 	return gpa + len >= gpa && rs_contains(&vm->guest_ram, gpa, gpa + len);
 }
 
+bool gpa_absent(const struct vm *vm, uint64_t gpa)
+{
+	uint64_t page = gpa & ~(PAGE_SIZE - 1);
+	return page >= vm->ept_top || rs_overlaps(&vm->hidden, page, page + PAGE_SIZE) || page == vm->apic_absent;
+}
+
 /* One page at a time, so each page's fate is decided on its own: Nestor's
- * pages read as ones and ignore writes. */
+ * pages read as ones and ignore writes.  So does a page where the guest
+ * moved its xAPIC: Nestor does not emulate its own accesses to APIC
+ * registers. */
 static bool gpa_copy(struct vm *vm, uint64_t gpa, uint8_t *buf, size_t len, bool write)
 {
 	while (len) {
@@ -25,7 +34,7 @@ static bool gpa_copy(struct vm *vm, uint64_t gpa, uint8_t *buf, size_t len, bool
 		size_t n = PAGE_SIZE - (gpa - page);
 		if (n > len)
 			n = len;
-		bool hidden = rs_overlaps(&vm->hidden, page, page + PAGE_SIZE);
+		bool hidden = gpa_absent(vm, gpa) || (page == vm->apic_gpa && vm->apic_gpa != vm->apic_real);
 		if (write && !hidden) {
 			snap_before_write(vm, gpa, n); /* copy-on-write snapshots */
 			memcpy(phys_to_virt(gpa), buf, n);
@@ -44,107 +53,314 @@ bool gpa_write(struct vm *vm, uint64_t gpa, const void *buf, size_t len)
 	return gpa_copy(vm, gpa, (uint8_t *)buf, len, true);
 }
 
-/* Guest-physical addresses of the level now running, to the machine's:
- * the identity for our guest, through the EPTs of the levels below for a
- * level above (nested/levels.c). */
-static int to_machine(struct vcpu *v, uint64_t gpa, unsigned access, uint64_t *out)
-{
-	return nested_to_machine(v, gpa, access, out);
-}
-
-static bool table_read(struct vcpu *v, uint64_t gpa, void *buf, size_t len)
-{
-	uint64_t m;
-	return to_machine(v, gpa, 1, &m) == 0 && gpa_read(v->vm, m, buf, len);
-}
+/* --- linear addresses (SDM Vol. 3A chapter 4) ------------------------------ */
 
 #define PF_P (1u << 0)
 #define PF_W (1u << 1)
 #define PF_U (1u << 2)
 #define PF_RSVD (1u << 3)
 #define PF_I (1u << 4)
+#define PF_PK (1u << 5)
 
-int gla_to_gpa(struct vcpu *v, uint64_t gla, int access, uint64_t *gpa, uint32_t *pf_err)
+#define PTE_P (1ull << 0)
+#define PTE_W (1ull << 1)
+#define PTE_U (1ull << 2)
+#define PTE_A (1ull << 5)
+#define PTE_D (1ull << 6)
+#define PTE_PS (1ull << 7)
+#define PTE_NX (1ull << 63)
+
+/* A physical address of the running level (its paging structures) to the
+ * machine's, for the access (bit 0 read, 1 write): 0, or -1 with the
+ * running level's hypervisor's refusal in f (an EPT violation for it). */
+static int level_phys(struct vcpu *v, uint64_t gpa, unsigned ept_acc, uint64_t gla, bool final, uint64_t *m,
+		      struct gfault *f)
 {
+	struct ept_refusal r;
+	if (nested_translate(v, gpa, ept_acc, m, &r) == 0)
+		return 0;
+	f->kind = GF_EPT;
+	f->gpa = gpa;
+	f->gla = gla;
+	f->gla_valid = true;
+	f->final = final;
+	f->ept_access = ept_acc;
+	f->ept_rights = r.rights;
+	f->ept_misconfig = r.misconfig;
+	return -1;
+}
+
+static bool read_entry(struct vcpu *v, uint64_t gpa, unsigned size, uint64_t gla, uint64_t *e, uint64_t *m,
+		       struct gfault *f)
+{
+	*e = 0;
+	if (level_phys(v, gpa, 1, gla, false, m, f))
+		return false;
+	gpa_read(v->vm, *m, e, size);
+	return true;
+}
+
+/* The protection-key register for user (PKRU) or supervisor (IA32_PKRS)
+ * pages: the guest's, since Nestor never changes either. */
+static uint32_t read_pkr(bool user)
+{
+	if (!user) {
+		uint64_t pkrs = 0;
+		rdmsr_safe(0x6e1, &pkrs);
+		return (uint32_t)pkrs;
+	}
+	/* RDPKRU needs CR4.PKE in Nestor's own CR4. */
+	uint64_t cr4 = read_cr4();
+	if (!(cr4 & CR4_PKE))
+		write_cr4(cr4 | CR4_PKE);
+	uint32_t pkru, edx;
+	__asm__ volatile("rdpkru" : "=a"(pkru), "=d"(edx) : "c"(0));
+	if (!(cr4 & CR4_PKE))
+		write_cr4(cr4);
+	return pkru;
+}
+
+/* Sets bits in a paging-structure entry the CPU used (accessed, dirty), as
+ * a locked update like the CPU's; a write the running level's hypervisor
+ * refuses is an EPT violation like the CPU would take. */
+static int set_entry_bits(struct vcpu *v, uint64_t gpa, unsigned size, uint64_t gla, uint64_t bits, struct gfault *f)
+{
+	uint64_t m;
+	if (level_phys(v, gpa, 2, gla, false, &m, f))
+		return -1;
+	if (gpa_absent(v->vm, m))
+		return 0; /* the table is in memory that does not exist: the write is lost */
+	snap_before_write(v->vm, m, size);
+	if (size == 8)
+		__atomic_fetch_or((uint64_t *)phys_to_virt(m), bits, __ATOMIC_SEQ_CST);
+	else
+		__atomic_fetch_or((uint32_t *)phys_to_virt(m), (uint32_t)bits, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+int gla_xlate(struct vcpu *v, uint64_t gla, unsigned acc, uint64_t *machine, struct gfault *f)
+{
+	memset(f, 0, sizeof(*f));
 	uint64_t cr0 = guest_cr0(), cr4 = guest_cr4(), efer = vmread(VMCS_GUEST_IA32_EFER);
-	bool user = guest_cpl() == 3;
-	uint32_t err = (access == ACC_WRITE ? PF_W : 0) | (user ? PF_U : 0) |
-		       (access == ACC_FETCH && (efer & EFER_NXE) ? PF_I : 0);
-	uint64_t addr_mask = ((1ull << maxphyaddr) - 1) & ~0xfffull;
-	bool nx = efer & EFER_NXE;
-	uint64_t e, table;
-	int levels, shift;
+	int access = acc & 3;
+	bool write = access == ACC_WRITE, fetch = access == ACC_FETCH;
+	/* Implicit supervisor accesses (descriptor tables, TSS) are never user
+	 * accesses, whatever the CPL. */
+	bool user = guest_cpl() == 3 && !(acc & ACC_IMPLICIT);
+	bool nxe = efer & EFER_NXE;
+	uint32_t err = (write ? PF_W : 0) | (user ? PF_U : 0) | (fetch && (nxe || (cr4 & CR4_SMEP)) ? PF_I : 0);
+	uint64_t rsvd = ~((1ull << maxphyaddr) - 1) & 0x000fffffffffffffull;
+	if (!nxe)
+		rsvd |= PTE_NX;
 	bool allow_w = true, allow_u = true, allow_x = true;
+	uint64_t gpa, leaf = 0;
+	/* Entries used, to set their accessed (and the leaf's dirty) bits. */
+	uint64_t used[5], used_val[5];
+	unsigned nused = 0, esize = 8, pkey = 0;
+	bool ia32e = efer & EFER_LMA;
+
 	if (!(cr0 & CR0_PG)) {
-		*gpa = gla & 0xffffffffull;
+		gpa = gla & 0xffffffffull;
 		goto check;
 	}
-	if (efer & EFER_LMA) {
-		levels = (cr4 & CR4_LA57) ? 5 : 4;
-		table = vmread(VMCS_GUEST_CR3) & addr_mask;
-	} else if (cr4 & CR4_PAE) {
-		uint64_t pdpte = vmread(VMCS_GUEST_PDPTE0 + 2 * ((gla >> 30) & 3));
-		if (!(pdpte & 1)) {
-			*pf_err = err;
-			return -1;
+	if (ia32e || (cr4 & CR4_PAE)) {
+		uint64_t table;
+		int levels, shift;
+		if (ia32e) {
+			levels = (cr4 & CR4_LA57) ? 5 : 4;
+			table = vmread(VMCS_GUEST_CR3) & 0x000ffffffffff000ull & ~rsvd;
+			shift = 12 + 9 * (levels - 1);
+		} else {
+			/* PAE: the PDPTEs are in the VMCS (loaded with CR3). */
+			gla &= 0xffffffffull;
+			uint64_t pdpte = vmread(VMCS_GUEST_PDPTE0 + 2 * ((gla >> 30) & 3));
+			if (!(pdpte & PTE_P))
+				goto not_present;
+			table = pdpte & 0x000ffffffffff000ull;
+			levels = 2;
+			shift = 21;
 		}
-		table = pdpte & addr_mask;
-		levels = 2;
-		gla &= 0xffffffffull;
+		for (int l = levels; l >= 1; l--, shift -= 9) {
+			uint64_t e, m, ea = table + ((gla >> shift) & 511) * 8;
+			if (!read_entry(v, ea, 8, gla, &e, &m, f))
+				return -1;
+			if (!(e & PTE_P))
+				goto not_present;
+			/* Reserved bits (SDM 4.5.4 / 4.4.2): the address width, NX
+			 * without EFER.NXE, PS in a PML4E/PML5E or in a PDPTE
+			 * without 1 GiB pages, and the low address bits of a large
+			 * page other than PAT. */
+			bool large = (e & PTE_PS) && (shift == 21 || shift == 30);
+			uint64_t r = rsvd;
+			if ((e & PTE_PS) && (shift > 30 || (shift == 30 && !(cpuid(0x80000001, 0).edx & (1u << 26)))))
+				r |= PTE_PS;
+			if (large)
+				r |= ((1ull << shift) - 1) & ~0x1fffull;
+			if (!ia32e)
+				r |= 0x7ff0000000000000ull; /* PAE: bits 62:52 reserved too */
+			if (e & r) {
+				err |= PF_P | PF_RSVD;
+				goto fault;
+			}
+			used_val[nused] = e;
+			used[nused++] = ea;
+			allow_w = allow_w && (e & PTE_W);
+			allow_u = allow_u && (e & PTE_U);
+			if (e & PTE_NX)
+				allow_x = false;
+			if (l == 1 || large) {
+				uint64_t page = 1ull << shift;
+				gpa = (e & 0x000ffffffffff000ull & ~(page - 1)) | (gla & (page - 1));
+				leaf = e;
+				pkey = ia32e ? (e >> 59) & 15 : 0;
+				goto check;
+			}
+			table = e & 0x000ffffffffff000ull;
+		}
 	} else {
 		/* 32-bit paging: 4-byte entries, optional 4 MiB pages (PSE). */
 		gla &= 0xffffffffull;
-		uint32_t pde, pte;
-		uint64_t cr3 = vmread(VMCS_GUEST_CR3) & 0xfffff000ull;
-		if (!table_read(v, cr3 + ((gla >> 22) & 1023) * 4, &pde, 4) || !(pde & 1))
+		esize = 4;
+		uint64_t pde, pte, m;
+		uint64_t pde_a = (vmread(VMCS_GUEST_CR3) & 0xfffff000ull) + ((gla >> 22) & 1023) * 4;
+		if (!read_entry(v, pde_a, 4, gla, &pde, &m, f))
+			return -1;
+		if (!(pde & PTE_P))
 			goto not_present;
-		if ((pde & 0x80) && (cr4 & CR4_PSE)) {
-			allow_w = pde & 2, allow_u = pde & 4;
-			*gpa = ((uint64_t)(pde & 0xffc00000u) | ((uint64_t)((pde >> 13) & 0xff) << 32)) |
-			       (gla & 0x3fffff);
+		used_val[nused] = pde;
+		used[nused++] = pde_a;
+		allow_w = pde & PTE_W, allow_u = pde & PTE_U;
+		if ((pde & PTE_PS) && (cr4 & CR4_PSE)) {
+			/* PSE-36: bits 20:13 are address bits 39:32, within the width. */
+			uint64_t hi = (pde >> 13) & 0xff;
+			if ((hi << 32) & ~((1ull << maxphyaddr) - 1) || (pde & (1ull << 21))) {
+				err |= PF_P | PF_RSVD;
+				goto fault;
+			}
+			gpa = (pde & 0xffc00000u) | (hi << 32) | (gla & 0x3fffff);
+			leaf = pde;
 			goto check;
 		}
-		allow_w = pde & 2, allow_u = pde & 4;
-		if (!table_read(v, (pde & 0xfffff000u) + ((gla >> 12) & 1023) * 4, &pte, 4) || !(pte & 1))
+		uint64_t pte_a = (pde & 0xfffff000u) + ((gla >> 12) & 1023) * 4;
+		if (!read_entry(v, pte_a, 4, gla, &pte, &m, f))
+			return -1;
+		if (!(pte & PTE_P))
 			goto not_present;
-		allow_w = allow_w && (pte & 2), allow_u = allow_u && (pte & 4);
-		*gpa = (pte & 0xfffff000u) | (gla & 0xfff);
+		used_val[nused] = pte;
+		used[nused++] = pte_a;
+		allow_w = allow_w && (pte & PTE_W), allow_u = allow_u && (pte & PTE_U);
+		gpa = (pte & 0xfffff000u) | (gla & 0xfff);
+		leaf = pte;
 		goto check;
 	}
-	/* Top level covers bits 47:39 (4-level), 56:48 (5-level); PAE's page
-	 * directory (after the PDPTE) covers bits 29:21. */
-	shift = levels == 2 ? 21 : 12 + 9 * (levels - 1);
-	for (int l = levels; l >= 1; l--, shift -= 9) {
-		if (!table_read(v, table + ((gla >> shift) & 511) * 8, &e, 8) || !(e & 1))
-			goto not_present;
-		allow_w = allow_w && (e & 2);
-		allow_u = allow_u && (e & 4);
-		if (nx && (e & (1ull << 63)))
-			allow_x = false;
-		if (l == 1 || ((e & 0x80) && (shift == 21 || shift == 30))) {
-			uint64_t page = 1ull << shift;
-			*gpa = (e & addr_mask & ~(page - 1)) | (gla & (page - 1));
-			goto check;
-		}
-		table = e & addr_mask;
-	}
 not_present:
-	*pf_err = err;
+	err &= ~PF_P;
+fault:
+	f->kind = GF_EXC;
+	f->vector = EXC_PF;
+	f->error = err;
+	f->has_error = true;
+	f->cr2 = gla;
 	return -1;
 check:
-	/* SDM 4.6: supervisor writes honour CR0.WP; user accesses need U. */
-	if ((user && !allow_u) || (access == ACC_WRITE && !allow_w && (user || (cr0 & CR0_WP))) ||
-	    (access == ACC_FETCH && !allow_x)) {
-		*pf_err = err | PF_P;
-		return -1;
+	if (cr0 & CR0_PG) {
+		bool smap_ok = !(cr4 & CR4_SMAP) ||
+			       (!(acc & ACC_IMPLICIT) && guest_cpl() < 3 && (vmread(VMCS_GUEST_RFLAGS) & RFLAGS_AC));
+		/* SDM 4.6: user accesses need U everywhere; supervisor fetches from
+		 * user pages fault with SMEP, supervisor data accesses with SMAP
+		 * (unless explicit with EFLAGS.AC); writes honour CR0.WP for the
+		 * supervisor; fetches honour NX. */
+		bool bad = (user && !allow_u) || (!user && allow_u && fetch && (cr4 & CR4_SMEP)) ||
+			   (!user && allow_u && !fetch && !smap_ok) ||
+			   (write && !allow_w && (user || (cr0 & CR0_WP))) || (fetch && !allow_x);
+		if (bad) {
+			err |= PF_P;
+			goto fault;
+		}
+		/* Protection keys (SDM 4.6.2): data accesses in IA-32e paging. */
+		bool pk_on = allow_u ? (cr4 & CR4_PKE) : (cr4 & CR4_PKS);
+		if (ia32e && !fetch && pk_on) {
+			uint32_t pkr = read_pkr(allow_u) >> (2 * pkey);
+			if ((pkr & 1) || (write && (pkr & 2) && (user || (cr0 & CR0_WP)))) {
+				err |= PF_P | PF_PK;
+				goto fault;
+			}
+		}
 	}
 	/* Hand back a machine address (an L2's goes through L1's EPT). */
-	unsigned acc = access == ACC_WRITE ? 2 : access == ACC_FETCH ? 4 : 1;
-	if (to_machine(v, *gpa, acc, gpa)) {
-		*pf_err = 0;
+	unsigned ept_acc = write ? 2 : fetch ? 4 : 1;
+	if (level_phys(v, gpa, ept_acc, gla, true, machine, f))
 		return -1;
+	/* The CPU sets the accessed flag of every entry it used, and the
+	 * dirty flag of the leaf on a write (SDM 4.8). */
+	(void)leaf;
+	for (unsigned i = 0; i < nused; i++) {
+		bool last = i == nused - 1;
+		uint64_t bits = PTE_A | (last && write ? PTE_D : 0);
+		if ((used_val[i] & bits) == bits)
+			continue; /* the CPU writes only a flag that is clear */
+		if (set_entry_bits(v, used[i], esize, gla, bits, f))
+			return -1;
 	}
 	return 0;
+}
+
+int gla_copy(struct vcpu *v, uint64_t gla, void *buf, size_t len, unsigned acc, struct gfault *f)
+{
+	/* Every page is translated before anything is written: a fault on the
+	 * second page of an access leaves the first untouched, as on the CPU. */
+	uint64_t m[2];
+	size_t first = PAGE_SIZE - (gla & (PAGE_SIZE - 1));
+	uint8_t *p = buf;
+	if (len > PAGE_SIZE && (acc & 3) == ACC_WRITE)
+		return -2; /* callers write element by element */
+	while (len) {
+		size_t n = first < len ? first : len;
+		if (gla_xlate(v, gla, acc, &m[0], f))
+			return -1;
+		size_t rest = len - n;
+		if ((acc & 3) == ACC_WRITE && rest) {
+			if (gla_xlate(v, gla + n, acc, &m[1], f))
+				return -1;
+			gpa_write(v->vm, m[0], p, n);
+			gpa_write(v->vm, m[1], p + n, rest);
+			return 0;
+		}
+		if ((acc & 3) == ACC_WRITE)
+			gpa_write(v->vm, m[0], p, n);
+		else
+			gpa_read(v->vm, m[0], p, n);
+		p += n, gla += n, len -= n;
+		first = PAGE_SIZE;
+	}
+	return 0;
+}
+
+void gfault_raise(struct vcpu *v, const struct gfault *f)
+{
+	if (f->kind == GF_EPT) {
+		/* SDM 27.2.1: bits 2:0 the access, 5:3 what the EPT grants, bit 7
+		 * the linear address is valid, bit 8 the access was to the final
+		 * translation (not to a paging structure). */
+		uint64_t q = f->ept_access | ((uint64_t)f->ept_rights << 3) | (f->gla_valid ? 1u << 7 : 0) |
+			     (f->gla_valid && f->final ? 1u << 8 : 0);
+		nested_ept_fault(v, f->gpa, f->gla, q, f->ept_misconfig);
+		return;
+	}
+	if (f->vector == EXC_PF)
+		write_cr2(f->cr2);
+	inject_exception_err(v, f->vector, f->has_error ? f->error : 0);
+}
+
+/* --- the old interface, kept for its callers -------------------------------- */
+
+int gla_to_gpa(struct vcpu *v, uint64_t gla, int access, uint64_t *gpa, uint32_t *pf_err)
+{
+	struct gfault f;
+	if (gla_xlate(v, gla, (unsigned)access, gpa, &f) == 0)
+		return 0;
+	*pf_err = f.kind == GF_EXC ? f.error : 0;
+	return -1;
 }
 
 int gla_read(struct vcpu *v, uint64_t gla, void *buf, size_t len, int access, uint32_t *pf_err,
@@ -167,5 +383,55 @@ int gla_read(struct vcpu *v, uint64_t gla, void *buf, size_t len, int access, ui
 		}
 		out += n, gla += n, len -= n;
 	}
+	return 0;
+}
+
+/* --- segmentation (SDM Vol. 3A 5.3, 3.4.5) ---------------------------------- */
+
+bool guest_in_64bit_mode(void)
+{
+	return (vmread(VMCS_VMENTRY_CTLS) & ENTRY_IA32E_MODE) && (vmread(VMCS_GUEST_CS_AR) & (1u << 13));
+}
+
+int seg_linear(struct vcpu *v, unsigned seg, uint64_t offset, unsigned size, int access, uint64_t *gla,
+	       struct gfault *f)
+{
+	(void)v;
+	memset(f, 0, sizeof(*f));
+	f->kind = GF_EXC;
+	f->vector = seg == 2 ? EXC_SS : EXC_GP; /* SS faults are #SS(0) */
+	f->has_error = true;
+	f->error = 0;
+	uint64_t base = vmread(VMCS_GUEST_ES_BASE + 2 * seg);
+	if (guest_in_64bit_mode()) {
+		/* Only FS and GS have bases; the address must be canonical. */
+		uint64_t a = (seg == 4 || seg == 5 ? base : 0) + offset;
+		if ((uint64_t)(((int64_t)a << 16) >> 16) != a || (uint64_t)(((int64_t)(a + size - 1) << 16) >> 16) != a + size - 1)
+			return -1;
+		*gla = a;
+		f->kind = GF_NONE;
+		return 0;
+	}
+	uint32_t ar = vmread(VMCS_GUEST_ES_AR + 2 * seg), limit = vmread(VMCS_GUEST_ES_LIMIT + 2 * seg);
+	bool unusable = ar & (1u << 16), code = ar & 8, rw = ar & 2;
+	bool expand_down = !code && (ar & 4);
+	bool wr = access == ACC_WRITE;
+	/* In real and virtual-8086 mode the access rights are fixed: no type
+	 * check, only the limit. */
+	bool pmode = (guest_cr0() & CR0_PE) && !(vmread(VMCS_GUEST_RFLAGS) & RFLAGS_VM);
+	if (pmode && (unusable || (wr && (code || !rw)) || (!wr && code && !rw)))
+		return -1;
+	uint64_t last = offset + size - 1;
+	bool bad;
+	if (expand_down) {
+		uint64_t top = (ar & (1u << 14)) ? 0xffffffffull : 0xffffull;
+		bad = offset <= limit || last > top;
+	} else {
+		bad = last > limit;
+	}
+	if (bad)
+		return -1;
+	*gla = (uint32_t)(base + offset);
+	f->kind = GF_NONE;
 	return 0;
 }

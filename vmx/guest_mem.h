@@ -16,17 +16,53 @@
  * guest-physical space Nestor maps (ept_top). */
 bool gpa_read(struct vm *vm, uint64_t gpa, void *buf, size_t len);
 bool gpa_write(struct vm *vm, uint64_t gpa, const void *buf, size_t len);
+/* True when the page of gpa does not exist for the guest: Nestor's memory,
+ * beyond what the EPT maps, the real xAPIC's page once the guest moved it. */
+bool gpa_absent(const struct vm *vm, uint64_t gpa);
 /* True when [gpa, gpa + len) is guest RAM (not Nestor's, not a hole). */
 bool gpa_is_ram(struct vm *vm, uint64_t gpa, uint64_t len);
 
-/* Guest-linear to machine-physical through the guest's paging structures
- * (none, 32-bit, PAE, 4- or 5-level), with the access rights of the
- * current CPL, and for an L2 under L1's EPT through EPT12 too.  Returns 0,
- * or -1 with the #PF error code in *pf_err (0 when EPT12 refused). */
+/* Accesses by the level running in the current VMCS, as its CPU would make
+ * them.  Linear addresses go through its paging structures (none, 32-bit,
+ * PAE, 4- or 5-level) with every check of SDM 4.6 (U/S, R/W with CR0.WP,
+ * NX, SMEP, SMAP with EFLAGS.AC, protection keys, reserved bits) and set the
+ * accessed/dirty flags; its physical addresses go through the EPTs of the
+ * levels below it.  What goes wrong is a struct gfault, raised as the CPU
+ * would: a #PF (CR2 set), #GP/#SS, or - when the running level's own
+ * hypervisor's EPT refuses - an EPT violation or misconfiguration exit to
+ * that hypervisor. */
 enum { ACC_READ = 0, ACC_WRITE = 1, ACC_FETCH = 2 };
-int gla_to_gpa(struct vcpu *v, uint64_t gla, int access, uint64_t *gpa, uint32_t *pf_err);
+#define ACC_IMPLICIT 4u /* an implicit supervisor access (descriptor tables, TSS) */
 
-/* Reads len bytes at a guest-linear address (may cross pages). */
+enum { GF_NONE, GF_EXC, GF_EPT };
+struct gfault {
+	int kind;
+	unsigned vector;   /* GF_EXC */
+	uint32_t error;
+	bool has_error;
+	uint64_t cr2;      /* #PF */
+	uint64_t gpa, gla; /* GF_EPT: the refused access */
+	unsigned ept_access, ept_rights;
+	bool ept_misconfig, gla_valid, final;
+};
+
+/* Translates one linear address: 0 with the machine address, or -1. */
+int gla_xlate(struct vcpu *v, uint64_t gla, unsigned acc, uint64_t *machine, struct gfault *f);
+/* Reads or writes (acc) len bytes at a linear address, across pages; a
+ * write translates every page first (at most two: len <= 4096).  0 or -1. */
+int gla_copy(struct vcpu *v, uint64_t gla, void *buf, size_t len, unsigned acc, struct gfault *f);
+/* Delivers a fault as the CPU would have. */
+void gfault_raise(struct vcpu *v, const struct gfault *f);
+/* Segment `seg` (0 ES .. 5 GS) : offset -> linear address, with the checks
+ * of the running mode (64-bit: bases of FS/GS only, canonical form; else
+ * type, expand-down and limit); a failure is #GP(0), #SS(0) for SS. */
+int seg_linear(struct vcpu *v, unsigned seg, uint64_t offset, unsigned size, int access, uint64_t *gla,
+	       struct gfault *f);
+bool guest_in_64bit_mode(void);
+
+/* Older interface: gla_to_gpa gives a #PF error code (0 when an EPT refused
+ * the access), gla_read reads across pages. */
+int gla_to_gpa(struct vcpu *v, uint64_t gla, int access, uint64_t *gpa, uint32_t *pf_err);
 int gla_read(struct vcpu *v, uint64_t gla, void *buf, size_t len, int access, uint32_t *pf_err,
 	     uint64_t *fault_gla);
 

@@ -20,7 +20,9 @@
 enum gpr { RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15 };
 
 #define EXIT_STATS_MAX 80
-#define EXIT_STATS_LEVELS (NESTED_MAX_LEVELS + 1)
+/* Levels that can run: our guest (1) .. the guest of the highest level
+ * whose VMX we emulate (NESTED_MAX_LEVELS + 1); slot 0 unused. */
+#define EXIT_STATS_LEVELS (NESTED_MAX_LEVELS + 2)
 
 struct exit_stats {
 	uint64_t count[EXIT_STATS_MAX];
@@ -46,7 +48,8 @@ struct vcpu {
 	struct vm *vm;
 	unsigned id;
 	void *vmcs;
-	uint64_t vmcs_phys;
+	uint64_t vmcs_phys;   /* VMCS01: runs our guest */
+	uint64_t loaded_vmcs; /* the current VMCS (vmx/vmcs_own.h), ~0: none */
 	void *vmxon_region;
 	uint8_t *host_stack; /* top of the stack Nestor's exit handler runs on */
 
@@ -63,6 +66,20 @@ struct vcpu {
 	unsigned nlevels;
 	unsigned cur;
 	struct shadow_tables shadow_tables;
+	uint64_t sept_pages; /* pages of all shadow EPTs (nested/sept.c) */
+
+	/* Pages of non-existent memory mapped to sink_page while an event is
+	 * delivered (vmx/exit_ept.c). */
+	uint8_t *sink_page;
+	struct sink {
+#define SINK_PAGES 4
+		unsigned n;
+		uint64_t gpa[SINK_PAGES];
+		struct nested *owner[SINK_PAGES];
+		bool timer;    /* the preemption timer was armed for it ... */
+		uint32_t pin;  /* ... in this VMCS, whose pin controls were these */
+		uint64_t vmcs;
+	} sink;
 
 	/* Events waiting to be delivered to the guest. */
 	unsigned nmi_pending;
@@ -85,10 +102,14 @@ struct vm {
 	uint8_t *msr_bitmap;
 	uint8_t *io_bitmap_a, *io_bitmap_b;
 	uint8_t *ones_page; /* what non-existent memory reads as */
+	uint64_t *ones_pt, *ones_pd, *ones_pdpt; /* shared EPT tables of ones (vmx/ept.c) */
 	struct region_set guest_ram; /* RAM the guest may use */
 	struct region_set hidden;    /* Nestor's memory, absent from the guest */
 	struct mtrr_state mtrr;
 	uint64_t ept_top; /* EPT identity-maps [0, ept_top) */
+	/* The xAPIC (vmx/apic.c): where it really is, where the guest put it,
+	 * and the page that is nothing since it moved (~0: none). */
+	uint64_t apic_real, apic_gpa, apic_absent;
 	uint64_t cr4_allowed; /* CR4 bits the guest may set */
 	unsigned level;   /* our level in the stack */
 	bool delegated;   /* the level below emulates VMX for our guest (docs/depth.md) */

@@ -101,6 +101,7 @@ void vm_run(const struct mb2_info *mb, unsigned level)
 	nested_probe_inv_type(&caps); /* needs VMX operation */
 	vmx_vcpu_setup(v);
 	cpuid_init(v);
+	apic_init(v);
 	if (nested_vcpu_init(v))
 		fail("nested VMX", "out of pool memory");
 	delegate_vmx(vm);

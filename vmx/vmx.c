@@ -18,6 +18,7 @@
 #include "mm/mm.h"
 #include "vmx/ept.h"
 #include "vmx/vmcs.h"
+#include "vmx/vmcs_own.h"
 
 static void must_write(uint32_t field, uint64_t value)
 {
@@ -53,7 +54,8 @@ int vmx_enable(struct vm *vm, struct vcpu *v, char *err, size_t errlen)
 		ksnprintf(err, errlen, "VMXON failed (%s)", r == VMX_FAIL_INVALID ? "VMfailInvalid" : "VMfailValid");
 		return -1;
 	}
-	if (vmclear(v->vmcs_phys) != VMX_OK || vmptrld(v->vmcs_phys) != VMX_OK) {
+	v->loaded_vmcs = ~0ull;
+	if (!vmcs_clear(v, v->vmcs_phys) || !vmcs_load(v, v->vmcs_phys)) {
 		ksnprintf(err, errlen, "VMCLEAR/VMPTRLD of the guest VMCS failed");
 		return -1;
 	}

@@ -1,0 +1,46 @@
+/* vmcs_own.h - which VMCS is current, and which one a write belongs to.
+ *
+ * The CPU writes VMWRITEs into whatever VMCS was loaded last.  A vCPU of
+ * Nestor owns several - VMCS01 for its guest, one per level whose VMX it
+ * emulates (the VMCS that runs that level's guest), shadow VMCSs - and an
+ * exit handler may load another one for a moment (a shadow VMCS, VMCS01 on
+ * a reflected exit).  Writing one level's state into another level's VMCS
+ * is how a guest escapes (issue 11, attacks 1 and 2), so:
+ *  - every VMPTRLD goes through vmcs_load(), which records what is current;
+ *  - a write meant for a given VMCS names it (vmcs_write_in());
+ *  - before Nestor resumes a level, vmcs_check_running() verifies that the
+ *    loaded VMCS is the one that runs that level, and ends the run with a
+ *    report otherwise (never enters the wrong level);
+ *  - in checked builds (NESTOR_CHECKED) the helpers that edit the running
+ *    level's guest state assert it too (VMCS_ASSERT_RUNNING). */
+#ifndef VMX_VMCS_OWN_H
+#define VMX_VMCS_OWN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "vmx/vcpu.h"
+
+/* The VMCS that runs `level` (1 = our guest; above, the VMCS the level
+ * below runs its guest in). */
+static inline uint64_t vmcs_of_level(const struct vcpu *v, unsigned level)
+{
+	return level <= 1 ? v->vmcs_phys : v->lv[level - 1]->vmcs02_phys;
+}
+
+/* Makes `phys` the current VMCS; false (and nothing current) on failure. */
+bool vmcs_load(struct vcpu *v, uint64_t phys);
+/* VMCLEAR of one of our VMCSs; when it was current, none is afterwards. */
+bool vmcs_clear(struct vcpu *v, uint64_t phys);
+/* VMWRITE into a given VMCS, the current one unchanged afterwards. */
+void vmcs_write_in(struct vcpu *v, uint64_t phys, uint32_t field, uint64_t val);
+/* Before resuming: the loaded VMCS must run v->cur. */
+void vmcs_check_running(struct vcpu *v);
+
+#ifdef NESTOR_CHECKED
+void vmcs_assert_running(const struct vcpu *v, const char *where);
+#define VMCS_ASSERT_RUNNING(v) vmcs_assert_running((v), __func__)
+#else
+#define VMCS_ASSERT_RUNNING(v) ((void)(v))
+#endif
+
+#endif
