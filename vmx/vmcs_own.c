@@ -36,23 +36,9 @@ void vmcs_write_in(struct vcpu *v, uint64_t phys, uint32_t field, uint64_t val)
 	vmcs_load(v, prev);
 }
 
-static __attribute__((noreturn)) void wrong_vmcs(struct vcpu *v, const char *where)
+void vmcs_wrong(struct vcpu *v, const char *where)
 {
 	pr_err("%s: VMCS 0x%llx is current but level %u runs in VMCS 0x%llx: refusing to enter it\n", where,
 	       (unsigned long long)v->loaded_vmcs, v->cur + v->vm->level, (unsigned long long)vmcs_of_level(v, v->cur));
 	vm_end_run(v, true, "VMCS ownership violated");
 }
-
-void vmcs_check_running(struct vcpu *v)
-{
-	if (__builtin_expect(v->loaded_vmcs != vmcs_of_level(v, v->cur), 0))
-		wrong_vmcs(v, "VM entry");
-}
-
-#ifdef NESTOR_CHECKED
-void vmcs_assert_running(const struct vcpu *v, const char *where)
-{
-	if (v->loaded_vmcs != vmcs_of_level(v, v->cur))
-		wrong_vmcs((struct vcpu *)v, where);
-}
-#endif

@@ -33,12 +33,21 @@ bool vmcs_load(struct vcpu *v, uint64_t phys);
 bool vmcs_clear(struct vcpu *v, uint64_t phys);
 /* VMWRITE into a given VMCS, the current one unchanged afterwards. */
 void vmcs_write_in(struct vcpu *v, uint64_t phys, uint32_t field, uint64_t val);
-/* Before resuming: the loaded VMCS must run v->cur. */
-void vmcs_check_running(struct vcpu *v);
+/* Before resuming: the loaded VMCS must run v->cur (one compare on the
+ * common path; the report is out of line). */
+__attribute__((noreturn, cold)) void vmcs_wrong(struct vcpu *v, const char *where);
+static inline void vmcs_check_running(struct vcpu *v)
+{
+	if (__builtin_expect(v->loaded_vmcs != vmcs_of_level(v, v->cur), 0))
+		vmcs_wrong(v, "VM entry");
+}
 
 #ifdef NESTOR_CHECKED
-void vmcs_assert_running(const struct vcpu *v, const char *where);
-#define VMCS_ASSERT_RUNNING(v) vmcs_assert_running((v), __func__)
+#define VMCS_ASSERT_RUNNING(v)                                                        \
+	do {                                                                          \
+		if (__builtin_expect((v)->loaded_vmcs != vmcs_of_level((v), (v)->cur), 0)) \
+			vmcs_wrong((struct vcpu *)(v), __func__);                       \
+	} while (0)
 #else
 #define VMCS_ASSERT_RUNNING(v) ((void)(v))
 #endif
