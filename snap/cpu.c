@@ -32,6 +32,8 @@ struct cpu_snapshot {
 	unsigned nmi_pending;
 	bool xsave;           /* fpu holds an XSAVE image (else FXSAVE) */
 	uint64_t xcr0;
+	struct mtrr_state mtrr; /* the guest's (virtual) MTRRs */
+	uint64_t apic_gpa;      /* where the guest put its xAPIC */
 	struct nested_snapshot vmx;
 	uint8_t fpu[] __attribute__((aligned(64)));
 };
@@ -57,21 +59,13 @@ uint64_t snap_cpu_pages(void) { return (sizeof(struct cpu_snapshot) + fpu_area_s
 /* MSRs the guest owns without VT-x switching them. */
 static unsigned guest_msrs(uint32_t *out)
 {
+	/* The MTRRs and the APIC base are virtual: kept apart (struct vm). */
 	static const uint32_t fixed[] = {
 		MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_FMASK, MSR_KERNEL_GS_BASE, MSR_TSC_AUX,
-		MSR_IA32_MTRR_DEF_TYPE, MSR_IA32_MTRR_FIX64K, MSR_IA32_MTRR_FIX16K_80000, MSR_IA32_MTRR_FIX16K_A0000,
 	};
 	unsigned n = 0;
 	for (unsigned i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
 		out[n++] = fixed[i];
-	for (uint32_t m = MSR_IA32_MTRR_FIX4K_C0000; m < MSR_IA32_MTRR_FIX4K_C0000 + 8; m++)
-		out[n++] = m;
-	uint64_t cap = 0;
-	rdmsr_safe(MSR_IA32_MTRRCAP, &cap);
-	for (unsigned i = 0; i < (cap & 0xff) && n + 2 <= CPU_MAX_MSRS; i++) {
-		out[n++] = MSR_IA32_MTRR_PHYSBASE0 + 2 * i;
-		out[n++] = MSR_IA32_MTRR_PHYSBASE0 + 2 * i + 1;
-	}
 	return n;
 }
 
@@ -115,6 +109,8 @@ void snap_cpu_save(struct vcpu *v, struct cpu_snapshot *c)
 		c->msr[c->nmsrs] = msrs[i];
 		c->msr_val[c->nmsrs++] = val;
 	}
+	c->mtrr = v->vm->mtrr;
+	c->apic_gpa = v->vm->apic_gpa;
 	c->cr2 = read_cr2();
 	c->dr[0] = read_dr0(), c->dr[1] = read_dr1(), c->dr[2] = read_dr2(), c->dr[3] = read_dr3();
 	c->dr6 = read_dr6();
@@ -140,7 +136,6 @@ int snap_cpu_restore(struct vcpu *v, const struct cpu_snapshot *c)
 	v->proc_ctls = (v->proc_ctls & ~(PROC_INTR_WINDOW | PROC_NMI_WINDOW)) | c->window_ctls;
 	vmwrite(VMCS_PROC_BASED_CTLS, v->proc_ctls);
 	v->nmi_pending = c->nmi_pending;
-	bool mtrr_changed = false;
 	for (unsigned i = 0; i < c->nmsrs; i++) {
 		uint64_t now = 0;
 		rdmsr_safe(c->msr[i], &now);
@@ -148,14 +143,16 @@ int snap_cpu_restore(struct vcpu *v, const struct cpu_snapshot *c)
 			continue;
 		if (wrmsr_safe(c->msr[i], c->msr_val[i]))
 			pr_warn("snapshot: MSR 0x%x could not be put back\n", c->msr[i]);
-		mtrr_changed |= mtrr_is_msr(c->msr[i]);
 	}
-	if (mtrr_changed) {
-		/* Memory types as at the snapshot: the EPT is made again (and
-		 * protected again, snap_ept_rebuilt). */
-		mtrr_read(&v->vm->mtrr);
+	if (memcmp(&v->vm->mtrr, &c->mtrr, sizeof(c->mtrr)) || v->vm->apic_gpa != c->apic_gpa) {
+		/* Memory types and the xAPIC's place as at the snapshot: the EPT
+		 * is made again (and protected again, snap_ept_rebuilt). */
+		v->vm->mtrr = c->mtrr;
+		v->vm->apic_gpa = c->apic_gpa;
+		v->vm->apic_absent = c->apic_gpa == v->vm->apic_real ? ~0ull : v->vm->apic_real;
 		if (ept_rebuild(v->vm))
 			return -1;
+		nested_drop_shadows(v);
 	}
 	write_cr2(c->cr2);
 	write_dr0(c->dr[0]), write_dr1(c->dr[1]), write_dr2(c->dr[2]), write_dr3(c->dr[3]);

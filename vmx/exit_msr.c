@@ -4,8 +4,8 @@
  *  - IA32_FEATURE_CONTROL and the VMX capability MSRs: the virtual CPU's
  *    values when Nestor offers VMX (read-only: writes #GP, as on a CPU whose
  *    firmware locked them), #GP(0) otherwise as on a CPU without VMX;
- *  - MTRR writes: performed on the real MTRRs (the guest owns the machine's
- *    memory types), then the EPT memory types are recomputed;
+ *  - the MTRRs: virtual (vmx/mtrr.h), the EPT's memory types follow them;
+ *  - IA32_APIC_BASE: virtual (vmx/apic.c);
  *  - MSRs outside the two ranges the bitmap covers: Nestor asks the CPU
  *    (RDMSR/WRMSR with exception fixup) and gives the guest its answer. */
 #include "boot/fixup.h"
@@ -97,6 +97,8 @@ int guest_msr_read(struct vcpu *v, uint32_t msr, uint64_t *val)
 		return nested_rdmsr(msr, val); /* the virtual CPU's VMX MSRs, or #GP */
 	if (msr == MSR_IA32_APIC_BASE)
 		return apic_base_read(v, val);
+	if (mtrr_is_msr(msr))
+		return mtrr_msr_read(&v->vm->mtrr, msr, val);
 	return rdmsr_safe(msr, val) ? -1 : 0;
 }
 
@@ -109,14 +111,17 @@ int guest_msr_write(struct vcpu *v, uint32_t msr, uint64_t val)
 		return -1;
 	if (msr == MSR_IA32_APIC_BASE)
 		return apic_base_write(v, val);
-	if (wrmsr_safe(msr, val))
-		return -1;
 	if (mtrr_is_msr(msr)) {
-		mtrr_read(&v->vm->mtrr);
-		if (ept_rebuild(v->vm))
+		/* Virtual: the EPT's memory types follow them, the real MTRRs
+		 * (Nestor's own memory types) never change. */
+		uint64_t old;
+		if (mtrr_msr_read(&v->vm->mtrr, msr, &old) || mtrr_msr_write(&v->vm->mtrr, msr, val))
+			return -1;
+		if (old != val && ept_rebuild(v->vm))
 			vm_end_run(v, true, "out of pool memory rebuilding the EPT");
+		return 0;
 	}
-	return 0;
+	return wrmsr_safe(msr, val) ? -1 : 0;
 }
 
 void exit_rdmsr(struct vcpu *v)

@@ -38,4 +38,13 @@ int mtrr_type_of(const struct mtrr_state *m, uint64_t start, uint64_t len);
 /* Reads the MTRR MSRs of this CPU (not for host tests). */
 void mtrr_read(struct mtrr_state *m);
 
+/* The guest's MTRRs are virtual (vmx/exit_msr.c): with EPT the CPU applies
+ * the EPT's memory types to guest accesses, never the MTRRs, which then
+ * only type Nestor's own accesses - a guest must not make Nestor's VMCSs
+ * and tables uncacheable or write-combining.  RDMSR/WRMSR of an MTRR on
+ * the state m: 0, or -1 for #GP(0) (no such MSR on this CPU, a reserved
+ * bit, an invalid memory type). */
+int mtrr_msr_read(const struct mtrr_state *m, uint32_t msr, uint64_t *val);
+int mtrr_msr_write(struct mtrr_state *m, uint32_t msr, uint64_t val);
+
 #endif

@@ -140,12 +140,13 @@ int vm_setup_bitmaps(struct vm *vm, char *err, size_t errlen)
 	msr_intercept(vm, MSR_IA32_FEATURE_CONTROL, true, true);
 	for (uint32_t m = MSR_VMX_BASIC; m <= MSR_VMX_VMFUNC; m++)
 		msr_intercept(vm, m, true, true);
-	/* MTRR writes change the EPT memory types. */
-	msr_intercept(vm, MSR_IA32_MTRR_DEF_TYPE, false, true);
+	/* The MTRRs are virtual (vmx/mtrr.h): the EPT memory types follow the
+	 * guest's, the real ones keep Nestor's memory write-back. */
+	msr_intercept(vm, MSR_IA32_MTRR_DEF_TYPE, true, true);
 	for (uint32_t m = 0x250; m <= 0x26f; m++)
-		msr_intercept(vm, m, false, true);
+		msr_intercept(vm, m, true, true);
 	for (uint32_t m = MSR_IA32_MTRR_PHYSBASE0; m < MSR_IA32_MTRR_PHYSBASE0 + 2 * MTRR_MAX_VAR; m++)
-		msr_intercept(vm, m, false, true);
+		msr_intercept(vm, m, true, true);
 	/* The Bochs shutdown port ends the run through Nestor. */
 	io_intercept(vm, BOCHS_SHUTDOWN_PORT);
 	return 0;

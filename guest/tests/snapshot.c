@@ -462,9 +462,12 @@ static bool atapi_dma_read(uint16_t bm, uint32_t lba, void *buf)
 	for (unsigned k = 0; k < 12; k += 2)
 		outw(0x1f0, (uint16_t)(cmd[k] | cmd[k + 1] << 8));
 	outb(bm, 0x09);            /* start, device to memory */
-	for (i = 0; i < 1000000 && !(inb(bm + 2) & 0x04) && (inb(0x1f7) & 0x80); i++)
+	/* The end of the transfer is the controller's interrupt bit: the drive
+	 * may show BSY clear and DRQ set before the DMA engine has moved
+	 * anything (when is Bochs' timing, which moves with the memory layout). */
+	for (i = 0; i < 1000000 && !(inb(bm + 2) & 0x04); i++)
 		;
-	for (i = 0; i < 1000000 && (inb(0x1f7) & 0x80); i++)
+	for (i = 0; i < 1000000 && (inb(0x1f7) & 0x88); i++)
 		;
 	outb(bm, 0x08);            /* stop */
 	outb(bm + 2, 0x06);
