@@ -8,6 +8,7 @@
 #include "boot/integrity.h"
 #include "boot/platform.h"
 #include "lib/log.h"
+#include "lib/string.h"
 #include "lib/x86.h"
 #include "nested/nested.h"
 #include "vmx/dump.h"
@@ -120,6 +121,13 @@ void vm_end_run(struct vcpu *v, bool failed, const char *why)
 			(unsigned long long)v->vm->hidden_accesses, (unsigned long long)v->vm->hidden_inexact);
 	if (!integrity_check())
 		failed = true;
+	/* The real MTRRs type Nestor's own memory: no guest may change them. */
+	struct mtrr_state now;
+	mtrr_read(&now);
+	if (memcmp(&now, &v->vm->mtrr_boot, sizeof(now))) {
+		pr_err("integrity: the machine's MTRRs changed since boot\n");
+		failed = true;
+	}
 	machine_end(failed);
 }
 

@@ -105,7 +105,8 @@ struct vm {
 	uint64_t *ones_pt, *ones_pd, *ones_pdpt; /* shared EPT tables of ones (vmx/ept.c) */
 	struct region_set guest_ram; /* RAM the guest may use */
 	struct region_set hidden;    /* Nestor's memory, absent from the guest */
-	struct mtrr_state mtrr;
+	struct mtrr_state mtrr;      /* the guest's MTRRs (virtual, vmx/mtrr.h) */
+	struct mtrr_state mtrr_boot; /* the machine's, as at boot: never changed */
 	uint64_t ept_top; /* EPT identity-maps [0, ept_top) */
 	/* The xAPIC (vmx/apic.c): where it really is, where the guest put it,
 	 * and the page that is nothing since it moved (~0: none). */

@@ -88,6 +88,7 @@ void vm_run(const struct mb2_info *mb, unsigned level)
 	vm->vpid = ctl_can_set(caps.proc2, PROC2_VPID) ? 1 : 0;
 	vm->cr4_allowed = cr4_guest_allowed();
 	mtrr_read(&vm->mtrr);
+	vm->mtrr_boot = vm->mtrr;
 	if (vm_setup_bitmaps(vm, err, sizeof(err)))
 		fail("VM", err);
 	if (ept_build(vm))
