@@ -319,6 +319,15 @@ void nested_vmentry(struct vcpu *v, struct nested *n, bool resume)
 	}
 	if (!link_pointer_ok(v, n))
 		return entry_failure(v, n, EXIT_ENTRY_FAIL_GUEST, 4);
+	/* Lists longer than the CPU's recommended maximum: the architecture
+	 * leaves the outcome undefined; Nestor refuses the entry (reason 34,
+	 * the first entry beyond the maximum) rather than abort later on an
+	 * exit list - bounded work, and the guest hypervisor lives on (that
+	 * failure loads no exit MSR-load list longer than the maximum). */
+	unsigned max = nested_msr_list_max();
+	if (V12(c, VMENTRY_MSR_LOAD_COUNT) > max || V12(c, VMEXIT_MSR_STORE_COUNT) > max ||
+	    V12(c, VMEXIT_MSR_LOAD_COUNT) > max)
+		return entry_failure(v, n, EXIT_ENTRY_FAIL_MSR, max + 1);
 	/* The guest state is loaded (VMCS02 made), then the MSR-load list
 	 * applies to it - in VMCS02, current now (SDM 26.4).  What the list
 	 * put in VMCS-switched MSRs is made again from VMCS12 next time. */
@@ -435,7 +444,12 @@ bool load_l1_host_state(struct vcpu *v, struct nested *n)
 	}
 	/* The exit MSR-load list, into L1 (VMCS01 is current); a failure is a
 	 * VMX abort (SDM 27.7). */
-	if (nested_load_msr_list(v, n->level, V12(c, VMEXIT_MSR_LOAD_ADDR), V12(c, VMEXIT_MSR_LOAD_COUNT), NULL)) {
+	/* A list beyond the maximum was refused at VM entry (nested_vmentry):
+	 * the entry failure that says so loads no MSR. */
+	uint32_t load_n = V12(c, VMEXIT_MSR_LOAD_COUNT);
+	if (load_n > nested_msr_list_max())
+		load_n = 0;
+	if (nested_load_msr_list(v, n->level, V12(c, VMEXIT_MSR_LOAD_ADDR), load_n, NULL)) {
 		nested_vmx_abort(v, n, VMX_ABORT_LOAD_HOST_MSR);
 		return false;
 	}

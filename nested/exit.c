@@ -125,6 +125,12 @@ void nested_reflect(struct vcpu *v, struct nested *n, const struct synth_exit *s
 		SAVE(GUEST_PHYSICAL_ADDR, synth->guest_physical);
 		if (synth->has_linear)
 			SAVE(GUEST_LINEAR_ADDR, synth->guest_linear);
+		if (synth->has_intr) {
+			SAVE(EXIT_INTR_INFO, synth->intr_info);
+			SAVE(EXIT_INTR_ERRCODE, synth->intr_err);
+			SAVE(IDT_VECTORING_INFO, synth->idt_info);
+			SAVE(IDT_VECTORING_ERRCODE, synth->idt_err);
+		}
 	}
 	/* SDM 27.2.?: every VM exit clears the valid bit of the VM-entry
 	 * interruption-information field (Abyme forgot it: events were
@@ -149,6 +155,43 @@ void nested_reflect(struct vcpu *v, struct nested *n, const struct synth_exit *s
 	if (!load_l1_host_state(v, n))
 		return; /* a VMX abort (exit MSR-load list) */
 	nested_cache_to_shadow(v, n, changed);
+}
+
+/* An exception Nestor raises while it emulates something for L2 (an
+ * instruction, a port or MSR access L1 passed through): on the CPU it would
+ * have gone through L1's exception bitmap like any other (SDM 25.2), so a
+ * VM exit to L1 when L1 intercepts it - an event injected into VMCS02 would
+ * bypass that.  An event being delivered when it happened (pending in
+ * VMCS02's injection field) becomes the IDT-vectoring information. */
+static bool l1_wants_vector(const struct vmcs12 *c, unsigned vec, uint32_t ec)
+{
+	bool bit = (V12(c, EXCEPTION_BITMAP) >> vec) & 1;
+	if (vec != EXC_PF)
+		return bit;
+	bool match = (ec & V12(c, PF_ERROR_CODE_MASK)) == V12(c, PF_ERROR_CODE_MATCH);
+	return match ? bit : !bit;
+}
+
+bool nested_exception_to_l1(struct vcpu *v, unsigned vector, bool has_err, uint32_t err, uint64_t cr2)
+{
+	if (v->cur <= 1)
+		return false;
+	struct nested *n = v->lv[v->cur - 1];
+	if (!l1_wants_vector(n->vmcs12, vector, err))
+		return false;
+	uint32_t pending = vmread(VMCS_VMENTRY_INTR_INFO);
+	struct synth_exit s = {
+		.reason = EXIT_EXCEPTION_NMI,
+		.qualification = vector == EXC_PF ? cr2 : 0,
+		.has_intr = true,
+		.intr_info = INTR_INFO_VALID | (INTR_TYPE_HW_EXCEPTION << 8) | vector | (has_err ? INTR_INFO_ERRCODE_VALID : 0),
+		.intr_err = has_err ? err : 0,
+		.idt_info = pending & INTR_INFO_VALID ? pending : 0,
+		.idt_err = pending & INTR_INFO_VALID ? (uint32_t)vmread(VMCS_VMENTRY_EXCEPTION_ERRCODE) : 0,
+	};
+	vmwrite(VMCS_VMENTRY_INTR_INFO, 0);
+	nested_reflect(v, n, &s);
+	return true;
 }
 
 /* --- does L1 want it? ------------------------------------------------------ */

@@ -72,6 +72,9 @@ struct synth_exit {
 	uint64_t qualification, guest_physical;
 	uint64_t guest_linear;
 	bool has_linear;
+	/* Exit and IDT-vectoring interruption information (exception exits). */
+	bool has_intr;
+	uint32_t intr_info, intr_err, idt_info, idt_err;
 };
 void nested_reflect(struct vcpu *v, struct nested *n, const struct synth_exit *synth);
 

@@ -139,6 +139,10 @@ int nested_launch_next(struct vcpu *v);
 /* The CPU refused a VMCS02 (VMfailValid error): its L1 gets VMfailValid(7);
  * returns how to enter that L1's VMCS. */
 int nested_entry_refused(struct vcpu *v, uint64_t error);
+/* An exception raised by Nestor's emulation for a level above 1 that the
+ * level's hypervisor intercepts (its exception bitmap): reflected to it as
+ * an exception exit (true); false: inject it into the running level. */
+bool nested_exception_to_l1(struct vcpu *v, unsigned vector, bool has_err, uint32_t err, uint64_t cr2);
 /* An NMI that arrived while Nestor ran with a level above 1 active. */
 void nested_nmi_in_root(struct vcpu *v);
 

@@ -21,11 +21,11 @@ static bool has_error_code(unsigned v)
 
 static bool contributory(unsigned v) { return v == EXC_DE || (v >= EXC_TS && v <= EXC_GP); }
 
-void inject_exception_err(struct vcpu *v, unsigned vector, uint32_t err)
+/* Injects an exception into the level that runs, combined with an event
+ * being delivered as the CPU would (SDM 6.15 table 6-5). */
+static void raise_in_guest(struct vcpu *v, unsigned vector, uint32_t err)
 {
-	VMCS_ASSERT_RUNNING(v);
 	uint32_t prev = vmread(VMCS_VMENTRY_INTR_INFO);
-	/* SDM 6.15 table 6-5: an exception raised while delivering another. */
 	if ((prev & INTR_INFO_VALID) && ((prev >> 8) & 7) == INTR_TYPE_HW_EXCEPTION) {
 		unsigned first = prev & 0xff;
 		if (first == EXC_DF) {
@@ -46,6 +46,32 @@ void inject_exception_err(struct vcpu *v, unsigned vector, uint32_t err)
 		vmwrite(VMCS_VMENTRY_EXCEPTION_ERRCODE, err);
 	}
 	vmwrite(VMCS_VMENTRY_INTR_INFO, info);
+}
+
+/* Whether the exception pushes an error code in the running level's mode. */
+static bool pushes_error_code(unsigned vector)
+{
+	return has_error_code(vector) && (vmread(VMCS_CR0_READ_SHADOW) & CR0_PE);
+}
+
+void inject_exception_err(struct vcpu *v, unsigned vector, uint32_t err)
+{
+	VMCS_ASSERT_RUNNING(v);
+	/* A guest hypervisor that intercepts it gets it as a VM exit. */
+	if (__builtin_expect(v->cur > 1, 0) && nested_exception_to_l1(v, vector, pushes_error_code(vector), err, 0))
+		return;
+	raise_in_guest(v, vector, err);
+}
+
+void inject_page_fault(struct vcpu *v, uint64_t cr2, uint32_t err)
+{
+	VMCS_ASSERT_RUNNING(v);
+	/* Intercepted: the fault address is the exit qualification, and CR2
+	 * keeps the value it has (SDM 27.1). */
+	if (v->cur > 1 && nested_exception_to_l1(v, EXC_PF, pushes_error_code(EXC_PF), err, cr2))
+		return;
+	write_cr2(cr2);
+	raise_in_guest(v, EXC_PF, err);
 }
 
 void inject_exception(struct vcpu *v, unsigned vector) { inject_exception_err(v, vector, 0); }

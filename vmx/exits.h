@@ -23,6 +23,9 @@ void vm_print_footprint(const struct vcpu *v);
 /* vmx/events.c */
 void inject_exception(struct vcpu *v, unsigned vector);
 void inject_exception_err(struct vcpu *v, unsigned vector, uint32_t err);
+/* A #PF with its linear address (CR2, or the exit qualification when a
+ * guest hypervisor intercepts it). */
+void inject_page_fault(struct vcpu *v, uint64_t cr2, uint32_t err);
 #define inject_gp(v) inject_exception_err(v, 13, 0)
 #define inject_ud(v) inject_exception(v, 6)
 void reinject_idt_vectoring(struct vcpu *v);

@@ -348,8 +348,9 @@ void gfault_raise(struct vcpu *v, const struct gfault *f)
 		return;
 	}
 	if (f->vector == EXC_PF)
-		write_cr2(f->cr2);
-	inject_exception_err(v, f->vector, f->has_error ? f->error : 0);
+		inject_page_fault(v, f->cr2, f->error);
+	else
+		inject_exception_err(v, f->vector, f->has_error ? f->error : 0);
 }
 
 /* --- the old interface, kept for its callers -------------------------------- */
