@@ -422,7 +422,10 @@ static bool switch_out(struct ts *t, uint16_t sel, struct desc nd, struct tss32_
 		ts_raise(t, EXC_TS, tr.sel & 0xfffc);
 		return false;
 	}
-	/* SDM 7.3 step 5: both TSSs are paged in before anything changes. */
+	/* SDM 7.3 step 5: both TSSs are paged in before anything changes.
+	 * (Bochs clears the old busy bit before it checks the old TSS's
+	 * pages, so a #PF there leaves the old TSS available: Nestor follows
+	 * the SDM; the suite makes no #PF on the old TSS.) */
 	if (guest_cr0() & CR0_PG) {
 		uint64_t gpa;
 		if (lin_xlate(t, nbase, ACC_READ, &gpa) || lin_xlate(t, nbase + new_max, ACC_READ, &gpa))
@@ -438,9 +441,12 @@ static bool switch_out(struct ts *t, uint16_t sel, struct desc nd, struct tss32_
 		return false;
 
 	/* Step 6: save the old task.  The EIP saved follows the instruction
-	 * that switched (CALL, JMP, IRET, INT n, INT3, INTO, INT1); for other
-	 * events the exit's RIP already is the return address (SDM 27.3.3).
-	 * IRET saves EFLAGS with NT clear (step 8); RF is as the exit saved it. */
+	 * that switched (CALL, JMP, IRET, INT n, INT3, INTO): the exit's RIP
+	 * is that instruction (SDM 27.3.3); for other events it already is the
+	 * return address.  INT1 is counted with the instructions: the SDM's
+	 * list leaves it out, but Bochs (and KVM, on hardware) save its RIP
+	 * with its length, and INT1 through a task gate works only so.  IRET
+	 * saves EFLAGS with NT clear (step 8); RF is as the exit saved it. */
 	uint64_t rip = vmread(VMCS_GUEST_RIP);
 	unsigned type = (t->idt_info >> 8) & 7;
 	if (t->source != TS_IDT || type == INTR_TYPE_SW_INTR || type == INTR_TYPE_PRIV_SW_EXCEPTION ||
