@@ -32,6 +32,7 @@ static const exit_fn exit_table[EXIT_STATS_MAX] = {
 	[EXIT_INIT] = exit_init,
 	[EXIT_SIPI] = exit_sipi,
 	[EXIT_NMI_WINDOW] = exit_nmi_window,
+	[EXIT_TASK_SWITCH] = exit_task_switch,
 	[EXIT_CPUID] = exit_cpuid,
 	[EXIT_GETSEC] = exit_getsec,
 	[EXIT_HLT] = exit_hlt,

@@ -87,6 +87,9 @@ void exit_init(struct vcpu *v);
 void exit_sipi(struct vcpu *v);
 void exit_getsec(struct vcpu *v);
 
+/* vmx/exit_task.c */
+void exit_task_switch(struct vcpu *v);
+
 /* vmx/exit_ept.c */
 void exit_ept_violation(struct vcpu *v);
 void exit_ept_misconfig(struct vcpu *v);
