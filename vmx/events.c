@@ -48,6 +48,19 @@ static void raise_in_guest(struct vcpu *v, unsigned vector, uint32_t err)
 	vmwrite(VMCS_VMENTRY_INTR_INFO, info);
 }
 
+/* A fault leaves RF set in the RFLAGS image its delivery saves (SDM
+ * 17.3.1.1), and in the RFLAGS a VM exit for it saves (SDM 27.3.3): every
+ * exception but #DB, #BP, #OF, #DF and #MC (traps and aborts).  Exceptions
+ * the CPU raises itself do it; the ones Nestor raises must too. */
+static void fault_sets_rf(unsigned vector)
+{
+	if (vector == EXC_DB || vector == 3 || vector == 4 || vector == EXC_DF || vector == 18)
+		return;
+	uint64_t rflags = vmread(VMCS_GUEST_RFLAGS);
+	if (!(rflags & RFLAGS_RF))
+		vmwrite(VMCS_GUEST_RFLAGS, rflags | RFLAGS_RF);
+}
+
 /* Whether the exception pushes an error code in the running level's mode. */
 static bool pushes_error_code(unsigned vector)
 {
@@ -57,6 +70,7 @@ static bool pushes_error_code(unsigned vector)
 void inject_exception_err(struct vcpu *v, unsigned vector, uint32_t err)
 {
 	VMCS_ASSERT_RUNNING(v);
+	fault_sets_rf(vector);
 	/* A guest hypervisor that intercepts it gets it as a VM exit. */
 	if (__builtin_expect(v->cur > 1, 0) && nested_exception_to_l1(v, vector, pushes_error_code(vector), err, 0))
 		return;
@@ -66,6 +80,7 @@ void inject_exception_err(struct vcpu *v, unsigned vector, uint32_t err)
 void inject_page_fault(struct vcpu *v, uint64_t cr2, uint32_t err)
 {
 	VMCS_ASSERT_RUNNING(v);
+	fault_sets_rf(EXC_PF);
 	/* Intercepted: the fault address is the exit qualification, and CR2
 	 * keeps the value it has (SDM 27.1). */
 	if (v->cur > 1 && nested_exception_to_l1(v, EXC_PF, pushes_error_code(EXC_PF), err, cr2))

@@ -114,7 +114,7 @@ extern const char tb_user_io[], tb_user_io_denied[], tb_user_jmp_gate[], tb_user
 extern const char act_jmp_a[], act_call_a[], act_jmp_b[], act_call_b[], act_jmp_gate[], act_call_gate[];
 extern const char act_int40[], act_int41[], act_int3[], act_int1[], act_gp[], act_gp_insn[], act_ud[], act_iret_nt[];
 extern const char act_iret_nt_insn[], act_call_t16[], act_call_u[], act_jmp_tbit[], act_irq[];
-extern const char act_irq_window_end[], act_nmi[], act_paging[], act_end[];
+extern const char act_irq_window_end[], act_nmi[], act_paging[], act_end[], act_rdmsr[], act_rdmsr_insn[];
 
 /* --- the world ------------------------------------------------------------ */
 
@@ -244,7 +244,7 @@ static const struct {
 	{ "act_ud", act_ud }, { "act_iret_nt", act_iret_nt }, { "act_iret_nt_insn", act_iret_nt_insn },
 	{ "act_call_t16", act_call_t16 }, { "act_call_u", act_call_u }, { "act_jmp_tbit", act_jmp_tbit },
 	{ "act_irq", act_irq }, { "act_irq_window_end", act_irq_window_end }, { "act_nmi", act_nmi },
-	{ "act_paging", act_paging },
+	{ "act_paging", act_paging }, { "act_rdmsr", act_rdmsr }, { "act_rdmsr_insn", act_rdmsr_insn },
 };
 
 /* Text buffers for one line. */
@@ -461,6 +461,14 @@ TEST(task, exceptions)
 	run("#GP(1234h) through a task gate (an LDT selector, no LDT): error code pushed", act_gp);
 	expect_handler(T_H13, S_MAIN, 0x1234);
 	CHECK(tss(T_MAIN)->eip == a32(act_gp_insn) && tss(T_MAIN)->eflags == (2 | EFL_RF),
+	      "main saved: eip %08x eflags %08x (fault: RF)", tss(T_MAIN)->eip, tss(T_MAIN)->eflags);
+
+	/* The same fault raised by a hypervisor's emulation (RDMSR of an MSR
+	 * that exits): the saved EFLAGS has RF too. */
+	world_reset();
+	run("#GP(0) of RDMSR 12345678h through a task gate", act_rdmsr);
+	expect_handler(T_H13, S_MAIN, 0);
+	CHECK(tss(T_MAIN)->eip == a32(act_rdmsr_insn) && tss(T_MAIN)->eflags == (2 | EFL_RF),
 	      "main saved: eip %08x eflags %08x (fault: RF)", tss(T_MAIN)->eip, tss(T_MAIN)->eflags);
 
 	world_reset();

@@ -350,6 +350,13 @@ LABEL act_gp_insn
 	SNAP 20
 	jmp ts_exit32
 	.balign 16
+LABEL act_rdmsr                 /* #GP(0) raised by the hypervisor (an MSR that exits and does not exist) */
+	movl $0x12345678, %ecx
+LABEL act_rdmsr_insn
+	rdmsr
+	SNAP 20
+	jmp ts_exit32
+	.balign 16
 LABEL act_ud
 	ud2
 	.balign 16
