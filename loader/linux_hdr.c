@@ -31,7 +31,10 @@ static uint64_t get64(const uint8_t *p, unsigned off)
 
 int linux_check_header(const uint8_t *img, size_t size, struct linux_image *k, char *err, size_t errlen)
 {
-	if (size < HDR_VERSION + 2)
+	/* Every field read before the setup sectors' size is known must be in
+	 * the file: up to loadflags.  After that it reads nothing
+	 * beyond setup_size, which it checks against the file's size. */
+	if (size < HDR_LOADFLAGS + 1)
 		ERR("the file is %zu bytes, too short for a Linux setup header", size);
 	if (get16(img, HDR_BOOT_FLAG) != 0xaa55)
 		ERR("no boot_flag 0xAA55 at offset 0x1fe: not a Linux kernel image");
