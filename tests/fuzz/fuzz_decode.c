@@ -47,18 +47,22 @@ static void init(void)
  * instruction.  The reference's answer is made coverage too: one feature
  * per mode and mnemonic, and per mode, encoding, opcode map and opcode
  * (libFuzzer reads counters in this section as it reads its own). */
-enum { ZF_MNEMONIC = ZYDIS_MNEMONIC_MAX_VALUE + 1, ZF_OPCODE = 6 * 12 * 256 };
-__attribute__((section("__libfuzzer_extra_counters"), used)) static uint8_t zfeature[3][ZF_MNEMONIC + ZF_OPCODE + 64];
+enum { ZF_MNEMONIC = 2048, ZF_OPCODE = 2048, ZF_STATUS = 64 };
+_Static_assert(ZYDIS_MNEMONIC_MAX_VALUE < ZF_MNEMONIC, "one counter per mnemonic");
+/* Small: libFuzzer clears and scans these counters on every execution. */
+__attribute__((section("__libfuzzer_extra_counters"), used)) static uint8_t zfeature[3][ZF_MNEMONIC + ZF_OPCODE + ZF_STATUS];
 
 static void feature(int mi, const ZydisDecodedInstruction *z, ZyanStatus st)
 {
 	uint8_t *f = zfeature[mi];
 	if (!ZYAN_SUCCESS(st)) {
-		f[ZF_MNEMONIC + ZF_OPCODE + (ZYAN_STATUS_CODE(st) & 63)]++;
+		f[ZF_MNEMONIC + ZF_OPCODE + ZYAN_STATUS_CODE(st) % ZF_STATUS]++;
 		return;
 	}
-	f[z->mnemonic % ZF_MNEMONIC]++;
-	f[ZF_MNEMONIC + ((z->encoding % 6) * 12 + z->opcode_map % 12) * 256 + z->opcode]++;
+	f[z->mnemonic]++;
+	/* Encoding, map and opcode, hashed into ZF_OPCODE counters. */
+	unsigned key = ((unsigned)z->encoding * 16 + z->opcode_map) * 256 + z->opcode;
+	f[ZF_MNEMONIC + (key * 2654435761u >> 21) % ZF_OPCODE]++;
 }
 
 static const uint8_t *cur;
@@ -256,7 +260,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(pad, b, n < 16 ? n : 16);
 	ZydisDecodedInstruction z;
 	ZyanStatus st = ZydisDecoderDecodeInstruction(&zdec[mi], NULL, pad, sizeof(pad), &z);
+#ifndef FUZZ_NO_EXTRA_FEATURES /* defined to minimize the committed corpus on Nestor's coverage only */
 	feature(mi, &z, st);
+#endif
 	if (ZYAN_SUCCESS(st) && !excluded(&z)) {
 		if (z.length > n) {
 			if (r != -1 || !in.truncated)
