@@ -66,5 +66,5 @@ for bin in "$@"; do
 		echo "  (see $log)" >&2
 	fi
 done
-echo "fuzz: $# fuzzers in $(($(date +%s) - start)) s (JOBS=$jobs)" >&2
+echo "host fuzzers: $# in $(($(date +%s) - start)) s wall time (JOBS=$jobs)" >&2
 exit $status
