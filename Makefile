@@ -61,6 +61,7 @@ help:
 	@echo "make test       unit tests + every in-emulator test; ends with 'N passed, N failed'"
 	@echo "make test-deep  the guest suites on stacks of 4 to 8 Nestors (longer)"
 	@echo "make bench      exact cost figures (bench NAME VALUE), table in $(BUILD)/bench/"
+	@echo "make fuzz       the host fuzzers, FUZZ_EXECS=$(FUZZ_EXECS) runs each (or FUZZ_TIME=s), JOBS at once"
 	@echo "make clean      remove $(BUILD)/"
 
 # --- hypervisor ------------------------------------------------------------
@@ -147,6 +148,32 @@ $(BUILD)/tests/%: tests/%.c
 		$(shell sed -n 's|^// sources: ||p' $<) -lcmocka
 
 unit-tests: $(UNIT_TESTS)
+
+# --- host fuzzers (clang's libFuzzer, ASan+UBSan; docs/testing.md) ----------
+# Each tests/fuzz/fuzz_X.c names the project sources it links in a
+# "// sources:" line (and extra libraries in "// libs:").  `make fuzz` runs
+# every fuzzer for FUZZ_EXECS executions (or FUZZ_TIME seconds each when
+# set), JOBS at once, and prints `fuzz X_EXECS N` / `fuzz X_CRASHES N`;
+# `make test` replays the committed corpora (tests/suite.list).
+FUZZ_CC    ?= clang
+FUZZ_EXECS ?= 10000000
+FUZZ_TIME  ?=
+FUZZ_CFLAGS := -std=gnu11 -O1 -g $(WARN) -I. -DHOST_TEST \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZERS    := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_DEPS  := $(wildcard tests/fuzz/*.h lib/*.[ch] loader/*.[ch] nested/*.[ch] vmx/*.[ch])
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DEPS)
+	@mkdir -p $(dir $@)
+	@echo "  CLANG   $@ (libFuzzer, ASan+UBSan)"
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(shell sed -n 's|^// sources: ||p' $<) \
+		$(shell sed -n 's|^// libs: ||p' $<)
+
+.PHONY: fuzz fuzz-build
+fuzz-build: $(FUZZERS)
+fuzz: $(FUZZERS)
+	$(Q)bash tests/fuzz/run.sh $(BUILD) $(JOBS) $(FUZZ_EXECS) "$(FUZZ_TIME)" $(FUZZERS)
+test: fuzz-build
 
 # --- boot media ------------------------------------------------------------
 iso: $(BUILD)/nestor.iso

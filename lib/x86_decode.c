@@ -39,31 +39,37 @@ int x86_decode(const uint8_t *b, size_t avail, int mode, struct x86_insn *in)
 	bool opsize16 = false, addr_override = false;
 #define NEXT() (n < max ? b[n++] : (in->truncated = true, -1))
 	int c;
-	/* Legacy prefixes, in any order. */
+	/* Prefixes (SDM Vol. 2, 2.1.1 and 2.2.1): legacy prefixes in any
+	 * order and, in 64-bit mode, REX.  A REX prefix counts only when the
+	 * opcode (or escape) follows it: a legacy prefix after it cancels it,
+	 * another REX replaces it.  In 64-bit mode the ES, CS, SS and DS
+	 * overrides are null prefixes (SDM Vol. 1, 3.3.7.1): only FS and GS
+	 * override the segment. */
 	for (;;) {
 		if ((c = NEXT()) < 0)
 			return -1;
-		switch (c) {
-		case 0x26: in->seg = 0; continue;
-		case 0x2e: in->seg = 1; continue;
-		case 0x36: in->seg = 2; continue;
-		case 0x3e: in->seg = 3; continue;
-		case 0x64: in->seg = 4; continue;
-		case 0x65: in->seg = 5; continue;
-		case 0x66: opsize16 = true; in->prefix_66 = true; continue;
-		case 0x67: addr_override = true; continue;
-		case 0xf0: in->lock = true; continue;
-		case 0xf2: in->rep = 0xf2; continue;
-		case 0xf3: in->rep = 0xf3; continue;
+		if (mode == 64 && (c & 0xf0) == 0x40) {
+			in->rex = (uint8_t)c;
+			continue;
 		}
-		break;
+		switch (c) {
+		case 0x26: case 0x2e: case 0x36: case 0x3e:
+			if (mode != 64)
+				in->seg = (int8_t)((c >> 3) & 3); /* 26 ES, 2E CS, 36 SS, 3E DS */
+			break;
+		case 0x64: in->seg = 4; break;
+		case 0x65: in->seg = 5; break;
+		case 0x66: opsize16 = true; in->prefix_66 = true; break;
+		case 0x67: addr_override = true; break;
+		case 0xf0: in->lock = true; break;
+		case 0xf2: in->rep = 0xf2; break;
+		case 0xf3: in->rep = 0xf3; break;
+		default:
+			goto opcode;
+		}
+		in->rex = 0;
 	}
-	/* REX must come last, right before the opcode (64-bit mode only). */
-	if (mode == 64 && (c & 0xf0) == 0x40) {
-		in->rex = (uint8_t)c;
-		if ((c = NEXT()) < 0)
-			return -1;
-	}
+opcode:
 	in->address_size = mode == 64 ? (addr_override ? 4 : 8) : mode == 32 ? (addr_override ? 2 : 4)
 									      : (addr_override ? 4 : 2);
 	bool rex_w = in->rex & 8;
@@ -93,14 +99,17 @@ int x86_decode(const uint8_t *b, size_t avail, int mode, struct x86_insn *in)
 			int q0 = NEXT(), q1 = NEXT(), q2 = NEXT();
 			if (q0 < 0 || q1 < 0 || q2 < 0)
 				return -1;
-			p0 = (uint8_t)q0;
+			p0 = (uint8_t)q0, p1 = (uint8_t)q1;
 			in->map = p0 & 7;
 			in->vex = 4; /* EVEX */
+			if (p1 & 0x80)
+				in->operand_size = 8;
 		}
 		if ((c = NEXT()) < 0)
 			return -1;
 		in->opcode = (uint8_t)c;
-		if (in->map < 1 || in->map > 3)
+		/* Maps 1-3 (0F, 0F38, 0F3A); EVEX also 5 and 6 (AVX512-FP16). */
+		if (in->map < 1 || in->map > (in->vex == 4 ? 6 : 3) || in->map == 4)
 			return -1;
 		/* Every VEX/EVEX instruction has ModRM except VZEROUPPER/ALL. */
 		has_modrm = !(in->map == 1 && c == 0x77);
@@ -174,6 +183,10 @@ int x86_decode(const uint8_t *b, size_t avail, int mode, struct x86_insn *in)
 		in->has_modrm = true;
 		in->modrm = (uint8_t)c;
 		in->mod = c >> 6;
+		/* MOV to/from control and debug registers (0F 20-23) ignore the
+		 * mod bits: always a register operand (SDM Vol. 2, MOV CR/DR). */
+		if (in->map == 1 && !in->vex && in->opcode >= 0x20 && in->opcode <= 0x23)
+			in->mod = 3;
 		in->reg = ((c >> 3) & 7) | ((in->rex & 4) ? 8 : 0);
 		in->rm = (c & 7) | ((in->rex & 1) ? 8 : 0);
 		unsigned disp = 0;

@@ -10,6 +10,7 @@
 #include "lib/log.h"
 #include "lib/string.h"
 #include "lib/x86.h"
+#include "loader/linux_hdr.h"
 #include "loader/loader.h"
 #include "mm/mm.h"
 
@@ -19,143 +20,22 @@
 		return -1;                         \
 	} while (0)
 
-/* Setup header fields: their offsets are the same in the image and in
- * boot_params (boot.rst, "The Real-Mode Kernel Header"). */
-enum {
-	HDR_START = 0x1f1,
-	HDR_SETUP_SECTS = 0x1f1,
-	HDR_SYSSIZE = 0x1f4,
-	HDR_BOOT_FLAG = 0x1fe,
-	HDR_JUMP_OFFSET = 0x201, /* second byte of the short jump at 0x200 */
-	HDR_MAGIC = 0x202,
-	HDR_VERSION = 0x206,
-	HDR_TYPE_OF_LOADER = 0x210,
-	HDR_LOADFLAGS = 0x211,
-	HDR_CODE32_START = 0x214,
-	HDR_RAMDISK_IMAGE = 0x218,
-	HDR_RAMDISK_SIZE = 0x21c,
-	HDR_CMD_LINE_PTR = 0x228,
-	HDR_INITRD_ADDR_MAX = 0x22c,
-	HDR_KERNEL_ALIGNMENT = 0x230,
-	HDR_RELOCATABLE_KERNEL = 0x234,
-	HDR_CMDLINE_SIZE = 0x238,
-	HDR_PREF_ADDRESS = 0x258,
-	HDR_INIT_SIZE = 0x260,
-};
-
 /* The rest of boot_params (zero-page.rst). */
 enum {
 	BP_SIZE = 4096,
 	BP_SCREEN_INFO = 0x000, /* struct screen_info, 64 bytes */
 	BP_E820_ENTRIES = 0x1e8,
-	BP_HDR_ROOM_END = 0x290, /* the field after the room kept for the setup header */
 	BP_E820_TABLE = 0x2d0,
 	BP_E820_MAX = 128,
 	BP_E820_ENTRY_SIZE = 20, /* packed { u64 addr, u64 size, u32 type } */
 };
 
-#define LOADED_HIGH 0x01
-#define PROTOCOL(major, minor) ((major) << 8 | (minor))
 #define BOOT_CS 0x10 /* the selectors the 32-bit entry expects */
 #define BOOT_DS 0x18
-#define FOUR_GIB (1ull << 32)
-#define ONE_MIB 0x100000ull
 
-/* What the setup header says, checked. */
-struct linux_image {
-	const uint8_t *img;
-	uint16_t version;
-	uint32_t setup_size;   /* boot sector and setup sectors, in bytes */
-	uint32_t hdr_end;      /* end of the setup header */
-	uint64_t prot_size;    /* the protected-mode code (syssize paragraphs) */
-	uint64_t init_size;    /* memory the kernel needs from its load address */
-	uint64_t pref_address; /* where it wants to be loaded */
-	bool relocatable;
-	uint32_t alignment;
-	uint32_t initrd_addr_max; /* highest byte the initrd may occupy */
-	uint32_t cmdline_size;    /* longest command line, without the NUL */
-};
-
-static uint16_t get16(const uint8_t *p, unsigned off)
-{
-	uint16_t v;
-	memcpy(&v, p + off, 2);
-	return v;
-}
-static uint32_t get32(const uint8_t *p, unsigned off)
-{
-	uint32_t v;
-	memcpy(&v, p + off, 4);
-	return v;
-}
-static uint64_t get64(const uint8_t *p, unsigned off)
-{
-	uint64_t v;
-	memcpy(&v, p + off, 8);
-	return v;
-}
 static void put32(uint8_t *p, unsigned off, uint32_t v) { memcpy(p + off, &v, 4); }
 static void put64(uint8_t *p, unsigned off, uint64_t v) { memcpy(p + off, &v, 8); }
 static uint64_t page_up(uint64_t x) { return (x + PAGE_SIZE - 1) & ~(uint64_t)(PAGE_SIZE - 1); }
-
-/* boot.rst, "The Real-Mode Kernel Header" and "Details of Header Fields". */
-static int check_header(const uint8_t *img, size_t size, struct linux_image *k, char *err, size_t errlen)
-{
-	if (size < HDR_VERSION + 2)
-		ERR("the file is %zu bytes, too short for a Linux setup header", size);
-	if (get16(img, HDR_BOOT_FLAG) != 0xaa55)
-		ERR("no boot_flag 0xAA55 at offset 0x1fe: not a Linux kernel image");
-	if (memcmp(img + HDR_MAGIC, "HdrS", 4))
-		ERR("no \"HdrS\" signature at offset 0x202: not a Linux kernel of boot protocol 2.00 or later");
-	k->img = img;
-	k->version = get16(img, HDR_VERSION);
-	/* 2.06 brought cmdline_size; what Nestor needs besides is older. */
-	if (k->version < PROTOCOL(2, 6))
-		ERR("Linux boot protocol %u.%02u is too old: Nestor needs 2.06 or later", k->version >> 8,
-		    k->version & 0xff);
-	/* A zImage must be loaded at 0x10000, in the real-mode world. */
-	if (!(img[HDR_LOADFLAGS] & LOADED_HIGH))
-		ERR("a zImage (LOADED_HIGH clear in loadflags): only a bzImage can be booted");
-	/* setup_sects: 0 means 4, for historical reasons. */
-	unsigned sects = img[HDR_SETUP_SECTS] ? img[HDR_SETUP_SECTS] : 4;
-	k->setup_size = (sects + 1) * 512;
-	k->prot_size = (uint64_t)get32(img, HDR_SYSSIZE) * 16;
-	if (k->prot_size == 0)
-		ERR("syssize is 0: the image has no protected-mode code");
-	if (size < k->setup_size || size - k->setup_size < k->prot_size)
-		ERR("the file is %zu bytes, shorter than its %u bytes of setup and %llu of protected-mode code: "
-		    "truncated?", size, k->setup_size, (unsigned long long)k->prot_size);
-	/* "32-bit Boot Protocol": the header ends at 0x202 + the byte at 0x201. */
-	k->hdr_end = HDR_MAGIC + img[HDR_JUMP_OFFSET];
-	if (k->hdr_end < HDR_INIT_SIZE + 4 && k->version >= PROTOCOL(2, 10))
-		ERR("the setup header ends at 0x%x, before the fields of protocol 2.10", k->hdr_end);
-	if (k->hdr_end > BP_HDR_ROOM_END)
-		ERR("the setup header ends at 0x%x, past the room boot_params has for it (0x%x)", k->hdr_end,
-		    BP_HDR_ROOM_END);
-	k->relocatable = img[HDR_RELOCATABLE_KERNEL] != 0;
-	k->alignment = get32(img, HDR_KERNEL_ALIGNMENT);
-	if (k->relocatable && (k->alignment == 0 || (k->alignment & (k->alignment - 1))))
-		ERR("relocatable kernel with kernel_alignment 0x%x, not a power of two", k->alignment);
-	k->initrd_addr_max = get32(img, HDR_INITRD_ADDR_MAX);
-	k->cmdline_size = get32(img, HDR_CMDLINE_SIZE);
-	if (k->version >= PROTOCOL(2, 10)) {
-		k->init_size = get32(img, HDR_INIT_SIZE);
-		k->pref_address = get64(img, HDR_PREF_ADDRESS);
-		if (k->init_size < k->prot_size)
-			ERR("init_size 0x%llx is smaller than the protected-mode code (0x%llx bytes)",
-			    (unsigned long long)k->init_size, (unsigned long long)k->prot_size);
-	} else {
-		/* Before 2.10 there is no init_size: reserve room for the kernel
-		 * to decompress into, estimated at four times its compressed
-		 * size; and such a kernel prefers 1 MiB. */
-		k->init_size = 4 * k->prot_size;
-		k->pref_address = ONE_MIB;
-	}
-	if (k->pref_address >= FOUR_GIB)
-		ERR("pref_address 0x%llx is not below 4 GiB, where the 32-bit boot protocol loads the kernel",
-		    (unsigned long long)k->pref_address);
-	return 0;
-}
 
 /* The lowest block of size bytes aligned to align in the free set, at or
  * above floor and ending at or below limit; 0 if there is none. */
@@ -374,7 +254,7 @@ int load_linux(struct guest_layout *l, const struct mb2_info *mb, const struct m
 	       struct guest_state *gs, char *err, size_t errlen)
 {
 	struct linux_image k;
-	if (check_header(phys_to_virt(mods[0].start), mods[0].end - mods[0].start, &k, err, errlen))
+	if (linux_check_header(phys_to_virt(mods[0].start), mods[0].end - mods[0].start, &k, err, errlen))
 		return -1;
 	struct placed p;
 	if (place_kernel(l, &k, &p.kernel, err, errlen))

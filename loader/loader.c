@@ -49,29 +49,6 @@ unsigned guest_memory_map(const struct vm *vm, const struct mb2_info *mb, struct
 	return n;
 }
 
-long find_mb2_header(const uint8_t *img, size_t size)
-{
-	/* Multiboot2 spec 3.1.1: 8-byte aligned, within the first 32 KiB. */
-	for (size_t off = 0; off + 16 <= size && off < 32768; off += 8) {
-		const uint32_t *h = (const uint32_t *)(img + off);
-		if (h[0] == MB2_HEADER_MAGIC && h[0] + h[1] + h[2] + h[3] == 0 && h[2] >= 16 &&
-		    off + h[2] <= size)
-			return (long)off;
-	}
-	return -1;
-}
-
-long find_mb1_header(const uint8_t *img, size_t size)
-{
-	/* Multiboot spec 3.1.1: 4-byte aligned, within the first 8 KiB. */
-	for (size_t off = 0; off + 12 <= size && off < 8192; off += 4) {
-		const uint32_t *h = (const uint32_t *)(img + off);
-		if (h[0] == MB1_HEADER_MAGIC && h[0] + h[1] + h[2] == 0)
-			return (long)off;
-	}
-	return -1;
-}
-
 static bool is_bootsector(const uint8_t *img, size_t size) { return size >= 512 && img[510] == 0x55 && img[511] == 0xaa; }
 
 /* A Linux kernel image (boot.rst, "The Real-Mode Kernel Header"): boot_flag

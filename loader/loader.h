@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include "lib/mb2.h"
+#include "loader/mb_parse.h"
 #include "vmx/vcpu.h"
 #include "vmx/vmx.h"
 
@@ -58,9 +59,5 @@ int load_linux(struct guest_layout *l, const struct mb2_info *mb, const struct m
 	       struct guest_state *gs, char *err, size_t errlen);
 int load_bootsector(struct vm *vm, const struct moved_module *image, unsigned drive, struct guest_state *gs,
 		    char *err, size_t errlen);
-
-/* Where the image's multiboot headers are, if any (offsets, or -1). */
-long find_mb2_header(const uint8_t *img, size_t size);
-long find_mb1_header(const uint8_t *img, size_t size);
 
 #endif

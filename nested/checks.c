@@ -11,7 +11,9 @@ static uint64_t width_mask(const struct check_env *e)
 	return ~((1ull << e->maxphyaddr) - 1);
 }
 
-static bool canonical(uint64_t a) { return (uint64_t)(((int64_t)a << 16) >> 16) == a; }
+/* Bits 63:47 all equal.  The shift is done unsigned: shifting a signed
+ * value's bits out of its range is undefined behaviour in C. */
+static bool canonical(uint64_t a) { return (uint64_t)((int64_t)(a << 16) >> 16) == a; }
 
 /* A control value within what the virtual CPU allows (SDM 26.2.1.1). */
 static bool ctl_ok(uint64_t cap, uint32_t val)

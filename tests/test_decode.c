@@ -290,12 +290,138 @@ static void fields(void **state)
 	assert_int_equal(in.seg, 4);
 }
 
+/* A REX prefix counts only right before the opcode (SDM Vol. 2, 2.2.1):
+ * a legacy prefix after it cancels it, a second REX replaces it.  Found by
+ * reading the code (issue 11) and by tests/fuzz/fuzz_decode.c. */
+static void rex_position(void **state)
+{
+	(void)state;
+	struct x86_insn in;
+	/* 48 66 c7 07 11 22: movw $0x2211,(%rdi) - the REX.W is ignored */
+	const uint8_t a[] = { 0x48, 0x66, 0xc7, 0x07, 0x11, 0x22, 0x90, 0x90 };
+	assert_int_equal(x86_decode(a, sizeof(a), 64, &in), 0);
+	assert_int_equal(in.length, 6);
+	assert_int_equal(in.rex, 0);
+	assert_int_equal(in.operand_size, 2);
+	assert_int_equal(in.opcode, 0xc7);
+	assert_int_equal(in.imm_size, 2);
+	/* 66 48 c7 07 ...: REX last, it counts: movq $imm32,(%rdi) */
+	const uint8_t b[] = { 0x66, 0x48, 0xc7, 0x07, 0x11, 0x22, 0x33, 0x44 };
+	assert_int_equal(x86_decode(b, sizeof(b), 64, &in), 0);
+	assert_int_equal(in.length, 8);
+	assert_int_equal(in.rex, 0x48);
+	assert_int_equal(in.operand_size, 8);
+	/* 40 48 89 c3: two REX, the last one counts: mov %rax,%rbx */
+	const uint8_t c[] = { 0x40, 0x48, 0x89, 0xc3 };
+	assert_int_equal(x86_decode(c, sizeof(c), 64, &in), 0);
+	assert_int_equal(in.length, 4);
+	assert_int_equal(in.rex, 0x48);
+	assert_int_equal(in.operand_size, 8);
+	/* 48 41 b8 imm32: mov $imm32,%r8d - REX.W of the first REX is gone */
+	const uint8_t d[] = { 0x48, 0x41, 0xb8, 0x78, 0x56, 0x34, 0x12, 0x90, 0x90, 0x90, 0x90 };
+	assert_int_equal(x86_decode(d, sizeof(d), 64, &in), 0);
+	assert_int_equal(in.length, 7);
+	assert_int_equal(in.rex, 0x41);
+	assert_int_equal(in.operand_size, 4);
+	/* 48 f3 ab: rep stos %eax - the REX before F3 does not make it STOSQ */
+	const uint8_t e[] = { 0x48, 0xf3, 0xab };
+	assert_int_equal(x86_decode(e, sizeof(e), 64, &in), 0);
+	assert_int_equal(in.length, 3);
+	assert_int_equal(in.rep, 0xf3);
+	assert_int_equal(in.operand_size, 4);
+	/* 41 67 8b 00: mov (%eax),%eax - 67 after the REX still sets the address size */
+	const uint8_t f[] = { 0x41, 0x67, 0x8b, 0x00 };
+	assert_int_equal(x86_decode(f, sizeof(f), 64, &in), 0);
+	assert_int_equal(in.length, 4);
+	assert_int_equal(in.address_size, 4);
+	assert_int_equal(in.rm, 0);
+	/* Outside 64-bit mode 40-4F are INC/DEC, not prefixes. */
+	assert_int_equal(x86_decode(c, sizeof(c), 32, &in), 0);
+	assert_int_equal(in.length, 1);
+	assert_int_equal(in.opcode, 0x40);
+}
+
+/* In 64-bit mode ES/CS/SS/DS prefixes are null prefixes: only FS and GS
+ * override (SDM Vol. 1, 3.3.7.1).  Found by tests/fuzz/fuzz_decode.c. */
+static void segment_64(void **state)
+{
+	(void)state;
+	struct x86_insn in;
+	const uint8_t a[] = { 0x26, 0x8b, 0x00 }; /* es mov (%rax),%eax */
+	assert_int_equal(x86_decode(a, sizeof(a), 64, &in), 0);
+	assert_int_equal(in.length, 3);
+	assert_int_equal(in.seg, -1);
+	assert_int_equal(x86_decode(a, sizeof(a), 32, &in), 0);
+	assert_int_equal(in.seg, 0);
+	const uint8_t b[] = { 0x64, 0x26, 0x8b, 0x00 }; /* fs, then a null prefix */
+	assert_int_equal(x86_decode(b, sizeof(b), 64, &in), 0);
+	assert_int_equal(in.seg, 4);
+	assert_int_equal(x86_decode(b, sizeof(b), 32, &in), 0);
+	assert_int_equal(in.seg, 0); /* outside 64-bit mode the last one wins */
+	const uint8_t c[] = { 0x2e, 0x65, 0x3e, 0xa4 }; /* gs movsb */
+	assert_int_equal(x86_decode(c, sizeof(c), 64, &in), 0);
+	assert_int_equal(in.length, 4);
+	assert_int_equal(in.seg, 5);
+}
+
+/* MOV to/from CRn/DRn (0F 20-23) ignore ModRM.mod: a register operand,
+ * no SIB or displacement, whatever the mod bits.  Found by the fuzzer. */
+static void mov_cr_dr(void **state)
+{
+	(void)state;
+	struct x86_insn in;
+	const uint8_t a[] = { 0x0f, 0x20, 0x04, 0x90, 0x90 }; /* mov %cr0,%rsp with mod 00 */
+	assert_int_equal(x86_decode(a, sizeof(a), 64, &in), 0);
+	assert_int_equal(in.length, 3);
+	assert_int_equal(in.mod, 3);
+	assert_false(in.has_sib);
+	const uint8_t b[] = { 0x0f, 0x22, 0x98, 0x90, 0x90, 0x90, 0x90 }; /* mov %eax,%cr3, mod 10 */
+	assert_int_equal(x86_decode(b, sizeof(b), 32, &in), 0);
+	assert_int_equal(in.length, 3);
+	assert_int_equal(in.disp_size, 0);
+	const uint8_t c[] = { 0x0f, 0x21, 0x46, 0x90, 0x90 }; /* mov %db0,%si in 16-bit code, mod 01 */
+	assert_int_equal(x86_decode(c, sizeof(c), 16, &in), 0);
+	assert_int_equal(in.length, 3);
+}
+
+/* EVEX: W gives a 64-bit operand size as VEX.W does; maps 5 and 6
+ * (AVX512-FP16) exist.  Found by the fuzzer. */
+static void evex(void **state)
+{
+	(void)state;
+	struct x86_insn in;
+	const uint8_t a[] = { 0x62, 0xf1, 0xfd, 0x48, 0x7f, 0x00 }; /* vmovdqa64 %zmm0,(%rax) */
+	assert_int_equal(x86_decode(a, sizeof(a), 64, &in), 0);
+	assert_int_equal(in.length, 6);
+	assert_int_equal(in.vex, 4);
+	assert_int_equal(in.operand_size, 8);
+	const uint8_t b[] = { 0x62, 0xf5, 0x6c, 0x48, 0x58, 0xd9 }; /* vaddph %zmm1,%zmm2,%zmm3 */
+	assert_int_equal(x86_decode(b, sizeof(b), 64, &in), 0);
+	assert_int_equal(in.length, 6);
+	assert_int_equal(in.map, 5);
+	const uint8_t c[] = { 0x62, 0xf5, 0x7e, 0x08, 0x11, 0x48, 0x08 }; /* vmovsh %xmm1,0x10(%rax) */
+	assert_int_equal(x86_decode(c, sizeof(c), 64, &in), 0);
+	assert_int_equal(in.length, 7);
+	assert_int_equal(in.map, 5);
+	assert_int_equal(in.opcode, 0x11);
+	const uint8_t d[] = { 0x62, 0xf6, 0x6d, 0x48, 0x98, 0xd9 }; /* vfmadd132ph %zmm1,%zmm2,%zmm3 */
+	assert_int_equal(x86_decode(d, sizeof(d), 64, &in), 0);
+	assert_int_equal(in.length, 6);
+	assert_int_equal(in.map, 6);
+	const uint8_t e[] = { 0x62, 0xf4, 0x6c, 0x48, 0x58, 0xd9 }; /* map 4: no such map */
+	assert_int_equal(x86_decode(e, sizeof(e), 64, &in), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest t[] = {
 		cmocka_unit_test(lengths),
 		cmocka_unit_test(truncated_input),
 		cmocka_unit_test(fields),
+		cmocka_unit_test(rex_position),
+		cmocka_unit_test(segment_64),
+		cmocka_unit_test(mov_cr_dr),
+		cmocka_unit_test(evex),
 	};
 	return cmocka_run_group_tests(t, NULL, NULL);
 }
