@@ -1,0 +1,173 @@
+/* hostile_asm.S - code of the hostile suite that C cannot express: calls
+ * with every register chosen and recorded, L2 snippets (each ends in
+ * VMCALL), instructions with odd prefixes, handlers that must not touch
+ * the stack. */
+
+	.text
+	.code64
+
+/* struct hx_regs (hostile_hc.c): rax rbx rcx rdx rsi rdi rbp r8-r15 rflags */
+#define X_RAX 0
+#define X_RBX 8
+#define X_RCX 16
+#define X_RDX 24
+#define X_RSI 32
+#define X_RDI 40
+#define X_RBP 48
+#define X_R8 56
+#define X_R9 64
+#define X_R10 72
+#define X_R11 80
+#define X_R12 88
+#define X_R13 96
+#define X_R14 104
+#define X_R15 112
+#define X_RFLAGS 120
+
+/* void hx_vmcall_regs(const struct hx_regs *in, struct hx_regs *out):
+ * every general register and the arithmetic flags from *in, VMCALL, then
+ * every register and RFLAGS into *out.  A fault unwinds through
+ * catch_fault (which restores the callee-saved registers). */
+	.globl hx_vmcall_regs
+	.type hx_vmcall_regs, @function
+hx_vmcall_regs:
+	pushq %rbp
+	pushq %rbx
+	pushq %r12
+	pushq %r13
+	pushq %r14
+	pushq %r15
+	pushq %rsi
+	pushq X_RFLAGS(%rdi)
+	popfq
+	movq X_RAX(%rdi), %rax
+	movq X_RBX(%rdi), %rbx
+	movq X_RCX(%rdi), %rcx
+	movq X_RDX(%rdi), %rdx
+	movq X_RSI(%rdi), %rsi
+	movq X_RBP(%rdi), %rbp
+	movq X_R8(%rdi), %r8
+	movq X_R9(%rdi), %r9
+	movq X_R10(%rdi), %r10
+	movq X_R11(%rdi), %r11
+	movq X_R12(%rdi), %r12
+	movq X_R13(%rdi), %r13
+	movq X_R14(%rdi), %r14
+	movq X_R15(%rdi), %r15
+	movq X_RDI(%rdi), %rdi
+	vmcall
+	pushfq
+	pushq %rdi
+	movq 16(%rsp), %rdi              /* out */
+	movq %rax, X_RAX(%rdi)
+	movq %rbx, X_RBX(%rdi)
+	movq %rcx, X_RCX(%rdi)
+	movq %rdx, X_RDX(%rdi)
+	movq %rsi, X_RSI(%rdi)
+	movq %rbp, X_RBP(%rdi)
+	movq %r8, X_R8(%rdi)
+	movq %r9, X_R9(%rdi)
+	movq %r10, X_R10(%rdi)
+	movq %r11, X_R11(%rdi)
+	movq %r12, X_R12(%rdi)
+	movq %r13, X_R13(%rdi)
+	movq %r14, X_R14(%rdi)
+	movq %r15, X_R15(%rdi)
+	popq %rax
+	movq %rax, X_RDI(%rdi)
+	popq %rax
+	movq %rax, X_RFLAGS(%rdi)
+	addq $8, %rsp
+	popq %r15
+	popq %r14
+	popq %r13
+	popq %r12
+	popq %rbx
+	popq %rbp
+	ret
+	.size hx_vmcall_regs, . - hx_vmcall_regs
+
+/* --- L2 snippets ---------------------------------------------------------- */
+	.macro SNIPPET name
+	.balign 16
+	.globl \name
+\name:
+	.endm
+
+/* One element of string I/O: port DX, RDI destination / RSI source. */
+SNIPPET hx_l2_insd
+	insl (%dx), %es:(%rdi)
+	vmcall
+	ud2
+SNIPPET hx_l2_insw
+	insw (%dx), %es:(%rdi)
+	vmcall
+	ud2
+SNIPPET hx_l2_outsd
+	outsl %ds:(%rsi), (%dx)
+	vmcall
+	ud2
+SNIPPET hx_l2_rep_insb
+	rep insb (%dx), %es:(%rdi)
+	vmcall
+	ud2
+SNIPPET hx_l2_rep_outsb
+	rep outsb %ds:(%rsi), (%dx)
+	vmcall
+	ud2
+SNIPPET hx_l2_rep_stosb
+	rep stosb %al, %es:(%rdi)
+	vmcall
+	ud2
+/* PCI configuration: EAX = address to 0xcf8, then INSD from 0xcfc to (RDI). */
+SNIPPET hx_l2_outl_insd
+	movw $0xcf8, %dx
+	outl %eax, %dx
+	movw $0xcfc, %dx
+	insl (%dx), %es:(%rdi)
+	vmcall
+	ud2
+/* OUTSD from (RSI) to 0xcf8, then read 0xcf8 back into EAX. */
+SNIPPET hx_l2_outsd_inl
+	movw $0xcf8, %dx
+	outsl %ds:(%rsi), (%dx)
+	xorl %eax, %eax
+	inl %dx, %eax
+	vmcall
+	ud2
+SNIPPET hx_l2_rdmsr
+	rdmsr
+	vmcall
+	ud2
+/* Writes MSR ECX with the value it holds, then reads (RBX). */
+SNIPPET hx_l2_wrmsr_read
+	rdmsr
+	wrmsr
+	movq (%rbx), %rax
+	vmcall
+	ud2
+SNIPPET hx_l2_read
+	movq (%rbx), %rax
+	vmcall
+	ud2
+SNIPPET hx_l2_write
+	movq %rax, (%rbx)
+	vmcall
+	ud2
+
+/* The same string I/O from 32-bit code (IA-32e compatibility mode), where
+ * segment limits and types apply. */
+	.code32
+	.balign 16
+	.globl hx_l2_c32_rep_insb
+hx_l2_c32_rep_insb:
+	rep insb (%dx), %es:(%edi)
+	vmcall
+	ud2
+	.balign 16
+	.globl hx_l2_c32_rep_outsb
+hx_l2_c32_rep_outsb:
+	rep outsb %ds:(%esi), (%dx)
+	vmcall
+	ud2
+	.code64
