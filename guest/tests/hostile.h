@@ -13,6 +13,20 @@
 #include <stdint.h>
 #include "guest/vmx.h"
 
+/* A test of the suite.  To reproduce one attack alone, a copy of guest.elf
+ * can have a test name written after the "hostile-only:" marker of
+ * hx_only (hostile.c); then only that test runs (the others end "ok"
+ * without doing anything). */
+bool hx_skip(const char *name);
+#define HX_TEST(name)                                                    \
+	static void hx_body_##name(void);                                \
+	TEST(hostile, name)                                              \
+	{                                                                \
+		if (!hx_skip(#name))                                     \
+			hx_body_##name();                                \
+	}                                                                \
+	static void hx_body_##name(void)
+
 /* --- the environment ------------------------------------------------------ */
 /* True when a Nestor runs below (CPUID 0x40000000 signature). */
 bool hx_nestor(void);

@@ -146,6 +146,26 @@ SNIPPET hx_l2_wrmsr_read
 	movq (%rbx), %rax
 	vmcall
 	ud2
+/* EFER, LSTAR, KERNEL_GS_BASE, STAR, SFMASK into R8..R12. */
+	.macro RDMSR_TO msr, reg
+	movl $\msr, %ecx
+	rdmsr
+	shlq $32, %rdx
+	orq %rdx, %rax
+	movq %rax, \reg
+	.endm
+SNIPPET hx_l2_read_msrs
+	RDMSR_TO 0xc0000080, %r8
+	RDMSR_TO 0xc0000082, %r9
+	RDMSR_TO 0xc0000102, %r10
+	RDMSR_TO 0xc0000081, %r11
+	RDMSR_TO 0xc0000084, %r12
+	vmcall
+	ud2
+SNIPPET hx_l2_wrmsr
+	wrmsr
+	vmcall
+	ud2
 SNIPPET hx_l2_read
 	movq (%rbx), %rax
 	vmcall

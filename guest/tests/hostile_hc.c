@@ -119,7 +119,7 @@ static bool attack(const char *what, uint64_t fn, uint64_t rbx, uint64_t rcx, bo
 	return regs && vmx_ok;
 }
 
-TEST(hostile, delegation_hypercalls)
+HX_TEST(delegation_hypercalls)
 {
 	if (!vmx_prepare())
 		return;
