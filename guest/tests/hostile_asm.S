@@ -115,6 +115,16 @@ SNIPPET hx_l2_rep_outsb
 	rep outsb %ds:(%rsi), (%dx)
 	vmcall
 	ud2
+/* PKRU = EAX, then REP INSB of R8 bytes from port R9 to (RDI). */
+SNIPPET hx_l2_wrpkru_rep_insb
+	xorl %ecx, %ecx
+	xorl %edx, %edx
+	wrpkru
+	movq %r8, %rcx
+	movq %r9, %rdx
+	rep insb (%dx), %es:(%rdi)
+	vmcall
+	ud2
 SNIPPET hx_l2_rep_stosb
 	rep stosb %al, %es:(%rdi)
 	vmcall
