@@ -130,6 +130,12 @@ void *hx_map2m(unsigned slot, uint64_t phys)
 	return (void *)(HX_WIN2M + (uint64_t)(slot & 511) * (2ull << 20));
 }
 
+void hx_map2m_noflush(unsigned slot, uint64_t phys)
+{
+	window_on();
+	win_pd2m[slot & 511] = (phys & ~0x1fffffull) | 0x87;
+}
+
 bool hx_have_1g_pages(void) { return cpuid(0x80000001, 0).edx & (1u << 26); }
 
 void *hx_map1g(unsigned slot, uint64_t phys)
@@ -156,6 +162,7 @@ static uint64_t ept_pdpt[512] __attribute__((aligned(4096)));
 static uint64_t ept_pd[4 * 512] __attribute__((aligned(4096)));
 static uint64_t ept_pt[512] __attribute__((aligned(4096)));
 static uint64_t ept_pd_high[512] __attribute__((aligned(4096)));
+static uint64_t ept_pt_high[512] __attribute__((aligned(4096)));
 
 #define EPT_LEAF (EPT_WB | EPT_R | EPT_W | EPT_X)
 
@@ -174,6 +181,10 @@ void hx_ept_rebuild(void)
 	for (uint64_t k = 0; k < 512; k++)
 		ept_pt[k] = (base + k * 4096) | EPT_LEAF;
 	ept_pd[base >> 21] = pa(ept_pt) | EPT_R | EPT_W | EPT_X;
+	/* HX_EPT_HIGH + 2 MiB: the hx_pages region again, through a page table. */
+	for (uint64_t k = 0; k < 512; k++)
+		ept_pt_high[k] = (base + k * 4096) | EPT_LEAF;
+	ept_pd_high[1] = pa(ept_pt_high) | EPT_R | EPT_W | EPT_X;
 }
 
 uint64_t *hx_ept_pte(uint64_t gpa) { return &ept_pt[(gpa >> 12) & 511]; }
@@ -184,7 +195,7 @@ uint64_t *hx_ept_entry(int level, uint64_t gpa)
 	case 4: return &ept_pml4[(gpa >> 39) & 511];
 	case 3: return &ept_pdpt[(gpa >> 30) & 511];
 	case 2: return gpa >= HX_EPT_HIGH ? &ept_pd_high[(gpa >> 21) & 511] : &ept_pd[(gpa >> 21) & 2047];
-	default: return hx_ept_pte(gpa);
+	default: return gpa >= HX_EPT_HIGH ? &ept_pt_high[(gpa >> 12) & 511] : hx_ept_pte(gpa);
 	}
 }
 
@@ -193,16 +204,44 @@ void hx_ept_map_high(unsigned slot2m, uint64_t hpa)
 	ept_pd_high[slot2m & 511] = (hpa & ~0x1fffffull) | (1ull << 7) | EPT_LEAF;
 }
 
+static uint64_t ept_pd_gib[4][512] __attribute__((aligned(4096)));
+
+void hx_ept_map_gib(unsigned k, unsigned gib, uint64_t hpa)
+{
+	for (uint64_t j = 0; j < 512; j++)
+		ept_pd_gib[k & 3][j] = ((hpa & ~0x1fffffull) + (j << 21)) | (1ull << 7) | EPT_LEAF;
+	ept_pdpt[gib & 511] = pa(ept_pd_gib[k & 3]) | EPT_R | EPT_W | EPT_X;
+}
+
 uint64_t hx_eptp(void) { return pa(ept_pml4) | (3ull << 3) | 6; }
+
+/* Other EPT roots over the same tables (another EPTP, the same mappings). */
+static uint64_t ept_pml4_alt[4][512] __attribute__((aligned(4096)));
+
+uint64_t hx_eptp_alt(unsigned k)
+{
+	memset(ept_pml4_alt[k & 3], 0, 4096);
+	ept_pml4_alt[k & 3][0] = ept_pml4[0];
+	return pa(ept_pml4_alt[k & 3]) | (3ull << 3) | 6;
+}
 
 void hx_ept_flush(void)
 {
 	static struct inv_desc d;
-	d.lo = hx_eptp();
+	d.lo = vmr(EPT_POINTER);
 	d.hi = 0;
 	bool all = vcaps.ept_vpid & CAP_INVEPT_ALL;
 	struct vres r = vx(VX_INVEPT, all ? 2 : 1, pa(&d));
 	CHECK(vr_ok(&r), "INVEPT: %s", r.s);
+}
+
+void hx_ept_flush_single(void)
+{
+	static struct inv_desc d;
+	d.lo = vmr(EPT_POINTER);
+	d.hi = 0;
+	struct vres r = vx(VX_INVEPT, 1, pa(&d));
+	CHECK(vr_ok(&r), "INVEPT single-context: %s", r.s);
 }
 
 bool hx_l2_begin(void)

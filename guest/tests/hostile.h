@@ -58,6 +58,7 @@ unsigned hx_maxphyaddr(void);
 void *hx_map4k(unsigned slot, uint64_t phys, uint64_t flags);
 uint64_t *hx_pte4k(unsigned slot);
 void *hx_map2m(unsigned slot, uint64_t phys);
+void hx_map2m_noflush(unsigned slot, uint64_t phys);
 void *hx_map1g(unsigned slot, uint64_t phys);
 bool hx_have_1g_pages(void);
 void hx_tlb_flush(void);
@@ -76,16 +77,24 @@ void hx_l2_end(void);
 #define HX_NPAGES 8
 extern uint8_t hx_pages[HX_NPAGES][4096];
 /* hx_ept: identity 0-4 GiB with 2 MiB pages, 4 KiB pages on the 2 MiB
- * region of hx_pages; guest-physical HX_EPT_HIGH.. (1 GiB) can be mapped
- * to any host-physical 2 MiB page. */
+ * region of hx_pages; guest-physical HX_EPT_HIGH.. (1 GiB, under a PDPTE
+ * of its own) can be mapped to any host-physical 2 MiB page, except its
+ * second 2 MiB: the hx_pages region again through a page table. */
 #define HX_EPT_HIGH (8ull << 30)
 uint64_t *hx_ept_pte(uint64_t gpa);    /* a 4 KiB page of the hx_pages region */
 uint64_t *hx_ept_entry(int level, uint64_t gpa); /* 4 PML4E, 3 PDPTE, 2 PDE, 1 PTE (if any) */
 void hx_ept_map_high(unsigned slot2m, uint64_t hpa);
+/* Guest-physical GiB `gib` (not 0-3, 8) to host-physical hpa.., in 2 MiB
+ * pages of page directory k (0-3). */
+void hx_ept_map_gib(unsigned k, unsigned gib, uint64_t hpa);
 uint64_t hx_eptp(void);
+/* Another EPT root k (0-3) over the same tables: another EPTP, same mappings. */
+uint64_t hx_eptp_alt(unsigned k);
 void hx_ept_rebuild(void);
 /* INVEPT of the L2's EPT after changing it (all contexts when offered). */
 void hx_ept_flush(void);
+/* INVEPT of the current EPTP only (single context). */
+void hx_ept_flush_single(void);
 
 /* Runs the L2 at code with RFLAGS = 2; the exit reason (vm_go). */
 uint32_t hx_run(const void *code);

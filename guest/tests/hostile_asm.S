@@ -201,3 +201,133 @@ hx_l2_c32_rep_outsb:
 	vmcall
 	ud2
 	.code64
+
+/* --- event delivery with the stack in memory that is not RAM --------------
+ * void hx_deliver(uint64_t rsp, int which): RSP = rsp, then UD2 (which 0)
+ * or INT3; the handlers (hx_nostack_stubs, one per vector, 16 bytes each)
+ * record the vector, count, and come back here without touching the
+ * stack.  hx_ev_fall counts the instruction after the UD2/INT3: a CPU never
+ * runs it. */
+	.globl hx_deliver
+	.type hx_deliver, @function
+hx_deliver:
+	pushq %rbp
+	pushq %rbx
+	pushq %r12
+	pushq %r13
+	pushq %r14
+	pushq %r15
+	movq %rsp, hx_ev_rsp(%rip)
+	leaq 9f(%rip), %rax
+	movq %rax, hx_ev_resume(%rip)
+	movq %rdi, %rsp
+	testl %esi, %esi
+	jnz 1f
+	.globl hx_deliver_ud2
+hx_deliver_ud2:
+	ud2
+	incq hx_ev_fall(%rip)
+	jmp 9f
+1:
+	.globl hx_deliver_int3
+hx_deliver_int3:
+	int3
+	incq hx_ev_fall(%rip)
+9:	movq hx_ev_rsp(%rip), %rsp
+	popq %r15
+	popq %r14
+	popq %r13
+	popq %r12
+	popq %rbx
+	popq %rbp
+	ret
+	.size hx_deliver, . - hx_deliver
+
+	.balign 16
+	.globl hx_nostack_stubs
+hx_nostack_stubs:
+	.set vec, 0
+	.rept 256
+	.balign 16
+	movq $vec, hx_ev_vector(%rip)
+	jmp hx_nostack_common
+	.set vec, vec + 1
+	.endr
+hx_nostack_common:
+	incq hx_ev_count(%rip)
+	movq hx_ev_rsp(%rip), %rsp
+	jmpq *hx_ev_resume(%rip)
+
+/* --- stores whose prefixes do not all count --------------------------------
+ * unsigned hx_prefix_stores(uint64_t target): six stores to (RDI), each
+ * followed by INC EAX; returns EAX. */
+	.globl hx_prefix_stores
+	.type hx_prefix_stores, @function
+hx_prefix_stores:
+	xorl %eax, %eax
+	.byte 0x48, 0x66, 0xc7, 0x07, 0x11, 0x22              /* REX.W 66: MOV word [rdi], 0x2211 */
+	incl %eax
+	.byte 0x66, 0x48, 0xc7, 0x47, 0x08, 0x11, 0x22, 0x33, 0x44 /* 66 REX.W: MOV qword [rdi+8], imm32 */
+	incl %eax
+	.byte 0x48, 0x40, 0xc7, 0x47, 0x10, 0x55, 0x66, 0x77, 0x88 /* REX.W REX: MOV dword [rdi+16] */
+	incl %eax
+	.byte 0x40, 0x48, 0xc7, 0x47, 0x18, 0x99, 0xaa, 0xbb, 0xcc /* REX REX.W: MOV qword [rdi+24] */
+	incl %eax
+	movl $0xdddd, %ecx
+	.byte 0x48, 0x66, 0x89, 0x4f, 0x20                    /* REX.W 66: MOV [rdi+32], cx */
+	incl %eax
+	.byte 0x41, 0x66, 0x89, 0x4f, 0x28                    /* REX.B 66: MOV [rdi+40], cx (not r15) */
+	incl %eax
+	ret
+	.size hx_prefix_stores, . - hx_prefix_stores
+
+/* --- read-modify-write and stack instructions on memory that is not RAM ----
+ * void hx_rmw_nonram(uint64_t target, uint64_t out[5]):
+ * out[0] = RAX after XCHG RAX, (target); out[1] = RFLAGS after ADD dword
+ * (target), 1; out[2] = how PUSH moved an RSP in target's page; out[3] =
+ * 0x42 if a CALL with such an RSP reached its target; out[4] = how that
+ * CALL moved RSP. */
+	.globl hx_rmw_nonram
+	.type hx_rmw_nonram, @function
+hx_rmw_nonram:
+	pushq %rbx
+	movq $0x1234, %rax
+	xchgq %rax, (%rdi)
+	movq %rax, 0(%rsi)
+	xorl %eax, %eax                  /* flags: ZF PF set, CF clear */
+	addl $1, (%rdi)
+	pushfq
+	popq %rax
+	movq %rax, 8(%rsi)
+	movq %rsp, %rbx
+	leaq 0x800(%rdi), %rsp
+	pushq $0x77
+	movq %rsp, %rax
+	movq %rbx, %rsp
+	leaq 0x800(%rdi), %rcx
+	subq %rcx, %rax
+	movq %rax, 16(%rsi)
+	movq $-1, %rdx
+	leaq 0x800(%rdi), %rsp
+	call 1f
+	movq $-1, %rdx                   /* only if the CALL did not jump */
+	jmp 2f
+1:	movq $0x42, %rdx
+2:	movq %rsp, %rax
+	movq %rbx, %rsp
+	movq %rdx, 24(%rsi)
+	subq %rcx, %rax
+	movq %rax, 32(%rsi)
+	popq %rbx
+	ret
+	.size hx_rmw_nonram, . - hx_rmw_nonram
+
+	.data
+	.balign 8
+hx_ev_rsp:	.quad 0
+hx_ev_resume:	.quad 0
+	.globl hx_ev_count, hx_ev_vector, hx_ev_fall
+hx_ev_count:	.quad 0
+hx_ev_vector:	.quad 0
+hx_ev_fall:	.quad 0
+	.text
