@@ -325,6 +325,20 @@ HX_TEST(io_smap)
 
 extern const char hx_l2_wrpkru_rep_insb[];
 
+/* The L2 at CPL 3 (IOPL 3, so that it may do I/O), or back at CPL 0. */
+static void l2_cpl(int cpl)
+{
+	vmw(GUEST_CS_SEL, cpl ? G_UCODE64 : G_KCODE64);
+	vmw(GUEST_CS_AR, cpl ? 0xa0fb : 0xa09b);
+	vmw(GUEST_SS_SEL, cpl ? G_UDATA : G_KDATA);
+	vmw(GUEST_SS_AR, cpl ? 0xc0f3 : 0xc093);
+}
+
+/* Protection keys (SDM 4.6.2).  Bochs 2.7 applies PKRU's access-disable
+ * bits only to user-mode accesses (the SDM: to supervisor-mode accesses
+ * to user-mode pages too), so the cases here are those both agree on: a
+ * CPL-3 access with access disabled, a supervisor write with write
+ * disabled and CR0.WP = 1. */
 HX_TEST(io_pkru)
 {
 	bool pku = cpuid(7, 0).ecx & (1u << 3);
@@ -336,26 +350,35 @@ HX_TEST(io_pkru)
 	CHECK((vcaps.cr4_fixed1 & CR4_PKE) != 0, "CR4.PKE not allowed in VMX operation");
 	uint8_t *A = hx_pages[0];
 	fill(A, 0xa1);
-	/* A user page with protection key 1; PKRU denies key 1 all access. */
-	uint8_t *u = l2_page(0, A, HX_PTE_P | HX_PTE_W | HX_PTE_U | (1ull << 59));
+	/* A user page with protection key 1. */
+	uint8_t *u = hx_map4k(0, pa(A), HX_PTE_P | HX_PTE_W | HX_PTE_U | (1ull << 59));
 	vmw(GUEST_CR4, vmr(GUEST_CR4) | CR4_PKE);
-	vm.r.rax = 1u << 2; /* AD for key 1 */
+	vmw(GUEST_CR0, vmr(GUEST_CR0) | CR0_WP);
+	vmw(CR0_SHADOW, vmr(CR0_SHADOW) | CR0_WP);
+	/* CPL 3, PKRU access-disable for key 1. */
+	l2_cpl(3);
+	vm.r.rax = 1u << 2;
 	vm.r.r9 = 0x80;
 	vm.r.rdi = (uint64_t)u + 0x10;
 	vm.r.r8 = 2;
-	uint32_t rs = hx_run(hx_l2_wrpkru_rep_insb);
-	say("REP INSB into a page whose key PKRU denies: %s %s, RCX %llu", hx_exit_str(rs, hx_l2_wrpkru_rep_insb),
+	vm_at(hx_l2_wrpkru_rep_insb, RFLAGS_FIXED | RFLAGS_IOPL);
+	uint32_t rs = vm_go();
+	say("CPL 3 REP INSB into a page whose key PKRU denies: %s %s, RCX %llu", hx_exit_str(rs, hx_l2_wrpkru_rep_insb),
 	    exc_str(rs), (unsigned long long)vm.r.rcx);
-	CHECK(rs == EXIT_EXC_NMI && (vm.x.intr_info & 0xff) == EXC_PF && vm.x.intr_err == 0x23 && vm.r.rcx == 2 &&
+	CHECK(rs == EXIT_EXC_NMI && (vm.x.intr_info & 0xff) == EXC_PF && vm.x.intr_err == 0x27 && vm.r.rcx == 2 &&
 		      all(A, 4096, 0xa1),
-	      "#PF with PK expected");
-	/* Write-disable only (WD for key 1): the INS still faults, OUTS reads. */
+	      "#PF(PK, U, W, P) expected");
+	l2_cpl(0);
+	/* CPL 0 with CR0.WP: write-disable for key 1 stops the INS. */
 	vm.r.rax = 2u << 2;
 	vm.r.rdi = (uint64_t)u + 0x10;
 	vm.r.r8 = 2;
 	rs = hx_run(hx_l2_wrpkru_rep_insb);
-	say("the same with write-disable: %s %s", hx_exit_str(rs, hx_l2_wrpkru_rep_insb), exc_str(rs));
-	CHECK(rs == EXIT_EXC_NMI && (vm.x.intr_info & 0xff) == EXC_PF && vm.x.intr_err == 0x23, "#PF with PK expected");
+	say("CPL 0 REP INSB, CR0.WP=1, the key write-disabled: %s %s, RCX %llu", hx_exit_str(rs, hx_l2_wrpkru_rep_insb),
+	    exc_str(rs), (unsigned long long)vm.r.rcx);
+	CHECK(rs == EXIT_EXC_NMI && (vm.x.intr_info & 0xff) == EXC_PF && vm.x.intr_err == 0x23 && vm.r.rcx == 2 &&
+		      all(A, 4096, 0xa1),
+	      "#PF(PK, W, P) expected");
 	hx_l2_end();
 }
 
