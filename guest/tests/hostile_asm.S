@@ -322,6 +322,20 @@ hx_rmw_nonram:
 	ret
 	.size hx_rmw_nonram, . - hx_rmw_nonram
 
+/* Stores across a page boundary: void hx_cross_mov(void *p) writes the
+ * dword 0x44332211 at p; void hx_cross_stos(void *p, uint64_t n) stores n
+ * dwords 0x88776655 from p upwards. */
+	.globl hx_cross_mov
+hx_cross_mov:
+	movl $0x44332211, (%rdi)
+	ret
+	.globl hx_cross_stos
+hx_cross_stos:
+	movq %rsi, %rcx
+	movl $0x88776655, %eax
+	rep stosl %eax, %es:(%rdi)
+	ret
+
 	.data
 	.balign 8
 hx_ev_rsp:	.quad 0

@@ -318,6 +318,71 @@ HX_TEST(rmw_stack_nonram)
 	      "as on memory that reads all ones");
 }
 
+/* New: stores that cross from RAM into memory that is not RAM, or back.
+ * A CPU writes the part that is RAM; 769c975 skipped a MOV whole (the RAM
+ * part lost), dropped a REP STOS element whole when it began outside RAM,
+ * and looped forever on one that began in RAM (string_store found its
+ * destination "ordinary memory" and let the CPU retry the same fault). */
+void hx_cross_mov(void *p);
+void hx_cross_stos(void *p, uint64_t n);
+struct cross_arg {
+	uint8_t *p;
+	uint64_t n;
+	bool stos;
+};
+static void cross_fn(void *p)
+{
+	struct cross_arg *a = p;
+	if (a->stos)
+		hx_cross_stos(a->p, a->n);
+	else
+		hx_cross_mov(a->p);
+}
+
+HX_TEST(stores_across_nonram)
+{
+	uint8_t *r0 = hx_pages[6], *r2 = hx_pages[7];
+	/* Window: W0 = RAM, W1 = not RAM, W2 = RAM. */
+	uint8_t *w0 = hx_map4k(16, pa(r0), HX_PTE_P | HX_PTE_W);
+	hx_map4k(17, hx_nonram_page(), HX_PTE_P | HX_PTE_W);
+	uint8_t *w2 = hx_map4k(18, pa(r2), HX_PTE_P | HX_PTE_W);
+	struct fault f;
+	char fs[24];
+	static const struct {
+		const char *what;
+		bool stos, into; /* into: from W0 into W1; else from W1 into W2 */
+		unsigned off;    /* of the first byte, from the boundary */
+		uint64_t n;
+	} c[] = {
+		{ "MOV dword from RAM into not RAM", false, true, 2, 1 },
+		{ "MOV dword from not RAM into RAM", false, false, 2, 1 },
+		{ "REP STOSD from RAM into not RAM", true, true, 6, 3 },
+		{ "REP STOSD from not RAM into RAM", true, false, 6, 3 },
+	};
+	for (unsigned i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		memset(r0, 0xa1, 4096);
+		memset(r2, 0xc3, 4096);
+		struct cross_arg a = { (c[i].into ? w0 + 4096 : w2) - c[i].off, c[i].n, c[i].stos };
+		bool hit = catch_fault(cross_fn, &a, &f);
+		const uint8_t *ram = c[i].into ? r0 + 4096 - 8 : r2;
+		say("%s: %s; RAM %s %02x %02x %02x %02x %02x %02x %02x %02x", c[i].what, fault_str(fs, sizeof(fs), hit, &f),
+		    c[i].into ? "ends" : "starts", ram[0], ram[1], ram[2], ram[3], ram[4], ram[5], ram[6], ram[7]);
+		/* What the RAM side must hold: the element bytes that fall on it. */
+		static const uint8_t mov[4] = { 0x11, 0x22, 0x33, 0x44 }, sto[4] = { 0x55, 0x66, 0x77, 0x88 };
+		const uint8_t *v = c[i].stos ? sto : mov;
+		bool ok = !hit;
+		for (unsigned b = 0; b < 4 * c[i].n; b++) {
+			long at = (long)b - (long)c[i].off; /* from the boundary */
+			if (c[i].into && at < 0)
+				ok = ok && r0[4096 + at] == v[b & 3];
+			if (!c[i].into && at >= 0)
+				ok = ok && r2[at] == v[b & 3];
+		}
+		CHECK(ok, "%s: the RAM part written as on a CPU", c[i].what);
+	}
+	hx_window_off();
+}
+
 /* --- 11. reserved bits in L1's EPT table entries (misconfigurations) -------- */
 HX_TEST(ept12_reserved_bits)
 {
