@@ -174,10 +174,27 @@ static __attribute__((noinline)) int nested_path(struct vcpu *v, uint32_t reason
 	return nested_launch_next(v);
 }
 
+/* An EPT violation or misconfiguration is fault-like: the instruction did
+ * not complete, so its own single-step trap is not pending (SDM 27.3.4;
+ * one pending from a previous instruction under MOV-SS/STI blocking is).
+ * Bochs 2.7 saves the BS bit all the same, and resuming would then raise
+ * a #DB before the instruction runs again - a guest stepping over a page
+ * Nestor fills in (shadow EPT, copy-on-write, a sink) would see one step
+ * too many.  On a CPU this finds the bit clear. */
+static void fault_exit_pending_dbg(void)
+{
+	uint64_t pdbg = vmread(VMCS_GUEST_PENDING_DBG_EXCEPTIONS);
+	if ((pdbg & (1u << 14)) &&
+	    !(vmread(VMCS_GUEST_INTERRUPTIBILITY) & (INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS)))
+		vmwrite(VMCS_GUEST_PENDING_DBG_EXCEPTIONS, pdbg & ~(1ull << 14));
+}
+
 int vmx_handle_exit(struct vcpu *v)
 {
 	uint64_t t0 = rdtsc();
 	uint32_t reason = (uint32_t)vmread(VMCS_EXIT_REASON);
+	if (reason == EXIT_EPT_VIOLATION || reason == EXIT_EPT_MISCONFIG)
+		fault_exit_pending_dbg();
 	if (__builtin_expect(v->sink.n, 0) && ept_sink_end(v, reason)) {
 		vmcs_check_running(v);
 		return nested_launch_next(v);

@@ -50,35 +50,6 @@ static int guest_mode(void)
 	return (cs_ar & (1u << 14)) ? 32 : 16;
 }
 
-/* Instructions whose only effect is to store to their memory operand. */
-static bool pure_store(const struct x86_insn *in)
-{
-	unsigned r = in->reg & 7;
-	if (!in->has_modrm && in->map == 0)
-		return in->opcode == 0xa2 || in->opcode == 0xa3; /* MOV moffs, AL/rAX */
-	if (in->has_modrm && in->mod == 3)
-		return false;
-	if (in->map == 0)
-		return in->opcode == 0x88 || in->opcode == 0x89 || in->opcode == 0x8c ||
-		       ((in->opcode == 0xc6 || in->opcode == 0xc7) && r == 0);
-	if (in->map == 1) {
-		switch (in->opcode) {
-		case 0x11: case 0x13: case 0x17: case 0x29: case 0x2b: case 0x7e: case 0x7f: case 0xc3:
-		case 0xd6: case 0xe7:
-			return true;
-		case 0x00: case 0x01: /* SLDT, STR / SGDT, SIDT */
-			return !in->vex && r <= 1;
-		case 0xae: /* FXSAVE, XSAVE */
-			return !in->vex && (r == 0 || r == 4);
-		}
-		return !in->vex && in->opcode >= 0x90 && in->opcode <= 0x9f; /* SETcc */
-	}
-	if (in->map == 3) /* PEXTR*, EXTRACTPS, VEXTRACT*128, VCVTPS2PH to memory */
-		return (in->opcode >= 0x14 && in->opcode <= 0x17) || in->opcode == 0x19 || in->opcode == 0x39 ||
-		       in->opcode == 0x1d;
-	return false;
-}
-
 static uint64_t addr_mask(unsigned size) { return size == 2 ? 0xffff : size == 4 ? 0xffffffff : ~0ull; }
 
 /* STOS/MOVS: emulate the elements whose destination is Nestor's memory;
@@ -139,7 +110,9 @@ static void string_store(struct vcpu *v, const struct x86_insn *in)
 		vmwrite(VMCS_GUEST_PENDING_DBG_EXCEPTIONS, vmread(VMCS_GUEST_PENDING_DBG_EXCEPTIONS) | (1u << 14));
 }
 
-void ept_drop_write(struct vcpu *v)
+static void step_in_sink(struct vcpu *v, uint64_t gpa, struct nested *owner);
+
+void ept_drop_write(struct vcpu *v, uint64_t gpa, struct nested *owner)
 {
 	uint8_t bytes[15];
 	uint64_t rip = vmread(VMCS_GUEST_RIP), fault;
@@ -151,39 +124,35 @@ void ept_drop_write(struct vcpu *v)
 	size_t n = 15;
 	while (n && gla_read(v, gla, bytes, n, ACC_FETCH, &pf, &fault))
 		n--;
-	if (x86_decode(bytes, n, mode, &in)) {
-		pr_err("cannot decode the instruction writing Nestor's memory at rip 0x%llx\n", (unsigned long long)rip);
-		vmcs_dump_guest(v);
-		vm_end_run(v, true, "undecodable write to Nestor's memory");
-	}
-	if (in.map == 0 && !in.has_modrm && in.opcode >= 0xa4 && in.opcode <= 0xab && in.opcode != 0xa8 &&
-	    in.opcode != 0xa9 && (in.opcode <= 0xa5 || in.opcode >= 0xaa)) {
+	/* STOS/MOVS may repeat: emulated, in chunks.  Any other instruction is
+	 * executed by the CPU itself with the page in a sink (below). */
+	if (!x86_decode(bytes, n, mode, &in) && in.map == 0 && !in.has_modrm && in.opcode >= 0xa4 &&
+	    in.opcode <= 0xab && in.opcode != 0xa8 && in.opcode != 0xa9 && (in.opcode <= 0xa5 || in.opcode >= 0xaa)) {
 		string_store(v, &in);
 		return;
 	}
-	if (!pure_store(&in)) {
-		/* Read-modify-write and stack instructions are not emulated: the
-		 * instruction is skipped; say so. */
-		v->vm->hidden_inexact++;
-		pr_warn("instruction (opcode map %u, 0x%02x) writing Nestor's memory skipped without its "
-			"other effects\n",
-			in.map, in.opcode);
-	}
-	skip_instruction_len(v, in.length);
+	step_in_sink(v, gpa, owner);
 }
 
-/* --- writes by event delivery ------------------------------------------------
+/* --- writes to memory that does not exist -----------------------------------
  *
- * When the CPU delivers an event (an exception, an interrupt) it pushes a
- * frame; if the stack is in memory that does not exist, a PC drops those
- * writes and the delivery completes.  The CPU cannot be told to drop them,
- * and there is no instruction to skip (the write is the delivery's, not the
- * instruction's at RIP).  So the page is mapped for a moment to a sink page
- * of Nestor's, writable, the event is delivered again, and the mapping is
- * undone at the very next exit - which the VMX-preemption timer, armed
- * with 0, makes happen right after the delivery, before the handler's
- * first instruction (SDM 26.7.4: a zero timer exits after event injection).
- * Reads of that page then find ones again. */
+ * A PC drops writes to non-existent memory and the instruction (or the
+ * event delivery) that made them completes with all its other effects:
+ * what it read there is ones, its registers and flags change, a PUSH moves
+ * RSP, a CALL jumps.  Nestor cannot tell the CPU to drop a write, and it
+ * does not emulate every instruction; so the CPU does the work itself, with
+ * the page mapped for a moment to a sink page of Nestor's full of ones,
+ * writable, and the mapping is undone at the next exit, which comes right
+ * after:
+ *  - an instruction is single-stepped: RFLAGS.TF set, every exception
+ *    intercepted, external interrupts exiting (they stay pending), STI/MOV
+ *    SS blocking lifted (it ends with this instruction anyway); the #DB
+ *    exit after it ends the step, an exception it raised is given to the
+ *    guest as the CPU would have;
+ *  - an event delivery (a frame pushed on a stack there) is followed by a
+ *    zero VMX-preemption timer, which exits right after the delivery,
+ *    before the handler's first instruction (SDM 26.7.4).
+ * Reads of the page then find ones again; the sink is refilled. */
 
 static uint64_t sink_entry(struct vcpu *v)
 {
@@ -204,39 +173,69 @@ static void map_page(struct vcpu *v, struct nested *owner, uint64_t gpa, uint64_
 		ept_invalidate(v->vm);
 }
 
-static void delivery_write(struct vcpu *v, uint64_t gpa, struct nested *owner)
+/* Maps one more page to the sink; false when the sink is already full. */
+static void sink_add(struct vcpu *v, uint64_t gpa, struct nested *owner)
 {
 	struct sink *s = &v->sink;
 	if (s->n == SINK_PAGES)
-		vm_end_run(v, true, "an event delivery writes more pages of non-existent memory than a frame can span");
+		vm_end_run(v, true, "one instruction or event writes more pages of non-existent memory than it can");
 	if (!v->sink_page) {
 		if (!(v->sink_page = page_alloc()))
-			vm_end_run(v, true, "out of pool memory for the event-delivery sink page");
+			vm_end_run(v, true, "out of pool memory for the sink page");
 		memset(v->sink_page, 0xff, PAGE_SIZE);
 	}
 	s->gpa[s->n] = gpa & ~0xfffull;
 	s->owner[s->n++] = owner;
 	map_page(v, owner, gpa & ~0xfffull, sink_entry(v));
-	if (s->timer || !ctl_can_set(v->vm->caps->pin, PIN_PREEMPTION_TIMER))
+	if (!s->vmcs) {
+		s->vmcs = v->loaded_vmcs;
+		s->pin = (uint32_t)vmread(VMCS_PIN_BASED_CTLS);
+	}
+}
+
+static void delivery_write(struct vcpu *v, uint64_t gpa, struct nested *owner)
+{
+	struct sink *s = &v->sink;
+	bool first = !s->n;
+	sink_add(v, gpa, owner);
+	if (!first || !ctl_can_set(v->vm->caps->pin, PIN_PREEMPTION_TIMER))
 		return;
 	/* A VMCS whose level already uses the timer keeps it: the sink then
 	 * stays until that level's next exit, whatever it is. */
-	uint32_t pin = vmread(VMCS_PIN_BASED_CTLS);
-	if (pin & PIN_PREEMPTION_TIMER)
+	if (s->pin & PIN_PREEMPTION_TIMER)
 		return;
-	s->timer = true;
-	s->pin = pin;
-	s->vmcs = v->loaded_vmcs;
-	vmwrite(VMCS_PIN_BASED_CTLS, pin | PIN_PREEMPTION_TIMER);
+	s->mode = SINK_DELIVERY;
+	vmwrite(VMCS_PIN_BASED_CTLS, s->pin | PIN_PREEMPTION_TIMER);
 	vmwrite(VMCS_GUEST_PREEMPTION_TIMER, 0);
 }
 
-bool ept_sink_end(struct vcpu *v, uint32_t reason)
+static void step_in_sink(struct vcpu *v, uint64_t gpa, struct nested *owner)
 {
 	struct sink *s = &v->sink;
-	/* A frame that spans a second page: the delivery is not over. */
-	if (reason == EXIT_EPT_VIOLATION && (vmread(VMCS_IDT_VECTORING_INFO) & INTR_INFO_VALID))
-		return false;
+	bool first = !s->n;
+	sink_add(v, gpa, owner);
+	if (!first)
+		return; /* the same instruction, one more page */
+	s->mode = SINK_STEP;
+	s->exc_bitmap = (uint32_t)vmread(VMCS_EXCEPTION_BITMAP);
+	s->exit_ctls = (uint32_t)vmread(VMCS_VMEXIT_CTLS);
+	s->rflags = vmread(VMCS_GUEST_RFLAGS);
+	vmwrite(VMCS_EXCEPTION_BITMAP, ~0u);
+	/* Interrupts exit (not acknowledged: they stay pending for later). */
+	vmwrite(VMCS_PIN_BASED_CTLS, s->pin | PIN_EXTINT_EXITING);
+	vmwrite(VMCS_VMEXIT_CTLS, s->exit_ctls & ~EXIT_ACK_INTR_ON_EXIT);
+	vmwrite(VMCS_GUEST_RFLAGS, s->rflags | RFLAGS_TF);
+	/* TF with STI/MOV-SS blocking needs a pending single step (SDM
+	 * 26.3.1.5): lift the blocking, which ends with this instruction. */
+	uint32_t intr = vmread(VMCS_GUEST_INTERRUPTIBILITY);
+	if (intr & (INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS))
+		vmwrite(VMCS_GUEST_INTERRUPTIBILITY, intr & ~(INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS));
+}
+
+/* Puts every page back to non-existent and the VMCS as it was. */
+static void sink_undo(struct vcpu *v)
+{
+	struct sink *s = &v->sink;
 	for (unsigned i = 0; i < s->n; i++) {
 		/* Above the EPT's top, back to the shared tables (no memory kept). */
 		if (!s->owner[i] && s->gpa[i] >= v->vm->ept_top) {
@@ -249,12 +248,62 @@ bool ept_sink_end(struct vcpu *v, uint32_t reason)
 	}
 	s->n = 0;
 	memset(v->sink_page, 0xff, PAGE_SIZE);
-	if (!s->timer)
+	uint64_t prev = v->loaded_vmcs;
+	vmcs_load(v, s->vmcs);
+	vmwrite(VMCS_PIN_BASED_CTLS, s->pin);
+	if (s->mode == SINK_STEP) {
+		vmwrite(VMCS_EXCEPTION_BITMAP, s->exc_bitmap);
+		vmwrite(VMCS_VMEXIT_CTLS, s->exit_ctls);
+		/* The guest's own TF; RF as the CPU left it. */
+		uint64_t rf = vmread(VMCS_GUEST_RFLAGS);
+		vmwrite(VMCS_GUEST_RFLAGS, (rf & ~RFLAGS_TF) | (s->rflags & RFLAGS_TF));
+	}
+	vmcs_load(v, prev);
+	s->vmcs = 0;
+	s->mode = SINK_NONE;
+}
+
+bool ept_sink_end(struct vcpu *v, uint32_t reason)
+{
+	struct sink *s = &v->sink;
+	/* More pages for the same instruction or delivery. */
+	if (reason == EXIT_EPT_VIOLATION && (s->mode == SINK_STEP || (vmread(VMCS_IDT_VECTORING_INFO) & INTR_INFO_VALID)))
 		return false;
-	s->timer = false;
-	vmcs_write_in(v, s->vmcs, VMCS_PIN_BASED_CTLS, s->pin);
-	/* Our own timer exit: nothing for anyone to see. */
-	return reason == EXIT_PREEMPTION_TIMER && v->loaded_vmcs == s->vmcs;
+	unsigned mode = s->mode;
+	bool ours = v->loaded_vmcs == s->vmcs;
+	uint64_t guest_tf = s->rflags & RFLAGS_TF;
+	uint32_t exc_bitmap = s->exc_bitmap;
+	sink_undo(v);
+	if (!ours)
+		return false;
+	if (mode == SINK_DELIVERY)
+		return reason == EXIT_PREEMPTION_TIMER; /* our own exit: nothing to see */
+	if (mode != SINK_STEP)
+		return false;
+	if (reason == EXIT_EXTERNAL_INTR)
+		return true; /* not acknowledged: delivered when the guest can take it */
+	if (reason != EXIT_EXCEPTION_NMI)
+		return false; /* the instruction's own exit: handled as usual */
+	uint32_t info = vmread(VMCS_EXIT_INTR_INFO);
+	unsigned vec = info & 0xff, type = (info >> 8) & 7;
+	if (type == INTR_TYPE_NMI)
+		return false;
+	if (vec == EXC_DB && (vmread(VMCS_EXIT_QUALIFICATION) & (1u << 14))) {
+		/* The single step: done.  A guest that set TF itself gets its trap. */
+		if (guest_tf)
+			vmwrite(VMCS_GUEST_PENDING_DBG_EXCEPTIONS, vmread(VMCS_GUEST_PENDING_DBG_EXCEPTIONS) | (1u << 14));
+		return true;
+	}
+	/* An exception of the instruction: the guest's (or its hypervisor's,
+	 * when that one intercepts it - then the exit is routed as usual). */
+	if ((exc_bitmap >> vec) & 1)
+		return false;
+	uint32_t err = (uint32_t)vmread(VMCS_EXIT_INTR_ERRCODE);
+	if (vec == EXC_PF)
+		inject_page_fault(v, vmread(VMCS_EXIT_QUALIFICATION), err);
+	else
+		inject_exception_err(v, vec, err);
+	return true;
 }
 
 void ept_absent_access(struct vcpu *v, uint64_t gpa, uint64_t q, struct nested *owner)
@@ -271,7 +320,7 @@ void ept_absent_access(struct vcpu *v, uint64_t gpa, uint64_t q, struct nested *
 		inject_ud(v);
 	} else if (q & (1u << 1)) {
 		log_access(v, gpa, "writes");
-		ept_drop_write(v);
+		ept_drop_write(v, gpa, owner);
 	} else {
 		log_access(v, gpa, "reads");
 		if (owner ? sept_map_ones(v, owner, gpa) : ept_map_ones(v->vm, gpa))

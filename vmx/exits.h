@@ -93,8 +93,10 @@ void exit_task_switch(struct vcpu *v);
 /* vmx/exit_ept.c */
 void exit_ept_violation(struct vcpu *v);
 void exit_ept_misconfig(struct vcpu *v);
-/* Emulates the instruction that wrote non-existent memory: skips its stores. */
-void ept_drop_write(struct vcpu *v);
+/* The instruction at RIP wrote non-existent memory at gpa (owner: the
+ * nested level whose shadow EPT maps it, NULL for EPT01): STOS/MOVS are
+ * emulated, any other instruction runs once with the page in a sink. */
+void ept_drop_write(struct vcpu *v, uint64_t gpa, struct nested *owner);
 /* An access (EPT qualification q) by the running level to memory that does
  * not exist for it: logged; reads find ones (the page of ones is mapped in
  * EPT01, or in owner's shadow EPT), writes are dropped, fetches #UD. */

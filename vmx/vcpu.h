@@ -76,9 +76,11 @@ struct vcpu {
 		unsigned n;
 		uint64_t gpa[SINK_PAGES];
 		struct nested *owner[SINK_PAGES];
-		bool timer;    /* the preemption timer was armed for it ... */
-		uint32_t pin;  /* ... in this VMCS, whose pin controls were these */
-		uint64_t vmcs;
+		enum { SINK_NONE, SINK_DELIVERY, SINK_STEP } mode;
+		uint64_t vmcs;          /* the VMCS changed for it (0: none yet) */
+		uint32_t pin;           /* its controls and state before */
+		uint32_t exc_bitmap, exit_ctls;
+		uint64_t rflags;
 	} sink;
 
 	/* Events waiting to be delivered to the guest. */
