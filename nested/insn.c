@@ -126,14 +126,16 @@ static int decode_operand(struct vcpu *v, struct operand *op, bool write, unsign
 	return 0;
 }
 
-/* Reads/writes the memory operand through L1's paging; #PF on a fault. */
+/* Reads/writes the memory operand as the CPU would: through the paging of
+ * the level running the instruction, and the EPTs below it.  A fault is
+ * raised as the CPU raises it (#PF, or an EPT violation for the level's
+ * own hypervisor when its EPT refuses the access); a write translates
+ * every page before it stores anything. */
 static int mem_read(struct vcpu *v, uint64_t gla, void *buf, size_t len)
 {
-	uint32_t pf;
-	uint64_t fault;
-	if (gla_read(v, gla, buf, len, ACC_READ, &pf, &fault)) {
-		write_cr2(fault);
-		inject_exception_err(v, EXC_PF, pf);
+	struct gfault f;
+	if (gla_copy(v, gla, buf, len, ACC_READ, &f)) {
+		gfault_raise(v, &f);
 		return -1;
 	}
 	return 0;
@@ -141,20 +143,10 @@ static int mem_read(struct vcpu *v, uint64_t gla, void *buf, size_t len)
 
 static int mem_write(struct vcpu *v, uint64_t gla, const void *buf, size_t len)
 {
-	const uint8_t *p = buf;
-	for (size_t done = 0; done < len;) {
-		uint64_t gpa;
-		uint32_t pf;
-		size_t n = PAGE_SIZE - ((gla + done) & (PAGE_SIZE - 1));
-		if (n > len - done)
-			n = len - done;
-		if (gla_to_gpa(v, gla + done, ACC_WRITE, &gpa, &pf)) {
-			write_cr2(gla + done);
-			inject_exception_err(v, EXC_PF, pf);
-			return -1;
-		}
-		gpa_write(v->vm, gpa, p + done, n);
-		done += n;
+	struct gfault f;
+	if (gla_copy(v, gla, (void *)buf, len, ACC_WRITE, &f)) {
+		gfault_raise(v, &f);
+		return -1;
 	}
 	return 0;
 }

@@ -96,11 +96,18 @@ static void ts_raise(struct ts *t, unsigned vec, uint32_t err)
 
 static int lin_xlate(struct ts *t, uint32_t la, int access, uint64_t *gpa)
 {
-	uint32_t pf;
-	if (gla_to_gpa(t->v, la, access, gpa, &pf) == 0)
+	struct gfault f;
+	if (gla_xlate(t->v, la, (unsigned)access, gpa, &f) == 0)
 		return 0;
-	write_cr2(la);
-	ts_raise(t, EXC_PF, pf);
+	if (f.kind == GF_EXC && f.vector == EXC_PF) {
+		write_cr2(la);
+		ts_raise(t, EXC_PF, f.error);
+	} else {
+		/* Refused by the EPT of the level's own hypervisor: that one
+		 * gets the EPT violation, the switch starts again after it. */
+		gfault_raise(t->v, &f);
+		t->fault = true;
+	}
 	return -1;
 }
 
