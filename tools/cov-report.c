@@ -172,10 +172,15 @@ static void locate_sites(const char *elf)
 	unlink(in);
 }
 
+/* True when path is in directory dir of the source tree, whatever tree:
+ * "nested/x.c", "/src/nestor/nested/x.c". */
 static int under(const char *path, const char *dir)
 {
 	size_t n = strlen(dir);
-	return !strncmp(path, dir, n) && path[n] == '/';
+	for (const char *p = path; (p = strstr(p, dir)); p++)
+		if ((p == path || p[-1] == '/') && p[n] == '/' && !strchr(p + n + 1, '/'))
+			return 1;
+	return 0;
 }
 
 struct unit_stat {

@@ -107,5 +107,7 @@ const char *fz_outcome(const struct vres *r, char *buf, unsigned n);
 
 /* In VMX operation (true) or not, as the generator left it. */
 extern bool fz_in_vmx;
+/* The case may have left NMIs or virtual NMIs blocked (vmxfuzz.c). */
+extern bool fz_nmi_touched;
 
 #endif
