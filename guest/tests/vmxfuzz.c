@@ -262,8 +262,24 @@ static void fz_clear_all(void)
  * depth 0 another kind of block.  After a case that may have left one, an
  * L2 IRETs once with virtual NMIs and once without, which ends both at
  * every depth. */
+static void iret_to_self(void)
+{
+	__asm__ volatile("movl %%ss, %%eax\n\t"
+			 "pushq %%rax\n\t"
+			 "pushq %%rsp\n\t"
+			 "addq $8, (%%rsp)\n\t"
+			 "pushfq\n\t"
+			 "movl %%cs, %%eax\n\t"
+			 "pushq %%rax\n\t"
+			 "leaq 1f(%%rip), %%rax\n\t"
+			 "pushq %%rax\n\t"
+			 "iretq\n"
+			 "1:" ::: "rax", "memory");
+}
+
 static void nmi_unblock(void)
 {
+	iret_to_self(); /* an NMI exit leaves the kernel's NMIs blocked until an IRET */
 	for (int virt = 1; virt >= 0; virt--) {
 		if (!vm_setup())
 			return;
@@ -366,8 +382,11 @@ static void print_exit(struct fz_line *l, uint32_t reason)
 	/* Where a preemption timer stops L2, and the count it saves, move by
 	 * a few ticks per exit the levels below handle (see m_timer). */
 	bool timer = fz_vmread(PIN_CTLS) & PIN_PREEMPT;
+	/* So does where an NMI the L2 sent itself arrives: the APIC delivers
+	 * it a few instructions later, more under Nestor's exits. */
+	bool inexact = b == EXIT_PREEMPT || (b == EXIT_EXC_NMI && (x->intr_info & 0x700) == INTR_NMI);
 	long off = (long)(x->rip - (uint64_t)prog_base);
-	if (b == EXIT_PREEMPT)
+	if (inexact)
 		fz_add(l, " @~");
 	else if (off >= -4096 && off <= 4096)
 		fz_add(l, " @%ld", off);
@@ -379,9 +398,9 @@ static void print_exit(struct fz_line *l, uint32_t reason)
 	for (unsigned i = 0; i < N_DIGEST; i++) {
 		uint64_t v = fz_vmread(digest_fields[i].enc);
 		if ((timer && digest_fields[i].enc == GUEST_PREEMPT_TIMER) ||
-		    (b == EXIT_PREEMPT && digest_fields[i].enc == GUEST_RIP))
+		    (inexact && digest_fields[i].enc == GUEST_RIP))
 			v = 0;
-		if (b == EXIT_PREEMPT && digest_fields[i].enc == GUEST_RFLAGS)
+		if (inexact && digest_fields[i].enc == GUEST_RFLAGS)
 			v &= ~0x8d5ull; /* the arithmetic flags of where it stopped */
 		h = fnv32(h, v);
 		if (vmxfuzz_opts.verbose)
@@ -531,6 +550,16 @@ TEST(vmxfuzz, run)
 	    (unsigned long long)fzc.ept, (unsigned long long)fzc.misc);
 	say("caps must-be-0 pin %x proc %x proc2 %x exit %x entry %x", fzc.pin_bad, fzc.proc_bad, fzc.proc2_bad,
 	    fzc.exit_bad, fzc.entry_bad);
+	/* Every VMX capability MSR, the non-TRUE ones and VMFUNC too: their
+	 * values differ between depths by design (revision, offered set), so
+	 * they are environment facts (0x491, VMFUNC, exists only at depth 0). */
+	uint32_t have = 0;
+	for (uint32_t m = 0x480; m <= 0x491; m++) {
+		uint64_t v;
+		have |= (uint32_t)rdmsr_safe(m, &v) << (m - 0x480);
+		env("MSR %x = %llx", m, (unsigned long long)v);
+	}
+	env("VMX capability MSRs readable: %x", have);
 	env("raw pin %llx proc %llx proc2 %llx exit %llx entry %llx ept %llx misc %llx", (unsigned long long)vcaps.pin,
 	    (unsigned long long)vcaps.proc, (unsigned long long)vcaps.proc2, (unsigned long long)vcaps.exit,
 	    (unsigned long long)vcaps.entry, (unsigned long long)vcaps.ept_vpid, (unsigned long long)vcaps.misc);

@@ -145,7 +145,8 @@ static const char *ptr_name(uint64_t p)
 
 static uint64_t pick_ptr(struct rng *r)
 {
-	switch (rnd_below(r, 12)) {
+	switch (rnd_below(r, 13)) {
+	case 12: return 0xef00000ull; /* RAM at depth 0, Nestor's own (hidden) above */
 	case 0: return pa(vmxon_region);
 	case 1: case 2: return pa(vmcs_a);
 	case 3: case 4: return pa(fz_page_a);
@@ -199,6 +200,76 @@ static void memop(struct rng *r, struct fz_line *l)
 	fz_add(l, " m%s%s=%s", names[m.insn], noncanon ? "!" : "", fz_outcome(&v, o, sizeof(o)));
 }
 
+/* --- memory operands in other forms: SIB with index and scale, 32-bit
+ * address size, FS segment base, RSP base (SDM 27.2.5's instruction
+ * information, decoded by the hypervisor that emulates them) ----------------- */
+static uint64_t fz_membuf[4];
+struct addrop {
+	unsigned form, insn;
+	uint64_t enc;
+	int status;
+};
+static void addr_fn(void *p)
+{
+	struct addrop *a = p;
+	bool cf = false, zf = false;
+	uint64_t base = pa(fz_membuf), idx = 3, enc = a->enc;
+	uint64_t *slot = &fz_membuf[1];
+	switch (a->form * 4 + a->insn) {
+	/* form 0: (base, index, 8) */
+	case 0: __asm__ volatile("vmptrst -16(%2,%3,8)" : "=@ccc"(cf), "=@ccz"(zf) : "r"(base + 16), "r"(idx - 2) : "memory"); break;
+	case 1: __asm__ volatile("vmread %4, (%2,%3,8)" : "=@ccc"(cf), "=@ccz"(zf) : "r"(base), "r"(idx - 2), "r"(enc) : "memory"); break;
+	case 2: __asm__ volatile("vmwrite (%2,%3,8), %4" : "=@ccc"(cf), "=@ccz"(zf) : "r"(base), "r"(idx - 2), "r"(enc) : "memory"); break;
+	case 3: __asm__ volatile("vmptrld (%2,%3,8)" : "=@ccc"(cf), "=@ccz"(zf) : "r"(base), "r"(idx - 2) : "memory"); break;
+	/* form 1: 32-bit address size */
+	case 4: __asm__ volatile("vmptrst (%k2)" : "=@ccc"(cf), "=@ccz"(zf) : "r"(slot) : "memory"); break;
+	case 5: __asm__ volatile("vmread %3, (%k2)" : "=@ccc"(cf), "=@ccz"(zf) : "r"(slot), "r"(enc) : "memory"); break;
+	case 6: __asm__ volatile("vmwrite (%k2), %3" : "=@ccc"(cf), "=@ccz"(zf) : "r"(slot), "r"(enc) : "memory"); break;
+	case 7: __asm__ volatile("vmclear (%k2)" : "=@ccc"(cf), "=@ccz"(zf) : "r"(slot) : "memory"); break;
+	/* form 2: FS base (set to the buffer, minus a displacement) */
+	case 8: __asm__ volatile("vmptrst %%fs:0x1008" : "=@ccc"(cf), "=@ccz"(zf) : : "memory"); break;
+	case 9: __asm__ volatile("vmread %2, %%fs:0x1008" : "=@ccc"(cf), "=@ccz"(zf) : "r"(enc) : "memory"); break;
+	case 10: __asm__ volatile("vmwrite %%fs:0x1008, %2" : "=@ccc"(cf), "=@ccz"(zf) : "r"(enc) : "memory"); break;
+	case 11: __asm__ volatile("vmptrld %%fs:0x1008" : "=@ccc"(cf), "=@ccz"(zf) : : "memory"); break;
+	/* form 3: RSP base, on this stack */
+	case 12: __asm__ volatile("subq $32, %%rsp\n\tvmptrst 8(%%rsp)\n\tpopq %%rax\n\tpopq %%rax\n\tmovq %%rax, (%2)\n\taddq $16, %%rsp"
+				  : "=@ccc"(cf), "=@ccz"(zf) : "r"(slot) : "rax", "memory"); break;
+	case 13: __asm__ volatile("subq $32, %%rsp\n\tvmread %3, 8(%%rsp)\n\tpopq %%rax\n\tpopq %%rax\n\tmovq %%rax, (%2)\n\taddq $16, %%rsp"
+				  : "=@ccc"(cf), "=@ccz"(zf) : "r"(slot), "r"(enc) : "rax", "memory"); break;
+	case 14: __asm__ volatile("pushq (%2)\n\tvmwrite (%%rsp), %3\n\tleaq 8(%%rsp), %%rsp" : "=@ccc"(cf), "=@ccz"(zf) : "r"(slot), "r"(enc) : "memory"); break;
+	default: __asm__ volatile("pushq (%2)\n\tvmptrld (%%rsp)\n\tleaq 8(%%rsp), %%rsp" : "=@ccc"(cf), "=@ccz"(zf) : "r"(slot) : "memory"); break;
+	}
+	a->status = vm_flags(cf, zf);
+}
+
+static void addr_op(struct rng *r, struct fz_line *l)
+{
+	static const char *const names[] = { "PTRST", "READ", "WRITE", "PTRLD" };
+	struct addrop a = { rnd_below(r, 4), rnd_below(r, 4), fields[rnd_below(r, N_FIELDS)], -1 };
+	const uint64_t ptrs[] = { pa(fz_page_a), pa(fz_page_b), pa(vmcs_a), pa(fz_page_a) + 16 };
+	fz_membuf[0] = fz_membuf[2] = fz_membuf[3] = 0;
+	fz_membuf[1] = a.insn == 2 ? write_value(r) : ptrs[rnd_below(r, 4)];
+	uint64_t in = fz_membuf[1];
+	if (a.form == 2)
+		wrmsr(MSR_FS_BASE, pa(fz_membuf) - 0x1000);
+	struct vres v;
+	memset(&v, 0, sizeof(v));
+	v.fault = catch_fault(addr_fn, &a, &v.f);
+	wrmsr(MSR_FS_BASE, 0);
+	v.status = a.status;
+	if (!v.fault && v.status == VM_FAIL_VALID)
+		v.err = (uint32_t)fz_vmread(VM_INSN_ERROR);
+	char o[24];
+	const char *name = a.form == 1 && a.insn == 3 ? "CLEAR" : names[a.insn];
+	fz_add(l, " a%u%s(%s)=%s", a.form, name, a.insn == 1 || a.insn == 2 ? "" : ptr_name(in),
+	       fz_outcome(&v, o, sizeof(o)));
+	/* What a store wrote, where the form says. */
+	if (vr_ok(&v) && a.insn == 0)
+		fz_add(l, ":%s", ptr_name(fz_membuf[1]));
+	else if (vr_ok(&v) && a.insn == 1 && !undefined_ro(a.enc))
+		fz_add(l, ":%llx", (unsigned long long)fz_membuf[1]);
+}
+
 /* --- CR0/CR4 writes breaking the VMX-fixed bits (SDM 23.8) --------------------- */
 struct crw {
 	int cr;
@@ -246,7 +317,7 @@ static void step(struct rng *r, struct fz_line *l)
 	bool user = rnd_chance(r, 1, 20);
 	struct vres (*run)(enum vx_insn, uint64_t, uint64_t) = user ? vx_user : vx;
 	const char *u = user ? "u" : "";
-	unsigned op = rnd_below(r, 24);
+	unsigned op = rnd_below(r, 25);
 	switch (op) {
 	case 0: case 1: { /* VMXON, possibly with CR4.VMXE or CR0.NE clear */
 		uint64_t p = rnd_chance(r, 2, 3) ? pa(vmxon_region) : pick_ptr(r);
@@ -370,6 +441,9 @@ static void step(struct rng *r, struct fz_line *l)
 		break;
 	case 21:
 		memop(r, l);
+		break;
+	case 22:
+		addr_op(r, l);
 		break;
 	default: { /* a fresh region for a or b (only when not current) */
 		uint8_t *pg = rnd_chance(r, 1, 2) ? fz_page_a : fz_page_b;

@@ -128,11 +128,12 @@ PROG fz_l2_sti
 	vmcall
 	ud2
 
-/* DR7 read, DR0 <- R8, DR6 read. */
+/* DR7 read, DR0 <- R8, DR6 read, DR7 <- R9. */
 PROG fz_l2_dr
 	movq %dr7, %rax
 	movq %r8, %dr0
 	movq %dr6, %rbx
+	movq %r9, %dr7
 	vmcall
 	ud2
 
@@ -212,6 +213,20 @@ PROG fz_l2_ioloop
 	incq %rcx
 	cmpq %r8, %rcx
 	jb 1b
+	vmcall
+	ud2
+
+/* Sends itself an NMI through the local APIC's ICR (RBX: its base, EAX:
+ * the high half, ECX: the low half), then gives it time to arrive. */
+PROG fz_l2_nmi
+	movl %eax, 0x310(%rbx)
+	movl %ecx, 0x300(%rbx)
+	nop
+	nop
+	nop
+	nop
+	nop
+	nop
 	vmcall
 	ud2
 

@@ -530,7 +530,8 @@ static uint64_t *ept_entry(unsigned level)
 		uint64_t *e = (uint64_t *)(table + 8 * ((a >> (12 + 9 * (lv - 1))) & 511));
 		if (lv == level || (*e & (1u << 7)) || lv == 1)
 			return e;
-		table = *e & 0x000ffffffffff000ull;
+		/* (An earlier mutation may have set reserved address bits.) */
+		table = *e & ((1ull << fzc.maxphyaddr) - 1) & ~0xfffull;
 	}
 }
 
@@ -662,6 +663,7 @@ static mutation focus(unsigned prog)
 	case FZ_P_LOOP: case FZ_P_IOLOOP: return m_timer;
 	case FZ_P_STI: case FZ_P_HLT: case FZ_P_MISC: case FZ_P_DR: case FZ_P_DESC: case FZ_P_MWAIT: return m_proc;
 	case FZ_P_FLAGS: return m_guest_rflags;
+	case FZ_P_NMI: return m_nmi;
 	default: return m_inject;
 	}
 }

@@ -7,7 +7,7 @@
 
 extern const char fz_l2_vmcall[], fz_l2_cpuid[], fz_l2_msr[], fz_l2_io[], fz_l2_cr[], fz_l2_hlt[], fz_l2_ud2[],
 	fz_l2_int3[], fz_l2_pf[], fz_l2_de[], fz_l2_int[], fz_l2_ept[], fz_l2_loop[], fz_l2_sti[], fz_l2_dr[],
-	fz_l2_misc[], fz_l2_vmx[], fz_l2_invd[], fz_l2_desc[], fz_l2_flags[], fz_l2_mwait[], fz_l2_ioloop[];
+	fz_l2_misc[], fz_l2_vmx[], fz_l2_invd[], fz_l2_desc[], fz_l2_flags[], fz_l2_mwait[], fz_l2_ioloop[], fz_l2_nmi[];
 
 const struct fz_program fz_programs[] = {
 	[FZ_P_VMCALL] = { "vmcall", fz_l2_vmcall, false },
@@ -34,6 +34,7 @@ const struct fz_program fz_programs[] = {
 	[FZ_P_FLAGS] = { "flags", fz_l2_flags, false },
 	[FZ_P_MWAIT] = { "mwait", fz_l2_mwait, false },
 	[FZ_P_IOLOOP] = { "ioloop", fz_l2_ioloop, false },
+	[FZ_P_NMI] = { "nmi", fz_l2_nmi, false },
 };
 const unsigned fz_nprograms = sizeof(fz_programs) / sizeof(fz_programs[0]);
 
@@ -140,9 +141,13 @@ void fz_program_start(struct rng *r, struct fz_line *l, unsigned prog)
 		g->r8 = rnd_chance(r, 1, 2) ? 20 + rnd_below(r, 40) : 4000 + rnd_below(r, 2000);
 		g->r9 = fz_pick_port(r);
 		break;
-	case FZ_P_DR:
+	case FZ_P_DR: {
+		/* DR7: breakpoints on DR0 (never reached), GD, reserved bits */
+		static const uint64_t dr7[] = { 0x400, 0x401, 0x2400, 0x10403, 0x400 | (1ull << 32), 0xc00 };
 		g->r8 = rnd(r) >> rnd_below(r, 64);
+		g->r9 = dr7[rnd_below(r, 6)];
 		break;
+	}
 	case FZ_P_MISC:
 	case FZ_P_DESC:
 		g->rbx = pa(l2_scratch) + 64;
@@ -162,6 +167,18 @@ void fz_program_start(struct rng *r, struct fz_line *l, unsigned prog)
 	case FZ_P_MWAIT:
 		g->rax = pa(l2_scratch);
 		break;
+	case FZ_P_NMI: {
+		/* The APIC software-enabled; an NMI to this CPU (physical
+		 * destination, its APIC ID). */
+		uint64_t apic = rdmsr(MSR_IA32_APIC_BASE) & ~0xfffull;
+		volatile uint32_t *svr = (volatile uint32_t *)(apic + 0xf0);
+		*svr |= 0x100;
+		g->rbx = apic;
+		g->rax = *(volatile uint32_t *)(apic + 0x20) & 0xff000000u;
+		g->rcx = 0x400;
+		fz_nmi_touched = true;
+		break;
+	}
 	default:
 		break;
 	}
