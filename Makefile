@@ -39,7 +39,7 @@ GUEST_OBJS := $(patsubst %,$(BUILD)/guest/%.o,$(GUEST_SRCS))
 
 UNIT_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 TOOLS      := $(BUILD)/tools/nestor-run $(BUILD)/tools/runtests $(BUILD)/tools/bench $(BUILD)/tools/nestor-model \
-	$(BUILD)/tools/mkcpio
+	$(BUILD)/tools/mkcpio $(BUILD)/tools/fuzz-vmx $(BUILD)/tools/cov-report
 
 # The Linux guest: a Debian kernel (fetched by scripts/setup, not built here,
 # so nothing in `all` needs it) and an initramfs with static busybox.
@@ -47,7 +47,7 @@ LINUX_KERNEL ?= /var/cache/nestor/linux/vmlinuz
 BUSYBOX      ?= /bin/busybox
 LINUX_GUEST  := $(BUILD)/linux/nestor-levels $(BUILD)/linux/initramfs.cpio
 
-.PHONY: all iso run run-tests test test-deep bench unit-tests check-tools clean help linux-guest
+.PHONY: all iso run run-tests test test-deep bench unit-tests check-tools clean help linux-guest cov fuzz-vmx
 BOOTSECTOR := $(if $(wildcard guest/bootsector/boot.S),$(BUILD)/bootsector.img)
 all: $(BUILD)/nestor.elf $(BUILD)/guest.elf $(BUILD)/flat.bin $(BOOTSECTOR) $(TOOLS) $(LINUX_GUEST)
 
@@ -62,6 +62,8 @@ help:
 	@echo "make test-deep  the guest suites on stacks of 4 to 8 Nestors (longer)"
 	@echo "make bench      exact cost figures (bench NAME VALUE), table in $(BUILD)/bench/"
 	@echo "make fuzz       the host fuzzers, FUZZ_EXECS=$(FUZZ_EXECS) runs each (or FUZZ_TIME=s), JOBS at once"
+	@echo "make fuzz-vmx   differential VMX fuzzing, SEEDS=$(SEEDS) CASES=$(CASES) COV=$(COV) (fuzz NAME VALUE lines)"
+	@echo "make cov        the coverage build of Nestor, $(BUILD)/cov/nestor.elf"
 	@echo "make clean      remove $(BUILD)/"
 
 # --- hypervisor ------------------------------------------------------------
@@ -207,6 +209,32 @@ test-deep: all
 
 bench: all
 	$(BUILD)/tools/bench --cpu $(CPU)
+
+# --- coverage build of Nestor: nested/ and vmx/ instrumented (lib/cov.h) ---
+COV_DIRS  := nested vmx
+COV_OBJS  := $(patsubst %,$(BUILD)/cov/hv/%.o,$(HV_SRCS) lib/cov.c)
+COV_FLAGS := -fsanitize-coverage=trace-pc
+
+$(BUILD)/cov/hv/%.c.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $< (coverage)"
+	$(Q)$(CC) $(HV_CFLAGS) -DNESTOR_COV $(if $(filter $(addsuffix /%,$(COV_DIRS)),$<),$(COV_FLAGS)) -c $< -o $@
+$(BUILD)/cov/hv/%.S.o: %.S
+	@mkdir -p $(dir $@)
+	@echo "  AS      $< (coverage)"
+	$(Q)$(CC) $(HV_CFLAGS) -DNESTOR_COV -D__ASSEMBLY__ -c $< -o $@
+$(BUILD)/cov/nestor.elf: $(COV_OBJS) boot/linker.ld
+	@echo "  LD      $@"
+	$(Q)ld $(KERNEL_LDFLAGS) -T boot/linker.ld -o $@ $(COV_OBJS)
+
+cov: $(BUILD)/cov/nestor.elf $(BUILD)/tools/cov-report
+
+# --- differential VMX fuzzing against Bochs (docs/testing.md) ---------------
+SEEDS ?= 1..100
+CASES ?= 200
+COV   ?= 1
+fuzz-vmx: all $(if $(filter 1,$(COV)),cov)
+	$(BUILD)/tools/fuzz-vmx --seeds $(SEEDS) --cases $(CASES) -j $(JOBS) --cpu $(CPU) $(if $(filter 1,$(COV)),--cov)
 
 clean:
 	rm -rf $(BUILD)

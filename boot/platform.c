@@ -1,6 +1,7 @@
 /* platform.c - ending a run, panics, backtraces. */
 #include "boot/platform.h"
 #include "boot/layout.h"
+#include "lib/cov.h"
 #include "lib/format.h"
 #include "lib/log.h"
 #include "lib/x86.h"
@@ -20,6 +21,7 @@ void machine_end(bool failed)
 	cli();
 	kprintf_emergency("end of run (%s)\n", failed ? "failure" : "success");
 	log_flush();
+	cov_dump(); /* coverage builds only (lib/cov.h): the PCs reached, to port 0xE9 */
 	if (end_action == END_SHUTDOWN || (end_action == END_AUTO && has_debugcon)) {
 		/* Bochs powers off on the string "Shutdown" written to port 0x8900. */
 		for (const char *s = "Shutdown"; *s; s++)

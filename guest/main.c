@@ -1,6 +1,7 @@
 /* main.c - the guest test kernel: boot information, options, tests, result. */
 #include "guest/kernel.h"
 #include "guest/test.h"
+#include "guest/tests/vmxfuzz.h"
 #include "lib/cmdline.h"
 #include "lib/format.h"
 #include "lib/mb1.h"
@@ -21,6 +22,12 @@ static const struct opt_desc options[] = {
 	{ "suite", OPT_STRING, suites, 0, sizeof(suites), NULL, "comma-separated suites to run (default all)" },
 	{ "list", OPT_FLAG, &list_only, 0, 0, NULL, "list the tests instead of running them" },
 	{ "crash", OPT_CHOICE, &crash, 0, 0, crash_names, "harness self-tests: misbehave on purpose" },
+	/* the vmxfuzz suite's (guest/tests/vmxfuzz.c) */
+	{ "fuzz_seed", OPT_UINT, &vmxfuzz_opts.seed, 0, ~0ull, NULL, "vmxfuzz: seed" },
+	{ "fuzz_cases", OPT_UINT, &vmxfuzz_opts.cases, 0, 1000000, NULL, "vmxfuzz: number of cases" },
+	{ "fuzz_first", OPT_UINT, &vmxfuzz_opts.first, 0, ~0ull, NULL, "vmxfuzz: number of the first case" },
+	{ "fuzz_classes", OPT_UINT, &vmxfuzz_opts.classes, 1, 7, NULL, "vmxfuzz: case classes (bit mask)" },
+	{ "fuzz_verbose", OPT_FLAG, &vmxfuzz_opts.verbose, 0, 0, NULL, "vmxfuzz: print every field of every exit" },
 };
 
 void guest_main(uint32_t magic, uint32_t info);

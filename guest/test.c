@@ -78,10 +78,12 @@ const char *fault_str(char *buf, size_t n, bool hit, const struct fault *f)
  * suites ("bench*"), which run only when named. */
 static bool selected(const struct test_case *t, const char *suites)
 {
-	/* By default every suite but the benchmark and the snapshots (which
-	 * need a snapshot pool, and restore this kernel many times over). */
+	/* By default every suite but the benchmark, the snapshots (which
+	 * need a snapshot pool, and restore this kernel many times over) and
+	 * the VMX fuzzer (run by make fuzz-vmx with its seeds). */
 	if (!suites[0])
-		return strncmp(t->suite, "bench", 5) != 0 && strcmp(t->suite, "snapshot") != 0;
+		return strncmp(t->suite, "bench", 5) != 0 && strcmp(t->suite, "snapshot") != 0 &&
+		       strcmp(t->suite, "vmxfuzz") != 0;
 	size_t n = strlen(t->suite);
 	for (const char *p = suites; *p;) {
 		const char *e = strchr(p, ',');

@@ -77,6 +77,7 @@ void nested_init(const struct vmx_caps *r)
 			       EPT_CAP_INVEPT | EPT_CAP_INVEPT_SINGLE | EPT_CAP_INVEPT_ALL | VPID_CAP_INVVPID |
 			       (1ull << 40) | VPID_CAP_SINGLE | VPID_CAP_ALL | (1ull << 43);
 	caps.ept_vpid = r->ept_vpid & ept_offered;
+	vmcs12_set_features(&caps);
 }
 
 /* Asks the CPU how it reads the INVVPID type register in 64-bit mode: an

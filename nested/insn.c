@@ -323,7 +323,7 @@ static void do_vmptrst(struct vcpu *v, struct nested *n)
 static bool bad_encoding(struct vcpu *v, uint64_t enc)
 {
 	/* In 64-bit mode the register is 64 bits: bits 63:32 must be 0. */
-	return (in_64bit_mode() && (enc >> 32)) || vmcs12_index((uint32_t)enc) < 0;
+	return (in_64bit_mode() && (enc >> 32)) || !vmcs12_field_exists((uint32_t)enc);
 }
 
 static void do_vmread(struct vcpu *v, struct nested *n)

@@ -1,5 +1,7 @@
 /* vmcs12.c - field lookup and VMREAD/VMWRITE semantics of VMCS12. */
 #include "nested/vmcs12.h"
+#include "nested/nested.h"
+#include "vmx/vmx_defs.h"
 
 /* Fields of features Nestor does not offer to a guest hypervisor: on the
  * virtual CPU they do not exist (SDM 24.11.2: VMREAD/VMWRITE fail with
@@ -50,6 +52,45 @@ int vmcs12_index(uint32_t enc)
 	if ((enc & 1) && vmcs_field_width(enc) != VMCS_W64)
 		return -1;
 	return index_of[key(enc)];
+}
+
+/* Fields of features the virtual CPU does not offer (indices into f[]). */
+static uint64_t absent[(V12_NFIELDS + 63) / 64]; /* set once at boot, read-only after */
+
+void vmcs12_set_features(const struct nested_caps *c)
+{
+	uint32_t pin = c->true_pin >> 32, proc = c->true_proc >> 32, exit = c->true_exit >> 32,
+		 entry = c->true_entry >> 32, proc2 = (proc & PROC_SECONDARY_CTLS) ? c->proc2 >> 32 : 0;
+	const struct {
+		uint32_t enc;
+		bool offered;
+	} dep[] = {
+		{ VMCS_PROC_BASED_CTLS2, proc & PROC_SECONDARY_CTLS },
+		{ VMCS_VPID, proc2 & PROC2_VPID },
+		{ VMCS_EPT_POINTER, proc2 & PROC2_EPT },
+		{ VMCS_GUEST_PHYSICAL_ADDR, proc2 & PROC2_EPT },
+		{ VMCS_GUEST_PDPTE0, proc2 & PROC2_EPT },
+		{ VMCS_GUEST_PDPTE1, proc2 & PROC2_EPT },
+		{ VMCS_GUEST_PDPTE2, proc2 & PROC2_EPT },
+		{ VMCS_GUEST_PDPTE3, proc2 & PROC2_EPT },
+		{ VMCS_XSS_EXIT_BITMAP, proc2 & PROC2_XSAVES },
+		{ VMCS_GUEST_PREEMPTION_TIMER, pin & PIN_PREEMPTION_TIMER },
+		{ VMCS_GUEST_IA32_PAT, (exit & (EXIT_SAVE_PAT | EXIT_LOAD_PAT)) || (entry & ENTRY_LOAD_PAT) },
+		{ VMCS_HOST_IA32_PAT, (exit & (EXIT_SAVE_PAT | EXIT_LOAD_PAT)) || (entry & ENTRY_LOAD_PAT) },
+		{ VMCS_GUEST_IA32_EFER, (exit & (EXIT_SAVE_EFER | EXIT_LOAD_EFER)) || (entry & ENTRY_LOAD_EFER) },
+		{ VMCS_HOST_IA32_EFER, (exit & (EXIT_SAVE_EFER | EXIT_LOAD_EFER)) || (entry & ENTRY_LOAD_EFER) },
+	};
+	for (unsigned i = 0; i < sizeof(dep) / sizeof(dep[0]); i++) {
+		int idx = vmcs12_index(dep[i].enc);
+		if (idx >= 0 && !dep[i].offered)
+			absent[idx / 64] |= 1ull << (idx % 64);
+	}
+}
+
+bool vmcs12_field_exists(uint32_t enc)
+{
+	int idx = vmcs12_index(enc);
+	return idx >= 0 && !((absent[idx / 64] >> (idx % 64)) & 1);
 }
 
 uint64_t vmcs12_read(const struct vmcs12 *c, uint32_t enc)

@@ -45,6 +45,16 @@ void vmcs12_init(void);
  * virtual CPU (VMREAD/VMWRITE then fail with error 12). */
 int vmcs12_index(uint32_t enc);
 
+/* Whether a field exists for L1: it has an index, and the feature it
+ * belongs to is offered (SDM 24.11.2 / appendix B: e.g. the VPID field
+ * exists only where "enable VPID" may be 1).  VMREAD/VMWRITE of a field
+ * that does not exist fail with error 12.  vmcs12_set_features() sets the
+ * offered features once at boot (nested_init); fields stay indexed either
+ * way, so that Nestor's own code may keep them. */
+struct nested_caps;
+void vmcs12_set_features(const struct nested_caps *c);
+bool vmcs12_field_exists(uint32_t enc);
+
 /* VMREAD/VMWRITE semantics (SDM 30.3): a read returns the field zero-
  * extended (the upper half for a "high" access); a write keeps the bits the
  * field holds (16, 32 or 64; 32 for a "high" access, into the upper half). */
