@@ -213,7 +213,9 @@ static void prepare_vmcs02(struct vcpu *v, struct nested *n)
 	n->all_dirty = false;
 }
 
-/* SDM 26.3.1.5: the VMCS link pointer (VMCS shadowing is not offered). */
+/* SDM 26.3.1.5: the VMCS link pointer (VMCS shadowing is not offered, so
+ * bit 31 of the revision it points to must be 0); outside SMM it must not
+ * be the current VMCS. */
 static bool link_pointer_ok(struct vcpu *v, const struct nested *n)
 {
 	uint64_t link = V12(n->vmcs12, VMCS_LINK_PTR);
@@ -222,7 +224,7 @@ static bool link_pointer_ok(struct vcpu *v, const struct nested *n)
 	uint32_t rev = ~0u;
 	if ((link & 0xfff) || (link & width_mask()) || !level_read(v, n->level, link, &rev, 4))
 		return false;
-	return rev == NESTED_VMCS_REVISION;
+	return rev == NESTED_VMCS_REVISION && link != n->current_ptr;
 }
 
 /* The most entries of an MSR list Nestor processes: the CPU's recommended
