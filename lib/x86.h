@@ -3,6 +3,7 @@
 #ifndef LIB_X86_H
 #define LIB_X86_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port)); }
@@ -186,6 +187,11 @@ enum {
 	EXC_DF = 8, EXC_TS = 10, EXC_NP = 11, EXC_SS = 12, EXC_GP = 13, EXC_PF = 14, EXC_MF = 16,
 	EXC_AC = 17, EXC_MC = 18, EXC_XM = 19, EXC_VE = 20, EXC_CP = 21,
 };
+
+/* A linear address is canonical for 4-level paging when bits 63:47 are
+ * equal (SDM 3.3.7.1).  The shift is done unsigned: shifting a negative
+ * signed value left is undefined in C. */
+static inline bool x86_canonical(uint64_t a) { return (uint64_t)((int64_t)(a << 16) >> 16) == a; }
 
 /* Bochs' "Shutdown" port and the debug console port (both harmless elsewhere). */
 #define BOCHS_SHUTDOWN_PORT 0x8900

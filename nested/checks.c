@@ -13,7 +13,6 @@ static uint64_t width_mask(const struct check_env *e)
 
 /* Bits 63:47 all equal.  The shift is done unsigned: shifting a signed
  * value's bits out of its range is undefined behaviour in C. */
-static bool canonical(uint64_t a) { return (uint64_t)((int64_t)(a << 16) >> 16) == a; }
 
 /* A control value within what the virtual CPU allows (SDM 26.2.1.1). */
 static bool ctl_ok(uint64_t cap, uint32_t val)
@@ -126,7 +125,7 @@ const char *vmcs12_check_host(const struct vmcs12 *c, const struct check_env *e)
 		return "host CR4.CET without CR0.WP";
 	if (V12(c, HOST_CR3) & width_mask(e))
 		return "host CR3 beyond the physical-address width";
-	if (!canonical(V12(c, HOST_IA32_SYSENTER_ESP)) || !canonical(V12(c, HOST_IA32_SYSENTER_EIP)))
+	if (!x86_canonical(V12(c, HOST_IA32_SYSENTER_ESP)) || !x86_canonical(V12(c, HOST_IA32_SYSENTER_EIP)))
 		return "host SYSENTER ESP/EIP not canonical";
 	if (exit & EXIT_LOAD_PAT) {
 		for (int i = 0; i < 8; i++) {
@@ -148,11 +147,11 @@ const char *vmcs12_check_host(const struct vmcs12 *c, const struct check_env *e)
 			return "a host selector with RPL or TI set";
 	if (V12(c, HOST_CS_SEL) == 0 || V12(c, HOST_TR_SEL) == 0 || (!host64 && V12(c, HOST_SS_SEL) == 0))
 		return "host CS or TR selector 0 (or SS for a 32-bit host)";
-	if (!canonical(V12(c, HOST_FS_BASE)) || !canonical(V12(c, HOST_GS_BASE)) || !canonical(V12(c, HOST_GDTR_BASE)) ||
-	    !canonical(V12(c, HOST_IDTR_BASE)) || !canonical(V12(c, HOST_TR_BASE)))
+	if (!x86_canonical(V12(c, HOST_FS_BASE)) || !x86_canonical(V12(c, HOST_GS_BASE)) || !x86_canonical(V12(c, HOST_GDTR_BASE)) ||
+	    !x86_canonical(V12(c, HOST_IDTR_BASE)) || !x86_canonical(V12(c, HOST_TR_BASE)))
 		return "a host base address not canonical";
 	if (host64) {
-		if (!(cr4 & CR4_PAE) || !canonical(V12(c, HOST_RIP)))
+		if (!(cr4 & CR4_PAE) || !x86_canonical(V12(c, HOST_RIP)))
 			return "64-bit host: CR4.PAE clear or RIP not canonical";
 	} else {
 		if ((entry & ENTRY_IA32E_MODE) || (cr4 & CR4_PCIDE) || (V12(c, HOST_RIP) >> 32))

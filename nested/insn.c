@@ -99,7 +99,7 @@ static int decode_operand(struct vcpu *v, struct operand *op, bool write, unsign
 	if (in_64bit_mode()) {
 		op->gla = (seg == 4 || seg == 5 ? base : 0) + ea;
 		/* Canonical: bits 63:47 all equal (4-level paging). */
-		if ((uint64_t)(((int64_t)op->gla << 16) >> 16) != op->gla) {
+		if (!x86_canonical(op->gla)) {
 			inject_exception_err(v, fault_vec, 0);
 			return -1;
 		}

@@ -38,7 +38,6 @@ static uint32_t vmcs_field_of(uint32_t msr)
 	}
 }
 
-static bool canonical(uint64_t a) { return (uint64_t)(((int64_t)a << 16) >> 16) == a; }
 
 /* WRMSR of a VMCS-switched MSR, with the checks the CPU makes (SDM Vol. 4
  * and the WRMSR reference); false = #GP(0). */
@@ -63,7 +62,7 @@ static bool write_vmcs_msr(uint32_t msr, uint32_t field, uint64_t val)
 		}
 		break;
 	case MSR_IA32_SYSENTER_ESP: case MSR_IA32_SYSENTER_EIP: case MSR_FS_BASE: case MSR_GS_BASE:
-		if (!canonical(val))
+		if (!x86_canonical(val))
 			return false;
 		break;
 	case MSR_IA32_SYSENTER_CS:

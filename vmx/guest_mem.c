@@ -407,7 +407,7 @@ int seg_linear(struct vcpu *v, unsigned seg, uint64_t offset, unsigned size, int
 	if (guest_in_64bit_mode()) {
 		/* Only FS and GS have bases; the address must be canonical. */
 		uint64_t a = (seg == 4 || seg == 5 ? base : 0) + offset;
-		if ((uint64_t)(((int64_t)a << 16) >> 16) != a || (uint64_t)(((int64_t)(a + size - 1) << 16) >> 16) != a + size - 1)
+		if (!x86_canonical(a) || !x86_canonical(a + size - 1))
 			return -1;
 		*gla = a;
 		f->kind = GF_NONE;
