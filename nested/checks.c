@@ -29,7 +29,8 @@ bool vmcs12_eptp_valid(uint64_t eptp, const struct check_env *e)
 	unsigned mt = eptp & 7;
 	if (!((mt == MT_UC && (c->ept_vpid & EPT_CAP_UC)) || (mt == MT_WB && (c->ept_vpid & EPT_CAP_WB))))
 		return false;
-	if (((eptp >> 3) & 7) != 3) /* page-walk length 4 */
+	/* Page-walk length 4, if the CPU supports it (IA32_VMX_EPT_VPID_CAP[6]). */
+	if (((eptp >> 3) & 7) != 3 || !(c->ept_vpid & EPT_CAP_WALK4))
 		return false;
 	if ((eptp & (1ull << 6)) && !(c->ept_vpid & EPT_CAP_AD))
 		return false;
@@ -188,7 +189,8 @@ int ept12_walk(ept_read_fn read, void *ctx, uint64_t eptp, uint64_t gpa, const s
 			return EPT_WALK_MISCONFIG;
 		r &= perm;
 		bool leaf = level == 1 || (e & EPT_LARGE);
-		if (leaf && level > 1 && (level == 4 || (level == 3 && !(c->ept_vpid & EPT_CAP_1G))))
+		if (leaf && level > 1 &&
+		    (level == 4 || (level == 3 && !(c->ept_vpid & EPT_CAP_1G)) || (level == 2 && !(c->ept_vpid & EPT_CAP_2M))))
 			return EPT_WALK_MISCONFIG; /* bit 7 reserved where no page of that size exists */
 		if (!leaf) {
 			/* An entry that references a table: bits 7:3 (PML4E) or 6:3
