@@ -51,12 +51,16 @@ static void usage(void)
 
 static void run_name(const struct job *j, char *buf, size_t n)
 {
-	snprintf(buf, n, "fuzz-vmx-%lu-d%d", j->seed, j->depth);
+	/* Named after the output directory, so that campaigns with different
+	 * --out directories can run at the same time. */
+	const char *base = strrchr(o.out, '/');
+	base = base ? base + 1 : o.out;
+	snprintf(buf, n, "%s-%lu-d%d", base, j->seed, j->depth);
 }
 
 static void start(struct job *j)
 {
-	char name[64], guest[256], transcript[512], log[512], timeout[16];
+	char name[160], guest[256], transcript[512], log[512], timeout[16];
 	run_name(j, name, sizeof(name));
 	snprintf(guest, sizeof(guest), "build/guest.elf suite=vmxfuzz fuzz_seed=%lu fuzz_cases=%lu fuzz_classes=%lu",
 		 j->seed, o.cases, o.classes);
@@ -122,7 +126,7 @@ static void remove_tree(const char *path)
 
 static void finish(struct job *j, int status)
 {
-	char log[512], name[64], rundir[600];
+	char log[512], name[160], rundir[600];
 	snprintf(log, sizeof(log), "%s/logs/%lu-d%d.log", o.out, j->seed, j->depth);
 	run_name(j, name, sizeof(name));
 	snprintf(rundir, sizeof(rundir), "build/runs/%s", name);

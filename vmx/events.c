@@ -21,6 +21,15 @@ static bool has_error_code(unsigned v)
 
 static bool contributory(unsigned v) { return v == EXC_DE || (v >= EXC_TS && v <= EXC_GP); }
 
+/* Real mode pushes no error code: the mode is the one the CPU runs, the
+ * guest CR0 field's PE (a hypervisor above may show its guest another PE
+ * through its read shadow), which is also what VM entry checks (SDM
+ * 26.2.1.3). */
+static bool pushes_error_code(unsigned vector)
+{
+	return has_error_code(vector) && (vmread(VMCS_GUEST_CR0) & CR0_PE);
+}
+
 /* Injects an exception into the level that runs, combined with an event
  * being delivered as the CPU would (SDM 6.15 table 6-5). */
 static void raise_in_guest(struct vcpu *v, unsigned vector, uint32_t err)
@@ -41,7 +50,7 @@ static void raise_in_guest(struct vcpu *v, unsigned vector, uint32_t err)
 	}
 	uint32_t info = INTR_INFO_VALID | (INTR_TYPE_HW_EXCEPTION << 8) | vector;
 	/* No error code is pushed in real mode (and VM entry checks it). */
-	if (has_error_code(vector) && (vmread(VMCS_CR0_READ_SHADOW) & CR0_PE)) {
+	if (pushes_error_code(vector)) {
 		info |= INTR_INFO_ERRCODE_VALID;
 		vmwrite(VMCS_VMENTRY_EXCEPTION_ERRCODE, err);
 	}
@@ -62,10 +71,6 @@ static void fault_sets_rf(unsigned vector)
 }
 
 /* Whether the exception pushes an error code in the running level's mode. */
-static bool pushes_error_code(unsigned vector)
-{
-	return has_error_code(vector) && (vmread(VMCS_CR0_READ_SHADOW) & CR0_PE);
-}
 
 void inject_exception_err(struct vcpu *v, unsigned vector, uint32_t err)
 {

@@ -118,8 +118,7 @@ void vm_end_run(struct vcpu *v, bool failed, const char *why)
 	vcpu_print_stats(v);
 	vm_print_footprint(v);
 	if (v->vm->hidden_accesses)
-		pr_warn("the guest accessed Nestor's memory %llu times (%llu writes emulated without all effects)\n",
-			(unsigned long long)v->vm->hidden_accesses, (unsigned long long)v->vm->hidden_inexact);
+		pr_warn("the guest accessed Nestor's memory %llu times\n", (unsigned long long)v->vm->hidden_accesses);
 	if (!integrity_check())
 		failed = true;
 	/* The real MTRRs type Nestor's own memory: no guest may change them. */

@@ -120,7 +120,6 @@ struct vm {
 	struct vcpu *vcpu0;
 	struct snap_state *snap; /* snapshots (snap/), NULL without a pool */
 	uint64_t hidden_accesses; /* guest accesses to Nestor's memory */
-	uint64_t hidden_inexact;  /* ... by instructions emulated without all effects */
 };
 
 #endif

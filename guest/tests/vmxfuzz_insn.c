@@ -106,7 +106,7 @@ static bool writable(uint32_t f) { return !(f & 1) && ((f >> 10) & 3) != 1; }
 
 static void setup_a(struct fz_line *l)
 {
-	bool ok = vm_setup();
+	bool ok = vm_try_setup();
 	fz_add(l, " SETUP=%u", ok);
 	for (unsigned i = 0; i < N_FIELDS; i++)
 		if (writable(fields[i]))
