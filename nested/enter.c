@@ -262,18 +262,24 @@ unsigned nested_load_msr_list(struct vcpu *v, unsigned level, uint64_t addr, uin
 	return 0;
 }
 
-/* The VM-entry failure L1 sees for a bad guest state: an exit with bit 31
- * of the reason set, L1's host state loaded (SDM 26.8).  Unlike a VM exit,
- * it leaves the VM-entry interruption information as it was (SDM 26.7). */
-static void entry_failure(struct vcpu *v, struct nested *n, uint32_t reason, uint64_t qual)
+/* The VM-entry failure L1 sees for a bad guest state or MSR list, found by
+ * Nestor's own checks (VMCS02 current): an exit with bit 31 of the reason
+ * set, L1's host state loaded (SDM 26.8).  Unlike a VM exit, it leaves the
+ * VM-entry interruption information as it was (SDM 26.7). */
+static void software_failure(struct vcpu *v, struct nested *n, uint32_t reason, uint64_t qual)
 {
 	struct vmcs12 *c = n->vmcs12;
 	V12(c, EXIT_REASON) = reason | EXIT_REASON_FAILED_ENTRY;
 	V12(c, EXIT_QUALIFICATION) = qual;
 	if (!load_l1_host_state(v, n))
 		return; /* a VMX abort */
+	n->guest_mode = true; /* so that the reset below applies */
+	nested_reset_vmcs02(v, n);
 	nested_cache_to_shadow(v, n, NULL);
 }
+
+static bool probe_start(struct vcpu *v, struct nested *n);
+static bool entry_software_checks(struct vcpu *v, struct nested *n);
 
 void nested_vmentry(struct vcpu *v, struct nested *n, bool resume)
 {
@@ -319,8 +325,28 @@ void nested_vmentry(struct vcpu *v, struct nested *n, bool resume)
 		pr_warn("level %u delegated VMX emulation but enters a second VMCS: refused\n", n->level);
 		return vmx_fail(v, n, VMXERR_ENTRY_INVALID_CONTROLS);
 	}
-	if (!link_pointer_ok(v, n))
-		return entry_failure(v, n, EXIT_ENTRY_FAIL_GUEST, 4);
+	prepare_vmcs02(v, n);
+	n->guest_mode = true;
+	v->cur = n->level + 1;
+	if (probe_start(v, n))
+		return; /* the CPU checks the guest state first (below), or it failed */
+	if (!entry_software_checks(v, n))
+		return;
+	if (n->delegated)
+		n->bound_vmcs12 = n->current_ptr;
+}
+
+/* The checks of VM entry that VMCS02 cannot make for VMCS12, in the SDM's
+ * order: the VMCS link pointer (26.3.1.5, the last guest-state check),
+ * then the MSR lists (26.4).  False, with L1 given the entry failure, when
+ * one fails. */
+static bool entry_software_checks(struct vcpu *v, struct nested *n)
+{
+	struct vmcs12 *c = n->vmcs12;
+	if (!link_pointer_ok(v, n)) {
+		software_failure(v, n, EXIT_ENTRY_FAIL_GUEST, 4);
+		return false;
+	}
 	/* Lists longer than the CPU's recommended maximum: the architecture
 	 * leaves the outcome undefined; Nestor refuses the entry (reason 34,
 	 * the first entry beyond the maximum) rather than abort later on an
@@ -328,20 +354,93 @@ void nested_vmentry(struct vcpu *v, struct nested *n, bool resume)
 	 * failure loads no exit MSR-load list longer than the maximum). */
 	unsigned max = nested_msr_list_max();
 	if (V12(c, VMENTRY_MSR_LOAD_COUNT) > max || V12(c, VMEXIT_MSR_STORE_COUNT) > max ||
-	    V12(c, VMEXIT_MSR_LOAD_COUNT) > max)
-		return entry_failure(v, n, EXIT_ENTRY_FAIL_MSR, max + 1);
-	/* The guest state is loaded (VMCS02 made), then the MSR-load list
-	 * applies to it - in VMCS02, current now (SDM 26.4).  What the list
-	 * put in VMCS-switched MSRs is made again from VMCS12 next time. */
-	prepare_vmcs02(v, n);
+	    V12(c, VMEXIT_MSR_LOAD_COUNT) > max) {
+		software_failure(v, n, EXIT_ENTRY_FAIL_MSR, max + 1);
+		return false;
+	}
+	/* The MSR-load list applies to the guest state loaded - in VMCS02,
+	 * current now (SDM 26.4).  What the list put in VMCS-switched MSRs is
+	 * made again from VMCS12 next time. */
 	unsigned bad = nested_load_msr_list(v, n->level, V12(c, VMENTRY_MSR_LOAD_ADDR), V12(c, VMENTRY_MSR_LOAD_COUNT),
 					    n->dirty);
-	if (bad)
-		return entry_failure(v, n, EXIT_ENTRY_FAIL_MSR, bad);
+	if (bad) {
+		software_failure(v, n, EXIT_ENTRY_FAIL_MSR, bad);
+		return false;
+	}
+	return true;
+}
+
+/* SDM 26.3 comes before 26.4: when both the guest state and an MSR-load
+ * list (or the link pointer) are wrong, the CPU reports the guest state.
+ * The guest state is checked by the CPU on VMCS02, the rest by Nestor - so
+ * when there is a rest to check, VMCS02 is first entered with a zero
+ * VMX-preemption timer and no event injection: it fails on its guest state,
+ * or exits before its first instruction (SDM 26.7.4), and Nestor's checks
+ * follow (nested_probe_exit).  The checks that involve the event to inject are
+ * made before (injection_state_ok).  Entries with a link pointer of ~0 and empty
+ * MSR lists - those of every hypervisor we know - skip it; so do guests in
+ * the shutdown and wait-for-SIPI states, which the timer does not end on
+ * Bochs 2.7, and CPUs without the timer. */
+/* The guest-state checks that involve the event to inject (SDM 26.3.1.4,
+ * 26.3.1.5): made here, since the probe enters without it. */
+static bool injection_state_ok(const struct vmcs12 *c)
+{
+	uint32_t info = V12(c, VMENTRY_INTR_INFO);
+	if (!(info & INTR_INFO_VALID))
+		return true;
+	unsigned type = (info >> 8) & 7, vec = info & 0xff;
+	uint32_t intr = V12(c, GUEST_INTERRUPTIBILITY), act = V12(c, GUEST_ACTIVITY_STATE);
+	if (type == INTR_TYPE_EXT_INTR &&
+	    (!(V12(c, GUEST_RFLAGS) & RFLAGS_IF) || (intr & (INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS))))
+		return false;
+	if (type == INTR_TYPE_NMI && ((intr & INTERRUPTIBILITY_MOV_SS) ||
+				      ((V12(c, PIN_BASED_CTLS) & PIN_VIRTUAL_NMIS) && (intr & INTERRUPTIBILITY_NMI))))
+		return false;
+	/* In the HLT state only external interrupts, NMIs, #DB and #MC. */
+	if (act == ACTIVITY_HLT && type != INTR_TYPE_EXT_INTR && type != INTR_TYPE_NMI &&
+	    !(type == INTR_TYPE_HW_EXCEPTION && (vec == EXC_DB || vec == EXC_MC)))
+		return false;
+	return true;
+}
+
+static bool probe_start(struct vcpu *v, struct nested *n)
+{
+	struct vmcs12 *c = n->vmcs12;
+	if (V12(c, VMCS_LINK_PTR) == ~0ull && !V12(c, VMENTRY_MSR_LOAD_COUNT) && !V12(c, VMEXIT_MSR_STORE_COUNT) &&
+	    !V12(c, VMEXIT_MSR_LOAD_COUNT))
+		return false;
+	if (!ctl_can_set(v->vm->caps->pin, PIN_PREEMPTION_TIMER) || V12(c, GUEST_ACTIVITY_STATE) > ACTIVITY_HLT)
+		return false;
+	if (!injection_state_ok(c)) {
+		software_failure(v, n, EXIT_ENTRY_FAIL_GUEST, 0);
+		return true;
+	}
+	n->probe.armed = true;
+	n->probe.pin = (uint32_t)vmread(VMCS_PIN_BASED_CTLS);
+	n->probe.intr = (uint32_t)vmread(VMCS_VMENTRY_INTR_INFO);
+	n->probe.timer = vmread(VMCS_GUEST_PREEMPTION_TIMER);
+	vmwrite(VMCS_PIN_BASED_CTLS, n->probe.pin | PIN_PREEMPTION_TIMER);
+	vmwrite(VMCS_GUEST_PREEMPTION_TIMER, 0);
+	vmwrite(VMCS_VMENTRY_INTR_INFO, 0);
+	return true;
+}
+
+bool nested_probe_exit(struct vcpu *v, struct nested *n, uint32_t reason_full)
+{
+	n->probe.armed = false;
+	vmwrite(VMCS_PIN_BASED_CTLS, n->probe.pin);
+	vmwrite(VMCS_GUEST_PREEMPTION_TIMER, n->probe.timer);
+	vmwrite(VMCS_VMENTRY_INTR_INFO, n->probe.intr);
+	if (reason_full & EXIT_REASON_FAILED_ENTRY)
+		return true; /* the CPU's verdict on the guest state: L1's */
+	if (!entry_software_checks(v, n))
+		return false;
 	if (n->delegated)
 		n->bound_vmcs12 = n->current_ptr;
-	n->guest_mode = true;
-	v->cur = n->level + 1;
+	n->vmcs12->launch_state = 1;
+	/* Our timer: VMCS02 is entered again, as L1 asked.  Any other exit
+	 * came before it, with no instruction run: L2's own. */
+	return (reason_full & 0xffff) != EXIT_PREEMPTION_TIMER;
 }
 
 void nested_forget_vmcs02(struct vcpu *v, struct nested *n)

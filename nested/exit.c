@@ -384,6 +384,8 @@ void nested_l2_exit(struct vcpu *v, unsigned reason_full)
 	struct nested *self = v->cur <= v->nlevels ? v->lv[v->cur] : NULL;
 	struct vmcs12 *c = n->vmcs12;
 	unsigned reason = reason_full & 0xffff;
+	if (n->probe.armed && !nested_probe_exit(v, n, reason_full))
+		return;
 	if (reason_full & EXIT_REASON_FAILED_ENTRY) {
 		/* VMCS02's guest state - VMCS12's - failed the CPU's checks: L1
 		 * gets the same entry failure.  VMCS02 is cleared afterwards so

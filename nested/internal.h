@@ -48,6 +48,11 @@ void nested_forget_vmcs02(struct vcpu *v, struct nested *n);
 /* VMCLEARs VMCS02 (its launch state clear, rebuilt in full next time) and
  * makes VMCS01 current, L1 running. */
 void nested_reset_vmcs02(struct vcpu *v, struct nested *n);
+/* The first exit of an entry the CPU checked first (enter.c, probe_arm):
+ * completes the entry; true when the exit is then to be handled as L2's
+ * (or as the CPU's entry failure), false when it was only the probe's or
+ * the entry failed on Nestor's checks (L1 runs now). */
+bool nested_probe_exit(struct vcpu *v, struct nested *n, uint32_t reason_full);
 bool nested_eptp_valid(uint64_t eptp);
 /* Loads VMCS12's host state into VMCS01 (made current) as a VM exit does
  * (SDM 27.5), and the exit MSR-load list; false on a VMX abort. */

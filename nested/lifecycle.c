@@ -149,6 +149,7 @@ void nested_reset_vmcs02(struct vcpu *v, struct nested *n)
 {
 	vmcs_clear(v, n->vmcs02_phys);
 	n->vmcs02_launched = false;
+	n->probe.armed = false;
 	n->vmcs02_vmcs12 = ~0ull; /* rebuilt in full next time */
 	n->guest_mode = false;
 	v->cur = n->level;

@@ -75,6 +75,15 @@ struct nested {
 	uint64_t vmcs02_vmcs12; /* the VMCS12 whose L2 last ran in VMCS02 */
 	uint16_t last_vpid12;
 
+	/* An entry whose guest state the CPU checks first (enter.c): VMCS02
+	 * runs with a zero preemption timer and no injection until it exits;
+	 * these are its settings to put back. */
+	struct {
+		bool armed;
+		uint32_t pin, intr;
+		uint64_t timer;
+	} probe;
+
 	uint8_t *msr_bitmap02;  /* VMCS02's MSR bitmap: all ones */
 	uint32_t proc02;        /* primary controls of VMCS02 as programmed */
 	unsigned nmi_pending02; /* NMIs L0 must inject into L2 */

@@ -109,5 +109,8 @@ const char *fz_outcome(const struct vres *r, char *buf, unsigned n);
 extern bool fz_in_vmx;
 /* The case may have left NMIs or virtual NMIs blocked (vmxfuzz.c). */
 extern bool fz_nmi_touched;
+/* The case made the VMCS link pointer and the non-register guest state
+ * invalid together (see print_exit). */
+extern bool fz_link_set, fz_nonreg_set;
 
 #endif

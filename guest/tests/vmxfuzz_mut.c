@@ -423,6 +423,7 @@ static void m_guest_nonreg(struct rng *r, struct fz_line *l)
 		ww(GUEST_RFLAGS, rw(GUEST_RFLAGS) | (rnd_chance(r, 1, 2) ? 1u << 9 : 0));
 		break;
 	}
+	fz_nonreg_set = true;
 	fz_add(l, " gnr%u=%llx", k, (unsigned long long)v);
 }
 
@@ -441,6 +442,7 @@ static void m_link(struct rng *r, struct fz_line *l)
 	default: v = ~0ull ^ rnd_bit(r, ~0ull); break;
 	}
 	ww(VMCS_LINK_PTR, v);
+	fz_link_set = true;
 	fz_add(l, " link%u", k);
 }
 
