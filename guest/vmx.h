@@ -329,6 +329,7 @@ extern struct vm vm;
  * pages, 4 KiB pages around ept_probe) and VPID 1, MSR bitmaps (nothing
  * intercepted), no other exiting than the controls' defaults. */
 bool vm_setup(void);
+void iret_to_self(void); /* IRET to the next instruction: ends any NMI blocking */
 bool vm_try_setup(void); /* vm_setup without a check: false when the CPU refuses */
 /* VMWRITE that must succeed (a failure is a failed check). */
 void vmw(uint32_t field, uint64_t val);

@@ -263,10 +263,10 @@ unsigned nested_load_msr_list(struct vcpu *v, unsigned level, uint64_t addr, uin
 }
 
 /* The VM-entry failure L1 sees for a bad guest state or MSR list, found by
- * Nestor's own checks (VMCS02 current): an exit with bit 31 of the reason
+ * the CPU on VMCS02 or by Nestor's own checks (VMCS02 current): an exit with bit 31 of the reason
  * set, L1's host state loaded (SDM 26.8).  Unlike a VM exit, it leaves the
  * VM-entry interruption information as it was (SDM 26.7). */
-static void software_failure(struct vcpu *v, struct nested *n, uint32_t reason, uint64_t qual)
+void nested_entry_failure(struct vcpu *v, struct nested *n, uint32_t reason, uint64_t qual)
 {
 	struct vmcs12 *c = n->vmcs12;
 	V12(c, EXIT_REASON) = reason | EXIT_REASON_FAILED_ENTRY;
@@ -344,7 +344,7 @@ static bool entry_software_checks(struct vcpu *v, struct nested *n)
 {
 	struct vmcs12 *c = n->vmcs12;
 	if (!link_pointer_ok(v, n)) {
-		software_failure(v, n, EXIT_ENTRY_FAIL_GUEST, 4);
+		nested_entry_failure(v, n, EXIT_ENTRY_FAIL_GUEST, 4);
 		return false;
 	}
 	/* Lists longer than the CPU's recommended maximum: the architecture
@@ -355,7 +355,7 @@ static bool entry_software_checks(struct vcpu *v, struct nested *n)
 	unsigned max = nested_msr_list_max();
 	if (V12(c, VMENTRY_MSR_LOAD_COUNT) > max || V12(c, VMEXIT_MSR_STORE_COUNT) > max ||
 	    V12(c, VMEXIT_MSR_LOAD_COUNT) > max) {
-		software_failure(v, n, EXIT_ENTRY_FAIL_MSR, max + 1);
+		nested_entry_failure(v, n, EXIT_ENTRY_FAIL_MSR, max + 1);
 		return false;
 	}
 	/* The MSR-load list applies to the guest state loaded - in VMCS02,
@@ -364,7 +364,7 @@ static bool entry_software_checks(struct vcpu *v, struct nested *n)
 	unsigned bad = nested_load_msr_list(v, n->level, V12(c, VMENTRY_MSR_LOAD_ADDR), V12(c, VMENTRY_MSR_LOAD_COUNT),
 					    n->dirty);
 	if (bad) {
-		software_failure(v, n, EXIT_ENTRY_FAIL_MSR, bad);
+		nested_entry_failure(v, n, EXIT_ENTRY_FAIL_MSR, bad);
 		return false;
 	}
 	return true;
@@ -412,7 +412,7 @@ static bool probe_start(struct vcpu *v, struct nested *n)
 	if (!ctl_can_set(v->vm->caps->pin, PIN_PREEMPTION_TIMER) || V12(c, GUEST_ACTIVITY_STATE) > ACTIVITY_HLT)
 		return false;
 	if (!injection_state_ok(c)) {
-		software_failure(v, n, EXIT_ENTRY_FAIL_GUEST, 0);
+		nested_entry_failure(v, n, EXIT_ENTRY_FAIL_GUEST, 0);
 		return true;
 	}
 	n->probe.armed = true;

@@ -388,16 +388,9 @@ void nested_l2_exit(struct vcpu *v, unsigned reason_full)
 		return;
 	if (reason_full & EXIT_REASON_FAILED_ENTRY) {
 		/* VMCS02's guest state - VMCS12's - failed the CPU's checks: L1
-		 * gets the same entry failure.  VMCS02 is cleared afterwards so
-		 * its launch state is known whatever the CPU did with it. */
-		uint64_t q = vmread(VMCS_EXIT_QUALIFICATION);
-		V12(c, EXIT_REASON) = reason_full;
-		V12(c, EXIT_QUALIFICATION) = q; /* the entry information stays (SDM 26.7) */
-		if (!load_l1_host_state(v, n))
-			return; /* a VMX abort */
-		n->guest_mode = true; /* so that the reset below applies */
-		nested_reset_vmcs02(v, n);
-		nested_cache_to_shadow(v, n, NULL);
+		 * gets the same entry failure (VMCS02 is cleared afterwards so
+		 * its launch state is known whatever the CPU did with it). */
+		nested_entry_failure(v, n, reason_full, vmread(VMCS_EXIT_QUALIFICATION));
 		return;
 	}
 	c->launch_state = 1; /* the entry succeeded */

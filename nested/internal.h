@@ -53,6 +53,9 @@ void nested_reset_vmcs02(struct vcpu *v, struct nested *n);
  * (or as the CPU's entry failure), false when it was only the probe's or
  * the entry failed on Nestor's checks (L1 runs now). */
 bool nested_probe_exit(struct vcpu *v, struct nested *n, uint32_t reason_full);
+/* L1 gets a VM-entry failure (reason, qualification) for VMCS12, with
+ * VMCS02 current: L1's host state loaded, VMCS02 reset (enter.c). */
+void nested_entry_failure(struct vcpu *v, struct nested *n, uint32_t reason, uint64_t qual);
 bool nested_eptp_valid(uint64_t eptp);
 /* Loads VMCS12's host state into VMCS01 (made current) as a VM exit does
  * (SDM 27.5), and the exit MSR-load list; false on a VMX abort. */

@@ -35,22 +35,6 @@ static void check_no_event(void)
 	CHECK(!(vm.x.idt_info & INTR_VALID), "IDT-vectoring information valid: %x", vm.x.idt_info);
 }
 
-/* IRET to the next instruction: ends any NMI blocking. */
-static void iret_to_self(void)
-{
-	__asm__ volatile("movl %%ss, %%eax\n\t"
-			 "pushq %%rax\n\t"
-			 "pushq %%rsp\n\t"
-			 "addq $8, (%%rsp)\n\t"
-			 "pushfq\n\t"
-			 "movl %%cs, %%eax\n\t"
-			 "pushq %%rax\n\t"
-			 "leaq 1f(%%rip), %%rax\n\t"
-			 "pushq %%rax\n\t"
-			 "iretq\n"
-			 "1:" ::: "rax", "memory");
-}
-
 static void ept_flush(void)
 {
 	static struct inv_desc d;

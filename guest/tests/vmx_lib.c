@@ -476,6 +476,22 @@ static bool setup(bool must)
 	return vm.setup_errors == 0;
 }
 
+/* IRET to the next instruction: ends any NMI blocking. */
+void iret_to_self(void)
+{
+	__asm__ volatile("movl %%ss, %%eax\n\t"
+			 "pushq %%rax\n\t"
+			 "pushq %%rsp\n\t"
+			 "addq $8, (%%rsp)\n\t"
+			 "pushfq\n\t"
+			 "movl %%cs, %%eax\n\t"
+			 "pushq %%rax\n\t"
+			 "leaq 1f(%%rip), %%rax\n\t"
+			 "pushq %%rax\n\t"
+			 "iretq\n"
+			 "1:" ::: "rax", "memory");
+}
+
 bool vm_setup(void) { return setup(true); }
 /* The same where VMX operation may be odd (a fuzzer's VMXON region on
  * vmcs_a): false, with no check failed, when the CPU refuses. */

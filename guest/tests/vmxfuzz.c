@@ -262,21 +262,6 @@ static void fz_clear_all(void)
  * depth 0 another kind of block.  After a case that may have left one, an
  * L2 IRETs once with virtual NMIs and once without, which ends both at
  * every depth. */
-static void iret_to_self(void)
-{
-	__asm__ volatile("movl %%ss, %%eax\n\t"
-			 "pushq %%rax\n\t"
-			 "pushq %%rsp\n\t"
-			 "addq $8, (%%rsp)\n\t"
-			 "pushfq\n\t"
-			 "movl %%cs, %%eax\n\t"
-			 "pushq %%rax\n\t"
-			 "leaq 1f(%%rip), %%rax\n\t"
-			 "pushq %%rax\n\t"
-			 "iretq\n"
-			 "1:" ::: "rax", "memory");
-}
-
 static void nmi_unblock(void)
 {
 	iret_to_self(); /* an NMI exit leaves the kernel's NMIs blocked until an IRET */
