@@ -47,7 +47,7 @@ LINUX_KERNEL ?= /var/cache/nestor/linux/vmlinuz
 BUSYBOX      ?= /bin/busybox
 LINUX_GUEST  := $(BUILD)/linux/nestor-levels $(BUILD)/linux/initramfs.cpio
 
-.PHONY: all iso run run-tests test test-deep bench unit-tests check-tools clean help linux-guest cov fuzz-vmx
+.PHONY: all iso run run-tests test test-deep bench unit-tests check-tools clean help linux-guest cov cov-suites fuzz-vmx
 BOOTSECTOR := $(if $(wildcard guest/bootsector/boot.S),$(BUILD)/bootsector.img)
 all: $(BUILD)/nestor.elf $(BUILD)/guest.elf $(BUILD)/flat.bin $(BOOTSECTOR) $(TOOLS) $(LINUX_GUEST)
 
@@ -64,6 +64,7 @@ help:
 	@echo "make fuzz       the host fuzzers, FUZZ_EXECS=$(FUZZ_EXECS) runs each (or FUZZ_TIME=s), JOBS at once"
 	@echo "make fuzz-vmx   differential VMX fuzzing, SEEDS=$(SEEDS) CASES=$(CASES) COV=$(COV) (fuzz NAME VALUE lines)"
 	@echo "make cov        the coverage build of Nestor, $(BUILD)/cov/nestor.elf"
+	@echo "make cov-suites coverage of nested/ and vmx/ by the suites and the VMX fuzzer (cov NAME VALUE lines)"
 	@echo "make clean      remove $(BUILD)/"
 
 # --- hypervisor ------------------------------------------------------------
@@ -228,6 +229,14 @@ $(BUILD)/cov/nestor.elf: $(COV_OBJS) boot/linker.ld
 	$(Q)ld $(KERNEL_LDFLAGS) -T boot/linker.ld -o $@ $(COV_OBJS)
 
 cov: $(BUILD)/cov/nestor.elf $(BUILD)/tools/cov-report
+
+# Coverage of nested/ and vmx/ by the guest suites (tests/cov.list), joined
+# with the PCs of the VMX-fuzzer campaigns run with this coverage build
+# ($(BUILD)/fuzz-vmx*/cov newer than it: older PCs belong to another image).
+cov-suites: all cov linux-guest
+	$(BUILD)/tools/runtests -j $(JOBS) tests/cov.list
+	$(BUILD)/tools/cov-report --kind cov --elf $(BUILD)/cov/nestor.elf --out $(BUILD)/cov/coverage.txt \
+		$(BUILD)/runs/cov-* $$(find $(BUILD) -maxdepth 2 -path '$(BUILD)/fuzz-vmx*/cov' -newer $(BUILD)/cov/nestor.elf)
 
 # --- differential VMX fuzzing against Bochs (docs/testing.md) ---------------
 SEEDS ?= 1..100

@@ -1,10 +1,11 @@
 /* cov-report - basic-block coverage of nested/ and vmx/ from the PCs a
  * coverage build of Nestor (make cov, lib/cov.c) dumped.
  *
- * usage: cov-report --elf build/cov/nestor.elf [--out FILE] PCS...
+ * usage: cov-report --elf build/cov/nestor.elf [--out FILE] [--kind KIND] PCS...
  *
  * PCS are files (or directories of files) of hexadecimal PCs, one a line,
- * as "nestor-cov <pc>" lines of a run's bochs.out or bare; their union is
+ * as "nestor-cov <pc>" lines of a run's bochs.out or bare (other lines are
+ * skipped, so a whole bochs.out can be given); their union is
  * the covered set (Nestor is linked at one virtual address, so the PCs of
  * every level of a stack and of every run are comparable).  The
  * instrumented sites are the call sites of __sanitizer_cov_trace_pc in
@@ -12,11 +13,12 @@
  * covered when the return address of its call was recorded.  `addr2line -i`
  * names each site's source line and, through the inline chain, the
  * function of nested/ or vmx/ it was compiled into.  Prints
- *   fuzz COVERAGE_NESTED_PCT N   fuzz COVERAGE_VMX_PCT N
+ *   KIND COVERAGE_NESTED_PCT N   KIND COVERAGE_VMX_PCT N   (KIND default "fuzz")
  * and writes per-file figures and the uncovered lines to FILE. */
 #include "tools/util.h"
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <inttypes.h>
 
 struct site {
@@ -46,12 +48,14 @@ static void add_pcs_file(const char *path)
 		die("cannot read %s", path);
 	char line[256];
 	while (fgets(line, sizeof(line), f)) {
+		/* A PC line is "nestor-cov <hex>" or bare hex; anything else
+		 * (the rest of a bochs.out) is not read as a PC. */
 		const char *p = line;
 		if (!strncmp(p, "nestor-cov ", 11))
 			p += 11;
 		char *end;
 		uint64_t pc = strtoull(p, &end, 16);
-		if (end == p || pc == 0)
+		if (end == p || pc == 0 || (*end != '\n' && *end != '\0'))
 			continue;
 		if (npcs == cappcs) {
 			cappcs = cappcs ? 2 * cappcs : 65536;
@@ -62,11 +66,21 @@ static void add_pcs_file(const char *path)
 	fclose(f);
 }
 
-static void add_pcs(const char *path)
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && !strcmp(s + n - m, suffix);
+}
+
+/* A file is read whatever its name; in a directory (and its
+ * subdirectories: a run of several depths has one per depth) only the
+ * files that hold PCs - *.pcs and bochs.out - not the ISOs and logs. */
+static void add_pcs(const char *path, bool top)
 {
 	DIR *d = opendir(path);
 	if (!d) {
-		add_pcs_file(path);
+		if (top || ends_with(path, ".pcs") || ends_with(path, "/bochs.out"))
+			add_pcs_file(path);
 		return;
 	}
 	struct dirent *e;
@@ -75,7 +89,7 @@ static void add_pcs(const char *path)
 			continue;
 		char sub[1024];
 		snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-		add_pcs_file(sub);
+		add_pcs(sub, false);
 	}
 	closedir(d);
 }
@@ -202,18 +216,20 @@ static int cmp_site(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-	const char *elf = NULL, *out = NULL;
+	const char *elf = NULL, *out = NULL, *kind = "fuzz";
 	int ninputs = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--elf") && i + 1 < argc)
 			elf = argv[++i];
 		else if (!strcmp(argv[i], "--out") && i + 1 < argc)
 			out = argv[++i];
+		else if (!strcmp(argv[i], "--kind") && i + 1 < argc)
+			kind = argv[++i];
 		else
-			add_pcs(argv[i]), ninputs++;
+			add_pcs(argv[i], true), ninputs++;
 	}
 	if (!elf)
-		die("usage: cov-report --elf NESTOR.ELF [--out FILE] PCS...");
+		die("usage: cov-report --elf NESTOR.ELF [--out FILE] [--kind KIND] PCS...");
 	qsort(pcs, npcs, sizeof(*pcs), cmp_u64);
 	size_t u = 0;
 	for (size_t i = 0; i < npcs; i++)
@@ -243,8 +259,8 @@ int main(int argc, char **argv)
 		units[nunits - 1].total++;
 		units[nunits - 1].covered += s->covered;
 	}
-	printf("fuzz COVERAGE_NESTED_PCT %.1f\n", tot[0] ? 100.0 * cov[0] / tot[0] : 0.0);
-	printf("fuzz COVERAGE_VMX_PCT %.1f\n", tot[1] ? 100.0 * cov[1] / tot[1] : 0.0);
+	printf("%s COVERAGE_NESTED_PCT %.1f\n", kind, tot[0] ? 100.0 * cov[0] / tot[0] : 0.0);
+	printf("%s COVERAGE_VMX_PCT %.1f\n", kind, tot[1] ? 100.0 * cov[1] / tot[1] : 0.0);
 	printf("cov-report: nested/ %zu of %zu sites, vmx/ %zu of %zu, from %zu distinct PCs in %d inputs\n", cov[0],
 	       tot[0], cov[1], tot[1], npcs, ninputs);
 	if (out) {

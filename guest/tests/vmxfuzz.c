@@ -21,7 +21,7 @@
 
 struct vmxfuzz_opts vmxfuzz_opts = { .seed = 1, .cases = 50, .first = 0, .classes = FZ_C_ALL, .verbose = false };
 struct fz_caps fzc;
-bool fz_in_vmx, fz_nmi_touched, fz_link_set, fz_nonreg_set;
+bool fz_in_vmx, fz_nmi_touched, fz_link_set, fz_nonreg_set, fz_inj_set;
 
 /* --- random numbers ------------------------------------------------------- */
 uint64_t rnd(struct rng *r)
@@ -347,10 +347,13 @@ static void print_exit(struct fz_line *l, uint32_t reason)
 	bool stale = insn_info_exit(b) && (x->insn_info & (1u << 10));
 	/* Which of two failing guest-state checks the CPU reports is not
 	 * architectural: Bochs 2.7 checks the VMCS link pointer (qualification
-	 * 4) before the activity, interruptibility and pending-debug state,
-	 * the SDM lists it after them, Nestor checks it after the CPU's own
-	 * checks.  With both made invalid the qualification is not compared. */
-	bool either = reason == (0x80000000u | 33) && fz_link_set && fz_nonreg_set && (x->qual == 0 || x->qual == 4);
+	 * 4) before the activity, interruptibility and pending-debug state and
+	 * the rules on the event to inject (RFLAGS.IF for an external
+	 * interrupt...), the SDM lists it after them, Nestor checks it after
+	 * the CPU's own checks and its own injection checks.  With the link
+	 * and one of those made invalid the qualification is not compared. */
+	bool either = reason == (0x80000000u | 33) && fz_link_set && (fz_nonreg_set || fz_inj_set) &&
+		      (x->qual == 0 || x->qual == 4);
 	if (either)
 		fz_add(l, " x=%x q=0|4", reason);
 	else
@@ -610,7 +613,7 @@ TEST(vmxfuzz, run)
 		if (fz_nmi_touched && fz_in_vmx)
 			nmi_unblock();
 		fz_nmi_touched = false;
-		fz_link_set = fz_nonreg_set = false;
+		fz_link_set = fz_nonreg_set = fz_inj_set = false;
 		say("%s", l.buf);
 		done++;
 	}

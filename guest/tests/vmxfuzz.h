@@ -111,6 +111,6 @@ extern bool fz_in_vmx;
 extern bool fz_nmi_touched;
 /* The case made the VMCS link pointer and the non-register guest state
  * invalid together (see print_exit). */
-extern bool fz_link_set, fz_nonreg_set;
+extern bool fz_link_set, fz_nonreg_set, fz_inj_set;
 
 #endif
