@@ -326,6 +326,7 @@ void nested_vmentry(struct vcpu *v, struct nested *n, bool resume)
 		return vmx_fail(v, n, VMXERR_ENTRY_INVALID_CONTROLS);
 	}
 	prepare_vmcs02(v, n);
+	n->timer02 = (uint32_t)vmread(VMCS_GUEST_PREEMPTION_TIMER);
 	n->guest_mode = true;
 	v->cur = n->level + 1;
 	if (probe_start(v, n))

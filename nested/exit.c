@@ -394,6 +394,16 @@ void nested_l2_exit(struct vcpu *v, unsigned reason_full)
 		return;
 	}
 	c->launch_state = 1; /* the entry succeeded */
+	/* L1's timer only counts down (SDM 25.5.1), and VMCS02 saves it on
+	 * every exit.  Bochs 2.7 saves a value from an older deadline when the
+	 * exit comes before a zero timer fired (an EPT violation while the
+	 * entry delivers an event): then it is the value entered with. */
+	if (V12(c, PIN_BASED_CTLS) & PIN_PREEMPTION_TIMER) {
+		uint32_t t = (uint32_t)vmread(VMCS_GUEST_PREEMPTION_TIMER);
+		if (t > n->timer02)
+			vmwrite(VMCS_GUEST_PREEMPTION_TIMER, t = n->timer02);
+		n->timer02 = t;
+	}
 
 	/* 1. Does L0 want it? */
 	if (reason == EXIT_EXCEPTION_NMI &&

@@ -83,6 +83,8 @@ struct nested {
 		uint32_t pin, intr;
 		uint64_t timer;
 	} probe;
+	/* VMCS02's VMX-preemption timer at the last entry of L2 (exit.c). */
+	uint32_t timer02;
 
 	uint8_t *msr_bitmap02;  /* VMCS02's MSR bitmap: all ones */
 	uint32_t proc02;        /* primary controls of VMCS02 as programmed */
