@@ -29,7 +29,7 @@ HOST_CFLAGS  := -std=gnu11 -O1 -g $(WARN) -Wno-format-truncation -I. -MMD -MP
 SAN          := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 # --- sources ---------------------------------------------------------------
-LIB_SHARED := lib/format.c lib/string.c lib/serial.c lib/mb2.c lib/cmdline.c
+LIB_SHARED := lib/format.c lib/string.c lib/serial.c lib/mb2.c lib/cmdline.c lib/acpi.c
 HV_SRCS    := $(wildcard boot/*.S boot/*.c mm/*.c vmx/*.c vmx/*.S nested/*.c loader/*.c hypercall/*.c snap/*.c) \
 	$(LIB_SHARED) lib/log.c lib/isr.S lib/x86_decode.c
 HV_OBJS    := $(patsubst %,$(BUILD)/hv/%.o,$(HV_SRCS))

@@ -194,6 +194,22 @@ int vmx_handle_exit(struct vcpu *v)
 	uint32_t reason = (uint32_t)vmread(VMCS_EXIT_REASON);
 	if (reason == EXIT_EPT_VIOLATION || reason == EXIT_EPT_MISCONFIG)
 		fault_exit_pending_dbg();
+	/* No guest of Nestor runs in SMM, where alone "blocking by SMI" may
+	 * be 1 (SDM 26.3.1.5); Bochs 2.7 saves it after a SIPI (exit_sipi). */
+	if (__builtin_expect(v->smi_block_fix, 0)) {
+		uint64_t intr = vmread(VMCS_GUEST_INTERRUPTIBILITY);
+		if (intr & INTERRUPTIBILITY_SMI)
+			vmwrite(VMCS_GUEST_INTERRUPTIBILITY, intr & ~(uint64_t)INTERRUPTIBILITY_SMI);
+	}
+	/* An NMI from another of our vCPUs (vmx/exit_apic.c), not the guest's. */
+	if (__builtin_expect(reason == EXIT_EXCEPTION_NMI && v->kicks, 0) &&
+	    ((vmread(VMCS_EXIT_INTR_INFO) >> 8) & 7) == INTR_TYPE_NMI && vcpu_kicked(v)) {
+		vmx_unblock_nmis();
+		reinject_idt_vectoring(v);
+		vcpu_take_requests(v);
+		vmcs_check_running(v);
+		return nested_launch_next(v);
+	}
 	if (__builtin_expect(v->sink.n, 0) && ept_sink_end(v, reason)) {
 		vmcs_check_running(v);
 		return nested_launch_next(v);
@@ -208,6 +224,8 @@ int vmx_handle_exit(struct vcpu *v)
 	exit_table[reason](v);
 	if (__builtin_expect(v->cur > 1, 0))
 		return nested_path(v, reason, t0, 1); /* level 1 entered level 2 */
+	if (__builtin_expect(v->init_request, 0))
+		vcpu_take_requests(v);
 	if (v->nmi_pending)
 		deliver_pending_events(v);
 	count_exit(v, reason, 1, t0);

@@ -110,6 +110,8 @@ int guest_msr_write(struct vcpu *v, uint32_t msr, uint64_t val)
 		return -1;
 	if (msr == MSR_IA32_APIC_BASE)
 		return apic_base_write(v, val);
+	if (msr == 0x830 && v->vm->apic_trap)
+		return apic_x2apic_icr_write(v, val);
 	if (mtrr_is_msr(msr)) {
 		/* Virtual: the EPT's memory types follow them, the real MTRRs
 		 * (Nestor's own memory types) never change. */

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "boot/layout.h"
 #include "mm/regions.h"
 #include "nested/nested.h"
 #include "vmx/caps.h"
@@ -86,6 +87,19 @@ struct vcpu {
 	/* Events waiting to be delivered to the guest. */
 	unsigned nmi_pending;
 
+	/* Just started by a SIPI: an INIT held while the vCPU waited for it
+	 * is dropped (vmx/exit_misc.c); the pin controls to put back. */
+	/* Clear "blocking by SMI" in the guest state of every exit (see
+	 * vmx_handle_exit): set by the first SIPI. */
+	bool smi_block_fix;
+	/* Set by this vCPU only: it waits for a SIPI (an INIT changes
+	 * nothing then). */
+	volatile bool waiting_sipi;
+	/* Set by other vCPUs (vmx/exit_apic.c): an INIT for this one, and the
+	 * NMIs sent to make it look (each consumed by one NMI). */
+	volatile bool init_request;
+	volatile unsigned kicks;
+
 	/* Bochs shutdown-port sequence seen so far on port 0x8900. */
 	unsigned shutdown_match;
 
@@ -113,11 +127,15 @@ struct vm {
 	/* The xAPIC (vmx/apic.c): where it really is, where the guest put it,
 	 * and the page that is nothing since it moved (~0: none). */
 	uint64_t apic_real, apic_gpa, apic_absent;
+	bool apic_trap; /* its writes exit (several CPUs: vmx/exit_apic.c) */
 	uint64_t cr4_allowed; /* CR4 bits the guest may set */
 	unsigned level;   /* our level in the stack */
 	bool delegated;   /* the level below emulates VMX for our guest (docs/depth.md) */
 	uint16_t vpid;
 	struct vcpu *vcpu0;
+	/* One vCPU per CPU of the machine (boot/smp.h), by CPU index. */
+	struct vcpu *vcpus[MAX_CPUS];
+	unsigned ncpus;
 	struct snap_state *snap; /* snapshots (snap/), NULL without a pool */
 	uint64_t hidden_accesses; /* guest accesses to Nestor's memory */
 };
