@@ -188,7 +188,7 @@ static void fault_exit_pending_dbg(void)
 		vmwrite(VMCS_GUEST_PENDING_DBG_EXCEPTIONS, pdbg & ~(1ull << 14));
 }
 
-int vmx_handle_exit(struct vcpu *v)
+static int handle_exit(struct vcpu *v)
 {
 	uint64_t t0 = rdtsc();
 	uint32_t reason = (uint32_t)vmread(VMCS_EXIT_REASON);
@@ -224,13 +224,22 @@ int vmx_handle_exit(struct vcpu *v)
 	exit_table[reason](v);
 	if (__builtin_expect(v->cur > 1, 0))
 		return nested_path(v, reason, t0, 1); /* level 1 entered level 2 */
-	if (__builtin_expect(v->init_request, 0))
-		vcpu_take_requests(v);
 	if (v->nmi_pending)
 		deliver_pending_events(v);
 	count_exit(v, reason, 1, t0);
 	vmcs_check_running(v);
 	return 0;
+}
+
+int vmx_handle_exit(struct vcpu *v)
+{
+	int launch = handle_exit(v);
+	/* What other vCPUs asked of this one (vmx/sync.c). */
+	if (__builtin_expect(v->requests, 0)) {
+		vcpu_take_requests(v);
+		vmcs_check_running(v);
+	}
+	return launch;
 }
 
 int vmx_entry_failed(struct vcpu *v)

@@ -46,30 +46,6 @@ int apic_trap_init(struct vm *vm)
 	return 0;
 }
 
-bool vcpu_kicked(struct vcpu *v)
-{
-	unsigned k = v->kicks;
-	while (k) {
-		if (__atomic_compare_exchange_n(&v->kicks, &k, k - 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-			return true;
-	}
-	return false;
-}
-
-void vcpu_take_requests(struct vcpu *v)
-{
-	if (!__atomic_exchange_n(&v->init_request, false, __ATOMIC_ACQ_REL))
-		return;
-	/* An INIT while our guest is in VMX operation is its hypervisor's
-	 * business (an INIT exit, or held in VMX root): not emulated yet. */
-	if (v->cur > 1 || v->lv[1]->vmxon) {
-		pr_warn("guest vCPU %u: INIT while its guest is in VMX operation: ignored\n", v->id);
-		return;
-	}
-	vcpu_reset(v, false);
-	pr_debug("guest vCPU %u received INIT (waits for SIPI)\n", v->id);
-}
-
 /* INIT for vCPU t, from vCPU v. */
 static void send_init(struct vcpu *v, struct vcpu *t)
 {
@@ -79,22 +55,7 @@ static void send_init(struct vcpu *v, struct vcpu *t)
 		vcpu_reset(v, bsp);
 		return;
 	}
-	if (t->waiting_sipi)
-		return; /* it already waits: an INIT changes nothing */
-	/* An NMI makes it look; it takes the INIT at the end of its next exit.
-	 * On the CPU an INIT acts at once: wait until it did, and kick again
-	 * now and then (an NMI that came while it was already leaving its
-	 * exit handler is consumed without a look) - 100 ms at most. */
-	__atomic_store_n(&t->init_request, true, __ATOMIC_RELEASE);
-	for (unsigned i = 0; i < 100 && __atomic_load_n(&t->init_request, __ATOMIC_ACQUIRE); i++) {
-		__atomic_add_fetch(&t->kicks, 1, __ATOMIC_ACQ_REL);
-		if (!lapic_send(smp_apic_id(t->id), ICR_NMI | ICR_ASSERT))
-			break;
-		for (unsigned us = 0; us < 1000 && __atomic_load_n(&t->init_request, __ATOMIC_ACQUIRE); us += 10)
-			udelay(10);
-	}
-	if (__atomic_load_n(&t->init_request, __ATOMIC_ACQUIRE))
-		pr_warn("guest vCPU %u: vCPU %u did not take its INIT within 100 ms\n", v->id, t->id);
+	vcpu_send_init(v, t);
 }
 
 /* The guest writes ICR low (dest: ICR high's destination field). */

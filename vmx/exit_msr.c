@@ -118,7 +118,7 @@ int guest_msr_write(struct vcpu *v, uint32_t msr, uint64_t val)
 		uint64_t old;
 		if (mtrr_msr_read(&v->vm->mtrr, msr, &old) || mtrr_msr_write(&v->vm->mtrr, msr, val))
 			return -1;
-		if (old != val && ept_rebuild(v->vm))
+		if (old != val && vm_ept_rebuild(v, false))
 			vm_end_run(v, true, "out of pool memory rebuilding the EPT");
 		return 0;
 	}

@@ -85,8 +85,19 @@ bool apic_write_violation(struct vcpu *v, uint64_t gpa);
 void ept_apic_write(struct vcpu *v, uint64_t gpa);
 /* The guest's WRMSR of the x2APIC ICR (0x830) when trapped; -1: #GP. */
 int apic_x2apic_icr_write(struct vcpu *v, uint64_t val);
-/* Requests other vCPUs made of this one (an INIT), taken on its CPU. */
+/* Requests between vCPUs (vmx/sync.c): taken at the end of an exit; a
+ * stop only (with its INVEPT) while waiting on another vCPU. */
 void vcpu_take_requests(struct vcpu *v);
+void vcpu_serve_pause(struct vcpu *v);
+/* An INIT for vCPU t (another one), taken before this returns. */
+void vcpu_send_init(struct vcpu *from, struct vcpu *t);
+/* Every other running vCPU stopped at the end of its exit, until
+ * vm_resume_others, which also asks them for `after` (REQ_*). */
+void vm_stop_others(struct vcpu *v);
+void vm_resume_others(struct vcpu *v, unsigned after);
+/* ept_rebuild with the other vCPUs stopped and flushed after; their shadow
+ * EPTs (and ours) dropped too when drop_shadows. */
+int vm_ept_rebuild(struct vcpu *v, bool drop_shadows);
 /* An NMI for the guest context running on v's CPU (the level running, or
  * held for its hypervisor): delivered at the next entry. */
 void vcpu_nmi_arrived(struct vcpu *v);

@@ -44,6 +44,9 @@ struct cpuid_cache_entry {
 struct vm;
 struct snap_state;
 
+/* Requests between vCPUs (vmx/sync.c). */
+enum { REQ_INIT = 1, REQ_INVEPT = 2, REQ_DROP_SHADOWS = 4, REQ_PAUSE = 8 };
+
 struct vcpu {
 	uint64_t gpr[16]; /* must stay first: see vmx/entry.S */
 	struct vm *vm;
@@ -95,10 +98,12 @@ struct vcpu {
 	/* Set by this vCPU only: it waits for a SIPI (an INIT changes
 	 * nothing then). */
 	volatile bool waiting_sipi;
-	/* Set by other vCPUs (vmx/exit_apic.c): an INIT for this one, and the
-	 * NMIs sent to make it look (each consumed by one NMI). */
-	volatile bool init_request;
+	/* What other vCPUs asked of this one (REQ_*, vmx/sync.c), the NMIs
+	 * they sent to make it look (each consumed by one NMI), and whether
+	 * it is stopped at their request. */
+	volatile unsigned requests;
 	volatile unsigned kicks;
+	volatile bool paused;
 
 	/* Bochs shutdown-port sequence seen so far on port 0x8900. */
 	unsigned shutdown_match;
@@ -128,6 +133,7 @@ struct vm {
 	 * and the page that is nothing since it moved (~0: none). */
 	uint64_t apic_real, apic_gpa, apic_absent;
 	bool apic_trap; /* its writes exit (several CPUs: vmx/exit_apic.c) */
+	volatile int sync_lock; /* one vCPU stops the others at a time (vmx/sync.c) */
 	uint64_t cr4_allowed; /* CR4 bits the guest may set */
 	unsigned level;   /* our level in the stack */
 	bool delegated;   /* the level below emulates VMX for our guest (docs/depth.md) */
