@@ -115,7 +115,21 @@ void vcpu_print_stats(const struct vcpu *v)
 void vm_end_run(struct vcpu *v, bool failed, const char *why)
 {
 	pr_info("guest ended the run (%s)\n", why);
-	vcpu_print_stats(v);
+	struct vm *vm = v->vm;
+	if (vm->ncpus > 1) {
+		/* Every other vCPU stopped at the end of its exit, then each
+		 * one's report, in CPU order. */
+		vm_stop_others(v, 10);
+		for (unsigned i = 0; i < vm->ncpus; i++) {
+			const struct vcpu *t = vm->vcpus[i];
+			if (!t)
+				continue;
+			pr_info("vCPU %u%s:\n", i, t == v ? " (ended the run)" : t->waiting_sipi ? " (waits for SIPI)" : "");
+			vcpu_print_stats(t);
+		}
+	} else {
+		vcpu_print_stats(v);
+	}
 	vm_print_footprint(v);
 	if (v->vm->hidden_accesses)
 		pr_warn("the guest accessed Nestor's memory %llu times\n", (unsigned long long)v->vm->hidden_accesses);
@@ -202,7 +216,7 @@ static int handle_exit(struct vcpu *v)
 			vmwrite(VMCS_GUEST_INTERRUPTIBILITY, intr & ~(uint64_t)INTERRUPTIBILITY_SMI);
 	}
 	/* An NMI from another of our vCPUs (vmx/exit_apic.c), not the guest's. */
-	if (__builtin_expect(reason == EXIT_EXCEPTION_NMI && v->kicks, 0) &&
+	if (__builtin_expect(reason == EXIT_EXCEPTION_NMI && v->kicked, 0) &&
 	    ((vmread(VMCS_EXIT_INTR_INFO) >> 8) & 7) == INTR_TYPE_NMI && vcpu_kicked(v)) {
 		vmx_unblock_nmis();
 		reinject_idt_vectoring(v);
@@ -239,6 +253,8 @@ int vmx_handle_exit(struct vcpu *v)
 		vcpu_take_requests(v);
 		vmcs_check_running(v);
 	}
+	if (__builtin_expect(v->vm->ncpus > 1, 0))
+		__atomic_store_n(&v->parked, vmread(VMCS_GUEST_ACTIVITY_STATE) == ACTIVITY_WAIT_SIPI, __ATOMIC_RELEASE);
 	return launch;
 }
 

@@ -91,9 +91,10 @@ void vcpu_take_requests(struct vcpu *v);
 void vcpu_serve_pause(struct vcpu *v);
 /* An INIT for vCPU t (another one), taken before this returns. */
 void vcpu_send_init(struct vcpu *from, struct vcpu *t);
-/* Every other running vCPU stopped at the end of its exit, until
- * vm_resume_others, which also asks them for `after` (REQ_*). */
-void vm_stop_others(struct vcpu *v);
+/* Every other running vCPU stopped at the end of its exit (waiting ms
+ * milliseconds at most for each), until vm_resume_others, which also asks
+ * them for `after` (REQ_*). */
+void vm_stop_others(struct vcpu *v, unsigned ms);
 void vm_resume_others(struct vcpu *v, unsigned after);
 /* ept_rebuild with the other vCPUs stopped and flushed after; their shadow
  * EPTs (and ours) dropped too when drop_shadows. */

@@ -4,12 +4,13 @@
  *
  * A request is a bit in the target's `requests`, and an NMI - a kick - so
  * that it looks: an NMI exit if it runs its guest, Nestor's NMI handler if
- * it is in root operation.  Kicks are counted (`kicks`), so that an NMI is
- * taken for the guest's only when no kick is outstanding.  The target takes
+ * it is in root operation.  One kick is outstanding at most (`kicked`), and
+ * an NMI is the guest's only when none is.  The target takes
  * its requests at the end of the exit it is handling (vcpu_take_requests,
  * vmx_handle_exit), never in NMI context: by then it holds no lock and its
- * VMCS is in order.  A vCPU waiting for SIPI runs no guest code: it is not
- * kicked, and takes what it was asked when its SIPI comes.
+ * VMCS is in order.  A vCPU whose running context waits for SIPI (`parked`:
+ * our guest's AP, or its guest's) runs no guest code and does not take
+ * NMIs: it is not kicked, and takes what it was asked when its SIPI comes.
  *
  * Stopping the others (vm_stop_others / vm_resume_others) is a rendezvous:
  * one initiator at a time (vm->sync_lock; one that waits for it serves the
@@ -26,26 +27,23 @@
 #include "vmx/exits.h"
 #include "vmx/vmx.h"
 
-bool vcpu_kicked(struct vcpu *v)
-{
-	unsigned k = __atomic_load_n(&v->kicks, __ATOMIC_ACQUIRE);
-	while (k)
-		if (__atomic_compare_exchange_n(&v->kicks, &k, k - 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-			return true;
-	return false;
-}
+bool vcpu_kicked(struct vcpu *v) { return __atomic_exchange_n(&v->kicked, false, __ATOMIC_ACQ_REL); }
 
+/* One NMI outstanding at most: a CPU holds one pending NMI, not more. */
 static void kick(struct vcpu *from, struct vcpu *t)
 {
-	__atomic_add_fetch(&t->kicks, 1, __ATOMIC_ACQ_REL);
+	if (__atomic_exchange_n(&t->kicked, true, __ATOMIC_ACQ_REL))
+		return;
 	if (!lapic_send(smp_apic_id(t->id), ICR_NMI | ICR_ASSERT))
 		pr_warn("vCPU %u: the local APIC did not take the NMI for vCPU %u\n", from->id, t->id);
 }
 
-/* Waits (re-kicking every millisecond, one second at most) until done(t). */
-static bool wait_for(struct vcpu *from, struct vcpu *t, bool (*done)(struct vcpu *), const char *what)
+/* Waits until done(t), ms milliseconds at most.  A kick that t took
+ * without looking (in Nestor, after the end of its exit handler) is sent
+ * again. */
+static bool wait_for(struct vcpu *from, struct vcpu *t, bool (*done)(struct vcpu *), const char *what, unsigned ms)
 {
-	for (unsigned ms = 0; ms < 1000; ms++) {
+	for (unsigned i = 0; i < ms; i++) {
 		for (unsigned us = 0; us < 1000; us += 10) {
 			if (done(t))
 				return true;
@@ -53,17 +51,19 @@ static bool wait_for(struct vcpu *from, struct vcpu *t, bool (*done)(struct vcpu
 			vcpu_serve_pause(from);
 			udelay(10);
 		}
-		if (!__atomic_load_n(&t->waiting_sipi, __ATOMIC_ACQUIRE))
+		if (!__atomic_load_n(&t->parked, __ATOMIC_ACQUIRE))
 			kick(from, t);
 	}
-	pr_warn("vCPU %u: vCPU %u did not %s within a second\n", from->id, t->id, what);
+	/* (A CPU whose guest's guest waits for SIPI takes no NMI: it runs
+	 * nothing, but its level cannot tell.) */
+	pr_warn("vCPU %u: vCPU %u did not %s within %u ms\n", from->id, t->id, what, ms);
 	return false;
 }
 
 static bool init_taken(struct vcpu *t) { return !(__atomic_load_n(&t->requests, __ATOMIC_ACQUIRE) & REQ_INIT); }
 static bool is_paused(struct vcpu *t)
 {
-	return __atomic_load_n(&t->paused, __ATOMIC_ACQUIRE) || __atomic_load_n(&t->waiting_sipi, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&t->paused, __ATOMIC_ACQUIRE) || __atomic_load_n(&t->parked, __ATOMIC_ACQUIRE);
 }
 
 void vcpu_send_init(struct vcpu *from, struct vcpu *t)
@@ -73,13 +73,19 @@ void vcpu_send_init(struct vcpu *from, struct vcpu *t)
 	__atomic_or_fetch(&t->requests, REQ_INIT, __ATOMIC_ACQ_REL);
 	kick(from, t);
 	/* On the CPU an INIT acts at once: wait until it did. */
-	wait_for(from, t, init_taken, "take its INIT");
+	wait_for(from, t, init_taken, "take its INIT", 100);
 }
 
-void vm_stop_others(struct vcpu *v)
+void vm_stop_others(struct vcpu *v, unsigned ms)
 {
 	struct vm *vm = v->vm;
-	while (__atomic_exchange_n(&vm->sync_lock, 1, __ATOMIC_ACQUIRE)) {
+	/* (Already ours: the end of a run met while the others are stopped.) */
+	if (__atomic_load_n(&vm->sync_lock, __ATOMIC_ACQUIRE) == (int)v->id + 1)
+		return;
+	int none = 0;
+	while (!__atomic_compare_exchange_n(&vm->sync_lock, &none, (int)v->id + 1, false, __ATOMIC_ACQUIRE,
+					    __ATOMIC_RELAXED)) {
+		none = 0;
 		vcpu_serve_pause(v);
 		pause();
 	}
@@ -88,13 +94,13 @@ void vm_stop_others(struct vcpu *v)
 		if (!t || t == v)
 			continue;
 		__atomic_or_fetch(&t->requests, REQ_PAUSE, __ATOMIC_ACQ_REL);
-		if (!__atomic_load_n(&t->waiting_sipi, __ATOMIC_ACQUIRE))
+		if (!__atomic_load_n(&t->parked, __ATOMIC_ACQUIRE))
 			kick(v, t);
 	}
 	for (unsigned i = 0; i < vm->ncpus; i++) {
 		struct vcpu *t = vm->vcpus[i];
 		if (t && t != v)
-			wait_for(v, t, is_paused, "stop");
+			wait_for(v, t, is_paused, "stop", ms);
 	}
 }
 
@@ -149,7 +155,7 @@ int vm_ept_rebuild(struct vcpu *v, bool drop_shadows)
 	 * them meanwhile, and none may keep a translation of before. */
 	bool smp = v->vm->ncpus > 1;
 	if (smp)
-		vm_stop_others(v);
+		vm_stop_others(v, 1000);
 	int r = ept_rebuild(v->vm);
 	if (!r && drop_shadows)
 		nested_drop_shadows(v);

@@ -98,11 +98,14 @@ struct vcpu {
 	/* Set by this vCPU only: it waits for a SIPI (an INIT changes
 	 * nothing then). */
 	volatile bool waiting_sipi;
-	/* What other vCPUs asked of this one (REQ_*, vmx/sync.c), the NMIs
-	 * they sent to make it look (each consumed by one NMI), and whether
-	 * it is stopped at their request. */
+	/* The context it enters (any level) waits for SIPI: it runs nothing,
+	 * and NMIs do not reach it (vmx/sync.c). */
+	volatile bool parked;
+	/* What other vCPUs asked of this one (REQ_*, vmx/sync.c), whether an
+	 * NMI they sent to make it look is outstanding, and whether it is
+	 * stopped at their request. */
 	volatile unsigned requests;
-	volatile unsigned kicks;
+	volatile bool kicked;
 	volatile bool paused;
 
 	/* Bochs shutdown-port sequence seen so far on port 0x8900. */
@@ -133,7 +136,7 @@ struct vm {
 	 * and the page that is nothing since it moved (~0: none). */
 	uint64_t apic_real, apic_gpa, apic_absent;
 	bool apic_trap; /* its writes exit (several CPUs: vmx/exit_apic.c) */
-	volatile int sync_lock; /* one vCPU stops the others at a time (vmx/sync.c) */
+	volatile int sync_lock; /* 1 + the vCPU stopping the others, or 0 (vmx/sync.c) */
 	uint64_t cr4_allowed; /* CR4 bits the guest may set */
 	unsigned level;   /* our level in the stack */
 	bool delegated;   /* the level below emulates VMX for our guest (docs/depth.md) */

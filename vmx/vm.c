@@ -96,6 +96,7 @@ static __attribute__((noreturn)) void vm_run_ap(void *ctx, unsigned index)
 			fail("VMX delegation", "the Nestor below took it for the first CPU, refused it for another");
 	}
 	vcpu_reset(v, false);
+	v->parked = true;
 	vm->vcpus[index] = v;
 	pr_debug("CPU %u (APIC ID %u): vCPU %u waits for SIPI\n", index, this_cpu()->apic_id, index);
 	this_cpu()->vcpu = v;
