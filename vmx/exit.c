@@ -202,28 +202,10 @@ static void fault_exit_pending_dbg(void)
 		vmwrite(VMCS_GUEST_PENDING_DBG_EXCEPTIONS, pdbg & ~(1ull << 14));
 }
 
-static int handle_exit(struct vcpu *v)
+static int handle_exit(struct vcpu *v, uint32_t reason, uint64_t t0)
 {
-	uint64_t t0 = rdtsc();
-	uint32_t reason = (uint32_t)vmread(VMCS_EXIT_REASON);
 	if (reason == EXIT_EPT_VIOLATION || reason == EXIT_EPT_MISCONFIG)
 		fault_exit_pending_dbg();
-	/* No guest of Nestor runs in SMM, where alone "blocking by SMI" may
-	 * be 1 (SDM 26.3.1.5); Bochs 2.7 saves it after a SIPI (exit_sipi). */
-	if (__builtin_expect(v->smi_block_fix, 0)) {
-		uint64_t intr = vmread(VMCS_GUEST_INTERRUPTIBILITY);
-		if (intr & INTERRUPTIBILITY_SMI)
-			vmwrite(VMCS_GUEST_INTERRUPTIBILITY, intr & ~(uint64_t)INTERRUPTIBILITY_SMI);
-	}
-	/* An NMI from another of our vCPUs (vmx/exit_apic.c), not the guest's. */
-	if (__builtin_expect(reason == EXIT_EXCEPTION_NMI && v->kicked, 0) &&
-	    ((vmread(VMCS_EXIT_INTR_INFO) >> 8) & 7) == INTR_TYPE_NMI && vcpu_kicked(v)) {
-		vmx_unblock_nmis();
-		reinject_idt_vectoring(v);
-		vcpu_take_requests(v);
-		vmcs_check_running(v);
-		return nested_launch_next(v);
-	}
 	if (__builtin_expect(v->sink.n, 0) && ept_sink_end(v, reason)) {
 		vmcs_check_running(v);
 		return nested_launch_next(v);
@@ -245,17 +227,42 @@ static int handle_exit(struct vcpu *v)
 	return 0;
 }
 
-int vmx_handle_exit(struct vcpu *v)
+/* With several CPUs: what other vCPUs sent (kicks) and asked (requests,
+ * vmx/sync.c) around the exit itself. */
+static __attribute__((noinline)) int handle_exit_smp(struct vcpu *v, uint32_t reason, uint64_t t0)
 {
-	int launch = handle_exit(v);
-	/* What other vCPUs asked of this one (vmx/sync.c). */
-	if (__builtin_expect(v->requests, 0)) {
+	/* No guest of Nestor runs in SMM, where alone "blocking by SMI" may
+	 * be 1 (SDM 26.3.1.5); Bochs 2.7 saves it after a SIPI (exit_sipi). */
+	if (v->smi_block_fix) {
+		uint64_t intr = vmread(VMCS_GUEST_INTERRUPTIBILITY);
+		if (intr & INTERRUPTIBILITY_SMI)
+			vmwrite(VMCS_GUEST_INTERRUPTIBILITY, intr & ~(uint64_t)INTERRUPTIBILITY_SMI);
+	}
+	int launch;
+	if (reason == EXIT_EXCEPTION_NMI && v->kicked &&
+	    ((vmread(VMCS_EXIT_INTR_INFO) >> 8) & 7) == INTR_TYPE_NMI && vcpu_kicked(v)) {
+		/* Another vCPU's NMI, not the guest's: only to look. */
+		vmx_unblock_nmis();
+		reinject_idt_vectoring(v);
+		launch = nested_launch_next(v);
+	} else {
+		launch = handle_exit(v, reason, t0);
+	}
+	if (v->requests) {
 		vcpu_take_requests(v);
 		vmcs_check_running(v);
 	}
-	if (__builtin_expect(v->vm->ncpus > 1, 0))
-		__atomic_store_n(&v->parked, vmread(VMCS_GUEST_ACTIVITY_STATE) == ACTIVITY_WAIT_SIPI, __ATOMIC_RELEASE);
+	__atomic_store_n(&v->parked, vmread(VMCS_GUEST_ACTIVITY_STATE) == ACTIVITY_WAIT_SIPI, __ATOMIC_RELEASE);
 	return launch;
+}
+
+int vmx_handle_exit(struct vcpu *v)
+{
+	uint64_t t0 = rdtsc();
+	uint32_t reason = (uint32_t)vmread(VMCS_EXIT_REASON);
+	if (__builtin_expect(v->smp, 0))
+		return handle_exit_smp(v, reason, t0);
+	return handle_exit(v, reason, t0);
 }
 
 int vmx_entry_failed(struct vcpu *v)

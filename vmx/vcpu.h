@@ -51,6 +51,7 @@ struct vcpu {
 	uint64_t gpr[16]; /* must stay first: see vmx/entry.S */
 	struct vm *vm;
 	unsigned id;
+	bool smp; /* the VM has several vCPUs (vmx/sync.c) */
 	void *vmcs;
 	uint64_t vmcs_phys;   /* VMCS01: runs our guest */
 	uint64_t loaded_vmcs; /* the current VMCS (vmx/vmcs_own.h), ~0: none */

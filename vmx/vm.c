@@ -82,6 +82,7 @@ static __attribute__((noreturn)) void vm_run_ap(void *ctx, unsigned index)
 		fail("VM", "out of pool memory for a vCPU");
 	v->vm = vm;
 	v->id = index;
+	v->smp = true;
 	if (vmx_enable(vm, v, err, sizeof(err)))
 		fail("VMX", err);
 	vmx_vcpu_setup(v);
@@ -141,6 +142,7 @@ void vm_run(const struct mb2_info *mb, unsigned level)
 	vm->vcpu0 = v;
 	vm->vcpus[0] = v;
 	vm->ncpus = smp_ncpus();
+	v->smp = vm->ncpus > 1;
 	if (vm->ncpus > 1 && !(caps.misc & VMX_MISC_WAIT_SIPI))
 		fail("VMX", "the CPU has no wait-for-SIPI activity state: cannot hold the other CPUs for the guest");
 	if (vmx_enable(vm, v, err, sizeof(err)))
