@@ -37,6 +37,7 @@ static struct {
 	uint32_t apic_id[MAX_CPUS];
 	uint64_t cr3;                /* Nestor's page tables, for the APs */
 	volatile unsigned arrived;   /* index of the last AP that reached C */
+	volatile int ended;          /* the run is over: halt */
 	void (*volatile work)(void *ctx, unsigned index);
 	void *volatile work_ctx;
 } smp = { .ncpus = 1 };
@@ -219,4 +220,23 @@ int smp_start_aps(const struct mb2_info *mb, char *err, size_t errlen)
 	if (!ret)
 		pr_info("%u CPUs in Nestor\n", smp.ncpus);
 	return ret;
+}
+
+void smp_halt_if_ended(void)
+{
+	if (!__atomic_load_n(&smp.ended, __ATOMIC_ACQUIRE))
+		return;
+	cli();
+	for (;;)
+		hlt();
+}
+
+void smp_halt_others(void)
+{
+	if (smp.ncpus < 2 || __atomic_exchange_n(&smp.ended, 1, __ATOMIC_ACQ_REL))
+		return;
+	uint32_t self = lapic_id();
+	for (unsigned i = 0; i < smp.ncpus; i++)
+		if (smp.apic_id[i] != self)
+			lapic_send(smp.apic_id[i], ICR_NMI | ICR_ASSERT);
 }

@@ -39,4 +39,10 @@ uint32_t smp_apic_id(unsigned i);
  * called once, on the BSP. */
 void smp_release(void (*work)(void *ctx, unsigned index), void *ctx);
 
+/* The end of the run: every other CPU halts for good at its next NMI (in
+ * Nestor's NMI handler, or at the VM exit of one), interrupts off. */
+void smp_halt_others(void);
+/* Called on an NMI: halts this CPU for good when the run is over. */
+void smp_halt_if_ended(void);
+
 #endif

@@ -7,6 +7,7 @@
  * resumes the guest. */
 #include "boot/integrity.h"
 #include "boot/platform.h"
+#include "boot/smp.h"
 #include "lib/log.h"
 #include "lib/string.h"
 #include "lib/x86.h"
@@ -231,6 +232,8 @@ static int handle_exit(struct vcpu *v, uint32_t reason, uint64_t t0)
  * vmx/sync.c) around the exit itself. */
 static __attribute__((noinline)) int handle_exit_smp(struct vcpu *v, uint32_t reason, uint64_t t0)
 {
+	if (reason == EXIT_EXCEPTION_NMI)
+		smp_halt_if_ended(); /* the run is over on another CPU */
 	/* No guest of Nestor runs in SMM, where alone "blocking by SMI" may
 	 * be 1 (SDM 26.3.1.5); Bochs 2.7 saves it after a SIPI (exit_sipi). */
 	if (v->smi_block_fix) {
