@@ -32,7 +32,7 @@ SAN          := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit
 # --- sources ---------------------------------------------------------------
 LIB_SHARED := lib/format.c lib/string.c lib/serial.c lib/mb2.c lib/cmdline.c lib/acpi.c
 HV_SRCS    := $(wildcard boot/*.S boot/*.c mm/*.c vmx/*.c vmx/*.S nested/*.c loader/*.c hypercall/*.c snap/*.c) \
-	$(LIB_SHARED) lib/log.c lib/isr.S lib/x86_decode.c lib/acpi.c
+	$(LIB_SHARED) lib/log.c lib/isr.S lib/x86_decode.c
 HV_OBJS    := $(patsubst %,$(BUILD)/hv/%.o,$(HV_SRCS))
 
 GUEST_SRCS := $(wildcard guest/*.S guest/*.c guest/tests/*.S guest/tests/*.c) $(LIB_SHARED) lib/isr.S

@@ -3,8 +3,7 @@
  * At boot, after the switch to Nestor's page tables, the MADT is found from
  * the RSDP the loader passed (multiboot2 ACPI tags) and read through the
  * direct map, only where the memory map describes memory (lib/acpi.c checks
- * everything else).  The result is kept for SMP bring-up; for now Nestor
- * prints it and runs on the boot processor only. */
+ * everything else).  The result is kept for SMP bring-up (boot/smp.c). */
 #ifndef BOOT_ACPI_PROBE_H
 #define BOOT_ACPI_PROBE_H
 

@@ -137,7 +137,7 @@ void boot_main(uint32_t magic, uint32_t mbi_phys, uint32_t load_delta)
 		panic("selftest=panic on the command line");
 
 	/* Every CPU into Nestor before anything of the guest runs. */
-	if (smp_start_aps(&boot_info, err, sizeof(err))) {
+	if (smp_start_aps(err, sizeof(err))) {
 		pr_err("CPUs: %s\n", err);
 		machine_end(true);
 	}

@@ -1,7 +1,7 @@
 /* smp.c - finding the CPUs and starting the application processors.
  *
- * The CPUs are the MADT's enabled local APIC and x2APIC entries (lib/acpi.c
- * reads the tables; the RSDP comes from the multiboot2 tags).  Each AP is
+ * The CPUs are the MADT's enabled local APIC and x2APIC entries (read at
+ * boot by boot/acpi_probe.c).  Each AP is
  * started with the INIT-SIPI-SIPI sequence of SDM 3A 9.4.4.1 (INIT, 10 ms,
  * SIPI, 200 us, SIPI if it has not answered): it begins in real mode at
  * the page the SIPI vector names, where the trampoline (boot/ap_tramp.S)
@@ -18,6 +18,7 @@
 #include "boot/delay.h"
 #include "boot/lapic.h"
 #include "boot/platform.h"
+#include "boot/acpi_probe.h"
 #include "lib/acpi.h"
 #include "lib/format.h"
 #include "lib/log.h"
@@ -64,17 +65,6 @@ static __attribute__((noreturn, used)) void smp_ap_main(uint64_t index)
 	/* Work does not return; if it did, stay here, interrupts off. */
 	for (;;)
 		hlt();
-}
-
-/* The parser's window on physical memory: the direct map. */
-static bool read_phys(void *ctx, uint64_t pa, void *buf, size_t len)
-{
-	(void)ctx;
-	uint64_t top = mm_direct_map_top();
-	if (pa >= top || len > top - pa)
-		return false;
-	memcpy(buf, phys_to_virt(pa), len);
-	return true;
 }
 
 /* The first page of RAM above the real-mode interrupt table, below 1 MiB:
@@ -130,25 +120,14 @@ static bool start_ap(unsigned index, uint32_t apic_id, uint64_t page, struct ap_
 	return false;
 }
 
-int smp_start_aps(const struct mb2_info *mb, char *err, size_t errlen)
+int smp_start_aps(char *err, size_t errlen)
 {
 	smp.apic_id[0] = lapic_id();
-	const uint8_t *rsdp = mb->rsdp_new ? mb->rsdp_new : mb->rsdp_old;
-	size_t rsdp_len = mb->rsdp_new ? mb->rsdp_new_len : mb->rsdp_old_len;
-	if (!rsdp) {
-		pr_warn("ACPI: the loader gave no RSDP: running on this CPU only\n");
+	if (!machine_madt_ok) {
+		pr_warn("running on this CPU only (no MADT: boot/acpi_probe.c)\n");
 		return 0;
 	}
-	struct acpi_madt_info *m = zalloc(sizeof(*m));
-	if (!m) {
-		ksnprintf(err, errlen, "out of pool memory");
-		return -1;
-	}
-	enum acpi_err e = acpi_parse_madt(rsdp, rsdp_len, read_phys, NULL, m);
-	if (e != ACPI_OK) {
-		pr_warn("ACPI: %s: running on this CPU only\n", acpi_strerror(e));
-		return 0;
-	}
+	const struct acpi_madt_info *m = &machine_madt;
 	/* The CPUs: the BSP first, then every other enabled one. */
 	unsigned n = 1;
 	bool bsp_listed = false;
@@ -172,12 +151,6 @@ int smp_start_aps(const struct mb2_info *mb, char *err, size_t errlen)
 	}
 	if (!bsp_listed)
 		pr_warn("ACPI: the MADT does not list this CPU (APIC ID %u)\n", smp.apic_id[0]);
-	char ids[8 * MAX_CPUS] = "";
-	for (unsigned i = 0; i < n; i++)
-		ksnprintf(ids + strlen(ids), sizeof(ids) - strlen(ids), "%s%u", i ? " " : "", smp.apic_id[i]);
-	pr_info("ACPI: %u CPU%s (APIC IDs %s), local APIC at %llx\n", n, n == 1 ? "" : "s", ids,
-		(unsigned long long)m->lapic_addr);
-	pages_free(m, (sizeof(*m) + PAGE_SIZE - 1) / PAGE_SIZE);
 	if (n == 1)
 		return 0;
 

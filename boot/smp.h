@@ -24,11 +24,11 @@ struct __attribute__((packed)) ap_tramp_slots {
 	uint64_t stack, entry, arg;
 };
 
-/* Finds the CPUs and starts every AP; each runs cpu_init() and then waits
- * for smp_release().  Returns 0, or -1 with a message in err (a CPU that
- * cannot be started, more CPUs than MAX_CPUS).  Without an ACPI RSDP or
- * MADT the machine is taken as one CPU. */
-int smp_start_aps(const struct mb2_info *mb, char *err, size_t errlen);
+/* Starts every AP the MADT lists (boot/acpi_probe.c); each runs cpu_init()
+ * and then waits for smp_release().  Returns 0, or -1 with a message in err
+ * (a CPU that cannot be started, more CPUs than MAX_CPUS).  Without a MADT
+ * the machine is taken as one CPU. */
+int smp_start_aps(char *err, size_t errlen);
 
 /* Number of CPUs running Nestor (1 + the APs started). */
 unsigned smp_ncpus(void);
