@@ -91,9 +91,12 @@ static void icr_write(struct vcpu *v, uint32_t low, uint32_t dest, bool x2apic)
 	 * integrated APICs (SDM 3A 11.6.1). */
 	if (!(low & ICR_ASSERT) && (low & ICR_LEVEL))
 		return;
+	/* Physical destination all ones: every CPU (SDM 3A 11.6.2.1). */
+	bool broadcast = shorthand == 0 && dest == (x2apic ? 0xffffffffu : 0xffu);
 	for (unsigned i = 0; i < vm->ncpus; i++) {
 		struct vcpu *t = vm->vcpus[i];
-		bool hit = shorthand == 0 ? smp_apic_id(i) == dest : shorthand == 1 ? t == v : shorthand == 2 || t != v;
+		bool hit = broadcast || (shorthand == 0 ? smp_apic_id(i) == dest
+						    : shorthand == 1 ? t == v : shorthand == 2 || t != v);
 		if (hit && t)
 			send_init(v, t);
 	}
@@ -120,6 +123,10 @@ int apic_x2apic_icr_write(struct vcpu *v, uint64_t val)
  * A3 moffs, 87 /r); false for any other instruction. */
 static bool store_value(struct vcpu *v, const struct x86_insn *in, const uint8_t *bytes, uint32_t *val)
 {
+	/* The xAPIC's registers are 32 bits wide, accessed 32 bits at a time
+	 * (SDM 3A 11.4.1); other sizes are not emulated. */
+	if (in->operand_size != 4)
+		return false;
 	if (in->map == 0 && in->opcode == 0xa3) {
 		*val = (uint32_t)v->gpr[RAX];
 		return true;
