@@ -234,6 +234,15 @@ static __attribute__((noinline)) int handle_exit_smp(struct vcpu *v, uint32_t re
 {
 	if (reason == EXIT_EXCEPTION_NMI)
 		smp_halt_if_ended(); /* the run is over on another CPU */
+	/* Bochs 2.7 leaves NMIs and SMIs masked after a SIPI exit (its
+	 * wait-for-SIPI state masks them, the exit skips the unmasking),
+	 * whichever level the SIPI was for: an IRET unmasks NMIs - on a CPU,
+	 * where nothing is blocked, it changes nothing - and the SMI blocking
+	 * it then saves in the guest state of every exit is cleared below. */
+	if (reason == EXIT_SIPI) {
+		vmx_unblock_nmis();
+		v->smi_block_fix = true;
+	}
 	/* No guest of Nestor runs in SMM, where alone "blocking by SMI" may
 	 * be 1 (SDM 26.3.1.5); Bochs 2.7 saves it after a SIPI (exit_sipi). */
 	if (v->smi_block_fix) {

@@ -112,11 +112,5 @@ void exit_sipi(struct vcpu *v)
 	init_state(v, (uint16_t)(vec << 8), (uint64_t)vec << 12, 0);
 	vmwrite(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);
 	v->waiting_sipi = false;
-	/* Bochs 2.7 leaves NMIs and SMIs masked after a SIPI exit (its
-	 * wait-for-SIPI state masks them, the exit skips the unmasking): an
-	 * IRET unmasks NMIs - on a CPU, where nothing is blocked, it changes
-	 * nothing - and the SMI blocking it then saves in the guest state of
-	 * every exit is cleared (vmx_handle_exit). */
-	vmx_unblock_nmis();
-	v->smi_block_fix = true;
+	/* (Bochs' NMI and SMI masking after it: vmx_handle_exit.) */
 }
