@@ -9,6 +9,7 @@ BUILD     ?= build
 CC        ?= gcc
 HOSTCC    ?= gcc
 CPU       ?= corei7_skylake_x
+CPUS      ?= 1
 JOBS      ?= 2
 V         ?= 0
 Q         := $(if $(filter 1,$(V)),,@)
@@ -29,7 +30,7 @@ HOST_CFLAGS  := -std=gnu11 -O1 -g $(WARN) -Wno-format-truncation -I. -MMD -MP
 SAN          := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 # --- sources ---------------------------------------------------------------
-LIB_SHARED := lib/format.c lib/string.c lib/serial.c lib/mb2.c lib/cmdline.c
+LIB_SHARED := lib/format.c lib/string.c lib/serial.c lib/mb2.c lib/cmdline.c lib/acpi.c
 HV_SRCS    := $(wildcard boot/*.S boot/*.c mm/*.c vmx/*.c vmx/*.S nested/*.c loader/*.c hypercall/*.c snap/*.c) \
 	$(LIB_SHARED) lib/log.c lib/isr.S lib/x86_decode.c
 HV_OBJS    := $(patsubst %,$(BUILD)/hv/%.o,$(HV_SRCS))
@@ -56,8 +57,8 @@ help:
 	@echo "make iso        build $(BUILD)/nestor.iso (GRUB, BIOS boot) for USB sticks and QEMU"
 	@echo "make linux-guest  build the Linux guest's initramfs, $(BUILD)/linux/initramfs.cpio"
 	@echo "                (the kernel, LINUX_KERNEL=$(LINUX_KERNEL), comes from scripts/setup)"
-	@echo "make run        Debian's Linux on DEPTH=$(DEPTH) Nestor levels in Bochs, console streamed (CPU=$(CPU))"
-	@echo "make run-tests  the guest test kernel's suites on DEPTH=$(DEPTH) Nestor levels, streamed"
+	@echo "make run        Debian's Linux on DEPTH=$(DEPTH) Nestor levels in Bochs, console streamed (CPU=$(CPU), CPUS=$(CPUS))"
+	@echo "make run-tests  the guest test kernel's suites on DEPTH=$(DEPTH) Nestor levels, streamed (CPUS=$(CPUS))"
 	@echo "make test       unit tests + every in-emulator test; ends with 'N passed, N failed'"
 	@echo "make test-deep  the guest suites on stacks of 4 to 8 Nestors (longer)"
 	@echo "make bench      exact cost figures (bench NAME VALUE), table in $(BUILD)/bench/"
@@ -195,12 +196,12 @@ $(BUILD)/nestor.iso: $(BUILD)/nestor.elf $(BUILD)/guest.elf
 DEPTH ?= 3
 run: all
 	@test -f $(LINUX_KERNEL) || { echo "error: no Linux kernel at $(LINUX_KERNEL): run scripts/setup (as root), which fetches Debian's linux-image-amd64"; exit 2; }
-	$(BUILD)/tools/nestor-run --cpu $(CPU) --linux --stream --megs 512 --timeout 1800 --name run \
+	$(BUILD)/tools/nestor-run --cpu $(CPU) --cpus $(CPUS) --linux --stream --megs 512 --timeout 1800 --name run \
 		--guest "$(LINUX_KERNEL) console=ttyS0,115200 quiet" --module $(BUILD)/linux/initramfs.cpio --depth $(DEPTH)
 
 # The guest test kernel's suites on DEPTH Nestor levels, streamed.
 run-tests: all
-	$(BUILD)/tools/nestor-run --cpu $(CPU) --stream --name run-tests --guest "$(BUILD)/guest.elf" --depth $(DEPTH)
+	$(BUILD)/tools/nestor-run --cpu $(CPU) --cpus $(CPUS) --stream --name run-tests --guest "$(BUILD)/guest.elf" --depth $(DEPTH)
 
 test: all unit-tests
 	$(BUILD)/tools/runtests -j $(JOBS) tests/suite.list

@@ -1,6 +1,8 @@
 /* main.c - Nestor's boot sequence, from the first C instruction to the guest. */
+#include "boot/acpi_probe.h"
 #include "boot/config.h"
 #include "boot/cpu.h"
+#include "boot/smp.h"
 #include "boot/layout.h"
 #include "boot/platform.h"
 #include "boot/trap.h"
@@ -127,11 +129,18 @@ void boot_main(uint32_t magic, uint32_t mbi_phys, uint32_t load_delta)
 		(unsigned long long)(rs_total(&mem.ram) >> 10), (unsigned long long)mem.image_start,
 		(unsigned long long)mem.image_end, (unsigned long long)mem.pool_start,
 		(unsigned long long)mem.pool_end, (unsigned long long)((mem.pool_end - mem.pool_start) >> 10));
+	acpi_probe(&boot_info);
 
 	if (config.selftest == SELFTEST_PAGE_FAULT)
 		__asm__ volatile("movq $1, 0x10" ::: "memory"); /* nothing is mapped at 0 any more */
 	if (config.selftest == SELFTEST_PANIC)
 		panic("selftest=panic on the command line");
+
+	/* Every CPU into Nestor before anything of the guest runs. */
+	if (smp_start_aps(err, sizeof(err))) {
+		pr_err("CPUs: %s\n", err);
+		machine_end(true);
+	}
 
 	integrity_init();
 	vm_run(&boot_info, level);

@@ -1,6 +1,7 @@
 /* platform.c - ending a run, panics, backtraces. */
 #include "boot/platform.h"
 #include "boot/layout.h"
+#include "boot/smp.h"
 #include "lib/cov.h"
 #include "lib/format.h"
 #include "lib/log.h"
@@ -19,6 +20,8 @@ void platform_set_end_action(enum end_action a) { end_action = a; }
 void machine_end(bool failed)
 {
 	cli();
+	/* The other CPUs stop too (in whatever they were doing). */
+	smp_halt_others();
 	kprintf_emergency("end of run (%s)\n", failed ? "failure" : "success");
 	log_flush();
 	cov_dump(); /* coverage builds only (lib/cov.h): the PCs reached, to port 0xE9 */

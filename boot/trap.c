@@ -1,5 +1,6 @@
 /* trap.c - the IDT and the report printed for an unexpected exception. */
 #include "boot/trap.h"
+#include "boot/smp.h"
 #include "boot/cpu.h"
 #include "boot/fixup.h"
 #include "boot/platform.h"
@@ -98,6 +99,8 @@ void trap_entry(struct trap_frame *f)
 		handlers[f->vector](f);
 		return;
 	}
+	if (f->vector == EXC_NMI)
+		smp_halt_if_ended(); /* the run is over on another CPU */
 	/* An NMI while Nestor runs belongs to the guest: remember it. */
 	if (f->vector == EXC_NMI && nmi_hook) {
 		nmi_hook();

@@ -129,6 +129,7 @@ struct xlate {
 	unsigned shift;      /* log2 of the largest page the mapping is linear on */
 	unsigned top_rights; /* XL_TOP: what the refusing EPT grants */
 	bool misconfig;      /* XL_TOP: an EPT misconfiguration, not a violation */
+	bool apic;           /* XL_TOP: the refused page is the real xAPIC (addr) */
 };
 enum { XL_OK, XL_TOP, XL_ABSENT, XL_SNAP };
 /* XL_SNAP: a write to a page of our guest that a copy-on-write snapshot

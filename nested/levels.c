@@ -18,6 +18,7 @@
 #include "boot/cpu.h"
 #include "nested/checks.h"
 #include "nested/internal.h"
+#include "vmx/exits.h"
 #include "vmx/ept.h"
 #include "vmx/guest_mem.h"
 
@@ -54,10 +55,11 @@ static int l1_xlate(struct vm *vm, uint64_t gpa, struct xlate *x)
 	x->rights = 7;
 	x->mtype = MT_WB;
 	x->shift = 12;
-	if (page == vm->apic_gpa && vm->apic_gpa != vm->apic_real) {
-		/* The guest's xAPIC page is the real xAPIC (vmx/apic.c). */
+	if (page == vm->apic_gpa && (vm->apic_gpa != vm->apic_real || vm->apic_trap)) {
+		/* The guest's xAPIC page is the real xAPIC (vmx/apic.c), its
+		 * writes trapped with several CPUs (vmx/exit_apic.c). */
 		x->addr = vm->apic_real | (gpa & 0xfff);
-		x->rights = EPT_R | EPT_W;
+		x->rights = apic_page_rights(vm);
 		x->mtype = MT_UC;
 		return XL_OK;
 	}
@@ -71,7 +73,8 @@ static int l1_xlate(struct vm *vm, uint64_t gpa, struct xlate *x)
 	for (unsigned s = 30; s > 12; s -= 9) {
 		uint64_t b = gpa & ~((1ull << s) - 1);
 		if (b + (1ull << s) <= vm->ept_top && !rs_overlaps(&vm->hidden, b, b + (1ull << s)) &&
-		    !(vm->apic_gpa != vm->apic_real && ((vm->apic_gpa ^ b) >> s == 0 || (vm->apic_real ^ b) >> s == 0))) {
+		    !((vm->apic_gpa != vm->apic_real || vm->apic_trap) &&
+		      ((vm->apic_gpa ^ b) >> s == 0 || (vm->apic_real ^ b) >> s == 0))) {
 			x->shift = s;
 			break;
 		}
@@ -96,11 +99,24 @@ int nested_xlate(struct vcpu *v, unsigned level, uint64_t gpa, unsigned access, 
 	if (r != 0 || (access & ~l.rights)) {
 		x->misconfig = r == 2;
 		x->top_rights = r == 2 ? 0 : l.rights;
+		x->apic = false;
+		/* The xAPIC page, which a Nestor of several CPUs maps read-only
+		 * for its guest to see its INITs (vmx/exit_apic.c). */
+		struct xlate b;
+		if (r == 0 && v->vm->apic_trap && nested_xlate(v, level - 1, l.addr, 0, &b) == XL_OK &&
+		    (b.addr & ~0xfffull) == v->vm->apic_real) {
+			x->addr = b.addr;
+			x->apic = true;
+		}
 		return XL_TOP;
 	}
 	struct xlate below;
 	int rb = nested_xlate(v, level - 1, l.addr, access, &below);
-	if (rb == XL_SNAP) {
+	if (rb == XL_SNAP || (rb == XL_TOP && below.apic)) {
+		/* A write to a page a copy-on-write snapshot protects, or one a
+		 * level below the running one's hypervisor refuses at the
+		 * xAPIC: that level's policy is ours, done here (it gave us
+		 * its guest's VMX, docs/depth.md). */
 		x->addr = below.addr;
 		return XL_SNAP;
 	}

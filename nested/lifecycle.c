@@ -200,6 +200,21 @@ int nested_entry_refused(struct vcpu *v, uint64_t error)
 	return 0;
 }
 
+void nested_nmi_now(struct vcpu *v)
+{
+	/* As if it came while L2 ran: an NMI exit to L1 when L1 takes them
+	 * (SDM 25.2), else L2's at its next instruction boundary. */
+	struct nested *n = v->lv[v->cur - 1];
+	if (V12(n->vmcs12, PIN_BASED_CTLS) & PIN_NMI_EXITING) {
+		struct synth_exit s = { .reason = EXIT_EXCEPTION_NMI,
+					.has_intr = true,
+					.intr_info = INTR_INFO_VALID | (INTR_TYPE_NMI << 8) | EXC_NMI };
+		nested_reflect(v, n, &s);
+	} else {
+		n->nmi_pending02++;
+	}
+}
+
 void nested_nmi_in_root(struct vcpu *v)
 {
 	/* While Nestor handled an exit of a level above 1: the NMI is that

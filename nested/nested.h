@@ -156,6 +156,10 @@ int nested_entry_refused(struct vcpu *v, uint64_t error);
 bool nested_exception_to_l1(struct vcpu *v, unsigned vector, bool has_err, uint32_t err, uint64_t cr2);
 /* An NMI that arrived while Nestor ran with a level above 1 active. */
 void nested_nmi_in_root(struct vcpu *v);
+/* An NMI for the running level above 1 at this instruction boundary (it
+ * sent itself one, vmx/exit_apic.c): an NMI exit to its hypervisor when
+ * that one takes them, else its own. */
+void nested_nmi_now(struct vcpu *v);
 
 /* The running level's physical address -> machine address, through the
  * EPTs of every level below it, for the rights in access (bit 0 read, 1

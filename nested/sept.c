@@ -275,6 +275,11 @@ void sept_violation(struct vcpu *v)
 		nested_reflect(v, n, &s);
 		return;
 	}
+	if (r == XL_SNAP && v->vm->apic_trap && (x.addr & ~0xfffull) == v->vm->apic_real) {
+		/* A write to the xAPIC: ours to do (vmx/exit_apic.c). */
+		ept_apic_write(v, x.addr);
+		return;
+	}
 	if (r == XL_SNAP) {
 		/* Our own copy-on-write: save the page, let the level retry. */
 		snap_ept_fault(v, x.addr, EPT_W);

@@ -48,6 +48,7 @@ struct opts {
 	int mb1;
 	int disk_guest; /* the guest is a disk image booted by the BIOS (or chain-loaded by Nestor) */
 	const char *cpu;
+	int cpus; /* --cpus: processors Bochs emulates */
 	int megs;
 	int timeout;
 	const char *name;
@@ -98,6 +99,9 @@ static void usage(FILE *f)
 		"                     boot sector: at depth 0 the BIOS boots it, at depth n it is\n"
 		"                     the top Nestor's module; the disk is attached in both cases\n"
 		"  --cpu MODEL        Bochs CPU model (default corei7_skylake_x)\n"
+		"  --cpus N           processors in the machine, 1 to 8 (default 1): the bochsrc's\n"
+		"                     'cpu: count=N'; the BIOS starts them all and parks the\n"
+		"                     application processors (MP and ACPI MADT tables list them)\n"
 		"  --megs N           RAM in MiB (default 256)\n"
 		"  --timeout S        host seconds before the run is killed (default 120)\n"
 		"  --name NAME        run directory build/runs/NAME (default 'run')\n"
@@ -246,7 +250,7 @@ static void write_bochsrc(const struct opts *o, const char *dir, const char *dis
 	 * run has Bochs read them as 0 (docs/linux.md), at every depth alike. */
 	fprintf(f,
 		"megs: %d\n"
-		"cpu: model=%s, ips=10000000, reset_on_triple_fault=0, ignore_bad_msrs=%d\n"
+		"cpu: count=%d, model=%s, ips=10000000, reset_on_triple_fault=0, ignore_bad_msrs=%d\n"
 		"clock: sync=none, time0=946684800\n"
 		"romimage: file=/usr/share/bochs/BIOS-bochs-latest, options=fastboot\n"
 		"vgaromimage: file=/usr/share/vgabios/vgabios.bin\n"
@@ -262,7 +266,7 @@ static void write_bochsrc(const struct opts *o, const char *dir, const char *dis
 		"error: action=report\n"
 		"info: action=ignore\n"
 		"debug: action=ignore\n",
-		o->megs, o->cpu, o->linux_guest ? 1 : 0, dir, dir);
+		o->megs, o->cpus, o->cpu, o->linux_guest ? 1 : 0, dir, dir);
 	if (disk)
 		fprintf(f, "ata0-master: type=disk, path=%s, mode=flat, cylinders=%d, heads=16, spt=63\n", disk,
 			disk_cylinders(disk));
@@ -628,7 +632,7 @@ static int compare_transcripts(const char *a, const char *b, const struct compar
 
 int main(int argc, char **argv)
 {
-	struct opts o = { .cpu = "corei7_skylake_x", .megs = 256, .timeout = 120, .name = "run",
+	struct opts o = { .cpu = "corei7_skylake_x", .cpus = 1, .megs = 256, .timeout = 120, .name = "run",
 			  .verdict = "guest", .bochs = "bochs" };
 	int depth = -1;
 	parse_item(&o.nestor, "build/nestor.elf");
@@ -694,6 +698,11 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--cpu")) {
 			NEED_ARG();
 			o.cpu = v;
+		} else if (!strcmp(a, "--cpus")) {
+			NEED_ARG();
+			o.cpus = parse_int(v, "--cpus");
+			if (o.cpus < 1 || o.cpus > 8)
+				die("--cpus takes 1 to 8");
 		} else if (!strcmp(a, "--megs")) {
 			NEED_ARG();
 			o.megs = parse_int(v, "--megs");

@@ -44,16 +44,19 @@ int apic_base_read(struct vcpu *v, uint64_t *val)
 	return 0;
 }
 
+uint64_t apic_page_rights(const struct vm *vm) { return vm->apic_trap ? EPT_R : EPT_R | EPT_W; }
+
 int apic_ept_overrides(struct vm *vm)
 {
-	if (vm->apic_gpa == vm->apic_real)
+	if (vm->apic_gpa == vm->apic_real && !vm->apic_trap)
 		return 0;
 	/* The real xAPIC's page: nothing (not present; a read maps the page
 	 * of ones, a write is dropped - vmx/exit_ept.c).  The guest's base:
-	 * the real xAPIC, uncached, never executable. */
-	if (ept_set_page(vm, vm->apic_real, 0))
+	 * the real xAPIC, uncached, never executable; read-only when its
+	 * writes are trapped (vmx/exit_apic.c). */
+	if (vm->apic_gpa != vm->apic_real && ept_set_page(vm, vm->apic_real, 0))
 		return -1;
-	return ept_set_page(vm, vm->apic_gpa, vm->apic_real | EPT_R | EPT_W | ((uint64_t)MT_UC << EPT_MT_SHIFT));
+	return ept_set_page(vm, vm->apic_gpa, vm->apic_real | apic_page_rights(vm) | ((uint64_t)MT_UC << EPT_MT_SHIFT));
 }
 
 int apic_base_write(struct vcpu *v, uint64_t val)
@@ -79,8 +82,7 @@ int apic_base_write(struct vcpu *v, uint64_t val)
 	pr_info("guest moves its xAPIC to 0x%llx (the real one stays at 0x%llx)\n", (unsigned long long)base,
 		(unsigned long long)vm->apic_real);
 	/* Back to the plain identity map, then the pages moved. */
-	if (ept_rebuild(vm))
+	if (vm_ept_rebuild(v, true))
 		vm_end_run(v, true, "out of pool memory rebuilding the EPT");
-	nested_drop_shadows(v);
 	return 0;
 }

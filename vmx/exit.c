@@ -7,6 +7,7 @@
  * resumes the guest. */
 #include "boot/integrity.h"
 #include "boot/platform.h"
+#include "boot/smp.h"
 #include "lib/log.h"
 #include "lib/string.h"
 #include "lib/x86.h"
@@ -115,7 +116,21 @@ void vcpu_print_stats(const struct vcpu *v)
 void vm_end_run(struct vcpu *v, bool failed, const char *why)
 {
 	pr_info("guest ended the run (%s)\n", why);
-	vcpu_print_stats(v);
+	struct vm *vm = v->vm;
+	if (vm->ncpus > 1) {
+		/* Every other vCPU stopped at the end of its exit, then each
+		 * one's report, in CPU order. */
+		vm_stop_others(v, 10);
+		for (unsigned i = 0; i < vm->ncpus; i++) {
+			const struct vcpu *t = vm->vcpus[i];
+			if (!t)
+				continue;
+			pr_info("vCPU %u%s:\n", i, t == v ? " (ended the run)" : t->waiting_sipi ? " (waits for SIPI)" : "");
+			vcpu_print_stats(t);
+		}
+	} else {
+		vcpu_print_stats(v);
+	}
 	vm_print_footprint(v);
 	if (v->vm->hidden_accesses)
 		pr_warn("the guest accessed Nestor's memory %llu times\n", (unsigned long long)v->vm->hidden_accesses);
@@ -188,10 +203,8 @@ static void fault_exit_pending_dbg(void)
 		vmwrite(VMCS_GUEST_PENDING_DBG_EXCEPTIONS, pdbg & ~(1ull << 14));
 }
 
-int vmx_handle_exit(struct vcpu *v)
+static int handle_exit(struct vcpu *v, uint32_t reason, uint64_t t0)
 {
-	uint64_t t0 = rdtsc();
-	uint32_t reason = (uint32_t)vmread(VMCS_EXIT_REASON);
 	if (reason == EXIT_EPT_VIOLATION || reason == EXIT_EPT_MISCONFIG)
 		fault_exit_pending_dbg();
 	if (__builtin_expect(v->sink.n, 0) && ept_sink_end(v, reason)) {
@@ -213,6 +226,55 @@ int vmx_handle_exit(struct vcpu *v)
 	count_exit(v, reason, 1, t0);
 	vmcs_check_running(v);
 	return 0;
+}
+
+/* With several CPUs: what other vCPUs sent (kicks) and asked (requests,
+ * vmx/sync.c) around the exit itself. */
+static __attribute__((noinline)) int handle_exit_smp(struct vcpu *v, uint32_t reason, uint64_t t0)
+{
+	if (reason == EXIT_EXCEPTION_NMI)
+		smp_halt_if_ended(); /* the run is over on another CPU */
+	/* Bochs 2.7 leaves NMIs and SMIs masked after a SIPI exit (its
+	 * wait-for-SIPI state masks them, the exit skips the unmasking),
+	 * whichever level the SIPI was for: an IRET unmasks NMIs - on a CPU,
+	 * where nothing is blocked, it changes nothing - and the SMI blocking
+	 * it then saves in the guest state of every exit is cleared below. */
+	if (reason == EXIT_SIPI) {
+		vmx_unblock_nmis();
+		v->smi_block_fix = true;
+	}
+	/* No guest of Nestor runs in SMM, where alone "blocking by SMI" may
+	 * be 1 (SDM 26.3.1.5); Bochs 2.7 saves it after a SIPI (exit_sipi). */
+	if (v->smi_block_fix) {
+		uint64_t intr = vmread(VMCS_GUEST_INTERRUPTIBILITY);
+		if (intr & INTERRUPTIBILITY_SMI)
+			vmwrite(VMCS_GUEST_INTERRUPTIBILITY, intr & ~(uint64_t)INTERRUPTIBILITY_SMI);
+	}
+	int launch;
+	if (reason == EXIT_EXCEPTION_NMI && v->kicked &&
+	    ((vmread(VMCS_EXIT_INTR_INFO) >> 8) & 7) == INTR_TYPE_NMI && vcpu_kicked(v)) {
+		/* Another vCPU's NMI, not the guest's: only to look. */
+		vmx_unblock_nmis();
+		reinject_idt_vectoring(v);
+		launch = nested_launch_next(v);
+	} else {
+		launch = handle_exit(v, reason, t0);
+	}
+	if (v->requests) {
+		vcpu_take_requests(v);
+		vmcs_check_running(v);
+	}
+	__atomic_store_n(&v->parked, vmread(VMCS_GUEST_ACTIVITY_STATE) == ACTIVITY_WAIT_SIPI, __ATOMIC_RELEASE);
+	return launch;
+}
+
+int vmx_handle_exit(struct vcpu *v)
+{
+	uint64_t t0 = rdtsc();
+	uint32_t reason = (uint32_t)vmread(VMCS_EXIT_REASON);
+	if (__builtin_expect(v->smp, 0))
+		return handle_exit_smp(v, reason, t0);
+	return handle_exit(v, reason, t0);
 }
 
 int vmx_entry_failed(struct vcpu *v)

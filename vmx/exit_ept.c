@@ -40,16 +40,6 @@ static void log_access(struct vcpu *v, uint64_t gpa, const char *what)
 			more);
 }
 
-static int guest_mode(void)
-{
-	uint32_t cs_ar = vmread(VMCS_GUEST_CS_AR);
-	if ((vmread(VMCS_VMENTRY_CTLS) & ENTRY_IA32E_MODE) && (cs_ar & (1u << 13)))
-		return 64;
-	if (!(vmread(VMCS_CR0_READ_SHADOW) & CR0_PE))
-		return 16;
-	return (cs_ar & (1u << 14)) ? 32 : 16;
-}
-
 static uint64_t addr_mask(unsigned size) { return size == 2 ? 0xffff : size == 4 ? 0xffffffff : ~0ull; }
 
 /* STOS/MOVS: emulate the elements whose destination is Nestor's memory;
@@ -115,15 +105,9 @@ static void step_in_sink(struct vcpu *v, uint64_t gpa, struct nested *owner);
 void ept_drop_write(struct vcpu *v, uint64_t gpa, struct nested *owner)
 {
 	uint8_t bytes[15];
-	uint64_t rip = vmread(VMCS_GUEST_RIP), fault;
-	uint32_t pf;
 	struct x86_insn in;
-	int mode = guest_mode();
-	uint64_t gla = vmread(VMCS_GUEST_CS_BASE) + rip;
-	/* The CPU fetched these bytes a moment ago; read what is readable. */
-	size_t n = 15;
-	while (n && gla_read(v, gla, bytes, n, ACC_FETCH, &pf, &fault))
-		n--;
+	int mode = guest_code_bits();
+	size_t n = (size_t)guest_fetch(v, bytes);
 	/* STOS/MOVS may repeat: emulated, in chunks.  Any other instruction is
 	 * executed by the CPU itself with the page in a sink (below). */
 	if (!x86_decode(bytes, n, mode, &in) && in.map == 0 && !in.has_modrm && in.opcode >= 0xa4 &&
@@ -328,10 +312,32 @@ void ept_absent_access(struct vcpu *v, uint64_t gpa, uint64_t q, struct nested *
 	}
 }
 
+void ept_apic_write(struct vcpu *v, uint64_t gpa)
+{
+	if (apic_write_violation(v, gpa))
+		return;
+	/* Not a MOV or XCHG: a PC would do the write; Nestor does not
+	 * emulate that instruction there.  Said, and dropped. */
+	uint8_t bytes[15];
+	struct x86_insn in;
+	size_t n = (size_t)guest_fetch(v, bytes);
+	if (x86_decode(bytes, n, guest_code_bits(), &in)) {
+		inject_ud(v);
+		return;
+	}
+	pr_warn("guest vCPU %u writes its xAPIC (offset 0x%llx) with an instruction Nestor does not emulate there "
+		"(opcode 0x%x): dropped\n", v->id, (unsigned long long)(gpa & 0xfff), in.opcode);
+	skip_instruction_len(v, in.length);
+}
+
 void exit_ept_violation(struct vcpu *v)
 {
 	uint64_t q = vmread(VMCS_EXIT_QUALIFICATION);
 	uint64_t gpa = vmread(VMCS_GUEST_PHYSICAL_ADDR);
+	if (v->vm->apic_trap && (gpa & ~0xfffull) == v->vm->apic_gpa && (q & 2)) {
+		ept_apic_write(v, v->vm->apic_real | (gpa & 0xfff));
+		return;
+	}
 	if (!is_hidden(v->vm, gpa)) {
 		if (snap_ept_fault(v, gpa, q))
 			return; /* copy-on-write: the page is saved and writable now */

@@ -87,19 +87,30 @@ static void init_state(struct vcpu *v, uint16_t cs, uint64_t cs_base, uint64_t r
 	vmwrite(VMCS_GUEST_PDPTE0, 0);
 }
 
+void vcpu_reset(struct vcpu *v, bool bsp)
+{
+	init_state(v, 0xf000, 0xffff0000ull, 0xfff0);
+	vmwrite(VMCS_GUEST_ACTIVITY_STATE, bsp ? ACTIVITY_ACTIVE : ACTIVITY_WAIT_SIPI);
+	v->waiting_sipi = !bsp;
+}
+
 void exit_init(struct vcpu *v)
 {
 	/* An INIT resets the vCPU; an application processor then waits for a
-	 * SIPI, the bootstrap processor restarts at the reset vector. */
+	 * SIPI, the bootstrap processor restarts at the reset vector.  (With
+	 * several CPUs the guest's INITs are emulated, vmx/exit_apic.c, and
+	 * do not come here.) */
 	bool bsp = rdmsr(MSR_IA32_APIC_BASE) & (1u << 8);
-	init_state(v, 0xf000, 0xffff0000ull, 0xfff0);
-	vmwrite(VMCS_GUEST_ACTIVITY_STATE, bsp ? ACTIVITY_ACTIVE : ACTIVITY_WAIT_SIPI);
+	vcpu_reset(v, bsp);
 	pr_info("guest vCPU %u received INIT (%s)\n", v->id, bsp ? "restarts at the reset vector" : "waits for SIPI");
 }
 
 void exit_sipi(struct vcpu *v)
 {
 	unsigned vec = vmread(VMCS_EXIT_QUALIFICATION) & 0xff;
-	init_state(v, vec << 8, (uint64_t)vec << 12, 0);
+	pr_debug("guest vCPU %u received SIPI (vector 0x%x)\n", v->id, vec);
+	init_state(v, (uint16_t)(vec << 8), (uint64_t)vec << 12, 0);
 	vmwrite(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);
+	v->waiting_sipi = false;
+	/* (Bochs' NMI and SMI masking after it: vmx_handle_exit.) */
 }

@@ -110,13 +110,15 @@ int guest_msr_write(struct vcpu *v, uint32_t msr, uint64_t val)
 		return -1;
 	if (msr == MSR_IA32_APIC_BASE)
 		return apic_base_write(v, val);
+	if (msr == 0x830 && v->vm->apic_trap)
+		return apic_x2apic_icr_write(v, val);
 	if (mtrr_is_msr(msr)) {
 		/* Virtual: the EPT's memory types follow them, the real MTRRs
 		 * (Nestor's own memory types) never change. */
 		uint64_t old;
 		if (mtrr_msr_read(&v->vm->mtrr, msr, &old) || mtrr_msr_write(&v->vm->mtrr, msr, val))
 			return -1;
-		if (old != val && ept_rebuild(v->vm))
+		if (old != val && vm_ept_rebuild(v, false))
 			vm_end_run(v, true, "out of pool memory rebuilding the EPT");
 		return 0;
 	}

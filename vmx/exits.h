@@ -73,6 +73,37 @@ int apic_base_write(struct vcpu *v, uint64_t val);
 void apic_init(struct vcpu *v);
 /* EPT entries for a moved xAPIC, applied after every EPT build. */
 int apic_ept_overrides(struct vm *vm);
+/* EPT rights of the guest's xAPIC page (read-only when writes are trapped). */
+uint64_t apic_page_rights(const struct vm *vm);
+/* Several CPUs: the guest's xAPIC writes and x2APIC ICR writes are trapped,
+ * INITs emulated (vmx/exit_apic.c).  Called once, before the guest runs. */
+int apic_trap_init(struct vm *vm);
+/* A write to the guest's xAPIC page (gpa in it): emulated; false when the
+ * instruction is not one Nestor emulates there. */
+bool apic_write_violation(struct vcpu *v, uint64_t gpa);
+/* The same, from an EPT violation (gpa: the real xAPIC's address). */
+void ept_apic_write(struct vcpu *v, uint64_t gpa);
+/* The guest's WRMSR of the x2APIC ICR (0x830) when trapped; -1: #GP. */
+int apic_x2apic_icr_write(struct vcpu *v, uint64_t val);
+/* Requests between vCPUs (vmx/sync.c): taken at the end of an exit; a
+ * stop only (with its INVEPT) while waiting on another vCPU. */
+void vcpu_take_requests(struct vcpu *v);
+void vcpu_serve_pause(struct vcpu *v);
+/* An INIT for vCPU t (another one), taken before this returns. */
+void vcpu_send_init(struct vcpu *from, struct vcpu *t);
+/* Every other running vCPU stopped at the end of its exit (waiting ms
+ * milliseconds at most for each), until vm_resume_others, which also asks
+ * them for `after` (REQ_*). */
+void vm_stop_others(struct vcpu *v, unsigned ms);
+void vm_resume_others(struct vcpu *v, unsigned after);
+/* ept_rebuild with the other vCPUs stopped and flushed after; their shadow
+ * EPTs (and ours) dropped too when drop_shadows. */
+int vm_ept_rebuild(struct vcpu *v, bool drop_shadows);
+/* An NMI for the guest context running on v's CPU (the level running, or
+ * held for its hypervisor): delivered at the next entry. */
+void vcpu_nmi_arrived(struct vcpu *v);
+/* An NMI that is a kick from another vCPU of ours: consumes it. */
+bool vcpu_kicked(struct vcpu *v);
 
 /* vmx/exit_io.c */
 void exit_io(struct vcpu *v);
@@ -84,6 +115,9 @@ void exit_wbinvd(struct vcpu *v);
 void exit_hlt(struct vcpu *v);
 void exit_vmx_insn(struct vcpu *v);
 void exit_init(struct vcpu *v);
+/* The vCPU after INIT (SDM 3A table 10-1): the reset vector for the
+ * bootstrap processor, waiting for SIPI for the others. */
+void vcpu_reset(struct vcpu *v, bool bsp);
 void exit_sipi(struct vcpu *v);
 void exit_getsec(struct vcpu *v);
 

@@ -394,6 +394,25 @@ bool guest_in_64bit_mode(void)
 	return (vmread(VMCS_VMENTRY_CTLS) & ENTRY_IA32E_MODE) && (vmread(VMCS_GUEST_CS_AR) & (1u << 13));
 }
 
+int guest_code_bits(void)
+{
+	if (guest_in_64bit_mode())
+		return 64;
+	if (!(vmread(VMCS_CR0_READ_SHADOW) & CR0_PE))
+		return 16;
+	return (vmread(VMCS_GUEST_CS_AR) & (1u << 14)) ? 32 : 16;
+}
+
+int guest_fetch(struct vcpu *v, uint8_t bytes[15])
+{
+	uint64_t gla = vmread(VMCS_GUEST_CS_BASE) + vmread(VMCS_GUEST_RIP), fault;
+	uint32_t pf;
+	size_t n = 15;
+	while (n && gla_read(v, gla, bytes, n, ACC_FETCH, &pf, &fault))
+		n--;
+	return (int)n;
+}
+
 int seg_linear(struct vcpu *v, unsigned seg, uint64_t offset, unsigned size, int access, uint64_t *gla,
 	       struct gfault *f)
 {

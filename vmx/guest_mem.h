@@ -59,6 +59,11 @@ void gfault_raise(struct vcpu *v, const struct gfault *f);
 int seg_linear(struct vcpu *v, unsigned seg, uint64_t offset, unsigned size, int access, uint64_t *gla,
 	       struct gfault *f);
 bool guest_in_64bit_mode(void);
+/* The code size of the running guest: 16, 32 or 64 (for the decoder). */
+int guest_code_bits(void);
+/* The bytes at the guest's CS:RIP, as many of 15 as can be read (the CPU
+ * fetched them a moment ago); returns how many. */
+int guest_fetch(struct vcpu *v, uint8_t bytes[15]);
 
 /* Older interface: gla_to_gpa gives a #PF error code (0 when an EPT refused
  * the access), gla_read reads across pages. */

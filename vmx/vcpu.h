@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "boot/layout.h"
 #include "mm/regions.h"
 #include "nested/nested.h"
 #include "vmx/caps.h"
@@ -43,10 +44,14 @@ struct cpuid_cache_entry {
 struct vm;
 struct snap_state;
 
+/* Requests between vCPUs (vmx/sync.c). */
+enum { REQ_INIT = 1, REQ_INVEPT = 2, REQ_DROP_SHADOWS = 4, REQ_PAUSE = 8 };
+
 struct vcpu {
 	uint64_t gpr[16]; /* must stay first: see vmx/entry.S */
 	struct vm *vm;
 	unsigned id;
+	bool smp; /* the VM has several vCPUs (vmx/sync.c) */
 	void *vmcs;
 	uint64_t vmcs_phys;   /* VMCS01: runs our guest */
 	uint64_t loaded_vmcs; /* the current VMCS (vmx/vmcs_own.h), ~0: none */
@@ -86,6 +91,24 @@ struct vcpu {
 	/* Events waiting to be delivered to the guest. */
 	unsigned nmi_pending;
 
+	/* Just started by a SIPI: an INIT held while the vCPU waited for it
+	 * is dropped (vmx/exit_misc.c); the pin controls to put back. */
+	/* Clear "blocking by SMI" in the guest state of every exit (see
+	 * vmx_handle_exit): set by the first SIPI. */
+	bool smi_block_fix;
+	/* Set by this vCPU only: it waits for a SIPI (an INIT changes
+	 * nothing then). */
+	volatile bool waiting_sipi;
+	/* The context it enters (any level) waits for SIPI: it runs nothing,
+	 * and NMIs do not reach it (vmx/sync.c). */
+	volatile bool parked;
+	/* What other vCPUs asked of this one (REQ_*, vmx/sync.c), whether an
+	 * NMI they sent to make it look is outstanding, and whether it is
+	 * stopped at their request. */
+	volatile unsigned requests;
+	volatile bool kicked;
+	volatile bool paused;
+
 	/* Bochs shutdown-port sequence seen so far on port 0x8900. */
 	unsigned shutdown_match;
 
@@ -113,11 +136,16 @@ struct vm {
 	/* The xAPIC (vmx/apic.c): where it really is, where the guest put it,
 	 * and the page that is nothing since it moved (~0: none). */
 	uint64_t apic_real, apic_gpa, apic_absent;
+	bool apic_trap; /* its writes exit (several CPUs: vmx/exit_apic.c) */
+	volatile int sync_lock; /* 1 + the vCPU stopping the others, or 0 (vmx/sync.c) */
 	uint64_t cr4_allowed; /* CR4 bits the guest may set */
 	unsigned level;   /* our level in the stack */
 	bool delegated;   /* the level below emulates VMX for our guest (docs/depth.md) */
 	uint16_t vpid;
 	struct vcpu *vcpu0;
+	/* One vCPU per CPU of the machine (boot/smp.h), by CPU index. */
+	struct vcpu *vcpus[MAX_CPUS];
+	unsigned ncpus;
 	struct snap_state *snap; /* snapshots (snap/), NULL without a pool */
 	uint64_t hidden_accesses; /* guest accesses to Nestor's memory */
 };

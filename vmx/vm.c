@@ -1,6 +1,7 @@
 /* vm.c - creating Nestor's one VM and running it. */
 #include "boot/config.h"
 #include "boot/cpu.h"
+#include "boot/smp.h"
 #include "boot/integrity.h"
 #include "boot/platform.h"
 #include "boot/trap.h"
@@ -22,14 +23,22 @@
 
 static struct vmx_caps caps; /* read once at boot, read-only after */
 
+void vcpu_nmi_arrived(struct vcpu *v)
+{
+	if (v->cur > 1)
+		nested_nmi_in_root(v);
+	else
+		v->nmi_pending++;
+}
+
 static void on_nmi(void)
 {
-	/* An NMI while Nestor runs: it is the guest's, deliver it on entry. */
+	/* An NMI while Nestor runs: a kick from another of our vCPUs (its
+	 * request is taken at the end of this exit), or the guest's, to be
+	 * delivered on entry. */
 	struct vcpu *v = this_cpu()->vcpu;
-	if (v && v->cur > 1)
-		nested_nmi_in_root(v);
-	else if (v)
-		v->nmi_pending++;
+	if (v && !vcpu_kicked(v))
+		vcpu_nmi_arrived(v);
 }
 
 /* On a Nestor that takes it, hand the VMX emulation of our guest to it
@@ -59,6 +68,40 @@ static __attribute__((noreturn)) void fail(const char *what, const char *err)
 {
 	pr_err("%s: %s\n", what, err);
 	machine_end(true);
+}
+
+/* An application processor's vCPU: it waits for SIPI, as the CPU did
+ * before Nestor took it (the guest's bootstrap processor starts it with
+ * INIT-SIPI-SIPI: vmx/exit_misc.c).  Runs on that CPU. */
+static __attribute__((noreturn)) void vm_run_ap(void *ctx, unsigned index)
+{
+	struct vm *vm = ctx;
+	char err[200];
+	struct vcpu *v = zalloc(sizeof(*v));
+	if (!v)
+		fail("VM", "out of pool memory for a vCPU");
+	v->vm = vm;
+	v->id = index;
+	v->smp = true;
+	if (vmx_enable(vm, v, err, sizeof(err)))
+		fail("VMX", err);
+	vmx_vcpu_setup(v);
+	cpuid_init(v);
+	if (nested_vcpu_init(v))
+		fail("nested VMX", "out of pool memory");
+	/* Delegation is made per vCPU below: an AP asks as the BSP did. */
+	if (vm->delegated) {
+		uint64_t rbx = 0, rcx = nested_caps_hash(), rdx = 0;
+		int64_t status = nestor_vmcall(NESTOR_HC_DELEGATE_VMX, &rbx, &rcx, &rdx, 0, 0);
+		if (status != NESTOR_OK)
+			fail("VMX delegation", "the Nestor below took it for the first CPU, refused it for another");
+	}
+	vcpu_reset(v, false);
+	v->parked = true;
+	vm->vcpus[index] = v;
+	pr_debug("CPU %u (APIC ID %u): vCPU %u waits for SIPI\n", index, this_cpu()->apic_id, index);
+	this_cpu()->vcpu = v;
+	vmx_launch(v);
 }
 
 void vm_run(const struct mb2_info *mb, unsigned level)
@@ -97,12 +140,19 @@ void vm_run(const struct mb2_info *mb, unsigned level)
 		fail("snapshots", "snap_pool= is too small for its own bookkeeping, or Nestor's pool is exhausted");
 	v->vm = vm;
 	vm->vcpu0 = v;
+	vm->vcpus[0] = v;
+	vm->ncpus = smp_ncpus();
+	v->smp = vm->ncpus > 1;
+	if (vm->ncpus > 1 && !(caps.misc & VMX_MISC_WAIT_SIPI))
+		fail("VMX", "the CPU has no wait-for-SIPI activity state: cannot hold the other CPUs for the guest");
 	if (vmx_enable(vm, v, err, sizeof(err)))
 		fail("VMX", err);
 	nested_probe_inv_type(&caps); /* needs VMX operation */
 	vmx_vcpu_setup(v);
 	cpuid_init(v);
 	apic_init(v);
+	if (vm->ncpus > 1 && apic_trap_init(vm))
+		fail("EPT", "out of pool memory (raise mem=)");
 	if (nested_vcpu_init(v))
 		fail("nested VMX", "out of pool memory");
 	delegate_vmx(vm);
@@ -120,5 +170,6 @@ void vm_run(const struct mb2_info *mb, unsigned level)
 		(unsigned long long)(total * 4));
 	this_cpu()->vcpu = v;
 	trap_set_nmi_hook(on_nmi);
+	smp_release(vm_run_ap, vm);
 	vmx_launch(v);
 }

@@ -9,6 +9,10 @@
 #define MSR_VMX_EXIT 0x483
 #define MSR_VMX_ENTRY 0x484
 #define MSR_VMX_MISC 0x485
+/* IA32_VMX_MISC bits (SDM appendix A.6): activity states supported. */
+#define VMX_MISC_HLT (1ull << 6)
+#define VMX_MISC_SHUTDOWN (1ull << 7)
+#define VMX_MISC_WAIT_SIPI (1ull << 8)
 #define MSR_VMX_CR0_FIXED0 0x486
 #define MSR_VMX_CR0_FIXED1 0x487
 #define MSR_VMX_CR4_FIXED0 0x488

@@ -183,5 +183,74 @@ def ept():
             recs += rec((0x2000 * (5 - lvl)) | 7)
         put('ept12_walk', i, [sel, 7] + list(u64(eptp)) + list(u64(gpa)) + recs)
 
+# --- ACPI: RSDP, then memory at physical 0 holding RSDT/XSDT and MADT ------------
+def acpi_table(sig, rev, body):
+    t = bytearray(sig + u32(36 + len(body)) + bytes([rev, 0]) + b'BOCHS BXPC    ' + u32(1) + b'BXPC' + u32(1) + body)
+    t[9] = -sum(t) & 0xff
+    return bytes(t)
+
+def rsdp(rsdt, xsdt=None, length=36):
+    r = bytearray(b'RSD PTR ' + b'\0' + b'BOCHS ' + bytes([0 if xsdt is None else 2]) + u32(rsdt))
+    r[8] = -sum(r) & 0xff
+    if xsdt is not None:
+        r += u32(length) + u64(xsdt) + b'\0' * (length - 32)
+        r[32] = -sum(r) & 0xff
+    return bytes(r)
+
+def acpi_mem(tables, size):
+    m = bytearray(size)
+    for pa, t in tables.items():
+        m[pa:pa + len(t)] = t
+    return bytes(m[:size])
+
+def lapic(uid, aid, flags=1): return bytes([0, 8, uid, aid]) + u32(flags)
+def x2apic(aid, uid, flags=1): return bytes([9, 16]) + u16(0) + u32(aid) + u32(flags) + u32(uid)
+def ioapic(i, addr, gsi): return bytes([1, 12, i, 0]) + u32(addr) + u32(gsi)
+def iso(src, gsi, flags): return bytes([2, 10, 0, src]) + u32(gsi) + u16(flags)
+
+def acpi():
+    facp = acpi_table(b'FACP', 1, bytes(80))
+    def madt(entries, rev=1, lapic_addr=0xfee00000, flags=1):
+        return acpi_table(b'APIC', rev, u32(lapic_addr) + u32(flags) + b''.join(entries))
+    bochs2 = madt([lapic(0, 0), lapic(1, 1), ioapic(2, 0xfec00000, 0), iso(0, 2, 0), iso(9, 9, 0xd),
+                   bytes([4, 6, 0xff, 5, 0, 1])])
+    r = rsdp(0x40)
+    put('acpi', 0, [len(r)] + list(r + acpi_mem({0x40: acpi_table(b'RSDT', 1, u32(0x80) + u32(0x100)),
+                                                  0x80: facp, 0x100: bochs2}, 0x200)))
+    four = madt([lapic(i, i, 1 if i != 2 else 0) for i in range(4)] + [ioapic(4, 0xfec00000, 0)], rev=3)
+    r = rsdp(0x40, 0x60)
+    put('acpi', 1, [len(r)] + list(r + acpi_mem({0x40: acpi_table(b'RSDT', 1, u32(0x100)),
+                                                  0x60: acpi_table(b'XSDT', 1, u64(0xe0) + u64(0x100)),
+                                                  0xe0: acpi_table(b'SSDT', 1, b'x'), 0x100: four}, 0x200)))
+    x2 = madt([lapic(0, 0), x2apic(0x100, 1), x2apic(0x101, 2, 2), bytes([5, 12, 0, 0]) + u64(0xfed00000),
+               bytes([0xa, 12, 0, 0]) + u32(0xffffffff) + bytes([1, 0, 0, 0])], rev=5)
+    r = rsdp(0, 0x40, length=40)
+    put('acpi', 2, [len(r)] + list(r + acpi_mem({0x40: acpi_table(b'XSDT', 1, u64(0x80)), 0x80: x2}, 0x140)))
+    many = madt([lapic(i, i) for i in range(70)] + [ioapic(i, 0xfec00000, 24 * i) for i in range(18)] +
+                [iso(i, i, 0) for i in range(34)])
+    r = rsdp(0x40)
+    put('acpi', 3, [len(r)] + list(r + acpi_mem({0x40: acpi_table(b'RSDT', 1, u32(0x80)), 0x80: many}, 0x80 + len(many))))
+    # The MADT in the mirror at the top of the address space: its last byte at 2^64 - 2.
+    size = 0x100
+    top = (1 << 64) - size
+    r = rsdp(0, 0x40)
+    m = acpi_mem({0x40: acpi_table(b'XSDT', 1, u64(top + size - 1 - len(bochs2))),
+                  size - 1 - len(bochs2): bochs2}, size)
+    put('acpi', 4, [len(r)] + list(r + m))
+    # 256 tables listed, the MADT last; then 257, too many.
+    r = rsdp(0x40)
+    rsdt = acpi_table(b'RSDT', 1, u32(0x480) * 255 + u32(0x500))
+    put('acpi', 6, [len(r)] + list(r + acpi_mem({0x40: rsdt, 0x480: facp, 0x500: bochs2}, 0x600)))
+    rsdt = acpi_table(b'RSDT', 1, u32(0x480) * 256 + u32(0x500))
+    put('acpi', 8, [len(r)] + list(r + acpi_mem({0x40: rsdt, 0x480: facp, 0x500: bochs2}, 0x600)))
+    # Other entry types, at their minimum lengths: NMI source, I/O SAPIC, local SAPIC, platform interrupts.
+    other = madt([lapic(0, 0), bytes([3, 8, 0, 0]) + u32(0), bytes([6, 16, 0, 0]) + u32(0) + u64(0xfec00000),
+                  bytes([7, 17, 0, 0, 0]) + bytes(11) + b'\0', bytes([8, 16]) + bytes(14), bytes([0x10, 16]) + bytes(14)])
+    put('acpi', 7, [len(r)] + list(r + acpi_mem({0x40: acpi_table(b'RSDT', 1, u32(0x80)), 0x80: other}, 0x180)))
+    # The same tables as seed 0, with memory that changes under the parser.
+    r = rsdp(0x40)
+    put('acpi', 5, [0x80 | len(r)] + list(r + acpi_mem({0x40: acpi_table(b'RSDT', 1, u32(0x80) + u32(0x100)),
+                                                         0x80: facp, 0x100: bochs2}, 0x200)))
+
 if __name__ == '__main__':
-    decode(); mb2(); elfs(); multiboot(); bzimages(); cmdlines(); vmcs12(); ept()
+    decode(); mb2(); elfs(); multiboot(); bzimages(); cmdlines(); vmcs12(); ept(); acpi()

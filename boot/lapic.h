@@ -1,0 +1,29 @@
+/* lapic.h - Nestor's own use of the local APIC: this CPU's APIC ID and
+ * inter-processor interrupts (INIT, SIPI, NMI) to other CPUs.
+ *
+ * The guest owns the local APIC (it is passed through, vmx/vmx.c): Nestor
+ * programs nothing in it and only sends IPIs, leaving the ICR as it found
+ * it.  Works in xAPIC and x2APIC mode, whichever the CPU is in at the time
+ * (the guest may switch). */
+#ifndef BOOT_LAPIC_H
+#define BOOT_LAPIC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* ICR low bits (SDM 3A 11.6.1). */
+#define ICR_FIXED (0u << 8)
+#define ICR_NMI (4u << 8)
+#define ICR_INIT (5u << 8)
+#define ICR_STARTUP (6u << 8)
+#define ICR_ASSERT (1u << 14)
+#define ICR_LEVEL (1u << 15)
+#define ICR_BUSY (1u << 12) /* xAPIC delivery status */
+
+/* The APIC ID of the calling CPU (x2APIC: 32 bits; xAPIC: 8). */
+uint32_t lapic_id(void);
+/* Sends icr_low to the CPU with APIC ID dest; false when the xAPIC did not
+ * accept it (delivery status still busy after a bounded wait). */
+bool lapic_send(uint32_t dest, uint32_t icr_low);
+
+#endif

@@ -1,0 +1,807 @@
+/* smp.c - the 'smp' suite: the guest's other CPUs (issue 12).
+ *
+ * The CPUs come from the ACPI MADT (lib/acpi.c; the RSDP from the
+ * multiboot2 tags, or the BIOS areas after a multiboot (v1) boot).  The
+ * BSP starts each application processor as the SDM's "typical BSP
+ * initialization sequence" does (3A 9.4.4.1): INIT, 10 ms, SIPI, 200 us,
+ * SIPI.  The AP begins at the trampoline (smp_tramp.S, copied to
+ * SMP_TRAMP_BASE) in real mode, reaches long mode with the BSP's CR3 and
+ * calls smp_ap_entry() on its own stack, which loads the BSP's GDT and IDT,
+ * enables its local APIC, notes what it sees (APIC ID, CPUID, control
+ * registers) in its slot of cpus[], and waits for commands with interrupts
+ * on.  The APs are started when the first test of the suite runs (tests run
+ * sorted by name: counter, cpus, init_restart, ipi, tlb_shootdown) and
+ * parked again (INIT: wait-for-SIPI) at the end of the last one.
+ *
+ * Only the BSP prints, in CPU order, from what the APs wrote into their
+ * slots, after waiting for them with a bounded wait on the PIT: nothing
+ * printed depends on timing or on how the CPUs interleave, so the
+ * transcript is the same at every depth and for every interleaving.  With
+ * one CPU the suite says so and does the BSP's part only.
+ *
+ * Delays and timeouts count on channel 2 of the 8254 PIT (only the BSP
+ * uses it); the legacy PIC is masked while a test runs, so that only the
+ * IPIs the tests send arrive. */
+#include "guest/test.h"
+#include "guest/tests/smp.h"
+#include "lib/acpi.h"
+#include "lib/format.h"
+#include "lib/string.h"
+#include "lib/x86.h"
+
+#define MAX_CPUS 16
+#define AP_STACK_SIZE 16384
+
+/* xAPIC registers (SDM 3A 11.4.1, table 11-1) */
+#define APIC_ID 0x20
+#define APIC_TPR 0x80
+#define APIC_EOI 0xb0
+#define APIC_SVR 0xf0
+#define APIC_ICR_LO 0x300
+#define APIC_ICR_HI 0x310
+#define ICR_FIXED (0u << 8)
+#define ICR_INIT (5u << 8)
+#define ICR_STARTUP (6u << 8)
+#define ICR_PENDING (1u << 12)
+#define ICR_ASSERT (1u << 14)
+#define ICR_LEVEL (1u << 15)
+#define APIC_BASE_BSP (1u << 8)
+#define APIC_BASE_X2APIC (1u << 10)
+#define APIC_BASE_ENABLE (1u << 11)
+
+#define VEC_TO_AP 0x50    /* BSP -> AP */
+#define VEC_AP_TO_AP 0x51 /* AP -> next AP */
+#define VEC_TLB 0x52      /* TLB shootdown */
+#define VEC_TO_BSP 0x60   /* AP -> BSP: 0x60 + the sender's index */
+#define VEC_SPURIOUS 0xff
+
+/* Bounded waits, in ms of the machine's time (generous: an AP under three
+ * Nestors exits on every mode switch). */
+#define START_MS 5000
+#define CMD_MS 5000
+#define IPI_MS 1000
+
+#define COUNT_ROUNDS 10000
+#define TLB_VA 0x140000000ull /* 5 GiB: PML4 entry 0, PDPT entry 5, above the identity map */
+
+struct cpu {
+	uint32_t apic_id; /* the MADT's */
+	bool up;          /* the BSP's view: started and answered */
+	uint32_t starts;  /* generations started so far */
+	/* written by the CPU itself when it reaches C */
+	volatile uint32_t gen;      /* the generation it was started in */
+	volatile uint32_t lapic_id; /* APIC ID register [31:24] */
+	volatile uint32_t cpuid_id; /* CPUID.1 EBX[31:24], the initial APIC ID */
+	volatile uint32_t bsp_flag; /* IA32_APIC_BASE.BSP */
+	volatile uint64_t cr0, cr4, efer;
+	/* commands from the BSP: cmd runs when cmd_seq != done_seq */
+	void (*volatile cmd)(unsigned idx);
+	volatile uint32_t cmd_seq, done_seq;
+	/* results */
+	volatile uint32_t ipis, ring_ipis, tlb_ipis;
+	volatile uint64_t counted, heartbeat, tlb_before, tlb_after;
+};
+
+static struct cpu cpus[MAX_CPUS];
+static unsigned ncpus; /* cpus[0] is the BSP, then the MADT's other enabled CPUs in its order */
+static uint8_t ap_stacks[MAX_CPUS][AP_STACK_SIZE] __attribute__((aligned(16)));
+static uint8_t idx_of_apic[256];
+static uint64_t apic_base;
+static struct acpi_madt_info madt;
+static const char *rsdp_from;
+static enum acpi_err madt_err;
+static bool probed, probe_ok, started;
+
+/* What the APs take over from the BSP. */
+static struct {
+	struct dtr gdtr, idtr;
+	uint64_t cr0, cr3, cr4, efer;
+} bsp;
+
+static uint32_t apic_read(unsigned reg) { return *(volatile uint32_t *)(apic_base + reg); }
+static void apic_write(unsigned reg, uint32_t v) { *(volatile uint32_t *)(apic_base + reg) = v; }
+static unsigned my_index(void) { return idx_of_apic[apic_read(APIC_ID) >> 24]; }
+
+/* --- time: PIT channel 2, one-shot (mode 0), its output on port 0x61 bit 5 */
+#define PIT_HZ 1193182u
+#define PORT_B 0x61
+
+static void pit_arm(uint32_t us)
+{
+	uint64_t ticks = ((uint64_t)us * PIT_HZ + 999999) / 1000000;
+	if (ticks == 0)
+		ticks = 1;
+	if (ticks > 0xffff)
+		ticks = 0xffff;
+	uint8_t b = inb(PORT_B) & ~0x03;
+	outb(PORT_B, b);        /* gate low, speaker off */
+	outb(0x43, 0xb0);       /* channel 2, lobyte/hibyte, mode 0, binary */
+	outb(0x42, (uint8_t)ticks);
+	outb(0x42, (uint8_t)(ticks >> 8));
+	outb(PORT_B, b | 0x01); /* gate high: count */
+}
+
+static bool pit_expired(void) { return (inb(PORT_B) & 0x20) != 0; }
+
+static void udelay(uint32_t us)
+{
+	while (us) {
+		uint32_t n = us > 50000 ? 50000 : us;
+		pit_arm(n);
+		while (!pit_expired())
+			pause();
+		us -= n;
+	}
+}
+
+/* Polls cond until it holds or ms have passed; its last value. */
+#define WAIT_UNTIL(cond, ms)                                               \
+	({                                                                 \
+		bool ok_ = (cond);                                         \
+		for (uint32_t left_ = (ms); !ok_ && left_;) {              \
+			uint32_t n_ = left_ > 50 ? 50 : left_;             \
+			pit_arm(n_ * 1000);                                \
+			while (!(ok_ = (cond)) && !pit_expired())          \
+				pause();                                   \
+			left_ -= n_;                                       \
+		}                                                          \
+		ok_ || (cond);                                             \
+	})
+
+/* --- IPIs ------------------------------------------------------------ */
+static bool send_ipi(uint32_t apic_id, uint32_t low)
+{
+	apic_write(APIC_ICR_HI, apic_id << 24);
+	apic_write(APIC_ICR_LO, low);
+	for (unsigned i = 0; i < 1000000; i++)
+		if (!(apic_read(APIC_ICR_LO) & ICR_PENDING))
+			return true;
+	return false;
+}
+
+static void eoi(void) { apic_write(APIC_EOI, 0); }
+
+static void on_spurious(struct trap_frame *f) { (void)f; /* no EOI for a spurious interrupt */ }
+
+static void on_to_ap(struct trap_frame *f)
+{
+	(void)f;
+	cpus[my_index()].ipis++;
+	eoi();
+}
+
+static void on_ring(struct trap_frame *f)
+{
+	(void)f;
+	cpus[my_index()].ring_ipis++;
+	eoi();
+}
+
+static volatile uint32_t to_bsp[MAX_CPUS];
+
+static void on_to_bsp(struct trap_frame *f)
+{
+	to_bsp[(f->vector - VEC_TO_BSP) % MAX_CPUS]++;
+	eoi();
+}
+
+static void on_tlb(struct trap_frame *f)
+{
+	(void)f;
+	struct cpu *c = &cpus[my_index()];
+	invlpg((const void *)TLB_VA);
+	c->tlb_after = *(volatile uint64_t *)TLB_VA;
+	c->tlb_ipis++;
+	eoi();
+}
+
+/* --- the APs' side ----------------------------------------------------- */
+static void enable_apic(void)
+{
+	apic_write(APIC_SVR, 0x100 | VEC_SPURIOUS); /* software-enabled */
+	apic_write(APIC_TPR, 0);
+}
+
+static void note_self(struct cpu *c)
+{
+	c->lapic_id = apic_read(APIC_ID) >> 24;
+	c->cpuid_id = cpuid(1, 0).ebx >> 24;
+	c->bsp_flag = (rdmsr(MSR_IA32_APIC_BASE) & APIC_BASE_BSP) ? 1 : 0;
+	c->cr0 = read_cr0();
+	c->cr4 = read_cr4();
+	c->efer = rdmsr(MSR_EFER);
+}
+
+__attribute__((noreturn)) void smp_ap_entry(uint64_t index)
+{
+	struct cpu *c = &cpus[index];
+	/* The BSP's GDT (the trampoline's page may be reused) and IDT. */
+	lgdt(&bsp.gdtr);
+	__asm__ volatile("pushq $0x08\n\tleaq 1f(%%rip), %%rax\n\tpushq %%rax\n\tlretq\n1:\n\t"
+			 "movl $0x10, %%eax\n\tmovl %%eax, %%ds\n\tmovl %%eax, %%es\n\tmovl %%eax, %%ss\n\t"
+			 ::: "rax", "memory");
+	lidt(&bsp.idtr);
+	if (read_cr4() != bsp.cr4)
+		write_cr4(bsp.cr4); /* PCIDE, which the trampoline leaves out */
+	enable_apic();
+	note_self(c);
+	c->done_seq = c->cmd_seq; /* nothing left over from before an INIT */
+	uint32_t gen = c->starts;
+	__atomic_store_n(&c->gen, gen, __ATOMIC_RELEASE);
+	/* Commands, interrupts on. */
+	sti();
+	for (;;) {
+		uint32_t seq = __atomic_load_n(&c->cmd_seq, __ATOMIC_ACQUIRE);
+		if (seq != c->done_seq) {
+			c->cmd((unsigned)index);
+			__atomic_store_n(&c->done_seq, seq, __ATOMIC_RELEASE);
+		}
+		pause();
+	}
+}
+
+/* --- the BSP's side ---------------------------------------------------- */
+static void post(unsigned i, void (*fn)(unsigned))
+{
+	cpus[i].cmd = fn;
+	__atomic_store_n(&cpus[i].cmd_seq, cpus[i].cmd_seq + 1, __ATOMIC_RELEASE);
+}
+
+static bool done(unsigned i) { return __atomic_load_n(&cpus[i].done_seq, __ATOMIC_ACQUIRE) == cpus[i].cmd_seq; }
+
+static bool wait_done(unsigned i) { return WAIT_UNTIL(done(i), CMD_MS); }
+
+/* A pointer to identity-mapped low memory that the compiler cannot see
+ * through (GCC takes small constant addresses for null-pointer offsets). */
+static void *low(uint64_t pa)
+{
+	__asm__("" : "+r"(pa));
+	return (void *)pa;
+}
+
+static bool read_phys(void *ctx, uint64_t pa, void *buf, size_t len)
+{
+	(void)ctx;
+	if (pa < 0x1000 || pa >= (1ull << 32) || len > (1ull << 32) - pa)
+		return false; /* the identity map ends at 4 GiB */
+	memcpy(buf, low(pa), len);
+	return true;
+}
+
+/* ACPI 5.2.5.1: on a PC BIOS, the RSDP is in the first KiB of the EBDA or
+ * in E0000-FFFFF, on a 16-byte boundary. */
+static const uint8_t *scan_rsdp(uint64_t from, uint64_t to, size_t *len)
+{
+	for (uint64_t p = from & ~15ull; p + 20 <= to; p += 16) {
+		const uint8_t *r = low(p);
+		if (memcmp(r, "RSD PTR ", 8))
+			continue;
+		uint8_t sum = 0;
+		for (int i = 0; i < 20; i++)
+			sum += r[i];
+		if (sum)
+			continue;
+		*len = r[15] >= 2 && p + ACPI_RSDP_V2_LEN <= to ? ACPI_RSDP_V2_LEN : ACPI_RSDP_V1_LEN;
+		return r;
+	}
+	return NULL;
+}
+
+static const uint8_t *find_rsdp(size_t *len)
+{
+	if (boot_info.rsdp_new) {
+		rsdp_from = "multiboot2 tag 15 (ACPI 2.0+)";
+		*len = boot_info.rsdp_new_len;
+		return boot_info.rsdp_new;
+	}
+	if (boot_info.rsdp_old) {
+		rsdp_from = "multiboot2 tag 14 (ACPI 1.0)";
+		*len = boot_info.rsdp_old_len;
+		return boot_info.rsdp_old;
+	}
+	uint64_t ebda = (uint64_t)*(volatile uint16_t *)low(0x40e) << 4;
+	const uint8_t *r = NULL;
+	if (ebda >= 0x80000 && ebda < 0xa0000)
+		r = scan_rsdp(ebda, ebda + 1024, len);
+	if (!r)
+		r = scan_rsdp(0xe0000, 0x100000, len);
+	rsdp_from = r ? "BIOS area scan" : "nowhere";
+	return r;
+}
+
+static void sgdt(struct dtr *d) { __asm__ volatile("sgdt %0" : "=m"(*d)); }
+static void sidt(struct dtr *d) { __asm__ volatile("sidt %0" : "=m"(*d)); }
+
+/* The MADT, the BSP's place in it, the local APIC: once. */
+static bool probe(void)
+{
+	if (probed)
+		return probe_ok;
+	probed = true;
+	uint64_t ab = rdmsr(MSR_IA32_APIC_BASE);
+	apic_base = ab & 0xfffff000ull & ((1ull << 32) - 1);
+	if (!(ab & APIC_BASE_ENABLE) || (ab & APIC_BASE_X2APIC) || (ab >> 32))
+		return false;
+	size_t len = 0;
+	const uint8_t *rsdp = find_rsdp(&len);
+	if (!rsdp) {
+		madt_err = ACPI_ERR_ARGS;
+		return false;
+	}
+	madt_err = acpi_parse_madt(rsdp, len, read_phys, NULL, &madt);
+	if (madt_err != ACPI_OK)
+		return false;
+	memset(idx_of_apic, 0, sizeof(idx_of_apic));
+	cpus[0].apic_id = apic_read(APIC_ID) >> 24;
+	ncpus = 1;
+	for (unsigned i = 0; i < madt.n_cpus; i++) {
+		const struct acpi_cpu *m = &madt.cpus[i];
+		if (!m->enabled || m->apic_id == cpus[0].apic_id || m->apic_id > 255 || ncpus == MAX_CPUS)
+			continue;
+		idx_of_apic[m->apic_id] = (uint8_t)ncpus;
+		cpus[ncpus++].apic_id = m->apic_id;
+	}
+	/* What the APs take over. */
+	sgdt(&bsp.gdtr);
+	sidt(&bsp.idtr);
+	bsp.cr0 = read_cr0();
+	bsp.cr3 = read_cr3();
+	bsp.cr4 = read_cr4();
+	bsp.efer = rdmsr(MSR_EFER);
+	note_self(&cpus[0]);
+	cpus[0].up = true;
+	cpus[0].gen = cpus[0].starts = 1;
+	probe_ok = true;
+	return true;
+}
+
+static void send_init(unsigned i)
+{
+	/* Asserted, then de-asserted for the CPUs that want that (SDM 3A
+	 * 9.4.4.1; the integrated APICs ignore the de-assert). */
+	send_ipi(cpus[i].apic_id, ICR_INIT | ICR_ASSERT | ICR_LEVEL);
+	send_ipi(cpus[i].apic_id, ICR_INIT | ICR_LEVEL);
+}
+
+/* Two SIPIs 200 us apart; true when the AP reached C in a new generation. */
+static bool send_sipis(unsigned i)
+{
+	struct cpu *c = &cpus[i];
+	uint32_t gen = ++c->starts;
+	memcpy(low(SMP_TRAMP_BASE), smp_tramp_start, (size_t)(smp_tramp_end - smp_tramp_start));
+	volatile uint64_t *slot = low(SMP_SLOTS);
+	slot[0] = bsp.cr0;
+	slot[1] = bsp.cr3;
+	slot[2] = bsp.cr4 & ~CR4_PCIDE;
+	slot[3] = bsp.efer & ~(uint64_t)EFER_LMA;
+	slot[4] = (uint64_t)&ap_stacks[i][AP_STACK_SIZE];
+	slot[5] = (uint64_t)smp_ap_entry;
+	slot[6] = i;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	send_ipi(c->apic_id, ICR_STARTUP | ICR_ASSERT | (SMP_TRAMP_BASE >> 12));
+	udelay(200);
+	send_ipi(c->apic_id, ICR_STARTUP | ICR_ASSERT | (SMP_TRAMP_BASE >> 12));
+	return WAIT_UNTIL(__atomic_load_n(&c->gen, __ATOMIC_ACQUIRE) == gen, START_MS);
+}
+
+static uint8_t pic_masks[2];
+
+/* Every test: the CPUs up (the first time), the legacy PIC masked, the
+ * BSP's APIC enabled. */
+static bool setup(void)
+{
+	pic_masks[0] = inb(0x21);
+	pic_masks[1] = inb(0xa1);
+	outb(0x21, 0xff);
+	outb(0xa1, 0xff);
+	if (!probe()) {
+		say("no usable CPU list: IA32_APIC_BASE %08llx, RSDP from %s, MADT: %s",
+		    (unsigned long long)rdmsr(MSR_IA32_APIC_BASE), rsdp_from ? rsdp_from : "-",
+		    madt_err == ACPI_OK ? "not read" : acpi_strerror(madt_err));
+		CHECK(false, "cannot find the CPUs");
+		return false;
+	}
+	enable_apic();
+	if (!started) {
+		started = true;
+		guest_set_handler(VEC_SPURIOUS, on_spurious);
+		guest_set_handler(VEC_TO_AP, on_to_ap);
+		guest_set_handler(VEC_AP_TO_AP, on_ring);
+		guest_set_handler(VEC_TLB, on_tlb);
+		for (unsigned i = 0; i < MAX_CPUS; i++)
+			guest_set_handler(VEC_TO_BSP + i, on_to_bsp);
+		for (unsigned i = 1; i < ncpus; i++) {
+			cpus[i].starts = 0;
+			send_init(i);
+			udelay(10000);
+			cpus[i].up = send_sipis(i);
+		}
+	}
+	return true;
+}
+
+static void teardown(void)
+{
+	outb(0x21, pic_masks[0]);
+	outb(0xa1, pic_masks[1]);
+}
+
+/* Parks every AP (INIT: wait-for-SIPI), so that no CPU of this suite runs
+ * under the suites that may follow. */
+static void park(void)
+{
+	for (unsigned i = 1; i < ncpus; i++) {
+		if (cpus[i].up)
+			send_init(i);
+		cpus[i].up = false;
+	}
+	started = false;
+	guest_set_handler(VEC_TO_AP, 0);
+	guest_set_handler(VEC_AP_TO_AP, 0);
+	guest_set_handler(VEC_TLB, 0);
+	for (unsigned i = 0; i < MAX_CPUS; i++)
+		guest_set_handler(VEC_TO_BSP + i, 0);
+}
+
+static unsigned aps_up(void)
+{
+	unsigned n = 0;
+	for (unsigned i = 1; i < ncpus; i++)
+		n += cpus[i].up;
+	return n;
+}
+
+/* --- smp.cpus ---------------------------------------------------------- */
+TEST(smp, cpus)
+{
+	if (!setup())
+		return;
+	env("RSDP from %s (revision %u), MADT at %llx (revision %u), through the %s", rsdp_from,
+	    madt.rsdp_revision, (unsigned long long)madt.madt_pa, madt.madt_revision, madt.xsdt ? "XSDT" : "RSDT");
+	char ids[8 * ACPI_MAX_CPUS] = "";
+	unsigned enabled = 0;
+	for (unsigned i = 0; i < madt.n_cpus; i++) {
+		size_t l = strlen(ids);
+		ksnprintf(ids + l, sizeof(ids) - l, "%s%u%s", i ? " " : "", madt.cpus[i].apic_id,
+			  madt.cpus[i].enabled ? "" : "(disabled)");
+		enabled += madt.cpus[i].enabled;
+	}
+	say("MADT: %u processor entries, %u enabled, APIC IDs %s; local APIC at %08llx%s", madt.n_cpus, enabled, ids,
+	    (unsigned long long)madt.lapic_addr, madt.lapic_override ? " (override)" : "");
+	say("IA32_APIC_BASE: base %08llx, enabled, xAPIC mode, BSP flag %u", (unsigned long long)apic_base,
+	    cpus[0].bsp_flag);
+	CHECK(madt.lapic_addr == apic_base, "the MADT's local APIC address %llx is not IA32_APIC_BASE's %llx",
+	      (unsigned long long)madt.lapic_addr, (unsigned long long)apic_base);
+	CHECK(madt.cpus_dropped == 0 && madt.n_cpus <= MAX_CPUS, "more CPUs than the suite handles (%u)", MAX_CPUS);
+	bool listed = false;
+	for (unsigned i = 0; i < madt.n_cpus; i++)
+		listed |= madt.cpus[i].enabled && madt.cpus[i].apic_id == cpus[0].apic_id;
+	CHECK(listed, "the MADT does not list the BSP (APIC ID %u)", cpus[0].apic_id);
+	if (ncpus == 1)
+		say("one CPU: no application processor to start");
+	for (unsigned i = 0; i < ncpus; i++) {
+		struct cpu *c = &cpus[i];
+		if (!c->up) {
+			say("cpu%u (APIC ID %u): did not start", i, c->apic_id);
+			CHECK(false, "cpu%u (APIC ID %u) did not reach C within %u ms", i, c->apic_id, START_MS);
+			continue;
+		}
+		say("cpu%u (APIC ID %u): %s, generation %u: APIC ID register %u, CPUID.1 EBX[31:24] %u, "
+		    "IA32_APIC_BASE.BSP %u",
+		    i, c->apic_id, i ? "started" : "the BSP", c->gen, c->lapic_id, c->cpuid_id, c->bsp_flag);
+		say("cpu%u: CR0 %08llx CR4 %08llx EFER %08llx%s", i, (unsigned long long)c->cr0,
+		    (unsigned long long)c->cr4, (unsigned long long)c->efer,
+		    i == 0 ? "" : c->cr0 == cpus[0].cr0 && c->cr4 == cpus[0].cr4 && c->efer == cpus[0].efer
+				      ? " (the BSP's)" : " (not the BSP's)");
+		CHECK(c->lapic_id == c->apic_id && c->cpuid_id == c->apic_id, "cpu%u: APIC IDs %u %u, MADT %u", i,
+		      c->lapic_id, c->cpuid_id, c->apic_id);
+		CHECK(c->bsp_flag == (i == 0), "cpu%u: BSP flag %u", i, c->bsp_flag);
+		CHECK(c->cr0 == cpus[0].cr0 && c->cr4 == cpus[0].cr4 && c->efer == cpus[0].efer,
+		      "cpu%u: control registers differ from the BSP's", i);
+	}
+	teardown();
+}
+
+/* --- smp.counter ------------------------------------------------------- */
+static volatile uint32_t lock_word, go;
+static volatile uint64_t locked_total, xadd_total;
+
+static void spin_lock(volatile uint32_t *l)
+{
+	for (;;) {
+		uint32_t v = 1;
+		__asm__ volatile("xchgl %0, %1" : "+r"(v), "+m"(*l) : : "memory"); /* locked */
+		if (!v)
+			return;
+		while (*l)
+			pause();
+	}
+}
+
+static void spin_unlock(volatile uint32_t *l) { __atomic_store_n(l, 0, __ATOMIC_RELEASE); }
+
+static uint64_t lock_xadd(volatile uint64_t *p, uint64_t v)
+{
+	__asm__ volatile("lock xaddq %0, %1" : "+r"(v), "+m"(*p) : : "memory");
+	return v;
+}
+
+static void count_work(unsigned idx)
+{
+	while (!__atomic_load_n(&go, __ATOMIC_ACQUIRE))
+		pause();
+	uint64_t n = 0;
+	for (unsigned r = 0; r < COUNT_ROUNDS; r++) {
+		spin_lock(&lock_word);
+		locked_total = locked_total + 1;
+		spin_unlock(&lock_word);
+		lock_xadd(&xadd_total, 1);
+		n++;
+	}
+	cpus[idx].counted = n;
+}
+
+TEST(smp, counter)
+{
+	if (!setup())
+		return;
+	lock_word = 0;
+	locked_total = xadd_total = 0;
+	__atomic_store_n(&go, 0, __ATOMIC_RELEASE);
+	unsigned n = 1;
+	for (unsigned i = 1; i < ncpus; i++) {
+		cpus[i].counted = 0;
+		if (cpus[i].up) {
+			post(i, count_work);
+			n++;
+		}
+	}
+	__atomic_store_n(&go, 1, __ATOMIC_RELEASE);
+	count_work(0);
+	for (unsigned i = 1; i < ncpus; i++) {
+		if (!cpus[i].up)
+			continue;
+		bool ok = wait_done(i);
+		CHECK(ok, "cpu%u did not finish within %u ms", i, CMD_MS);
+	}
+	for (unsigned i = 0; i < ncpus; i++)
+		if (cpus[i].up)
+			say("cpu%u: %llu increments of each counter", i, (unsigned long long)cpus[i].counted);
+	uint64_t want = (uint64_t)n * COUNT_ROUNDS;
+	say("in all (CPUs: %u, %u increments each): counter under a spinlock (xchg) %llu, lock xadd counter %llu",
+	    n, COUNT_ROUNDS, (unsigned long long)locked_total, (unsigned long long)xadd_total);
+	CHECK(locked_total == want && xadd_total == want, "expected %llu", (unsigned long long)want);
+	teardown();
+}
+
+/* --- smp.ipi ----------------------------------------------------------- */
+#define IPIS_PER_AP 10
+
+static void send_to_bsp(unsigned idx) { send_ipi(cpus[0].apic_id, ICR_FIXED | (VEC_TO_BSP + idx)); }
+
+static unsigned next_ap(unsigned i)
+{
+	for (unsigned j = i + 1; j < ncpus; j++)
+		if (cpus[j].up)
+			return j;
+	for (unsigned j = 1; j < i; j++)
+		if (cpus[j].up)
+			return j;
+	return i;
+}
+
+static void send_ring(unsigned idx) { send_ipi(cpus[next_ap(idx)].apic_id, ICR_FIXED | VEC_AP_TO_AP); }
+
+TEST(smp, ipi)
+{
+	if (!setup())
+		return;
+	if (!aps_up()) {
+		say("no application processor: no IPIs between CPUs");
+		teardown();
+		return;
+	}
+	/* BSP -> each AP, one at a time: each counted before the next is sent
+	 * (two of one vector could merge in the IRR). */
+	for (unsigned i = 1; i < ncpus; i++) {
+		struct cpu *c = &cpus[i];
+		if (!c->up)
+			continue;
+		c->ipis = 0;
+		unsigned sent = 0;
+		for (unsigned k = 0; k < IPIS_PER_AP; k++) {
+			if (!send_ipi(c->apic_id, ICR_FIXED | VEC_TO_AP))
+				break;
+			sent++;
+			if (!WAIT_UNTIL(c->ipis == sent, IPI_MS))
+				break;
+		}
+		say("cpu0 -> cpu%u: %u IPIs sent, %u received", i, sent, c->ipis);
+		CHECK(sent == IPIS_PER_AP && c->ipis == IPIS_PER_AP, "cpu%u: %u of %u", i, c->ipis, IPIS_PER_AP);
+	}
+	/* Every AP -> the BSP at once, each with a vector of its own. */
+	for (unsigned i = 0; i < MAX_CPUS; i++)
+		to_bsp[i] = 0;
+	for (unsigned i = 1; i < ncpus; i++)
+		if (cpus[i].up)
+			post(i, send_to_bsp);
+	for (unsigned i = 1; i < ncpus; i++)
+		if (cpus[i].up)
+			CHECK(wait_done(i), "cpu%u did not send within %u ms", i, CMD_MS);
+	sti();
+	for (unsigned i = 1; i < ncpus; i++)
+		if (cpus[i].up)
+			WAIT_UNTIL(to_bsp[i] != 0, IPI_MS);
+	cli();
+	for (unsigned i = 1; i < ncpus; i++) {
+		if (!cpus[i].up)
+			continue;
+		say("cpu%u -> cpu0: 1 IPI sent (vector %#x), %u received", i, VEC_TO_BSP + i, to_bsp[i]);
+		CHECK(to_bsp[i] == 1, "cpu%u -> cpu0: %u", i, to_bsp[i]);
+	}
+	/* Every AP -> the next AP at once (with one AP: nothing). */
+	if (aps_up() < 2) {
+		say("one application processor: no IPIs between APs");
+	} else {
+		for (unsigned i = 1; i < ncpus; i++)
+			cpus[i].ring_ipis = 0;
+		for (unsigned i = 1; i < ncpus; i++)
+			if (cpus[i].up)
+				post(i, send_ring);
+		for (unsigned i = 1; i < ncpus; i++)
+			if (cpus[i].up)
+				CHECK(wait_done(i), "cpu%u did not send within %u ms", i, CMD_MS);
+		for (unsigned i = 1; i < ncpus; i++)
+			if (cpus[i].up)
+				WAIT_UNTIL(cpus[i].ring_ipis != 0, IPI_MS);
+		for (unsigned i = 1; i < ncpus; i++) {
+			if (!cpus[i].up)
+				continue;
+			say("cpu%u -> cpu%u: 1 IPI sent, %u received", i, next_ap(i), cpus[next_ap(i)].ring_ipis);
+			CHECK(cpus[next_ap(i)].ring_ipis == 1, "cpu%u -> cpu%u", i, next_ap(i));
+		}
+	}
+	teardown();
+}
+
+/* --- smp.tlb_shootdown ------------------------------------------------- */
+static uint64_t tlb_pd[512] __attribute__((aligned(4096)));
+static uint64_t tlb_pt[512] __attribute__((aligned(4096)));
+static uint64_t frame_a[512] __attribute__((aligned(4096)));
+static uint64_t frame_b[512] __attribute__((aligned(4096)));
+
+static void tlb_warm(unsigned idx)
+{
+	invlpg((const void *)TLB_VA);
+	cpus[idx].tlb_before = *(volatile uint64_t *)TLB_VA;
+}
+
+static void flush_all(unsigned idx)
+{
+	(void)idx;
+	write_cr3(read_cr3());
+}
+
+TEST(smp, tlb_shootdown)
+{
+	if (!setup())
+		return;
+	uint64_t *pml4 = (uint64_t *)(read_cr3() & 0x000ffffffffff000ull);
+	uint64_t *pdpt = (uint64_t *)(pml4[0] & 0x000ffffffffff000ull);
+	unsigned slot = (unsigned)((TLB_VA >> 30) & 511);
+	if (pdpt[slot]) {
+		say("PDPT entry %u is in use: no test", slot);
+		CHECK(false, "PDPT entry %u: %llx", slot, (unsigned long long)pdpt[slot]);
+		park();
+		teardown();
+		return;
+	}
+	frame_a[0] = 0xaaaa0001;
+	frame_b[0] = 0xbbbb0002;
+	memset(tlb_pd, 0, sizeof(tlb_pd));
+	memset(tlb_pt, 0, sizeof(tlb_pt));
+	tlb_pt[0] = (uint64_t)frame_a | 3;
+	tlb_pd[0] = (uint64_t)tlb_pt | 3;
+	__atomic_store_n(&pdpt[slot], (uint64_t)tlb_pd | 3, __ATOMIC_SEQ_CST);
+	say("%llx -> frame A (%llx), 4 KiB page", TLB_VA, (unsigned long long)frame_a[0]);
+
+	/* Every CPU reads it: its TLB has frame A. */
+	tlb_warm(0);
+	for (unsigned i = 1; i < ncpus; i++)
+		if (cpus[i].up) {
+			cpus[i].tlb_before = cpus[i].tlb_after = 0;
+			cpus[i].tlb_ipis = 0;
+			post(i, tlb_warm);
+			CHECK(wait_done(i), "cpu%u did not read within %u ms", i, CMD_MS);
+		}
+	/* Frame B instead; this CPU invalidates its own entry, the others on
+	 * the IPI. */
+	__atomic_store_n(&tlb_pt[0], (uint64_t)frame_b | 3, __ATOMIC_SEQ_CST);
+	invlpg((const void *)TLB_VA);
+	cpus[0].tlb_after = *(volatile uint64_t *)TLB_VA;
+	for (unsigned i = 1; i < ncpus; i++) {
+		if (!cpus[i].up)
+			continue;
+		send_ipi(cpus[i].apic_id, ICR_FIXED | VEC_TLB);
+		CHECK(WAIT_UNTIL(cpus[i].tlb_ipis != 0, IPI_MS), "cpu%u: no shootdown within %u ms", i, IPI_MS);
+	}
+	for (unsigned i = 0; i < ncpus; i++) {
+		struct cpu *c = &cpus[i];
+		if (!c->up)
+			continue;
+		say("cpu%u: read %llx, after the shootdown %llx%s", i, (unsigned long long)c->tlb_before,
+		    (unsigned long long)c->tlb_after, i ? "" : " (its own invlpg)");
+		CHECK(c->tlb_before == frame_a[0] && c->tlb_after == frame_b[0], "cpu%u", i);
+		if (i)
+			CHECK(c->tlb_ipis == 1, "cpu%u: %u shootdown IPIs", i, c->tlb_ipis);
+	}
+	/* The mapping goes again, from every CPU's TLB and paging-structure
+	 * caches. */
+	__atomic_store_n(&pdpt[slot], 0, __ATOMIC_SEQ_CST);
+	flush_all(0);
+	for (unsigned i = 1; i < ncpus; i++)
+		if (cpus[i].up) {
+			post(i, flush_all);
+			CHECK(wait_done(i), "cpu%u did not flush within %u ms", i, CMD_MS);
+		}
+	/* The last test of the suite (tests run sorted by name). */
+	park();
+	teardown();
+}
+
+/* --- smp.init_restart -------------------------------------------------- */
+static void heartbeat_work(unsigned idx)
+{
+	cli();
+	for (;;) {
+		cpus[idx].heartbeat = cpus[idx].heartbeat + 1;
+		pause();
+	}
+}
+
+static void nothing(unsigned idx) { (void)idx; }
+
+TEST(smp, init_restart)
+{
+	if (!setup())
+		return;
+	if (!aps_up()) {
+		say("no application processor to restart");
+		teardown();
+		return;
+	}
+	for (unsigned i = 1; i < ncpus; i++) {
+		struct cpu *c = &cpus[i];
+		if (!c->up)
+			continue;
+		c->heartbeat = 0;
+		post(i, heartbeat_work);
+		bool beating = WAIT_UNTIL(c->heartbeat >= 1000, CMD_MS);
+		say("cpu%u: generation %u, heartbeat %s", i, c->gen, beating ? "running" : "not running");
+		CHECK(beating, "cpu%u: no heartbeat", i);
+		send_init(i);
+		udelay(10000);
+		uint64_t h1 = c->heartbeat;
+		udelay(20000);
+		uint64_t h2 = c->heartbeat;
+		say("cpu%u: INIT: heartbeat %s", i, h1 == h2 ? "stopped" : "still running");
+		CHECK(h1 == h2, "cpu%u: heartbeat went on after INIT", i);
+		c->up = send_sipis(i);
+		if (!c->up) {
+			say("cpu%u: SIPI: did not restart", i);
+			CHECK(false, "cpu%u: no restart within %u ms", i, START_MS);
+			continue;
+		}
+		uint64_t h3 = c->heartbeat;
+		post(i, nothing);
+		bool answers = wait_done(i);
+		say("cpu%u: SIPI: restarted at the trampoline, generation %u, APIC ID register %u; heartbeat %s; "
+		    "%s commands",
+		    i, c->gen, c->lapic_id, h3 == h2 && c->heartbeat == h2 ? "still stopped" : "moved",
+		    answers ? "takes" : "does not take");
+		CHECK(c->gen == 2 && c->lapic_id == c->apic_id, "cpu%u: generation %u, APIC ID %u", i, c->gen,
+		      c->lapic_id);
+		CHECK(h3 == h2 && c->heartbeat == h2 && answers, "cpu%u", i);
+	}
+	teardown();
+}

@@ -1,0 +1,165 @@
+/* sync.c - what one vCPU asks of the others, on other CPUs: take an INIT,
+ * flush their EPT translations, drop their shadow EPTs, stop while the EPT
+ * is rebuilt.
+ *
+ * A request is a bit in the target's `requests`, and an NMI - a kick - so
+ * that it looks: an NMI exit if it runs its guest, Nestor's NMI handler if
+ * it is in root operation.  One kick is outstanding at most (`kicked`), and
+ * an NMI is the guest's only when none is.  The target takes
+ * its requests at the end of the exit it is handling (vcpu_take_requests,
+ * vmx_handle_exit), never in NMI context: by then it holds no lock and its
+ * VMCS is in order.  A vCPU whose running context waits for SIPI (`parked`:
+ * our guest's AP, or its guest's) runs no guest code and does not take
+ * NMIs: it is not kicked, and takes what it was asked when its SIPI comes.
+ *
+ * Stopping the others (vm_stop_others / vm_resume_others) is a rendezvous:
+ * one initiator at a time (vm->sync_lock; one that waits for it serves the
+ * other's requests meanwhile, so two initiators never wait on each other),
+ * every running vCPU parks in vcpu_take_requests until released. */
+#include "boot/cpu.h"
+#include "boot/delay.h"
+#include "boot/lapic.h"
+#include "boot/smp.h"
+#include "lib/log.h"
+#include "lib/x86.h"
+#include "nested/nested.h"
+#include "vmx/ept.h"
+#include "vmx/exits.h"
+#include "vmx/vmx.h"
+
+bool vcpu_kicked(struct vcpu *v) { return __atomic_exchange_n(&v->kicked, false, __ATOMIC_ACQ_REL); }
+
+/* One NMI outstanding at most: a CPU holds one pending NMI, not more. */
+static void kick(struct vcpu *from, struct vcpu *t)
+{
+	if (__atomic_exchange_n(&t->kicked, true, __ATOMIC_ACQ_REL))
+		return;
+	if (!lapic_send(smp_apic_id(t->id), ICR_NMI | ICR_ASSERT))
+		pr_warn("vCPU %u: the local APIC did not take the NMI for vCPU %u\n", from->id, t->id);
+}
+
+/* Waits until done(t), ms milliseconds at most.  A kick that t took
+ * without looking (in Nestor, after the end of its exit handler) is sent
+ * again. */
+static bool wait_for(struct vcpu *from, struct vcpu *t, bool (*done)(struct vcpu *), const char *what, unsigned ms)
+{
+	for (unsigned i = 0; i < ms; i++) {
+		for (unsigned us = 0; us < 1000; us += 10) {
+			if (done(t))
+				return true;
+			/* Two vCPUs may wait on each other: stop when asked. */
+			vcpu_serve_pause(from);
+			udelay(10);
+		}
+		if (!__atomic_load_n(&t->parked, __ATOMIC_ACQUIRE))
+			kick(from, t);
+	}
+	/* (A CPU whose guest's guest waits for SIPI takes no NMI: it runs
+	 * nothing, but its level cannot tell.) */
+	pr_warn("vCPU %u: vCPU %u did not %s within %u ms\n", from->id, t->id, what, ms);
+	return false;
+}
+
+static bool init_taken(struct vcpu *t) { return !(__atomic_load_n(&t->requests, __ATOMIC_ACQUIRE) & REQ_INIT); }
+static bool is_paused(struct vcpu *t)
+{
+	return __atomic_load_n(&t->paused, __ATOMIC_ACQUIRE) || __atomic_load_n(&t->parked, __ATOMIC_ACQUIRE);
+}
+
+void vcpu_send_init(struct vcpu *from, struct vcpu *t)
+{
+	if (__atomic_load_n(&t->waiting_sipi, __ATOMIC_ACQUIRE))
+		return; /* it already waits: an INIT changes nothing */
+	__atomic_or_fetch(&t->requests, REQ_INIT, __ATOMIC_ACQ_REL);
+	kick(from, t);
+	/* On the CPU an INIT acts at once: wait until it did. */
+	wait_for(from, t, init_taken, "take its INIT", 100);
+}
+
+void vm_stop_others(struct vcpu *v, unsigned ms)
+{
+	struct vm *vm = v->vm;
+	/* (Already ours: the end of a run met while the others are stopped.) */
+	if (__atomic_load_n(&vm->sync_lock, __ATOMIC_ACQUIRE) == (int)v->id + 1)
+		return;
+	int none = 0;
+	while (!__atomic_compare_exchange_n(&vm->sync_lock, &none, (int)v->id + 1, false, __ATOMIC_ACQUIRE,
+					    __ATOMIC_RELAXED)) {
+		none = 0;
+		vcpu_serve_pause(v);
+		pause();
+	}
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		struct vcpu *t = vm->vcpus[i];
+		if (!t || t == v)
+			continue;
+		__atomic_or_fetch(&t->requests, REQ_PAUSE, __ATOMIC_ACQ_REL);
+		if (!__atomic_load_n(&t->parked, __ATOMIC_ACQUIRE))
+			kick(v, t);
+	}
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		struct vcpu *t = vm->vcpus[i];
+		if (t && t != v)
+			wait_for(v, t, is_paused, "stop", ms);
+	}
+}
+
+void vm_resume_others(struct vcpu *v, unsigned after)
+{
+	struct vm *vm = v->vm;
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		struct vcpu *t = vm->vcpus[i];
+		if (!t || t == v)
+			continue;
+		__atomic_or_fetch(&t->requests, after, __ATOMIC_ACQ_REL);
+		__atomic_and_fetch(&t->requests, ~REQ_PAUSE, __ATOMIC_ACQ_REL);
+	}
+	__atomic_store_n(&vm->sync_lock, 0, __ATOMIC_RELEASE);
+}
+
+void vcpu_serve_pause(struct vcpu *v)
+{
+	if (!(__atomic_load_n(&v->requests, __ATOMIC_ACQUIRE) & REQ_PAUSE))
+		return;
+	__atomic_store_n(&v->paused, true, __ATOMIC_RELEASE);
+	while (__atomic_load_n(&v->requests, __ATOMIC_ACQUIRE) & REQ_PAUSE)
+		pause();
+	__atomic_store_n(&v->paused, false, __ATOMIC_RELEASE);
+	/* The EPT changed meanwhile: no translation of before may stay. */
+	if (__atomic_fetch_and(&v->requests, ~REQ_INVEPT, __ATOMIC_ACQ_REL) & REQ_INVEPT)
+		ept_invalidate(v->vm);
+}
+
+void vcpu_take_requests(struct vcpu *v)
+{
+	vcpu_serve_pause(v);
+	unsigned r = __atomic_fetch_and(&v->requests, REQ_PAUSE, __ATOMIC_ACQ_REL) & ~REQ_PAUSE;
+	if (r & REQ_INVEPT)
+		ept_invalidate(v->vm);
+	if (r & REQ_DROP_SHADOWS)
+		nested_drop_shadows(v);
+	if (r & REQ_INIT) {
+		/* An INIT while our guest is in VMX operation is its
+		 * hypervisor's business (an INIT exit, or held in VMX root):
+		 * not emulated yet. */
+		if (v->cur > 1 || v->lv[1]->vmxon)
+			pr_warn("guest vCPU %u: INIT while its guest is in VMX operation: ignored\n", v->id);
+		else
+			vcpu_reset(v, false);
+	}
+}
+
+int vm_ept_rebuild(struct vcpu *v, bool drop_shadows)
+{
+	/* The tables are remade under the same root: no other vCPU may walk
+	 * them meanwhile, and none may keep a translation of before. */
+	bool smp = v->vm->ncpus > 1;
+	if (smp)
+		vm_stop_others(v, 1000);
+	int r = ept_rebuild(v->vm);
+	if (!r && drop_shadows)
+		nested_drop_shadows(v);
+	if (smp)
+		vm_resume_others(v, REQ_INVEPT | (drop_shadows ? REQ_DROP_SHADOWS : 0));
+	return r;
+}
