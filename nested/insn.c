@@ -425,6 +425,11 @@ static void do_invept(struct vcpu *v, struct nested *n)
 	if (type == 1 && !nested_eptp_valid(desc[0]))
 		return vmx_fail(v, n, VMXERR_INVEPT_INVVPID_BAD_OPERAND);
 	sept_invalidate(v, n, type == 1 ? desc[0] : 0);
+	/* The shadow EPTs the other vCPUs built from it go too, before the
+	 * INVEPT completes: a level's EPT12 is in memory its vCPUs share, and
+	 * each of them composes its own shadows (docs/smp.md). */
+	if (v->smp)
+		vm_ask_others(v, REQ_DROP_SHADOWS);
 	vmx_succeed(v);
 }
 

@@ -95,6 +95,9 @@ void vcpu_send_init(struct vcpu *from, struct vcpu *t);
  * milliseconds at most for each), until vm_resume_others, which also asks
  * them for `after` (REQ_*). */
 void vm_stop_others(struct vcpu *v, unsigned ms);
+/* Every other vCPU takes the requests req (REQ_*) before this returns
+ * (a parked one before it runs again). */
+void vm_ask_others(struct vcpu *v, unsigned req);
 void vm_resume_others(struct vcpu *v, unsigned after);
 /* ept_rebuild with the other vCPUs stopped and flushed after; their shadow
  * EPTs (and ours) dropped too when drop_shadows. */

@@ -41,11 +41,19 @@ static void kick(struct vcpu *from, struct vcpu *t)
 /* Waits until done(t), ms milliseconds at most.  A kick that t took
  * without looking (in Nestor, after the end of its exit handler) is sent
  * again. */
-static bool wait_for(struct vcpu *from, struct vcpu *t, bool (*done)(struct vcpu *), const char *what, unsigned ms)
+static bool done(struct vcpu *t, unsigned bits)
+{
+	/* bits: until t took these requests; 0: until t is stopped. */
+	if (bits)
+		return !(__atomic_load_n(&t->requests, __ATOMIC_ACQUIRE) & bits);
+	return __atomic_load_n(&t->paused, __ATOMIC_ACQUIRE) || __atomic_load_n(&t->parked, __ATOMIC_ACQUIRE);
+}
+
+static bool wait_for(struct vcpu *from, struct vcpu *t, unsigned bits, const char *what, unsigned ms)
 {
 	for (unsigned i = 0; i < ms; i++) {
 		for (unsigned us = 0; us < 1000; us += 10) {
-			if (done(t))
+			if (done(t, bits))
 				return true;
 			/* Two vCPUs may wait on each other: stop when asked. */
 			vcpu_serve_pause(from);
@@ -60,11 +68,6 @@ static bool wait_for(struct vcpu *from, struct vcpu *t, bool (*done)(struct vcpu
 	return false;
 }
 
-static bool init_taken(struct vcpu *t) { return !(__atomic_load_n(&t->requests, __ATOMIC_ACQUIRE) & REQ_INIT); }
-static bool is_paused(struct vcpu *t)
-{
-	return __atomic_load_n(&t->paused, __ATOMIC_ACQUIRE) || __atomic_load_n(&t->parked, __ATOMIC_ACQUIRE);
-}
 
 void vcpu_send_init(struct vcpu *from, struct vcpu *t)
 {
@@ -73,7 +76,23 @@ void vcpu_send_init(struct vcpu *from, struct vcpu *t)
 	__atomic_or_fetch(&t->requests, REQ_INIT, __ATOMIC_ACQ_REL);
 	kick(from, t);
 	/* On the CPU an INIT acts at once: wait until it did. */
-	wait_for(from, t, init_taken, "take its INIT", 100);
+	wait_for(from, t, REQ_INIT, "take its INIT", 100);
+}
+
+void vm_ask_others(struct vcpu *v, unsigned req)
+{
+	struct vm *vm = v->vm;
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		struct vcpu *t = vm->vcpus[i];
+		if (!t || t == v)
+			continue;
+		__atomic_or_fetch(&t->requests, req, __ATOMIC_ACQ_REL);
+		/* A parked vCPU takes it before it runs anything again. */
+		if (__atomic_load_n(&t->parked, __ATOMIC_ACQUIRE))
+			continue;
+		kick(v, t);
+		wait_for(v, t, req, "take a request", 100);
+	}
 }
 
 void vm_stop_others(struct vcpu *v, unsigned ms)
@@ -100,7 +119,7 @@ void vm_stop_others(struct vcpu *v, unsigned ms)
 	for (unsigned i = 0; i < vm->ncpus; i++) {
 		struct vcpu *t = vm->vcpus[i];
 		if (t && t != v)
-			wait_for(v, t, is_paused, "stop", ms);
+			wait_for(v, t, 0, "stop", ms);
 	}
 }
 
