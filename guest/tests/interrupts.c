@@ -3,19 +3,9 @@
  * IPIs through the ICR); under Nestor NMIs exit and are re-injected, and
  * external interrupts go straight to the guest. */
 #include "guest/test.h"
+#include "guest/apic.h"
 #include "lib/x86.h"
 
-#define APIC_BASE 0xfee00000ull
-#define APIC_ID 0x20
-#define APIC_TPR 0x80
-#define APIC_EOI 0xb0
-#define APIC_SVR 0xf0
-#define APIC_ICR_LO 0x300
-#define APIC_ICR_HI 0x310
-#define ICR_FIXED 0x000
-#define ICR_NMI 0x400
-#define ICR_SELF (1u << 18)
-#define ICR_PENDING (1u << 12)
 
 static volatile unsigned fixed_count, nmi_count, nested_nmi_seen, nmi_depth;
 

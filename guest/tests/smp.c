@@ -23,6 +23,7 @@
  * uses it); the legacy PIC is masked while a test runs, so that only the
  * IPIs the tests send arrive. */
 #include "guest/test.h"
+#include "guest/apic.h"
 #include "guest/tests/smp.h"
 #include "lib/acpi.h"
 #include "lib/format.h"
@@ -32,19 +33,7 @@
 #define MAX_CPUS 16
 #define AP_STACK_SIZE 16384
 
-/* xAPIC registers (SDM 3A 11.4.1, table 11-1) */
-#define APIC_ID 0x20
-#define APIC_TPR 0x80
-#define APIC_EOI 0xb0
-#define APIC_SVR 0xf0
-#define APIC_ICR_LO 0x300
-#define APIC_ICR_HI 0x310
-#define ICR_FIXED (0u << 8)
-#define ICR_INIT (5u << 8)
-#define ICR_STARTUP (6u << 8)
-#define ICR_PENDING (1u << 12)
-#define ICR_ASSERT (1u << 14)
-#define ICR_LEVEL (1u << 15)
+/* IA32_APIC_BASE bits (SDM 3A 11.4.4) */
 #define APIC_BASE_BSP (1u << 8)
 #define APIC_BASE_X2APIC (1u << 10)
 #define APIC_BASE_ENABLE (1u << 11)

@@ -8,6 +8,7 @@
  * resuming.  Addresses are printed relative to the kernel's own buffers. */
 #include "guest/vmx.h"
 #include "guest/test.h"
+#include "guest/apic.h"
 #include "lib/format.h"
 #include "lib/string.h"
 #include "lib/x86.h"
@@ -687,13 +688,6 @@ TEST(vmx_exits, inject)
 }
 
 /* --- external-interrupt exiting (local APIC self IPIs) ------------------------------------------- */
-#define APIC_BASE 0xfee00000ull
-#define APIC_ID 0x20
-#define APIC_TPR 0x80
-#define APIC_EOI 0xb0
-#define APIC_SVR 0xf0
-#define APIC_ICR_LO 0x300
-#define APIC_ICR_HI 0x310
 
 static uint32_t apic_read(unsigned reg) { return *(volatile uint32_t *)(APIC_BASE + reg); }
 static void apic_write(unsigned reg, uint32_t v) { *(volatile uint32_t *)(APIC_BASE + reg) = v; }
