@@ -184,7 +184,7 @@ static void map_image_range(uint64_t *pml4, const char *vstart, const char *vend
 	}
 }
 
-uint64_t mm_direct_map_top(void)
+static uint64_t direct_map_top(void)
 {
 	/* All physical memory, and at least the 4 GiB that hold the local
 	 * APIC and other MMIO, in whole GiBs. */
@@ -197,9 +197,9 @@ void mm_switch_page_tables(void)
 {
 	uint64_t *pml4 = table_alloc();
 
-	/* Direct map of all physical memory (mm_direct_map_top), 2 MiB pages,
+	/* Direct map of all physical memory (direct_map_top), 2 MiB pages,
 	 * never executable. */
-	uint64_t top = mm_direct_map_top();
+	uint64_t top = direct_map_top();
 	for (uint64_t p = 0; p < top; p += 0x200000) {
 		uint64_t *pdpt = next_table(pml4, ((PHYS_MAP_BASE + p) >> 39) & 511);
 		uint64_t *pd = next_table(pdpt, ((PHYS_MAP_BASE + p) >> 30) & 511);

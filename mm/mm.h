@@ -35,8 +35,6 @@ int mm_plan(const struct mb2_info *mbi, uint64_t mbi_phys, uint64_t image_phys, 
 void mm_switch_page_tables(void);
 
 static inline void *phys_to_virt(uint64_t p) { return (void *)(PHYS_MAP_BASE + p); }
-/* The end of the direct map: physical addresses below it have a mapping. */
-uint64_t mm_direct_map_top(void);
 uint64_t virt_to_phys(const void *v);
 
 /* Zeroed 4 KiB pages from the pool; NULL when the pool is exhausted. */
