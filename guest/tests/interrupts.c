@@ -54,10 +54,7 @@ static uint8_t pic_masks[2];
  * mask it while interrupts are on, so only our self IPIs arrive. */
 static void setup(void)
 {
-	pic_masks[0] = inb(0x21);
-	pic_masks[1] = inb(0xa1);
-	outb(0x21, 0xff);
-	outb(0xa1, 0xff);
+	pic_save_and_mask(pic_masks);
 	/* Software-enable the APIC (spurious vector 0xff), accept all priorities. */
 	apic_write(APIC_SVR, 0x1ff);
 	apic_write(APIC_TPR, 0);
@@ -65,8 +62,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	outb(0x21, pic_masks[0]);
-	outb(0xa1, pic_masks[1]);
+	pic_restore(pic_masks);
 }
 
 TEST(interrupts, self_ipi_fixed)

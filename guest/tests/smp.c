@@ -379,10 +379,7 @@ static uint8_t pic_masks[2];
  * BSP's APIC enabled. */
 static bool setup(void)
 {
-	pic_masks[0] = inb(0x21);
-	pic_masks[1] = inb(0xa1);
-	outb(0x21, 0xff);
-	outb(0xa1, 0xff);
+	pic_save_and_mask(pic_masks);
 	if (!probe()) {
 		say("no usable CPU list: IA32_APIC_BASE %08llx, RSDP from %s, MADT: %s",
 		    (unsigned long long)rdmsr(MSR_IA32_APIC_BASE), rsdp_from ? rsdp_from : "-",
@@ -411,8 +408,7 @@ static bool setup(void)
 
 static void teardown(void)
 {
-	outb(0x21, pic_masks[0]);
-	outb(0xa1, pic_masks[1]);
+	pic_restore(pic_masks);
 }
 
 /* Parks every AP (INIT: wait-for-SIPI), so that no CPU of this suite runs

@@ -2,6 +2,7 @@
  * and leaving VMX operation, one complete VMCS for a 64-bit L2 with EPT,
  * running it and reading what its exits report.  Used by the vmx and
  * vmx_exits suites; every control value comes from the capability MSRs. */
+#include "guest/apic.h"
 #include "guest/vmx.h"
 #include "guest/test.h"
 #include "lib/format.h"
@@ -262,22 +263,17 @@ void vmx_end(void)
 	write_cr0(host.cr0);
 	lgdt(&host.gdtr);
 	lidt(&host.idtr);
-	if (host.pic_saved) {
-		outb(0x21, host.pic[0]);
-		outb(0xa1, host.pic[1]);
-	}
+	if (host.pic_saved)
+		pic_restore(host.pic);
 	host.saved = false;
 }
 
 void pic_mask_all(void)
 {
-	if (!host.pic_saved) {
-		host.pic[0] = inb(0x21);
-		host.pic[1] = inb(0xa1);
-		host.pic_saved = true;
-	}
-	outb(0x21, 0xff);
-	outb(0xa1, 0xff);
+	/* The masks as they were before the first call are the ones put back. */
+	uint8_t now[2];
+	pic_save_and_mask(host.pic_saved ? now : host.pic);
+	host.pic_saved = true;
 }
 
 /* --- the VMCS ------------------------------------------------------------------- */
