@@ -2,6 +2,7 @@
 #include "boot/acpi_probe.h"
 #include "boot/config.h"
 #include "boot/cpu.h"
+#include "boot/delay.h"
 #include "boot/smp.h"
 #include "boot/layout.h"
 #include "boot/platform.h"
@@ -135,6 +136,11 @@ void boot_main(uint32_t magic, uint32_t mbi_phys, uint32_t load_delta)
 		__asm__ volatile("movq $1, 0x10" ::: "memory"); /* nothing is mapped at 0 any more */
 	if (config.selftest == SELFTEST_PANIC)
 		panic("selftest=panic on the command line");
+
+	/* The TSC's rate, while this CPU alone may use the PIT: every wait
+	 * after this one reads the TSC (boot/delay.c). */
+	delay_calibrate();
+	pr_debug("TSC: %llu ticks per microsecond\n", (unsigned long long)delay_tsc_per_us());
 
 	/* Every CPU into Nestor before anything of the guest runs. */
 	if (smp_start_aps(err, sizeof(err))) {
