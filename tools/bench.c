@@ -26,14 +26,16 @@
  *   SNAP_MEM_<COW|COPY>_<MiB>    pool pages it holds once 10% of memory is written
  *   RESTORE_<COW|COPY>_<MiB>     ticks a restore takes
  *   SNAP_PAUSE_RATIO_PERMILLE_<MiB>  cow pause / copy pause (--snap-sizes, default 64,128,256)
+ *   IPI<d>  ticks for one fixed IPI between two CPUs (Bochs with 2 CPUs,
+ *           the guest's smp suite) on d Nestor levels (--smp-depths, default 0,1,2,3)
  *
  * The transition model (tools/nestor-model.c) must predict every exit
  * figure and split it measures; any difference fails the benchmark, as does
  * a second run of the same stack printing different numbers.
  *
  * usage: bench [--cpu MODEL] [--depths LIST] [--noshadow-depths LIST]
- *              [--turtles-depths LIST] [--linux-depths LIST] [--kernel FILE]
- *              [--initrd FILE] */
+ *              [--turtles-depths LIST] [--linux-depths LIST] [--smp-depths LIST]
+ *              [--snap-sizes LIST] [--kernel FILE] [--initrd FILE] */
 #include "tools/util.h"
 #include "vmx/exit_reasons.h"
 
@@ -370,6 +372,39 @@ static long long snap_figure(const char *t, const char *method, const char *what
 	return strtoll(p + strlen(key), NULL, 10);
 }
 
+/* Two CPUs, the guest kernel's smp suite at each depth: what one fixed IPI
+ * costs from cpu0's ICR write to cpu1's handler (guest/tests/smp.c). */
+static void run_smp(const char *cpu, const char *list, FILE *md)
+{
+	char tmp[64];
+	snprintf(tmp, sizeof(tmp), "%s", list);
+	fprintf(md, "\n## Two CPUs\n\nTicks for one IPI, cpu0's ICR write to cpu1's handler seen by cpu0 "
+		    "(`smp.ipi`).\n\n| Depth | IPI ticks |\n|---:|---:|\n");
+	for (char *d = strtok(tmp, ","); d; d = strtok(NULL, ",")) {
+		int depth = atoi(d);
+		char cmd[512], path[256], name[32], note[128];
+		snprintf(cmd, sizeof(cmd),
+			 "build/tools/nestor-run --quiet --timeout 600 --cpus 2 --name bench-smp-d%d --cpu %s "
+			 "--guest 'build/guest.elf suite=smp' --depth %d",
+			 depth, cpu, depth);
+		if (system(cmd) != 0)
+			die("SMP run at depth %d failed (see build/runs/bench-smp-d%d)", depth, depth);
+		snprintf(path, sizeof(path), "build/runs/bench-smp-d%d/serial.txt", depth);
+		char *t = read_file(path, NULL);
+		if (!t)
+			die("no serial log %s", path);
+		const char *key = "bench.ipi: ipi ticks_per_op=", *p = strstr(t, key);
+		if (!p)
+			die("no IPI measurement in %s", path);
+		long long ticks = strtoll(p + strlen(key), NULL, 10);
+		snprintf(name, sizeof(name), "IPI%d", depth);
+		snprintf(note, sizeof(note), "ticks for one IPI between two CPUs at depth %d", depth);
+		add(name, ticks, note);
+		fprintf(md, "| %d | %lld |\n", depth, ticks);
+		free(t);
+	}
+}
+
 /* A guest of `mib` MiB (RAM beside Nestor's, give or take its image) with
  * a pool that holds one full copy: both methods, snapshot, a tenth of
  * memory written, restore (guest/tests/snapshot.c, suite bench_snap). */
@@ -524,7 +559,7 @@ static void run_list(const char *cpu, const char *list, const char *variant, con
 int main(int argc, char **argv)
 {
 	const char *cpu = "corei7_skylake_x";
-	char depths[64] = "1,2,3,4,5,6,7,8", noshadow[64] = "2,3", turtles[64] = "2,3", linux_list[64] = "0,1,2,3,8", snap_list[64] = "64,128,256";
+	char depths[64] = "1,2,3,4,5,6,7,8", noshadow[64] = "2,3", turtles[64] = "2,3", linux_list[64] = "0,1,2,3,8", snap_list[64] = "64,128,256", smp_list[64] = "0,1,2,3";
 	const char *kernel = "/var/cache/nestor/linux/vmlinuz", *initrd = "build/linux/initramfs.cpio";
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--cpu") && i + 1 < argc)
@@ -537,6 +572,8 @@ int main(int argc, char **argv)
 			snprintf(turtles, sizeof(turtles), "%s", argv[++i]);
 		else if (!strcmp(argv[i], "--linux-depths") && i + 1 < argc)
 			snprintf(linux_list, sizeof(linux_list), "%s", argv[++i]);
+		else if (!strcmp(argv[i], "--smp-depths") && i + 1 < argc)
+			snprintf(smp_list, sizeof(smp_list), "%s", argv[++i]);
 		else if (!strcmp(argv[i], "--snap-sizes") && i + 1 < argc)
 			snprintf(snap_list, sizeof(snap_list), "%s", argv[++i]);
 		else if (!strcmp(argv[i], "--kernel") && i + 1 < argc)
@@ -545,7 +582,7 @@ int main(int argc, char **argv)
 			initrd = argv[++i];
 		else
 			die("usage: bench [--cpu MODEL] [--depths LIST] [--noshadow-depths LIST] [--turtles-depths LIST] "
-			    "[--linux-depths LIST] [--snap-sizes LIST] [--kernel FILE] [--initrd FILE]");
+			    "[--linux-depths LIST] [--smp-depths LIST] [--snap-sizes LIST] [--kernel FILE] [--initrd FILE]");
 	}
 	if (system("command -v gnuplot >/dev/null && command -v dot >/dev/null") != 0)
 		die("gnuplot and dot (graphviz) are needed: run scripts/setup");
@@ -609,6 +646,8 @@ int main(int argc, char **argv)
 		for (char *d = strtok(tmp, ","); d; d = strtok(NULL, ","))
 			run_snapshots(cpu, atoi(d), md);
 	}
+	if (smp_list[0])
+		run_smp(cpu, smp_list, md);
 	if (linux_list[0]) {
 		if (access(kernel, R_OK) || access(initrd, R_OK))
 			die("no Linux kernel (%s) or initramfs (%s): run scripts/setup and make linux-guest", kernel, initrd);

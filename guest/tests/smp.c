@@ -561,6 +561,8 @@ TEST(smp, counter)
 
 /* --- smp.ipi ----------------------------------------------------------- */
 #define IPIS_PER_AP 10
+/* An IPI not seen within this many TSC ticks is lost (a second at 100 MHz). */
+#define IPI_SPIN_TICKS 100000000ull
 
 static void send_to_bsp(unsigned idx) { send_ipi(cpus[0].apic_id, ICR_FIXED | (VEC_TO_BSP + idx)); }
 
@@ -603,6 +605,29 @@ TEST(smp, ipi)
 		}
 		say("cpu0 -> cpu%u: %u IPIs sent, %u received", i, sent, c->ipis);
 		CHECK(sent == IPIS_PER_AP && c->ipis == IPIS_PER_AP, "cpu%u: %u of %u", i, c->ipis, IPIS_PER_AP);
+	}
+	/* What one IPI costs, from the ICR write to its handler's count seen
+	 * by the sender, cpu0 -> cpu1 (make bench: IPI<depth>).  Ticks
+	 * differ with the depth: an environment fact. */
+	if (cpus[1].up) {
+		struct cpu *c = &cpus[1];
+		uint64_t total = 0;
+		unsigned done_n = 0;
+		for (unsigned k = 0; k < IPIS_PER_AP; k++) {
+			c->ipis = 0;
+			uint64_t t0 = rdtsc();
+			if (!send_ipi(c->apic_id, ICR_FIXED | VEC_TO_AP))
+				break;
+			while (c->ipis == 0 && rdtsc() - t0 < IPI_SPIN_TICKS)
+				pause();
+			if (c->ipis == 0)
+				break;
+			total += rdtsc() - t0;
+			done_n++;
+		}
+		CHECK(done_n == IPIS_PER_AP, "cpu0 -> cpu1 timed: %u of %u arrived", done_n, IPIS_PER_AP);
+		if (done_n)
+			env("bench.ipi: ipi ticks_per_op=%llu ops=%u", (unsigned long long)(total / done_n), done_n);
 	}
 	/* Every AP -> the BSP at once, each with a vector of its own. */
 	for (unsigned i = 0; i < MAX_CPUS; i++)
