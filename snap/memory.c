@@ -114,8 +114,11 @@ static void unprotect_tree(struct vm *vm, uint64_t *t, int level)
 		bool leaf = level == 1 || (e & EPT_LARGE);
 		/* The page of ones stays read-only: writes to Nestor's memory
 		 * are dropped, not written there; so do the shared tables of
-		 * ones above the EPT's top. */
+		 * ones above the EPT's top, and the xAPIC while its writes are
+		 * trapped (several CPUs: vmx/exit_apic.c sees the INITs). */
 		if ((leaf && is_ones_leaf(vm, e)) || (!leaf && ept_is_shared_ones(vm, e)))
+			continue;
+		if (leaf && vm->apic_trap && (e & EPT_ADDR_MASK) == vm->apic_real)
 			continue;
 		t[i] = e | EPT_W;
 		if (!leaf)
