@@ -137,13 +137,6 @@ void exit_vmcall(struct vcpu *v)
 			status = hc_delegation(v, fn);
 			break;
 		case NESTOR_HC_SNAPSHOT:
-			/* A snapshot stops every vCPU and saves each: not with
-			 * several CPUs yet (docs/smp.md). */
-			if (v->vm->ncpus > 1) {
-				pr_warn("snapshots with several CPUs are not supported yet\n");
-				status = NESTOR_EBUSY;
-				break;
-			}
 			status = snap_take(v, v->gpr[RBX]);
 			if (status == NESTOR_OK) {
 				v->gpr[RAX] = NESTOR_OK; /* RIP is past the VMCALL already */

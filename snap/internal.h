@@ -15,7 +15,8 @@ struct snapshot {
 	unsigned method;             /* enum snap_method */
 	uint32_t *map;               /* per guest page: pool page + 1 holding its copy, 0 none */
 	uint64_t *dirty;             /* per guest page: written since taken or last restored (cow) */
-	struct cpu_snapshot *cpu;    /* the vCPU state (snap/cpu.c) */
+	struct cpu_snapshot *cpu;    /* the state of vCPU 0, then 1... (snap/cpu.c) */
+	uint32_t parked;             /* vCPUs that were waiting for SIPI (no state saved) */
 	uint64_t meta_phys, meta_pages; /* map, dirty and cpu, one run of pool pages */
 	uint64_t held;               /* guest pages it holds a copy of */
 	uint64_t reserve_left;       /* pool pages it may still need (cow) */

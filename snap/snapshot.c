@@ -22,10 +22,109 @@
 
 const char *const snap_method_names[] = { "cow", "copy", NULL };
 
-static uint64_t meta_pages(const struct snap_state *st)
+static uint64_t meta_pages(const struct vm *vm, const struct snap_state *st)
 {
 	uint64_t map = st->npfn * sizeof(uint32_t), dirty = (st->npfn + 63) / 64 * 8;
-	return (map + dirty + PAGE_SIZE - 1) / PAGE_SIZE + snap_cpu_pages();
+	return (map + dirty + PAGE_SIZE - 1) / PAGE_SIZE + snap_cpu_pages() * vm->ncpus;
+}
+
+/* vCPU i's state in snapshot s. */
+static struct cpu_snapshot *slot(const struct snapshot *s, unsigned i)
+{
+	return (struct cpu_snapshot *)((uint8_t *)s->cpu + (uint64_t)i * snap_cpu_pages() * PAGE_SIZE);
+}
+
+/* --- several CPUs: each vCPU saves and puts back its own state, on its
+ * own CPU (its VMCS is current there), while the initiator holds the
+ * others stopped at the end of an exit (vmx/sync.c). */
+struct cpu_work {
+	struct cpu_snapshot *c;
+	int64_t status;
+};
+
+static void work_save_vmx(struct vcpu *t, void *arg)
+{
+	struct cpu_work *w = arg;
+	w->status = nested_snapshot_save(t, snap_cpu_vmx(w->c));
+}
+
+static void work_save(struct vcpu *t, void *arg) { snap_cpu_save(t, ((struct cpu_work *)arg)->c); }
+
+/* What a restore does on every vCPU's CPU: its state back, and no
+ * translation of the guest's cached since (every VPID: its guests' too). */
+static void restore_here(struct vcpu *t, const struct cpu_snapshot *c, int64_t *status)
+{
+	*status = snap_cpu_restore(t, c) ? NESTOR_EINVAL : NESTOR_OK;
+	if (t->vm->vpid)
+		invvpid(2, 0, 0);
+	cpuid_forget_xsave(t);
+}
+
+static void work_restore(struct vcpu *t, void *arg)
+{
+	struct cpu_work *w = arg;
+	restore_here(t, w->c, &w->status);
+}
+
+/* VMX delegation to the Nestor below, ended or given again for one vCPU
+ * (the level below keeps it per CPU; vmx/vm.c asks the same way). */
+static void work_undelegate(struct vcpu *t, void *arg)
+{
+	(void)t;
+	uint64_t rbx = 0, rcx = 0, rdx = 0;
+	((struct cpu_work *)arg)->status = nestor_vmcall(NESTOR_HC_UNDELEGATE_VMX, &rbx, &rcx, &rdx, 0, 0);
+}
+
+static void work_delegate(struct vcpu *t, void *arg)
+{
+	if (t->undelegate_at_sipi) {
+		t->undelegate_at_sipi = false; /* it never ended */
+		((struct cpu_work *)arg)->status = NESTOR_OK;
+		return;
+	}
+	uint64_t rbx = 0, rcx = nested_caps_hash(), rdx = 0;
+	((struct cpu_work *)arg)->status = nestor_vmcall(NESTOR_HC_DELEGATE_VMX, &rbx, &rcx, &rdx, 0, 0);
+}
+
+/* One of those for vCPU t, on its CPU; a vCPU waiting for SIPI runs
+ * nothing: it ends its delegation at its SIPI (vmx/exit_misc.c). */
+static int64_t on_vcpu(struct vcpu *v, struct vcpu *t, void (*work)(struct vcpu *, void *))
+{
+	struct cpu_work w = { 0 };
+	if (t == v)
+		work(v, &w);
+	else if (t && t->parked && work == work_undelegate)
+		t->undelegate_at_sipi = true;
+	else if (t && !t->parked)
+		vm_run_on(t, work, &w);
+	else if (t)
+		work(t, &w); /* work_delegate of a parked vCPU: only its flag */
+	return w.status;
+}
+
+/* A vCPU that waited for SIPI in the snapshot waits for one again. */
+static void work_wait_sipi(struct vcpu *t, void *arg)
+{
+	(void)arg;
+	vcpu_reset(t, false);
+}
+
+/* Every other vCPU stopped at the end of an exit, or false (all resumed). */
+static bool stop_others(struct vcpu *v)
+{
+	if (v->vm->ncpus == 1)
+		return true;
+	vm_stop_others(v, 1000);
+	if (vm_others_stopped_whole(v))
+		return true;
+	vm_resume_others(v, 0);
+	return false;
+}
+
+static void resume_others(struct vcpu *v, unsigned after)
+{
+	if (v->vm->ncpus > 1)
+		vm_resume_others(v, after);
 }
 
 static struct snapshot *find(struct snap_state *st, uint64_t id)
@@ -51,7 +150,7 @@ static void copy_all(struct vm *vm, struct snapshot *s)
 		}
 }
 
-int64_t snap_take(struct vcpu *v, uint64_t method)
+static int64_t take(struct vcpu *v, uint64_t method)
 {
 	struct vm *vm = v->vm;
 	struct snap_state *st = vm->snap;
@@ -73,16 +172,27 @@ int64_t snap_take(struct vcpu *v, uint64_t method)
 		/* The Nestor below emulates our guest's VMX and runs its guests:
 		 * their writes and the guest's VMX state would escape us.  Take
 		 * the emulation back first - possible while the guest is outside
-		 * VMX operation; it stays with us afterwards. */
-		uint64_t rbx = 0, rcx = 0, rdx = 0;
-		int64_t r = nestor_vmcall(NESTOR_HC_UNDELEGATE_VMX, &rbx, &rcx, &rdx, 0, 0);
-		if (r != NESTOR_OK)
+		 * VMX operation; it stays with us afterwards.  The level below
+		 * keeps delegation per CPU: each vCPU asks on its own; one
+		 * that waits for SIPI runs nothing meanwhile, and asks at its
+		 * SIPI, before its guest runs (vmx/exit_misc.c). */
+		unsigned i;
+		int64_t r = NESTOR_OK;
+		for (i = 0; i < vm->ncpus && r == NESTOR_OK; i++)
+			r = on_vcpu(v, vm->vcpus[i], work_undelegate);
+		if (r != NESTOR_OK) {
+			/* Refused on vCPU i - 1 (its guest is in VMX operation
+			 * there): the ones before it delegate again, as they did. */
+			for (unsigned j = 0; j + 1 < i; j++)
+				if (on_vcpu(v, vm->vcpus[j], work_delegate) != NESTOR_OK)
+					vm_end_run(v, true, "snapshot: VMX delegation below could not be given back");
 			return NESTOR_EBUSY;
+		}
 		vm->delegated = false;
 		pr_info("snapshot: this level emulates its guest's VMX again (delegation ended)\n");
 	}
 	/* The whole need, checked before anything is saved. */
-	uint64_t meta = meta_pages(st), need = meta + st->ram_pages;
+	uint64_t meta = meta_pages(vm, st), need = meta + st->ram_pages;
 	if (st->pmm.used + st->reserved + need > st->pmm.npages)
 		return NESTOR_ENOSPC;
 	uint64_t meta_phys = pmm_alloc(&st->pmm, meta, 1);
@@ -92,22 +202,48 @@ int64_t snap_take(struct vcpu *v, uint64_t method)
 	uint64_t n = meta * PAGE_SIZE / 8;
 	void *dst = cpu;
 	__asm__ volatile("rep stosq" : "+D"(dst), "+c"(n) : "a"(0ull) : "memory"); /* 8 bytes a tick */
-	int64_t status = nested_snapshot_save(v, snap_cpu_vmx(cpu));
+	memset(s, 0, sizeof(*s));
+	s->cpu = cpu;
+	/* Every vCPU's VMX state first: a guest hypervisor running its guest
+	 * on one of them cannot be saved (NESTOR_EBUSY), and nothing is kept. */
+	int64_t status = NESTOR_OK;
+	for (unsigned i = 0; i < vm->ncpus && status == NESTOR_OK; i++) {
+		struct vcpu *t = vm->vcpus[i];
+		if (!t)
+			continue;
+		if (t != v && t->parked) {
+			s->parked |= 1u << i;
+			continue;
+		}
+		struct cpu_work w = { .c = slot(s, i) };
+		if (t == v)
+			work_save_vmx(v, &w);
+		else
+			vm_run_on(t, work_save_vmx, &w);
+		status = w.status;
+	}
 	if (status != NESTOR_OK) {
+		memset(s, 0, sizeof(*s));
 		pmm_free(&st->pmm, meta_phys, meta);
 		return status;
 	}
-	memset(s, 0, sizeof(*s));
 	s->used = true;
 	s->method = m;
-	s->cpu = cpu;
 	s->meta_phys = meta_phys;
 	s->meta_pages = meta;
-	s->map = (uint32_t *)((uint8_t *)cpu + snap_cpu_pages() * PAGE_SIZE);
+	s->map = (uint32_t *)((uint8_t *)cpu + snap_cpu_pages() * vm->ncpus * PAGE_SIZE);
 	s->dirty = (uint64_t *)(s->map + st->npfn);
-	/* The state to come back to: after this VMCALL. */
+	/* The state to come back to: after this VMCALL here, where each of
+	 * the others stopped. */
 	skip_instruction(v);
-	snap_cpu_save(v, cpu);
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		struct vcpu *t = vm->vcpus[i];
+		struct cpu_work w = { .c = slot(s, i) };
+		if (t == v)
+			snap_cpu_save(v, w.c);
+		else if (t && !(s->parked & (1u << i)))
+			vm_run_on(t, work_save, &w);
+	}
 	if (m == SNAP_METHOD_COPY) {
 		copy_all(vm, s);
 	} else {
@@ -122,6 +258,17 @@ int64_t snap_take(struct vcpu *v, uint64_t method)
 	return NESTOR_OK;
 }
 
+int64_t snap_take(struct vcpu *v, uint64_t method)
+{
+	/* With several CPUs, all of them stopped for the whole snapshot (and
+	 * their EPT translations flushed after: copy-on-write protects it). */
+	if (!stop_others(v))
+		return NESTOR_EBUSY;
+	int64_t r = take(v, method);
+	resume_others(v, r == NESTOR_OK ? REQ_INVEPT : 0);
+	return r;
+}
+
 /* Guest page pfn back to the snapshot's copy of it; whatever else keeps a
  * copy-on-write snapshot saves it first. */
 static void put_back(struct vm *vm, const struct snapshot *s, uint64_t pfn)
@@ -133,13 +280,17 @@ static void put_back(struct vm *vm, const struct snapshot *s, uint64_t pfn)
 	page_copy(page, copy);
 }
 
-int64_t snap_restore(struct vcpu *v, uint64_t id, uint64_t value)
+static int64_t restore(struct vcpu *v, struct snapshot *s, uint64_t id, uint64_t value)
 {
 	struct vm *vm = v->vm;
 	struct snap_state *st = vm->snap;
-	struct snapshot *s = find(st, id);
-	if (!s)
-		return NESTOR_ENOENT;
+	/* A vCPU that ran in the snapshot and waits for SIPI now cannot be
+	 * made to run from here: refused before anything changes. */
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		struct vcpu *t = vm->vcpus[i];
+		if (t && t != v && t->parked && !(s->parked & (1u << i)))
+			return NESTOR_EBUSY;
+	}
 	if (s->method == SNAP_METHOD_COW) {
 		/* Only the pages written since the snapshot, or since its last
 		 * restore; then the guest's writes are watched again. */
@@ -157,18 +308,42 @@ int64_t snap_restore(struct vcpu *v, uint64_t id, uint64_t value)
 				put_back(vm, s, pfn);
 		nested_drop_shadows(v);
 	}
-	if (snap_cpu_restore(v, s->cpu))
-		vm_end_run(v, true, "snapshot: the vCPU state could not be put back");
-	/* The guest's page tables are those of the snapshot: translations it
-	 * cached since are gone (every VPID: its guests' too). */
-	if (vm->vpid)
-		invvpid(2, 0, 0);
-	cpuid_forget_xsave(v);
+	int64_t status = NESTOR_OK;
+	for (unsigned i = 0; i < vm->ncpus && status == NESTOR_OK; i++) {
+		struct vcpu *t = vm->vcpus[i];
+		struct cpu_work w = { .c = slot(s, i) };
+		if (t == v)
+			restore_here(v, w.c, &w.status);
+		else if (!t || t->parked)
+			continue; /* waited for SIPI then too */
+		else if (s->parked & (1u << i))
+			vm_run_on(t, work_wait_sipi, NULL);
+		else
+			vm_run_on(t, work_restore, &w);
+		status = w.status;
+	}
+	if (status != NESTOR_OK)
+		vm_end_run(v, true, "snapshot: a vCPU's state could not be put back");
 	s->restores++;
 	v->gpr[RAX] = NESTOR_SNAP_RESTORED;
 	v->gpr[RBX] = id;
 	v->gpr[RCX] = value;
 	return NESTOR_SNAP_RESTORED;
+}
+
+int64_t snap_restore(struct vcpu *v, uint64_t id, uint64_t value)
+{
+	struct snapshot *s = find(v->vm->snap, id);
+	if (!s)
+		return NESTOR_ENOENT;
+	if (!stop_others(v))
+		return NESTOR_EBUSY;
+	int64_t r = restore(v, s, id, value);
+	/* Memory and EPT changed under the others: no translation of before;
+	 * a full copy put back drops every shadow EPT (ours in restore). */
+	unsigned after = REQ_INVEPT | (s->method == SNAP_METHOD_COPY ? REQ_DROP_SHADOWS : 0);
+	resume_others(v, r == NESTOR_SNAP_RESTORED ? after : 0);
+	return r;
 }
 
 int64_t snap_drop(struct vcpu *v, uint64_t id)

@@ -1,6 +1,8 @@
 /* exit_misc.c - instructions that exit unconditionally, and INIT/SIPI.
  * SDM Vol. 3C 25.1.2 lists what always exits in VMX non-root operation. */
 #include "boot/fixup.h"
+#include "hypercall/abi.h"
+#include "hypercall/hypercall.h"
 #include "lib/log.h"
 #include "lib/x86.h"
 #include "vmx/exits.h"
@@ -109,6 +111,15 @@ void exit_sipi(struct vcpu *v)
 {
 	unsigned vec = vmread(VMCS_EXIT_QUALIFICATION) & 0xff;
 	pr_debug("guest vCPU %u received SIPI (vector 0x%x)\n", v->id, vec);
+	/* A snapshot took VMX emulation back from the Nestor below while this
+	 * vCPU waited (snap/snapshot.c): its own CPU's turn, before the guest
+	 * runs anything. */
+	if (v->undelegate_at_sipi) {
+		uint64_t rbx = 0, rcx = 0, rdx = 0;
+		if (nestor_vmcall(NESTOR_HC_UNDELEGATE_VMX, &rbx, &rcx, &rdx, 0, 0) != NESTOR_OK)
+			vm_end_run(v, true, "VMX delegation below could not be ended on this CPU after a snapshot");
+		v->undelegate_at_sipi = false;
+	}
 	init_state(v, (uint16_t)(vec << 8), (uint64_t)vec << 12, 0);
 	vmwrite(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);
 	v->waiting_sipi = false;

@@ -99,6 +99,11 @@ void vm_stop_others(struct vcpu *v, unsigned ms);
  * (a parked one before it runs again). */
 void vm_ask_others(struct vcpu *v, unsigned req);
 void vm_resume_others(struct vcpu *v, unsigned after);
+/* Between vm_stop_others and vm_resume_others: whether every other vCPU
+ * that runs stopped at the end of an exit (a parked one runs nothing);
+ * and work done by stopped vCPU t on its own CPU, finished on return. */
+bool vm_others_stopped_whole(struct vcpu *v);
+void vm_run_on(struct vcpu *t, void (*work)(struct vcpu *t, void *arg), void *arg);
 /* ept_rebuild with the other vCPUs stopped and flushed after; their shadow
  * EPTs (and ours) dropped too when drop_shadows. */
 int vm_ept_rebuild(struct vcpu *v, bool drop_shadows);

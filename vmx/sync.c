@@ -55,9 +55,11 @@ static bool done(struct vcpu *t, unsigned bits)
  * since the vCPU it waits for may be waiting for it.  (Measured before:
  * with 4 CPUs, vCPUs each emulating an INVEPT waited 100 ms on each other
  * for the shadows to go.)  An INIT waits for the end of the exit. */
+static void serve_pause(struct vcpu *v, bool at_end);
+
 static void serve_while_waiting(struct vcpu *v)
 {
-	vcpu_serve_pause(v);
+	serve_pause(v, false);
 	unsigned mine = REQ_INVEPT | REQ_DROP_SHADOWS;
 	unsigned r = __atomic_fetch_and(&v->requests, ~mine, __ATOMIC_ACQ_REL) & mine;
 	if (r & REQ_INVEPT)
@@ -153,22 +155,52 @@ void vm_resume_others(struct vcpu *v, unsigned after)
 	__atomic_store_n(&vm->sync_lock, 0, __ATOMIC_RELEASE);
 }
 
-void vcpu_serve_pause(struct vcpu *v)
+static void serve_pause(struct vcpu *v, bool at_end)
 {
 	if (!(__atomic_load_n(&v->requests, __ATOMIC_ACQUIRE) & REQ_PAUSE))
 		return;
+	v->paused_at_end = at_end;
 	__atomic_store_n(&v->paused, true, __ATOMIC_RELEASE);
-	while (__atomic_load_n(&v->requests, __ATOMIC_ACQUIRE) & REQ_PAUSE)
+	while (__atomic_load_n(&v->requests, __ATOMIC_ACQUIRE) & REQ_PAUSE) {
+		void (*work)(struct vcpu *, void *) = __atomic_load_n(&v->pause_work, __ATOMIC_ACQUIRE);
+		if (work) {
+			work(v, v->pause_arg);
+			__atomic_store_n(&v->pause_work, NULL, __ATOMIC_RELEASE);
+		}
 		pause();
+	}
 	__atomic_store_n(&v->paused, false, __ATOMIC_RELEASE);
 	/* The EPT changed meanwhile: no translation of before may stay. */
 	if (__atomic_fetch_and(&v->requests, ~REQ_INVEPT, __ATOMIC_ACQ_REL) & REQ_INVEPT)
 		ept_invalidate(v->vm);
 }
 
+void vcpu_serve_pause(struct vcpu *v) { serve_pause(v, false); }
+
+bool vm_others_stopped_whole(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		struct vcpu *t = vm->vcpus[i];
+		if (!t || t == v || __atomic_load_n(&t->parked, __ATOMIC_ACQUIRE))
+			continue;
+		if (!__atomic_load_n(&t->paused, __ATOMIC_ACQUIRE) || !t->paused_at_end)
+			return false;
+	}
+	return true;
+}
+
+void vm_run_on(struct vcpu *t, void (*work)(struct vcpu *t, void *arg), void *arg)
+{
+	t->pause_arg = arg;
+	__atomic_store_n(&t->pause_work, work, __ATOMIC_RELEASE);
+	while (__atomic_load_n(&t->pause_work, __ATOMIC_ACQUIRE))
+		pause();
+}
+
 void vcpu_take_requests(struct vcpu *v)
 {
-	vcpu_serve_pause(v);
+	serve_pause(v, true);
 	unsigned r = __atomic_fetch_and(&v->requests, REQ_PAUSE, __ATOMIC_ACQ_REL) & ~REQ_PAUSE;
 	if (r & REQ_INVEPT)
 		ept_invalidate(v->vm);

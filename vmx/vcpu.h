@@ -108,6 +108,16 @@ struct vcpu {
 	volatile unsigned requests;
 	volatile bool kicked;
 	volatile bool paused;
+	/* Whether it stopped at the end of an exit (its guest state whole)
+	 * or while waiting in the middle of one; and work another vCPU gives
+	 * it while it is stopped, done on its own CPU (vm_run_on: a snapshot
+	 * saves or puts back its state there). */
+	volatile bool paused_at_end;
+	/* A snapshot ended VMX delegation while this vCPU waited for SIPI:
+	 * it ends its own (below, per CPU) at its SIPI. */
+	bool undelegate_at_sipi;
+	void (*volatile pause_work)(struct vcpu *v, void *arg);
+	void *volatile pause_arg;
 
 	/* Bochs shutdown-port sequence seen so far on port 0x8900. */
 	unsigned shutdown_match;
