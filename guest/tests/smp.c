@@ -22,6 +22,7 @@
  * Delays and timeouts count on channel 2 of the 8254 PIT (only the BSP
  * uses it); the legacy PIC is masked while a test runs, so that only the
  * IPIs the tests send arrive. */
+#include "guest/nestor.h"
 #include "guest/test.h"
 #include "guest/apic.h"
 #include "guest/tests/smp.h"
@@ -813,5 +814,75 @@ TEST(smp, init_restart)
 		      c->lapic_id);
 		CHECK(h3 == h2 && c->heartbeat == h2 && answers, "cpu%u", i);
 	}
+	teardown();
+}
+
+/* --- smp_snap.take_restore (its own suite: a Nestor with snap_pool) -----
+ * A snapshot of a guest whose second CPU runs: cpu1 spins waiting for a
+ * command when cpu0 takes the snapshot, marks a word after it, and cpu0
+ * restores.  Back at the snapshot, the word is as it was then, and cpu1 -
+ * put back where it stopped, on its own CPU - takes the next command. */
+static volatile uint32_t ap_marks;
+
+static void mark_a(unsigned idx) { (void)idx; __atomic_or_fetch(&ap_marks, 1, __ATOMIC_SEQ_CST); }
+static void mark_b(unsigned idx) { (void)idx; __atomic_or_fetch(&ap_marks, 2, __ATOMIC_SEQ_CST); }
+static void mark_c(unsigned idx) { (void)idx; __atomic_or_fetch(&ap_marks, 4, __ATOMIC_SEQ_CST); }
+
+/* First (tests run sorted by name): a snapshot while the APs wait for
+ * SIPI - they have no state to save, and a Nestor that took VMX emulation
+ * back from the one below does it for them at their SIPI (take_restore
+ * starts them next). */
+TEST(smp_snap, parked)
+{
+	if (!nestor_present()) {
+		say("no Nestor below: no snapshot");
+		return;
+	}
+	struct hc_result r = nestor_hypercall(NESTOR_HC_SNAPSHOT, NESTOR_SNAP_DEFAULT, 0, 0);
+	if (r.status == NESTOR_OK) {
+		say("snapshot taken with the other CPUs waiting for SIPI");
+		CHECK(nestor_hypercall(NESTOR_HC_SNAP_DROP, r.rbx, 0, 0).status == NESTOR_OK, "drop failed");
+	} else {
+		CHECK(false, "snapshot refused: status %lld", (long long)r.status);
+	}
+}
+
+TEST(smp_snap, take_restore)
+{
+	if (!nestor_present()) {
+		say("no Nestor below: no snapshot");
+		return;
+	}
+	if (!setup())
+		return;
+	if (!aps_up()) {
+		say("no application processor");
+		park();
+		teardown();
+		return;
+	}
+	ap_marks = 0;
+	post(1, mark_a);
+	CHECK(wait_done(1), "cpu1 did not mark within %u ms", CMD_MS);
+	struct hc_result r = nestor_hypercall(NESTOR_HC_SNAPSHOT, NESTOR_SNAP_DEFAULT, 0, 0);
+	if (r.status == NESTOR_OK) {
+		say("snapshot taken with cpu1 running; marks then: %#x", ap_marks);
+		post(1, mark_b);
+		CHECK(wait_done(1), "cpu1 did not mark within %u ms", CMD_MS);
+		say("cpu1 marked after the snapshot: %#x", ap_marks);
+		r = nestor_hypercall(NESTOR_HC_RESTORE, r.rbx, 7, 0);
+		CHECK(false, "restore returned: status %lld", (long long)r.status);
+	} else if (r.status == NESTOR_SNAP_RESTORED) {
+		say("restored (value %llu): marks %#x", (unsigned long long)r.rcx, ap_marks);
+		CHECK(ap_marks == 1, "marks %#x after the restore", ap_marks);
+		post(1, mark_c);
+		CHECK(wait_done(1), "cpu1 did not take a command after the restore within %u ms", CMD_MS);
+		say("cpu1 marked after the restore: %#x", ap_marks);
+		CHECK(ap_marks == 5, "marks %#x", ap_marks);
+		CHECK(nestor_hypercall(NESTOR_HC_SNAP_DROP, r.rbx, 0, 0).status == NESTOR_OK, "drop failed");
+	} else {
+		CHECK(false, "snapshot refused: status %lld", (long long)r.status);
+	}
+	park();
 	teardown();
 }
