@@ -28,13 +28,16 @@
  *   SNAP_PAUSE_RATIO_PERMILLE_<MiB>  cow pause / copy pause (--snap-sizes, default 64,128,256)
  *   IPI<d>  ticks for one fixed IPI between two CPUs (Bochs with 2 CPUs,
  *           the guest's smp suite) on d Nestor levels (--smp-depths, default 0,1,2,3)
+ *   C<d>_smp, C<d>_smp_bsp  ticks per CPUID on the AP, and on the BSP, there
+ *   LINUX<d>_4CPU   LINUX<d> with 4 CPUs (--linux4-depths, default 0,1,3), and
+ *                   LINUX<d>_4CPU_OVERHEAD_PERMILLE against depth 0
  *
  * The transition model (tools/nestor-model.c) must predict every exit
  * figure and split it measures; any difference fails the benchmark, as does
  * a second run of the same stack printing different numbers.
  *
  * usage: bench [--cpu MODEL] [--depths LIST] [--noshadow-depths LIST]
- *              [--turtles-depths LIST] [--linux-depths LIST] [--smp-depths LIST]
+ *              [--turtles-depths LIST] [--linux-depths LIST] [--linux4-depths LIST] [--smp-depths LIST]
  *              [--snap-sizes LIST] [--kernel FILE] [--initrd FILE] */
 #include "tools/util.h"
 #include "vmx/exit_reasons.h"
@@ -270,13 +273,19 @@ static void report_memory(int depth, FILE *md)
 static long long linux_ticks[MAX_LINUX];
 
 /* Starts the Linux run at `depth` in the background; its pid. */
-static pid_t start_linux(const char *cpu, int depth, const char *kernel, const char *initrd)
+/* Linux with `cpus` CPUs (run bench-linux-d<depth>, or bench-linux<cpus>-d<depth>;
+ * idle=halt with several: docs/smp.md). */
+static pid_t start_linux(const char *cpu, int depth, const char *kernel, const char *initrd, int cpus)
 {
-	char cmd[2048];
+	char cmd[2048], name[64];
+	if (cpus > 1)
+		snprintf(name, sizeof(name), "bench-linux%d-d%d", cpus, depth);
+	else
+		snprintf(name, sizeof(name), "bench-linux-d%d", depth);
 	snprintf(cmd, sizeof(cmd),
-		 "build/tools/nestor-run --quiet --timeout 1800 --megs 512 --name bench-linux-d%d --cpu %s --linux "
-		 "--guest '%s console=ttyS0,115200 quiet' --module '%s' --depth %d",
-		 depth, cpu, kernel, initrd, depth);
+		 "build/tools/nestor-run --quiet --timeout 1800 --megs 512 --name %s --cpu %s --cpus %d --linux "
+		 "--guest '%s console=ttyS0,115200 quiet%s' --module '%s' --depth %d",
+		 name, cpu, cpus, kernel, cpus > 1 ? " idle=halt" : "", initrd, depth);
 	pid_t pid = fork();
 	if (pid < 0)
 		die("fork: %s", strerror(errno));
@@ -349,13 +358,65 @@ static void run_linux(const char *cpu, const char *list, const char *kernel, con
 	int started = 0;
 	for (int done = 0; done < n; done++) {
 		while (started < n && started < done + LINUX_JOBS) {
-			pids[started] = start_linux(cpu, depths[started], kernel, initrd);
+			pids[started] = start_linux(cpu, depths[started], kernel, initrd, 1);
 			started++;
 		}
 		int status;
 		if (waitpid(pids[done], &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
 			die("Linux run at depth %d failed (see build/runs/bench-linux-d%d)", depths[done], depths[done]);
 		report_linux(depths[done], md);
+	}
+}
+
+/* Linux with 4 CPUs at each depth of list (starting with 0), two at a time:
+ * LINUX<d>_4CPU and its overhead over depth 0. */
+static void run_linux4(const char *cpu, const char *list, const char *kernel, const char *initrd, FILE *md)
+{
+	int depths[MAX_LINUX], n = 0;
+	pid_t pids[MAX_LINUX];
+	long long ticks[MAX_LINUX];
+	char tmp[64];
+	snprintf(tmp, sizeof(tmp), "%s", list);
+	for (char *d = strtok(tmp, ","); d; d = strtok(NULL, ",")) {
+		int depth = atoi(d);
+		if (n == MAX_LINUX || depth < 0 || depth >= MAX_LINUX)
+			die("--linux4-depths: at most %d depths, each 0..%d", MAX_LINUX, MAX_LINUX - 1);
+		depths[n++] = depth;
+	}
+	if (n && depths[0] != 0)
+		die("--linux4-depths must start with 0, the reference the overheads are measured against");
+	fprintf(md, "\n## Linux with 4 CPUs (`idle=halt`)\n\n| Depth | Ticks | Overhead |\n|---:|---:|---:|\n");
+	int started = 0;
+	for (int done = 0; done < n; done++) {
+		while (started < n && started < done + LINUX_JOBS) {
+			pids[started] = start_linux(cpu, depths[started], kernel, initrd, 4);
+			started++;
+		}
+		int status;
+		if (waitpid(pids[done], &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			die("Linux run with 4 CPUs at depth %d failed (see build/runs/bench-linux4-d%d)", depths[done],
+			    depths[done]);
+		char path[256], name[64], note[160];
+		snprintf(path, sizeof(path), "build/runs/bench-linux4-d%d/serial.txt", depths[done]);
+		char *t = read_file(path, NULL);
+		const char *p = t ? strstr(t, "env: linux: init reached at tick ") : NULL;
+		if (!p)
+			die("%s: the init script did not report its start", path);
+		ticks[done] = strtoll(p + 33, NULL, 10);
+		free(t);
+		snprintf(name, sizeof(name), "LINUX%d_4CPU", depths[done]);
+		snprintf(note, sizeof(note), "ticks from power-on to the init script of Linux with 4 CPUs on %d levels",
+			 depths[done]);
+		add(name, ticks[done], note);
+		fprintf(md, "| %d | %lld |", depths[done], ticks[done]);
+		if (done) {
+			long long permille = (ticks[done] - ticks[0]) * 1000 / ticks[0];
+			snprintf(name, sizeof(name), "LINUX%d_4CPU_OVERHEAD_PERMILLE", depths[done]);
+			add(name, permille, "(LINUX<d>_4CPU - LINUX0_4CPU) / LINUX0_4CPU in thousandths (goal at depth 3: <= 100)");
+			fprintf(md, " %+.2f %% |\n", 100.0 * (double)(ticks[done] - ticks[0]) / (double)ticks[0]);
+		} else {
+			fprintf(md, " |\n");
+		}
 	}
 }
 
@@ -378,8 +439,9 @@ static void run_smp(const char *cpu, const char *list, FILE *md)
 {
 	char tmp[64];
 	snprintf(tmp, sizeof(tmp), "%s", list);
-	fprintf(md, "\n## Two CPUs\n\nTicks for one IPI, cpu0's ICR write to cpu1's handler seen by cpu0 "
-		    "(`smp.ipi`).\n\n| Depth | IPI ticks |\n|---:|---:|\n");
+	fprintf(md, "\n## Two CPUs\n\nTicks for one IPI, cpu0's ICR write to cpu1's handler seen by cpu0, and "
+		    "for one CPUID on each CPU (`smp.ipi`).\n\n| Depth | IPI | CPUID on the AP | CPUID on the BSP |\n"
+		    "|---:|---:|---:|---:|\n");
 	for (char *d = strtok(tmp, ","); d; d = strtok(NULL, ",")) {
 		int depth = atoi(d);
 		char cmd[512], path[256], name[32], note[128];
@@ -400,7 +462,17 @@ static void run_smp(const char *cpu, const char *list, FILE *md)
 		snprintf(name, sizeof(name), "IPI%d", depth);
 		snprintf(note, sizeof(note), "ticks for one IPI between two CPUs at depth %d", depth);
 		add(name, ticks, note);
-		fprintf(md, "| %d | %lld |\n", depth, ticks);
+		const char *ck = "bench.cpuid_smp: ap ticks_per_op=", *c = strstr(t, ck), *b = c ? strstr(c, "bsp ticks_per_op=") : NULL;
+		if (!b)
+			die("no CPUID measurement in %s", path);
+		long long ap = strtoll(c + strlen(ck), NULL, 10), bsp = strtoll(b + 17, NULL, 10);
+		snprintf(name, sizeof(name), "C%d_smp", depth);
+		snprintf(note, sizeof(note), "ticks per CPUID on an AP of a 2-CPU guest at depth %d", depth);
+		add(name, ap, note);
+		snprintf(name, sizeof(name), "C%d_smp_bsp", depth);
+		snprintf(note, sizeof(note), "the same on its BSP (goal: C%d_smp equal)", depth);
+		add(name, bsp, note);
+		fprintf(md, "| %d | %lld | %lld | %lld |\n", depth, ticks, ap, bsp);
 		free(t);
 	}
 }
@@ -559,7 +631,7 @@ static void run_list(const char *cpu, const char *list, const char *variant, con
 int main(int argc, char **argv)
 {
 	const char *cpu = "corei7_skylake_x";
-	char depths[64] = "1,2,3,4,5,6,7,8", noshadow[64] = "2,3", turtles[64] = "2,3", linux_list[64] = "0,1,2,3,8", snap_list[64] = "64,128,256", smp_list[64] = "0,1,2,3";
+	char depths[64] = "1,2,3,4,5,6,7,8", noshadow[64] = "2,3", turtles[64] = "2,3", linux_list[64] = "0,1,2,3,8", snap_list[64] = "64,128,256", smp_list[64] = "0,1,2,3", linux4_list[64] = "0,1,3";
 	const char *kernel = "/var/cache/nestor/linux/vmlinuz", *initrd = "build/linux/initramfs.cpio";
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--cpu") && i + 1 < argc)
@@ -572,6 +644,8 @@ int main(int argc, char **argv)
 			snprintf(turtles, sizeof(turtles), "%s", argv[++i]);
 		else if (!strcmp(argv[i], "--linux-depths") && i + 1 < argc)
 			snprintf(linux_list, sizeof(linux_list), "%s", argv[++i]);
+		else if (!strcmp(argv[i], "--linux4-depths") && i + 1 < argc)
+			snprintf(linux4_list, sizeof(linux4_list), "%s", argv[++i]);
 		else if (!strcmp(argv[i], "--smp-depths") && i + 1 < argc)
 			snprintf(smp_list, sizeof(smp_list), "%s", argv[++i]);
 		else if (!strcmp(argv[i], "--snap-sizes") && i + 1 < argc)
@@ -582,7 +656,7 @@ int main(int argc, char **argv)
 			initrd = argv[++i];
 		else
 			die("usage: bench [--cpu MODEL] [--depths LIST] [--noshadow-depths LIST] [--turtles-depths LIST] "
-			    "[--linux-depths LIST] [--smp-depths LIST] [--snap-sizes LIST] [--kernel FILE] [--initrd FILE]");
+			    "[--linux-depths LIST] [--linux4-depths LIST] [--smp-depths LIST] [--snap-sizes LIST] [--kernel FILE] [--initrd FILE]");
 	}
 	if (system("command -v gnuplot >/dev/null && command -v dot >/dev/null") != 0)
 		die("gnuplot and dot (graphviz) are needed: run scripts/setup");
@@ -655,6 +729,11 @@ int main(int argc, char **argv)
 			    "Ticks from power-on (BIOS and GRUB included) to the init script.\n\n"
 			    "| Depth | Ticks | Overhead | Exits per level, whole run |\n|---:|---:|---:|---|\n");
 		run_linux(cpu, linux_list, kernel, initrd, md);
+	}
+	if (linux4_list[0]) {
+		if (access(kernel, R_OK) || access(initrd, R_OK))
+			die("no Linux kernel (%s) or initramfs (%s): run scripts/setup and make linux-guest", kernel, initrd);
+		run_linux4(cpu, linux4_list, kernel, initrd, md);
 	}
 	for (int i = 0; i < nfigs; i++)
 		if (!strncmp(figs[i].name, "MEM_", 4) || !strncmp(figs[i].name, "BOCHS_", 6))

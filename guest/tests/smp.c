@@ -561,6 +561,25 @@ TEST(smp, counter)
 }
 
 /* --- smp.ipi ----------------------------------------------------------- */
+/* What a CPUID (leaf 0) costs on the CPU that runs this, per instruction
+ * over CPUID_OPS (make bench: C<n>_smp on an AP against the BSP). */
+#define CPUID_OPS 100
+static volatile uint64_t ap_cpuid_ticks;
+
+static uint64_t cpuid_cost(void)
+{
+	uint64_t t0 = rdtsc();
+	for (unsigned k = 0; k < CPUID_OPS; k++)
+		(void)cpuid(0, 0);
+	return (rdtsc() - t0) / CPUID_OPS;
+}
+
+static void cpuid_on_ap(unsigned idx)
+{
+	(void)idx;
+	ap_cpuid_ticks = cpuid_cost();
+}
+
 #define IPIS_PER_AP 10
 /* An IPI not seen within this many TSC ticks is lost (a second at 100 MHz). */
 #define IPI_SPIN_TICKS 100000000ull
@@ -629,6 +648,12 @@ TEST(smp, ipi)
 		CHECK(done_n == IPIS_PER_AP, "cpu0 -> cpu1 timed: %u of %u arrived", done_n, IPIS_PER_AP);
 		if (done_n)
 			env("bench.ipi: ipi ticks_per_op=%llu ops=%u", (unsigned long long)(total / done_n), done_n);
+		ap_cpuid_ticks = 0;
+		post(1, cpuid_on_ap);
+		CHECK(wait_done(1), "cpu1 did not time CPUID within %u ms", CMD_MS);
+		uint64_t on_bsp = cpuid_cost();
+		env("bench.cpuid_smp: ap ticks_per_op=%llu bsp ticks_per_op=%llu",
+		    (unsigned long long)ap_cpuid_ticks, (unsigned long long)on_bsp);
 	}
 	/* Every AP -> the BSP at once, each with a vector of its own. */
 	for (unsigned i = 0; i < MAX_CPUS; i++)
