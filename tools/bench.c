@@ -340,83 +340,65 @@ static void report_linux(int depth, FILE *md)
 	free(t);
 }
 
-/* Every depth of the list, LINUX_JOBS runs at a time, reported in order. */
-static void run_linux(const char *cpu, const char *list, const char *kernel, const char *initrd, FILE *md)
+/* Linux with 4 CPUs at `depth`, finished: LINUX<d>_4CPU and its overhead
+ * over depth 0. */
+static long long linux4_ticks[MAX_LINUX];
+
+static void report_linux4(int depth, FILE *md)
 {
-	int depths[MAX_LINUX], n = 0;
-	pid_t pids[MAX_LINUX];
-	char tmp[64];
-	snprintf(tmp, sizeof(tmp), "%s", list);
-	for (char *d = strtok(tmp, ","); d; d = strtok(NULL, ",")) {
-		int depth = atoi(d);
-		if (n == MAX_LINUX || depth < 0 || depth >= MAX_LINUX)
-			die("--linux-depths: at most %d depths, each 0..%d", MAX_LINUX, MAX_LINUX - 1);
-		depths[n++] = depth;
-	}
-	if (n && depths[0] != 0)
-		die("--linux-depths must start with 0, the reference the overheads are measured against");
-	int started = 0;
-	for (int done = 0; done < n; done++) {
-		while (started < n && started < done + LINUX_JOBS) {
-			pids[started] = start_linux(cpu, depths[started], kernel, initrd, 1);
-			started++;
-		}
-		int status;
-		if (waitpid(pids[done], &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-			die("Linux run at depth %d failed (see build/runs/bench-linux-d%d)", depths[done], depths[done]);
-		report_linux(depths[done], md);
+	char path[256], name[64], note[160];
+	snprintf(path, sizeof(path), "build/runs/bench-linux4-d%d/serial.txt", depth);
+	char *t = read_file(path, NULL);
+	const char *p = t ? strstr(t, "env: linux: init reached at tick ") : NULL;
+	if (!p)
+		die("%s: the init script did not report its start", path);
+	long long ticks = linux4_ticks[depth] = strtoll(p + 33, NULL, 10);
+	free(t);
+	snprintf(name, sizeof(name), "LINUX%d_4CPU", depth);
+	snprintf(note, sizeof(note), "ticks from power-on to the init script of Linux with 4 CPUs on %d levels", depth);
+	add(name, ticks, note);
+	fprintf(md, "| %d | %lld |", depth, ticks);
+	if (depth > 0 && linux4_ticks[0]) {
+		long long permille = (ticks - linux4_ticks[0]) * 1000 / linux4_ticks[0];
+		snprintf(name, sizeof(name), "LINUX%d_4CPU_OVERHEAD_PERMILLE", depth);
+		add(name, permille, "(LINUX<d>_4CPU - LINUX0_4CPU) / LINUX0_4CPU in thousandths (goal at depth 3: <= 100)");
+		fprintf(md, " %+.2f %% |\n", 100.0 * (double)(ticks - linux4_ticks[0]) / (double)linux4_ticks[0]);
+	} else {
+		fprintf(md, " |\n");
 	}
 }
 
-/* Linux with 4 CPUs at each depth of list (starting with 0), two at a time:
- * LINUX<d>_4CPU and its overhead over depth 0. */
-static void run_linux4(const char *cpu, const char *list, const char *kernel, const char *initrd, FILE *md)
+/* Every depth of the list (option opt, starting with 0) with `cpus` CPUs,
+ * LINUX_JOBS runs at a time, reported in order. */
+static void run_linux(const char *cpu, const char *list, const char *opt, int cpus, const char *kernel,
+		      const char *initrd, FILE *md)
 {
 	int depths[MAX_LINUX], n = 0;
 	pid_t pids[MAX_LINUX];
-	long long ticks[MAX_LINUX];
 	char tmp[64];
 	snprintf(tmp, sizeof(tmp), "%s", list);
 	for (char *d = strtok(tmp, ","); d; d = strtok(NULL, ",")) {
 		int depth = atoi(d);
 		if (n == MAX_LINUX || depth < 0 || depth >= MAX_LINUX)
-			die("--linux4-depths: at most %d depths, each 0..%d", MAX_LINUX, MAX_LINUX - 1);
+			die("%s: at most %d depths, each 0..%d", opt, MAX_LINUX, MAX_LINUX - 1);
 		depths[n++] = depth;
 	}
 	if (n && depths[0] != 0)
-		die("--linux4-depths must start with 0, the reference the overheads are measured against");
-	fprintf(md, "\n## Linux with 4 CPUs (`idle=halt`)\n\n| Depth | Ticks | Overhead |\n|---:|---:|---:|\n");
+		die("%s must start with 0, the reference the overheads are measured against", opt);
 	int started = 0;
 	for (int done = 0; done < n; done++) {
 		while (started < n && started < done + LINUX_JOBS) {
-			pids[started] = start_linux(cpu, depths[started], kernel, initrd, 4);
+			pids[started] = start_linux(cpu, depths[started], kernel, initrd, cpus);
 			started++;
 		}
 		int status;
 		if (waitpid(pids[done], &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-			die("Linux run with 4 CPUs at depth %d failed (see build/runs/bench-linux4-d%d)", depths[done],
-			    depths[done]);
-		char path[256], name[64], note[160];
-		snprintf(path, sizeof(path), "build/runs/bench-linux4-d%d/serial.txt", depths[done]);
-		char *t = read_file(path, NULL);
-		const char *p = t ? strstr(t, "env: linux: init reached at tick ") : NULL;
-		if (!p)
-			die("%s: the init script did not report its start", path);
-		ticks[done] = strtoll(p + 33, NULL, 10);
-		free(t);
-		snprintf(name, sizeof(name), "LINUX%d_4CPU", depths[done]);
-		snprintf(note, sizeof(note), "ticks from power-on to the init script of Linux with 4 CPUs on %d levels",
-			 depths[done]);
-		add(name, ticks[done], note);
-		fprintf(md, "| %d | %lld |", depths[done], ticks[done]);
-		if (done) {
-			long long permille = (ticks[done] - ticks[0]) * 1000 / ticks[0];
-			snprintf(name, sizeof(name), "LINUX%d_4CPU_OVERHEAD_PERMILLE", depths[done]);
-			add(name, permille, "(LINUX<d>_4CPU - LINUX0_4CPU) / LINUX0_4CPU in thousandths (goal at depth 3: <= 100)");
-			fprintf(md, " %+.2f %% |\n", 100.0 * (double)(ticks[done] - ticks[0]) / (double)ticks[0]);
-		} else {
-			fprintf(md, " |\n");
-		}
+			die("Linux run with %d CPU(s) at depth %d failed (see build/runs/%s-d%d)", cpus, depths[done],
+			    cpus > 1 ? "bench-linux4" : "bench-linux", depths[done]);
+		if (cpus > 1)
+			report_linux4(depths[done], md);
+		else
+			report_linux(depths[done], md);
 	}
 }
 
@@ -433,6 +415,20 @@ static long long snap_figure(const char *t, const char *method, const char *what
 	return strtoll(p + strlen(key), NULL, 10);
 }
 
+/* Runs a nestor-run command line whose run is build/runs/<name>; its
+ * serial log (the caller frees it), or the benchmark ends saying what. */
+static char *run_for_log(const char *cmd, const char *name, const char *what)
+{
+	char path[256];
+	if (system(cmd) != 0)
+		die("%s failed (see build/runs/%s)", what, name);
+	snprintf(path, sizeof(path), "build/runs/%s/serial.txt", name);
+	char *t = read_file(path, NULL);
+	if (!t)
+		die("no serial log %s", path);
+	return t;
+}
+
 /* Two CPUs, the guest kernel's smp suite at each depth: what one fixed IPI
  * costs from cpu0's ICR write to cpu1's handler (guest/tests/smp.c). */
 static void run_smp(const char *cpu, const char *list, FILE *md)
@@ -444,17 +440,13 @@ static void run_smp(const char *cpu, const char *list, FILE *md)
 		    "|---:|---:|---:|---:|\n");
 	for (char *d = strtok(tmp, ","); d; d = strtok(NULL, ",")) {
 		int depth = atoi(d);
-		char cmd[512], path[256], name[32], note[128];
+		char cmd[512], path[64], name[32], note[128];
+		snprintf(path, sizeof(path), "bench-smp-d%d", depth);
 		snprintf(cmd, sizeof(cmd),
-			 "build/tools/nestor-run --quiet --timeout 600 --cpus 2 --name bench-smp-d%d --cpu %s "
+			 "build/tools/nestor-run --quiet --timeout 600 --cpus 2 --name %s --cpu %s "
 			 "--guest 'build/guest.elf suite=smp' --depth %d",
-			 depth, cpu, depth);
-		if (system(cmd) != 0)
-			die("SMP run at depth %d failed (see build/runs/bench-smp-d%d)", depth, depth);
-		snprintf(path, sizeof(path), "build/runs/bench-smp-d%d/serial.txt", depth);
-		char *t = read_file(path, NULL);
-		if (!t)
-			die("no serial log %s", path);
+			 path, cpu, depth);
+		char *t = run_for_log(cmd, path, "the SMP run");
 		const char *key = "bench.ipi: ipi ticks_per_op=", *p = strstr(t, key);
 		if (!p)
 			die("no IPI measurement in %s", path);
@@ -482,18 +474,14 @@ static void run_smp(const char *cpu, const char *list, FILE *md)
  * memory written, restore (guest/tests/snapshot.c, suite bench_snap). */
 static void run_snapshots(const char *cpu, int mib, FILE *md)
 {
-	char cmd[1024], path[256], name[64], note[200];
+	char cmd[1024], path[64], name[64], note[200];
 	int pool = mib + 8, megs = 16 + pool + mib + 2;
+	snprintf(path, sizeof(path), "bench-snap-%d", mib);
 	snprintf(cmd, sizeof(cmd),
-		 "build/tools/nestor-run --quiet --timeout 900 --megs %d --name bench-snap-%d --cpu %s "
+		 "build/tools/nestor-run --quiet --timeout 900 --megs %d --name %s --cpu %s "
 		 "--nestor 'build/nestor.elf snap_pool=%dM' --guest 'build/guest.elf suite=bench_snap' --depth 1",
-		 megs, mib, cpu, pool);
-	if (system(cmd) != 0)
-		die("snapshot benchmark at %d MiB failed (see build/runs/bench-snap-%d)", mib, mib);
-	snprintf(path, sizeof(path), "build/runs/bench-snap-%d/serial.txt", mib);
-	char *t = read_file(path, NULL);
-	if (!t)
-		die("no serial log %s", path);
+		 megs, path, cpu, pool);
+	char *t = run_for_log(cmd, path, "the snapshot benchmark");
 	static const char *const methods[] = { "cow", "copy" };
 	long long pause[2];
 	fprintf(md, "| %d |", mib);
@@ -728,12 +716,13 @@ int main(int argc, char **argv)
 		fprintf(md, "\n## Linux (Debian's kernel, the project's initramfs) on a stack of Nestors\n\n"
 			    "Ticks from power-on (BIOS and GRUB included) to the init script.\n\n"
 			    "| Depth | Ticks | Overhead | Exits per level, whole run |\n|---:|---:|---:|---|\n");
-		run_linux(cpu, linux_list, kernel, initrd, md);
+		run_linux(cpu, linux_list, "--linux-depths", 1, kernel, initrd, md);
 	}
 	if (linux4_list[0]) {
 		if (access(kernel, R_OK) || access(initrd, R_OK))
 			die("no Linux kernel (%s) or initramfs (%s): run scripts/setup and make linux-guest", kernel, initrd);
-		run_linux4(cpu, linux4_list, kernel, initrd, md);
+		fprintf(md, "\n## Linux with 4 CPUs (`idle=halt`)\n\n| Depth | Ticks | Overhead |\n|---:|---:|---:|\n");
+		run_linux(cpu, linux4_list, "--linux4-depths", 4, kernel, initrd, md);
 	}
 	for (int i = 0; i < nfigs; i++)
 		if (!strncmp(figs[i].name, "MEM_", 4) || !strncmp(figs[i].name, "BOCHS_", 6))
