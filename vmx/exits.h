@@ -85,10 +85,9 @@ bool apic_write_violation(struct vcpu *v, uint64_t gpa);
 void ept_apic_write(struct vcpu *v, uint64_t gpa);
 /* The guest's WRMSR of the x2APIC ICR (0x830) when trapped; -1: #GP. */
 int apic_x2apic_icr_write(struct vcpu *v, uint64_t val);
-/* Requests between vCPUs (vmx/sync.c): taken at the end of an exit; a
- * stop only (with its INVEPT) while waiting on another vCPU. */
+/* Requests between vCPUs (vmx/sync.c): taken at the end of an exit; while
+ * waiting on another vCPU, all but an INIT (stop, INVEPT, drop shadows). */
 void vcpu_take_requests(struct vcpu *v);
-void vcpu_serve_pause(struct vcpu *v);
 /* An INIT for vCPU t (another one), taken before this returns. */
 void vcpu_send_init(struct vcpu *from, struct vcpu *t);
 /* Every other running vCPU stopped at the end of its exit (waiting ms

@@ -175,8 +175,6 @@ static void serve_pause(struct vcpu *v, bool at_end)
 		ept_invalidate(v->vm);
 }
 
-void vcpu_serve_pause(struct vcpu *v) { serve_pause(v, false); }
-
 bool vm_others_stopped_whole(struct vcpu *v)
 {
 	struct vm *vm = v->vm;
