@@ -9,7 +9,6 @@
  * later never fail - and a restore finds every page it needs. */
 #include "boot/config.h"
 #include "hypercall/abi.h"
-#include "hypercall/hypercall.h"
 #include "boot/platform.h"
 #include "lib/log.h"
 #include "lib/string.h"
@@ -52,54 +51,36 @@ static void work_save(struct vcpu *t, void *arg) { snap_cpu_save(t, ((struct cpu
 
 /* What a restore does on every vCPU's CPU: its state back, and no
  * translation of the guest's cached since (every VPID: its guests' too). */
-static void restore_here(struct vcpu *t, const struct cpu_snapshot *c, int64_t *status)
+static void work_restore(struct vcpu *t, void *arg)
 {
-	*status = snap_cpu_restore(t, c) ? NESTOR_EINVAL : NESTOR_OK;
+	struct cpu_work *w = arg;
+	w->status = snap_cpu_restore(t, w->c) ? NESTOR_EINVAL : NESTOR_OK;
 	if (t->vm->vpid)
 		invvpid(2, 0, 0);
 	cpuid_forget_xsave(t);
 }
 
-static void work_restore(struct vcpu *t, void *arg)
-{
-	struct cpu_work *w = arg;
-	restore_here(t, w->c, &w->status);
-}
-
-/* VMX delegation to the Nestor below, ended or given again for one vCPU
- * (the level below keeps it per CPU; vmx/vm.c asks the same way). */
+/* VMX delegation to the Nestor below, ended or given back, for one vCPU. */
 static void work_undelegate(struct vcpu *t, void *arg)
 {
 	(void)t;
-	uint64_t rbx = 0, rcx = 0, rdx = 0;
-	((struct cpu_work *)arg)->status = nestor_vmcall(NESTOR_HC_UNDELEGATE_VMX, &rbx, &rcx, &rdx, 0, 0);
+	((struct cpu_work *)arg)->status = delegation_below(false);
 }
 
 static void work_delegate(struct vcpu *t, void *arg)
 {
-	if (t->undelegate_at_sipi) {
-		t->undelegate_at_sipi = false; /* it never ended */
-		((struct cpu_work *)arg)->status = NESTOR_OK;
-		return;
-	}
-	uint64_t rbx = 0, rcx = nested_caps_hash(), rdx = 0;
-	((struct cpu_work *)arg)->status = nestor_vmcall(NESTOR_HC_DELEGATE_VMX, &rbx, &rcx, &rdx, 0, 0);
+	(void)t;
+	((struct cpu_work *)arg)->status = delegation_below(true);
 }
 
-/* One of those for vCPU t, on its CPU; a vCPU waiting for SIPI runs
- * nothing: it ends its delegation at its SIPI (vmx/exit_misc.c). */
-static int64_t on_vcpu(struct vcpu *v, struct vcpu *t, void (*work)(struct vcpu *, void *))
+/* work for vCPU t on t's CPU: here when t is the asking vCPU v, else by
+ * the stopped t itself (vmx/sync.c). */
+static void run_on(struct vcpu *v, struct vcpu *t, void (*work)(struct vcpu *, void *), struct cpu_work *w)
 {
-	struct cpu_work w = { 0 };
 	if (t == v)
-		work(v, &w);
-	else if (t && t->parked && work == work_undelegate)
-		t->undelegate_at_sipi = true;
-	else if (t && !t->parked)
-		vm_run_on(t, work, &w);
-	else if (t)
-		work(t, &w); /* work_delegate of a parked vCPU: only its flag */
-	return w.status;
+		work(v, w);
+	else
+		vm_run_on(t, work, w);
 }
 
 /* A vCPU that waited for SIPI in the snapshot waits for one again. */
@@ -177,15 +158,27 @@ static int64_t take(struct vcpu *v, uint64_t method)
 		 * that waits for SIPI runs nothing meanwhile, and asks at its
 		 * SIPI, before its guest runs (vmx/exit_misc.c). */
 		unsigned i;
-		int64_t r = NESTOR_OK;
-		for (i = 0; i < vm->ncpus && r == NESTOR_OK; i++)
-			r = on_vcpu(v, vm->vcpus[i], work_undelegate);
-		if (r != NESTOR_OK) {
+		struct cpu_work w = { 0 };
+		for (i = 0; i < vm->ncpus && w.status == NESTOR_OK; i++) {
+			struct vcpu *t = vm->vcpus[i];
+			if (t && t != v && t->parked)
+				t->undelegate_at_sipi = true;
+			else if (t)
+				run_on(v, t, work_undelegate, &w);
+		}
+		if (w.status != NESTOR_OK) {
 			/* Refused on vCPU i - 1 (its guest is in VMX operation
 			 * there): the ones before it delegate again, as they did. */
-			for (unsigned j = 0; j + 1 < i; j++)
-				if (on_vcpu(v, vm->vcpus[j], work_delegate) != NESTOR_OK)
-					vm_end_run(v, true, "snapshot: VMX delegation below could not be given back");
+			for (unsigned j = 0; j + 1 < i; j++) {
+				struct vcpu *t = vm->vcpus[j];
+				if (t && t->undelegate_at_sipi) {
+					t->undelegate_at_sipi = false; /* it never ended */
+				} else if (t) {
+					run_on(v, t, work_delegate, &w);
+					if (w.status != NESTOR_OK)
+						vm_end_run(v, true, "snapshot: VMX delegation below could not be given back");
+				}
+			}
 			return NESTOR_EBUSY;
 		}
 		vm->delegated = false;
@@ -216,10 +209,7 @@ static int64_t take(struct vcpu *v, uint64_t method)
 			continue;
 		}
 		struct cpu_work w = { .c = slot(s, i) };
-		if (t == v)
-			work_save_vmx(v, &w);
-		else
-			vm_run_on(t, work_save_vmx, &w);
+		run_on(v, t, work_save_vmx, &w);
 		status = w.status;
 	}
 	if (status != NESTOR_OK) {
@@ -237,12 +227,9 @@ static int64_t take(struct vcpu *v, uint64_t method)
 	 * the others stopped. */
 	skip_instruction(v);
 	for (unsigned i = 0; i < vm->ncpus; i++) {
-		struct vcpu *t = vm->vcpus[i];
 		struct cpu_work w = { .c = slot(s, i) };
-		if (t == v)
-			snap_cpu_save(v, w.c);
-		else if (t && !(s->parked & (1u << i)))
-			vm_run_on(t, work_save, &w);
+		if (vm->vcpus[i] && !(s->parked & (1u << i)))
+			run_on(v, vm->vcpus[i], work_save, &w);
 	}
 	if (m == SNAP_METHOD_COPY) {
 		copy_all(vm, s);
@@ -312,14 +299,12 @@ static int64_t restore(struct vcpu *v, struct snapshot *s, uint64_t id, uint64_t
 	for (unsigned i = 0; i < vm->ncpus && status == NESTOR_OK; i++) {
 		struct vcpu *t = vm->vcpus[i];
 		struct cpu_work w = { .c = slot(s, i) };
-		if (t == v)
-			restore_here(v, w.c, &w.status);
-		else if (!t || t->parked)
+		if (!t || (t != v && t->parked))
 			continue; /* waited for SIPI then too */
-		else if (s->parked & (1u << i))
-			vm_run_on(t, work_wait_sipi, NULL);
+		if (s->parked & (1u << i))
+			run_on(v, t, work_wait_sipi, &w); /* the asking vCPU too, if it waited then */
 		else
-			vm_run_on(t, work_restore, &w);
+			run_on(v, t, work_restore, &w);
 		status = w.status;
 	}
 	if (status != NESTOR_OK)

@@ -2,7 +2,6 @@
  * SDM Vol. 3C 25.1.2 lists what always exits in VMX non-root operation. */
 #include "boot/fixup.h"
 #include "hypercall/abi.h"
-#include "hypercall/hypercall.h"
 #include "lib/log.h"
 #include "lib/x86.h"
 #include "vmx/exits.h"
@@ -115,8 +114,7 @@ void exit_sipi(struct vcpu *v)
 	 * vCPU waited (snap/snapshot.c): its own CPU's turn, before the guest
 	 * runs anything. */
 	if (v->undelegate_at_sipi) {
-		uint64_t rbx = 0, rcx = 0, rdx = 0;
-		if (nestor_vmcall(NESTOR_HC_UNDELEGATE_VMX, &rbx, &rcx, &rdx, 0, 0) != NESTOR_OK)
+		if (delegation_below(false) != NESTOR_OK)
 			vm_end_run(v, true, "VMX delegation below could not be ended on this CPU after a snapshot");
 		v->undelegate_at_sipi = false;
 	}

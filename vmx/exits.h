@@ -98,6 +98,10 @@ void vm_stop_others(struct vcpu *v, unsigned ms);
  * (a parked one before it runs again). */
 void vm_ask_others(struct vcpu *v, unsigned req);
 void vm_resume_others(struct vcpu *v, unsigned after);
+/* This CPU's VMX delegation to the Nestor below, asked (on) or ended
+ * (NESTOR_HC_DELEGATE_VMX / _UNDELEGATE_VMX; the level below keeps it per
+ * CPU, docs/depth.md): a NESTOR_* status. */
+int64_t delegation_below(bool on);
 /* Between vm_stop_others and vm_resume_others: whether every other vCPU
  * that runs stopped at the end of an exit (a parked one runs nothing);
  * and work done by stopped vCPU t on its own CPU, finished on return. */

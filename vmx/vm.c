@@ -41,12 +41,10 @@ static void on_nmi(void)
 		vcpu_nmi_arrived(v);
 }
 
-/* NESTOR_HC_DELEGATE_VMX for this CPU's vCPU of our guest (the level below
- * keeps delegation per vCPU). */
-static int64_t ask_delegation(void)
+int64_t delegation_below(bool on)
 {
-	uint64_t rbx = 0, rcx = nested_caps_hash(), rdx = 0;
-	return nestor_vmcall(NESTOR_HC_DELEGATE_VMX, &rbx, &rcx, &rdx, 0, 0);
+	uint64_t rbx = 0, rcx = on ? nested_caps_hash() : 0, rdx = 0;
+	return nestor_vmcall(on ? NESTOR_HC_DELEGATE_VMX : NESTOR_HC_UNDELEGATE_VMX, &rbx, &rcx, &rdx, 0, 0);
 }
 
 /* On a Nestor that takes it, hand the VMX emulation of our guest to it
@@ -61,7 +59,7 @@ static void delegate_vmx(struct vm *vm)
 		pr_info("the Nestor below does not take VMX delegation: this level emulates VMX for its guest\n");
 		return;
 	}
-	int64_t status = ask_delegation();
+	int64_t status = delegation_below(true);
 	if (status == NESTOR_OK) {
 		vm->delegated = true;
 		pr_info("VMX of the guest is emulated by the Nestor below (delegation)\n");
@@ -97,7 +95,7 @@ static __attribute__((noreturn)) void vm_run_ap(void *ctx, unsigned index)
 	if (nested_vcpu_init(v))
 		fail("nested VMX", "out of pool memory");
 	/* Delegation is made per vCPU below: an AP asks as the BSP did. */
-	if (vm->delegated && ask_delegation() != NESTOR_OK)
+	if (vm->delegated && delegation_below(true) != NESTOR_OK)
 		fail("VMX delegation", "the Nestor below took it for the first CPU, refused it for another");
 	vcpu_reset(v, false);
 	v->parked = true;
