@@ -16,9 +16,9 @@ struct __attribute__((packed)) idt_gate {
 
 static struct idt_gate idt[256];
 static irq_handler handlers[256];
-static void (*nmi_hook)(void);
+static void (*nmi_hook)(struct trap_frame *f);
 
-void trap_set_nmi_hook(void (*hook)(void)) { nmi_hook = hook; }
+void trap_set_nmi_hook(void (*hook)(struct trap_frame *f)) { nmi_hook = hook; }
 
 static const char *const exc_names[32] = {
 	"#DE divide error", "#DB debug", "NMI", "#BP breakpoint", "#OF overflow", "#BR bound range",
@@ -103,7 +103,7 @@ void trap_entry(struct trap_frame *f)
 		smp_halt_if_ended(); /* the run is over on another CPU */
 	/* An NMI while Nestor runs belongs to the guest: remember it. */
 	if (f->vector == EXC_NMI && nmi_hook) {
-		nmi_hook();
+		nmi_hook(f);
 		return;
 	}
 	/* A *_safe() instruction faulted: resume after it with the vector. */

@@ -12,7 +12,8 @@ const char *exception_name(unsigned vector);
 typedef void (*irq_handler)(struct trap_frame *f);
 void trap_set_handler(unsigned vector, irq_handler h);
 
-/* Called for NMIs that arrive while Nestor itself runs. */
-void trap_set_nmi_hook(void (*hook)(void));
+/* Called for NMIs that arrive while Nestor itself runs, with the frame it
+ * returns to (which the hook may point elsewhere). */
+void trap_set_nmi_hook(void (*hook)(struct trap_frame *f));
 
 #endif

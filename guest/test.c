@@ -74,8 +74,9 @@ const char *fault_str(char *buf, size_t n, bool hit, const struct fault *f)
 	return buf;
 }
 
-/* suites: comma-separated list, or empty for all - except the benchmark
- * suites ("bench*"), which run only when named. */
+/* suites: comma-separated list of suites or suite.test names, or empty
+ * for all - except the benchmark suites ("bench*"), which run only when
+ * named. */
 static bool selected(const struct test_case *t, const char *suites)
 {
 	/* By default every suite but the benchmark, the snapshots (which
@@ -91,6 +92,10 @@ static bool selected(const struct test_case *t, const char *suites)
 		const char *e = strchr(p, ',');
 		size_t len = e ? (size_t)(e - p) : strlen(p);
 		if (len == n && !strncmp(p, t->suite, n))
+			return true;
+		/* "suite.test": that test alone */
+		size_t m = strlen(t->name);
+		if (len == n + 1 + m && !strncmp(p, t->suite, n) && p[n] == '.' && !strncmp(p + n + 1, t->name, m))
 			return true;
 		if (!e)
 			break;

@@ -71,6 +71,12 @@ enum nestor_hypercall {
 				    * level emulates its guest's VMX itself again
 				    * (NESTOR_EBUSY while that guest is in VMX
 				    * operation); a Nestor does it before a snapshot */
+	NESTOR_HC_GUEST_INIT = 11, /* RBX as for NESTOR_HC_DELEGATE_VMX: the asking
+				    * level's guest, whose VMX it delegated, receives
+				    * an INIT on this CPU -> RBX = 1: it is in VMX
+				    * operation and the INIT is held for it (an INIT
+				    * exit of its guest, or acting at its VMXOFF);
+				    * RBX = 0: it is not, the asking level resets it */
 };
 #define NESTOR_STATS_TOTAL 0xffffffffu
 #define NESTOR_SNAP_DEFAULT 0u

@@ -109,6 +109,29 @@ static int64_t hc_delegation(struct vcpu *v, uint64_t fn)
 	return nested_accept_delegation(v, (unsigned)above + 1, hash);
 }
 
+/* NESTOR_HC_GUEST_INIT: the level RBX levels above our guest received an
+ * INIT for its own guest, whose VMX it delegated.  Held here when we
+ * emulate that VMX (nested/signals.c), passed on when we delegated too. */
+static int64_t hc_guest_init(struct vcpu *v)
+{
+	uint64_t above = v->gpr[RBX];
+	if (above >= NESTED_MAX_LEVELS)
+		return NESTOR_EINVAL;
+	if (v->vm->delegated) {
+		uint64_t rbx = above + 1, rcx = 0, rdx = 0;
+		int64_t s = nestor_vmcall(NESTOR_HC_GUEST_INIT, &rbx, &rcx, &rdx, 0, 0);
+		v->gpr[RBX] = rbx;
+		return s;
+	}
+	/* Level above+1 asks for its guest, level above+2, which it must have
+	 * delegated to us. */
+	unsigned asking = (unsigned)above + 1;
+	if (asking > v->nlevels || !v->lv[asking]->delegated)
+		return NESTOR_EINVAL;
+	v->gpr[RBX] = nested_guest_init(v, asking + 1);
+	return NESTOR_OK;
+}
+
 void exit_vmcall(struct vcpu *v)
 {
 	uint64_t fn = v->gpr[RAX];
@@ -135,6 +158,9 @@ void exit_vmcall(struct vcpu *v)
 		case NESTOR_HC_DELEGATE_VMX:
 		case NESTOR_HC_UNDELEGATE_VMX:
 			status = hc_delegation(v, fn);
+			break;
+		case NESTOR_HC_GUEST_INIT:
+			status = hc_guest_init(v);
 			break;
 		case NESTOR_HC_SNAPSHOT:
 			status = snap_take(v, v->gpr[RBX]);

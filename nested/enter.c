@@ -325,10 +325,17 @@ void nested_vmentry(struct vcpu *v, struct nested *n, bool resume)
 		pr_warn("level %u delegated VMX emulation but enters a second VMCS: refused\n", n->level);
 		return vmx_fail(v, n, VMXERR_ENTRY_INVALID_CONTROLS);
 	}
+	bool nmi, held = nested_entering_held(v, n, &nmi);
 	prepare_vmcs02(v, n);
 	n->timer02 = (uint32_t)vmread(VMCS_GUEST_PREEMPTION_TIMER);
 	n->guest_mode = true;
 	v->cur = n->level + 1;
+	if (held) {
+		/* L2 was stopped inside its own entry and L1 did not change
+		 * it: the levels above go on as they were (nested/signals.c). */
+		nested_continue_held(v, nmi);
+		return;
+	}
 	if (probe_start(v, n))
 		return; /* the CPU checks the guest state first (below), or it failed */
 	if (!entry_software_checks(v, n))
@@ -407,8 +414,12 @@ static bool injection_state_ok(const struct vmcs12 *c)
 static bool probe_start(struct vcpu *v, struct nested *n)
 {
 	struct vmcs12 *c = n->vmcs12;
-	if (V12(c, VMCS_LINK_PTR) == ~0ull && !V12(c, VMENTRY_MSR_LOAD_COUNT) && !V12(c, VMEXIT_MSR_STORE_COUNT) &&
-	    !V12(c, VMEXIT_MSR_LOAD_COUNT))
+	/* An INIT held for L1 is an exit right after this entry, once the CPU
+	 * checked L2's guest state (nested/signals.c) - after an event this
+	 * entry injects is delivered, so then at L2's next exit. */
+	bool init = (v->init_held & (1u << n->level)) && !(V12(c, VMENTRY_INTR_INFO) & INTR_INFO_VALID);
+	if (!init && V12(c, VMCS_LINK_PTR) == ~0ull && !V12(c, VMENTRY_MSR_LOAD_COUNT) &&
+	    !V12(c, VMEXIT_MSR_STORE_COUNT) && !V12(c, VMEXIT_MSR_LOAD_COUNT))
 		return false;
 	if (!ctl_can_set(v->vm->caps->pin, PIN_PREEMPTION_TIMER) || V12(c, GUEST_ACTIVITY_STATE) > ACTIVITY_HLT)
 		return false;

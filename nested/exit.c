@@ -2,7 +2,8 @@
  *
  * Two small decisions, in this order (as KVM's nested.c):
  *  1. does L0 want it?  Shadow-EPT faults L0 can fix, NMIs (routed by
- *     VMCS12's NMI exiting), L0's own NMI windows.
+ *     the NMI exiting of every level below, nested/signals.c), L0's own
+ *     NMI windows.
  *  2. does L1 want it?  By VMCS12's controls and bitmaps (in L1's memory).
  *     If yes the exit is reflected: L2's state and the exit information go
  *     into VMCS12 and L1 resumes at VMCS12's host state, exactly as if the
@@ -409,13 +410,10 @@ void nested_l2_exit(struct vcpu *v, unsigned reason_full)
 	if (reason == EXIT_EXCEPTION_NMI &&
 	    ((vmread(VMCS_EXIT_INTR_INFO) >> 8) & 7) == INTR_TYPE_NMI) {
 		vmx_unblock_nmis();
-		if (V12(c, PIN_BASED_CTLS) & PIN_NMI_EXITING) {
-			nested_reflect(v, n, NULL);
-		} else {
-			/* Not L1's: the NMI belongs to L2, as on bare hardware. */
-			n->nmi_pending02++;
-			reinject_idt_vectoring(v);
-		}
+		/* The lowest level in VMX non-root operation that takes NMI
+		 * exits gets it (nested/signals.c); none: L2's own, as on bare
+		 * hardware. */
+		nested_route_nmi(v, 1, true);
 		return;
 	}
 	if (reason == EXIT_NMI_WINDOW && !(V12(c, PROC_BASED_CTLS) & PROC_NMI_WINDOW)) {

@@ -242,6 +242,8 @@ static void do_vmxoff(struct vcpu *v, struct nested *n)
 	nested_forget_vmcs02(v, n);
 	nested_shadow_update_controls(v, n);
 	vmx_succeed(v);
+	if (v->init_held & (1u << n->level))
+		nested_init_after_vmxoff(v, n);
 }
 
 static void do_vmclear(struct vcpu *v, struct nested *n)

@@ -86,6 +86,19 @@ struct synth_exit {
 };
 void nested_reflect(struct vcpu *v, struct nested *n, const struct synth_exit *synth);
 
+/* signals.c */
+/* An NMI for the levels from `from` up (cur > from): an NMI exit of the
+ * lowest that takes them, else the running level's NMI.  at_exit: it is
+ * the NMI exit of the running level, in VMCS02 now. */
+void nested_route_nmi(struct vcpu *v, unsigned from, bool at_exit);
+/* n's L1 enters L2 while L2 is stopped at its own entry (held): true when
+ * the levels above go on as they were (nested_continue_held, after
+ * VMCS02 is prepared and cur is L2); *nmi: an NMI L1 injects, to route. */
+bool nested_entering_held(struct vcpu *v, struct nested *n, bool *nmi);
+void nested_continue_held(struct vcpu *v, bool nmi);
+/* n's L1 left VMX operation holding an INIT: it acts now. */
+void nested_init_after_vmxoff(struct vcpu *v, struct nested *n);
+
 /* shadow.c */
 int nested_shadow_tables_init(struct vcpu *v);
 int nested_shadow_init(struct vcpu *v, struct nested *n);
@@ -142,7 +155,5 @@ int nested_level_new(struct vcpu *v, unsigned level);
 /* n's L1 cleared the VMCS of the guest it delegated for: forget the VMX of
  * the levels above (docs/depth.md). */
 void nested_end_delegation(struct vcpu *v, struct nested *n);
-/* The NMIs pending for a level (delivered when it next runs). */
-unsigned *level_nmi_pending(struct vcpu *v, unsigned level);
 
 #endif

@@ -24,6 +24,8 @@ static void level_reset(struct vcpu *v, struct nested *n)
 	n->vmcs02_launched = false;
 	n->all_dirty = true;
 	n->nmi_pending02 = 0;
+	n->held = false;
+	v->init_held &= ~(1u << n->level);
 	vmcs_clear(v, n->vmcs02_phys);
 	sept_invalidate(v, n, 0);
 }
@@ -140,11 +142,6 @@ void nested_end_delegation(struct vcpu *v, struct nested *n)
 	v->nlevels = n->level;
 }
 
-unsigned *level_nmi_pending(struct vcpu *v, unsigned level)
-{
-	return level <= 1 ? &v->nmi_pending : &v->lv[level - 1]->nmi_pending02;
-}
-
 void nested_reset_vmcs02(struct vcpu *v, struct nested *n)
 {
 	vmcs_clear(v, n->vmcs02_phys);
@@ -217,12 +214,7 @@ void nested_nmi_now(struct vcpu *v)
 
 void nested_nmi_in_root(struct vcpu *v)
 {
-	/* While Nestor handled an exit of a level above 1: the NMI is that
-	 * level's unless its hypervisor takes NMI exits - then that one gets it
-	 * when it next runs (it is pending in L0). */
-	struct nested *n = v->lv[v->cur - 1];
-	if (V12(n->vmcs12, PIN_BASED_CTLS) & PIN_NMI_EXITING)
-		(*level_nmi_pending(v, n->level))++;
-	else
-		n->nmi_pending02++;
+	/* While Nestor handled an exit of a level above 1: which level gets it
+	 * is decided at the end of that exit, when the levels are in order. */
+	v->nmi_to_route++;
 }

@@ -89,6 +89,10 @@ struct nested {
 	uint8_t *msr_bitmap02;  /* VMCS02's MSR bitmap: all ones */
 	uint32_t proc02;        /* primary controls of VMCS02 as programmed */
 	unsigned nmi_pending02; /* NMIs L0 must inject into L2 */
+	/* L1 is stopped at the VMLAUNCH/VMRESUME that entered L2 while a
+	 * level below took an exit (nested/signals.c); L2's state is kept in
+	 * VMCS02.  held_launch: at a VMLAUNCH (VMCS12 reads as clear then). */
+	bool held, held_launch;
 
 	/* Hardware VMCS shadowing of VMCS12 for L1 (nested/shadow.c). */
 	bool shadowing;
@@ -154,8 +158,17 @@ int nested_entry_refused(struct vcpu *v, uint64_t error);
  * level's hypervisor intercepts (its exception bitmap): reflected to it as
  * an exception exit (true); false: inject it into the running level. */
 bool nested_exception_to_l1(struct vcpu *v, unsigned vector, bool has_err, uint32_t err, uint64_t cr2);
-/* An NMI that arrived while Nestor ran with a level above 1 active. */
+/* An NMI that arrived while Nestor ran with a level above 1 active: routed
+ * at the end of the exit (nested_signals). */
 void nested_nmi_in_root(struct vcpu *v);
+/* Our guest's level `level` (1 = our guest) receives an INIT: true when
+ * that level is in VMX operation under our emulation - then the INIT is
+ * held and becomes an INIT exit of its guest when that runs (SDM 25.2),
+ * or acts when it leaves VMX operation; false: not ours to hold. */
+bool nested_guest_init(struct vcpu *v, unsigned level);
+/* At the end of an exit, with a level above 1 about to run: the held
+ * INITs and the NMIs to route go to the levels that get them. */
+void nested_signals(struct vcpu *v);
 /* An NMI for the running level above 1 at this instruction boundary (it
  * sent itself one, vmx/exit_apic.c): an NMI exit to its hypervisor when
  * that one takes them, else its own. */

@@ -30,6 +30,7 @@ struct cpu_snapshot {
 	uint64_t cr2, dr[4], dr6;
 	uint32_t window_ctls; /* interrupt- and NMI-window exiting, as programmed */
 	unsigned nmi_pending;
+	bool init_held;       /* an INIT held for its VMX root operation */
 	bool xsave;           /* fpu holds an XSAVE image (else FXSAVE) */
 	uint64_t xcr0;
 	struct mtrr_state mtrr; /* the guest's (virtual) MTRRs */
@@ -116,6 +117,7 @@ void snap_cpu_save(struct vcpu *v, struct cpu_snapshot *c)
 	c->dr6 = read_dr6();
 	c->window_ctls = v->proc_ctls & (PROC_INTR_WINDOW | PROC_NMI_WINDOW);
 	c->nmi_pending = v->nmi_pending;
+	c->init_held = v->init_held & 2;
 	/* The guest's FPU/SSE/AVX registers and XCR0 are the CPU's now (Nestor
 	 * uses none of them).  XSAVE's header must start zeroed. */
 	c->xsave = read_cr4() & CR4_OSXSAVE;
@@ -136,6 +138,7 @@ int snap_cpu_restore(struct vcpu *v, const struct cpu_snapshot *c)
 	v->proc_ctls = (v->proc_ctls & ~(PROC_INTR_WINDOW | PROC_NMI_WINDOW)) | c->window_ctls;
 	vmwrite(VMCS_PROC_BASED_CTLS, v->proc_ctls);
 	v->nmi_pending = c->nmi_pending;
+	v->init_held = (v->init_held & ~2u) | (c->init_held ? 2u : 0);
 	for (unsigned i = 0; i < c->nmsrs; i++) {
 		uint64_t now = 0;
 		rdmsr_safe(c->msr[i], &now);

@@ -8,6 +8,8 @@
  * clears RFLAGS). */
 
 #define GPR(n) (8 * (n))
+#define VCPU_ENTRY_LAUNCH 128 /* struct vcpu, after gpr[16] (vcpu.h) */
+#define VCPU_ENTRY_RECHECK 129
 
 /* Loads the guest's general registers from the vCPU at %rax, RAX last. */
 .macro LOAD_GUEST_GPRS
@@ -53,17 +55,32 @@ vmx_exit_stub:
 	xorl %ebp, %ebp                  /* a clean frame chain for backtraces */
 	call vmx_handle_exit              /* EAX: 1 = VMLAUNCH, 0 = VMRESUME */
 enter_current:
-	testl %eax, %eax
-	movq (%rsp), %rax                /* the vCPU again */
+	movq (%rsp), %rdi                /* the vCPU again */
+	movb %al, VCPU_ENTRY_LAUNCH(%rdi)
+/* An NMI that Nestor takes from here to the entry instruction restarts
+ * here (on_nmi, vmx/vm.c): what it brought - a kick's requests, an NMI
+ * for a guest - is looked at before the entry, never left for an exit
+ * that may not come. */
+	.globl vmx_entry_window
+vmx_entry_window:
+	movq (%rsp), %rax
+	cmpb $0, VCPU_ENTRY_RECHECK(%rax)
+	jne 3f
+	cmpb $0, VCPU_ENTRY_LAUNCH(%rax)
 	LOAD_GUEST_GPRS                  /* MOVs only: the flags survive */
-	jnz 1f
+	jne 1f
 	vmresume
 	jmp 2f
 1:	vmlaunch
+	.globl vmx_entry_window_end
+vmx_entry_window_end:
 2:	/* The entry failed (VMfail): C decides; it returns only when it has
 	 * a VMCS to enter instead (EAX as above). */
 	movq (%rsp), %rdi
 	call vmx_entry_failed
+	jmp enter_current
+3:	movq %rax, %rdi
+	call vmx_entry_recheck           /* EAX as above */
 	jmp enter_current
 
 /* vmx_launch_on(vcpu, host_stack_top): the first entry, from the boot

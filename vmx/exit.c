@@ -175,6 +175,8 @@ static __attribute__((noinline)) int nested_path(struct vcpu *v, uint32_t reason
 		nested_l2_exit(v, reason); /* route it (nested/exit.c) */
 		reason &= 0xffff;
 	}
+	if (__builtin_expect(v->init_held | v->nmi_to_route | (v->cur > 1 ? v->nmi_pending : 0), 0))
+		nested_signals(v);
 	/* Pending NMIs go to whichever level runs next. */
 	if (v->cur > 1) {
 		if (v->lv[v->cur - 1]->nmi_pending02)
@@ -228,6 +230,41 @@ static int handle_exit(struct vcpu *v, uint32_t reason, uint64_t t0)
 	return 0;
 }
 
+/* What other vCPUs asked (requests, vmx/sync.c), then what is held for a
+ * level above 1 (an INIT, NMIs that came in root operation): at the end of
+ * an exit, or when the entry path looks again.  launch: how the VMCS
+ * current now was to be entered; returns how the one current then is. */
+static int after_requests(struct vcpu *v, int launch)
+{
+	if (v->requests) {
+		vcpu_take_requests(v);
+		vmcs_check_running(v);
+	}
+	if (((v->init_held | v->nmi_pending) && v->cur > 1) || v->nmi_to_route) {
+		/* Maybe not entered after all: an exit to a level below. */
+		if (launch && v->cur > 1)
+			v->lv[v->cur - 1]->vmcs02_launched = false;
+		nested_signals(v);
+		launch = nested_launch_next(v);
+		vmcs_check_running(v);
+	}
+	if (v->cur > 1) {
+		if (v->lv[v->cur - 1]->nmi_pending02)
+			nested_deliver_nmis(v);
+	} else if (v->nmi_pending) {
+		deliver_pending_events(v);
+	}
+	if (v->smp)
+		__atomic_store_n(&v->parked, vmread(VMCS_GUEST_ACTIVITY_STATE) == ACTIVITY_WAIT_SIPI, __ATOMIC_RELEASE);
+	return launch;
+}
+
+int vmx_entry_recheck(struct vcpu *v)
+{
+	v->entry_recheck = 0;
+	return after_requests(v, v->entry_launch);
+}
+
 /* With several CPUs: what other vCPUs sent (kicks) and asked (requests,
  * vmx/sync.c) around the exit itself. */
 static __attribute__((noinline)) int handle_exit_smp(struct vcpu *v, uint32_t reason, uint64_t t0)
@@ -260,12 +297,7 @@ static __attribute__((noinline)) int handle_exit_smp(struct vcpu *v, uint32_t re
 	} else {
 		launch = handle_exit(v, reason, t0);
 	}
-	if (v->requests) {
-		vcpu_take_requests(v);
-		vmcs_check_running(v);
-	}
-	__atomic_store_n(&v->parked, vmread(VMCS_GUEST_ACTIVITY_STATE) == ACTIVITY_WAIT_SIPI, __ATOMIC_RELEASE);
-	return launch;
+	return after_requests(v, launch);
 }
 
 int vmx_handle_exit(struct vcpu *v)

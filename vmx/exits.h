@@ -102,6 +102,11 @@ void vm_resume_others(struct vcpu *v, unsigned after);
  * (NESTOR_HC_DELEGATE_VMX / _UNDELEGATE_VMX; the level below keeps it per
  * CPU, docs/depth.md): a NESTOR_* status. */
 int64_t delegation_below(bool on);
+/* Our guest, whose VMX the Nestor below emulates (we delegated), received
+ * an INIT on this CPU (NESTOR_HC_GUEST_INIT): true when that Nestor holds
+ * it for the guest's VMX operation, false when the guest is not in VMX
+ * operation and ours to reset. */
+bool guest_init_below(void);
 /* Between vm_stop_others and vm_resume_others: whether every other vCPU
  * that runs stopped at the end of an exit (a parked one runs nothing);
  * and work done by stopped vCPU t on its own CPU, finished on return. */

@@ -205,12 +205,10 @@ void vcpu_take_requests(struct vcpu *v)
 	if (r & REQ_DROP_SHADOWS)
 		nested_drop_shadows(v);
 	if (r & REQ_INIT) {
-		/* An INIT while our guest is in VMX operation is its
-		 * hypervisor's business (an INIT exit, or held in VMX root):
-		 * not emulated yet. */
-		if (v->cur > 1 || v->lv[1]->vmxon)
-			pr_warn("guest vCPU %u: INIT while its guest is in VMX operation: ignored\n", v->id);
-		else
+		/* In VMX operation the INIT is held (root) or an INIT exit (its
+		 * guest runs, SDM 25.2): nested/signals.c, here or - our guest's
+		 * VMX delegated - in the Nestor below that emulates it. */
+		if (!nested_guest_init(v, 1) && !(v->vm->delegated && guest_init_below()))
 			vcpu_reset(v, false);
 	}
 }

@@ -49,6 +49,12 @@ enum { REQ_INIT = 1, REQ_INVEPT = 2, REQ_DROP_SHADOWS = 4, REQ_PAUSE = 8 };
 
 struct vcpu {
 	uint64_t gpr[16]; /* must stay first: see vmx/entry.S */
+	/* The entry about to be made (1: VMLAUNCH), and whether something
+	 * came since the exit handler decided it - an NMI in root operation
+	 * (a kick, or an NMI for a guest): the entry path looks again before
+	 * it enters (vmx/entry.S, VCPU_ENTRY_LAUNCH / VCPU_ENTRY_RECHECK). */
+	uint8_t entry_launch;
+	volatile uint8_t entry_recheck;
 	struct vm *vm;
 	unsigned id;
 	bool smp; /* the VM has several vCPUs (vmx/sync.c) */
@@ -90,6 +96,11 @@ struct vcpu {
 
 	/* Events waiting to be delivered to the guest. */
 	unsigned nmi_pending;
+	/* NMIs that came while a level above 1 was active, routed at the end
+	 * of the exit; bit j: level j received an INIT while in VMX operation,
+	 * held until its guest runs or it leaves it (nested/signals.c). */
+	unsigned nmi_to_route;
+	unsigned init_held;
 
 	/* Just started by a SIPI: an INIT held while the vCPU waited for it
 	 * is dropped (vmx/exit_misc.c); the pin controls to put back. */
@@ -128,6 +139,9 @@ struct vcpu {
 	struct exit_stats stats;
 	struct exit_stats snapshots[2]; /* NESTOR_HC_STATS_SNAPSHOT */
 };
+_Static_assert(__builtin_offsetof(struct vcpu, entry_launch) == 128 &&
+		       __builtin_offsetof(struct vcpu, entry_recheck) == 129,
+	       "vmx/entry.S: VCPU_ENTRY_LAUNCH, VCPU_ENTRY_RECHECK");
 
 struct vm {
 	const struct vmx_caps *caps;

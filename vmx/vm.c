@@ -31,20 +31,32 @@ void vcpu_nmi_arrived(struct vcpu *v)
 		v->nmi_pending++;
 }
 
-static void on_nmi(void)
+static void on_nmi(struct trap_frame *f)
 {
 	/* An NMI while Nestor runs: a kick from another of our vCPUs (its
 	 * request is taken at the end of this exit), or the guest's, to be
-	 * delivered on entry. */
+	 * delivered on entry.  Either way the entry path looks again; taken
+	 * after its last look, it restarts there (vmx/entry.S). */
 	struct vcpu *v = this_cpu()->vcpu;
-	if (v && !vcpu_kicked(v))
+	if (!v)
+		return;
+	if (!vcpu_kicked(v))
 		vcpu_nmi_arrived(v);
+	v->entry_recheck = 1;
+	if (f->rip >= (uint64_t)vmx_entry_window && f->rip < (uint64_t)vmx_entry_window_end)
+		f->rip = (uint64_t)vmx_entry_window;
 }
 
 int64_t delegation_below(bool on)
 {
 	uint64_t rbx = 0, rcx = on ? nested_caps_hash() : 0, rdx = 0;
 	return nestor_vmcall(on ? NESTOR_HC_DELEGATE_VMX : NESTOR_HC_UNDELEGATE_VMX, &rbx, &rcx, &rdx, 0, 0);
+}
+
+bool guest_init_below(void)
+{
+	uint64_t rbx = 0, rcx = 0, rdx = 0;
+	return nestor_vmcall(NESTOR_HC_GUEST_INIT, &rbx, &rcx, &rdx, 0, 0) == NESTOR_OK && rbx == 1;
 }
 
 /* On a Nestor that takes it, hand the VMX emulation of our guest to it

@@ -42,6 +42,9 @@ __attribute__((noreturn)) void vmx_launch(struct vcpu *v);
 /* vmx/entry.S */
 void vmx_exit_stub(void);
 void vmx_unblock_nmis(void);
+/* From the entry path's last look at entry_recheck to its VMLAUNCH/VMRESUME
+ * (an NMI there restarts at vmx_entry_window). */
+extern const char vmx_entry_window[], vmx_entry_window_end[];
 
 /* vmx/exit.c */
 /* Handles one exit; returns 1 when the VMCS to enter next must be
@@ -50,5 +53,8 @@ int vmx_handle_exit(struct vcpu *v);
 /* VMLAUNCH/VMRESUME failed: for VMCS02 that is L1's VMfailValid(7) and
  * the return value says how to enter VMCS01; otherwise it ends the run. */
 int vmx_entry_failed(struct vcpu *v);
+/* The entry path found entry_recheck set: what came in root operation (a
+ * kick's requests, NMIs) is handled; returns how to enter (as above). */
+int vmx_entry_recheck(struct vcpu *v);
 
 #endif

@@ -26,6 +26,7 @@
 #include "guest/test.h"
 #include "guest/apic.h"
 #include "guest/tests/smp.h"
+#include "guest/vmx.h"
 #include "lib/acpi.h"
 #include "lib/format.h"
 #include "lib/string.h"
@@ -839,6 +840,264 @@ TEST(smp, init_restart)
 		      c->lapic_id);
 		CHECK(h3 == h2 && c->heartbeat == h2 && answers, "cpu%u", i);
 	}
+	teardown();
+}
+
+/* An L2 that says it runs, then loops: what the VMX tests below interrupt
+ * (an INIT or NMI sent before would meet cpu1's own code instead). */
+volatile uint32_t smp_l2_running;
+extern const char smp_l2_spin[], smp_l2_spin_loop[];
+__asm__(".pushsection .text\n"
+	".balign 16\n"
+	".globl smp_l2_spin, smp_l2_spin_loop\n"
+	"smp_l2_spin:\n"
+	"	movl $1, smp_l2_running(%rip)\n"
+	"smp_l2_spin_loop:\n"
+	"	jmp smp_l2_spin_loop\n"
+	".popsection");
+
+static bool wait_l2_running(void)
+{
+	return WAIT_UNTIL(__atomic_load_n(&smp_l2_running, __ATOMIC_ACQUIRE) != 0, CMD_MS);
+}
+
+/* --- smp.init_vmx ------------------------------------------------------
+ * An INIT for a CPU that runs a guest of its own is a VM exit (SDM 25.2),
+ * not a reset: cpu1 enters VMX operation, runs an L2 (a VMCALL, then a
+ * loop) and gets cpu0's INIT as an exit.  What follows differs between a
+ * CPU that keeps the INIT pending after that exit (Bochs 2.7: its VMXOFF
+ * then resets the CPU) and one that does not (the SDM): so cpu1 does
+ * nothing anyone can see once it wrote what it got, and cpu0 restarts it
+ * with INIT-SIPI either way. */
+static struct {
+	volatile uint32_t stage; /* 1: entering the loop, 2: back from it */
+	bool vmx;
+	uint32_t first, reason, idt_info, activity;
+	uint64_t qual;
+	long rip_off;
+} apv;
+
+static void vmx_then_init(unsigned idx)
+{
+	(void)idx;
+	/* The firmware locks IA32_FEATURE_CONTROL on the BSP; an AP may find
+	 * it open (then VMXON would #GP). */
+	uint64_t fc = rdmsr(MSR_IA32_FEATURE_CONTROL);
+	if (!(fc & 1))
+		wrmsr(MSR_IA32_FEATURE_CONTROL, fc | 5);
+	apv.vmx = vmx_begin() && vm_setup();
+	if (apv.vmx) {
+		apv.first = vm_go(); /* l2_vmcall */
+		vm_at(smp_l2_spin, RFLAGS_FIXED);
+		__atomic_store_n(&apv.stage, 1, __ATOMIC_RELEASE);
+		apv.reason = vm_go();
+		apv.qual = vm.x.qual;
+		apv.rip_off = rip_off(smp_l2_spin_loop);
+		apv.idt_info = vm.x.idt_info;
+		apv.activity = vm.x.activity;
+	}
+	__atomic_store_n(&apv.stage, 2, __ATOMIC_RELEASE);
+	if (apv.vmx)
+		__asm__ volatile("vmxoff" ::: "cc", "memory");
+	cli();
+	for (;;)
+		pause();
+}
+
+TEST(smp, init_vmx)
+{
+	if (!setup())
+		return;
+	struct cpu *c = &cpus[1];
+	if (ncpus < 2 || !c->up) {
+		say("no application processor");
+		teardown();
+		return;
+	}
+	memset((void *)&apv, 0, sizeof(apv));
+	smp_l2_running = 0;
+	post(1, vmx_then_init);
+	bool in = wait_l2_running();
+	send_init(1);
+	bool back = WAIT_UNTIL(__atomic_load_n(&apv.stage, __ATOMIC_ACQUIRE) == 2, CMD_MS);
+	if (!apv.vmx) {
+		say("cpu1: %s", in || back ? "no VMX operation" : "did not answer");
+		CHECK(false, "cpu1: no VMX operation");
+	} else {
+		say("cpu1: in VMX operation; its L2's VMCALL: exit %u (%s)", apv.first, exit_name(apv.first));
+		say("cpu1: INIT while its L2 loops: %s", back ? "a VM exit" : "no VM exit");
+		if (back)
+			say("cpu1: exit %u (%s), qualification %llx, at the loop %s, IDT-vectoring %s, activity %u",
+			    apv.reason, exit_name(apv.reason), (unsigned long long)apv.qual,
+			    apv.rip_off == 0 ? "yes" : "no", apv.idt_info & (1u << 31) ? "valid" : "none", apv.activity);
+		CHECK(in && apv.first == 18, "cpu1: first exit %u", apv.first);
+		CHECK(back && apv.reason == 3 && apv.qual == 0 && apv.rip_off == 0, "cpu1: INIT gave %u", apv.reason);
+	}
+	udelay(10000);
+	/* cpu0 is not in VMX operation: this only forgets cpu1's. */
+	vmx_end();
+	send_init(1);
+	udelay(10000);
+	c->up = send_sipis(1);
+	bool answers = false;
+	if (c->up) {
+		post(1, nothing);
+		answers = wait_done(1);
+	}
+	say("cpu1: INIT-SIPI: %s, %s commands", c->up ? "restarted" : "did not restart",
+	    answers ? "takes" : "does not take");
+	CHECK(c->up && answers, "cpu1 did not come back");
+	teardown();
+}
+
+/* --- smp.init_vmx_root -------------------------------------------------
+ * An INIT for a CPU in VMX root operation is held (SDM 25.2: "blocked"):
+ * until a VM entry - then it is an INIT exit before the guest's first
+ * instruction - or until VMXOFF - then it acts.  Bochs 2.7 drops it
+ * instead (docs/smp.md), so what cpu1 sees is an environment fact here;
+ * under a Nestor the SDM's behaviour is checked. */
+static volatile uint32_t root_go, root_after_vmxoff;
+
+static void vmx_root_init(unsigned idx)
+{
+	(void)idx;
+	uint64_t fc = rdmsr(MSR_IA32_FEATURE_CONTROL);
+	if (!(fc & 1))
+		wrmsr(MSR_IA32_FEATURE_CONTROL, fc | 5);
+	apv.vmx = vmx_begin() && vm_setup();
+	if (apv.vmx) {
+		vm_at(l2_vmcall, RFLAGS_FIXED);
+		__atomic_store_n(&apv.stage, 1, __ATOMIC_RELEASE);
+		while (__atomic_load_n(&root_go, __ATOMIC_ACQUIRE) < 1)
+			pause(); /* in VMX root operation: cpu0 sends the INIT */
+		apv.reason = vm_go();
+		apv.rip_off = rip_off(l2_vmcall);
+		__asm__ volatile("vmxoff" ::: "cc", "memory");
+		/* Again, and this time VMXOFF comes first. */
+		struct vres r = vx(VX_VMXON, pa(vmxon_region), 0);
+		apv.vmx = vr_ok(&r);
+	}
+	__atomic_store_n(&apv.stage, 2, __ATOMIC_RELEASE);
+	if (apv.vmx) {
+		while (__atomic_load_n(&root_go, __ATOMIC_ACQUIRE) < 2)
+			pause();
+		__asm__ volatile("vmxoff" ::: "cc", "memory");
+		__atomic_store_n(&root_after_vmxoff, 1, __ATOMIC_RELEASE);
+	}
+	cli();
+	for (;;)
+		pause();
+}
+
+TEST(smp, init_vmx_root)
+{
+	if (!setup())
+		return;
+	struct cpu *c = &cpus[1];
+	if (ncpus < 2 || !c->up) {
+		say("no application processor");
+		teardown();
+		return;
+	}
+	memset((void *)&apv, 0, sizeof(apv));
+	root_go = root_after_vmxoff = 0;
+	post(1, vmx_root_init);
+	bool ready = WAIT_UNTIL(__atomic_load_n(&apv.stage, __ATOMIC_ACQUIRE) >= 1, CMD_MS);
+	send_init(1);
+	udelay(5000);
+	__atomic_store_n(&root_go, 1, __ATOMIC_RELEASE);
+	bool back = WAIT_UNTIL(__atomic_load_n(&apv.stage, __ATOMIC_ACQUIRE) == 2, CMD_MS);
+	say("cpu1: in VMX root operation: %s", ready && back && apv.vmx ? "yes, twice" : "no");
+	CHECK(ready && back && apv.vmx, "cpu1: no VMX operation (stage %u)", apv.stage);
+	send_init(1);
+	udelay(5000);
+	__atomic_store_n(&root_go, 2, __ATOMIC_RELEASE);
+	udelay(20000);
+	bool nestor = nestor_present();
+	env("cpu1: INIT in VMX root, then VMLAUNCH: exit %u (%s), at the guest's first instruction %s%s", apv.reason,
+	    exit_name(apv.reason), apv.rip_off == 0 ? "yes" : "no", apv.reason == 18 ? " (the INIT was dropped)" : "");
+	env("cpu1: INIT in VMX root, then VMXOFF: %s",
+	    root_after_vmxoff ? "it went on (the INIT was dropped)" : "it stopped (the INIT acted)");
+	if (nestor) {
+		CHECK(apv.reason == 3 && apv.rip_off == 0, "INIT held in VMX root: exit %u at +%ld", apv.reason, apv.rip_off);
+		CHECK(!root_after_vmxoff, "INIT held in VMX root did not act at VMXOFF");
+	} else {
+		CHECK(apv.reason == 3 || apv.reason == 18, "exit %u", apv.reason);
+	}
+	vmx_end(); /* forgets cpu1's VMX (cpu0 is not in VMX operation) */
+	send_init(1);
+	udelay(10000);
+	c->up = send_sipis(1);
+	bool answers = false;
+	if (c->up) {
+		post(1, nothing);
+		answers = wait_done(1);
+	}
+	say("cpu1: INIT-SIPI: %s, %s commands", c->up ? "restarted" : "did not restart",
+	    answers ? "takes" : "does not take");
+	CHECK(c->up && answers, "cpu1 did not come back");
+	teardown();
+}
+
+/* --- smp.nmi_vmx -------------------------------------------------------
+ * An NMI (cpu0's NMI IPI) that reaches a CPU running a guest of its own:
+ * an NMI exit when that CPU's hypervisor takes them (SDM 25.2), else
+ * delivered to the guest through its IDT.  Under a stack of Nestors the
+ * NMI first meets every level below (each takes NMI exits, for its own
+ * kicks) and must come out the same. */
+static void vmx_nmi(unsigned idx)
+{
+	(void)idx;
+	uint64_t fc = rdmsr(MSR_IA32_FEATURE_CONTROL);
+	if (!(fc & 1))
+		wrmsr(MSR_IA32_FEATURE_CONTROL, fc | 5);
+	apv.vmx = vmx_begin() && vm_setup();
+	if (apv.vmx) {
+		vm_ctl(PIN_CTLS, PIN_NMI, 0);
+		vm_at(smp_l2_spin, RFLAGS_FIXED);
+		apv.reason = vm_go();
+		apv.qual = vm.x.intr_info;
+		apv.rip_off = rip_off(smp_l2_spin_loop);
+		iret_to_self(); /* an NMI exit leaves NMIs blocked */
+		vm_ctl(PIN_CTLS, 0, PIN_NMI);
+		vm_at(smp_l2_spin, RFLAGS_FIXED);
+		apv.first = vm_go();
+		apv.idt_info = (uint32_t)l2_event.vector;
+		apv.activity = (uint32_t)l2_event.count;
+		vmx_end();
+		sti(); /* VM exits clear RFLAGS.IF: back to taking commands' IPIs */
+	}
+	__atomic_store_n(&apv.stage, 3, __ATOMIC_RELEASE);
+}
+
+TEST(smp, nmi_vmx)
+{
+	if (!setup())
+		return;
+	if (ncpus < 2 || !cpus[1].up) {
+		say("no application processor");
+		teardown();
+		return;
+	}
+	memset((void *)&apv, 0, sizeof(apv));
+	smp_l2_running = 0;
+	post(1, vmx_nmi);
+	for (int round = 0; round < 2; round++) {
+		if (!wait_l2_running())
+			break;
+		smp_l2_running = 0;
+		send_ipi(cpus[1].apic_id, ICR_NMI | ICR_ASSERT);
+	}
+	bool back = wait_done(1);
+	CHECK(back && apv.vmx, "cpu1: no VMX operation or no answer (stage %u)", apv.stage);
+	say("cpu1: NMI while its L2 loops, NMI exiting on: exit %u (%s), interruption information %08llx, at the loop %s",
+	    apv.reason, exit_name(apv.reason), (unsigned long long)apv.qual, apv.rip_off == 0 ? "yes" : "no");
+	say("cpu1: NMI while its L2 loops, NMI exiting off: exit %u (%s), the L2 took vector %u (%u event%s)", apv.first,
+	    exit_name(apv.first), apv.idt_info, apv.activity, apv.activity == 1 ? "" : "s");
+	CHECK(apv.reason == 0 && apv.qual == 0x80000202u && apv.rip_off == 0, "NMI exit: %u %llx", apv.reason,
+	      (unsigned long long)apv.qual);
+	CHECK(apv.first == 18 && apv.idt_info == 2 && apv.activity == 1, "NMI in L2: exit %u vector %u", apv.first,
+	      apv.idt_info);
 	teardown();
 }
 

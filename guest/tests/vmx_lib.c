@@ -571,7 +571,8 @@ void vm_skip(void) { vmw(GUEST_RIP, vmr(GUEST_RIP) + vmr(EXIT_INSN_LEN)); }
 const char *exit_name(uint32_t reason)
 {
 	static const char *const names[] = {
-		[0] = "exception or NMI", [1] = "external interrupt", [2] = "triple fault", [7] = "interrupt window",
+		[0] = "exception or NMI", [1] = "external interrupt", [2] = "triple fault", [3] = "INIT signal",
+		[4] = "SIPI", [7] = "interrupt window",
 		[8] = "NMI window", [9] = "task switch", [10] = "CPUID", [12] = "HLT", [14] = "INVLPG",
 		[15] = "RDPMC", [16] = "RDTSC", [18] = "VMCALL", [19] = "VMCLEAR", [20] = "VMLAUNCH",
 		[21] = "VMPTRLD", [22] = "VMPTRST", [23] = "VMREAD", [24] = "VMRESUME", [25] = "VMWRITE",
