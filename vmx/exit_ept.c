@@ -168,6 +168,14 @@ static void sink_add(struct vcpu *v, uint64_t gpa, struct nested *owner)
 			vm_end_run(v, true, "out of pool memory for the sink page");
 		memset(v->sink_page, 0xff, PAGE_SIZE);
 	}
+	/* In the EPT every vCPU shares, the page would be the sink for all of
+	 * them: they stay stopped until it is non-existent again (sink_undo),
+	 * so that for them it never stops being so.  (A shadow EPT is this
+	 * vCPU's alone.) */
+	if (!owner && v->smp && !s->others_stopped) {
+		vm_stop_others(v, 1000);
+		s->others_stopped = true;
+	}
 	s->gpa[s->n] = gpa & ~0xfffull;
 	s->owner[s->n++] = owner;
 	map_page(v, owner, gpa & ~0xfffull, sink_entry(v));
@@ -245,6 +253,10 @@ static void sink_undo(struct vcpu *v)
 	vmcs_load(v, prev);
 	s->vmcs = 0;
 	s->mode = SINK_NONE;
+	if (s->others_stopped) {
+		s->others_stopped = false;
+		vm_resume_others(v, REQ_INVEPT);
+	}
 }
 
 bool ept_sink_end(struct vcpu *v, uint32_t reason)

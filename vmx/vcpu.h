@@ -92,6 +92,7 @@ struct vcpu {
 		uint32_t pin;           /* its controls and state before */
 		uint32_t exc_bitmap, exit_ctls;
 		uint64_t rflags;
+		bool others_stopped;    /* a page of the shared EPT: nobody else runs */
 	} sink;
 
 	/* Events waiting to be delivered to the guest. */

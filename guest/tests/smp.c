@@ -786,6 +786,72 @@ TEST(smp, tlb_shootdown)
 	teardown();
 }
 
+/* --- smp.absent_write ---------------------------------------------------
+ * Memory that does not exist reads all ones and drops writes, for every
+ * CPU at every moment: cpu0 writes there again and again while cpu1 reads
+ * the same address, each read walking the page tables afresh.  (Under
+ * Nestor such a write is done by the CPU into a sink page mapped for that
+ * one instruction - which no other vCPU may see.) */
+#define ABSENT_PA (32ull << 30) /* 32 GiB: no memory there */
+#define ABSENT_VA (6ull << 30)  /* PDPT entry 6, above the identity map */
+static uint64_t absent_pd[512] __attribute__((aligned(4096)));
+static volatile uint32_t absent_stop;
+static volatile uint64_t absent_reads, absent_not_ones;
+
+static void absent_reader(unsigned idx)
+{
+	(void)idx;
+	volatile uint64_t *p = (volatile uint64_t *)ABSENT_VA;
+	uint64_t n = 0, bad = 0;
+	while (!__atomic_load_n(&absent_stop, __ATOMIC_ACQUIRE)) {
+		invlpg((const void *)p);
+		bad += *p != ~0ull;
+		n++;
+	}
+	absent_reads = n;
+	absent_not_ones = bad;
+	invlpg((const void *)p);
+}
+
+TEST(smp, absent_write)
+{
+	if (!setup())
+		return;
+	uint64_t *pml4 = (uint64_t *)(read_cr3() & 0x000ffffffffff000ull);
+	uint64_t *pdpt = (uint64_t *)(pml4[0] & 0x000ffffffffff000ull);
+	unsigned slot = (unsigned)((ABSENT_VA >> 30) & 511);
+	if (ncpus < 2 || !cpus[1].up || pdpt[slot]) {
+		say("%s", pdpt[slot] ? "PDPT entry in use: no test" : "no application processor");
+		CHECK(!pdpt[slot], "PDPT entry %u: %llx", slot, (unsigned long long)pdpt[slot]);
+		teardown();
+		return;
+	}
+	memset(absent_pd, 0, sizeof(absent_pd));
+	absent_pd[0] = ABSENT_PA | 0x83; /* present, writable, 2 MiB */
+	pdpt[slot] = (uint64_t)absent_pd | 3;
+	absent_stop = 0;
+	absent_reads = absent_not_ones = 0;
+	post(1, absent_reader);
+	udelay(2000);
+	volatile uint64_t *p = (volatile uint64_t *)ABSENT_VA;
+	unsigned back = 0;
+	for (unsigned i = 0; i < 200; i++) {
+		*p = 0x5a5a5a5a00000000ull + i;
+		back += *p != ~0ull;
+	}
+	__atomic_store_n(&absent_stop, 1, __ATOMIC_RELEASE);
+	bool answered = wait_done(1);
+	pdpt[slot] = 0;
+	invlpg((const void *)p);
+	say("cpu0 wrote 200 times at %llx, where there is no memory: it read back %s; cpu1, reading there "
+	    "meanwhile: %s",
+	    ABSENT_PA, back ? "something else than ones" : "ones", absent_not_ones ? "NOT ALWAYS ONES" : "always ones");
+	CHECK(answered && absent_reads > 0, "cpu1 did not read");
+	CHECK(back == 0 && absent_not_ones == 0, "%u and %llu reads were not ones", back,
+	      (unsigned long long)absent_not_ones);
+	teardown();
+}
+
 /* --- smp.init_restart -------------------------------------------------- */
 static void heartbeat_work(unsigned idx)
 {
