@@ -88,6 +88,10 @@ void nested_reflect(struct vcpu *v, struct nested *n, const struct synth_exit *s
 {
 	struct vmcs12 *c = n->vmcs12;
 	uint32_t exit12 = V12(c, VMEXIT_CTLS);
+	/* An exit of L2 follows an entry that succeeded - even one we make
+	 * before VMCS02 first ran (an NMI or INIT for L1 right after its
+	 * VMLAUNCH, nested/signals.c): VMCS12 is launched. */
+	c->launch_state = 1;
 	/* L2's state and the exit information, from VMCS02 (still current);
 	 * what changed is copied to the shadow VMCS afterwards. */
 	uint64_t changed[(V12_NFIELDS + 63) / 64] = { 0 };

@@ -142,6 +142,7 @@ bool nested_guest_init(struct vcpu *v, unsigned level)
 	if (level < 1 || level > v->nlevels || !v->lv[level]->vmxon)
 		return false;
 	v->init_held |= 1u << level;
+	v->entry_recheck = 1; /* its guest may be about to run: the entry path looks */
 	return true;
 }
 

@@ -83,6 +83,18 @@ vmx_entry_window_end:
 	call vmx_entry_recheck           /* EAX as above */
 	jmp enter_current
 
+/* vmx_park_halt(requests): HLT unless *requests is set; an NMI (a kick)
+ * wakes it.  An NMI taken from the look to the HLT restarts at the look
+ * (on_nmi, vmx/vm.c), so that a kick is never slept through. */
+	.globl vmx_park_halt, vmx_park_window, vmx_park_window_end
+vmx_park_halt:
+vmx_park_window:
+	cmpl $0, (%rdi)
+	jne 1f
+	hlt
+vmx_park_window_end:
+1:	ret
+
 /* vmx_launch_on(vcpu, host_stack_top): the first entry, from the boot
  * stack: switch to the vCPU's host stack (whose top holds the vCPU) and
  * VMLAUNCH the current VMCS. */

@@ -230,12 +230,23 @@ static int handle_exit(struct vcpu *v, uint32_t reason, uint64_t t0)
 	return 0;
 }
 
-/* What other vCPUs asked (requests, vmx/sync.c), then what is held for a
- * level above 1 (an INIT, NMIs that came in root operation): at the end of
- * an exit, or when the entry path looks again.  launch: how the VMCS
- * current now was to be entered; returns how the one current then is. */
-static int after_requests(struct vcpu *v, int launch)
+/* Whether the context entered next waits for SIPI (a guest hypervisor's
+ * guest; ours waits in vcpu_park): NMIs do not reach it (vmx/sync.c). */
+static void note_parked(struct vcpu *v)
 {
+	__atomic_store_n(&v->parked, v->cur > 1 && vmread(VMCS_GUEST_ACTIVITY_STATE) == ACTIVITY_WAIT_SIPI,
+			 __ATOMIC_RELEASE);
+}
+
+/* The entry path found entry_recheck set - by an NMI in root operation
+ * (on_nmi), an INIT held for a level (nested_guest_init), our guest's AP
+ * reset to wait for SIPI (vcpu_reset): what other vCPUs asked (requests,
+ * vmx/sync.c), what is held for a level above 1 (an INIT, NMIs), the SIPI
+ * wait.  Off the path of every exit. */
+int vmx_entry_recheck(struct vcpu *v)
+{
+	v->entry_recheck = 0;
+	int launch = v->entry_launch;
 	if (v->requests) {
 		vcpu_take_requests(v);
 		vmcs_check_running(v);
@@ -254,15 +265,12 @@ static int after_requests(struct vcpu *v, int launch)
 	} else if (v->nmi_pending) {
 		deliver_pending_events(v);
 	}
+	/* Our guest's AP after an INIT: held here until its SIPI. */
+	if (v->waiting_sipi && v->cur <= 1)
+		vcpu_park(v);
 	if (v->smp)
-		__atomic_store_n(&v->parked, vmread(VMCS_GUEST_ACTIVITY_STATE) == ACTIVITY_WAIT_SIPI, __ATOMIC_RELEASE);
+		note_parked(v);
 	return launch;
-}
-
-int vmx_entry_recheck(struct vcpu *v)
-{
-	v->entry_recheck = 0;
-	return after_requests(v, v->entry_launch);
 }
 
 /* With several CPUs: what other vCPUs sent (kicks) and asked (requests,
@@ -297,7 +305,14 @@ static __attribute__((noinline)) int handle_exit_smp(struct vcpu *v, uint32_t re
 	} else {
 		launch = handle_exit(v, reason, t0);
 	}
-	return after_requests(v, launch);
+	/* What other vCPUs asked (vmx/sync.c); what follows from it is seen
+	 * by the entry path (entry_recheck). */
+	if (v->requests) {
+		vcpu_take_requests(v);
+		vmcs_check_running(v);
+	}
+	note_parked(v);
+	return launch;
 }
 
 int vmx_handle_exit(struct vcpu *v)

@@ -8,8 +8,10 @@
  * VM entry), and that a CPU holds while the target waits for a SIPI
  * (SDM 25.2: INIT is blocked in the wait-for-SIPI state), where it would
  * reset the vCPU right after the SIPI started it.  So INITs are emulated:
- * the target vCPU resets itself, as the CPU would; every other IPI (SIPI,
- * fixed, NMI...) is sent as the guest wrote it.
+ * the target vCPU resets itself, as the CPU would - and SIPIs too: an AP
+ * waits for its SIPI in Nestor (vcpu_park), not in the CPU's wait-for-SIPI
+ * state, after whose SIPI exit Bochs 2.7 leaves SMIs blocked.  Every other
+ * IPI (fixed, NMI...) is sent as the guest wrote it.
  *
  * How the writes are seen: the xAPIC page is read-only in the EPT (reads
  * run at full speed; writes - EOI, TPR, LVT, ICR... - exit and are done by
@@ -78,9 +80,9 @@ static void icr_write(struct vcpu *v, uint32_t low, uint32_t dest, bool x2apic)
 			vcpu_nmi_arrived(v);
 		return;
 	}
-	if (mode != 5 || (shorthand == 0 && (low & ICR_DEST_LOGICAL))) {
-		/* Not an INIT (or a logical destination, which only the APICs
-		 * can resolve): the IPI as the guest wrote it. */
+	if ((mode != 5 && mode != 6) || (shorthand == 0 && (low & ICR_DEST_LOGICAL))) {
+		/* Not an INIT or SIPI (or a logical destination, which only the
+		 * APICs can resolve): the IPI as the guest wrote it. */
 		if (x2apic)
 			wrmsr(X2APIC_MSR_ICR, (uint64_t)dest << 32 | low);
 		else
@@ -89,7 +91,7 @@ static void icr_write(struct vcpu *v, uint32_t low, uint32_t dest, bool x2apic)
 	}
 	/* INIT level de-assert: only for the 82489DX, ignored by the
 	 * integrated APICs (SDM 3A 11.6.1). */
-	if (!(low & ICR_ASSERT) && (low & ICR_LEVEL))
+	if (mode == 5 && !(low & ICR_ASSERT) && (low & ICR_LEVEL))
 		return;
 	/* Physical destination all ones: every CPU (SDM 3A 11.6.2.1). */
 	bool broadcast = shorthand == 0 && dest == (x2apic ? 0xffffffffu : 0xffu);
@@ -97,21 +99,23 @@ static void icr_write(struct vcpu *v, uint32_t low, uint32_t dest, bool x2apic)
 		struct vcpu *t = vm->vcpus[i];
 		bool hit = broadcast || (shorthand == 0 ? smp_apic_id(i) == dest
 						    : shorthand == 1 ? t == v : shorthand == 2 || t != v);
-		if (hit && t)
+		if (hit && t && mode == 5)
 			send_init(v, t);
+		else if (hit && t && t != v)
+			vcpu_send_sipi(v, t, low & 0xff); /* a running CPU ignores it */
 	}
 }
 
 int apic_x2apic_icr_write(struct vcpu *v, uint64_t val)
 {
-	/* Not in x2APIC mode the MSR does not exist; an INIT or NMI with
+	/* Not in x2APIC mode the MSR does not exist; an INIT, SIPI or NMI with
 	 * reserved bits set is refused as the CPU would (SDM 3A 11.12.9: bits
 	 * 12, 13, 16, 17, 20-31); any other IPI is the CPU's to check. */
 	if (!(rdmsr(MSR_IA32_APIC_BASE) & (1ull << 10)))
 		return -1;
 	uint32_t low = (uint32_t)val;
 	unsigned mode = (low >> 8) & 7;
-	if (mode != 4 && mode != 5)
+	if (mode != 4 && mode != 5 && mode != 6)
 		return wrmsr_safe(X2APIC_MSR_ICR, val) ? -1 : 0;
 	if (low & 0xfff33000u)
 		return -1;

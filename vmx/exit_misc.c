@@ -91,25 +91,15 @@ static void init_state(struct vcpu *v, uint16_t cs, uint64_t cs_base, uint64_t r
 void vcpu_reset(struct vcpu *v, bool bsp)
 {
 	init_state(v, 0xf000, 0xffff0000ull, 0xfff0);
-	vmwrite(VMCS_GUEST_ACTIVITY_STATE, bsp ? ACTIVITY_ACTIVE : ACTIVITY_WAIT_SIPI);
+	/* An AP then waits for a SIPI in Nestor (vcpu_park, at the end of
+	 * this exit), not in the VMCS's wait-for-SIPI state. */
+	vmwrite(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);
 	v->waiting_sipi = !bsp;
+	v->entry_recheck = 1; /* the entry path parks it */
 }
 
-void exit_init(struct vcpu *v)
+void vcpu_start_at(struct vcpu *v, unsigned vec)
 {
-	/* An INIT resets the vCPU; an application processor then waits for a
-	 * SIPI, the bootstrap processor restarts at the reset vector.  (With
-	 * several CPUs the guest's INITs are emulated, vmx/exit_apic.c, and
-	 * do not come here.) */
-	bool bsp = rdmsr(MSR_IA32_APIC_BASE) & (1u << 8);
-	vcpu_reset(v, bsp);
-	pr_info("guest vCPU %u received INIT (%s)\n", v->id, bsp ? "restarts at the reset vector" : "waits for SIPI");
-}
-
-void exit_sipi(struct vcpu *v)
-{
-	unsigned vec = vmread(VMCS_EXIT_QUALIFICATION) & 0xff;
-	pr_debug("guest vCPU %u received SIPI (vector 0x%x)\n", v->id, vec);
 	/* A snapshot took VMX emulation back from the Nestor below while this
 	 * vCPU waited (snap/snapshot.c): its own CPU's turn, before the guest
 	 * runs anything. */
@@ -121,5 +111,26 @@ void exit_sipi(struct vcpu *v)
 	init_state(v, (uint16_t)(vec << 8), (uint64_t)vec << 12, 0);
 	vmwrite(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);
 	v->waiting_sipi = false;
+}
+
+void exit_init(struct vcpu *v)
+{
+	/* An INIT resets the vCPU; an application processor then waits for a
+	 * SIPI, the bootstrap processor restarts at the reset vector.  (With
+	 * several CPUs the guest's INITs are emulated, vmx/exit_apic.c; one
+	 * comes here only from the Nestor below, when our guest left VMX
+	 * operation holding an INIT: nested/signals.c.) */
+	bool bsp = rdmsr(MSR_IA32_APIC_BASE) & (1u << 8);
+	vcpu_reset(v, bsp);
+	pr_info("guest vCPU %u received INIT (%s)\n", v->id, bsp ? "restarts at the reset vector" : "waits for SIPI");
+}
+
+void exit_sipi(struct vcpu *v)
+{
+	/* The guest's SIPIs are emulated (vcpu_park): a SIPI exit means
+	 * the VMCS was in the wait-for-SIPI state some other way. */
+	unsigned vec = vmread(VMCS_EXIT_QUALIFICATION) & 0xff;
+	pr_debug("guest vCPU %u received SIPI (vector 0x%x)\n", v->id, vec);
+	vcpu_start_at(v, vec);
 	/* (Bochs' NMI and SMI masking after it: vmx_handle_exit.) */
 }

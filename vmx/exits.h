@@ -90,6 +90,17 @@ int apic_x2apic_icr_write(struct vcpu *v, uint64_t val);
 void vcpu_take_requests(struct vcpu *v);
 /* An INIT for vCPU t (another one), taken before this returns. */
 void vcpu_send_init(struct vcpu *from, struct vcpu *t);
+/* A SIPI for vCPU t: it starts at the vector's page if it waits for one
+ * (vcpu_park), as a CPU in wait-for-SIPI does; else nothing. */
+void vcpu_send_sipi(struct vcpu *from, struct vcpu *t, unsigned vector);
+/* A vCPU whose guest waits for SIPI (vcpu_reset) stays in Nestor, halted,
+ * serving the others' requests, until a SIPI; it returns with the vCPU at
+ * the SIPI's vector (vcpu_start_at).  Not the CPU's wait-for-SIPI state:
+ * after a SIPI exit Bochs 2.7 leaves SMIs blocked, to be mended on every
+ * exit after (docs/smp.md). */
+void vcpu_park(struct vcpu *v);
+/* The guest starts at vector's page after a SIPI (SDM 10.4). */
+void vcpu_start_at(struct vcpu *v, unsigned vector);
 /* Every other running vCPU stopped at the end of its exit (waiting ms
  * milliseconds at most for each), until vm_resume_others, which also asks
  * them for `after` (REQ_*). */

@@ -98,6 +98,40 @@ void vcpu_send_init(struct vcpu *from, struct vcpu *t)
 	wait_for(from, t, REQ_INIT, "take its INIT", 100);
 }
 
+void vcpu_send_sipi(struct vcpu *from, struct vcpu *t, unsigned vector)
+{
+	/* A SIPI reaches only a CPU that waits for one (SDM 10.4). */
+	if (!__atomic_load_n(&t->waiting_sipi, __ATOMIC_ACQUIRE))
+		return;
+	t->sipi_vector = (uint8_t)vector;
+	__atomic_or_fetch(&t->requests, REQ_SIPI, __ATOMIC_ACQ_REL);
+	kick(from, t); /* it halts in vcpu_park: the NMI wakes it */
+}
+
+void vcpu_park(struct vcpu *v)
+{
+	__atomic_store_n(&v->parked, true, __ATOMIC_RELEASE);
+	for (;;) {
+		/* What the others ask meanwhile; an INIT changes nothing. */
+		unsigned r = __atomic_load_n(&v->requests, __ATOMIC_ACQUIRE);
+		if (r & REQ_PAUSE)
+			serve_pause(v, true);
+		r = __atomic_fetch_and(&v->requests, REQ_PAUSE | REQ_SIPI, __ATOMIC_ACQ_REL);
+		if (r & REQ_INVEPT)
+			ept_invalidate(v->vm);
+		if (r & REQ_DROP_SHADOWS)
+			nested_drop_shadows(v);
+		if (r & REQ_SIPI)
+			break;
+		/* Halted until a kick; one that comes after the look at the
+		 * requests restarts it (vmx/entry.S, vmx_park_window). */
+		vmx_park_halt(&v->requests);
+	}
+	__atomic_and_fetch(&v->requests, ~REQ_SIPI, __ATOMIC_ACQ_REL);
+	vcpu_start_at(v, v->sipi_vector);
+	__atomic_store_n(&v->parked, false, __ATOMIC_RELEASE);
+}
+
 void vm_ask_others(struct vcpu *v, unsigned req)
 {
 	struct vm *vm = v->vm;

@@ -45,7 +45,7 @@ struct vm;
 struct snap_state;
 
 /* Requests between vCPUs (vmx/sync.c). */
-enum { REQ_INIT = 1, REQ_INVEPT = 2, REQ_DROP_SHADOWS = 4, REQ_PAUSE = 8 };
+enum { REQ_INIT = 1, REQ_INVEPT = 2, REQ_DROP_SHADOWS = 4, REQ_PAUSE = 8, REQ_SIPI = 16 };
 
 struct vcpu {
 	uint64_t gpr[16]; /* must stay first: see vmx/entry.S */
@@ -109,8 +109,10 @@ struct vcpu {
 	 * vmx_handle_exit): set by the first SIPI. */
 	bool smi_block_fix;
 	/* Set by this vCPU only: it waits for a SIPI (an INIT changes
-	 * nothing then). */
+	 * nothing then), held by Nestor in root operation (vcpu_park); the
+	 * vector of the SIPI that came (REQ_SIPI). */
 	volatile bool waiting_sipi;
+	volatile uint8_t sipi_vector;
 	/* The context it enters (any level) waits for SIPI: it runs nothing,
 	 * and NMIs do not reach it (vmx/sync.c). */
 	volatile bool parked;

@@ -45,6 +45,8 @@ static void on_nmi(struct trap_frame *f)
 	v->entry_recheck = 1;
 	if (f->rip >= (uint64_t)vmx_entry_window && f->rip < (uint64_t)vmx_entry_window_end)
 		f->rip = (uint64_t)vmx_entry_window;
+	if (f->rip >= (uint64_t)vmx_park_window && f->rip < (uint64_t)vmx_park_window_end)
+		f->rip = (uint64_t)vmx_park_window;
 }
 
 int64_t delegation_below(bool on)
@@ -114,6 +116,7 @@ static __attribute__((noreturn)) void vm_run_ap(void *ctx, unsigned index)
 	vm->vcpus[index] = v;
 	pr_debug("CPU %u (APIC ID %u): vCPU %u waits for SIPI\n", index, this_cpu()->apic_id, index);
 	this_cpu()->vcpu = v;
+	vcpu_park(v);
 	vmx_launch(v);
 }
 
@@ -156,8 +159,6 @@ void vm_run(const struct mb2_info *mb, unsigned level)
 	vm->vcpus[0] = v;
 	vm->ncpus = smp_ncpus();
 	v->smp = vm->ncpus > 1;
-	if (vm->ncpus > 1 && !(caps.misc & VMX_MISC_WAIT_SIPI))
-		fail("VMX", "the CPU has no wait-for-SIPI activity state: cannot hold the other CPUs for the guest");
 	if (vmx_enable(vm, v, err, sizeof(err)))
 		fail("VMX", err);
 	nested_probe_inv_type(&caps); /* needs VMX operation */

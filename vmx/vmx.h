@@ -45,6 +45,10 @@ void vmx_unblock_nmis(void);
 /* From the entry path's last look at entry_recheck to its VMLAUNCH/VMRESUME
  * (an NMI there restarts at vmx_entry_window). */
 extern const char vmx_entry_window[], vmx_entry_window_end[];
+/* HLT unless *requests is nonzero (vmx/sync.c, vcpu_park); an NMI between
+ * the look and the HLT restarts at vmx_park_window. */
+void vmx_park_halt(volatile unsigned *requests);
+extern const char vmx_park_window[], vmx_park_window_end[];
 
 /* vmx/exit.c */
 /* Handles one exit; returns 1 when the VMCS to enter next must be
