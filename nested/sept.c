@@ -264,6 +264,16 @@ void sept_violation(struct vcpu *v)
 	unsigned access = q & 7; /* read, write, fetch */
 	struct xlate x;
 	int r = nested_xlate(v, m, gpa, access, &x);
+	if (r == XL_TOP && x.apic && (access & EPT_W) && n->delegated && (x.addr & 0xfff) != 0x300) {
+		/* A write to the xAPIC that the running level's hypervisor - a
+		 * Nestor that gave us its guest's VMX, and so are the levels
+		 * below it - refuses only to watch the ICR's command word: it
+		 * would do the write itself on the same APIC, and each level
+		 * below in turn.  Done here at once (docs/depth.md). */
+		n->stats_l0_handled++;
+		ept_apic_write(v, x.addr);
+		return;
+	}
 	if (r == XL_TOP && v12_uses_ept(n)) {
 		/* L1's own violation: bits 2:0 the access, 5:3 what EPT12 allows,
 		 * the linear-address bits and NMI unblocking as the CPU gave them. */
