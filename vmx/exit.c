@@ -167,6 +167,17 @@ static inline void count_exit(struct vcpu *v, unsigned reason, unsigned from, ui
 	v->stats.ticks_by_level[from][reason] += t;
 }
 
+/* Pending NMIs go to whichever level runs next. */
+static void deliver_nmis_next(struct vcpu *v)
+{
+	if (v->cur > 1) {
+		if (v->lv[v->cur - 1]->nmi_pending02)
+			nested_deliver_nmis(v);
+	} else if (v->nmi_pending) {
+		deliver_pending_events(v);
+	}
+}
+
 /* Exits of a level above 1, and exits of a level that enter the level
  * above it: the nested path. */
 static __attribute__((noinline)) int nested_path(struct vcpu *v, uint32_t reason, uint64_t t0, unsigned from)
@@ -177,13 +188,7 @@ static __attribute__((noinline)) int nested_path(struct vcpu *v, uint32_t reason
 	}
 	if (__builtin_expect(v->init_held | v->nmi_to_route | (v->cur > 1 ? v->nmi_pending : 0), 0))
 		nested_signals(v);
-	/* Pending NMIs go to whichever level runs next. */
-	if (v->cur > 1) {
-		if (v->lv[v->cur - 1]->nmi_pending02)
-			nested_deliver_nmis(v);
-	} else if (v->nmi_pending) {
-		deliver_pending_events(v);
-	}
+	deliver_nmis_next(v);
 	if (reason < EXIT_STATS_MAX)
 		count_exit(v, reason, from, t0);
 	vmcs_check_running(v);
@@ -259,12 +264,7 @@ int vmx_entry_recheck(struct vcpu *v)
 		launch = nested_launch_next(v);
 		vmcs_check_running(v);
 	}
-	if (v->cur > 1) {
-		if (v->lv[v->cur - 1]->nmi_pending02)
-			nested_deliver_nmis(v);
-	} else if (v->nmi_pending) {
-		deliver_pending_events(v);
-	}
+	deliver_nmis_next(v);
 	/* Our guest's AP after an INIT: held here until its SIPI. */
 	if (v->waiting_sipi && v->cur <= 1)
 		vcpu_park(v);

@@ -927,6 +927,17 @@ static bool wait_l2_running(void)
 	return WAIT_UNTIL(__atomic_load_n(&smp_l2_running, __ATOMIC_ACQUIRE) != 0, CMD_MS);
 }
 
+/* cpu1 in VMX operation with a VMCS for an L2 (vmx_lib.c, whose state only
+ * one CPU uses at a time).  The firmware locks IA32_FEATURE_CONTROL on the
+ * BSP; an AP may find it open (VMXON would #GP). */
+static bool ap_vmx_begin(void)
+{
+	uint64_t fc = rdmsr(MSR_IA32_FEATURE_CONTROL);
+	if (!(fc & 1))
+		wrmsr(MSR_IA32_FEATURE_CONTROL, fc | 5);
+	return vmx_begin() && vm_setup();
+}
+
 /* --- smp.init_vmx ------------------------------------------------------
  * An INIT for a CPU that runs a guest of its own is a VM exit (SDM 25.2),
  * not a reset: cpu1 enters VMX operation, runs an L2 (a VMCALL, then a
@@ -943,15 +954,44 @@ static struct {
 	long rip_off;
 } apv;
 
+/* A test of cpu1's VMX: the CPUs up, cpu1 there, its record cleared. */
+static bool ap_test_start(void)
+{
+	if (!setup())
+		return false;
+	if (ncpus < 2 || !cpus[1].up) {
+		say("no application processor");
+		teardown();
+		return false;
+	}
+	memset((void *)&apv, 0, sizeof(apv));
+	return true;
+}
+
+/* The end of a test that left cpu1 stopped (its VMX state on this side
+ * forgotten - cpu0 is not in VMX operation): INIT-SIPI, and a command. */
+static void ap_restart(void)
+{
+	struct cpu *c = &cpus[1];
+	vmx_end();
+	send_init(1);
+	udelay(10000);
+	c->up = send_sipis(1);
+	bool answers = false;
+	if (c->up) {
+		post(1, nothing);
+		answers = wait_done(1);
+	}
+	say("cpu1: INIT-SIPI: %s, %s commands", c->up ? "restarted" : "did not restart",
+	    answers ? "takes" : "does not take");
+	CHECK(c->up && answers, "cpu1 did not come back");
+	teardown();
+}
+
 static void vmx_then_init(unsigned idx)
 {
 	(void)idx;
-	/* The firmware locks IA32_FEATURE_CONTROL on the BSP; an AP may find
-	 * it open (then VMXON would #GP). */
-	uint64_t fc = rdmsr(MSR_IA32_FEATURE_CONTROL);
-	if (!(fc & 1))
-		wrmsr(MSR_IA32_FEATURE_CONTROL, fc | 5);
-	apv.vmx = vmx_begin() && vm_setup();
+	apv.vmx = ap_vmx_begin();
 	if (apv.vmx) {
 		apv.first = vm_go(); /* l2_vmcall */
 		vm_at(smp_l2_spin, RFLAGS_FIXED);
@@ -972,15 +1012,8 @@ static void vmx_then_init(unsigned idx)
 
 TEST(smp, init_vmx)
 {
-	if (!setup())
+	if (!ap_test_start())
 		return;
-	struct cpu *c = &cpus[1];
-	if (ncpus < 2 || !c->up) {
-		say("no application processor");
-		teardown();
-		return;
-	}
-	memset((void *)&apv, 0, sizeof(apv));
 	smp_l2_running = 0;
 	post(1, vmx_then_init);
 	bool in = wait_l2_running();
@@ -1000,20 +1033,7 @@ TEST(smp, init_vmx)
 		CHECK(back && apv.reason == 3 && apv.qual == 0 && apv.rip_off == 0, "cpu1: INIT gave %u", apv.reason);
 	}
 	udelay(10000);
-	/* cpu0 is not in VMX operation: this only forgets cpu1's. */
-	vmx_end();
-	send_init(1);
-	udelay(10000);
-	c->up = send_sipis(1);
-	bool answers = false;
-	if (c->up) {
-		post(1, nothing);
-		answers = wait_done(1);
-	}
-	say("cpu1: INIT-SIPI: %s, %s commands", c->up ? "restarted" : "did not restart",
-	    answers ? "takes" : "does not take");
-	CHECK(c->up && answers, "cpu1 did not come back");
-	teardown();
+	ap_restart();
 }
 
 /* --- smp.init_vmx_root -------------------------------------------------
@@ -1027,10 +1047,7 @@ static volatile uint32_t root_go, root_after_vmxoff;
 static void vmx_root_init(unsigned idx)
 {
 	(void)idx;
-	uint64_t fc = rdmsr(MSR_IA32_FEATURE_CONTROL);
-	if (!(fc & 1))
-		wrmsr(MSR_IA32_FEATURE_CONTROL, fc | 5);
-	apv.vmx = vmx_begin() && vm_setup();
+	apv.vmx = ap_vmx_begin();
 	if (apv.vmx) {
 		vm_at(l2_vmcall, RFLAGS_FIXED);
 		__atomic_store_n(&apv.stage, 1, __ATOMIC_RELEASE);
@@ -1057,15 +1074,8 @@ static void vmx_root_init(unsigned idx)
 
 TEST(smp, init_vmx_root)
 {
-	if (!setup())
+	if (!ap_test_start())
 		return;
-	struct cpu *c = &cpus[1];
-	if (ncpus < 2 || !c->up) {
-		say("no application processor");
-		teardown();
-		return;
-	}
-	memset((void *)&apv, 0, sizeof(apv));
 	root_go = root_after_vmxoff = 0;
 	post(1, vmx_root_init);
 	bool ready = WAIT_UNTIL(__atomic_load_n(&apv.stage, __ATOMIC_ACQUIRE) >= 1, CMD_MS);
@@ -1090,19 +1100,7 @@ TEST(smp, init_vmx_root)
 	} else {
 		CHECK(apv.reason == 3 || apv.reason == 18, "exit %u", apv.reason);
 	}
-	vmx_end(); /* forgets cpu1's VMX (cpu0 is not in VMX operation) */
-	send_init(1);
-	udelay(10000);
-	c->up = send_sipis(1);
-	bool answers = false;
-	if (c->up) {
-		post(1, nothing);
-		answers = wait_done(1);
-	}
-	say("cpu1: INIT-SIPI: %s, %s commands", c->up ? "restarted" : "did not restart",
-	    answers ? "takes" : "does not take");
-	CHECK(c->up && answers, "cpu1 did not come back");
-	teardown();
+	ap_restart();
 }
 
 /* --- smp.nmi_vmx -------------------------------------------------------
@@ -1114,10 +1112,7 @@ TEST(smp, init_vmx_root)
 static void vmx_nmi(unsigned idx)
 {
 	(void)idx;
-	uint64_t fc = rdmsr(MSR_IA32_FEATURE_CONTROL);
-	if (!(fc & 1))
-		wrmsr(MSR_IA32_FEATURE_CONTROL, fc | 5);
-	apv.vmx = vmx_begin() && vm_setup();
+	apv.vmx = ap_vmx_begin();
 	if (apv.vmx) {
 		vm_ctl(PIN_CTLS, PIN_NMI, 0);
 		vm_at(smp_l2_spin, RFLAGS_FIXED);
@@ -1138,14 +1133,8 @@ static void vmx_nmi(unsigned idx)
 
 TEST(smp, nmi_vmx)
 {
-	if (!setup())
+	if (!ap_test_start())
 		return;
-	if (ncpus < 2 || !cpus[1].up) {
-		say("no application processor");
-		teardown();
-		return;
-	}
-	memset((void *)&apv, 0, sizeof(apv));
 	smp_l2_running = 0;
 	post(1, vmx_nmi);
 	for (int round = 0; round < 2; round++) {
