@@ -94,7 +94,10 @@ void vcpu_reset(struct vcpu *v, bool bsp)
 	/* An AP then waits for a SIPI in Nestor (vcpu_park, at the end of
 	 * this exit), not in the VMCS's wait-for-SIPI state. */
 	vmwrite(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);
-	v->waiting_sipi = !bsp;
+	/* A SIPI sent before this INIT took effect (the second of a pair,
+	 * say) does not start it: only one that finds it waiting. */
+	__atomic_and_fetch(&v->requests, ~(unsigned)REQ_SIPI, __ATOMIC_ACQ_REL);
+	__atomic_store_n(&v->waiting_sipi, !bsp, __ATOMIC_RELEASE);
 	v->entry_recheck = 1; /* the entry path parks it */
 }
 
