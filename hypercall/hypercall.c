@@ -120,7 +120,8 @@ static int64_t hc_guest_init(struct vcpu *v)
 	if (v->vm->delegated) {
 		uint64_t rbx = above + 1, rcx = 0, rdx = 0;
 		int64_t s = nestor_vmcall(NESTOR_HC_GUEST_INIT, &rbx, &rcx, &rdx, 0, 0);
-		v->gpr[RBX] = rbx;
+		if (s == NESTOR_OK)
+			v->gpr[RBX] = rbx; /* a refusal leaves the caller's registers alone */
 		return s;
 	}
 	/* Level above+1 asks for its guest, level above+2, which it must have

@@ -130,6 +130,8 @@ HX_TEST(delegation_hypercalls)
 	 * not running a guest yet). */
 	attack("outside VMX: DELEGATE(0)", NESTOR_HC_DELEGATE_VMX, 0, hash, false);
 	attack("outside VMX: UNDELEGATE(0)", NESTOR_HC_UNDELEGATE_VMX, 0, 0, false);
+	attack("outside VMX: GUEST_INIT(0)", NESTOR_HC_GUEST_INIT, 0, 0, false);
+	attack("outside VMX: GUEST_INIT(~0)", NESTOR_HC_GUEST_INIT, ~0ull, 0, false);
 	vmx_end();
 
 	/* In VMX operation with a current VMCS that has a field written. */
@@ -143,6 +145,11 @@ HX_TEST(delegation_hypercalls)
 	attack("DELEGATE(0)", NESTOR_HC_DELEGATE_VMX, 0, hash, true);
 	attack("UNDELEGATE(0)", NESTOR_HC_UNDELEGATE_VMX, 0, 0, true);
 	attack("DELEGATE(0) again", NESTOR_HC_DELEGATE_VMX, 0, hash, true);
+	/* An INIT for the guest of a level that delegated (or did not): its
+	 * guest is not in VMX operation, or the level is out of range. */
+	attack("GUEST_INIT(0)", NESTOR_HC_GUEST_INIT, 0, 0, true);
+	attack("GUEST_INIT(1)", NESTOR_HC_GUEST_INIT, 1, 0, true);
+	attack("GUEST_INIT(~0)", NESTOR_HC_GUEST_INIT, ~0ull, 0, true);
 	attack("DELEGATE(1)", NESTOR_HC_DELEGATE_VMX, 1, hash, true);
 	attack("UNDELEGATE(1)", NESTOR_HC_UNDELEGATE_VMX, 1, 0, true);
 	attack("UNDELEGATE(0) again", NESTOR_HC_UNDELEGATE_VMX, 0, 0, true);
