@@ -180,7 +180,6 @@ void nested_signals(struct vcpu *v)
 			if (v->lv[s]->probe.armed || (vmread(VMCS_VMENTRY_INTR_INFO) & INTR_INFO_VALID) ||
 			    vmread(VMCS_GUEST_ACTIVITY_STATE) == ACTIVITY_WAIT_SIPI)
 				break;
-			v->lv[s]->vmcs12->launch_state = 1;
 		}
 		v->init_held &= ~(1u << s);
 		struct synth_exit e = { .reason = EXIT_INIT };
