@@ -40,6 +40,7 @@
 #define PROC_INTR_WINDOW (1u << 2)
 #define PROC_HLT (1u << 7)
 #define PROC_INVLPG (1u << 9)
+#define PROC_RDPMC (1u << 11)
 #define PROC_RDTSC (1u << 12)
 #define PROC_CR3_LOAD (1u << 15)
 #define PROC_CR3_STORE (1u << 16)
@@ -57,7 +58,10 @@
 #define PROC2_RDTSCP (1u << 3)
 #define PROC2_VPID (1u << 5)
 #define PROC2_UNRESTRICTED (1u << 7)
+#define PROC2_RDRAND_EXIT (1u << 11)
+#define PROC2_INVPCID (1u << 12)
 #define PROC2_SHADOW_VMCS (1u << 14)
+#define PROC2_RDSEED_EXIT (1u << 16)
 
 #define EXIT_SAVE_DEBUG (1u << 2)
 #define EXIT_HOST_64 (1u << 9)

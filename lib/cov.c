@@ -24,13 +24,14 @@ void __sanitizer_cov_trace_pc(void)
 		if (s == pc)
 			return;
 		if (s == 0) {
-			/* One CPU, and no instrumented code in interrupt or NMI
-			 * context that could interleave: a plain store will do. */
-			slots[i] = pc;
-			return;
+			/* Several CPUs record at once: claim the slot atomically;
+			 * if another CPU took it meanwhile, look at what it put. */
+			if (__atomic_compare_exchange_n(&slots[i], &s, pc, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED) ||
+			    s == pc)
+				return;
 		}
 	}
-	dropped++;
+	__atomic_fetch_add(&dropped, 1, __ATOMIC_RELAXED);
 }
 
 static void e9(void *ctx, char c)

@@ -83,7 +83,7 @@ extern uint64_t fz_msr_area[3][2 * 8]; /* entry load, exit store, exit load */
 enum {
 	FZ_P_VMCALL, FZ_P_CPUID, FZ_P_MSR, FZ_P_IO, FZ_P_CR, FZ_P_HLT, FZ_P_UD2, FZ_P_INT3, FZ_P_PF, FZ_P_DE,
 	FZ_P_INT, FZ_P_EPT, FZ_P_LOOP, FZ_P_STI, FZ_P_DR, FZ_P_MISC, FZ_P_VMX, FZ_P_INVD, FZ_P_DESC, FZ_P_FLAGS,
-	FZ_P_MWAIT, FZ_P_IOLOOP, FZ_P_NMI, FZ_NPROG
+	FZ_P_MWAIT, FZ_P_IOLOOP, FZ_P_NMI, FZ_P_RAND, FZ_NPROG
 };
 struct fz_program {
 	const char *name;

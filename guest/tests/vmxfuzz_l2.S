@@ -230,6 +230,19 @@ PROG fz_l2_nmi
 	vmcall
 	ud2
 
+/* RDRAND RAX, RDSEED RDX (random: masked like the TSC values), RDPMC of
+ * counter R8D, INVPCID of type R9 with the descriptor at (RBX) - each
+ * exits only under its control (SDM 25.1.3), INVPCID faults (#UD) unless
+ * "enable INVPCID" is set. */
+PROG fz_l2_rand
+	rdrand %rax
+	rdseed %rdx
+	movl %r8d, %ecx
+	rdpmc
+	invpcid (%rbx), %r9
+	vmcall
+	ud2
+
 	.balign 64
 	.globl fz_l2_end
 fz_l2_end:

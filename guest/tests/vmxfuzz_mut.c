@@ -81,6 +81,20 @@ static void m_nmi(struct rng *r, struct fz_line *l)
 	fz_add(l, " nmi=%u", k);
 }
 
+/* The controls of the "rand" program's instructions (SDM 25.1.3): RDPMC
+ * exiting, INVLPG exiting (which makes INVPCID exit), RDRAND and RDSEED
+ * exiting, "enable INVPCID" - each where both depths offer it. */
+static void m_rand_ctls(struct rng *r, struct fz_line *l)
+{
+	unsigned k = rnd_below(r, 32);
+	set_bit(PROC_CTLS, PROC_RDPMC & fzc.proc1, k & 1);
+	set_bit(PROC_CTLS, PROC_INVLPG & fzc.proc1, k & 2);
+	set_bit(PROC2_CTLS, PROC2_RDRAND_EXIT & fzc.proc2_1, k & 4);
+	set_bit(PROC2_CTLS, PROC2_INVPCID & fzc.proc2_1, k & 8);
+	set_bit(PROC2_CTLS, PROC2_RDSEED_EXIT & fzc.proc2_1, k & 16);
+	fz_add(l, " rnd=%u", k);
+}
+
 /* EPT, unrestricted guest, VPID and its value. */
 static void m_ept_ug_vpid(struct rng *r, struct fz_line *l)
 {
@@ -677,6 +691,7 @@ static mutation focus(unsigned prog)
 	case FZ_P_STI: case FZ_P_HLT: case FZ_P_MISC: case FZ_P_DR: case FZ_P_DESC: case FZ_P_MWAIT: return m_proc;
 	case FZ_P_FLAGS: return m_guest_rflags;
 	case FZ_P_NMI: return m_nmi;
+	case FZ_P_RAND: return m_rand_ctls;
 	default: return m_inject;
 	}
 }

@@ -7,7 +7,7 @@
 
 extern const char fz_l2_vmcall[], fz_l2_cpuid[], fz_l2_msr[], fz_l2_io[], fz_l2_cr[], fz_l2_hlt[], fz_l2_ud2[],
 	fz_l2_int3[], fz_l2_pf[], fz_l2_de[], fz_l2_int[], fz_l2_ept[], fz_l2_loop[], fz_l2_sti[], fz_l2_dr[],
-	fz_l2_misc[], fz_l2_vmx[], fz_l2_invd[], fz_l2_desc[], fz_l2_flags[], fz_l2_mwait[], fz_l2_ioloop[], fz_l2_nmi[];
+	fz_l2_misc[], fz_l2_vmx[], fz_l2_invd[], fz_l2_desc[], fz_l2_flags[], fz_l2_mwait[], fz_l2_ioloop[], fz_l2_nmi[], fz_l2_rand[];
 
 const struct fz_program fz_programs[] = {
 	[FZ_P_VMCALL] = { "vmcall", fz_l2_vmcall, false },
@@ -35,6 +35,8 @@ const struct fz_program fz_programs[] = {
 	[FZ_P_MWAIT] = { "mwait", fz_l2_mwait, false },
 	[FZ_P_IOLOOP] = { "ioloop", fz_l2_ioloop, false },
 	[FZ_P_NMI] = { "nmi", fz_l2_nmi, false },
+	/* RAX, RDX: RDRAND, RDSEED - random numbers. */
+	[FZ_P_RAND] = { "rand", fz_l2_rand, true },
 };
 const unsigned fz_nprograms = sizeof(fz_programs) / sizeof(fz_programs[0]);
 
@@ -167,6 +169,19 @@ void fz_program_start(struct rng *r, struct fz_line *l, unsigned prog)
 	case FZ_P_MWAIT:
 		g->rax = pa(l2_scratch);
 		break;
+	case FZ_P_RAND: {
+		/* Counter 0 (Bochs has no counters: reads 0), a fixed-function
+		 * counter, one beyond them (#GP); INVPCID types 0-3 and one
+		 * beyond (#GP), on a descriptor with PCID 0 or not. */
+		static const uint32_t pmc[] = { 0, 0, 1, 1u << 30, 0x100 };
+		g->r8 = pmc[rnd_below(r, 5)];
+		g->r9 = rnd_below(r, 5);
+		g->rbx = pa(l2_scratch) + 256;
+		((uint64_t *)(l2_scratch + 256))[0] = rnd_chance(r, 1, 2) ? 0 : 1;
+		((uint64_t *)(l2_scratch + 256))[1] = rnd_chance(r, 1, 4) ? 0xffff800000000000ull : pa(l2_scratch);
+		fz_add(l, ":%llx,%llx", (unsigned long long)g->r8, (unsigned long long)g->r9);
+		break;
+	}
 	case FZ_P_NMI: {
 		/* The APIC software-enabled; an NMI to this CPU (physical
 		 * destination, its APIC ID). */
