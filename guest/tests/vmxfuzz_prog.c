@@ -7,7 +7,8 @@
 
 extern const char fz_l2_vmcall[], fz_l2_cpuid[], fz_l2_msr[], fz_l2_io[], fz_l2_cr[], fz_l2_hlt[], fz_l2_ud2[],
 	fz_l2_int3[], fz_l2_pf[], fz_l2_de[], fz_l2_int[], fz_l2_ept[], fz_l2_loop[], fz_l2_sti[], fz_l2_dr[],
-	fz_l2_misc[], fz_l2_vmx[], fz_l2_invd[], fz_l2_desc[], fz_l2_flags[], fz_l2_mwait[], fz_l2_ioloop[], fz_l2_nmi[], fz_l2_rand[];
+	fz_l2_misc[], fz_l2_vmx[], fz_l2_invd[], fz_l2_desc[], fz_l2_flags[], fz_l2_mwait[], fz_l2_ioloop[], fz_l2_nmi[],
+	fz_l2_rand[];
 
 const struct fz_program fz_programs[] = {
 	[FZ_P_VMCALL] = { "vmcall", fz_l2_vmcall, false },
@@ -170,9 +171,9 @@ void fz_program_start(struct rng *r, struct fz_line *l, unsigned prog)
 		g->rax = pa(l2_scratch);
 		break;
 	case FZ_P_RAND: {
-		/* Counter 0 (Bochs has no counters: reads 0), a fixed-function
-		 * counter, one beyond them (#GP); INVPCID types 0-3 and one
-		 * beyond (#GP), on a descriptor with PCID 0 or not. */
+		/* RDPMC of general counters 0 and 1, fixed counter 0 (bit 30),
+		 * an index beyond them; INVPCID types 0-3 and one beyond (#GP),
+		 * on a descriptor with PCID 0 or 1 and a canonical address. */
 		static const uint32_t pmc[] = { 0, 0, 1, 1u << 30, 0x100 };
 		g->r8 = pmc[rnd_below(r, 5)];
 		g->r9 = rnd_below(r, 5);
