@@ -48,7 +48,7 @@ LINUX_KERNEL ?= /var/cache/nestor/linux/vmlinuz
 BUSYBOX      ?= /bin/busybox
 LINUX_GUEST  := $(BUILD)/linux/nestor-levels $(BUILD)/linux/initramfs.cpio
 
-.PHONY: all iso run run-tests test test-deep bench unit-tests check-tools clean help linux-guest cov cov-suites fuzz-vmx
+.PHONY: all iso run run-tests test test-deep bench unit-tests check-tools clean help linux-guest cov cov-suites fuzz-vmx fail-alloc
 BOOTSECTOR := $(if $(wildcard guest/bootsector/boot.S),$(BUILD)/bootsector.img)
 all: $(BUILD)/nestor.elf $(BUILD)/guest.elf $(BUILD)/flat.bin $(BOOTSECTOR) $(TOOLS) $(LINUX_GUEST)
 
@@ -64,6 +64,7 @@ help:
 	@echo "make bench      exact cost figures (bench NAME VALUE), table in $(BUILD)/bench/"
 	@echo "make fuzz       the host fuzzers, FUZZ_EXECS=$(FUZZ_EXECS) runs each (or FUZZ_TIME=s), JOBS at once"
 	@echo "make fuzz-vmx   differential VMX fuzzing, SEEDS=$(SEEDS) CASES=$(CASES) COV=$(COV) (fuzz NAME VALUE lines)"
+	@echo "make fail-alloc fault injection: every start-up allocation of Nestor's pool and a sample of the rest fail in turn"
 	@echo "make cov        the coverage build of Nestor, $(BUILD)/cov/nestor.elf"
 	@echo "make cov-suites coverage of nested/ and vmx/ by the suites and the VMX fuzzer (cov NAME VALUE lines)"
 	@echo "make clean      remove $(BUILD)/"
@@ -240,8 +241,14 @@ cov: $(BUILD)/cov/nestor.elf $(BUILD)/tools/cov-report
 # ($(BUILD)/fuzz-vmx*/cov newer than it: older PCs belong to another image).
 cov-suites: all cov linux-guest
 	$(BUILD)/tools/runtests -j $(JOBS) tests/cov.list
+	FA_NESTOR=$(BUILD)/cov/nestor.elf FA_PREFIX=cov-fa $(BUILD)/tools/runtests -j $(JOBS) tests/fail-alloc.list
 	$(BUILD)/tools/cov-report --kind cov --elf $(BUILD)/cov/nestor.elf --out $(BUILD)/cov/coverage.txt \
 		$(BUILD)/runs/cov-* $$(find $(BUILD) -maxdepth 2 -path '$(BUILD)/fuzz-vmx*/cov' -newer $(BUILD)/cov/nestor.elf)
+
+# Fault injection (tests/fail-alloc.list, docs/security.md): each run makes one
+# allocation of a Nestor's pool fail; each must pass or end cleanly.
+fail-alloc: all
+	$(BUILD)/tools/runtests -j $(JOBS) tests/fail-alloc.list
 
 # --- differential VMX fuzzing against Bochs (docs/testing.md) ---------------
 SEEDS ?= 1..100

@@ -53,6 +53,9 @@ static const struct opt_desc options[] = {
 	  "writes it) or copy (all at once) (default cow)" },
 	{ "selftest", OPT_CHOICE, &config.selftest, 0, 0, selftest_names,
 	  "fail on purpose after boot, to test the failure reports: none|page-fault|panic (default none)" },
+	{ "fail_alloc", OPT_UINT, &config.fail_alloc, 0, ~0ull, NULL,
+	  "fault injection: the N-th allocation from Nestor's pool fails, once, to test the out-of-memory "
+	  "paths (the end of a run prints how many there were; default 0: none)" },
 	{ "help", OPT_FLAG, &config.help, 0, 0, NULL, "print this list of options and stop" },
 };
 

@@ -13,6 +13,7 @@ struct nestor_config {
 	unsigned end;       /* enum end_action */
 	bool help;
 	unsigned selftest; /* enum selftest */
+	uint64_t fail_alloc; /* the pool allocation made to fail (0: none) */
 	unsigned guest_format; /* enum guest_format (loader/loader.h) */
 	uint64_t boot_drive;
 	bool nested;

@@ -126,6 +126,7 @@ void boot_main(uint32_t magic, uint32_t mbi_phys, uint32_t load_delta)
 		machine_end(true);
 	}
 	mm_switch_page_tables();
+	pool_fail_at(config.fail_alloc);
 	pr_info("memory: %llu KiB usable RAM; Nestor owns [%llx, %llx) (image) and [%llx, %llx) (pool, %llu KiB)\n",
 		(unsigned long long)(rs_total(&mem.ram) >> 10), (unsigned long long)mem.image_start,
 		(unsigned long long)mem.image_end, (unsigned long long)mem.pool_start,

@@ -13,6 +13,8 @@ static struct {
 	spinlock_t lock;
 	struct pmm pmm;
 	int ready_virt; /* page tables switched: use the direct map */
+	uint64_t allocs;     /* pages_alloc calls so far */
+	uint64_t fail_at;    /* fault injection: this call returns NULL (0: none) */
 } pool;
 
 /* Before the switch the boot page tables identity-map the low 4 GiB. */
@@ -119,8 +121,12 @@ int mm_plan(const struct mb2_info *mbi, uint64_t mbi_phys, uint64_t image_phys, 
 void *pages_alloc(uint64_t n, uint64_t align_pages)
 {
 	spin_lock(&pool.lock);
-	uint64_t p = pmm_alloc(&pool.pmm, n, align_pages);
+	bool inject = ++pool.allocs == pool.fail_at;
+	uint64_t p = inject ? 0 : pmm_alloc(&pool.pmm, n, align_pages);
 	spin_unlock(&pool.lock);
+	if (inject)
+		pr_warn("fail_alloc: pool allocation %llu (%llu pages) fails on purpose\n", (unsigned long long)pool.fail_at,
+			(unsigned long long)n);
 	if (!p)
 		return NULL;
 	void *v = pool_ptr(p);
@@ -138,6 +144,16 @@ void pages_free(void *v, uint64_t n)
 	spin_unlock(&pool.lock);
 	if (r)
 		panic("pages_free: bad free of %llu pages at 0x%llx", (unsigned long long)n, (unsigned long long)p);
+}
+
+void pool_fail_at(uint64_t n) { pool.fail_at = n; }
+
+uint64_t pool_allocs(void)
+{
+	spin_lock(&pool.lock);
+	uint64_t n = pool.allocs;
+	spin_unlock(&pool.lock);
+	return n;
 }
 
 void pool_usage(uint64_t *used, uint64_t *peak, uint64_t *total)

@@ -43,6 +43,11 @@ void *pages_alloc(uint64_t n, uint64_t align_pages);
 void pages_free(void *p, uint64_t n);
 /* Zeroed memory for an object of size bytes, in whole pages (never freed). */
 static inline void *zalloc(uint64_t size) { return pages_alloc((size + PAGE_SIZE - 1) / PAGE_SIZE, 1); }
+/* Fault injection (option fail_alloc=): the n-th call of pages_alloc
+ * since boot returns NULL, once; 0 turns it off.  pool_allocs() is the
+ * number of calls so far (printed at the end of a run). */
+void pool_fail_at(uint64_t n);
+uint64_t pool_allocs(void);
 /* Pool usage, in pages. */
 void pool_usage(uint64_t *used, uint64_t *peak, uint64_t *total);
 

@@ -57,6 +57,7 @@ struct opts {
 	int quiet;
 	const char *verdict; /* "guest" or "nestor" */
 	const char *expect_fail;
+	const char *accept; /* comma-separated reasons that pass (fault injection) */
 	const char *transcript_out;
 	const char *bochs;
 };
@@ -111,6 +112,9 @@ static void usage(FILE *f)
 		"  --verdict guest|nestor  who decides: the guest's 'RESULT:' line (default),\n"
 		"                     or level 0's 'end of run' line (when there is no guest)\n"
 		"  --expect-fail R    the run must fail with reason R (harness self-tests)\n"
+		"  --accept R1,R2..   the run passes when its reason is one of these (fault\n"
+		"                     injection: e.g. pass,nestor-fail - the guest passes or\n"
+		"                     Nestor ends the run cleanly, never a panic or a hang)\n"
 		"  --transcript FILE  also write the guest's transcript to FILE\n"
 		"Exit status: 0 PASS, 1 FAIL, 2 usage or set-up error.\n");
 }
@@ -630,6 +634,20 @@ static int compare_transcripts(const char *a, const char *b, const struct compar
 	}
 }
 
+/* Whether reason is one of the comma-separated list. */
+static int reason_in(const char *reason, const char *list)
+{
+	size_t n = strlen(reason);
+	for (const char *p = list; *p;) {
+		const char *e = strchr(p, ',');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		if (l == n && !strncmp(p, reason, n))
+			return 1;
+		p += l + (e ? 1 : 0);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = { .cpu = "corei7_skylake_x", .cpus = 1, .megs = 256, .timeout = 120, .name = "run",
@@ -727,6 +745,9 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--expect-fail")) {
 			NEED_ARG();
 			o.expect_fail = v;
+		} else if (!strcmp(a, "--accept")) {
+			NEED_ARG();
+			o.accept = v;
 		} else if (!strcmp(a, "--transcript")) {
 			NEED_ARG();
 			o.transcript_out = v;
@@ -844,6 +865,10 @@ int main(int argc, char **argv)
 		pass = !strcmp(r.reason, o.expect_fail);
 		printf("%s %s: expected failure '%s', got '%s'%s%s (%.1f s)\n", pass ? "PASS" : "FAIL", label,
 		       o.expect_fail, r.reason, r.detail[0] ? ": " : "", r.detail, r.seconds);
+	} else if (o.accept) {
+		pass = reason_in(r.reason, o.accept);
+		printf("%s %s: %s%s%s, accepted %s (%.1f s)\n", pass ? "PASS" : "FAIL", label, r.reason,
+		       r.detail[0] ? ": " : "", r.detail, o.accept, r.seconds);
 	} else {
 		pass = !strcmp(r.reason, "pass");
 		if (pass)

@@ -35,4 +35,5 @@ void vm_print_footprint(const struct vcpu *v)
 		(unsigned long long)(peak * 4), (unsigned long long)(vmcs * 4), (unsigned long long)(vm->ept_pages * 4),
 		(unsigned long long)(sept * 4), (unsigned long long)(cache * 4), (unsigned long long)(bitmaps * 4),
 		(unsigned long long)(state * 4), v->nlevels);
+	pr_info("pool allocations: %llu (fail_alloc=N makes the N-th fail)\n", (unsigned long long)pool_allocs());
 }
