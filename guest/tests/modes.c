@@ -8,7 +8,7 @@
  * Low memory used (free RAM at depth 0 and under Nestor alike):
  *   [0x5000, 0x5100) 32-bit IDT   [0x6000, 0x7000) stack
  *   [0x7000, 0x8000) variables and the log
- *   [0x8000, 0x9000) trampoline   [0x10000, 0x16000) page tables
+ *   [0x8000, 0xa000) trampoline   [0x10000, 0x16000) page tables
  *   [0x20000, 0x22000) the two test pages A and B */
 #include "guest/test.h"
 #include "lib/string.h"
@@ -143,7 +143,7 @@ static bool run_trampoline(void)
 		CHECK(false, "[%x, %x) is not available RAM", LOW_START, LOW_END);
 		return false;
 	}
-	if ((uint64_t)(modes_tramp_end - modes_tramp_start) > 0x1000) {
+	if ((uint64_t)(modes_tramp_end - modes_tramp_start) > 0x2000) {
 		CHECK(false, "trampoline too big: %lld bytes", (long long)(modes_tramp_end - modes_tramp_start));
 		return false;
 	}
@@ -216,6 +216,8 @@ static bool expected(const char *name, uint32_t *want, uint32_t *mask)
 		{ "pae #PF PTE with bit 63 (XD) set and EFER.NXE=0", 0x000e0009 },
 		{ "pae #GP loading CR3 with a reserved PDPTE bit", 0x000d0000 },
 		{ "pae cr3 after that", PDPT_PAE },
+		{ "pae #GP MOV to CR0 (CD, NW, NE) with a reserved bit in PDPTE 0", 0x000d0000 },
+		{ "pae #GP MOV to CR4 (VMXE, PGE) with a reserved bit in PDPTE 0", 0x000d0000 },
 		{ "pm16 #GP dword read at fffe, limit ffff", 0x000d0000 },
 		{ "pm16 #UD ud2", 0x00060000 },
 	};
@@ -242,6 +244,10 @@ static bool expected(const char *name, uint32_t *want, uint32_t *mask)
 		{ "pae cr0", cr0 | pg },
 		{ "pae cr4", cr4 | (uint32_t)CR4_PAE },
 		{ "pae efer", efer & ~(EFER_LME | EFER_LMA) },
+		{ "pae cr0 with CD, NW and NE toggled", (cr0 | pg) ^ 0x60000020u },
+		{ "pae cr4 with VMXE and PGE toggled", (cr4 | (uint32_t)CR4_PAE) ^ 0x2080u },
+		{ "pae cr0 after that", cr0 | pg },
+		{ "pae cr4 after that", cr4 | (uint32_t)CR4_PAE },
 		{ "pm16 cr0", cr0 & ~pg },
 		{ "rm cr0", cr0 & ~(pg | (uint32_t)CR0_PE) },
 		{ "pm32 again cr0", cr0 & ~pg },

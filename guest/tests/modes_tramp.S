@@ -307,6 +307,40 @@ compat32:
 9:	FAULTREC "pae #GP loading CR3 with a reserved PDPTE bit"
 	movl %cr3, %eax
 	REC "pae cr3 after that", %eax
+	/* MOV to CR0 and CR4 that a hypervisor must emulate (CR0.NE and
+	 * CR4.VMXE are fixed under VMX) while they change bits that make PAE
+	 * paging reload its PDPTEs (SDM 4.4.1: CR0.CD and NW, CR4.PGE): first with
+	 * good PDPTEs, then with a reserved bit set in PDPTE 0 in memory. */
+	movl %cr0, %eax
+	xorl $0x60000020, %eax
+	movl %eax, %cr0
+	movl %cr0, %eax
+	REC "pae cr0 with CD, NW and NE toggled", %eax
+	xorl $0x60000020, %eax
+	movl %eax, %cr0
+	movl %cr4, %eax
+	xorl $0x2080, %eax
+	movl %eax, %cr4
+	movl %cr4, %eax
+	REC "pae cr4 with VMXE and PGE toggled", %eax
+	xorl $0x2080, %eax
+	movl %eax, %cr4
+	orl $2, PDPT_PAE
+	ARM
+	movl %cr0, %eax
+	xorl $0x60000020, %eax
+	movl %eax, %cr0
+9:	FAULTREC "pae #GP MOV to CR0 (CD, NW, NE) with a reserved bit in PDPTE 0"
+	ARM
+	movl %cr4, %eax
+	xorl $0x2080, %eax
+	movl %eax, %cr4
+9:	FAULTREC "pae #GP MOV to CR4 (VMXE, PGE) with a reserved bit in PDPTE 0"
+	andl $~2, PDPT_PAE
+	movl %cr0, %eax
+	REC "pae cr0 after that", %eax
+	movl %cr4, %eax
+	REC "pae cr4 after that", %eax
 	movl %cr0, %eax
 	andl $0x7fffffff, %eax
 	movl %eax, %cr0
