@@ -252,6 +252,47 @@ compat32:
 9:	FAULTREC "pg32 #PF write to a read-only PTE, CR0.WP=1"
 	movl V_FCR2, %eax
 	REC "pg32 cr2 of the write", %eax
+	/* String I/O through 32-bit paging.  A hypervisor that intercepts
+	 * the port emulates it element by element through these tables (port
+	 * 0x8900 is Nestor's; at depth 2 level 0 routes every port): a buffer
+	 * across two pages, a fault in the middle (RCX/RSI/RDI as far as the
+	 * CPU got), a write to a read-only page with WP=1. */
+	cld
+	movw $0x8900, %dx
+	pushl PAGE_B                    /* (through the 4 MiB identity page) */
+	movl $PAGE_B - 2, %edi
+	movl $4, %ecx
+	rep insb
+	REC "pg32 rep insb across two pages: ecx", %ecx
+	movl %edi, %eax                 /* (REC uses EDI) */
+	REC "pg32 rep insb across two pages: edi", %eax
+	movl PAGE_B - 4, %eax
+	REC "pg32 [A+ffc] after it", %eax
+	movl PAGE_B, %eax
+	REC "pg32 [B] after it", %eax
+	popl PAGE_B
+	ARM
+	movl $0x401ffe, %esi
+	movl $4, %ecx
+	rep outsb
+9:	FAULTREC "pg32 #PF rep outsb into a not-present page"
+	REC "pg32 rep outsb: ecx after the fault", %ecx
+	REC "pg32 rep outsb: esi after the fault", %esi
+	movl V_FCR2, %eax
+	REC "pg32 cr2 of the outsb", %eax
+	ARM
+	movl $0x403800, %edi
+	movl $2, %ecx
+	rep insb
+9:	FAULTREC "pg32 #PF rep insb to a read-only PTE, CR0.WP=1"
+	REC "pg32 rep insb: ecx after the fault", %ecx
+	ARM
+	movl $0x403ffe, %edi
+	movw $0x8900, %dx
+	insw
+9:	FAULTREC "pg32 #PF insw at the end of a read-only page"
+	movl V_FCR2, %eax
+	REC "pg32 cr2 of the insw", %eax
 	movl %cr0, %eax
 	andl $~0x10000, %eax
 	movl %eax, %cr0
@@ -305,6 +346,24 @@ compat32:
 	movl $PDPT_BAD, %eax
 	movl %eax, %cr3
 9:	FAULTREC "pae #GP loading CR3 with a reserved PDPTE bit"
+	/* String I/O through PAE paging (see pg32): a fault on the second
+	 * page, a reserved bit (XD with EFER.NXE=0) in the PTE. */
+	cld
+	movw $0x8900, %dx
+	ARM
+	movl $0x201ffe, %esi
+	movl $4, %ecx
+	rep outsb
+9:	FAULTREC "pae #PF rep outsb into a not-present page"
+	REC "pae rep outsb: ecx after the fault", %ecx
+	movl V_FCR2, %eax
+	REC "pae cr2 of the outsb", %eax
+	ARM
+	movl $0x203800, %edi
+	movl $2, %ecx
+	rep insb
+9:	FAULTREC "pae #PF rep insb to a PTE with XD set and EFER.NXE=0"
+	REC "pae rep insb: ecx after the fault", %ecx
 	movl %cr3, %eax
 	REC "pae cr3 after that", %eax
 	/* MOV to CR0 and CR4 that a hypervisor must emulate (CR0.NE and
@@ -423,6 +482,19 @@ rm:
 	movw %ax, %fs
 	movl %fs:4, %eax
 	REC "rm [2100:0004] after write via 1fff:1014", %eax
+	/* String I/O with 16-bit addresses: SI wraps at 64 KiB (reads of
+	 * 2100:fffe, 2100:ffff, 2100:0000, 2100:0001). */
+	pushw %ds
+	movw $PAGE_B >> 4, %ax
+	movw %ax, %ds
+	movw $0x8900, %dx
+	movl $0x5a5afffe, %esi
+	movl $0x5a5a0004, %ecx
+	cld
+	rep outsb
+	popw %ds
+	REC "rm rep outsb with SI wrapping: esi", %esi
+	REC "rm rep outsb with SI wrapping: ecx", %ecx
 	xorw %ax, %ax
 	movw %ax, %es
 	movw %ax, %fs
