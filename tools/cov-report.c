@@ -279,6 +279,14 @@ int main(int argc, char **argv)
 			if (s->covered || (i && !sites[i - 1].covered && !strcmp(sites[i - 1].file, s->file) &&
 					   sites[i - 1].line == s->line && !strcmp(sites[i - 1].unit, s->unit)))
 				continue;
+			/* Consecutive uncovered sites of the same line are one entry, with their count. */
+			size_t same = 1;
+			while (i + same < nsites && !sites[i + same].covered && sites[i + same].line == s->line &&
+			       !strcmp(sites[i + same].file, s->file) && !strcmp(sites[i + same].unit, s->unit))
+				same++;
+			char times[24] = "";
+			if (same > 1)
+				snprintf(times, sizeof(times), " (x%zu)", same);
 			char text[200] = "";
 			FILE *src = fopen(s->file, "r");
 			if (src) {
@@ -295,9 +303,9 @@ int main(int argc, char **argv)
 				fclose(src);
 			}
 			if (strcmp(s->file, s->unit))
-				fprintf(f, "%s:%u (in %s)  %s\n", s->file, s->line, s->unit, text);
+				fprintf(f, "%s:%u (in %s)%s  %s\n", s->file, s->line, s->unit, times, text);
 			else
-				fprintf(f, "%s:%u  %s\n", s->file, s->line, text);
+				fprintf(f, "%s:%u%s  %s\n", s->file, s->line, times, text);
 		}
 		fclose(f);
 	}

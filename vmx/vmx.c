@@ -20,7 +20,10 @@
 #include "vmx/vmcs.h"
 #include "vmx/vmcs_own.h"
 
-static void must_write(uint32_t field, uint64_t value)
+/* Set-up writes of fields every VMX CPU has: a failure is a broken CPU or
+ * a Nestor bug.  Out of line: one copy of the failure report, not one
+ * inlined into each of the ~70 callers. */
+static __attribute__((noinline)) void must_write(uint32_t field, uint64_t value)
 {
 	if (vmwrite_checked(field, value) != VMX_OK)
 		panic("VMWRITE %s (0x%x) = 0x%llx failed (error %llu)", vmcs_field_name(field), field,

@@ -852,6 +852,41 @@ TEST(smp, absent_write)
 	teardown();
 }
 
+/* --- smp.apic_store_forms --------------------------------------------------
+ * The instructions a guest may write an xAPIC register with (32-bit stores,
+ * SDM 3A 11.4.1): with several CPUs Nestor traps xAPIC writes and does them
+ * itself, decoding each form.  TPR (bits 7:0 kept) shows what was written. */
+static uint32_t tpr_after(void) { return apic_read(APIC_TPR); }
+
+TEST(smp, apic_store_forms)
+{
+	if (!setup())
+		return;
+	volatile uint32_t *tpr = (volatile uint32_t *)(apic_base + APIC_TPR);
+	uint32_t old;
+	__asm__ volatile("movl %1, %0" : "=m"(*tpr) : "r"(0x11u) : "memory");
+	say("mov r32 -> TPR: %02x", tpr_after());
+	__asm__ volatile("movl $0x22, %0" : "=m"(*tpr) : : "memory");
+	say("mov imm32 -> TPR: %02x", tpr_after());
+	old = 0x33;
+	__asm__ volatile("xchgl %0, %1" : "+r"(old), "+m"(*tpr) : : "memory");
+	say("xchg -> TPR: %02x, the register got %08x", tpr_after(), old);
+	if (apic_base == 0xfee00000ull) {
+		__asm__ volatile("movabs %%eax, 0xfee00080" : : "a"(0x44u) : "memory");
+		say("mov eax -> moffs64 TPR: %02x", tpr_after());
+	}
+	/* RSP as the source: the low 32 bits of the stack pointer. */
+	uint64_t rsp;
+	__asm__ volatile("movq %%rsp, %0\n\tmovl %%esp, (%1)" : "=&r"(rsp) : "r"(tpr) : "memory");
+	CHECK(tpr_after() == (rsp & 0xf0) || tpr_after() == (rsp & 0xff), "mov esp -> TPR: %02x, esp %08x",
+	      tpr_after(), (unsigned)rsp);
+	say("mov esp -> TPR: the low byte of ESP %s", tpr_after() == (rsp & 0xff) ? "kept" : "kept but bits 3:0");
+	CHECK(old == 0x22, "xchg returned %08x", old);
+	*tpr = 0;
+	say("mov r32 0 -> TPR: %02x", tpr_after());
+	teardown();
+}
+
 /* --- smp.init_restart -------------------------------------------------- */
 static void heartbeat_work(unsigned idx)
 {
