@@ -324,7 +324,7 @@ hx_rmw_nonram:
 
 /* Stores across a page boundary: void hx_cross_mov(void *p) writes the
  * dword 0x44332211 at p; void hx_cross_stos(void *p, uint64_t n) stores n
- * dwords 0x88776655 from p upwards. */
+ * dwords 0x88776655 from p upwards (EFLAGS.DF clear). */
 	.globl hx_cross_mov
 hx_cross_mov:
 	movl $0x44332211, (%rdi)
@@ -334,6 +334,23 @@ hx_cross_stos:
 	movq %rsi, %rcx
 	movl $0x88776655, %eax
 	rep stosl %eax, %es:(%rdi)
+	ret
+/* void hx_cross_stos_down(void *p, uint64_t n): the same with EFLAGS.DF
+ * set, from p downwards.  void hx_cross_movs(void *dst, uint64_t n, const
+ * void *src): REP MOVSD of n dwords. */
+	.globl hx_cross_stos_down
+hx_cross_stos_down:
+	movq %rsi, %rcx
+	movl $0x88776655, %eax
+	std
+	rep stosl %eax, %es:(%rdi)
+	cld
+	ret
+	.globl hx_cross_movs
+hx_cross_movs:
+	movq %rsi, %rcx
+	movq %rdx, %rsi
+	rep movsl %ds:(%rsi), %es:(%rdi)
 	ret
 
 	.data
