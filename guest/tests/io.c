@@ -8,6 +8,7 @@
 #include "lib/string.h"
 #include "lib/x86.h"
 
+#define BOCHS_PORT 0x8900
 #define CMOS_INDEX 0x70
 #define CMOS_DATA 0x71
 #define PIC1_CMD 0x20
@@ -259,6 +260,41 @@ TEST(io, string_io)
 	__asm__ volatile("insb" : "+D"(rdi) : "d"(0x310) : "memory");
 	say("outsb: rsi +%lld; insb: rdi +%lld byte %02x", (long long)(rsi - base), (long long)(rdi - base), sbuf[0]);
 	CHECK(sbuf[0] == 0xff, "insb from 310");
+}
+
+/* Bochs' port 0x8900, the one port every Nestor intercepts (it powers the
+ * machine off on the string "Shutdown"): the start of the word followed by
+ * something else, word and dword writes, a long REP OUTSB (emulated in
+ * chunks) - all must reach the device as written - and reads. */
+static void k_wbinvd(void *p) { (void)p; __asm__ volatile("wbinvd" ::: "memory"); }
+static void k_invd(void *p) { (void)p; __asm__ volatile("invd" ::: "memory"); }
+static void k_getsec(void *p) { (void)p; __asm__ volatile("getsec" ::"a"(0) : "ebx", "ecx", "edx", "memory"); }
+
+TEST(io, bochs_port)
+{
+	outb(BOCHS_PORT, 'S');
+	outb(BOCHS_PORT, 'h');
+	outb(BOCHS_PORT, 'x');
+	outw(BOCHS_PORT, 0x6853);
+	outl(BOCHS_PORT, 0x78787878);
+	static char xs[300];
+	memset(xs, 'x', sizeof(xs));
+	uint64_t rsi = (uint64_t)xs, rcx = sizeof(xs);
+	__asm__ volatile("rep outsb" : "+S"(rsi), "+c"(rcx) : "d"(BOCHS_PORT) : "memory");
+	say("'S' 'h' 'x', word, dword, rep outsb x300 to 8900: still running; rsi +%lld rcx %llu",
+	    (long long)(rsi - (uint64_t)xs), (unsigned long long)rcx);
+	CHECK(rsi == (uint64_t)xs + sizeof(xs) && rcx == 0, "rep outsb register effects");
+	say("port 8900: inb %02x inw %04x inl %08x", inb(BOCHS_PORT), inw(BOCHS_PORT), inl(BOCHS_PORT));
+	/* Instructions that always exit under VMX: WBINVD, INVD; GETSEC (#UD
+	 * without CR4.SMXE). */
+	struct fault f;
+	char buf[40];
+	bool hit = catch_fault(k_wbinvd, NULL, &f);
+	say("wbinvd: %s", fault_str(buf, sizeof(buf), hit, &f));
+	hit = catch_fault(k_invd, NULL, &f);
+	say("invd: %s", fault_str(buf, sizeof(buf), hit, &f));
+	hit = catch_fault(k_getsec, NULL, &f);
+	say("getsec with CR4.SMXE=0: %s", fault_str(buf, sizeof(buf), hit, &f));
 }
 
 /* At CPL 3 with IOPL 0 and no I/O bitmap, every port is refused: #GP(0). */
