@@ -49,6 +49,10 @@ TEST(cr, cr0_legal)
 		{ "^ MP", cr0 ^ CR0_MP }, { "^ EM", cr0 ^ CR0_EM }, { "^ TS", cr0 ^ CR0_TS }, { "^ ET", cr0 ^ CR0_ET },
 		{ "^ NE", cr0 ^ CR0_NE }, { "^ WP", cr0 ^ CR0_WP }, { "^ AM", cr0 ^ CR0_AM },
 		{ "CD=0 NW=0", cache }, { "CD=1 NW=0", cache | CR0_CD }, { "CD=1 NW=1", cache | CR0_CD | CR0_NW },
+		/* With NE changed too, a hypervisor emulates the write (NE is fixed
+		 * under VMX): CD and NW must still take effect. */
+		{ "^NE CD0 NW0", cache ^ CR0_NE }, { "^NE CD1 NW0", (cache | CR0_CD) ^ CR0_NE },
+		{ "^NE CD1 NW1", (cache | CR0_CD | CR0_NW) ^ CR0_NE },
 		{ "^ bit 6", cr0 ^ (1ul << 6) }, { "^ bit 15", cr0 ^ (1ul << 15) }, { "^ bit 17", cr0 ^ (1ul << 17) },
 		{ "^ bit 28", cr0 ^ (1ul << 28) },
 	};
@@ -86,15 +90,19 @@ TEST(cr, cr0_illegal)
 		{ "PG=0 PE=0 (long mode)", cr0 & ~(CR0_PG | CR0_PE) },
 	};
 	char buf[40];
-	for (unsigned i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+	/* Each also with NE changed, which makes a hypervisor emulate the
+	 * write and make every check itself. */
+	for (unsigned i = 0; i < 2 * sizeof(t) / sizeof(t[0]); i++) {
 		struct fault f;
-		bool hit = try_write(0, t[i].val, &f);
+		unsigned k = i / 2;
+		bool ne = i & 1;
+		bool hit = try_write(0, ne ? t[k].val ^ CR0_NE : t[k].val, &f);
 		uint64_t now = read_cr0();
 		if (!hit)
 			write_cr0(cr0);
-		say("cr0 <- %s -> %s", t[i].name, fault_str(buf, sizeof(buf), hit, &f));
-		CHECK(is_gp0(hit, &f), "%s: expected #GP(0)", t[i].name);
-		CHECK(now == cr0, "%s changed CR0 to %llx", t[i].name, (unsigned long long)now);
+		say("cr0 <- %s%s -> %s", t[k].name, ne ? ", NE changed" : "", fault_str(buf, sizeof(buf), hit, &f));
+		CHECK(is_gp0(hit, &f), "%s: expected #GP(0)", t[k].name);
+		CHECK(now == cr0, "%s changed CR0 to %llx", t[k].name, (unsigned long long)now);
 	}
 }
 
@@ -251,6 +259,36 @@ TEST(cr, cr4_bits)
 			      fault_str(buf, sizeof(buf), hit, &f), (unsigned long long)read);
 		CHECK(read_cr4() == cr4, "CR4 not restored after bit %u", b);
 	}
+}
+
+/* Illegal CR4 writes that also change VMXE, so that a hypervisor emulates
+ * them (VMXE is its): #GP(0), CR4 unchanged. */
+TEST(cr, cr4_illegal_emulated)
+{
+	uint64_t cr0 = read_cr0(), cr4 = read_cr4();
+	const struct {
+		const char *name;
+		uint64_t val;
+	} t[] = {
+		{ "PAE cleared (long mode)", cr4 & ~CR4_PAE },
+		{ "LA57 changed (long mode)", cr4 ^ CR4_LA57 },
+		{ "bit 15 set", cr4 | (1ull << 15) },
+		{ "bit 63 set", cr4 | (1ull << 63) },
+		{ "CET with CR0.WP=0", cr4 | (1ull << 23) },
+	};
+	char buf[40];
+	write_cr0(cr0 & ~CR0_WP);
+	for (unsigned i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct fault f;
+		bool hit = try_write(4, t[i].val ^ CR4_VMXE, &f);
+		uint64_t now = read_cr4();
+		if (!hit)
+			write_cr4(cr4);
+		say("cr4 <- %s, VMXE changed -> %s", t[i].name, fault_str(buf, sizeof(buf), hit, &f));
+		CHECK(is_gp0(hit, &f), "%s: expected #GP(0)", t[i].name);
+		CHECK(now == cr4, "%s changed CR4 to %llx", t[i].name, (unsigned long long)now);
+	}
+	write_cr0(cr0);
 }
 
 TEST(cr, cr4_cet_wp)
