@@ -242,6 +242,19 @@ PROBE sa_write8
 INSN sa_write8
 	movb $0x5a, (%rdi)
 	ret
+/* INSB/OUTSB through (%rdi) with port 0x8900, which every Nestor
+ * intercepts: the access is emulated through the guest's page tables. */
+PROBE sa_insb8
+	movw $0x8900, %dx
+INSN sa_insb8
+	insb
+	ret
+PROBE sa_outsb8
+	movq %rdi, %rsi
+	movw $0x8900, %dx
+INSN sa_outsb8
+	outsb
+	ret
 PROBE sa_call_arg
 INSN sa_call_arg
 	call *%rdi
