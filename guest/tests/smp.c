@@ -887,6 +887,66 @@ TEST(smp, apic_store_forms)
 	teardown();
 }
 
+/* --- smp.mtrr_while_running --------------------------------------------------
+ * An MTRR write changes the memory types of the EPT every vCPU runs under:
+ * Nestor rebuilds it and has every other vCPU flush its EPT translations
+ * (vmx/sync.c) while they run.  The APs must go on as if nothing happened. */
+static void heartbeat_work(unsigned idx);
+
+TEST(smp, mtrr_while_running)
+{
+	if (!setup())
+		return;
+	if (!aps_up() || !(cpuid(1, 0).edx & (1u << 12))) {
+		say("no application processor or no MTRRs");
+		teardown();
+		return;
+	}
+	unsigned vcnt = rdmsr(0xfe) & 0xff, pair = vcnt;
+	for (unsigned i = 0; i < vcnt; i++)
+		if (!(rdmsr(0x201 + 2 * i) & (1u << 11))) {
+			pair = i;
+			break;
+		}
+	if (pair == vcnt) {
+		say("no free variable MTRR");
+		teardown();
+		return;
+	}
+	for (unsigned i = 1; i < ncpus; i++)
+		if (cpus[i].up) {
+			cpus[i].heartbeat = 0;
+			post(i, heartbeat_work);
+		}
+	uint64_t base = rdmsr(0x200 + 2 * pair), mask = rdmsr(0x201 + 2 * pair);
+	unsigned maxpa = cpuid(0x80000008, 0).eax & 0xff;
+	uint64_t m1m = (((1ull << maxpa) - 1) & ~0xfffffull) | (1u << 11);
+	for (unsigned k = 0; k < 8; k++) {
+		wrmsr(0x200 + 2 * pair, (0x2000000 + (k << 20)) | (k & 1 ? 0 : 4)); /* UC or WT */
+		wrmsr(0x201 + 2 * pair, m1m);
+		udelay(1000);
+		wrmsr(0x201 + 2 * pair, mask);
+	}
+	wrmsr(0x200 + 2 * pair, base);
+	bool all = true;
+	for (unsigned i = 1; i < ncpus; i++) {
+		struct cpu *c = &cpus[i];
+		if (!c->up)
+			continue;
+		uint64_t h1 = c->heartbeat;
+		udelay(2000);
+		bool beating = c->heartbeat != h1 && h1 > 0;
+		say("cpu%u: heartbeat %s after 16 MTRR writes on cpu0", i, beating ? "still running" : "STOPPED");
+		all = all && beating;
+	}
+	CHECK(all, "an AP stopped");
+	CHECK(rdmsr(0x201 + 2 * pair) == mask && rdmsr(0x200 + 2 * pair) == base, "MTRR pair %u not restored", pair);
+	/* The APs are in heartbeat_work (interrupts off, never returning):
+	 * INIT them back into wait-for-SIPI; the next test starts them. */
+	park();
+	teardown();
+}
+
 /* --- smp.init_restart -------------------------------------------------- */
 static void heartbeat_work(unsigned idx)
 {
