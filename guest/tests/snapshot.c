@@ -154,8 +154,9 @@ static bool pool_available(void)
 }
 
 /* ROUNDS restores of one snapshot: each round changes memory (a tenth of
- * the region, or all of it every 25th round), registers, XMM, XCR0, CR4 and
- * two MSRs, then restores; after each restore everything is checked. */
+ * the region, or all of it every 25th round), registers, XMM, XCR0, CR0
+ * (CD, NW), CR4 and two MSRs, then restores; after each restore everything
+ * is checked. */
 static void rounds(uint64_t method, const char *name)
 {
 	if (!pool_available())
@@ -163,7 +164,7 @@ static void rounds(uint64_t method, const char *name)
 	fill(1);
 	uint64_t kgs = 0x1234567800ull, lstar = rdmsr(MSR_LSTAR);
 	wrmsr(MSR_KERNEL_GS_BASE, kgs);
-	uint64_t cr4 = read_cr4(), xcr0 = read_xcr0();
+	uint64_t cr0 = read_cr0(), cr4 = read_cr4(), xcr0 = read_xcr0();
 	uint64_t used_before = nestor_hypercall(NESTOR_HC_SNAP_INFO, 0, 0, 0).rbx;
 
 	struct snap_regs out;
@@ -178,7 +179,7 @@ static void rounds(uint64_t method, const char *name)
 		bad = out.rcx & 0xffffffff;
 		bad += regs_wrong(&out) != 0;
 		bad += words_wrong(1) != 0;
-		bad += read_cr4() != cr4 || read_xcr0() != xcr0;
+		bad += read_cr0() != cr0 || read_cr4() != cr4 || read_xcr0() != xcr0;
 		bad += rdmsr(MSR_KERNEL_GS_BASE) != kgs || rdmsr(MSR_LSTAR) != lstar;
 	} else {
 		CHECK(false, "%s: snapshot refused: status %lld", name, (long long)(int64_t)out.rax);
@@ -194,6 +195,7 @@ static void rounds(uint64_t method, const char *name)
 		wrmsr(MSR_KERNEL_GS_BASE, kgs + round + 1);
 		wrmsr(MSR_LSTAR, lstar + 16);
 		write_cr4(cr4 & ~(1ul << 10));
+		write_cr0(cr0 ^ (CR0_CD | CR0_NW)); /* both flip: always a valid pair */
 		if (xcr0_full)
 			__asm__ volatile("xsetbv" ::"c"(0), "a"(3u), "d"(0u));
 		__asm__ volatile("pxor %%xmm3, %%xmm3\n\tpcmpeqb %%xmm9, %%xmm9" ::: "memory");
@@ -201,7 +203,7 @@ static void rounds(uint64_t method, const char *name)
 		CHECK(false, "%s: restore returned: status %lld", name, (long long)r.status);
 		return;
 	}
-	say("%s: %u restores of one snapshot, memory, registers, XMM, XCR0, CR4, MSRs checked after each: %llu "
+	say("%s: %u restores of one snapshot, memory, registers, XMM, XCR0, CR0, CR4, MSRs checked after each: %llu "
 	    "rounds wrong",
 	    name, ROUNDS, (unsigned long long)bad);
 	CHECK(bad == 0, "%s: %llu rounds found something not restored", name, (unsigned long long)bad);
