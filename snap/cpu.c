@@ -15,6 +15,7 @@
 #include "vmx/ept.h"
 #include "vmx/vcpu.h"
 #include "vmx/vmcs.h"
+#include "vmx/vmx.h"
 
 #define CPU_MAX_FIELDS 128
 #define CPU_MAX_MSRS 64
@@ -135,11 +136,8 @@ int snap_cpu_restore(struct vcpu *v, const struct cpu_snapshot *c)
 	memcpy(v->gpr, c->gpr, sizeof(v->gpr));
 	for (unsigned i = 0; i < c->nfields; i++)
 		vmwrite(c->field[i], c->value[i]);
-	/* CR0.CD and NW are the CPU's while the guest runs: a VM entry keeps
-	 * them (SDM 26.3.2.1), so put the snapshot's back in the CPU. */
-	uint64_t cdnw = CR0_CD | CR0_NW, cr0 = vmread(VMCS_GUEST_CR0), real = read_cr0();
-	if ((cr0 ^ real) & cdnw)
-		write_cr0((real & ~cdnw) | (cr0 & cdnw));
+	/* CR0.CD and NW are the CPU's while the guest runs: the snapshot's back. */
+	vmx_set_cache_bits(vmread(VMCS_GUEST_CR0));
 	v->proc_ctls = (v->proc_ctls & ~(PROC_INTR_WINDOW | PROC_NMI_WINDOW)) | c->window_ctls;
 	vmwrite(VMCS_PROC_BASED_CTLS, v->proc_ctls);
 	v->nmi_pending = c->nmi_pending;

@@ -105,12 +105,9 @@ static void mov_to_cr0(struct vcpu *v, uint64_t val)
 		vmwrite(VMCS_GUEST_IA32_EFER, efer);
 		vmwrite(VMCS_VMENTRY_CTLS, entry);
 	}
-	/* VM entries and exits leave CR0.CD and NW as they are (SDM 26.3.2.1,
-	 * 27.5.1): the guest's values are the CPU's - a write that does not
+	/* CD and NW are the CPU's while the guest runs - a write that does not
 	 * exit sets them there - so an emulated write sets them there too. */
-	uint64_t cdnw = CR0_CD | CR0_NW, real = read_cr0();
-	if ((real ^ val) & cdnw)
-		write_cr0((real & ~cdnw) | (val & cdnw));
+	vmx_set_cache_bits(val);
 	vmwrite(VMCS_GUEST_CR0, vmx_real_cr0(v->vm->caps, val));
 	vmwrite(VMCS_CR0_READ_SHADOW, val);
 	if ((val ^ old) & (CR0_PG | CR0_WP | CR0_CD | CR0_NW))

@@ -212,6 +212,12 @@ uint64_t vmx_real_cr0(const struct vmx_caps *c, uint64_t guest)
 {
 	return (guest | (c->cr0_fixed0 & ~(CR0_PE | CR0_PG))) & (c->cr0_fixed1 | CR0_PE | CR0_PG);
 }
+void vmx_set_cache_bits(uint64_t guest_cr0)
+{
+	uint64_t cdnw = CR0_CD | CR0_NW, real = read_cr0();
+	if ((real ^ guest_cr0) & cdnw)
+		write_cr0((real & ~cdnw) | (guest_cr0 & cdnw));
+}
 uint64_t vmx_real_cr4(const struct vmx_caps *c, uint64_t guest)
 {
 	return (guest | c->cr4_fixed0 | CR4_VMXE) & c->cr4_fixed1;

@@ -33,6 +33,9 @@ void io_intercept(struct vm *vm, uint16_t port);
 void vmx_vcpu_setup(struct vcpu *v);
 void vmx_load_guest_state(struct vcpu *v, const struct guest_state *g);
 uint64_t vmx_real_cr0(const struct vmx_caps *c, uint64_t guest);
+/* VM entries and exits leave CR0.CD and NW as they are (SDM 26.3.2.1,
+ * 27.5.1): the guest's values live in the CPU.  Sets them from guest_cr0. */
+void vmx_set_cache_bits(uint64_t guest_cr0);
 uint64_t vmx_real_cr4(const struct vmx_caps *c, uint64_t guest);
 
 /* Enters the guest for the first time; never returns (exits are handled by
