@@ -6,6 +6,7 @@
 #ifndef BOOT_CPU_H
 #define BOOT_CPU_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "boot/layout.h"
 
@@ -33,6 +34,7 @@ struct percpu {
 	unsigned index;
 	uint32_t apic_id;
 	struct vcpu *vcpu;
+	bool discard_irqs; /* interrupts taken now are dropped (boot/lapic.c) */
 	uint64_t gdt[5]; /* null, code64, data, TSS (two slots) */
 	struct tss64 tss;
 	__attribute__((aligned(16))) uint8_t ist_stacks[3][IST_STACK_SIZE];

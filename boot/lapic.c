@@ -1,15 +1,38 @@
 /* lapic.c - IPIs and the APIC ID through the local APIC (see lapic.h). */
 #include "boot/lapic.h"
 #include "boot/cpu.h"
+#include "boot/fixup.h"
 #include "lib/x86.h"
 #include "mm/mm.h"
 
 #define APIC_BASE_X2APIC (1ull << 10)
+#define APIC_BASE_EN (1ull << 11)
+/* Registers by their xAPIC offset (SDM 3A 11.4.1, table 11-1); in x2APIC
+ * mode MSR 0x800 + offset / 16 (11.12.1.2). */
 #define XAPIC_ID 0x20
+#define XAPIC_VERSION 0x30
+#define XAPIC_TPR 0x80
+#define XAPIC_EOI 0xb0
+#define XAPIC_LDR 0xd0
+#define XAPIC_DFR 0xe0
+#define XAPIC_SVR 0xf0
+#define XAPIC_ISR 0x100
+#define XAPIC_IRR 0x200
+#define XAPIC_ESR 0x280
+#define XAPIC_LVT_CMCI 0x2f0
 #define XAPIC_ICR_LOW 0x300
 #define XAPIC_ICR_HIGH 0x310
+#define XAPIC_LVT_TIMER 0x320
+#define XAPIC_LVT_THERMAL 0x330
+#define XAPIC_LVT_PERF 0x340
+#define XAPIC_LVT_LINT0 0x350
+#define XAPIC_LVT_LINT1 0x360
+#define XAPIC_LVT_ERROR 0x370
+#define XAPIC_TIMER_INITIAL 0x380
+#define XAPIC_TIMER_DIVIDE 0x3e0
 #define X2APIC_MSR_ID 0x802
 #define X2APIC_MSR_ICR 0x830
+#define LVT_MASKED (1u << 16)
 
 /* Where the xAPIC's registers are now (the CPU's IA32_APIC_BASE: when
  * Nestor runs as a guest, the base the level below shows it). */
@@ -59,4 +82,86 @@ bool lapic_send(uint32_t dest, uint32_t icr_low)
 	}
 	r[XAPIC_ICR_HIGH / 4] = high;
 	return ok;
+}
+
+/* --- the state an INIT leaves ------------------------------------------- */
+static uint32_t reg_read(uint64_t base, unsigned off)
+{
+	uint64_t v = 0;
+	if (base & APIC_BASE_X2APIC)
+		rdmsr_safe(0x800 + off / 16, &v);
+	else
+		v = xapic(base)[off / 4];
+	return (uint32_t)v;
+}
+
+static void reg_write(uint64_t base, unsigned off, uint32_t v)
+{
+	/* (An LVT entry this APIC does not have: #GP in x2APIC mode, ignored.) */
+	if (base & APIC_BASE_X2APIC)
+		wrmsr_safe(0x800 + off / 16, v);
+	else
+		xapic(base)[off / 4] = v;
+}
+
+/* True when some bit of the 256-bit register at off (ISR, IRR) is set. */
+static bool any_bit(uint64_t base, unsigned off)
+{
+	for (unsigned i = 0; i < 8; i++)
+		if (reg_read(base, off + 16 * i))
+			return true;
+	return false;
+}
+
+void lapic_init_reset(void)
+{
+	uint64_t base = rdmsr(MSR_IA32_APIC_BASE);
+	/* Globally disabled, the APIC has no registers to reset: enabling it
+	 * again starts from the power-up state (SDM 3A 11.4.3). */
+	if (!(base & APIC_BASE_EN))
+		return;
+	/* The local interrupt sources stop first: every LVT entry masked and
+	 * the timer stopped (11.4.7.1: LVT 0 with the mask bit, initial count
+	 * and divide configuration 0).  The entries beyond the timer, LINT0,
+	 * LINT1 and error exist by the version register's max LVT entry. */
+	unsigned max_lvt = (reg_read(base, XAPIC_VERSION) >> 16) & 0xff;
+	static const struct { unsigned off, min; } lvt[] = {
+		{ XAPIC_LVT_TIMER, 0 }, { XAPIC_LVT_LINT0, 0 }, { XAPIC_LVT_LINT1, 0 }, { XAPIC_LVT_ERROR, 0 },
+		{ XAPIC_LVT_PERF, 4 },  { XAPIC_LVT_THERMAL, 5 }, { XAPIC_LVT_CMCI, 6 },
+	};
+	for (unsigned i = 0; i < sizeof(lvt) / sizeof(lvt[0]); i++)
+		if (max_lvt >= lvt[i].min)
+			reg_write(base, lvt[i].off, LVT_MASKED);
+	reg_write(base, XAPIC_TIMER_INITIAL, 0);
+	reg_write(base, XAPIC_TIMER_DIVIDE, 0);
+	/* IRR and ISR are 0 after an INIT, but software cannot write them: the
+	 * requests still pending are taken here (software-enabled APIC, TPR 0,
+	 * interrupts on for one instruction; the IDT drops them, boot/trap.c)
+	 * and every in-service bit ended with an EOI.  Bounded: a device that
+	 * keeps interrupting cannot hold the CPU here. */
+	reg_write(base, XAPIC_TPR, 0);
+	reg_write(base, XAPIC_SVR, 0x1ff);
+	struct percpu *me = this_cpu();
+	me->discard_irqs = true;
+	for (unsigned n = 0; n < 512; n++) {
+		if (any_bit(base, XAPIC_ISR))
+			reg_write(base, XAPIC_EOI, 0);
+		else if (any_bit(base, XAPIC_IRR))
+			__asm__ volatile("sti\n\tnop\n\tcli" ::: "memory");
+		else
+			break;
+	}
+	me->discard_irqs = false;
+	/* The error status: a write latches the errors, a second one clears
+	 * them (11.5.3).  In x2APIC mode ICR high, LDR and DFR do not exist as
+	 * such (the LDR is derived from the x2APIC ID, 11.12.10.2). */
+	reg_write(base, XAPIC_ESR, 0);
+	reg_write(base, XAPIC_ESR, 0);
+	if (!(base & APIC_BASE_X2APIC)) {
+		reg_write(base, XAPIC_ICR_HIGH, 0);
+		reg_write(base, XAPIC_LDR, 0);
+		reg_write(base, XAPIC_DFR, 0xffffffffu);
+	}
+	/* Spurious-interrupt vector 0xFF, software-disabled (11.4.7.1). */
+	reg_write(base, XAPIC_SVR, 0xff);
 }

@@ -3,7 +3,7 @@
  *
  * The guest owns the local APIC (it is passed through, vmx/vmx.c): Nestor
  * programs nothing in it and only sends IPIs, leaving the ICR as it found
- * it.  Works in xAPIC and x2APIC mode, whichever the CPU is in at the time
+ * it - except when it emulates an INIT for the guest (lapic_init_reset).  Works in xAPIC and x2APIC mode, whichever the CPU is in at the time
  * (the guest may switch). */
 #ifndef BOOT_LAPIC_H
 #define BOOT_LAPIC_H
@@ -25,5 +25,10 @@ uint32_t lapic_id(void);
 /* Sends icr_low to the CPU with APIC ID dest; false when the xAPIC did not
  * accept it (delivery status still busy after a bounded wait). */
 bool lapic_send(uint32_t dest, uint32_t icr_low);
+/* The calling CPU's local APIC to the state an INIT leaves (SDM 3A
+ * 11.4.7.3): every register as at power-up except the APIC ID; the mode
+ * (xAPIC or x2APIC) and IA32_APIC_BASE unchanged (11.12.5.1).  For the INITs
+ * Nestor emulates: a real one cannot reach a CPU in VMX operation. */
+void lapic_init_reset(void);
 
 #endif

@@ -95,6 +95,10 @@ uint64_t fixup_find(uint64_t rip)
 
 void trap_entry(struct trap_frame *f)
 {
+	/* A request of the guest's that an emulated INIT discards: taken only
+	 * to clear it from the IRR; its in-service bit is ended by the caller. */
+	if (f->vector >= 32 && this_cpu()->discard_irqs)
+		return;
 	if (f->vector >= 32 && handlers[f->vector]) {
 		handlers[f->vector](f);
 		return;

@@ -1,6 +1,7 @@
 /* exit_misc.c - instructions that exit unconditionally, and INIT/SIPI.
  * SDM Vol. 3C 25.1.2 lists what always exits in VMX non-root operation. */
 #include "boot/fixup.h"
+#include "boot/lapic.h"
 #include "hypercall/abi.h"
 #include "lib/log.h"
 #include "lib/x86.h"
@@ -91,6 +92,8 @@ static void init_state(struct vcpu *v, uint16_t cs, uint64_t cs_base, uint64_t r
 void vcpu_reset(struct vcpu *v, bool bsp)
 {
 	init_state(v, 0xf000, 0xffff0000ull, 0xfff0);
+	/* The local APIC is the guest's, on this CPU: an INIT resets it too. */
+	lapic_init_reset();
 	/* An AP then waits for a SIPI in Nestor (vcpu_park, at the end of
 	 * this exit), not in the VMCS's wait-for-SIPI state. */
 	vmwrite(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);

@@ -55,6 +55,16 @@
 #define COUNT_ROUNDS 10000
 #define TLB_VA 0x140000000ull /* 5 GiB: PML4 entry 0, PDPT entry 5, above the identity map */
 
+/* The local APIC registers smp.init_apic_reset compares (xAPIC offsets,
+ * SDM 3A table 11-1); 0x100 and 0x200 stand for any bit of ISR and IRR. */
+static const struct { unsigned off; const char *name; } apic_regs[] = {
+	{ 0x80, "TPR" },	 { 0xd0, "LDR" },	{ 0xe0, "DFR" },	   { 0xf0, "SVR" },
+	{ 0x320, "LVT timer" }, { 0x350, "LVT LINT0" }, { 0x360, "LVT LINT1" }, { 0x370, "LVT error" },
+	{ 0x380, "timer initial" }, { 0x390, "timer current" }, { 0x3e0, "timer divide" },
+	{ 0x100, "ISR" },	{ 0x200, "IRR" },
+};
+#define APIC_REGS (sizeof(apic_regs) / sizeof(apic_regs[0]))
+
 struct cpu {
 	uint32_t apic_id; /* the MADT's */
 	bool up;          /* the BSP's view: started and answered */
@@ -65,6 +75,7 @@ struct cpu {
 	volatile uint32_t cpuid_id; /* CPUID.1 EBX[31:24], the initial APIC ID */
 	volatile uint32_t bsp_flag; /* IA32_APIC_BASE.BSP */
 	volatile uint64_t cr0, cr4, efer;
+	volatile uint32_t apic_at_start[APIC_REGS]; /* apic_regs[] as it reached C, before enabling its APIC */
 	/* commands from the BSP: cmd runs when cmd_seq != done_seq */
 	void (*volatile cmd)(unsigned idx);
 	volatile uint32_t cmd_seq, done_seq;
@@ -193,6 +204,20 @@ static void enable_apic(void)
 	apic_write(APIC_TPR, 0);
 }
 
+static void note_apic(uint32_t *out)
+{
+	for (unsigned r = 0; r < APIC_REGS; r++) {
+		unsigned off = apic_regs[r].off;
+		uint32_t v = 0;
+		if (off == 0x100 || off == 0x200)
+			for (unsigned k = 0; k < 8; k++)
+				v |= apic_read(off + 16 * k);
+		else
+			v = apic_read(off);
+		out[r] = v;
+	}
+}
+
 static void note_self(struct cpu *c)
 {
 	c->lapic_id = apic_read(APIC_ID) >> 24;
@@ -214,6 +239,7 @@ __attribute__((noreturn)) void smp_ap_entry(uint64_t index)
 	lidt(&bsp.idtr);
 	if (read_cr4() != bsp.cr4)
 		write_cr4(bsp.cr4); /* PCIDE, which the trampoline leaves out */
+	note_apic((uint32_t *)c->apic_at_start);
 	enable_apic();
 	note_self(c);
 	c->done_seq = c->cmd_seq; /* nothing left over from before an INIT */
@@ -971,6 +997,7 @@ TEST(smp, init_restart)
 		struct cpu *c = &cpus[i];
 		if (!c->up)
 			continue;
+		uint32_t gen_before = c->gen;
 		c->heartbeat = 0;
 		post(i, heartbeat_work);
 		bool beating = WAIT_UNTIL(c->heartbeat >= 1000, CMD_MS);
@@ -996,10 +1023,115 @@ TEST(smp, init_restart)
 		    "%s commands",
 		    i, c->gen, c->lapic_id, h3 == h2 && c->heartbeat == h2 ? "still stopped" : "moved",
 		    answers ? "takes" : "does not take");
-		CHECK(c->gen == 2 && c->lapic_id == c->apic_id, "cpu%u: generation %u, APIC ID %u", i, c->gen,
+		CHECK(c->gen == gen_before + 1 && c->lapic_id == c->apic_id, "cpu%u: generation %u, APIC ID %u", i, c->gen,
 		      c->lapic_id);
 		CHECK(h3 == h2 && c->heartbeat == h2 && answers, "cpu%u", i);
 	}
+	teardown();
+}
+
+/* --- smp.init_apic_reset ----------------------------------------------- */
+/* An INIT resets the local APIC (SDM 3A 11.4.7.3): every register as at
+ * power-up but the APIC ID - LVT masked, timer stopped, SVR 0xFF, TPR, LDR,
+ * IRR and ISR 0, DFR all ones.  Each AP sets them all otherwise, takes an
+ * IPI it does not end (its vector stays in service) and has a second one
+ * pending behind it; after INIT and SIPI it notes what it finds before it
+ * touches its APIC (smp_ap_entry). */
+#define VEC_NO_EOI 0x5a  /* in service until the INIT */
+#define VEC_BLOCKED 0x59 /* same priority class: pending behind it */
+static volatile uint32_t no_eoi_taken, blocked_taken;
+static uint32_t apic_before[APIC_REGS];
+
+static void on_no_eoi(struct trap_frame *f) { (void)f; no_eoi_taken++; }
+static void on_blocked(struct trap_frame *f)
+{
+	(void)f;
+	blocked_taken++;
+	eoi();
+}
+
+static void apic_dirty(unsigned idx)
+{
+	(void)idx;
+	apic_write(APIC_TPR, 0x10);
+	apic_write(0xe0, 0x0fffffff); /* DFR: cluster model */
+	apic_write(0xd0, 0x02000000); /* LDR */
+	apic_write(0x3e0, 0xa);	      /* divide by 128 */
+	apic_write(0x320, 0x20040);   /* periodic, vector 0x40 ... */
+	apic_write(0x380, 0xffffffff); /* ... that never fires in this test */
+	apic_write(0x350, 0x41);
+	apic_write(0x360, 0x400); /* NMI */
+	apic_write(0x370, 0x42);
+}
+
+static void apic_note_before(unsigned idx)
+{
+	(void)idx;
+	note_apic(apic_before);
+}
+
+static void print_apic(const char *when, const uint32_t *regs)
+{
+	char line[512];
+	size_t n = 0;
+	for (unsigned r = 0; r < APIC_REGS && n < sizeof(line); r++) {
+		/* The running timer's count depends on time: only whether it is 0. */
+		if (apic_regs[r].off == 0x390)
+			n += (size_t)ksnprintf(line + n, sizeof(line) - n, "%s%s %s", r ? ", " : "",
+					       apic_regs[r].name, regs[r] ? "running" : "0");
+		else
+			n += (size_t)ksnprintf(line + n, sizeof(line) - n, "%s%s %x", r ? ", " : "",
+					       apic_regs[r].name, regs[r]);
+	}
+	say("cpu%s: %s", when, line);
+}
+
+TEST(smp, init_apic_reset)
+{
+	if (!setup())
+		return;
+	if (!aps_up()) {
+		say("no application processor to reset");
+		teardown();
+		return;
+	}
+	guest_set_handler(VEC_NO_EOI, on_no_eoi);
+	guest_set_handler(VEC_BLOCKED, on_blocked);
+	for (unsigned i = 1; i < ncpus; i++) {
+		struct cpu *c = &cpus[i];
+		if (!c->up)
+			continue;
+		no_eoi_taken = blocked_taken = 0;
+		post(i, apic_dirty);
+		CHECK(wait_done(i), "cpu%u did not program its APIC within %u ms", i, CMD_MS);
+		send_ipi(c->apic_id, ICR_FIXED | VEC_NO_EOI);
+		CHECK(WAIT_UNTIL(no_eoi_taken == 1, IPI_MS), "cpu%u did not take vector %#x", i, VEC_NO_EOI);
+		send_ipi(c->apic_id, ICR_FIXED | VEC_BLOCKED);
+		udelay(1000);
+		post(i, apic_note_before);
+		CHECK(wait_done(i), "cpu%u did not read its APIC within %u ms", i, CMD_MS);
+		char who[32];
+		ksnprintf(who, sizeof(who), "%u before INIT", i);
+		print_apic(who, apic_before);
+		send_init(i);
+		udelay(10000);
+		c->up = send_sipis(i);
+		CHECK(c->up, "cpu%u: no restart within %u ms", i, START_MS);
+		if (!c->up)
+			continue;
+		ksnprintf(who, sizeof(who), "%u after INIT, SIPI", i);
+		print_apic(who, (const uint32_t *)c->apic_at_start);
+		/* Its APIC enabled again: nothing of before arrives. */
+		udelay(1000);
+		say("cpu%u: vector %#x taken %u times, vector %#x %u times", i, VEC_NO_EOI, no_eoi_taken, VEC_BLOCKED,
+		    blocked_taken);
+		CHECK(c->apic_at_start[3] == 0xff && !c->apic_at_start[11] && !c->apic_at_start[12] &&
+			      c->apic_at_start[4] == 0x10000 && !c->apic_at_start[9],
+		      "cpu%u: its APIC was not reset by the INIT", i);
+		CHECK(blocked_taken == 0, "cpu%u: a request pending before the INIT arrived after it", i);
+	}
+	guest_set_handler(VEC_NO_EOI, 0);
+	guest_set_handler(VEC_BLOCKED, 0);
 	teardown();
 }
 
