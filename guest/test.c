@@ -82,11 +82,11 @@ static bool selected(const struct test_case *t, const char *suites)
 	/* By default every suite but the benchmark, the snapshots (which
 	 * need a snapshot pool, and restore this kernel many times over), the
 	 * VMX fuzzer (run by make fuzz-vmx with its seeds) and the other CPUs
-	 * (smp, smp_snap: run with several CPUs when asked). */
+	 * (smp, smp_snap, smp_x2apic: run with several CPUs when asked). */
 	if (!suites[0])
 		return strncmp(t->suite, "bench", 5) != 0 && strcmp(t->suite, "snapshot") != 0 &&
 		       strcmp(t->suite, "vmxfuzz") != 0 && strcmp(t->suite, "smp") != 0 &&
-		       strcmp(t->suite, "smp_snap") != 0;
+		       strcmp(t->suite, "smp_snap") != 0 && strcmp(t->suite, "smp_x2apic") != 0;
 	size_t n = strlen(t->suite);
 	for (const char *p = suites; *p;) {
 		const char *e = strchr(p, ',');

@@ -58,6 +58,10 @@ struct vcpu {
 	struct vm *vm;
 	unsigned id;
 	bool smp; /* the VM has several vCPUs (vmx/sync.c) */
+	/* Virtual-NMI blocking as Bochs 2.7 keeps it (vmx/exit.c,
+	 * vnmi_after_exit): our VMCSs use virtual NMIs; the CPU's one flag may
+	 * be set; the VMCS entered last had no blocking of its own. */
+	bool vnmis, vnmi_cpu_blocked, vnmi_suspect;
 	void *vmcs;
 	uint64_t vmcs_phys;   /* VMCS01: runs our guest */
 	uint64_t loaded_vmcs; /* the current VMCS (vmx/vmcs_own.h), ~0: none */

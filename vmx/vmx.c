@@ -174,6 +174,7 @@ static void setup_controls(struct vcpu *v)
 		pin &= ~PIN_NMI_EXITING; /* without NMI windows, let NMIs go straight to the guest */
 	if (!v->vm->vpid)
 		proc2 &= ~PROC2_VPID;
+	v->vnmis = pin & PIN_VIRTUAL_NMIS;
 	v->proc_ctls = proc;
 	must_write(VMCS_PIN_BASED_CTLS, pin);
 	must_write(VMCS_PROC_BASED_CTLS, proc);
