@@ -512,3 +512,80 @@ TEST(exceptions, pf_emulated_access)
 	}
 	pf_teardown();
 }
+
+/* Accessed and dirty flags, and large pages, on the accesses a hypervisor
+ * makes for the guest (INSB writes, OUTSB reads, port 0x8900 intercepted:
+ * vmx/guest_mem.c).  The CPU sets A in every paging-structure entry it uses
+ * and D in the leaf on a write (SDM 4.8), for 4 KiB, 2 MiB and 1 GiB pages;
+ * PDE/PDPTE bits 20:13 / 29:13 of a large page are reserved (4.5.4).  What
+ * each entry has after the access is printed. */
+#define PTE_PS 0x80ull
+#define PF_2M (PF_BASE + (1ull << 21))	 /* pf_pd[1]: a 2 MiB page */
+#define PF_1G (PF_BASE + (1ull << 30))	 /* pf_pdpt[1]: a 1 GiB page */
+
+static void ad_clear(uint64_t **e, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		*e[i] &= ~(PTE_A | PTE_D);
+	write_cr3(read_cr3());
+}
+
+static void ad_case(const char *what, void (*fn)(void *), void *va, const void *insn, uint64_t **e,
+		    const char *const *names, unsigned n, int64_t error_code)
+{
+	struct fault f;
+	char buf[64], ad[96];
+	ad_clear(e, n);
+	bool hit = catch_fault(fn, va, &f);
+	size_t k = 0;
+	for (unsigned i = 0; i < n && k < sizeof(ad); i++)
+		k += (size_t)ksnprintf(ad + k, sizeof(ad) - k, " %s %s%s", names[i], (*e[i] & PTE_A) ? "A" : "-",
+				       (*e[i] & PTE_D) ? "D" : "-");
+	if (hit && f.vector == EXC_PF)
+		say("%-30s #PF(%llx);%s", what, (unsigned long long)f.error_code, ad);
+	else
+		say("%-30s %s;%s", what, describe(buf, sizeof(buf), hit, &f, insn), ad);
+	if (error_code < 0)
+		CHECK(!hit, "%s: unexpected exception %u", what, f.vector);
+	else
+		CHECK(hit && f.vector == EXC_PF && f.error_code == (uint64_t)error_code, "%s: expected #PF(%llx)",
+		      what, (unsigned long long)error_code);
+}
+
+TEST(exceptions, emulated_access_ad)
+{
+	if (!pf_setup()) {
+		CHECK(false, "cannot build the private mapping");
+		return;
+	}
+	static const char *const names[] = { "PML4E", "PDPTE", "PDE", "PTE" };
+	uint64_t *e4[] = { pf_pml4e, &pf_pdpt[0], &pf_pd[0], &pf_pt[PG_URW] };
+	void *va = (void *)PF_PAGE(PG_URW);
+	ad_case("insb, 4 KiB page", sa_insb8, va, sa_insb8_insn, e4, names, 4, -1);
+	ad_case("outsb, 4 KiB page", sa_outsb8, va, sa_outsb8_insn, e4, names, 4, -1);
+	/* A 2 MiB page over the frame of PG_URW (the byte written is the same). */
+	uint64_t frame = (uint64_t)pf_frames[PG_URW];
+	pf_pd[1] = (frame & ~0x1fffffull) | PTE_PS | PTE_P | PTE_W | PTE_U;
+	uint64_t *e2[] = { pf_pml4e, &pf_pdpt[0], &pf_pd[1] };
+	void *va2 = (void *)(PF_2M + (frame & 0x1fffff));
+	ad_case("insb, 2 MiB page", sa_insb8, va2, sa_insb8_insn, e2, names, 3, -1);
+	ad_case("outsb, 2 MiB page", sa_outsb8, va2, sa_outsb8_insn, e2, names, 3, -1);
+	pf_pd[1] |= 1ull << 13; /* reserved in a 2 MiB PDE */
+	ad_case("insb, 2 MiB page, bit 13", sa_insb8, va2, sa_insb8_insn, e2, names, 3, 0xb);
+	pf_pd[1] = 0;
+	if (cpuid(0x80000001, 0).edx & (1u << 26)) {
+		CHECK(frame < (1ull << 30), "frame above 1 GiB");
+		pf_pdpt[1] = PTE_PS | PTE_P | PTE_W | PTE_U; /* physical 0 - 1 GiB */
+		uint64_t *e1[] = { pf_pml4e, &pf_pdpt[1] };
+		void *va1 = (void *)(PF_1G + frame);
+		ad_case("insb, 1 GiB page", sa_insb8, va1, sa_insb8_insn, e1, names, 2, -1);
+		ad_case("outsb, 1 GiB page", sa_outsb8, va1, sa_outsb8_insn, e1, names, 2, -1);
+		pf_pdpt[1] |= 1ull << 13; /* reserved in a 1 GiB PDPTE */
+		ad_case("outsb, 1 GiB page, bit 13", sa_outsb8, va1, sa_outsb8_insn, e1, names, 2, 0x9);
+		pf_pdpt[1] = 0;
+	} else {
+		say("no 1 GiB pages");
+	}
+	write_cr3(read_cr3());
+	pf_teardown();
+}
