@@ -589,3 +589,54 @@ TEST(exceptions, emulated_access_ad)
 	write_cr3(read_cr3());
 	pf_teardown();
 }
+
+/* Segment overrides on the same emulated accesses (64-bit mode, SDM 3.4.4):
+ * OUTSB through FS and GS adds their base; INSB writes ES:RDI, a prefix
+ * does not change that.  The faults show which address was used. */
+extern const char sa_fs_outsb8_insn[], sa_gs_outsb8_insn[], sa_fs_insb8_insn[];
+void sa_fs_outsb8(void *), sa_gs_outsb8(void *), sa_fs_insb8(void *);
+
+static void seg_case(const char *what, void (*fn)(void *), void *arg, const void *insn, int64_t error_code,
+		     uint64_t cr2)
+{
+	struct fault f;
+	char buf[64];
+	bool hit = catch_fault(fn, arg, &f);
+	if (hit && f.vector == EXC_PF)
+		say("%-36s #PF(%llx) cr2=base+%llx", what, (unsigned long long)f.error_code,
+		    (unsigned long long)(f.cr2 - PF_BASE));
+	else
+		say("%-36s %s", what, describe(buf, sizeof(buf), hit, &f, insn));
+	if (error_code < 0)
+		CHECK(!hit, "%s: unexpected exception %u", what, f.vector);
+	else if (error_code == 0x100)
+		CHECK(hit && f.vector == EXC_GP && f.error_code == 0, "%s: expected #GP(0)", what);
+	else
+		CHECK(hit && f.vector == EXC_PF && f.error_code == (uint64_t)error_code && f.cr2 == cr2,
+		      "%s: expected #PF(%llx) at %llx", what, (unsigned long long)error_code, (unsigned long long)cr2);
+}
+
+TEST(exceptions, emulated_access_segments)
+{
+	if (!pf_setup()) {
+		CHECK(false, "cannot build the private mapping");
+		return;
+	}
+	uint64_t fs = rdmsr(MSR_FS_BASE), gs = rdmsr(MSR_GS_BASE);
+	uint64_t np = PF_PAGE(PG_NP), ok = PF_PAGE(PG_URW);
+	invlpg((void *)np);
+	wrmsr(MSR_FS_BASE, np - 0x40);
+	seg_case("fs outsb, base + rsi not present", sa_fs_outsb8, (void *)0x40, sa_fs_outsb8_insn, 0x0, np);
+	wrmsr(MSR_FS_BASE, ok - 0x40);
+	seg_case("fs outsb, base + rsi present", sa_fs_outsb8, (void *)0x40, sa_fs_outsb8_insn, -1, 0);
+	wrmsr(MSR_GS_BASE, np);
+	seg_case("gs outsb, base not present", sa_gs_outsb8, (void *)0x7, sa_gs_outsb8_insn, 0x0, np + 7);
+	wrmsr(MSR_GS_BASE, 0x00007ffffffffff0ull);
+	seg_case("gs outsb, base + rsi non-canonical", sa_gs_outsb8, (void *)0x20, sa_gs_outsb8_insn, 0x100, 0);
+	wrmsr(MSR_GS_BASE, gs);
+	wrmsr(MSR_FS_BASE, np);
+	seg_case("fs insb (ES:RDI), rdi present", sa_fs_insb8, (void *)ok, sa_fs_insb8_insn, -1, 0);
+	seg_case("fs insb (ES:RDI), rdi not present", sa_fs_insb8, (void *)np, sa_fs_insb8_insn, 0x2, np);
+	wrmsr(MSR_FS_BASE, fs);
+	pf_teardown();
+}

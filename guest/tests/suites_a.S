@@ -255,6 +255,26 @@ PROBE sa_outsb8
 INSN sa_outsb8
 	outsb
 	ret
+/* The same with a segment override: OUTS reads FS:/GS:RSI (64-bit mode:
+ * the base of FS or GS is added), INS writes ES:RDI whatever the prefix. */
+PROBE sa_fs_outsb8
+	movq %rdi, %rsi
+	movw $0x8900, %dx
+INSN sa_fs_outsb8
+	outsb %fs:(%rsi), %dx
+	ret
+PROBE sa_gs_outsb8
+	movq %rdi, %rsi
+	movw $0x8900, %dx
+INSN sa_gs_outsb8
+	outsb %gs:(%rsi), %dx
+	ret
+PROBE sa_fs_insb8
+	movw $0x8900, %dx
+INSN sa_fs_insb8
+	.byte 0x64
+	insb
+	ret
 PROBE sa_call_arg
 INSN sa_call_arg
 	call *%rdi
