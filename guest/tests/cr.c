@@ -289,6 +289,29 @@ TEST(cr, cr4_illegal_emulated)
 		CHECK(now == cr4, "%s changed CR4 to %llx", t[i].name, (unsigned long long)now);
 	}
 	write_cr0(cr0);
+	/* PCIDE (long mode only, and only while CR3[11:0] = 0), on the same
+	 * emulated path. */
+	if (!(cpuid(1, 0).ecx & (1u << 17)) || (cr4 & CR4_PCIDE)) {
+		say("no PCID, or PCIDE already set");
+		return;
+	}
+	uint64_t cr3 = read_cr3();
+	struct fault f;
+	write_cr3(cr3 | 0x8);
+	bool hit = try_write(4, (cr4 | CR4_PCIDE) ^ CR4_VMXE, &f);
+	uint64_t now = read_cr4();
+	write_cr4(cr4);
+	write_cr3(cr3);
+	say("cr4 <- PCIDE set with CR3[11:0]=008, VMXE changed -> %s", fault_str(buf, sizeof(buf), hit, &f));
+	CHECK(is_gp0(hit, &f) && now == cr4, "PCIDE with CR3[11:0] != 0: expected #GP(0), CR4 %llx",
+	      (unsigned long long)now);
+	hit = try_write(4, (cr4 | CR4_PCIDE) ^ CR4_VMXE, &f);
+	now = read_cr4();
+	write_cr4(cr4);
+	say("cr4 <- PCIDE set with CR3[11:0]=0, VMXE changed -> %s, PCIDE %u", fault_str(buf, sizeof(buf), hit, &f),
+	    (unsigned)((now & CR4_PCIDE) != 0));
+	CHECK(!hit && now == ((cr4 | CR4_PCIDE) ^ CR4_VMXE), "PCIDE with CR3[11:0] = 0: CR4 %llx",
+	      (unsigned long long)now);
 }
 
 TEST(cr, cr4_cet_wp)
