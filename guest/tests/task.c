@@ -682,6 +682,23 @@ TEST(task, new_task_state)
 	tss(T_B)->ds = tss(T_B)->es = tss(T_B)->fs = tss(T_B)->gs = 0;
 	new_state_case("new CS non-conforming DPL 0 with RPL 3: #TS", T_H10, S_CODE32);
 
+	/* A conforming code segment: as CS its DPL may not exceed the RPL;
+	 * readable, in a data-segment register its DPL is not checked. */
+	world_reset();
+	*gdt(S_X1) = seg_desc(0, 0xfffff, 0x9e | 3 << 5, 0xc); /* conforming readable code, DPL 3 */
+	tss(T_B)->cs = S_X1;
+	new_state_case("new CS conforming, DPL 3 above RPL 0: #TS", T_H10, S_X1);
+
+	world_reset();
+	init_task(T_B, tb_iret);
+	*gdt(S_X1) = seg_desc(0, 0xfffff, 0x9e, 0xc); /* conforming readable code, DPL 0 */
+	tss(T_B)->ds = S_X1 | 3;
+	tss(T_B)->fs = S_X1;
+	run("new DS and FS conforming readable code (RPL 3 and 0)", act_call_b);
+	const struct snap *sc = find_snap(2, 0);
+	expect_in(sc, T_B, 2 | EFL_NT);
+	CHECK(sc && sc->ds == (S_X1 | 3u) && sc->fs == S_X1, "DS %x FS %x", sc ? sc->ds : 0, sc ? sc->fs : 0);
+
 	world_reset();
 	*gdt(S_X1) = seg_desc(0, 0xfff, 0x9a, 0x4); /* 32-bit code, limit fffh */
 	tss(T_B)->cs = S_X1;
