@@ -92,8 +92,12 @@ static void init_state(struct vcpu *v, uint16_t cs, uint64_t cs_base, uint64_t r
 void vcpu_reset(struct vcpu *v, bool bsp)
 {
 	init_state(v, 0xf000, 0xffff0000ull, 0xfff0);
-	/* The local APIC is the guest's, on this CPU: an INIT resets it too. */
+	/* The local APIC is the guest's, on this CPU: an INIT resets it too;
+	 * and IA32_XSS (passed through), which an INIT clears (SDM 3A table
+	 * 10-1; Bochs too).  Other MSRs keep their values. */
 	lapic_init_reset();
+	if (cpuid(0, 0).eax >= 0xd && (cpuid(0xd, 1).eax & (1u << 3)))
+		wrmsr_safe(MSR_IA32_XSS, 0);
 	/* An AP then waits for a SIPI in Nestor (vcpu_park, at the end of
 	 * this exit), not in the VMCS's wait-for-SIPI state. */
 	vmwrite(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);

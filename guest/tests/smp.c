@@ -76,6 +76,7 @@ struct cpu {
 	volatile uint32_t bsp_flag; /* IA32_APIC_BASE.BSP */
 	volatile uint64_t cr0, cr4, efer;
 	volatile uint32_t apic_at_start[APIC_REGS]; /* apic_regs[] as it reached C, before enabling its APIC */
+	volatile uint64_t xss_at_start;		    /* IA32_XSS then (when the CPU has it) */
 	/* commands from the BSP: cmd runs when cmd_seq != done_seq */
 	void (*volatile cmd)(unsigned idx);
 	volatile uint32_t cmd_seq, done_seq;
@@ -204,6 +205,15 @@ static void enable_apic(void)
 	apic_write(APIC_TPR, 0);
 }
 
+/* The IA32_XSS bits this CPU supports (0: no XSAVES, or none). */
+static uint64_t xss_bits(void)
+{
+	if (cpuid(0, 0).eax < 0xd || !(cpuid(0xd, 1).eax & (1u << 3)))
+		return 0;
+	struct cpuid_regs r = cpuid(0xd, 1);
+	return (uint64_t)r.edx << 32 | r.ecx;
+}
+
 static void note_apic(uint32_t *out)
 {
 	for (unsigned r = 0; r < APIC_REGS; r++) {
@@ -240,6 +250,8 @@ __attribute__((noreturn)) void smp_ap_entry(uint64_t index)
 	if (read_cr4() != bsp.cr4)
 		write_cr4(bsp.cr4); /* PCIDE, which the trampoline leaves out */
 	note_apic((uint32_t *)c->apic_at_start);
+	if (xss_bits())
+		c->xss_at_start = rdmsr(MSR_IA32_XSS);
 	enable_apic();
 	note_self(c);
 	c->done_seq = c->cmd_seq; /* nothing left over from before an INIT */
@@ -1064,6 +1076,8 @@ static void apic_dirty(unsigned idx)
 	apic_write(0x350, 0x41);
 	apic_write(0x360, 0x400); /* NMI */
 	apic_write(0x370, 0x42);
+	if (xss_bits())
+		wrmsr(MSR_IA32_XSS, xss_bits());
 }
 
 static void apic_note_before(unsigned idx)
@@ -1123,6 +1137,12 @@ TEST(smp, init_apic_reset)
 			continue;
 		ksnprintf(who, sizeof(who), "%u after INIT, SIPI", i);
 		print_apic(who, (const uint32_t *)c->apic_at_start);
+		/* An INIT clears IA32_XSS too (SDM 3A table 10-1). */
+		if (xss_bits()) {
+			say("cpu%u: IA32_XSS %llx before INIT, %llx after", i, (unsigned long long)xss_bits(),
+			    (unsigned long long)c->xss_at_start);
+			CHECK(c->xss_at_start == 0, "cpu%u: IA32_XSS kept through INIT", i);
+		}
 		/* Its APIC enabled again: nothing of before arrives. */
 		udelay(1000);
 		say("cpu%u: vector %#x taken %u times, vector %#x %u times", i, VEC_NO_EOI, no_eoi_taken, VEC_BLOCKED,
