@@ -98,6 +98,10 @@ void vcpu_reset(struct vcpu *v, bool bsp)
 	lapic_init_reset();
 	if (cpuid(0, 0).eax >= 0xd && (cpuid(0xd, 1).eax & (1u << 3)))
 		wrmsr_safe(MSR_IA32_XSS, 0);
+	/* DR0-DR3 0 and DR6 FFFF0FF0H (table 10-1; DR7 is in the VMCS,
+	 * init_state): not part of the VMCS, the CPU's are the guest's. */
+	__asm__ volatile("mov %0, %%db0\n\tmov %0, %%db1\n\tmov %0, %%db2\n\tmov %0, %%db3\n\tmov %1, %%db6"
+			 ::"r"(0ull), "r"(0xffff0ff0ull));
 	/* An AP then waits for a SIPI in Nestor (vcpu_park, at the end of
 	 * this exit), not in the VMCS's wait-for-SIPI state. */
 	vmwrite(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);

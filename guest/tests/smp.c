@@ -77,6 +77,7 @@ struct cpu {
 	volatile uint64_t cr0, cr4, efer;
 	volatile uint32_t apic_at_start[APIC_REGS]; /* apic_regs[] as it reached C, before enabling its APIC */
 	volatile uint64_t xss_at_start;		    /* IA32_XSS then (when the CPU has it) */
+	volatile uint64_t dr_at_start[6];	    /* DR0-DR3, DR6, DR7 then */
 	/* commands from the BSP: cmd runs when cmd_seq != done_seq */
 	void (*volatile cmd)(unsigned idx);
 	volatile uint32_t cmd_seq, done_seq;
@@ -214,6 +215,16 @@ static uint64_t xss_bits(void)
 	return (uint64_t)r.edx << 32 | r.ecx;
 }
 
+static void note_drs(uint64_t *d)
+{
+	__asm__ volatile("mov %%db0, %0" : "=r"(d[0]));
+	__asm__ volatile("mov %%db1, %0" : "=r"(d[1]));
+	__asm__ volatile("mov %%db2, %0" : "=r"(d[2]));
+	__asm__ volatile("mov %%db3, %0" : "=r"(d[3]));
+	__asm__ volatile("mov %%db6, %0" : "=r"(d[4]));
+	__asm__ volatile("mov %%db7, %0" : "=r"(d[5]));
+}
+
 static void note_apic(uint32_t *out)
 {
 	for (unsigned r = 0; r < APIC_REGS; r++) {
@@ -250,6 +261,7 @@ __attribute__((noreturn)) void smp_ap_entry(uint64_t index)
 	if (read_cr4() != bsp.cr4)
 		write_cr4(bsp.cr4); /* PCIDE, which the trampoline leaves out */
 	note_apic((uint32_t *)c->apic_at_start);
+	note_drs((uint64_t *)c->dr_at_start);
 	if (xss_bits())
 		c->xss_at_start = rdmsr(MSR_IA32_XSS);
 	enable_apic();
@@ -1078,6 +1090,10 @@ static void apic_dirty(unsigned idx)
 	apic_write(0x370, 0x42);
 	if (xss_bits())
 		wrmsr(MSR_IA32_XSS, xss_bits());
+	/* Debug registers: breakpoints at addresses nothing here uses. */
+	__asm__ volatile("mov %0, %%db0\n\tmov %1, %%db1\n\tmov %2, %%db2\n\tmov %3, %%db3" ::"r"(0x1230ull),
+			 "r"(0x2340ull), "r"(0x3450ull), "r"(0x4560ull));
+	__asm__ volatile("mov %0, %%db6\n\tmov %1, %%db7" ::"r"(0xffff0ff1ull), "r"(0x00000455ull));
 }
 
 static void apic_note_before(unsigned idx)
@@ -1137,6 +1153,13 @@ TEST(smp, init_apic_reset)
 			continue;
 		ksnprintf(who, sizeof(who), "%u after INIT, SIPI", i);
 		print_apic(who, (const uint32_t *)c->apic_at_start);
+		/* And the debug registers (SDM 3A table 10-1). */
+		const volatile uint64_t *d = c->dr_at_start;
+		say("cpu%u after INIT, SIPI: DR0 %llx DR1 %llx DR2 %llx DR3 %llx DR6 %llx DR7 %llx", i,
+		    (unsigned long long)d[0], (unsigned long long)d[1], (unsigned long long)d[2],
+		    (unsigned long long)d[3], (unsigned long long)d[4], (unsigned long long)d[5]);
+		CHECK(!d[0] && !d[1] && !d[2] && !d[3] && d[4] == 0xffff0ff0 && d[5] == 0x400,
+		      "cpu%u: debug registers not reset by the INIT", i);
 		/* An INIT clears IA32_XSS too (SDM 3A table 10-1). */
 		if (xss_bits()) {
 			say("cpu%u: IA32_XSS %llx before INIT, %llx after", i, (unsigned long long)xss_bits(),
