@@ -83,7 +83,7 @@ static void init_state(struct vcpu *v, uint16_t cs, uint64_t cs_base, uint64_t r
 	g.cr0 = CR0_ET | CR0_CD | CR0_NW;
 	g.rip = rip;
 	g.rflags = RFLAGS_FIXED;
-	g.pat = 0x0007040600070406ull;
+	g.pat = vmread(VMCS_GUEST_IA32_PAT); /* INIT and SIPI leave IA32_PAT as it is */
 	g.gpr[RDX] = cpuid(1, 0).eax; /* processor signature */
 	vmx_load_guest_state(v, &g);
 	vmwrite(VMCS_GUEST_PDPTE0, 0);
@@ -98,8 +98,9 @@ void vcpu_reset(struct vcpu *v, bool bsp)
 	lapic_init_reset();
 	if (cpuid(0, 0).eax >= 0xd && (cpuid(0xd, 1).eax & (1u << 3)))
 		wrmsr_safe(MSR_IA32_XSS, 0);
-	/* DR0-DR3 0 and DR6 FFFF0FF0H (table 10-1; DR7 is in the VMCS,
+	/* CR2 0, DR0-DR3 0 and DR6 FFFF0FF0H (table 10-1; DR7 is in the VMCS,
 	 * init_state): not part of the VMCS, the CPU's are the guest's. */
+	write_cr2(0);
 	__asm__ volatile("mov %0, %%db0\n\tmov %0, %%db1\n\tmov %0, %%db2\n\tmov %0, %%db3\n\tmov %1, %%db6"
 			 ::"r"(0ull), "r"(0xffff0ff0ull));
 	/* An AP then waits for a SIPI in Nestor (vcpu_park, at the end of

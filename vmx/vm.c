@@ -111,6 +111,8 @@ static __attribute__((noreturn)) void vm_run_ap(void *ctx, unsigned index)
 	/* Delegation is made per vCPU below: an AP asks as the BSP did. */
 	if (vm->delegated && delegation_below(true) != NESTOR_OK)
 		fail("VMX delegation", "the Nestor below took it for the first CPU, refused it for another");
+	/* The AP as after power-up (an INIT keeps IA32_PAT: vcpu_reset). */
+	vmwrite(VMCS_GUEST_IA32_PAT, 0x0007040600070406ull);
 	vcpu_reset(v, false);
 	v->parked = true;
 	vm->vcpus[index] = v;

@@ -78,6 +78,7 @@ struct cpu {
 	volatile uint32_t apic_at_start[APIC_REGS]; /* apic_regs[] as it reached C, before enabling its APIC */
 	volatile uint64_t xss_at_start;		    /* IA32_XSS then (when the CPU has it) */
 	volatile uint64_t dr_at_start[6];	    /* DR0-DR3, DR6, DR7 then */
+	volatile uint64_t cr2_at_start, pat_at_start;
 	/* commands from the BSP: cmd runs when cmd_seq != done_seq */
 	void (*volatile cmd)(unsigned idx);
 	volatile uint32_t cmd_seq, done_seq;
@@ -262,6 +263,8 @@ __attribute__((noreturn)) void smp_ap_entry(uint64_t index)
 		write_cr4(bsp.cr4); /* PCIDE, which the trampoline leaves out */
 	note_apic((uint32_t *)c->apic_at_start);
 	note_drs((uint64_t *)c->dr_at_start);
+	c->cr2_at_start = read_cr2();
+	c->pat_at_start = rdmsr(MSR_IA32_PAT);
 	if (xss_bits())
 		c->xss_at_start = rdmsr(MSR_IA32_XSS);
 	enable_apic();
@@ -1090,6 +1093,9 @@ static void apic_dirty(unsigned idx)
 	apic_write(0x370, 0x42);
 	if (xss_bits())
 		wrmsr(MSR_IA32_XSS, xss_bits());
+	/* CR2; IA32_PAT with entry 7 write-combining (nothing here uses it). */
+	__asm__ volatile("mov %0, %%cr2" ::"r"(0x5678ull));
+	wrmsr(MSR_IA32_PAT, (rdmsr(MSR_IA32_PAT) & ~(0xffull << 56)) | (1ull << 56));
 	/* Debug registers: breakpoints at addresses nothing here uses. */
 	__asm__ volatile("mov %0, %%db0\n\tmov %1, %%db1\n\tmov %2, %%db2\n\tmov %3, %%db3" ::"r"(0x1230ull),
 			 "r"(0x2340ull), "r"(0x3450ull), "r"(0x4560ull));
@@ -1160,6 +1166,9 @@ TEST(smp, init_apic_reset)
 		    (unsigned long long)d[3], (unsigned long long)d[4], (unsigned long long)d[5]);
 		CHECK(!d[0] && !d[1] && !d[2] && !d[3] && d[4] == 0xffff0ff0 && d[5] == 0x400,
 		      "cpu%u: debug registers not reset by the INIT", i);
+		say("cpu%u after INIT, SIPI: CR2 %llx, IA32_PAT %016llx", i, (unsigned long long)c->cr2_at_start,
+		    (unsigned long long)c->pat_at_start);
+		CHECK(c->cr2_at_start == 0 && (c->pat_at_start >> 56) == 1, "cpu%u: CR2 kept or IA32_PAT reset", i);
 		/* An INIT clears IA32_XSS too (SDM 3A table 10-1). */
 		if (xss_bits()) {
 			say("cpu%u: IA32_XSS %llx before INIT, %llx after", i, (unsigned long long)xss_bits(),
