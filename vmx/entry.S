@@ -10,6 +10,7 @@
 #define GPR(n) (8 * (n))
 #define VCPU_ENTRY_LAUNCH 128 /* struct vcpu, after gpr[16] (vcpu.h) */
 #define VCPU_ENTRY_RECHECK 129
+#define VCPU_VNMI_STATE 130
 
 /* Loads the guest's general registers from the vCPU at %rax, RAX last. */
 .macro LOAD_GUEST_GPRS
@@ -57,6 +58,8 @@ vmx_exit_stub:
 enter_current:
 	movq (%rsp), %rdi                /* the vCPU again */
 	movb %al, VCPU_ENTRY_LAUNCH(%rdi)
+	cmpb $0, VCPU_VNMI_STATE(%rdi)   /* Bochs' NMI blocking (vmx/exit.c) */
+	jne 4f
 /* An NMI that Nestor takes from here to the entry instruction restarts
  * here (on_nmi, vmx/vm.c): what it brought - a kick's requests, an NMI
  * for a guest - is looked at before the entry, never left for an exit
@@ -82,6 +85,8 @@ vmx_entry_window_end:
 3:	movq %rax, %rdi
 	call vmx_entry_recheck           /* EAX as above */
 	jmp enter_current
+4:	call vmx_vnmi_entry
+	jmp vmx_entry_window
 
 /* vmx_park_halt(requests): HLT unless *requests is set; an NMI (a kick)
  * wakes it.  An NMI taken from the look to the HLT restarts at the look

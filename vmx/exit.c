@@ -243,42 +243,6 @@ static void note_parked(struct vcpu *v)
 			 __ATOMIC_RELEASE);
 }
 
-/* Virtual-NMI blocking (SDM 24.4.2, 26.6.1.2, 27.3.4) belongs to a VMCS:
- * a VM entry loads it from the guest's interruptibility state, a VM exit
- * saves it there.  Bochs 2.7 keeps it in one flag per CPU that an entry
- * sets but never clears and an exit leaves alone; only an IRET in a guest
- * clears it.  So the blocking of one VMCS's guest - an NMI injected, its
- * handler not yet returned (an L2 that exits from its NMI handler) - shows
- * at the next exit of whichever VMCS ran next, as if that level blocked
- * NMIs; and a level that executes no IRET (a Nestor: the NMIs of its guest
- * are injected by the Nestor below, it has no handler to return from) stays
- * "blocked" for good: no NMI, kick or INIT reaches it again (found at depth
- * 3 by smp.nmi_vmx then smp_x2apic.ipis).  On a CPU a VMCS entered without
- * blocking and without an NMI to inject cannot exit blocked - every NMI
- * exits (NMI exiting is always on with virtual NMIs), Nestor injects them
- * all - so there that blocking is dropped; it is never seen elsewhere. */
-static inline void vnmi_after_exit(struct vcpu *v)
-{
-	uint64_t intr = vmread(VMCS_GUEST_INTERRUPTIBILITY);
-	bool blocked = intr & INTERRUPTIBILITY_NMI;
-	if (__builtin_expect(blocked && v->vnmi_suspect, 0))
-		vmwrite(VMCS_GUEST_INTERRUPTIBILITY, intr & ~(uint64_t)INTERRUPTIBILITY_NMI);
-	v->vnmi_cpu_blocked = blocked;
-}
-
-/* Before every entry: whether the CPU's flag may be set, for a VMCS that
- * has no blocking of its own (see vnmi_after_exit). */
-static inline int vnmi_before_entry(struct vcpu *v, int launch)
-{
-	v->vnmi_suspect = false;
-	if (__builtin_expect(v->vnmi_cpu_blocked, 0)) {
-		uint32_t inject = (uint32_t)vmread(VMCS_VMENTRY_INTR_INFO);
-		bool nmi = (inject & INTR_INFO_VALID) && ((inject >> 8) & 7) == INTR_TYPE_NMI;
-		v->vnmi_suspect = !nmi && !(vmread(VMCS_GUEST_INTERRUPTIBILITY) & INTERRUPTIBILITY_NMI);
-	}
-	return launch;
-}
-
 /* The entry path found entry_recheck set - by an NMI in root operation
  * (on_nmi), an INIT held for a level (nested_guest_init), our guest's AP
  * reset to wait for SIPI (vcpu_reset): what other vCPUs asked (requests,
@@ -306,7 +270,7 @@ int vmx_entry_recheck(struct vcpu *v)
 		vcpu_park(v);
 	if (v->smp)
 		note_parked(v);
-	return vnmi_before_entry(v, launch);
+	return launch;
 }
 
 /* With several CPUs: what other vCPUs sent (kicks) and asked (requests,
@@ -351,6 +315,39 @@ static __attribute__((noinline)) int handle_exit_smp(struct vcpu *v, uint32_t re
 	return launch;
 }
 
+/* Virtual-NMI blocking (SDM 24.4.2, 26.6.1.2, 27.3.4) belongs to a VMCS:
+ * a VM entry loads it from the guest's interruptibility state, a VM exit
+ * saves it there.  Bochs 2.7 keeps it in one flag per CPU that an entry
+ * sets but never clears and an exit leaves alone; only an IRET in a guest
+ * clears it.  So the blocking of one VMCS's guest - an NMI injected, its
+ * handler not yet returned (an L2 that exits from its NMI handler) - shows
+ * at the next exit of whichever VMCS ran next, as if that level blocked
+ * NMIs; and a level that executes no IRET (a Nestor: the NMIs of its guest
+ * are injected by the Nestor below, it has no handler to return from) stays
+ * "blocked" for good: no NMI, kick or INIT reaches it again (found at depth
+ * 3 by smp.nmi_vmx then smp_x2apic.ipis).  On a CPU a VMCS entered without
+ * blocking and without an NMI to inject cannot exit blocked - every NMI
+ * exits (NMI exiting is always on with virtual NMIs), Nestor injects them
+ * all - so there that blocking is dropped; it is never seen elsewhere.
+ * Cost: one VMREAD per exit; the entry path (vmx/entry.S) calls
+ * vmx_vnmi_entry only while the flag may be set. */
+static inline void vnmi_after_exit(struct vcpu *v)
+{
+	uint64_t intr = vmread(VMCS_GUEST_INTERRUPTIBILITY);
+	bool blocked = intr & INTERRUPTIBILITY_NMI;
+	if (__builtin_expect(blocked && v->vnmi_state == VNMI_SUSPECT, 0))
+		vmwrite(VMCS_GUEST_INTERRUPTIBILITY, intr & ~(uint64_t)INTERRUPTIBILITY_NMI);
+	v->vnmi_state = blocked ? VNMI_SET : VNMI_CLEAR;
+}
+
+void vmx_vnmi_entry(struct vcpu *v)
+{
+	uint32_t inject = (uint32_t)vmread(VMCS_VMENTRY_INTR_INFO);
+	bool nmi = (inject & INTR_INFO_VALID) && ((inject >> 8) & 7) == INTR_TYPE_NMI;
+	bool own = nmi || (vmread(VMCS_GUEST_INTERRUPTIBILITY) & INTERRUPTIBILITY_NMI);
+	v->vnmi_state = own ? VNMI_SET : VNMI_SUSPECT;
+}
+
 int vmx_handle_exit(struct vcpu *v)
 {
 	uint64_t t0 = rdtsc();
@@ -358,8 +355,8 @@ int vmx_handle_exit(struct vcpu *v)
 	if (v->vnmis)
 		vnmi_after_exit(v);
 	if (__builtin_expect(v->smp, 0))
-		return vnmi_before_entry(v, handle_exit_smp(v, reason, t0));
-	return vnmi_before_entry(v, handle_exit(v, reason, t0));
+		return handle_exit_smp(v, reason, t0);
+	return handle_exit(v, reason, t0);
 }
 
 int vmx_entry_failed(struct vcpu *v)
@@ -368,7 +365,7 @@ int vmx_entry_failed(struct vcpu *v)
 	if (v->cur > 1) {
 		int launch = nested_entry_refused(v, error);
 		vmcs_check_running(v);
-		return vnmi_before_entry(v, launch);
+		return launch;
 	}
 	pr_err("VM entry failed: VM-instruction error %llu\n", (unsigned long long)error);
 	vmcs_dump_guest(v);

@@ -45,6 +45,7 @@ struct vm;
 struct snap_state;
 
 /* Requests between vCPUs (vmx/sync.c). */
+enum { VNMI_CLEAR, VNMI_SET, VNMI_SUSPECT };
 enum { REQ_INIT = 1, REQ_INVEPT = 2, REQ_DROP_SHADOWS = 4, REQ_PAUSE = 8, REQ_SIPI = 16 };
 
 struct vcpu {
@@ -55,13 +56,15 @@ struct vcpu {
 	 * it enters (vmx/entry.S, VCPU_ENTRY_LAUNCH / VCPU_ENTRY_RECHECK). */
 	uint8_t entry_launch;
 	volatile uint8_t entry_recheck;
+	/* Virtual-NMI blocking as Bochs 2.7 keeps it (vmx/exit.c,
+	 * vnmi_after_exit): VNMI_CLEAR, or the CPU's one flag may be set
+	 * (VNMI_SET), and the VMCS entered has no blocking of its own
+	 * (VNMI_SUSPECT).  Looked at by the entry path (VCPU_VNMI_STATE). */
+	uint8_t vnmi_state;
 	struct vm *vm;
 	unsigned id;
 	bool smp; /* the VM has several vCPUs (vmx/sync.c) */
-	/* Virtual-NMI blocking as Bochs 2.7 keeps it (vmx/exit.c,
-	 * vnmi_after_exit): our VMCSs use virtual NMIs; the CPU's one flag may
-	 * be set; the VMCS entered last had no blocking of its own. */
-	bool vnmis, vnmi_cpu_blocked, vnmi_suspect;
+	bool vnmis; /* our VMCSs use virtual NMIs */
 	void *vmcs;
 	uint64_t vmcs_phys;   /* VMCS01: runs our guest */
 	uint64_t loaded_vmcs; /* the current VMCS (vmx/vmcs_own.h), ~0: none */
@@ -147,7 +150,8 @@ struct vcpu {
 	struct exit_stats snapshots[2]; /* NESTOR_HC_STATS_SNAPSHOT */
 };
 _Static_assert(__builtin_offsetof(struct vcpu, entry_launch) == 128 &&
-		       __builtin_offsetof(struct vcpu, entry_recheck) == 129,
+		       __builtin_offsetof(struct vcpu, entry_recheck) == 129 &&
+		       __builtin_offsetof(struct vcpu, vnmi_state) == 130,
 	       "vmx/entry.S: VCPU_ENTRY_LAUNCH, VCPU_ENTRY_RECHECK");
 
 struct vm {

@@ -174,7 +174,11 @@ static void setup_controls(struct vcpu *v)
 		pin &= ~PIN_NMI_EXITING; /* without NMI windows, let NMIs go straight to the guest */
 	if (!v->vm->vpid)
 		proc2 &= ~PROC2_VPID;
-	v->vnmis = pin & PIN_VIRTUAL_NMIS;
+	/* Bochs' virtual-NMI blocking (vmx/exit.c, vnmi_after_exit) is the
+	 * CPU's: only the Nestor that runs on it looks.  A Nestor below gives
+	 * the levels above the SDM's behaviour already (and without VMCS
+	 * shadowing that look would be one more exit there per exit here). */
+	v->vnmis = (pin & PIN_VIRTUAL_NMIS) && v->vm->level == 0;
 	v->proc_ctls = proc;
 	must_write(VMCS_PIN_BASED_CTLS, pin);
 	must_write(VMCS_PROC_BASED_CTLS, proc);

@@ -63,5 +63,8 @@ int vmx_entry_failed(struct vcpu *v);
 /* The entry path found entry_recheck set: what came in root operation (a
  * kick's requests, NMIs) is handled; returns how to enter (as above). */
 int vmx_entry_recheck(struct vcpu *v);
+/* Called by the entry path while the CPU's virtual-NMI flag may be set
+ * (vcpu->vnmi_state, vmx/exit.c). */
+void vmx_vnmi_entry(struct vcpu *v);
 
 #endif
