@@ -37,7 +37,7 @@ static const exit_fn exit_table[EXIT_STATS_MAX] = {
 	[EXIT_CPUID] = exit_cpuid,
 	[EXIT_GETSEC] = exit_getsec,
 	[EXIT_HLT] = exit_hlt,
-	[EXIT_INVD] = exit_invd,
+	[EXIT_INVD] = exit_cache_flush,
 	[EXIT_VMCALL] = exit_vmcall,
 	[EXIT_VMCLEAR] = exit_vmx_insn,
 	[EXIT_VMLAUNCH] = exit_vmx_insn,
@@ -56,7 +56,7 @@ static const exit_fn exit_table[EXIT_STATS_MAX] = {
 	[EXIT_EPT_MISCONFIG] = exit_ept_misconfig,
 	[EXIT_INVEPT] = exit_vmx_insn,
 	[EXIT_INVVPID] = exit_vmx_insn,
-	[EXIT_WBINVD] = exit_wbinvd,
+	[EXIT_WBINVD] = exit_cache_flush,
 	[EXIT_XSETBV] = exit_xsetbv,
 	[EXIT_VMFUNC] = exit_vmx_insn,
 };

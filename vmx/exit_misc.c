@@ -36,15 +36,10 @@ void exit_xsetbv(struct vcpu *v)
 	skip_instruction(v);
 }
 
-/* INVD would drop dirty cache lines of Nestor too: write them back instead
- * (what KVM does as well). */
-void exit_invd(struct vcpu *v)
-{
-	__asm__ volatile("wbinvd" ::: "memory");
-	skip_instruction(v);
-}
-
-void exit_wbinvd(struct vcpu *v)
+/* INVD (always exits) and WBINVD (with WBINVD exiting, which a CPU could
+ * force): both write back and invalidate - INVD would drop dirty cache lines
+ * of Nestor too (KVM does the same). */
+void exit_cache_flush(struct vcpu *v)
 {
 	__asm__ volatile("wbinvd" ::: "memory");
 	skip_instruction(v);

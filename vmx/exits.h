@@ -137,8 +137,7 @@ void exit_io(struct vcpu *v);
 
 /* vmx/exit_misc.c */
 void exit_xsetbv(struct vcpu *v);
-void exit_invd(struct vcpu *v);
-void exit_wbinvd(struct vcpu *v);
+void exit_cache_flush(struct vcpu *v); /* INVD, WBINVD */
 void exit_hlt(struct vcpu *v);
 void exit_vmx_insn(struct vcpu *v);
 void exit_init(struct vcpu *v);
