@@ -71,6 +71,23 @@ DEFINE_CR(4)
 DEFINE_CR(8)
 #undef DEFINE_CR
 
+/* Debug registers (VT-x switches only DR7: DR0-DR3 and DR6 are the guest's). */
+#define DEFINE_DR(n)                                                                   \
+	static inline uint64_t read_dr##n(void)                                        \
+	{                                                                              \
+		uint64_t v;                                                            \
+		__asm__ volatile("mov %%dr" #n ", %0" : "=r"(v));                      \
+		return v;                                                              \
+	}                                                                              \
+	static inline void write_dr##n(uint64_t v) { __asm__ volatile("mov %0, %%dr" #n ::"r"(v)); }
+DEFINE_DR(0)
+DEFINE_DR(1)
+DEFINE_DR(2)
+DEFINE_DR(3)
+DEFINE_DR(6)
+DEFINE_DR(7)
+#undef DEFINE_DR
+
 static inline uint64_t read_rflags(void)
 {
 	uint64_t v;

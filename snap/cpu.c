@@ -71,19 +71,6 @@ static unsigned guest_msrs(uint32_t *out)
 	return n;
 }
 
-#define DR_ACCESS(n)                                                                           \
-	static uint64_t read_dr##n(void)                                                       \
-	{                                                                                      \
-		uint64_t v;                                                                    \
-		__asm__ volatile("mov %%dr" #n ", %0" : "=r"(v));                              \
-		return v;                                                                      \
-	}                                                                                      \
-	static void write_dr##n(uint64_t v) { __asm__ volatile("mov %0, %%dr" #n ::"r"(v)); }
-DR_ACCESS(0)
-DR_ACCESS(1)
-DR_ACCESS(2)
-DR_ACCESS(3)
-DR_ACCESS(6)
 
 void snap_cpu_save(struct vcpu *v, struct cpu_snapshot *c)
 {

@@ -96,8 +96,8 @@ void vcpu_reset(struct vcpu *v, bool bsp)
 	/* CR2 0, DR0-DR3 0 and DR6 FFFF0FF0H (table 10-1; DR7 is in the VMCS,
 	 * init_state): not part of the VMCS, the CPU's are the guest's. */
 	write_cr2(0);
-	__asm__ volatile("mov %0, %%db0\n\tmov %0, %%db1\n\tmov %0, %%db2\n\tmov %0, %%db3\n\tmov %1, %%db6"
-			 ::"r"(0ull), "r"(0xffff0ff0ull));
+	write_dr0(0), write_dr1(0), write_dr2(0), write_dr3(0);
+	write_dr6(0xffff0ff0);
 	/* An AP then waits for a SIPI in Nestor (vcpu_park, at the end of
 	 * this exit), not in the VMCS's wait-for-SIPI state. */
 	vmwrite(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);

@@ -654,10 +654,7 @@ void exit_task_switch(struct vcpu *v)
 	/* The T bit of a 32-bit TSS: #DB before the new task's first
 	 * instruction, DR6.BT set (B0-B3 cleared as Bochs does). */
 	if (!new16 && (n32.trap & 1)) {
-		uint64_t dr6;
-		__asm__ volatile("mov %%dr6, %0" : "=r"(dr6));
-		dr6 = (dr6 & 0xffff6ff0ull) | DR6_BT;
-		__asm__ volatile("mov %0, %%dr6" ::"r"(dr6));
+		write_dr6((read_dr6() & 0xffff6ff0ull) | DR6_BT);
 		inject_exception(v, EXC_DB);
 	}
 }

@@ -69,14 +69,6 @@ TEST(exceptions, de)
 	expect("div by zero at CPL 3", sa_div0, 0, true, sa_div0_insn, EXC_DE, 0, 0);
 }
 
-static uint64_t read_dr6(void)
-{
-	uint64_t v;
-	__asm__ volatile("mov %%dr6, %0" : "=r"(v));
-	return v;
-}
-static void write_dr6(uint64_t v) { __asm__ volatile("mov %0, %%dr6" ::"r"(v)); }
-
 TEST(exceptions, db)
 {
 	write_dr6(0xffff0ff0);

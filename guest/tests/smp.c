@@ -218,12 +218,8 @@ static uint64_t xss_bits(void)
 
 static void note_drs(uint64_t *d)
 {
-	__asm__ volatile("mov %%db0, %0" : "=r"(d[0]));
-	__asm__ volatile("mov %%db1, %0" : "=r"(d[1]));
-	__asm__ volatile("mov %%db2, %0" : "=r"(d[2]));
-	__asm__ volatile("mov %%db3, %0" : "=r"(d[3]));
-	__asm__ volatile("mov %%db6, %0" : "=r"(d[4]));
-	__asm__ volatile("mov %%db7, %0" : "=r"(d[5]));
+	d[0] = read_dr0(), d[1] = read_dr1(), d[2] = read_dr2(), d[3] = read_dr3();
+	d[4] = read_dr6(), d[5] = read_dr7();
 }
 
 static void note_apic(uint32_t *out)
@@ -1094,12 +1090,11 @@ static void apic_dirty(unsigned idx)
 	if (xss_bits())
 		wrmsr(MSR_IA32_XSS, xss_bits());
 	/* CR2; IA32_PAT with entry 7 write-combining (nothing here uses it). */
-	__asm__ volatile("mov %0, %%cr2" ::"r"(0x5678ull));
+	write_cr2(0x5678);
 	wrmsr(MSR_IA32_PAT, (rdmsr(MSR_IA32_PAT) & ~(0xffull << 56)) | (1ull << 56));
 	/* Debug registers: breakpoints at addresses nothing here uses. */
-	__asm__ volatile("mov %0, %%db0\n\tmov %1, %%db1\n\tmov %2, %%db2\n\tmov %3, %%db3" ::"r"(0x1230ull),
-			 "r"(0x2340ull), "r"(0x3450ull), "r"(0x4560ull));
-	__asm__ volatile("mov %0, %%db6\n\tmov %1, %%db7" ::"r"(0xffff0ff1ull), "r"(0x00000455ull));
+	write_dr0(0x1230), write_dr1(0x2340), write_dr2(0x3450), write_dr3(0x4560);
+	write_dr6(0xffff0ff1), write_dr7(0x455);
 }
 
 static void apic_note_before(unsigned idx)

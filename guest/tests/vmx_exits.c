@@ -264,11 +264,10 @@ TEST(vmx_exits, save_load)
 	if (!start())
 		return;
 	const uint64_t pat = rdmsr(MSR_IA32_PAT), efer = rdmsr(MSR_EFER);
-	uint64_t dr7;
 	vm_at(l2_state, RFLAGS_FIXED);
 	uint64_t top = vmr(GUEST_RSP);
 	uint32_t rs = vm_go();
-	__asm__ volatile("mov %%dr7, %0" : "=r"(dr7));
+	uint64_t dr7 = read_dr7();
 	uint64_t gpat = vmr(GUEST_PAT), gefer = vmr(GUEST_EFER), gdr7 = vmr(GUEST_DR7);
 	uint64_t hflags = vmx_exit_rflags;
 	say("exit %u (%s); L2 wrote PAT 70406, flipped EFER.SCE, DR7 600, RSP -0x40, RFLAGS c03", rs, exit_name(rs));
