@@ -29,7 +29,10 @@
 #define XAPIC_LVT_LINT1 0x360
 #define XAPIC_LVT_ERROR 0x370
 #define XAPIC_TIMER_INITIAL 0x380
+#define XAPIC_TIMER_CURRENT 0x390
 #define XAPIC_TIMER_DIVIDE 0x3e0
+#define MSR_TSC_DEADLINE 0x6e0
+#define LVT_TIMER_DEADLINE (2u << 17)
 #define X2APIC_MSR_ID 0x802
 #define X2APIC_MSR_ICR 0x830
 #define LVT_MASKED (1u << 16)
@@ -104,6 +107,17 @@ static void reg_write(uint64_t base, unsigned off, uint32_t v)
 		xapic(base)[off / 4] = v;
 }
 
+/* The LVT entries; those beyond the timer, LINT0, LINT1 and error exist by
+ * the version register's max LVT entry (SDM 3A 11.5.1). */
+static const struct {
+	unsigned off, min;
+} lvt[] = {
+	{ XAPIC_LVT_TIMER, 0 }, { XAPIC_LVT_LINT0, 0 }, { XAPIC_LVT_LINT1, 0 }, { XAPIC_LVT_ERROR, 0 },
+	{ XAPIC_LVT_PERF, 4 },	{ XAPIC_LVT_THERMAL, 5 }, { XAPIC_LVT_CMCI, 6 },
+};
+#define N_LVT (sizeof(lvt) / sizeof(lvt[0]))
+_Static_assert(N_LVT == LAPIC_STATE_LVTS, "struct lapic_state");
+
 /* True when some bit of the 256-bit register at off (ISR, IRR) is set. */
 static bool any_bit(uint64_t base, unsigned off)
 {
@@ -122,14 +136,9 @@ void lapic_init_reset(void)
 		return;
 	/* The local interrupt sources stop first: every LVT entry masked and
 	 * the timer stopped (11.4.7.1: LVT 0 with the mask bit, initial count
-	 * and divide configuration 0).  The entries beyond the timer, LINT0,
-	 * LINT1 and error exist by the version register's max LVT entry. */
+	 * and divide configuration 0). */
 	unsigned max_lvt = (reg_read(base, XAPIC_VERSION) >> 16) & 0xff;
-	static const struct { unsigned off, min; } lvt[] = {
-		{ XAPIC_LVT_TIMER, 0 }, { XAPIC_LVT_LINT0, 0 }, { XAPIC_LVT_LINT1, 0 }, { XAPIC_LVT_ERROR, 0 },
-		{ XAPIC_LVT_PERF, 4 },  { XAPIC_LVT_THERMAL, 5 }, { XAPIC_LVT_CMCI, 6 },
-	};
-	for (unsigned i = 0; i < sizeof(lvt) / sizeof(lvt[0]); i++)
+	for (unsigned i = 0; i < N_LVT; i++)
 		if (max_lvt >= lvt[i].min)
 			reg_write(base, lvt[i].off, LVT_MASKED);
 	reg_write(base, XAPIC_TIMER_INITIAL, 0);
@@ -164,4 +173,68 @@ void lapic_init_reset(void)
 	}
 	/* Spurious-interrupt vector 0xFF, software-disabled (11.4.7.1). */
 	reg_write(base, XAPIC_SVR, 0xff);
+}
+
+/* --- what a snapshot holds -------------------------------------------------- */
+static bool tsc_deadline_mode(uint32_t lvt_timer)
+{
+	return (lvt_timer & (3u << 17)) == LVT_TIMER_DEADLINE && (cpuid(1, 0).ecx & (1u << 24));
+}
+
+void lapic_save(struct lapic_state *st)
+{
+	uint64_t base = rdmsr(MSR_IA32_APIC_BASE);
+	*st = (struct lapic_state){ 0 };
+	st->valid = base & APIC_BASE_EN;
+	if (!st->valid)
+		return;
+	st->x2apic = base & APIC_BASE_X2APIC;
+	st->max_lvt = (reg_read(base, XAPIC_VERSION) >> 16) & 0xff;
+	st->tpr = reg_read(base, XAPIC_TPR);
+	st->svr = reg_read(base, XAPIC_SVR);
+	if (!st->x2apic) {
+		st->ldr = reg_read(base, XAPIC_LDR);
+		st->dfr = reg_read(base, XAPIC_DFR);
+	}
+	for (unsigned i = 0; i < N_LVT; i++)
+		if (st->max_lvt >= lvt[i].min)
+			st->lvt[i] = reg_read(base, lvt[i].off);
+	st->timer_divide = reg_read(base, XAPIC_TIMER_DIVIDE);
+	st->timer_initial = reg_read(base, XAPIC_TIMER_INITIAL);
+	st->timer_running = reg_read(base, XAPIC_TIMER_CURRENT) != 0;
+	if (tsc_deadline_mode(st->lvt[0]))
+		rdmsr_safe(MSR_TSC_DEADLINE, &st->tsc_deadline);
+}
+
+bool lapic_restore(const struct lapic_state *st)
+{
+	uint64_t base = rdmsr(MSR_IA32_APIC_BASE);
+	/* The APIC must be where it was: enabled, in the same mode (Bochs 2.7
+	 * cannot enable an APIC again, nor leave x2APIC mode). */
+	if (!st->valid || !(base & APIC_BASE_EN) || st->x2apic != !!(base & APIC_BASE_X2APIC))
+		return !st->valid && !(base & APIC_BASE_EN);
+	/* Quiet first: every LVT entry masked, the timer stopped; then the
+	 * registers, the LVT entries last but the timer's count. */
+	for (unsigned i = 0; i < N_LVT; i++)
+		if (st->max_lvt >= lvt[i].min)
+			reg_write(base, lvt[i].off, LVT_MASKED);
+	reg_write(base, XAPIC_TIMER_INITIAL, 0);
+	reg_write(base, XAPIC_TIMER_DIVIDE, st->timer_divide);
+	reg_write(base, XAPIC_TPR, st->tpr);
+	if (!st->x2apic) {
+		reg_write(base, XAPIC_DFR, st->dfr);
+		reg_write(base, XAPIC_LDR, st->ldr);
+	}
+	reg_write(base, XAPIC_SVR, st->svr);
+	for (unsigned i = 0; i < N_LVT; i++)
+		if (st->max_lvt >= lvt[i].min)
+			reg_write(base, lvt[i].off, st->lvt[i]);
+	/* A timer that counted starts again from its initial count (time went
+	 * on across the restore, as for the TSC); one that had stopped or
+	 * expired stays so - its initial count then reads 0. */
+	if (tsc_deadline_mode(st->lvt[0]))
+		wrmsr_safe(MSR_TSC_DEADLINE, st->tsc_deadline);
+	else if (st->timer_running)
+		reg_write(base, XAPIC_TIMER_INITIAL, st->timer_initial);
+	return true;
 }

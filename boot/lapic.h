@@ -31,4 +31,18 @@ bool lapic_send(uint32_t dest, uint32_t icr_low);
  * Nestor emulates: a real one cannot reach a CPU in VMX operation. */
 void lapic_init_reset(void);
 
+/* The registers of the calling CPU's local APIC that software sets (SDM 3A
+ * table 11-1), as a snapshot holds them (snap/cpu.c). */
+#define LAPIC_STATE_LVTS 7
+struct lapic_state {
+	bool valid, x2apic, timer_running;
+	unsigned max_lvt;
+	uint32_t tpr, ldr, dfr, svr, lvt[LAPIC_STATE_LVTS], timer_initial, timer_divide;
+	uint64_t tsc_deadline;
+};
+void lapic_save(struct lapic_state *st);
+/* False when the APIC is no longer enabled in the saved mode: nothing is
+ * written then. */
+bool lapic_restore(const struct lapic_state *st);
+
 #endif

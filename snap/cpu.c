@@ -2,10 +2,12 @@
  * lives in the VMCS guest-state area, in Nestor's vCPU structure, or in the
  * CPU's own registers because VT-x does not switch it (SDM Vol. 3C 25.4,
  * 27.3: CR2, DR0-DR3, DR6, the x87/SSE/AVX state and XCR0, the SYSCALL and
- * swapgs MSRs, TSC_AUX, the MTRRs), and the virtual VMX state when the
+ * swapgs MSRs, TSC_AUX, the MTRRs; the local APIC, which the guest owns:
+ * boot/lapic.c), and the virtual VMX state when the
  * guest is a hypervisor (nested/snapshot.c).  The TSC is not put back:
  * time goes on across a restore, as it does for a restored VM elsewhere. */
 #include "boot/fixup.h"
+#include "boot/lapic.h"
 #include "lib/log.h"
 #include "lib/string.h"
 #include "lib/x86.h"
@@ -36,6 +38,7 @@ struct cpu_snapshot {
 	uint64_t xcr0;
 	struct mtrr_state mtrr; /* the guest's (virtual) MTRRs */
 	uint64_t apic_gpa;      /* where the guest put its xAPIC */
+	struct lapic_state apic; /* its registers (the guest owns the local APIC) */
 	struct nested_snapshot vmx;
 	uint8_t fpu[] __attribute__((aligned(64)));
 };
@@ -100,6 +103,7 @@ void snap_cpu_save(struct vcpu *v, struct cpu_snapshot *c)
 	}
 	c->mtrr = v->vm->mtrr;
 	c->apic_gpa = v->vm->apic_gpa;
+	lapic_save(&c->apic);
 	c->cr2 = read_cr2();
 	c->dr[0] = read_dr0(), c->dr[1] = read_dr1(), c->dr[2] = read_dr2(), c->dr[3] = read_dr3();
 	c->dr6 = read_dr6();
@@ -147,6 +151,9 @@ int snap_cpu_restore(struct vcpu *v, const struct cpu_snapshot *c)
 			return -1;
 		nested_drop_shadows(v);
 	}
+	if (!lapic_restore(&c->apic))
+		pr_warn("snapshot: the local APIC is no longer enabled in the mode it had: its registers are not put "
+			"back\n");
 	write_cr2(c->cr2);
 	write_dr0(c->dr[0]), write_dr1(c->dr[1]), write_dr2(c->dr[2]), write_dr3(c->dr[3]);
 	write_dr6(c->dr6);
