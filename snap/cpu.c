@@ -66,7 +66,7 @@ static unsigned guest_msrs(uint32_t *out)
 {
 	/* The MTRRs and the APIC base are virtual: kept apart (struct vm). */
 	static const uint32_t fixed[] = {
-		MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_FMASK, MSR_KERNEL_GS_BASE, MSR_TSC_AUX,
+		MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_FMASK, MSR_KERNEL_GS_BASE, MSR_TSC_AUX, MSR_IA32_XSS,
 	};
 	unsigned n = 0;
 	for (unsigned i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
