@@ -1,4 +1,5 @@
-/* lapic.c - IPIs and the APIC ID through the local APIC (see lapic.h). */
+/* lapic.c - IPIs and the APIC ID through the local APIC; the INIT state and
+ * snapshots of the guest's registers (see lapic.h). */
 #include "boot/lapic.h"
 #include "boot/cpu.h"
 #include "boot/fixup.h"

@@ -1,10 +1,12 @@
 /* lapic.h - Nestor's own use of the local APIC: this CPU's APIC ID and
- * inter-processor interrupts (INIT, SIPI, NMI) to other CPUs.
+ * inter-processor interrupts (INIT, SIPI, NMI) to other CPUs; and, for the
+ * guest, the state an INIT leaves and what a snapshot holds.
  *
  * The guest owns the local APIC (it is passed through, vmx/vmx.c): Nestor
  * programs nothing in it and only sends IPIs, leaving the ICR as it found
- * it - except when it emulates an INIT for the guest (lapic_init_reset).  Works in xAPIC and x2APIC mode, whichever the CPU is in at the time
- * (the guest may switch). */
+ * it - except when it emulates an INIT for the guest (lapic_init_reset) or
+ * restores a snapshot (lapic_restore).  Works in xAPIC and x2APIC mode,
+ * whichever the CPU is in at the time (the guest may switch). */
 #ifndef BOOT_LAPIC_H
 #define BOOT_LAPIC_H
 

@@ -74,7 +74,6 @@ static unsigned guest_msrs(uint32_t *out)
 	return n;
 }
 
-
 void snap_cpu_save(struct vcpu *v, struct cpu_snapshot *c)
 {
 	memcpy(c->gpr, v->gpr, sizeof(c->gpr));
