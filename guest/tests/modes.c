@@ -238,6 +238,11 @@ static bool expected(const char *name, uint32_t *want, uint32_t *mask)
 		{ "rm rep outsb with SI wrapping: ecx", 0x5a5a0000 },
 		{ "pae #GP MOV to CR4 (VMXE, PGE) with a reserved bit in PDPTE 0", 0x000d0000 },
 		{ "pm16 #GP dword read at fffe, limit ffff", 0x000d0000 },
+		{ "pm16 rep outsb with SI wrapping: esi", 0x5a5a0002 },
+		{ "pm16 rep outsb with SI wrapping: ecx", 0x5a5a0000 },
+		{ "pm16 #GP addr32 rep outsb past the DS limit", 0x000d0000 },
+		{ "pm16 addr32 rep outsb: esi after the fault", 0x10000 },
+		{ "pm16 addr32 rep outsb: ecx after the fault", 2 },
 		{ "pm16 #UD ud2", 0x00060000 },
 	};
 	*mask = ~0u;

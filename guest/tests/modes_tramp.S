@@ -446,6 +446,22 @@ pm16:
 	ARM
 	movl 0xfffe, %eax
 9:	FAULTREC "pm16 #GP dword read at fffe, limit ffff"
+	/* String I/O that Nestor emulates (port 0x8900) with a 16-bit code
+	 * segment: SI wraps at 64 KiB with the 16-bit address size; with a
+	 * 32-bit one the DS limit (ffff) faults after two bytes. */
+	movw $0x8900, %dx
+	movl $0x5a5afffe, %esi
+	movl $0x5a5a0004, %ecx
+	rep outsb
+	REC "pm16 rep outsb with SI wrapping: esi", %esi
+	REC "pm16 rep outsb with SI wrapping: ecx", %ecx
+	ARM
+	movl $0xfffe, %esi
+	movl $4, %ecx
+	addr32 rep outsb
+9:	FAULTREC "pm16 #GP addr32 rep outsb past the DS limit"
+	REC "pm16 addr32 rep outsb: esi after the fault", %esi
+	REC "pm16 addr32 rep outsb: ecx after the fault", %ecx
 	ARM
 	ud2
 9:	FAULTREC "pm16 #UD ud2"
