@@ -353,6 +353,34 @@ hx_cross_movs:
 	rep movsl %ds:(%rsi), %es:(%rdi)
 	ret
 
+/* Longer string stores, each returning what it leaves in its registers
+ * (struct hx_str_regs {rdi, rsi, rcx}, at the third argument):
+ * hx_str_stosb(p, n, regs): REP STOSB of n bytes 0x5a at p;
+ * hx_str_fs_movsb(dst, n, regs, src): REP MOVSB from FS:src (64-bit mode:
+ * FS's base is added) to dst; hx_str_stosw1(p, 0, regs): one STOSW, no REP. */
+	.globl hx_str_stosb, hx_str_fs_movsb, hx_str_stosw1
+hx_str_stosb:
+	movq %rdx, %r8
+	movq %rsi, %rcx
+	movb $0x5a, %al
+	rep stosb %al, %es:(%rdi)
+	jmp 1f
+hx_str_fs_movsb:
+	movq %rdx, %r8
+	movq %rsi, %rax
+	movq %rcx, %rsi
+	movq %rax, %rcx
+	rep movsb %fs:(%rsi), %es:(%rdi)
+	jmp 1f
+hx_str_stosw1:
+	movq %rdx, %r8
+	movw $0x7b7b, %ax
+	stosw %ax, %es:(%rdi)
+1:	movq %rdi, 0(%r8)
+	movq %rsi, 8(%r8)
+	movq %rcx, 16(%r8)
+	ret
+
 	.data
 	.balign 8
 hx_ev_rsp:	.quad 0

@@ -402,6 +402,94 @@ HX_TEST(stores_across_nonram)
 	hx_window_off();
 }
 
+/* Longer string stores into memory that is not RAM - more elements than
+ * Nestor emulates in one exit (128), a source through FS, a single STOSW
+ * straddling into RAM, a source that faults - end with the registers, the
+ * RAM bytes and the faults a CPU gives. */
+struct hx_str_regs {
+	uint64_t rdi, rsi, rcx;
+};
+void hx_str_stosb(void *p, uint64_t n, struct hx_str_regs *r);
+void hx_str_fs_movsb(void *dst, uint64_t n, struct hx_str_regs *r, const void *src);
+void hx_str_stosw1(void *p, uint64_t n, struct hx_str_regs *r);
+
+struct str_arg {
+	void (*fn)(void *, uint64_t, struct hx_str_regs *);
+	void *p;
+	uint64_t n;
+	const void *src;
+	struct hx_str_regs r;
+};
+static void str_fn(void *p)
+{
+	struct str_arg *a = p;
+	if (a->src)
+		hx_str_fs_movsb(a->p, a->n, &a->r, a->src);
+	else
+		a->fn(a->p, a->n, &a->r);
+}
+
+HX_TEST(long_stores_nonram)
+{
+	uint8_t *r0 = hx_pages[6], *r2 = hx_pages[7];
+	uint8_t *w0 = hx_map4k(16, pa(r0), HX_PTE_P | HX_PTE_W);
+	uint8_t *w1 = hx_map4k(17, hx_nonram_page(), HX_PTE_P | HX_PTE_W);
+	hx_map4k(18, pa(r2), HX_PTE_P | HX_PTE_W);
+	uint8_t *np = hx_map4k(19, 0, 0); /* not present */
+	uint64_t fs = rdmsr(MSR_FS_BASE);
+	struct fault f;
+	char fs_str[24];
+	memset(r0, 0xa1, 4096);
+	memset(r2, 0xc3, 4096);
+	for (unsigned i = 0; i < 64; i++)
+		r0[i] = (uint8_t)(0x40 + i);
+	static const struct {
+		const char *what;
+		int kind; /* 0 STOSB, 1 FS MOVSB, 2 STOSW */
+		int start; /* from the start of W1 */
+		uint64_t n;
+		int src; /* FS base: 0 W0 (RAM), 1 the not-present page */
+	} c[] = {
+		{ "REP STOSB of 300 bytes, 100 in RAM then 200 not", 0, -100, 300, 0 },
+		{ "REP STOSB of 1000 bytes into not RAM", 0, 0, 1000, 0 },
+		{ "REP MOVSB of 40 bytes from FS:10 into not RAM", 1, 0x20, 40, 0 },
+		{ "STOSW at the last byte of not RAM", 2, 4095, 1, 0 },
+		{ "REP MOVSB from a not-present FS page into not RAM", 1, 0x20, 8, 1 },
+	};
+	for (unsigned i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct str_arg a = { 0 };
+		a.p = w1 + c[i].start;
+		a.n = c[i].n;
+		a.fn = c[i].kind == 2 ? hx_str_stosw1 : hx_str_stosb;
+		if (c[i].kind == 1) {
+			wrmsr(MSR_FS_BASE, c[i].src ? (uint64_t)np : (uint64_t)w0);
+			a.src = (const void *)0x10;
+		}
+		bool hit = catch_fault(str_fn, &a, &f);
+		wrmsr(MSR_FS_BASE, fs);
+		int64_t rdi = (int64_t)(a.r.rdi - (uint64_t)w1);
+		if (hit && f.vector == EXC_PF)
+			say("%s: #PF(%llx) at FS+%llx", c[i].what, (unsigned long long)f.error_code,
+			    (unsigned long long)(f.cr2 - (uint64_t)np));
+		else
+			say("%s: %s; RDI W1%+lld, RCX %llu, RSI %llx", c[i].what, fault_str(fs_str, sizeof(fs_str), hit, &f),
+			    (long long)rdi, c[i].kind == 2 ? 0ull : (unsigned long long)a.r.rcx,
+			    c[i].kind == 1 ? (unsigned long long)a.r.rsi : 0ull);
+	}
+	/* The RAM around W1: what the first store left below it, the STOSW's
+	 * second byte above it; every other byte as it was. */
+	unsigned ram_5a = 0, ram_other = 0;
+	for (unsigned i = 0; i < 4096; i++) {
+		uint8_t want = i >= 4096 - 100 ? 0x5a : i < 64 ? (uint8_t)(0x40 + i) : 0xa1;
+		ram_5a += i >= 4096 - 100 && r0[i] == 0x5a;
+		ram_other += r0[i] != want;
+	}
+	say("RAM below: %u bytes 5a, %u other bytes changed; RAM above starts %02x %02x", ram_5a, ram_other, r2[0],
+	    r2[1]);
+	CHECK(ram_5a == 100 && ram_other == 0 && r2[0] == 0x7b && r2[1] == 0xc3, "RAM around the not-RAM page");
+	hx_window_off();
+}
+
 /* --- 11. reserved bits in L1's EPT table entries (misconfigurations) -------- */
 HX_TEST(ept12_reserved_bits)
 {
