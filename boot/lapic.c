@@ -21,8 +21,6 @@
 #define XAPIC_IRR 0x200
 #define XAPIC_ESR 0x280
 #define XAPIC_LVT_CMCI 0x2f0
-#define XAPIC_ICR_LOW 0x300
-#define XAPIC_ICR_HIGH 0x310
 #define XAPIC_LVT_TIMER 0x320
 #define XAPIC_LVT_THERMAL 0x330
 #define XAPIC_LVT_PERF 0x340
@@ -35,7 +33,6 @@
 #define MSR_TSC_DEADLINE 0x6e0
 #define LVT_TIMER_DEADLINE (2u << 17)
 #define X2APIC_MSR_ID 0x802
-#define X2APIC_MSR_ICR 0x830
 #define LVT_MASKED (1u << 16)
 
 /* Where the xAPIC's registers are now (the CPU's IA32_APIC_BASE: when

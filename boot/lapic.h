@@ -22,6 +22,11 @@
 #define ICR_LEVEL (1u << 15)
 #define ICR_BUSY (1u << 12) /* xAPIC delivery status */
 
+/* The ICR: xAPIC register offsets, x2APIC MSR (SDM 3A 11.4.1, 11.12.1.2). */
+#define XAPIC_ICR_LOW 0x300
+#define XAPIC_ICR_HIGH 0x310
+#define X2APIC_MSR_ICR 0x830
+
 /* The APIC ID of the calling CPU (x2APIC: 32 bits; xAPIC: 8). */
 uint32_t lapic_id(void);
 /* Sends icr_low to the CPU with APIC ID dest; false when the xAPIC did not

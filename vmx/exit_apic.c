@@ -33,9 +33,6 @@
 #include "vmx/vmcs.h"
 #include "vmx/vmx.h"
 
-#define XAPIC_ICR_LOW 0x300
-#define XAPIC_ICR_HIGH 0x310
-#define X2APIC_MSR_ICR 0x830
 #define ICR_DEST_LOGICAL (1u << 11)
 
 int apic_trap_init(struct vm *vm)

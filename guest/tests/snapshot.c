@@ -10,6 +10,7 @@
  * a second time (like setjmp): everything this code has done since is
  * undone - memory, registers, its own failure counters.  So what must
  * survive a restore travels in the restore's value (RCX on return). */
+#include "guest/apic.h"
 #include "guest/kernel.h"
 #include "guest/nestor.h"
 #include "guest/test.h"
@@ -355,7 +356,7 @@ static const struct {
 	{ 0x3e0, 0x3, 0xb },	     /* divide by 16, then by 1 */
 	{ 0x380, 0x7fffffff, 0 },	     /* initial count: counting, then stopped */
 };
-#define APIC_REG(off) (*(volatile uint32_t *)(0xfee00000ull + (off)))
+#define APIC_REG(off) (*(volatile uint32_t *)(APIC_BASE + (off)))
 
 TEST(snapshot, apic_state)
 {
