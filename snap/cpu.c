@@ -36,7 +36,8 @@ struct cpu_snapshot {
 	bool init_held;       /* an INIT held for its VMX root operation */
 	bool xsave;           /* fpu holds an XSAVE image (else FXSAVE) */
 	uint64_t xcr0;
-	struct mtrr_state mtrr; /* the guest's (virtual) MTRRs */
+	struct mtrr_state mtrr;     /* this vCPU's (virtual) MTRRs */
+	struct mtrr_state ept_mtrr; /* those the EPT's memory types followed */
 	uint64_t apic_gpa;      /* where the guest put its xAPIC */
 	struct lapic_state apic; /* its registers (the guest owns the local APIC) */
 	struct nested_snapshot vmx;
@@ -100,7 +101,8 @@ void snap_cpu_save(struct vcpu *v, struct cpu_snapshot *c)
 		c->msr[c->nmsrs] = msrs[i];
 		c->msr_val[c->nmsrs++] = val;
 	}
-	c->mtrr = v->vm->mtrr;
+	c->mtrr = v->mtrr;
+	c->ept_mtrr = v->vm->mtrr;
 	c->apic_gpa = v->vm->apic_gpa;
 	lapic_save(&c->apic);
 	c->cr2 = read_cr2();
@@ -140,10 +142,11 @@ int snap_cpu_restore(struct vcpu *v, const struct cpu_snapshot *c)
 		if (wrmsr_safe(c->msr[i], c->msr_val[i]))
 			pr_warn("snapshot: MSR 0x%x could not be put back\n", c->msr[i]);
 	}
-	if (memcmp(&v->vm->mtrr, &c->mtrr, sizeof(c->mtrr)) || v->vm->apic_gpa != c->apic_gpa) {
+	v->mtrr = c->mtrr;
+	if (memcmp(&v->vm->mtrr, &c->ept_mtrr, sizeof(c->ept_mtrr)) || v->vm->apic_gpa != c->apic_gpa) {
 		/* Memory types and the xAPIC's place as at the snapshot: the EPT
 		 * is made again (and protected again, snap_ept_rebuilt). */
-		v->vm->mtrr = c->mtrr;
+		v->vm->mtrr = c->ept_mtrr;
 		v->vm->apic_gpa = c->apic_gpa;
 		v->vm->apic_absent = c->apic_gpa == v->vm->apic_real ? ~0ull : v->vm->apic_real;
 		if (ept_rebuild(v->vm))

@@ -82,7 +82,7 @@ int apic_base_write(struct vcpu *v, uint64_t val)
 	pr_info("guest moves its xAPIC to 0x%llx (the real one stays at 0x%llx)\n", (unsigned long long)base,
 		(unsigned long long)vm->apic_real);
 	/* Back to the plain identity map, then the pages moved. */
-	if (vm_ept_rebuild(v, true))
+	if (vm_ept_rebuild(v, NULL, true))
 		vm_end_run(v, true, "out of pool memory rebuilding the EPT");
 	return 0;
 }

@@ -10,6 +10,7 @@
  *    (RDMSR/WRMSR with exception fixup) and gives the guest its answer. */
 #include "boot/fixup.h"
 #include "lib/log.h"
+#include "lib/string.h"
 #include "lib/x86.h"
 #include "nested/nested.h"
 #include "vmx/ept.h"
@@ -97,7 +98,7 @@ int guest_msr_read(struct vcpu *v, uint32_t msr, uint64_t *val)
 	if (msr == MSR_IA32_APIC_BASE)
 		return apic_base_read(v, val);
 	if (mtrr_is_msr(msr))
-		return mtrr_msr_read(&v->vm->mtrr, msr, val);
+		return mtrr_msr_read(&v->mtrr, msr, val);
 	return rdmsr_safe(msr, val) ? -1 : 0;
 }
 
@@ -113,12 +114,12 @@ int guest_msr_write(struct vcpu *v, uint32_t msr, uint64_t val)
 	if (msr == 0x830 && v->vm->apic_trap)
 		return apic_x2apic_icr_write(v, val);
 	if (mtrr_is_msr(msr)) {
-		/* Virtual: the EPT's memory types follow them, the real MTRRs
-		 * (Nestor's own memory types) never change. */
-		uint64_t old;
-		if (mtrr_msr_read(&v->vm->mtrr, msr, &old) || mtrr_msr_write(&v->vm->mtrr, msr, val))
+		/* Virtual, per vCPU: the EPT's memory types follow the last
+		 * vCPU to write its own; the real MTRRs (Nestor's own memory
+		 * types) never change. */
+		if (mtrr_msr_write(&v->mtrr, msr, val))
 			return -1;
-		if (old != val && vm_ept_rebuild(v, false))
+		if (memcmp(&v->mtrr, &v->vm->mtrr, sizeof(v->mtrr)) && vm_ept_rebuild(v, &v->mtrr, false))
 			vm_end_run(v, true, "out of pool memory rebuilding the EPT");
 		return 0;
 	}

@@ -123,9 +123,10 @@ bool guest_init_below(void);
  * and work done by stopped vCPU t on its own CPU, finished on return. */
 bool vm_others_stopped_whole(struct vcpu *v);
 void vm_run_on(struct vcpu *t, void (*work)(struct vcpu *t, void *arg), void *arg);
-/* ept_rebuild with the other vCPUs stopped and flushed after; their shadow
+/* ept_rebuild with the other vCPUs stopped and flushed after, under the
+ * memory types of `types` when not NULL (copied to vm->mtrr); their shadow
  * EPTs (and ours) dropped too when drop_shadows. */
-int vm_ept_rebuild(struct vcpu *v, bool drop_shadows);
+int vm_ept_rebuild(struct vcpu *v, const struct mtrr_state *types, bool drop_shadows);
 /* An NMI for the guest context running on v's CPU (the level running, or
  * held for its hypervisor): delivered at the next entry. */
 void vcpu_nmi_arrived(struct vcpu *v);

@@ -247,13 +247,15 @@ void vcpu_take_requests(struct vcpu *v)
 	}
 }
 
-int vm_ept_rebuild(struct vcpu *v, bool drop_shadows)
+int vm_ept_rebuild(struct vcpu *v, const struct mtrr_state *types, bool drop_shadows)
 {
 	/* The tables are remade under the same root: no other vCPU may walk
 	 * them meanwhile, and none may keep a translation of before. */
 	bool smp = v->vm->ncpus > 1;
 	if (smp)
 		vm_stop_others(v, 1000);
+	if (types)
+		v->vm->mtrr = *types;
 	int r = ept_rebuild(v->vm);
 	if (!r && drop_shadows)
 		nested_drop_shadows(v);

@@ -140,6 +140,10 @@ struct vcpu {
 	void (*volatile pause_work)(struct vcpu *v, void *arg);
 	void *volatile pause_arg;
 
+	/* This vCPU's MTRRs (virtual, vmx/mtrr.h): each CPU has its own (SDM
+	 * Vol. 3A 12.11.8); the EPT's memory types follow vm->mtrr. */
+	struct mtrr_state mtrr;
+
 	/* Bochs shutdown-port sequence seen so far on port 0x8900. */
 	unsigned shutdown_match;
 
@@ -165,7 +169,9 @@ struct vm {
 	uint64_t *ones_pt, *ones_pd, *ones_pdpt; /* shared EPT tables of ones (vmx/ept.c) */
 	struct region_set guest_ram; /* RAM the guest may use */
 	struct region_set hidden;    /* Nestor's memory, absent from the guest */
-	struct mtrr_state mtrr;      /* the guest's MTRRs (virtual, vmx/mtrr.h) */
+	/* The MTRRs the EPT's memory types follow: those of the vCPU that
+	 * wrote its own last (an OS writes the same on every CPU). */
+	struct mtrr_state mtrr;
 	struct mtrr_state mtrr_boot; /* the machine's, as at boot: never changed */
 	uint64_t ept_top; /* EPT identity-maps [0, ept_top) */
 	/* The xAPIC (vmx/apic.c): where it really is, where the guest put it,

@@ -114,6 +114,7 @@ static __attribute__((noreturn)) void vm_run_ap(void *ctx, unsigned index)
 	/* The AP as after power-up (an INIT keeps IA32_PAT: vcpu_reset). */
 	vmwrite(VMCS_GUEST_IA32_PAT, 0x0007040600070406ull);
 	vcpu_reset(v, false);
+	mtrr_read(&v->mtrr); /* this CPU's, as the firmware left them */
 	v->parked = true;
 	vm->vcpus[index] = v;
 	pr_debug("CPU %u (APIC ID %u): vCPU %u waits for SIPI\n", index, this_cpu()->apic_id, index);
@@ -157,6 +158,7 @@ void vm_run(const struct mb2_info *mb, unsigned level)
 	if (mem.snap_end > mem.snap_start && snap_init(vm, mem.snap_start, mem.snap_end - mem.snap_start))
 		fail("snapshots", "snap_pool= is too small for its own bookkeeping, or Nestor's pool is exhausted");
 	v->vm = vm;
+	v->mtrr = vm->mtrr;
 	vm->vcpu0 = v;
 	vm->vcpus[0] = v;
 	vm->ncpus = smp_ncpus();

@@ -997,6 +997,86 @@ TEST(smp, mtrr_while_running)
 	teardown();
 }
 
+/* --- smp.mtrr_per_cpu --------------------------------------------------------
+ * Every logical processor has MTRRs of its own (SDM Vol. 3A 12.11.8: the
+ * OS keeps them consistent by writing each CPU's): a write on one CPU is not
+ * seen on another.  The PHYSBASE of a free variable pair (mask V = 0, so no
+ * memory type changes) is written on cpu0, then on the AP; each reads both. */
+static uint32_t mtrr_msr;
+static uint64_t mtrr_ap_val, mtrr_ap_write;
+
+static void mtrr_ap_read(unsigned idx)
+{
+	(void)idx;
+	mtrr_ap_val = rdmsr(mtrr_msr);
+}
+
+static void mtrr_ap_put(unsigned idx)
+{
+	(void)idx;
+	wrmsr(mtrr_msr, mtrr_ap_write);
+	mtrr_ap_val = rdmsr(mtrr_msr);
+}
+
+static bool mtrr_on_ap(unsigned i, void (*fn)(unsigned))
+{
+	post(i, fn);
+	bool ok = wait_done(i);
+	CHECK(ok, "cpu%u did not answer within %u ms", i, CMD_MS);
+	return ok;
+}
+
+TEST(smp, mtrr_per_cpu)
+{
+	if (!setup())
+		return;
+	unsigned ap = 0;
+	for (unsigned i = 1; i < ncpus && !ap; i++)
+		if (cpus[i].up)
+			ap = i;
+	if (!ap || !(cpuid(1, 0).edx & (1u << 12))) {
+		say("no application processor or no MTRRs");
+		teardown();
+		return;
+	}
+	unsigned vcnt = rdmsr(0xfe) & 0xff, pair = vcnt;
+	for (unsigned i = 0; i < vcnt; i++)
+		if (!(rdmsr(0x201 + 2 * i) & (1u << 11))) {
+			pair = i;
+			break;
+		}
+	if (pair == vcnt) {
+		say("no free variable MTRR");
+		teardown();
+		return;
+	}
+	mtrr_msr = 0x200 + 2 * pair;
+	uint64_t bsp_old = rdmsr(mtrr_msr);
+	if (!mtrr_on_ap(ap, mtrr_ap_read))
+		return;
+	uint64_t ap_old = mtrr_ap_val;
+	say("PHYSBASE%u: cpu0 reads %016llx, cpu%u reads %016llx", pair, (unsigned long long)bsp_old, ap,
+	    (unsigned long long)ap_old);
+	wrmsr(mtrr_msr, 0x5000006);
+	if (!mtrr_on_ap(ap, mtrr_ap_read))
+		return;
+	say("after cpu0 wrote 5000006: cpu0 reads %016llx, cpu%u reads %016llx", (unsigned long long)rdmsr(mtrr_msr),
+	    ap, (unsigned long long)mtrr_ap_val);
+	CHECK(mtrr_ap_val == ap_old, "cpu0's write reached cpu%u", ap);
+	mtrr_ap_write = 0x7000005;
+	if (!mtrr_on_ap(ap, mtrr_ap_put))
+		return;
+	say("after cpu%u wrote 7000005: cpu0 reads %016llx, cpu%u reads %016llx", ap,
+	    (unsigned long long)rdmsr(mtrr_msr), ap, (unsigned long long)mtrr_ap_val);
+	CHECK(rdmsr(mtrr_msr) == 0x5000006, "cpu%u's write reached cpu0", ap);
+	wrmsr(mtrr_msr, bsp_old);
+	mtrr_ap_write = ap_old;
+	if (!mtrr_on_ap(ap, mtrr_ap_put))
+		return;
+	CHECK(rdmsr(mtrr_msr) == bsp_old && mtrr_ap_val == ap_old, "PHYSBASE%u not restored", pair);
+	teardown();
+}
+
 /* --- smp.init_restart -------------------------------------------------- */
 static void heartbeat_work(unsigned idx)
 {
