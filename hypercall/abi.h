@@ -77,6 +77,9 @@ enum nestor_hypercall {
 				    * operation and the INIT is held for it (an INIT
 				    * exit of its guest, or acting at its VMXOFF);
 				    * RBX = 0: it is not, the asking level resets it */
+	NESTOR_HC_BIOS_INT15 = 12, /* -> RBX = the BIOS's INT 15h vector (segment << 16
+				    * | offset) before this Nestor hooked it (vmx/bios.c);
+				    * NESTOR_ENOENT when it did not */
 };
 #define NESTOR_STATS_TOTAL 0xffffffffu
 #define NESTOR_SNAP_DEFAULT 0u
@@ -93,7 +96,7 @@ enum nestor_hypercall_error {
 	NESTOR_EPERM = -4,  /* called from CPL > 0 */
 	NESTOR_ENOMEM = -5, /* out of pool memory, or too many levels */
 	NESTOR_ENOSPC = -6, /* the snapshot pool cannot hold it (or 8 snapshots kept, or no pool) */
-	NESTOR_ENOENT = -7, /* no snapshot with that id */
+	NESTOR_ENOENT = -7, /* no snapshot with that id; no INT 15h hook */
 	NESTOR_EBUSY = -8,  /* cannot snapshot now (the caller's guest's VMX is delegated to us) */
 };
 

@@ -6,6 +6,7 @@
 #include "snap/snap.h"
 #include "lib/log.h"
 #include "lib/string.h"
+#include "vmx/bios.h"
 #include "vmx/exits.h"
 #include "vmx/guest_mem.h"
 #include "vmx/vmcs.h"
@@ -141,6 +142,14 @@ void exit_vmcall(struct vcpu *v)
 		status = NESTOR_EPERM;
 	} else {
 		switch (fn) {
+		case NESTOR_HC_BIOS_INT15: {
+			uint32_t vec;
+			if (bios_int15_vector(v->vm, &vec))
+				status = NESTOR_ENOENT;
+			else
+				v->gpr[RBX] = vec;
+			break;
+		}
 		case NESTOR_HC_VERSION:
 			v->gpr[RBX] = NESTOR_ABI_VERSION;
 			v->gpr[RCX] = v->vm->level;

@@ -37,14 +37,23 @@ unsigned guest_memory_map(const struct vm *vm, const struct mb2_info *mb, struct
 			out[n++] = *e;
 			continue;
 		}
-		/* Available RAM is cut where Nestor's memory lies in it. */
-		struct region_set rs;
-		rs_clear(&rs);
-		rs_add(&rs, e->base, e->base + e->len);
+		/* Available RAM is cut where Nestor's memory lies in it, which
+		 * is reserved (a hole could be taken for a device's registers). */
+		struct region_set ram, hid;
+		rs_clear(&ram);
+		rs_clear(&hid);
+		rs_add(&ram, e->base, e->base + e->len);
 		for (unsigned h = 0; h < vm->hidden.n; h++)
-			rs_remove(&rs, vm->hidden.r[h].start, vm->hidden.r[h].end);
-		for (unsigned k = 0; k < rs.n && n < max; k++)
-			out[n++] = (struct mb2_mmap_entry){ rs.r[k].start, rs.r[k].end - rs.r[k].start, e->type };
+			rs_remove(&ram, vm->hidden.r[h].start, vm->hidden.r[h].end);
+		rs_add(&hid, e->base, e->base + e->len);
+		for (unsigned k = 0; k < ram.n; k++)
+			rs_remove(&hid, ram.r[k].start, ram.r[k].end);
+		for (unsigned a = 0, h = 0; (a < ram.n || h < hid.n) && n < max;) {
+			bool take_ram = h == hid.n || (a < ram.n && ram.r[a].start < hid.r[h].start);
+			const struct region *r = take_ram ? &ram.r[a++] : &hid.r[h++];
+			out[n++] = (struct mb2_mmap_entry){ r->start, r->end - r->start,
+							    take_ram ? e->type : MB2_MEM_RESERVED };
+		}
 	}
 	return n;
 }

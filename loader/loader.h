@@ -42,8 +42,9 @@ uint64_t layout_alloc_top(struct guest_layout *l, uint64_t size, uint64_t align,
 /* Claims [start, end) if it is entirely free guest RAM; -1 otherwise. */
 int layout_claim(struct guest_layout *l, uint64_t start, uint64_t end);
 
-/* The guest's memory map: the machine's, without Nestor's memory.  Multiboot
- * memory types are the e820 types, so it serves every protocol.  Returns
+/* The guest's memory map: the machine's, with Nestor's memory reserved
+ * instead of available.  Multiboot memory types are the e820 types, so it
+ * serves every protocol (and INT 15h E820, vmx/bios.c).  Returns
  * the number of entries written (at most max). */
 unsigned guest_memory_map(const struct vm *vm, const struct mb2_info *mb, struct mb2_mmap_entry *out, unsigned max);
 

@@ -1,5 +1,6 @@
 /* ept.c - builds and edits the EPT of Nestor's guest (SDM Vol. 3C, 28.3). */
 #include "vmx/ept.h"
+#include "vmx/bios.h"
 #include "boot/platform.h"
 #include "lib/log.h"
 #include "mm/mm.h"
@@ -66,7 +67,7 @@ int ept_build(struct vm *vm)
 	}
 	vm->eptp = virt_to_phys(vm->ept_pml4) | EPTP_MT_WB | EPTP_WALK_4;
 	/* Pages the guest moved (its APIC): after every build. */
-	return apic_ept_overrides(vm);
+	return apic_ept_overrides(vm) || bios_ept_overrides(vm);
 }
 
 /* The table under entry e at level `shift`, made if needed: a large page
@@ -99,18 +100,6 @@ int ept_set_page(struct vm *vm, uint64_t gpa, uint64_t entry)
 			return -1;
 	t[(gpa >> 12) & 511] = entry;
 	return 0;
-}
-
-uint64_t *ept_pte(struct vm *vm, uint64_t gpa)
-{
-	uint64_t *t = vm->ept_pml4;
-	for (int shift = 39; shift > 12; shift -= 9) {
-		uint64_t e = t[(gpa >> shift) & 511];
-		if (!(e & EPT_RWX) || (e & EPT_LARGE) || ept_is_shared_ones(vm, e))
-			return NULL;
-		t = phys_to_virt(e & EPT_ADDR_MASK);
-	}
-	return &t[(gpa >> 12) & 511];
 }
 
 /* Non-existent memory above ept_top costs nothing per access: three shared

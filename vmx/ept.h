@@ -19,9 +19,6 @@ int ept_map_ones(struct vm *vm, uint64_t gpa);
  * non-existent memory above ept_top (never to be freed or edited). */
 bool ept_is_shared_ones(const struct vm *vm, uint64_t entry);
 
-/* The leaf entry for gpa, or NULL when gpa is not mapped by a 4 KiB entry. */
-uint64_t *ept_pte(struct vm *vm, uint64_t gpa);
-
 void ept_invalidate(struct vm *vm);
 
 /* Sets the 4 KiB leaf entry of gpa, splitting a large page or copying a

@@ -15,6 +15,7 @@
 #include "mm/mm.h"
 #include "snap/snap.h"
 #include "vmx/dump.h"
+#include "vmx/bios.h"
 #include "vmx/ept.h"
 #include "vmx/exits.h"
 #include "vmx/guest_mem.h"
@@ -350,6 +351,8 @@ void exit_ept_violation(struct vcpu *v)
 		ept_apic_write(v, v->vm->apic_real | (gpa & 0xfff));
 		return;
 	}
+	if ((q & (1u << 2)) && bios_exec_violation(v, gpa))
+		return; /* INT 15h, for the BIOS's memory map */
 	if (!is_hidden(v->vm, gpa)) {
 		if (snap_ept_fault(v, gpa, q))
 			return; /* copy-on-write: the page is saved and writable now */

@@ -144,6 +144,13 @@ struct vcpu {
 	 * Vol. 3A 12.11.8); the EPT's memory types follow vm->mtrr. */
 	struct mtrr_state mtrr;
 
+	/* An INT 15h size call (E801, AH=88h) the BIOS answers for this
+	 * vCPU: where it returns to, and which (vmx/bios.c). */
+	struct bios_call {
+		uint16_t ip, cs, ax;
+		bool armed;
+	} bios_call;
+
 	/* Bochs shutdown-port sequence seen so far on port 0x8900. */
 	unsigned shutdown_match;
 
@@ -188,6 +195,7 @@ struct vm {
 	struct vcpu *vcpus[MAX_CPUS];
 	unsigned ncpus;
 	struct snap_state *snap; /* snapshots (snap/), NULL without a pool */
+	struct bios_hook *bios;  /* INT 15h answered (vmx/bios.c), or NULL */
 	uint64_t hidden_accesses; /* guest accesses to Nestor's memory */
 };
 

@@ -14,6 +14,7 @@
 #include "loader/loader.h"
 #include "nested/internal.h"
 #include "mm/mm.h"
+#include "vmx/bios.h"
 #include "vmx/ept.h"
 #include "vmx/exits.h"
 #include "vmx/vm.h"
@@ -179,6 +180,11 @@ void vm_run(const struct mb2_info *mb, unsigned level)
 	struct load_options lo = { .format = config.guest_format, .boot_drive = config.boot_drive };
 	if (load_guest(vm, mb, &lo, &gs, err, sizeof(err)))
 		fail("cannot start the guest", err);
+	/* The BIOS's memory-map calls answered from the map the guest's boot
+	 * protocol gives (loader/). */
+	static struct mb2_mmap_entry map[MB2_MAX_MMAP];
+	if (bios_hook_init(vm, map, guest_memory_map(vm, mb, map, MB2_MAX_MMAP)))
+		fail("BIOS", "out of pool memory (raise mem=)");
 	vmx_load_guest_state(v, &gs);
 
 	uint64_t used, peak, total;

@@ -31,6 +31,7 @@
 #define PD_PAE0 0x13000
 #define PT_PAE 0x14000
 #define PD_PAE1 0x15000
+#define BIOS_MAP 0x16000
 #define PAGE_A 0x20000
 #define PAGE_B 0x21000
 #define LOW_START 0x5000
@@ -89,6 +90,7 @@ static void prepare(bool bios)
 {
 	uint64_t len = (uint64_t)(modes_tramp_end - modes_tramp_start);
 	memset(phys(LOW_START), 0, MT_BASE - LOW_START);
+	memset(phys(BIOS_MAP), 0, 0x1000);
 	memcpy(phys(MT_BASE), modes_tramp_start, len);
 	*(volatile uint16_t *)phys(V_RMIDT) = 0x3ff;
 	*p32(V_RMIDT + 2) = 0;
@@ -344,6 +346,110 @@ TEST(modes, legacy_16bit_and_real)
 			CHECK(recs[i].value >= 512 && recs[i].value <= 640, "INT 12h says %u KiB", recs[i].value);
 	if (!bios_int12())
 		env("no BIOS INT 12h handler: not called");
+}
+
+/* The memory map the BIOS gives through INT 15h (E820, E801, AH=88h),
+ * called in real mode by the trampoline: every way of learning it must
+ * agree with the boot loader's map, which at depth n keeps each level's
+ * memory out of the available RAM (issue 13: Xen reads E820 itself, and
+ * put its page tables in Nestor's memory). */
+struct e820 {
+	uint64_t base, len;
+	uint32_t type;
+} __attribute__((packed));
+
+/* The end of the run of available (or ACPI) RAM that starts at 1 MiB, in
+ * the boot loader's map: what E801 and AH=88h may count. */
+static uint64_t run_from_1m(void)
+{
+	uint64_t end = 0x100000;
+	for (bool grew = true; grew;) {
+		grew = false;
+		for (unsigned i = 0; i < boot_info.n_mmap; i++) {
+			const struct mb2_mmap_entry *e = &boot_info.mmap[i];
+			bool ram = e->type == MB2_MEM_AVAILABLE || e->type == MB2_MEM_ACPI_RECLAIMABLE;
+			if (ram && e->base <= end && e->base + e->len > end) {
+				end = e->base + e->len;
+				grew = true;
+			}
+		}
+	}
+	return end;
+}
+
+/* Whether a page keeps what is written to it (put back afterwards). */
+static bool page_keeps(uint64_t pa)
+{
+	volatile uint64_t *q = phys(pa + 0x7f8);
+	uint64_t before = *q, want = before ^ 0x5a5a5a5aa5a5a5a5ull;
+	*q = want;
+	bool kept = *q == want;
+	*q = before;
+	return kept;
+}
+
+TEST(modes, bios_memory_map)
+{
+	if (!bios_int12()) {
+		env("no BIOS INT 15h handler: not called");
+		return;
+	}
+	if (!run_trampoline())
+		return;
+	volatile uint8_t *m = phys(BIOS_MAP);
+	unsigned n = *(volatile uint32_t *)m;
+	const volatile struct e820 *e = (const volatile struct e820 *)(m + 0x100);
+	bool same = n == boot_info.n_mmap;
+	unsigned usable = 0, kept = 0;
+	for (unsigned i = 0; i < n; i++) {
+		env("E820 %u: [%016llx, %016llx) type %u", i, (unsigned long long)e[i].base,
+		    (unsigned long long)(e[i].base + e[i].len), e[i].type);
+		same = same && i < boot_info.n_mmap && e[i].base == boot_info.mmap[i].base &&
+		       e[i].len == boot_info.mmap[i].len && e[i].type == boot_info.mmap[i].type;
+		if (e[i].type != MB2_MEM_AVAILABLE || e[i].base < 0x100000 || e[i].base + e[i].len > (4ull << 30))
+			continue;
+		/* A page in each MiB of each range of RAM it offers, and its last. */
+		for (uint64_t a = e[i].base; a < e[i].base + e[i].len; a += 0x100000) {
+			usable++;
+			kept += page_keeps(a);
+		}
+		usable++;
+		kept += page_keeps(e[i].base + e[i].len - 0x1000);
+	}
+	env("E820 walk ended with EAX %08x EBX %08x CF %u", *(volatile uint32_t *)(m + 4),
+	    *(volatile uint32_t *)(m + 8), *(volatile uint16_t *)(m + 12) & 1);
+	say("E820: %s entries, the same as the boot loader's map: %s", n >= 3 ? "several" : "NOT ENOUGH",
+	    same ? "yes" : "NO");
+	CHECK(n >= 3 && same, "%u E820 entries, %u in the boot loader's map", n, boot_info.n_mmap);
+	say("E820 RAM above 1 MiB keeps what is written to it: %s", usable && kept == usable ? "yes" : "NO");
+	CHECK(usable && kept == usable, "%u of %u pages of E820 RAM kept a write", kept, usable);
+	env("%u pages probed", usable);
+
+	/* E801: KiB from 1 to 16 MiB, then 64 KiB blocks above (AX/BX, and
+	 * CX/DX); AH=88h: KiB above 1 MiB.  Neither may count past the RAM
+	 * the map gives from 1 MiB. */
+	const volatile uint16_t *w = (const volatile uint16_t *)m;
+	uint64_t run = run_from_1m();
+	env("E801: AX %04x BX %04x CX %04x DX %04x CF %u; AH=88h: AX %04x CF %u", w[8], w[9], w[10], w[11],
+	    w[12] & 1, w[13], w[14] & 1);
+	env("available RAM from 1 MiB up to %llx", (unsigned long long)run);
+	if (!(w[12] & 1)) {
+		uint64_t ab = w[9] ? (16ull << 20) + ((uint64_t)w[9] << 16) : 0x100000 + ((uint64_t)w[8] << 10);
+		uint64_t cd = w[11] ? (16ull << 20) + ((uint64_t)w[11] << 16) : 0x100000 + ((uint64_t)w[10] << 10);
+		say("E801 counts no more than the map: %s", ab <= run && cd <= run ? "yes" : "NO");
+		CHECK(ab <= run && cd <= run, "E801 says RAM up to %llx / %llx, the map %llx", (unsigned long long)ab,
+		      (unsigned long long)cd, (unsigned long long)run);
+	} else {
+		say("E801: not supported");
+	}
+	if (!(w[14] & 1)) {
+		uint64_t end = 0x100000 + ((uint64_t)w[13] << 10);
+		say("AH=88h counts no more than the map: %s", end <= run ? "yes" : "NO");
+		CHECK(end <= run, "AH=88h says RAM up to %llx, the map %llx", (unsigned long long)end,
+		      (unsigned long long)run);
+	} else {
+		say("AH=88h: not supported");
+	}
 }
 
 TEST(modes, paging32)

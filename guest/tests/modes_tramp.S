@@ -40,6 +40,7 @@
 #define PD32 0x10000            /* 32-bit paging: page directory */
 #define PDPT_PAE 0x12000        /* PAE: page-directory-pointer table */
 #define PDPT_BAD 0x12020        /* PAE: one with a reserved bit set */
+#define BIOS_MAP 0x16000        /* the BIOS's memory map (modes.c) */
 #define PAGE_A 0x20000          /* test pages */
 #define PAGE_B 0x21000
 
@@ -542,6 +543,66 @@ rm:
 	int $0x12
 	movzwl %ax, %eax
 	REC "env rm int 12h: base memory KiB", %eax
+	/* The BIOS's memory map (modes.c: bios_memory_map), into BIOS_MAP
+	 * (segment BIOS_MAP >> 4): the E820 entries from offset 0x100, 20
+	 * bytes each (at most 64), their count at 0 and the EAX, EBX and
+	 * flags of the call that ended the walk at 4, 8, 12; E801's AX, BX,
+	 * CX, DX and flags at 16..24; AH=88h's AX and flags at 26, 28. */
+	movw $(BIOS_MAP >> 4), %ax
+	movw %ax, %es
+	xorl %eax, %eax
+	movl %eax, %es:0
+	xorl %ebx, %ebx
+	movw $0x100, %di
+2:	movl $0xe820, %eax
+	movl $0x534d4150, %edx
+	movl $20, %ecx
+	int $0x15
+	pushfw
+	pushw %ax
+	movw $(BIOS_MAP >> 4), %ax
+	movw %ax, %es
+	popw %ax
+	popw %dx
+	movl %eax, %es:4
+	movl %ebx, %es:8
+	movw %dx, %es:12
+	testb $1, %dl                   /* CF: an error */
+	jnz 3f
+	cmpl $0x534d4150, %eax
+	jne 3f
+	incl %es:0
+	addw $20, %di
+	testl %ebx, %ebx
+	jz 3f
+	cmpl $64, %es:0
+	jb 2b
+3:	movw $0xe801, %ax
+	xorw %bx, %bx
+	xorw %cx, %cx
+	xorw %dx, %dx
+	int $0x15
+	pushfw
+	pushw %ax
+	movw $(BIOS_MAP >> 4), %ax
+	movw %ax, %es
+	popw %ax
+	movw %ax, %es:16
+	movw %bx, %es:18
+	movw %cx, %es:20
+	movw %dx, %es:22
+	popw %ax
+	movw %ax, %es:24
+	movb $0x88, %ah
+	int $0x15
+	pushfw
+	pushw %ax
+	movw $(BIOS_MAP >> 4), %ax
+	movw %ax, %es
+	popw %ax
+	movw %ax, %es:26
+	popw %ax
+	movw %ax, %es:28
 	xorw %ax, %ax                   /* the BIOS may have changed them */
 	movw %ax, %ds
 	movw %ax, %es
