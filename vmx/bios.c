@@ -25,7 +25,8 @@
  * What a guest can tell: the IVT's vector 15h, and E820's continuation
  * values (an index here; the BIOS numbers them its own way).  Callers in
  * virtual-8086 mode go to the BIOS unanswered; code that executes in the
- * hook page other than at HOOK and RETURN ends the hook (docs/nested.md). */
+ * hook page other than at HOOK and RETURN ends the hook: the page becomes
+ * executable and the vector the BIOS's again (docs/architecture.md). */
 #include "vmx/bios.h"
 #include "hypercall/abi.h"
 #include "hypercall/hypercall.h"
@@ -232,9 +233,12 @@ bool bios_exec_violation(struct vcpu *v, uint64_t gpa)
 	bool at_return = real && gpa == HOOK + RETURN_OFF && cs == HOOK_SEG && ip == RETURN_OFF && v->bios_call.armed;
 	if (!at_hook && !at_return) {
 		/* Code of the guest's own in the VGA window: it runs, as on the
-		 * CPU - and INT 15h is no longer answered. */
+		 * CPU - and INT 15h goes to the BIOS again, unanswered. */
 		pr_warn("guest executes at 0x%llx, in the page of the INT 15h hook: hook ended\n", (unsigned long long)gpa);
 		b->trap = false;
+		uint32_t ivt = 0;
+		if (gpa_read(v->vm, 0x15 * 4, &ivt, sizeof(ivt)) && ivt == HOOK_SEG << 16)
+			gpa_write(v->vm, 0x15 * 4, &b->bios_vector, sizeof(b->bios_vector));
 		int t = mtrr_type_of(&v->vm->mtrr, HOOK_PAGE, PAGE_SIZE);
 		if (ept_set_page(v->vm, HOOK_PAGE, HOOK_PAGE | EPT_RWX | ((uint64_t)(t < 0 ? MT_UC : t) << EPT_MT_SHIFT)))
 			vm_end_run(v, true, "out of pool memory ending the INT 15h hook");
