@@ -60,6 +60,10 @@ struct opts {
 	const char *accept; /* comma-separated reasons that pass (fault injection) */
 	const char *transcript_out;
 	const char *bochs;
+	const char *bochs_lines[8]; /* --bochs-line: more bochsrc lines */
+	int n_bochs_lines;
+	const char *pass_line, *fail_line; /* --pass-line / --fail-line: verdict by pattern */
+	regex_t pass_re, fail_re;
 };
 
 struct result {
@@ -95,7 +99,8 @@ static void usage(FILE *f)
 		"  --depth N          N Nestor levels under the guest (0: the guest alone)\n"
 		"  --depths LIST      run at each depth of LIST (e.g. 0,1) and compare transcripts\n"
 		"  --mb1              boot the guest by multiboot (version 1): GRUB's 'multiboot'\n"
-		"                     at depth 0, 'guest=multiboot' for the Nestor below it\n"
+		"                     (and 'module' for its modules) at depth 0, 'guest=multiboot'\n"
+		"                     for the Nestor below it; with -k, the first kernel\n"
 		"  --disk-guest       the guest is a hard-disk image whose first sector is a\n"
 		"                     boot sector: at depth 0 the BIOS boots it, at depth n it is\n"
 		"                     the top Nestor's module; the disk is attached in both cases\n"
@@ -103,7 +108,12 @@ static void usage(FILE *f)
 		"  --cpus N           processors in the machine, 1 to 8 (default 1): the bochsrc's\n"
 		"                     'cpu: count=N'; the BIOS starts them all and parks the\n"
 		"                     application processors (MP and ACPI MADT tables list them)\n"
-		"  --megs N           RAM in MiB (default 256)\n"
+		"  --megs N           RAM in MiB (default 256); above 2048, Bochs gets\n"
+		"                     'memory: guest=N, host=2048' (it refuses a larger 'megs:'):\n"
+		"                     a guest may then touch 2048 MiB of it at most\n"
+		"  --bochs-line TEXT  one more line for the bochsrc (repeatable, at most 8), e.g.\n"
+		"                     'cpuid: ...' or an MSR file 'cpu: msrs=FILE'\n"
+		"  --bochs PROGRAM    the Bochs binary (default 'bochs', from PATH)\n"
 		"  --timeout S        host seconds before the run is killed (default 120)\n"
 		"  --name NAME        run directory build/runs/NAME (default 'run')\n"
 		"  --dir DIR          run directory (overrides --name)\n"
@@ -111,6 +121,12 @@ static void usage(FILE *f)
 		"  --quiet            print only the verdict line\n"
 		"  --verdict guest|nestor  who decides: the guest's 'RESULT:' line (default),\n"
 		"                     or level 0's 'end of run' line (when there is no guest)\n"
+		"  --pass-line RE     for a guest that prints no 'RESULT:' line: it passes when\n"
+		"                     one of its lines matches the extended regular expression\n"
+		"                     RE, and fails when one matches --fail-line RE first; the\n"
+		"                     run is stopped 2 s after such a line (levels that did not\n"
+		"                     end by then are not required to)\n"
+		"  --fail-line RE     see --pass-line (either may be given alone)\n"
 		"  --expect-fail R    the run must fail with reason R (harness self-tests)\n"
 		"  --accept R1,R2..   the run passes when its reason is one of these (fault\n"
 		"                     injection: e.g. pass,nestor-fail - the guest passes or\n"
@@ -184,7 +200,7 @@ static void copy_file(const char *from, const char *to)
 
 /* linux0: the stack is a Linux kernel and its initrds, booted by GRUB's
  * own Linux loader (a depth-0 --linux run). */
-static void build_iso(const struct opts *o, const struct item *stack, int n, const char *dir, bool linux0)
+static void build_iso(const struct opts *o, const struct item *stack, int n, const char *dir, bool linux0, bool mb1)
 {
 	char path[4096], iso_dir[4096];
 	snprintf(iso_dir, sizeof(iso_dir), "%s/iso", dir);
@@ -200,8 +216,8 @@ static void build_iso(const struct opts *o, const struct item *stack, int n, con
 		snprintf(dst, sizeof(dst), "%s/boot/k%d", iso_dir, i);
 		copy_file(stack[i].file, dst);
 		/* GRUB boots the first kernel by multiboot (v1) only for a depth-0
-		 * --mb1 guest; Nestor itself is a multiboot2 kernel. */
-		bool v1 = o->mb1 && n == 1;
+		 * --mb1 guest (its modules too); Nestor is a multiboot2 kernel. */
+		bool v1 = mb1;
 		const char *cmd = i == 0 ? (v1 ? "multiboot" : "multiboot2") : (v1 ? "module" : "module2");
 		if (linux0 && i > 0) {
 			/* One "initrd" line names every initrd (GRUB concatenates them). */
@@ -252,8 +268,11 @@ static void write_bochsrc(const struct opts *o, const char *dir, const char *dis
 	 * but Linux reads some that every real Intel CPU has (IA32_MISC_ENABLE
 	 * in its decompressor, before it has exception handlers), so a Linux
 	 * run has Bochs read them as 0 (docs/linux.md), at every depth alike. */
+	if (o->megs > 2048)
+		fprintf(f, "memory: guest=%d, host=2048\n", o->megs);
+	else
+		fprintf(f, "megs: %d\n", o->megs);
 	fprintf(f,
-		"megs: %d\n"
 		"cpu: count=%d, model=%s, ips=10000000, reset_on_triple_fault=0, ignore_bad_msrs=%d\n"
 		"clock: sync=none, time0=946684800\n"
 		"romimage: file=/usr/share/bochs/BIOS-bochs-latest, options=fastboot\n"
@@ -270,13 +289,15 @@ static void write_bochsrc(const struct opts *o, const char *dir, const char *dis
 		"error: action=report\n"
 		"info: action=ignore\n"
 		"debug: action=ignore\n",
-		o->megs, o->cpus, o->cpu, o->linux_guest ? 1 : 0, dir, dir);
+		o->cpus, o->cpu, o->linux_guest ? 1 : 0, dir, dir);
 	if (disk)
 		fprintf(f, "ata0-master: type=disk, path=%s, mode=flat, cylinders=%d, heads=16, spt=63\n", disk,
 			disk_cylinders(disk));
 	if (!boot_disk)
 		fprintf(f, "ata0-%s: type=cdrom, path=%s/boot.iso, status=inserted\n", disk ? "slave" : "master", dir);
 	fprintf(f, "boot: %s\n", boot_disk ? "disk" : "cdrom");
+	for (int i = 0; i < o->n_bochs_lines; i++)
+		fprintf(f, "%s\n", o->bochs_lines[i]);
 	fclose(f);
 	snprintf(path, sizeof(path), "%s/debugger.rc", dir);
 	write_file(path, "c\nq\n", 4);
@@ -336,6 +357,32 @@ static char *read_serial(const char *path)
 
 #define LINUX_PANIC "Kernel panic - not syncing"
 #define STOPPED_LINUX_PANIC 2 /* run_bochs: *timed_out when Linux panicked */
+#define STOPPED_PATTERN 3     /* run_bochs: *timed_out after a --pass-line/--fail-line match */
+
+/* With --pass-line / --fail-line: the first guest line (not Nestor's) of
+ * the serial log that matches either; NULL when none does.  *failed says
+ * which, *len its length. */
+static const char *pattern_line(const struct opts *o, const char *serial, bool *failed, size_t *len)
+{
+	if (!o->pass_line && !o->fail_line)
+		return NULL;
+	for (const char *p = serial; *p;) {
+		const char *e = strchr(p, '\n');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		char line[1024];
+		snprintf(line, sizeof(line), "%.*s", (int)(l < sizeof(line) - 1 ? l : sizeof(line) - 1), p);
+		if (strncmp(line, "nestor[", 7) && strncmp(line, "nestor:", 7)) {
+			bool f = o->fail_line && !regexec(&o->fail_re, line, 0, NULL, 0);
+			if (f || (o->pass_line && !regexec(&o->pass_re, line, 0, NULL, 0))) {
+				*failed = f;
+				*len = l;
+				return p;
+			}
+		}
+		p += e ? l + 1 : l;
+	}
+	return NULL;
+}
 
 static void judge(const struct opts *o, int depth_known, int depth, const char *dir, int timed_out,
 		  struct result *r)
@@ -389,7 +436,14 @@ static void judge(const struct opts *o, int depth_known, int depth, const char *
 		p += e ? l + 1 : l;
 	}
 
-	if (!r->reason && !strcmp(o->verdict, "guest")) {
+	bool pat_failed = false;
+	size_t pat_len = 0;
+	const char *pat = r->reason ? NULL : pattern_line(o, serial, &pat_failed, &pat_len);
+	if (pat) {
+		r->reason = pat_failed ? "guest-fail" : "pass";
+		if (pat_failed)
+			snprintf(r->detail, sizeof(r->detail), "%.*s", (int)(pat_len < 200 ? pat_len : 200), pat);
+	} else if (!r->reason && !strcmp(o->verdict, "guest")) {
 		if (guest_result) {
 			if (!strncmp(guest_result, "RESULT: PASS", 12))
 				r->reason = "pass";
@@ -404,7 +458,8 @@ static void judge(const struct opts *o, int depth_known, int depth, const char *
 		r->reason = "pass";
 	}
 	/* Every Nestor level must have ended cleanly, bottom to top. */
-	if (r->reason && !strcmp(r->reason, "pass") && depth_known && ends_ok != depth) {
+	if (r->reason && !strcmp(r->reason, "pass") && depth_known && ends_ok != depth &&
+	    timed_out != STOPPED_PATTERN) {
 		r->reason = "nestor-no-end";
 		snprintf(r->detail, sizeof(r->detail), "%d of %d Nestor levels reported a clean end of run", ends_ok,
 			 depth);
@@ -414,7 +469,7 @@ static void judge(const struct opts *o, int depth_known, int depth, const char *
 		const char *e = p ? strchr(p, '\n') : NULL;
 		r->reason = "linux-panic";
 		snprintf(r->detail, sizeof(r->detail), "%.*s", p ? (int)(e ? e - p : 200) : 0, p ? p : "");
-	} else if (!r->reason || timed_out) {
+	} else if (!r->reason || timed_out == 1) {
 		const char *tf = strstr(blog, "exception with no resolution");
 		const char *pn = strstr(blog, ">>PANIC<<");
 		if (tf) {
@@ -462,7 +517,8 @@ static void run_bochs(const struct opts *o, const char *dir, int *timed_out, dou
 	pid_t pid = spawn(argv, out, 1);
 	long pos = 0;
 	*timed_out = 0;
-	double panic_seen = 0, last_look = start;
+	double stop_seen = 0, last_look = start;
+	int stop_why = 0;
 	for (;;) {
 		int st;
 		pid_t w = waitpid(pid, &st, WNOHANG);
@@ -471,18 +527,23 @@ static void run_bochs(const struct opts *o, const char *dir, int *timed_out, dou
 		if (o->stream)
 			stream_serial(serial, &pos);
 		/* A Linux that panicked never ends by itself: stop it two seconds
-		 * later (its backtrace gets out) instead of at the time limit. */
-		if (o->linux_guest && !panic_seen && now_seconds() - last_look > 1) {
+		 * later (its backtrace gets out) instead of at the time limit;
+		 * the same for a guest judged by a --pass-line/--fail-line. */
+		if ((o->linux_guest || o->pass_line || o->fail_line) && !stop_seen && now_seconds() - last_look > 1) {
 			last_look = now_seconds();
-			char *t = read_file(serial, NULL);
-			if (t && strstr(t, LINUX_PANIC))
-				panic_seen = last_look;
+			char *t = read_serial(serial);
+			bool f;
+			size_t l;
+			if (o->linux_guest && strstr(t, LINUX_PANIC))
+				stop_seen = last_look, stop_why = STOPPED_LINUX_PANIC;
+			else if (pattern_line(o, t, &f, &l))
+				stop_seen = last_look, stop_why = STOPPED_PATTERN;
 			free(t);
 		}
-		if (panic_seen && now_seconds() - panic_seen > 2) {
+		if (stop_seen && now_seconds() - stop_seen > 2) {
 			kill(-pid, SIGKILL);
 			waitpid(pid, &st, 0);
-			*timed_out = STOPPED_LINUX_PANIC;
+			*timed_out = stop_why;
 			break;
 		}
 		if (now_seconds() - start > o->timeout) {
@@ -529,7 +590,8 @@ static void run_one(const struct opts *o, const struct item *stack, int n, int d
 	/* A boot-sector guest alone is booted by the BIOS from its disk. */
 	int boot_disk = o->disk_guest && depth_known && depth == 0;
 	if (!boot_disk)
-		build_iso(o, stack, n, dir, o->linux_guest && depth_known && depth == 0);
+		build_iso(o, stack, n, dir, o->linux_guest && depth_known && depth == 0,
+			  o->mb1 && (!depth_known || depth == 0));
 	/* Each run boots its own copy of a disk: Bochs locks the image file. */
 	char disk[4096];
 	if (o->disk_guest) {
@@ -724,6 +786,8 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--megs")) {
 			NEED_ARG();
 			o.megs = parse_int(v, "--megs");
+			if (o.megs < 1)
+				die("--megs takes a size in MiB");
 		} else if (!strcmp(a, "--timeout")) {
 			NEED_ARG();
 			o.timeout = parse_int(v, "--timeout");
@@ -754,6 +818,19 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--bochs")) {
 			NEED_ARG();
 			o.bochs = v;
+		} else if (!strcmp(a, "--bochs-line")) {
+			NEED_ARG();
+			if (o.n_bochs_lines == (int)(sizeof(o.bochs_lines) / sizeof(o.bochs_lines[0])))
+				die("at most %d --bochs-line", (int)(sizeof(o.bochs_lines) / sizeof(o.bochs_lines[0])));
+			if (strchr(v, '\n'))
+				die("--bochs-line takes one line");
+			o.bochs_lines[o.n_bochs_lines++] = v;
+		} else if (!strcmp(a, "--pass-line")) {
+			NEED_ARG();
+			o.pass_line = v;
+		} else if (!strcmp(a, "--fail-line")) {
+			NEED_ARG();
+			o.fail_line = v;
 		} else {
 			usage(stderr);
 			die("unknown option '%s'", a);
@@ -761,6 +838,10 @@ int main(int argc, char **argv)
 	}
 	if (o.n_stack && o.have_guest)
 		die("give either -k kernels or --guest, not both");
+	if (o.pass_line && regcomp(&o.pass_re, o.pass_line, REG_EXTENDED | REG_NOSUB))
+		die("--pass-line: bad regular expression '%s'", o.pass_line);
+	if (o.fail_line && regcomp(&o.fail_re, o.fail_line, REG_EXTENDED | REG_NOSUB))
+		die("--fail-line: bad regular expression '%s'", o.fail_line);
 	if (!o.n_stack && !o.have_guest) {
 		usage(stderr);
 		die("nothing to run");
