@@ -39,6 +39,7 @@
 
 #define PROC_INTR_WINDOW (1u << 2)
 #define PROC_HLT (1u << 7)
+#define PROC_TPR_SHADOW (1u << 21)
 #define PROC_INVLPG (1u << 9)
 #define PROC_RDPMC (1u << 11)
 #define PROC_RDTSC (1u << 12)
@@ -113,7 +114,8 @@ enum vmcs_field {
 	HOST_FS_SEL = 0x0c08, HOST_GS_SEL = 0x0c0a, HOST_TR_SEL = 0x0c0c,
 
 	IO_BITMAP_A = 0x2000, IO_BITMAP_B = 0x2002, MSR_BITMAP = 0x2004, EXIT_MSR_STORE_ADDR = 0x2006,
-	EXIT_MSR_LOAD_ADDR = 0x2008, ENTRY_MSR_LOAD_ADDR = 0x200a, EPT_POINTER = 0x201a,
+	EXIT_MSR_LOAD_ADDR = 0x2008, ENTRY_MSR_LOAD_ADDR = 0x200a, VIRTUAL_APIC_ADDR = 0x2012,
+	APIC_ACCESS_ADDR = 0x2014, EPT_POINTER = 0x201a,
 	GUEST_PHYS_ADDR = 0x2400,
 	VMCS_LINK_PTR = 0x2800, GUEST_DEBUGCTL = 0x2802, GUEST_PAT = 0x2804, GUEST_EFER = 0x2806,
 	HOST_PAT = 0x2c00, HOST_EFER = 0x2c02,
@@ -121,7 +123,8 @@ enum vmcs_field {
 	PIN_CTLS = 0x4000, PROC_CTLS = 0x4002, EXCEPTION_BITMAP = 0x4004, PF_ERR_MASK = 0x4006,
 	PF_ERR_MATCH = 0x4008, CR3_TARGET_COUNT = 0x400a, EXIT_CTLS = 0x400c, EXIT_MSR_STORE_COUNT = 0x400e,
 	EXIT_MSR_LOAD_COUNT = 0x4010, ENTRY_CTLS = 0x4012, ENTRY_MSR_LOAD_COUNT = 0x4014,
-	ENTRY_INTR_INFO = 0x4016, ENTRY_EXC_ERR = 0x4018, ENTRY_INSN_LEN = 0x401a, PROC2_CTLS = 0x401e,
+	ENTRY_INTR_INFO = 0x4016, ENTRY_EXC_ERR = 0x4018, ENTRY_INSN_LEN = 0x401a, TPR_THRESHOLD = 0x401c,
+	PROC2_CTLS = 0x401e,
 	VM_INSN_ERROR = 0x4400, EXIT_REASON = 0x4402, EXIT_INTR_INFO = 0x4404, EXIT_INTR_ERR = 0x4406,
 	IDT_VEC_INFO = 0x4408, IDT_VEC_ERR = 0x440a, EXIT_INSN_LEN = 0x440c, EXIT_INSN_INFO = 0x440e,
 	GUEST_ES_LIMIT = 0x4800, GUEST_CS_LIMIT = 0x4802, GUEST_SS_LIMIT = 0x4804, GUEST_DS_LIMIT = 0x4806,
@@ -333,6 +336,10 @@ extern struct vm vm;
  * pages, 4 KiB pages around ept_probe) and VPID 1, MSR bitmaps (nothing
  * intercepted), no other exiting than the controls' defaults. */
 bool vm_setup(void);
+/* The virtual-APIC page vm_setup points VMCS at (TPR shadow, off). */
+extern uint8_t vm_vapic[4096];
+/* The APIC-access page it points VMCS at (virtualize APIC accesses, off). */
+extern uint8_t vm_apic_access[4096];
 void iret_to_self(void); /* IRET to the next instruction: ends any NMI blocking */
 bool vm_try_setup(void); /* vm_setup without a check: false when the CPU refuses */
 /* VMWRITE that must succeed (a failure is a failed check). */
@@ -377,7 +384,8 @@ void pic_mask_all(void);
 /* L2 code snippets (vmx_asm.S). */
 extern const char l2_vmcall[], l2_idle[], l2_cpuid[], l2_insns[], l2_insns_end[], l2_io[], l2_io_uncond[];
 extern const char l2_msr[], l2_cr[], l2_cr3_again[], l2_ud2[], l2_int3[], l2_pf[], l2_ept_rw[], l2_ept_x[];
-extern const char l2_self_nmi[], l2_self_nmi_sent[], l2_real[];
+extern const char l2_self_nmi[], l2_self_nmi_sent[], l2_real[], l2_cr8[], l2_cr8_below[], l2_apic_page[];
+extern const char l2_apic_page_write[], l2_apic_page_tpr[];
 extern const char l2_state[], l2_sti[], l2_iret[], l2_iret_done[], l2_loop[], l2_loop_end[], l2_hlt[];
 
 #endif

@@ -65,6 +65,14 @@ const char *vmcs12_check_controls(const struct vmcs12 *c, const struct check_env
 		return "I/O bitmap address not 4 KiB aligned or beyond the physical-address width";
 	if ((proc & PROC_USE_MSR_BITMAPS) && !page_addr_ok(V12(c, MSR_BITMAP), e))
 		return "MSR bitmap address not 4 KiB aligned or beyond the physical-address width";
+	/* TPR shadow without virtual-interrupt delivery (not offered): the
+	 * threshold is 4 bits (its check against VTPR reads memory: enter.c). */
+	if ((proc & PROC_TPR_SHADOW) && !page_addr_ok(V12(c, VIRTUAL_APIC_ADDR), e))
+		return "virtual-APIC address not 4 KiB aligned or beyond the physical-address width";
+	if ((proc & PROC_TPR_SHADOW) && (V12(c, TPR_THRESHOLD) & ~0xfull))
+		return "TPR threshold above 15";
+	if ((proc2 & PROC2_VIRT_APIC_ACCESS) && !page_addr_ok(V12(c, APIC_ACCESS_ADDR), e))
+		return "APIC-access address not 4 KiB aligned or beyond the physical-address width";
 	if (!(pin & PIN_NMI_EXITING) && (pin & PIN_VIRTUAL_NMIS))
 		return "virtual NMIs without NMI exiting";
 	if (!(pin & PIN_VIRTUAL_NMIS) && (proc & PROC_NMI_WINDOW))

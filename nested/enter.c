@@ -12,6 +12,7 @@
 #include "mm/mm.h"
 #include "nested/checks.h"
 #include "nested/internal.h"
+#include "snap/snap.h"
 #include "vmx/exits.h"
 #include "vmx/guest_mem.h"
 #include "vmx/vmcs.h"
@@ -93,6 +94,32 @@ static bool checks_needed(const struct nested *n)
 	return false;
 }
 
+/* The machine address of the virtual-APIC page, which the CPU reads and
+ * writes itself, past every EPT: the page of the VMCS12's level when it is
+ * memory that level may write, else a page of this vCPU's that stands in
+ * for it - never memory a level below hides - and reads all ones, as
+ * memory that is not there (what the L2 writes to it lasts until the next
+ * VM entry, where on a CPU it would be dropped).  0 when out of pool
+ * memory. */
+static uint64_t virtual_apic_machine(struct vcpu *v, struct nested *n, uint64_t gpa)
+{
+	uint64_t machine = ~0ull;
+	if (n->level <= 1) {
+		if (gpa_is_ram(v->vm, gpa, PAGE_SIZE))
+			machine = gpa;
+	} else {
+		struct xlate x;
+		if (nested_xlate(v, n->level, gpa, EPT_R | EPT_W, &x) == XL_OK && gpa_is_ram(v->vm, x.addr, PAGE_SIZE))
+			machine = x.addr & ~0xfffull;
+	}
+	if (machine != ~0ull)
+		return machine;
+	if (!n->apic_standin && !(n->apic_standin = page_alloc()))
+		return 0;
+	memset(n->apic_standin, 0xff, PAGE_SIZE);
+	return virt_to_phys(n->apic_standin);
+}
+
 /* What VMCS02 combines from VMCS12, L1's current values (l1: EFER, PAT,
  * DR7, DEBUGCTL) and L0's own needs.  VMCS02 is current. */
 static void prepare_derived(struct vcpu *v, struct nested *n, const uint64_t *l1, uint64_t cr0_mask01,
@@ -170,6 +197,30 @@ static void prepare_derived(struct vcpu *v, struct nested *n, const uint64_t *l1
 	}
 	if (proc2_12 & PROC2_XSAVES)
 		vmwrite(VMCS_XSS_EXIT_BITMAP, V12(c, XSS_EXIT_BITMAP));
+	/* TPR shadow: the CPU virtualizes L2's CR8 on L1's page and exits
+	 * "TPR below threshold", which L1 gets (SDM 29.1.2, 27.1.2). */
+	if (proc12 & PROC_TPR_SHADOW) {
+		uint64_t page = virtual_apic_machine(v, n, V12(c, VIRTUAL_APIC_ADDR));
+		if (!page)
+			vm_end_run(v, true, "out of pool memory for a virtual-APIC page");
+		vmwrite(VMCS_VIRTUAL_APIC_ADDR, page);
+		vmwrite(VMCS_TPR_THRESHOLD, V12(c, TPR_THRESHOLD));
+	}
+	/* APIC-access virtualization: accesses of L2 that reach the machine
+	 * page of L1's APIC-access address exit ("APIC access", to L1) or,
+	 * with TPR shadow, reach VTPR (SDM 29.4).  An address that is nothing
+	 * for L1 traps nothing: a page of ours no EPT maps. */
+	if (proc2_12 & PROC2_VIRT_APIC_ACCESS) {
+		struct xlate x;
+		uint64_t a = V12(c, APIC_ACCESS_ADDR);
+		if (nested_xlate(v, n->level, a, EPT_R, &x) == XL_OK)
+			a = x.addr & ~0xfffull;
+		else if (!n->apic_standin && !(n->apic_standin = page_alloc()))
+			vm_end_run(v, true, "out of pool memory for an APIC-access page");
+		else
+			a = virt_to_phys(n->apic_standin);
+		vmwrite(VMCS_APIC_ACCESS_ADDR, a);
+	}
 	/* L2 may itself be a level whose VMX we emulate (it delegated). */
 	if (n->level + 1 <= v->nlevels)
 		nested_shadow_update_controls(v, v->lv[n->level + 1]);
@@ -281,6 +332,23 @@ void nested_entry_failure(struct vcpu *v, struct nested *n, uint32_t reason, uin
 static bool probe_start(struct vcpu *v, struct nested *n);
 static bool entry_software_checks(struct vcpu *v, struct nested *n);
 
+/* SDM 26.2.1.1: with TPR shadow and neither APIC-access virtualization
+ * nor virtual-interrupt delivery (not offered), the TPR threshold may not
+ * exceed VTPR[7:4] - in memory, so checked at every entry.  (With APIC-
+ * access virtualization the entry virtualizes the TPR instead, and may
+ * exit at once: the CPU does that on VMCS02.) */
+static bool vtpr_ok(struct vcpu *v, const struct nested *n)
+{
+	const struct vmcs12 *c = n->vmcs12;
+	uint32_t proc = V12(c, PROC_BASED_CTLS);
+	if (!(proc & PROC_TPR_SHADOW) ||
+	    ((proc & PROC_SECONDARY_CTLS) && (V12(c, PROC_BASED_CTLS2) & PROC2_VIRT_APIC_ACCESS)))
+		return true;
+	uint8_t vtpr = 0;
+	level_read(v, n->level, V12(c, VIRTUAL_APIC_ADDR) + 0x80, &vtpr, 1);
+	return (V12(c, TPR_THRESHOLD) & 0xf) <= (unsigned)(vtpr >> 4);
+}
+
 void nested_vmentry(struct vcpu *v, struct nested *n, bool resume)
 {
 	if (!n->vmxon) {
@@ -302,6 +370,10 @@ void nested_vmentry(struct vcpu *v, struct nested *n, bool resume)
 	if (resume && !c->launch_state)
 		return vmx_fail(v, n, VMXERR_VMRESUME_NOT_LAUNCHED);
 	const char *why;
+	if (!vtpr_ok(v, n)) {
+		pr_debug("VM entry of level %u: invalid control (TPR threshold above VTPR)\n", n->level + 1);
+		return vmx_fail(v, n, VMXERR_ENTRY_INVALID_CONTROLS);
+	}
 	if (checks_needed(n)) {
 		struct check_env e = env();
 		n->checks_passed = false;
@@ -327,6 +399,15 @@ void nested_vmentry(struct vcpu *v, struct nested *n, bool resume)
 	}
 	bool nmi, held = nested_entering_held(v, n, &nmi);
 	prepare_vmcs02(v, n);
+	/* A copy-on-write snapshot saves the virtual-APIC page before the CPU
+	 * writes it, which no EPT stops. */
+	if (n->proc02 & PROC_TPR_SHADOW) {
+		uint64_t page = vmread(VMCS_VIRTUAL_APIC_ADDR);
+		if (!n->apic_standin || page != virt_to_phys(n->apic_standin))
+			snap_before_write(v->vm, page, PAGE_SIZE);
+		else
+			memset(n->apic_standin, 0xff, PAGE_SIZE);
+	}
 	n->timer02 = (uint32_t)vmread(VMCS_GUEST_PREEMPTION_TIMER);
 	n->guest_mode = true;
 	v->cur = n->level + 1;

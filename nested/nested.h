@@ -87,6 +87,7 @@ struct nested {
 	uint32_t timer02;
 
 	uint8_t *msr_bitmap02;  /* VMCS02's MSR bitmap: all ones */
+	void *apic_standin;     /* virtual-APIC page when L1's is not its RAM (enter.c) */
 	uint32_t proc02;        /* primary controls of VMCS02 as programmed */
 	unsigned nmi_pending02; /* NMIs L0 must inject into L2 */
 	/* L1 is stopped at the VMLAUNCH/VMRESUME that entered L2 while a

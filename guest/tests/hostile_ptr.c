@@ -96,5 +96,23 @@ HX_TEST(vmx_pointers_nonram)
 	rs = hx_run(l2_vmcall);
 	say("and back: %s", hx_exit_str(rs, l2_vmcall));
 	CHECK(rs == EXIT_VMCALL, "VMCALL exit expected");
+	/* The virtual-APIC page not in RAM (TPR shadow): the CPU reads VTPR
+	 * there and writes the L2's CR8 there itself, past every EPT - never
+	 * into a Nestor's memory (a page that stands in, all ones). */
+	if (rdmsr(0x48e) & (1ull << 53)) {
+		vm_ctl(PROC_CTLS, PROC_TPR_SHADOW, PROC_CR8_LOAD | PROC_CR8_STORE);
+		vmw(VIRTUAL_APIC_ADDR, n);
+		vmw(TPR_THRESHOLD, 0);
+		vm.r.rdx = 9;
+		vm.r.rsi = 1;
+		rs = hx_run(l2_cr8);
+		say("virtual-APIC page not in RAM: CR8 reads %llx; writing 9 and 1: %s", (unsigned long long)vm.r.rax,
+		    hx_exit_str(rs, l2_cr8));
+		env("CR8 read back after writing 9: %llx", (unsigned long long)vm.r.rbx);
+		CHECK(rs == EXIT_VMCALL && vm.r.rax == 0xf, "VMCALL exit and VTPR 0xf expected");
+		CHECK(*(volatile uint64_t *)(n + 0x80) == ~0ull, "the page reads %016llx",
+		      (unsigned long long)*(volatile uint64_t *)(n + 0x80));
+		vm_ctl(PROC_CTLS, 0, PROC_TPR_SHADOW);
+	}
 	hx_l2_end();
 }

@@ -281,6 +281,34 @@ l2_cr3_again:
 	vmcall
 	ud2
 
+/* CR8 under TPR shadow: read VTPR (RAX), write RDX (no exit at or above
+ * the threshold), read it back (RBX), write RSI (below: a trap-like exit
+ * after the write). */
+SNIPPET l2_cr8
+	movq %cr8, %rax
+	movq %rdx, %cr8
+	movq %cr8, %rbx
+	movq %rsi, %cr8
+	.globl l2_cr8_below
+l2_cr8_below:
+	movq %cr8, %rcx
+	vmcall
+	ud2
+
+/* The APIC-access page at RBX: read offset 0x20, write 0x300, then the
+ * TPR (0x80) read into RCX and written from RDX. */
+SNIPPET l2_apic_page
+	movl 0x20(%rbx), %eax
+	.globl l2_apic_page_write
+l2_apic_page_write:
+	movl %eax, 0x300(%rbx)
+	.globl l2_apic_page_tpr
+l2_apic_page_tpr:
+	movl 0x80(%rbx), %ecx
+	movl %edx, 0x80(%rbx)
+	vmcall
+	ud2
+
 /* PAT, EFER.SCE and DR7 written by the L2 itself (nothing intercepted). */
 SNIPPET l2_state
 	movl $0x277, %ecx

@@ -27,7 +27,6 @@ struct not_offered {
 static const struct not_offered not_offered[] = {
 	{ 0x480, 0x7fffffffull, "VMCS revision identifier: Nestor's VMCS12 layout" },
 	{ 0x48a, 0x3feull, "VMCS_ENUM highest field index: Nestor's VMCS12 layout" },
-	{ 0x482, A1(21), "TPR shadow" },
 	{ 0x482, A1(27), "monitor trap flag" },
 	{ 0x483, A1(12), "load IA32_PERF_GLOBAL_CTRL (exit)" },
 	{ 0x483, A1(28), "load CET state (exit)" },
@@ -35,7 +34,6 @@ static const struct not_offered not_offered[] = {
 	{ 0x484, A1(11), "deactivate dual-monitor treatment" },
 	{ 0x484, A1(13), "load IA32_PERF_GLOBAL_CTRL (entry)" },
 	{ 0x484, A1(20), "load CET state (entry)" },
-	{ 0x48b, A1(0), "virtualize APIC accesses" },
 	{ 0x48b, A1(4), "virtualize x2APIC mode" },
 	{ 0x48b, A1(8), "APIC-register virtualization" },
 	{ 0x48b, A1(9), "virtual-interrupt delivery" },

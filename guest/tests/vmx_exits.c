@@ -342,6 +342,117 @@ TEST(vmx_exits, cr)
 	vmx_end();
 }
 
+/* --- TPR shadow (SDM 29.1.1-29.1.2, 26.2.1.1) ---------------------------------------------- */
+static uint8_t vapic[4096] __attribute__((aligned(4096)));
+
+TEST(vmx_exits, tpr_shadow)
+{
+	if (!start())
+		return;
+	uint64_t true_proc = rdmsr(0x48e);
+	if (!(true_proc & ((uint64_t)PROC_TPR_SHADOW << 32))) {
+		say("no TPR shadow");
+		vmx_end();
+		return;
+	}
+	memset(vapic, 0, sizeof(vapic));
+	vapic[0x80] = 0x5a; /* VTPR: priority class 5 */
+	vm_ctl(PROC_CTLS, PROC_TPR_SHADOW, PROC_CR8_LOAD | PROC_CR8_STORE);
+	vm_at(l2_cr8, RFLAGS_FIXED);
+	/* Entry checks: address, threshold width, threshold against VTPR. */
+	const struct {
+		const char *what;
+		uint64_t addr, threshold;
+	} bad[] = {
+		{ "virtual-APIC address not 4 KiB aligned", pa(vapic) + 0x80, 3 },
+		{ "virtual-APIC address beyond the physical-address width", 1ull << 52, 0 },
+		{ "TPR threshold 0x13 (bits 31:4 set)", pa(vapic), 0x13 },
+		{ "TPR threshold 6 above VTPR[7:4] = 5", pa(vapic), 6 },
+	};
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		vmw(VIRTUAL_APIC_ADDR, bad[i].addr);
+		vmw(TPR_THRESHOLD, bad[i].threshold);
+		uint32_t rs = vm_go();
+		say("%s: %s", bad[i].what, rs == GO_FAILED ? vm.go.s : exit_name(rs));
+		CHECK(rs == GO_FAILED && vr_valid(&vm.go, 7), "expected VMfailValid(7)");
+	}
+	vmw(VIRTUAL_APIC_ADDR, pa(vapic));
+	vmw(TPR_THRESHOLD, 3);
+	vm.r.rdx = 4; /* class 4: not below 3 */
+	vm.r.rsi = 2; /* class 2: below */
+	uint32_t rs = vm_go();
+	say("CR8 reads %llx, then %llx after writing 4; writing 2: exit %u (%s), guest RIP +%ld, qualification %llx",
+	    (unsigned long long)vm.r.rax, (unsigned long long)vm.r.rbx, rs, exit_name(rs), rip_off(l2_cr8),
+	    (unsigned long long)vm.x.qual);
+	CHECK(rs == 43 && vm.r.rax == 5 && vm.r.rbx == 4 && vm.x.rip == pa(l2_cr8_below), "TPR below threshold");
+	check_no_event();
+	say("VTPR in the page: %02x (bits 3:0 cleared by the writes), bytes 0x81-0x83 %02x %02x %02x", vapic[0x80],
+	    vapic[0x81], vapic[0x82], vapic[0x83]);
+	CHECK(vapic[0x80] == 0x20, "VTPR %02x", vapic[0x80]);
+	/* L1 lowers the threshold; L2 goes on. */
+	vmw(TPR_THRESHOLD, 1);
+	rs = vm_go();
+	say("threshold 1: exit %u (%s), CR8 reads %llx", rs, exit_name(rs), (unsigned long long)vm.r.rcx);
+	CHECK(rs == EXIT_VMCALL && vm.r.rcx == 2, "VMCALL expected");
+	vmx_end();
+}
+
+/* --- APIC-access virtualization (SDM 29.4) ------------------------------------------------ */
+static uint8_t apic_access_page[4096] __attribute__((aligned(4096)));
+
+TEST(vmx_exits, apic_access)
+{
+	if (!start())
+		return;
+	if (!(rdmsr(0x48b) & (1ull << 32))) {
+		say("no APIC-access virtualization");
+		vmx_end();
+		return;
+	}
+	memset(apic_access_page, 0x11, sizeof(apic_access_page));
+	vm_ctl(PROC2_CTLS, 1u << 0, 0);
+	vmw(APIC_ACCESS_ADDR, pa(apic_access_page) + 0x400);
+	vm_at(l2_apic_page, RFLAGS_FIXED);
+	vm.r.rbx = pa(apic_access_page);
+	uint32_t rs = vm_go();
+	say("APIC-access address not 4 KiB aligned: %s", rs == GO_FAILED ? vm.go.s : exit_name(rs));
+	CHECK(rs == GO_FAILED && vr_valid(&vm.go, 7), "expected VMfailValid(7)");
+	vmw(APIC_ACCESS_ADDR, pa(apic_access_page));
+	/* Without TPR shadow every access exits, before it happens. */
+	for (unsigned i = 0; i < 3; i++) {
+		rs = vm_go();
+		say("access %u: exit %u (%s), qualification %llx, guest RIP +%ld", i, rs, exit_name(rs),
+		    (unsigned long long)vm.x.qual, rip_off(l2_apic_page));
+		CHECK(rs == 44, "APIC-access exit expected");
+		if (rs != 44)
+			break;
+		check_no_event();
+		vm_skip();
+	}
+	say("the page was not written: %02x %02x", apic_access_page[0x300], apic_access_page[0x80]);
+	CHECK(apic_access_page[0x300] == 0x11 && apic_access_page[0x80] == 0x11, "written");
+	/* With TPR shadow the TPR is VTPR in the virtual-APIC page, no exit. */
+	if (rdmsr(0x48e) & ((uint64_t)PROC_TPR_SHADOW << 32)) {
+		memset(vm_vapic, 0, sizeof(vm_vapic));
+		vm_vapic[0x80] = 0x30;
+		vm_ctl(PROC_CTLS, PROC_TPR_SHADOW, PROC_CR8_LOAD | PROC_CR8_STORE);
+		vmw(TPR_THRESHOLD, 2);
+		vm_at(l2_apic_page_tpr, RFLAGS_FIXED);
+		vm.r.rdx = 0x45;
+		rs = vm_go();
+		say("with TPR shadow: TPR reads %llx, then exit %u (%s); VTPR %02x", (unsigned long long)vm.r.rcx, rs,
+		    exit_name(rs), vm_vapic[0x80]);
+		CHECK(rs == EXIT_VMCALL && vm.r.rcx == 0x30 && vm_vapic[0x80] == 0x45, "TPR virtualized");
+		vm.r.rdx = 0x10;
+		vm_at(l2_apic_page_tpr, RFLAGS_FIXED);
+		rs = vm_go();
+		say("writing TPR 0x10 below threshold 2: exit %u (%s), guest RIP +%ld, VTPR %02x", rs, exit_name(rs),
+		    rip_off(l2_apic_page_tpr), vm_vapic[0x80]);
+		CHECK(rs == 43, "TPR below threshold expected");
+	}
+	vmx_end();
+}
+
 /* --- exceptions -------------------------------------------------------------------------- */
 static const char *l2_got(char *buf, size_t n)
 {

@@ -387,6 +387,15 @@ static bool setup(bool must)
 	vmw(IO_BITMAP_B, pa(io_bitmap_b));
 	vmw(EPT_POINTER, ept_pointer());
 	vmw(VPID, 1);
+	/* TPR shadow's fields exist where the control may be set: a page of
+	 * zeros (VTPR 0) and threshold 0, so a test that sets it starts valid. */
+	if (rdmsr(0x48e) & ((uint64_t)PROC_TPR_SHADOW << 32)) {
+		memset(vm_vapic, 0, sizeof(vm_vapic));
+		vmw(VIRTUAL_APIC_ADDR, pa(vm_vapic));
+		vmw(TPR_THRESHOLD, 0);
+	}
+	if (rdmsr(0x48b) & (1ull << 32))
+		vmw(APIC_ACCESS_ADDR, pa(vm_apic_access));
 
 	uint64_t cr0 = read_cr0(), cr3 = read_cr3(), cr4 = read_cr4();
 	struct dtr gdtr, idtr;
@@ -488,6 +497,9 @@ void iret_to_self(void)
 			 "1:" ::: "rax", "memory");
 }
 
+uint8_t vm_vapic[4096] __attribute__((aligned(4096)));
+uint8_t vm_apic_access[4096] __attribute__((aligned(4096)));
+
 bool vm_setup(void) { return setup(true); }
 /* The same where VMX operation may be odd (a fuzzer's VMXON region on
  * vmcs_a): false, with no check failed, when the CPU refuses. */
@@ -578,7 +590,7 @@ const char *exit_name(uint32_t reason)
 		[21] = "VMPTRLD", [22] = "VMPTRST", [23] = "VMREAD", [24] = "VMRESUME", [25] = "VMWRITE",
 		[26] = "VMXOFF", [27] = "VMXON", [28] = "CR access", [29] = "DR access", [30] = "I/O",
 		[31] = "RDMSR", [32] = "WRMSR", [33] = "invalid guest state", [34] = "MSR loading",
-		[40] = "PAUSE", [48] = "EPT violation", [49] = "EPT misconfiguration", [50] = "INVEPT",
+		[40] = "PAUSE", [43] = "TPR below threshold", [44] = "APIC access", [48] = "EPT violation", [49] = "EPT misconfiguration", [50] = "INVEPT",
 		[51] = "RDTSCP", [52] = "preemption timer", [53] = "INVVPID",
 	};
 	uint32_t b = reason & 0xffff;

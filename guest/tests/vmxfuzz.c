@@ -110,10 +110,11 @@ uint64_t fz_vmread(uint32_t field)
 #define FZ_PROC_OFFERED                                                                                       \
 	(PROC_INTR_WINDOW | (1u << 3) | PROC_HLT | PROC_INVLPG | (1u << 10) | (1u << 11) | PROC_RDTSC |       \
 	 PROC_CR3_LOAD | PROC_CR3_STORE | PROC_CR8_LOAD | PROC_CR8_STORE | PROC_NMI_WINDOW | PROC_MOV_DR |      \
-	 PROC_UNCOND_IO | PROC_IO_BITMAPS | PROC_MSR_BITMAPS | (1u << 29) | PROC_PAUSE | PROC_SECONDARY)
+	 PROC_UNCOND_IO | PROC_IO_BITMAPS | PROC_MSR_BITMAPS | (1u << 29) | PROC_PAUSE | PROC_SECONDARY |       \
+	 PROC_TPR_SHADOW)
 #define FZ_PROC2_OFFERED                                                                                      \
 	(PROC2_EPT | (1u << 2) | PROC2_RDTSCP | PROC2_VPID | (1u << 6) | PROC2_UNRESTRICTED | (1u << 11) |     \
-	 (1u << 12) | (1u << 16) | (1u << 20) | (1u << 26) | (1u << 27))
+	 (1u << 12) | (1u << 16) | (1u << 20) | (1u << 26) | (1u << 27) | (1u << 0))
 #define FZ_EXIT_OFFERED                                                                                       \
 	(EXIT_SAVE_DEBUG | EXIT_HOST_64 | EXIT_ACK_INTR | EXIT_SAVE_PAT | EXIT_LOAD_PAT | EXIT_SAVE_EFER |     \
 	 EXIT_LOAD_EFER | EXIT_SAVE_PREEMPT)

@@ -161,6 +161,33 @@ static void m_io_bitmap_ptrs(struct rng *r, struct fz_line *l)
 	fz_add(l, " iobm=%u%u%u", on, ka, kb);
 }
 
+/* TPR shadow: the virtual-APIC page (valid, unaligned, beyond the width,
+ * another page), the threshold (4 bits or more) and VTPR in the page. */
+static void m_tpr(struct rng *r, struct fz_line *l)
+{
+	if (!(fzc.proc1 & PROC_TPR_SHADOW))
+		return;
+	unsigned k;
+	ww(VIRTUAL_APIC_ADDR, page_ptr(r, pa(vm_vapic), &k));
+	uint32_t th = rnd_chance(r, 1, 8) ? 16u << rnd_below(r, 28) | rnd_below(r, 16) : rnd_below(r, 16);
+	ww(TPR_THRESHOLD, th);
+	vm_vapic[0x80] = (uint8_t)rnd(r);
+	bool on = rnd_chance(r, 3, 4);
+	set_bit(PROC_CTLS, PROC_TPR_SHADOW, on);
+	if (on && rnd_chance(r, 1, 2))
+		set_bit(PROC_CTLS, PROC_CR8_LOAD | PROC_CR8_STORE, false);
+	fz_add(l, " tpr=%u%u,%x,%02x", on, k, th, vm_vapic[0x80]);
+	/* And APIC-access virtualization on a page no program touches, on
+	 * the L2's stack page (its pushes exit), or unaligned. */
+	if (!(fzc.proc2_1 & 1u) || rnd_chance(r, 1, 2))
+		return;
+	unsigned which = rnd_below(r, 3);
+	uint64_t a = which == 0 ? pa(vm_apic_access) : which == 1 ? (rw(GUEST_RSP) - 8) & ~0xfffull : pa(vm_apic_access) + 8;
+	ww(APIC_ACCESS_ADDR, a);
+	set_bit(PROC2_CTLS, 1u, true);
+	fz_add(l, " apicacc=%u", which);
+}
+
 static void m_msr_bitmap_ptr(struct rng *r, struct fz_line *l)
 {
 	unsigned k;
@@ -674,17 +701,17 @@ static const mutation general[] = {
 	m_pin, m_proc, m_proc2, m_exit, m_entry, m_nmi, m_ept_ug_vpid, m_timer, m_cr3_targets, m_io_bitmap_ptrs,
 	m_msr_bitmap_ptr, m_eptp, m_inject, m_inject, m_host_cr0, m_host_cr4, m_host_cr3, m_host_sel, m_host_base,
 	m_host_efer_pat, m_host_mode, m_guest_seg, m_guest_seg, m_guest_cr, m_guest_msr, m_guest_rflags,
-	m_guest_nonreg, m_guest_nonreg, m_link, m_guest_misc, m_exc_bitmap, m_cr_masks, m_ept_entry,
+	m_guest_nonreg, m_guest_nonreg, m_link, m_guest_misc, m_exc_bitmap, m_cr_masks, m_ept_entry, m_tpr,
 };
 #define N_GENERAL (sizeof(general) / sizeof(general[0]))
 
 /* The mutation that matters most to a program (or NULL). */
-static mutation focus(unsigned prog)
+static mutation focus(struct rng *r, unsigned prog)
 {
 	switch (prog) {
 	case FZ_P_MSR: return m_msr_bits;
 	case FZ_P_IO: return m_io_bits;
-	case FZ_P_CR: return m_cr_masks;
+	case FZ_P_CR: return rnd_chance(r, 1, 2) ? m_cr_masks : m_tpr;
 	case FZ_P_UD2: case FZ_P_INT3: case FZ_P_PF: case FZ_P_DE: case FZ_P_INT: return m_exc_bitmap;
 	case FZ_P_EPT: return m_ept_entry;
 	case FZ_P_LOOP: case FZ_P_IOLOOP: return m_timer;
@@ -710,7 +737,7 @@ void fz_mutate(struct rng *r, struct fz_line *l, unsigned *prog, bool msr_lists)
 			m_msr_lists(r, l);
 	}
 	unsigned n = rnd_chance(r, 1, 10) ? 0 : 1 + rnd_below(r, 3);
-	mutation f = focus(p);
+	mutation f = focus(r, p);
 	for (unsigned i = 0; i < n; i++) {
 		if (f && rnd_chance(r, 1, 2))
 			f(r, l);
