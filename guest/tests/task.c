@@ -514,6 +514,26 @@ TEST(task, exceptions)
 	run("#DF through a task gate: pushing #GP's error code faults (#SS)", act_gp);
 	expect_handler(T_H8, S_B, 0);
 	CHECK(tss(T_B)->gpr[4] == 0 && tss(T_B)->eip == a32(tb_exit), "B saved esp %08x", tss(T_B)->gpr[4]);
+
+	/* The new task's stack an expand-down segment (32-bit, limit FFFh:
+	 * offsets 1000h and up): the error code goes below ESP. */
+	world_reset();
+	w.idt[13] = task_gate(S_B, 0, true);
+	init_task(T_B, tb_fault);
+	*gdt(S_X1) = seg_desc(0, 0xfff, 0x96, 0x4);
+	tss(T_B)->ss = S_X1;
+	run("#GP(1234h) through a task gate to a task whose stack is expand-down", act_gp);
+	expect_handler(T_B, S_MAIN, 0x1234);
+
+	/* ... and an ESP that puts the error code at the limit: #SS, #DF. */
+	world_reset();
+	w.idt[13] = task_gate(S_B, 0, true);
+	*gdt(S_X1) = seg_desc(0, 0xfff, 0x96, 0x4);
+	tss(T_B)->ss = S_X1;
+	tss(T_B)->gpr[4] = 0x1002;
+	run("#DF through a task gate: #GP's error code below an expand-down stack's limit (#SS)", act_gp);
+	expect_handler(T_H8, S_B, 0);
+	CHECK(tss(T_B)->gpr[4] == 0x1002 && tss(T_B)->eip == a32(tb_exit), "B saved esp %08x", tss(T_B)->gpr[4]);
 }
 
 /* Faults of the switch before its commit point (most are checked by the
