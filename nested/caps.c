@@ -22,7 +22,7 @@ static bool inv_type_rexw; /* the CPU reads a 32-bit INVEPT/INVVPID type without
 #define PROC2_OFFERED                                                                                        \
 	(PROC2_EPT | PROC2_DESC_TABLE_EXITING | PROC2_RDTSCP | PROC2_VPID | PROC2_WBINVD_EXITING |                \
 	 PROC2_UNRESTRICTED_GUEST | PROC2_RDRAND_EXITING | PROC2_INVPCID | PROC2_RDSEED_EXITING | PROC2_XSAVES |  \
-	 PROC2_USER_WAIT_PAUSE | PROC2_PCONFIG | PROC2_VIRT_APIC_ACCESS)
+	 PROC2_USER_WAIT_PAUSE | PROC2_PCONFIG | PROC2_VIRT_APIC_ACCESS | PROC2_VIRT_X2APIC)
 #define EXIT_OFFERED                                                                                         \
 	(EXIT_SAVE_DEBUG_CTLS | EXIT_HOST_ADDR_SPACE_SIZE | EXIT_ACK_INTR_ON_EXIT | EXIT_SAVE_PAT | EXIT_LOAD_PAT | \
 	 EXIT_SAVE_EFER | EXIT_LOAD_EFER | EXIT_SAVE_PREEMPTION_TIMER)

@@ -73,6 +73,10 @@ const char *vmcs12_check_controls(const struct vmcs12 *c, const struct check_env
 		return "TPR threshold above 15";
 	if ((proc2 & PROC2_VIRT_APIC_ACCESS) && !page_addr_ok(V12(c, APIC_ACCESS_ADDR), e))
 		return "APIC-access address not 4 KiB aligned or beyond the physical-address width";
+	if ((proc2 & PROC2_VIRT_X2APIC) && !(proc & PROC_TPR_SHADOW))
+		return "virtualize x2APIC mode without TPR shadow";
+	if ((proc2 & PROC2_VIRT_X2APIC) && (proc2 & PROC2_VIRT_APIC_ACCESS))
+		return "virtualize x2APIC mode with APIC-access virtualization";
 	if (!(pin & PIN_NMI_EXITING) && (pin & PIN_VIRTUAL_NMIS))
 		return "virtual NMIs without NMI exiting";
 	if (!(pin & PIN_VIRTUAL_NMIS) && (proc & PROC_NMI_WINDOW))

@@ -14,6 +14,7 @@
 #include "lib/log.h"
 #include "lib/string.h"
 #include "lib/x86.h"
+#include "mm/mm.h"
 #include "nested/internal.h"
 #include "vmx/exits.h"
 #include "vmx/guest_mem.h"
@@ -381,6 +382,52 @@ static bool is_vmx_instruction(unsigned reason)
 	}
 }
 
+/* SDM 29.5: with "virtualize x2APIC mode" (and TPR shadow) an RDMSR or
+ * WRMSR of the x2APIC TPR (808h) that L1's MSR bitmap lets through reads or
+ * writes VTPR in the virtual-APIC page - where the CPU would, without an
+ * exit; VMCS02's MSR bitmap makes every MSR access exit to us, so it is
+ * done here: a write with bits 63:8 set is #GP(0), a write below the TPR
+ * threshold a "TPR below threshold" exit to L1 after the instruction (SDM
+ * 29.1.2).  APIC-register virtualization, which would cover the other
+ * x2APIC MSRs, is not offered. */
+static bool x2apic_tpr_virtualized(struct vcpu *v, struct nested *n, bool write)
+{
+	const struct vmcs12 *c = n->vmcs12;
+	if ((uint32_t)v->gpr[RCX] != 0x808 || !(V12(c, PROC_BASED_CTLS) & PROC_SECONDARY_CTLS) ||
+	    !(V12(c, PROC_BASED_CTLS2) & PROC2_VIRT_X2APIC))
+		return false;
+	/* The page the CPU uses for L2 (L1's, or the one standing in). */
+	uint64_t page = vmread(VMCS_VIRTUAL_APIC_ADDR);
+	uint8_t *standin = n->apic_standin && page == virt_to_phys(n->apic_standin) ? n->apic_standin : NULL;
+	uint32_t tpr[2] = { 0, 0 };
+	if (!write) {
+		if (standin)
+			memcpy(tpr, standin + 0x80, sizeof(tpr));
+		else
+			gpa_read(v->vm, page + 0x80, tpr, sizeof(tpr));
+		v->gpr[RAX] = tpr[0];
+		v->gpr[RDX] = tpr[1];
+		skip_instruction(v);
+		return true;
+	}
+	uint64_t val = (v->gpr[RDX] << 32) | (uint32_t)v->gpr[RAX];
+	if (val >> 8) {
+		inject_gp(v);
+		return true;
+	}
+	tpr[0] = (uint32_t)val;
+	if (standin)
+		memcpy(standin + 0x80, tpr, sizeof(tpr));
+	else
+		gpa_write(v->vm, page + 0x80, tpr, sizeof(tpr));
+	skip_instruction(v);
+	if ((val >> 4) < (V12(c, TPR_THRESHOLD) & 0xf)) {
+		struct synth_exit s = { .reason = EXIT_TPR_BELOW_THRESHOLD };
+		nested_reflect(v, n, &s);
+	}
+	return true;
+}
+
 void nested_l2_exit(struct vcpu *v, unsigned reason_full)
 {
 	/* The running level is n's L2; self is its own VMX if we emulate it
@@ -446,8 +493,14 @@ void nested_l2_exit(struct vcpu *v, unsigned reason_full)
 	}
 	n->stats_l0_handled++;
 	switch (reason) {
-	case EXIT_RDMSR: exit_rdmsr(v); return;
-	case EXIT_WRMSR: exit_wrmsr(v); return;
+	case EXIT_RDMSR:
+		if (!x2apic_tpr_virtualized(v, n, false))
+			exit_rdmsr(v);
+		return;
+	case EXIT_WRMSR:
+		if (!x2apic_tpr_virtualized(v, n, true))
+			exit_wrmsr(v);
+		return;
 	case EXIT_IO: exit_io(v); return;
 	case EXIT_CR_ACCESS: l0_cr_write(v, n); return;
 	default:

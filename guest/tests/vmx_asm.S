@@ -309,6 +309,23 @@ l2_apic_page_tpr:
 	vmcall
 	ud2
 
+/* The x2APIC TPR MSR (808h): read into RBX:RDI, write RSI, read again
+ * into RAX:RDX. */
+SNIPPET l2_x2tpr
+	movl $0x808, %ecx
+	rdmsr
+	movq %rax, %rbx
+	movq %rdx, %rdi
+	movq %rsi, %rax
+	movq %rsi, %rdx
+	shrq $32, %rdx
+	wrmsr
+	.globl l2_x2tpr_written
+l2_x2tpr_written:
+	rdmsr
+	vmcall
+	ud2
+
 /* PAT, EFER.SCE and DR7 written by the L2 itself (nothing intercepted). */
 SNIPPET l2_state
 	movl $0x277, %ecx

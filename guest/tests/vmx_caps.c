@@ -34,7 +34,6 @@ static const struct not_offered not_offered[] = {
 	{ 0x484, A1(11), "deactivate dual-monitor treatment" },
 	{ 0x484, A1(13), "load IA32_PERF_GLOBAL_CTRL (entry)" },
 	{ 0x484, A1(20), "load CET state (entry)" },
-	{ 0x48b, A1(4), "virtualize x2APIC mode" },
 	{ 0x48b, A1(8), "APIC-register virtualization" },
 	{ 0x48b, A1(9), "virtual-interrupt delivery" },
 	{ 0x48b, A1(10), "PAUSE-loop exiting" },

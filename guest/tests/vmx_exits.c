@@ -466,6 +466,68 @@ static const char *l2_got(char *buf, size_t n)
 	return buf;
 }
 
+/* --- virtualize x2APIC mode (SDM 29.5) ------------------------------------------------------ */
+TEST(vmx_exits, x2apic_tpr)
+{
+	if (!start())
+		return;
+	if (!(rdmsr(0x48b) & (1ull << 36)) || !(rdmsr(0x48e) & ((uint64_t)PROC_TPR_SHADOW << 32))) {
+		say("no x2APIC virtualization");
+		vmx_end();
+		return;
+	}
+	memset(vm_vapic, 0, sizeof(vm_vapic));
+	vm_ctl(PROC2_CTLS, 1u << 4, 0);
+	vm_at(l2_x2tpr, RFLAGS_FIXED);
+	vm_vapic[0x80] = 0x30;
+	uint32_t rs = vm_go();
+	say("virtualize x2APIC mode without TPR shadow: %s", rs == GO_FAILED ? vm.go.s : exit_name(rs));
+	CHECK(rs == GO_FAILED && vr_valid(&vm.go, 7), "expected VMfailValid(7)");
+	vm_ctl(PROC_CTLS, PROC_TPR_SHADOW, PROC_CR8_LOAD | PROC_CR8_STORE);
+	vm_ctl(PROC2_CTLS, 1u << 0, 0);
+	rs = vm_go();
+	say("... with APIC-access virtualization: %s", rs == GO_FAILED ? vm.go.s : exit_name(rs));
+	CHECK(rs == GO_FAILED && vr_valid(&vm.go, 7), "expected VMfailValid(7)");
+	vm_ctl(PROC2_CTLS, 0, 1u << 0);
+	vmw(TPR_THRESHOLD, 2);
+	const struct {
+		const char *what;
+		uint64_t val;
+	} w[] = { { "45h", 0x45 }, { "10h, below the threshold", 0x10 }, { "100h (bits 63:8 set)", 0x100 },
+		  { "1_00000020h", 0x100000020ull } };
+	for (unsigned i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
+		vm_at(l2_x2tpr, RFLAGS_FIXED);
+		vm_vapic[0x80] = 0x30;
+		vm_vapic[0x84] = 0x77;
+		vm.r.rsi = w[i].val;
+		l2_event.count = 0;
+		rs = vm_go();
+		char ev[40];
+		say("RDMSR 808h: %llx:%llx; WRMSR %s: exit %u (%s) at +%ld, %s; VTPR %02x %02x", (unsigned long long)vm.r.rdi,
+		    (unsigned long long)vm.r.rbx, w[i].what, rs, exit_name(rs), rip_off(l2_x2tpr), l2_got(ev, sizeof(ev)),
+		    vm_vapic[0x80], vm_vapic[0x84]);
+		if (rs == EXIT_VMCALL && !l2_event.count)
+			say("  read back: %llx:%llx", (unsigned long long)vm.r.rdx, (unsigned long long)vm.r.rax);
+		if (i == 0)
+			CHECK(rs == EXIT_VMCALL && !l2_event.count && vm.r.rbx == 0x30 && vm.r.rdi == 0x77 &&
+				      vm.r.rax == 0x45 && vm.r.rdx == 0,
+			      "VTPR read, written, read back");
+		else if (i == 1)
+			CHECK(rs == 43 && vm.x.rip == pa(l2_x2tpr_written) && vm_vapic[0x80] == 0x10, "TPR below threshold");
+		else
+			CHECK(rs == EXIT_VMCALL && l2_event.count && l2_event.vector == 13 && vm_vapic[0x80] == 0x30,
+			      "#GP expected");
+	}
+	/* L1's MSR bitmap comes first: an intercepted read exits. */
+	msr_bitmap[0x808 / 8] |= 1u << (0x808 % 8);
+	vm_at(l2_x2tpr, RFLAGS_FIXED);
+	rs = vm_go();
+	say("RDMSR 808h intercepted by the MSR bitmap: exit %u (%s) at +%ld", rs, exit_name(rs), rip_off(l2_x2tpr));
+	CHECK(rs == EXIT_RDMSR, "RDMSR exit expected");
+	msr_bitmap[0x808 / 8] &= (uint8_t)~(1u << (0x808 % 8));
+	vmx_end();
+}
+
 TEST(vmx_exits, exceptions)
 {
 	if (!start())

@@ -114,7 +114,7 @@ uint64_t fz_vmread(uint32_t field)
 	 PROC_TPR_SHADOW)
 #define FZ_PROC2_OFFERED                                                                                      \
 	(PROC2_EPT | (1u << 2) | PROC2_RDTSCP | PROC2_VPID | (1u << 6) | PROC2_UNRESTRICTED | (1u << 11) |     \
-	 (1u << 12) | (1u << 16) | (1u << 20) | (1u << 26) | (1u << 27) | (1u << 0))
+	 (1u << 12) | (1u << 16) | (1u << 20) | (1u << 26) | (1u << 27) | (1u << 0) | (1u << 4))
 #define FZ_EXIT_OFFERED                                                                                       \
 	(EXIT_SAVE_DEBUG | EXIT_HOST_64 | EXIT_ACK_INTR | EXIT_SAVE_PAT | EXIT_LOAD_PAT | EXIT_SAVE_EFER |     \
 	 EXIT_LOAD_EFER | EXIT_SAVE_PREEMPT)

@@ -179,6 +179,12 @@ static void m_tpr(struct rng *r, struct fz_line *l)
 	fz_add(l, " tpr=%u%u,%x,%02x", on, k, th, vm_vapic[0x80]);
 	/* And APIC-access virtualization on a page no program touches, on
 	 * the L2's stack page (its pushes exit), or unaligned. */
+	if ((fzc.proc2_1 & (1u << 4)) && rnd_chance(r, 1, 3)) {
+		/* Or virtualize x2APIC mode (the x2APIC TPR MSR, 808h). */
+		set_bit(PROC2_CTLS, 1u << 4, true);
+		fz_add(l, " x2virt");
+		return;
+	}
 	if (!(fzc.proc2_1 & 1u) || rnd_chance(r, 1, 2))
 		return;
 	unsigned which = rnd_below(r, 3);
@@ -709,7 +715,7 @@ static const mutation general[] = {
 static mutation focus(struct rng *r, unsigned prog)
 {
 	switch (prog) {
-	case FZ_P_MSR: return m_msr_bits;
+	case FZ_P_MSR: return rnd_chance(r, 1, 3) ? m_tpr : m_msr_bits;
 	case FZ_P_IO: return m_io_bits;
 	case FZ_P_CR: return rnd_chance(r, 1, 2) ? m_cr_masks : m_tpr;
 	case FZ_P_UD2: case FZ_P_INT3: case FZ_P_PF: case FZ_P_DE: case FZ_P_INT: return m_exc_bitmap;

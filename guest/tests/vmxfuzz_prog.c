@@ -53,12 +53,13 @@ static const uint32_t l2_read_msrs[] = {
 	0x12345,    /* no such MSR */
 	0x3a,       /* IA32_FEATURE_CONTROL */
 	0xc0001fff, /* last MSR of the high bitmap range */
+	0x808,      /* x2APIC TPR: virtualized with "virtualize x2APIC mode", else #GP (xAPIC mode) */
 	0x2000,     /* first MSR beyond the low range */
 	0x40000000, /* beyond both bitmap ranges */
 };
 static const uint32_t l2_write_msrs[] = {
 	MSR_IA32_SYSENTER_CS, MSR_IA32_SYSENTER_ESP, MSR_IA32_SYSENTER_EIP, MSR_IA32_PAT, MSR_STAR, MSR_LSTAR,
-	MSR_CSTAR, MSR_FMASK, MSR_KERNEL_GS_BASE, MSR_TSC_AUX, MSR_FS_BASE, 0x1d9, 0x12345, 0xc0001fff,
+	MSR_CSTAR, MSR_FMASK, MSR_KERNEL_GS_BASE, MSR_TSC_AUX, MSR_FS_BASE, 0x1d9, 0x12345, 0xc0001fff, 0x808,
 };
 /* Ports without side effects beyond storage: DMA page registers, the COM1
  * scratch register, ports nothing decodes (0x7fff/0x8000 straddle the two
