@@ -219,6 +219,8 @@ static bool expected(const char *name, uint32_t *want, uint32_t *mask)
 		{ "pae #GP loading CR3 with a reserved PDPTE bit", 0x000d0000 },
 		{ "pae cr3 after that", PDPT_PAE },
 		{ "pae #GP MOV to CR0 (CD, NW, NE) with a reserved bit in PDPTE 0", 0x000d0000 },
+		{ "pae #GP paging on (NE toggled) with a reserved bit in PDPTE 0", 0x000d0000 },
+		{ "pae [201010] with paging on again (NE toggled)", 0x64646464 },
 		{ "pg32 rep insb across two pages: ecx", 0 },
 		{ "pg32 rep insb across two pages: edi", PAGE_B + 2 },
 		{ "pg32 [A+ffc] after it", 0xffff0000 }, /* port 0x8900 reads as ones */
@@ -274,6 +276,8 @@ static bool expected(const char *name, uint32_t *want, uint32_t *mask)
 		{ "pae cr4 with VMXE and PGE toggled", (cr4 | (uint32_t)CR4_PAE) ^ 0x2080u },
 		{ "pae cr0 after that", cr0 | pg },
 		{ "pae cr4 after that", cr4 | (uint32_t)CR4_PAE },
+		{ "pae cr0 with NE toggled", (cr0 | pg) ^ 0x20u },
+		{ "pae cr0 paging off by a write that toggles NE", cr0 & ~pg },
 		{ "pm16 cr0", cr0 & ~pg },
 		{ "rm cr0", cr0 & ~(pg | (uint32_t)CR0_PE) },
 		{ "pm32 again cr0", cr0 & ~pg },

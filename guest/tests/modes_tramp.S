@@ -401,6 +401,36 @@ compat32:
 	REC "pae cr0 after that", %eax
 	movl %cr4, %eax
 	REC "pae cr4 after that", %eax
+	/* Paging off and on again by MOVs to CR0 that also toggle NE (which a
+	 * hypervisor emulates): the PDPTEs load when PG turns on - with a
+	 * reserved bit in PDPTE 0, #GP and paging stays off; a write that
+	 * toggles only NE under PAE paging loads nothing. */
+	movl %cr0, %eax
+	xorl $0x20, %eax
+	movl %eax, %cr0
+	movl %cr0, %eax
+	REC "pae cr0 with NE toggled", %eax
+	xorl $0x80000020, %eax
+	movl %eax, %cr0
+	jmp 1f
+1:	movl %cr0, %eax
+	REC "pae cr0 paging off by a write that toggles NE", %eax
+	orl $2, PDPT_PAE
+	ARM
+	movl %cr0, %eax
+	xorl $0x80000020, %eax
+	movl %eax, %cr0
+9:	FAULTREC "pae #GP paging on (NE toggled) with a reserved bit in PDPTE 0"
+	andl $~2, PDPT_PAE
+	movl %cr0, %eax
+	xorl $0x80000020, %eax
+	movl %eax, %cr0
+	jmp 1f
+1:	movl 0x201010, %eax
+	REC "pae [201010] with paging on again (NE toggled)", %eax
+	movl %cr0, %eax
+	xorl $0x20, %eax
+	movl %eax, %cr0
 	movl %cr0, %eax
 	andl $0x7fffffff, %eax
 	movl %eax, %cr0
