@@ -385,7 +385,9 @@ void pic_mask_all(void);
 extern const char l2_vmcall[], l2_idle[], l2_cpuid[], l2_insns[], l2_insns_end[], l2_io[], l2_io_uncond[];
 extern const char l2_msr[], l2_cr[], l2_cr3_again[], l2_ud2[], l2_int3[], l2_pf[], l2_ept_rw[], l2_ept_x[];
 extern const char l2_self_nmi[], l2_self_nmi_sent[], l2_real[], l2_cr8[], l2_cr8_below[], l2_apic_page[];
-extern const char l2_apic_page_write[], l2_apic_page_tpr[], l2_x2tpr[], l2_x2tpr_written[];
+extern const char l2_apic_page_write[], l2_apic_page_tpr[], l2_x2tpr[], l2_x2tpr_written[], l2_read_rbx[];
+/* The EPT entry (any level) that maps pa last in vm_setup's EPT. */
+uint64_t *ept_leaf_of(uint64_t pa);
 extern const char l2_state[], l2_sti[], l2_iret[], l2_iret_done[], l2_loop[], l2_loop_end[], l2_hlt[];
 
 #endif

@@ -70,11 +70,11 @@ void nested_init(const struct vmx_caps *r)
 	caps.cr4_fixed0 = r->cr4_fixed0;
 	caps.cr4_fixed1 = r->cr4_fixed1;
 	caps.vmcs_enum = (uint64_t)vmcs12_max_index() << 1;
-	/* EPT: 4-level walks, UC/WB, 2 MiB and 1 GiB pages, INVEPT single and
-	 * all; INVVPID all types.  No accessed/dirty flags, no advanced exit
-	 * information, no supervisor shadow stack. */
+	/* EPT: 4-level walks, UC/WB, 2 MiB and 1 GiB pages, accessed and dirty
+	 * flags (nested/levels.c), INVEPT single and all; INVVPID all types.
+	 * No advanced exit information, no supervisor shadow stack. */
 	uint64_t ept_offered = EPT_CAP_EXEC_ONLY | EPT_CAP_WALK4 | EPT_CAP_UC | EPT_CAP_WB | EPT_CAP_2M | EPT_CAP_1G |
-			       EPT_CAP_INVEPT | EPT_CAP_INVEPT_SINGLE | EPT_CAP_INVEPT_ALL | VPID_CAP_INVVPID |
+			       EPT_CAP_INVEPT | EPT_CAP_INVEPT_SINGLE | EPT_CAP_INVEPT_ALL | EPT_CAP_AD | VPID_CAP_INVVPID |
 			       (1ull << 40) | VPID_CAP_SINGLE | VPID_CAP_ALL | (1ull << 43);
 	caps.ept_vpid = r->ept_vpid & ept_offered;
 	vmcs12_set_features(&caps);

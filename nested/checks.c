@@ -185,11 +185,14 @@ int ept12_walk(ept_read_fn read, void *ctx, uint64_t eptp, uint64_t gpa, const s
 	uint64_t rsvd_addr = ~((1ull << env->maxphyaddr) - 1) & 0x000ffffffffff000ull;
 	uint64_t table = eptp & EPT_ADDR_MASK;
 	unsigned r = 7;
+	out->n = 0;
 	for (int level = 4; level >= 1; level--) {
 		int shift = 12 + 9 * (level - 1);
-		uint64_t e;
-		if (!read(ctx, table + ((gpa >> shift) & 511) * 8, &e))
+		uint64_t e, pa = table + ((gpa >> shift) & 511) * 8;
+		if (!read(ctx, pa, &e))
 			e = 0;
+		out->entry[out->n] = e;
+		out->entry_pa[out->n++] = pa;
 		unsigned perm = e & 7;
 		if (!perm) {
 			out->rights = 0; /* what the violation reports as granted */

@@ -32,6 +32,10 @@ struct ept_leaf {
 	unsigned rights; /* bit 0 R, 1 W, 2 X, intersected along the walk */
 	unsigned mtype;  /* memory type, bit 3: ignore PAT */
 	unsigned shift;  /* log2 of the page size */
+	/* The entries the walk used, PML4E first, and where they are (the
+	 * owner's physical addresses): n of them, the last the leaf. */
+	unsigned n;
+	uint64_t entry[4], entry_pa[4];
 };
 enum { EPT_WALK_OK = 0, EPT_WALK_NOT_PRESENT = 1, EPT_WALK_MISCONFIG = 2 };
 /* Reads the 8-byte entry at a physical address of the EPT's owner; false

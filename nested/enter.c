@@ -417,6 +417,15 @@ void nested_vmentry(struct vcpu *v, struct nested *n, bool resume)
 		nested_continue_held(v, nmi);
 		return;
 	}
+	/* SDM 26.3.1.1: an IA-32e mode guest has CR0.PG and CR4.PAE set.  The
+	 * CPU checks it on VMCS02 - but Bochs 2.7 checks only PAE and, with PG
+	 * clear, panics (change_cpu_mode) where the entry must fail: made here,
+	 * the guest hypervisor gets the failure whatever the CPU below. */
+	if ((V12(c, VMENTRY_CTLS) & ENTRY_IA32E_MODE) &&
+	    (!(V12(c, GUEST_CR0) & CR0_PG) || !(V12(c, GUEST_CR4) & CR4_PAE))) {
+		nested_entry_failure(v, n, EXIT_ENTRY_FAIL_GUEST, 0);
+		return;
+	}
 	if (probe_start(v, n))
 		return; /* the CPU checks the guest state first (below), or it failed */
 	if (!entry_software_checks(v, n))

@@ -82,6 +82,27 @@ static int l1_xlate(struct vm *vm, uint64_t gpa, struct xlate *x)
 	return XL_OK;
 }
 
+/* EPT accessed and dirty flags (SDM 28.3.5), when the EPT pointer enables
+ * them: a translation used sets the accessed flag of every entry on its
+ * way, a write the dirty flag of the leaf - in the EPT's owner's memory,
+ * as the CPU would.  A page whose leaf is not dirty is shadowed without
+ * write permission, so that the first write (the CPU's own page-walk
+ * accesses count as writes then, and the shadow EPT's pointer enables the
+ * flags too) comes back here.  Returns the rights to shadow. */
+static unsigned ept_ad_update(struct vcpu *v, unsigned owner, struct ept_leaf *l, unsigned access)
+{
+	bool write = access & EPT_W;
+	for (unsigned i = 0; i < l->n; i++) {
+		bool leaf = i + 1 == l->n;
+		uint64_t want = l->entry[i] | EPT_ACCESSED | (leaf && write ? EPT_DIRTY : 0);
+		if (want != l->entry[i]) {
+			level_write(v, owner, l->entry_pa[i], &want, 8);
+			l->entry[i] = want;
+		}
+	}
+	return (l->entry[l->n - 1] & EPT_DIRTY) ? l->rights : l->rights & ~EPT_W;
+}
+
 int nested_xlate(struct vcpu *v, unsigned level, uint64_t gpa, unsigned access, struct xlate *x)
 {
 	if (level <= 1) {
@@ -122,6 +143,8 @@ int nested_xlate(struct vcpu *v, unsigned level, uint64_t gpa, unsigned access, 
 	}
 	if (rb != XL_OK)
 		return XL_ABSENT;
+	if (V12(n->vmcs12, EPT_POINTER) & EPTP_AD)
+		l.rights = ept_ad_update(v, level - 1, &l, access);
 	x->addr = below.addr;
 	x->rights = l.rights & below.rights;
 	x->mtype = l.mtype;

@@ -94,9 +94,13 @@ static void clear_shadow(struct vcpu *v, struct nested *n, struct shadow_ept *s)
 	clear_above(v, n->level);
 }
 
+/* A shadow EPT stands for one EPT12 root, with or without its accessed
+ * and dirty flags (which change the rights it shadows: nested/levels.c). */
+static uint64_t sept_key(uint64_t eptp12) { return eptp12 & (~0xfffull | EPTP_AD); }
+
 uint64_t sept_eptp02(struct vcpu *v, struct nested *n, uint64_t eptp12, uint64_t eptp01)
 {
-	uint64_t key = eptp12 & ~0xfffull;
+	uint64_t key = sept_key(eptp12);
 	struct shadow_ept *victim = &n->sept[0];
 	n->sept_clock++;
 	for (int i = 0; i < SEPT_SLOTS; i++) {
@@ -121,6 +125,7 @@ uint64_t sept_eptp02(struct vcpu *v, struct nested *n, uint64_t eptp12, uint64_t
 		clear_shadow(v, n, victim);
 	}
 	victim->eptp12 = key;
+	victim->eptp02 = (victim->eptp02 & ~EPTP_AD) | (eptp12 & EPTP_AD);
 	victim->eptp01 = eptp01;
 	victim->last_use = n->sept_clock;
 	n->cur_sept = victim;
@@ -131,7 +136,7 @@ void sept_invalidate(struct vcpu *v, struct nested *n, uint64_t eptp12)
 {
 	for (int i = 0; i < SEPT_SLOTS; i++) {
 		struct shadow_ept *s = &n->sept[i];
-		if (s->root && (!eptp12 || s->eptp12 == (eptp12 & ~0xfffull)))
+		if (s->root && (!eptp12 || (s->eptp12 & ~0xfffull) == (eptp12 & ~0xfffull)))
 			clear_one(v, s);
 	}
 	clear_above(v, n->level);
@@ -141,7 +146,7 @@ void sept_invalidate(struct vcpu *v, struct nested *n, uint64_t eptp12)
 static struct shadow_ept *active(const struct nested *n)
 {
 	struct shadow_ept *s = n->cur_sept;
-	if (!s || !s->root || s->eptp12 != (V12(n->vmcs12, EPT_POINTER) & ~0xfffull))
+	if (!s || !s->root || s->eptp12 != sept_key(V12(n->vmcs12, EPT_POINTER)))
 		return NULL;
 	return s;
 }

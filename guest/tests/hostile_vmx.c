@@ -52,3 +52,44 @@ HX_TEST(host_cet_without_wp)
 	CHECK(rs == EXIT_VMCALL, "VMCALL exit expected");
 	vmx_end();
 }
+
+/* An IA-32e mode guest with CR0.PG clear (PE clear too, unrestricted
+ * guest): SDM 26.3.1.1 fails the entry (reason 33).  Bochs 2.7 checks only
+ * CR4.PAE and panics at the guest's first instruction - so at depth 0 the
+ * entry is not tried, and where a Nestor is below it must give the
+ * failure (it checks the rule itself: the CPU below may not). */
+HX_TEST(ia32e_guest_without_paging)
+{
+	if (!hx_nestor()) {
+		env("bare Bochs 2.7 panics on this entry: not tried");
+		say("VMLAUNCH of an IA-32e mode guest with CR0.PG=0: checked where a Nestor is below");
+		return;
+	}
+	if (!vmx_begin())
+		return;
+	if (!vm_setup()) {
+		vmx_end();
+		return;
+	}
+	if (!(rdmsr(0x48b) & ((uint64_t)PROC2_UNRESTRICTED << 32))) {
+		env("no unrestricted guest: not tried");
+		say("VMLAUNCH of an IA-32e mode guest with CR0.PG=0: checked where a Nestor is below");
+		vmx_end();
+		return;
+	}
+	vm_ctl(PROC2_CTLS, PROC2_UNRESTRICTED | PROC2_EPT, 0);
+	uint64_t cr0 = vmr(GUEST_CR0);
+	vmw(GUEST_CR0, cr0 & ~(CR0_PG | CR0_PE));
+	vm_at(l2_vmcall, RFLAGS_FIXED);
+	uint32_t rs = vm_go();
+	env("VMLAUNCH of an IA-32e mode guest with CR0.PG=0 PE=0: %s, qualification %llx", hx_exit_str(rs, l2_vmcall),
+	    (unsigned long long)vm.x.qual);
+	CHECK(rs == (EXIT_FAILED_ENTRY | EXIT_BAD_GUEST) && vm.x.qual == 0, "entry failure 33 expected");
+	vmw(GUEST_CR0, cr0);
+	vm_at(l2_vmcall, RFLAGS_FIXED);
+	rs = vm_go();
+	env("with CR0.PG=1 again: %s", hx_exit_str(rs, l2_vmcall));
+	CHECK(rs == EXIT_VMCALL, "VMCALL exit expected");
+	say("VMLAUNCH of an IA-32e mode guest with CR0.PG=0: checked where a Nestor is below");
+	vmx_end();
+}

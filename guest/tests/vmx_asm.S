@@ -366,6 +366,12 @@ SNIPPET l2_ept_rw
 	vmcall
 	ud2
 
+/* Reads the quadword at RBX. */
+SNIPPET l2_read_rbx
+	movq (%rbx), %rax
+	vmcall
+	ud2
+
 /* Calls a RET placed in ept_probe. */
 SNIPPET l2_ept_x
 	call *%rbx

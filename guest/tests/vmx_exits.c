@@ -528,6 +528,58 @@ TEST(vmx_exits, x2apic_tpr)
 	vmx_end();
 }
 
+/* --- EPT accessed and dirty flags (SDM 28.3.5) ------------------------------------------- */
+static const char *ad(uint64_t e)
+{
+	static const char *const s[4] = { "--", "A-", "-D", "AD" };
+	return s[(e >> 8) & 3];
+}
+
+TEST(vmx_exits, ept_ad)
+{
+	if (!start())
+		return;
+	if (!(rdmsr(0x48c) & (1ull << 21))) {
+		say("no EPT accessed and dirty flags");
+		vmx_end();
+		return;
+	}
+	vmw(EPT_POINTER, ept_pointer() | (1ull << 6));
+	ept_flush();
+	uint64_t *pte = ept_probe_pte(), *code = ept_leaf_of(pa(l2_read_rbx)), *tables = ept_leaf_of(read_cr3());
+	uint64_t *stack = ept_leaf_of(vmr(GUEST_RSP) - 8);
+	say("before: probe PTE %s, code %s, page tables %s", ad(*pte), ad(*code), ad(*tables));
+	vm_at(l2_read_rbx, RFLAGS_FIXED);
+	vm.r.rbx = pa(ept_probe);
+	uint32_t rs = vm_go();
+	say("the L2 read the probe page: exit %u (%s); probe PTE %s, code %s, page tables %s, stack %s", rs,
+	    exit_name(rs), ad(*pte), ad(*code), ad(*tables), ad(*stack));
+	CHECK(rs == EXIT_VMCALL && (*pte & 0x300) == 0x100, "accessed, not dirty");
+	vm_at(l2_ept_rw, RFLAGS_FIXED);
+	vm.r.rbx = pa(ept_probe);
+	rs = vm_go();
+	say("the L2 wrote it: exit %u (%s); probe PTE %s", rs, exit_name(rs), ad(*pte));
+	CHECK(rs == EXIT_VMCALL && (*pte & 0x300) == 0x300, "accessed and dirty");
+	/* Cleared by L1 and invalidated: set again by the next accesses. */
+	*pte &= ~0x300ull;
+	ept_flush();
+	vm_at(l2_read_rbx, RFLAGS_FIXED);
+	rs = vm_go();
+	say("cleared, INVEPT, read again: exit %u (%s); probe PTE %s", rs, exit_name(rs), ad(*pte));
+	CHECK(rs == EXIT_VMCALL && (*pte & 0x300) == 0x100, "accessed again");
+	/* A read-only page that holds the L2's page tables: with the flags on,
+	 * the CPU's page walks are writes there (an EPT violation). */
+	uint64_t saved = *tables;
+	*tables &= ~EPT_W;
+	ept_flush();
+	vm_at(l2_read_rbx, RFLAGS_FIXED);
+	rs = vm_go();
+	say("page tables read-only: exit %u (%s), qualification %llx", rs, exit_name(rs), (unsigned long long)vm.x.qual);
+	*tables = saved;
+	ept_flush();
+	vmx_end();
+}
+
 TEST(vmx_exits, exceptions)
 {
 	if (!start())

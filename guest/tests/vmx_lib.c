@@ -316,6 +316,10 @@ static void ept_build(void)
 }
 
 uint64_t *ept_probe_pte(void) { return &ept_pt[(pa(ept_probe) >> 12) & 511]; }
+uint64_t *ept_leaf_of(uint64_t a)
+{
+	return (a >> 21) == (pa(ept_probe) >> 21) ? &ept_pt[(a >> 12) & 511] : &ept_pd[(a >> 21) & 2047];
+}
 uint64_t ept_pointer(void) { return pa(ept_pml4) | (3ull << 3) | 6; }
 
 static void l2_idt_build(void)

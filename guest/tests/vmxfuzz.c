@@ -120,7 +120,7 @@ uint64_t fz_vmread(uint32_t field)
 	 EXIT_LOAD_EFER | EXIT_SAVE_PREEMPT)
 #define FZ_ENTRY_OFFERED (ENTRY_LOAD_DEBUG | ENTRY_IA32E | ENTRY_LOAD_PAT | ENTRY_LOAD_EFER)
 #define FZ_EPT_OFFERED                                                                                        \
-	(1ull | CAP_EPT_WALK4 | (1ull << 8) | CAP_EPT_WB | CAP_EPT_2M | (1ull << 17) | CAP_INVEPT |              \
+	(1ull | CAP_EPT_WALK4 | (1ull << 8) | CAP_EPT_WB | CAP_EPT_2M | (1ull << 17) | CAP_INVEPT | CAP_EPT_AD |  \
 	 CAP_INVEPT_SINGLE | CAP_INVEPT_ALL | CAP_INVVPID | CAP_INVVPID_ADDR | CAP_INVVPID_SINGLE |               \
 	 CAP_INVVPID_ALL | CAP_INVVPID_SINGLE_G)
 /* IA32_VMX_MISC fields Nestor passes on: timer rate, LMA storing, activity
@@ -435,6 +435,18 @@ static void print_regs(struct fz_line *l, bool mask)
 		    (unsigned long long)v[5]);
 }
 
+/* With EPT accessed and dirty flags on: those of the entries that map the
+ * probe page, the program and the kernel's page tables after the run. */
+static void print_ept_ad(struct fz_line *l)
+{
+	uint64_t eptp = fz_vmread(EPT_POINTER);
+	if (eptp == ~0ull || !(eptp & (1ull << 6)) || (eptp & ~0xfffull) != (ept_pointer() & ~0xfffull))
+		return;
+	uint64_t e[3] = { *ept_probe_pte(), *ept_leaf_of(pa(fz_programs[0].code)), *ept_leaf_of(read_cr3()) };
+	fz_add(l, " ad=%llx%llx%llx", (unsigned long long)((e[0] >> 8) & 3), (unsigned long long)((e[1] >> 8) & 3),
+	       (unsigned long long)((e[2] >> 8) & 3));
+}
+
 /* The exit MSR-store area: what the exit stored (its entries' values). */
 static void print_msr_store(struct fz_line *l)
 {
@@ -486,6 +498,7 @@ static void entry_case(struct rng *r, struct fz_line *l, bool msr_lists)
 		}
 		print_exit(l, reason);
 		print_regs(l, fz_programs[prog].masks_rax_rdx || b_of(reason) == EXIT_PREEMPT);
+		print_ept_ad(l);
 		print_msr_store(l);
 		uint32_t b = reason & 0xffff;
 		if ((reason & EXIT_FAILED_ENTRY) || b == EXIT_VMCALL || b == 2)

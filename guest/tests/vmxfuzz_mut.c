@@ -204,14 +204,15 @@ static void m_msr_bitmap_ptr(struct rng *r, struct fz_line *l)
 }
 
 /* The EPT pointer: memory type, walk length, reserved bits 11:8, address
- * beyond the width, an empty PML4.  Not bit 6 (A/D flags: Nestor does not
- * offer them) nor bit 7 (supervisor shadow stacks: Bochs 2.7 accepts it on
- * CET models, where the SDM requires the capability). */
+ * beyond the width, an empty PML4, the accessed and dirty flags (bit 6,
+ * valid where offered).  Not bit 7 (supervisor shadow stacks: Bochs 2.7
+ * accepts it on CET models, where the SDM requires the capability). */
 static void m_eptp(struct rng *r, struct fz_line *l)
 {
 	uint64_t e = ept_pointer();
-	unsigned k = rnd_below(r, 6);
+	unsigned k = rnd_below(r, 7);
 	switch (k) {
+	case 6: e |= 1ull << 6; break;
 	case 0: e = (e & ~7ull) | rnd_below(r, 8); break;
 	case 1: e = (e & ~0x38ull) | (uint64_t)rnd_below(r, 8) << 3; break;
 	case 2: e |= (uint64_t)(1 + rnd_below(r, 15)) << 8; break;
@@ -670,6 +671,14 @@ static void m_msr_lists(struct rng *r, struct fz_line *l)
  * enters; Nestor, as the CPU, fails the entry. */
 static void guard(struct rng *r, struct fz_line *l, unsigned prog)
 {
+	/* Bochs 2.7 does not check that an IA-32e mode guest has CR0.PG set
+	 * (SDM 26.3.1.1) and panics at its first instruction: depth 0 cannot
+	 * say what happens (Nestor gives the entry failure the SDM asks for:
+	 * hostile.ia32e_guest_without_paging). */
+	if ((rw(ENTRY_CTLS) & ENTRY_IA32E) && !(rw(GUEST_CR0) & CR0_PG)) {
+		ww(GUEST_CR0, rw(GUEST_CR0) | CR0_PG | CR0_PE);
+		fz_add(l, " guard=pg");
+	}
 	uint32_t act = (uint32_t)rw(GUEST_ACTIVITY), proc = (uint32_t)rw(PROC_CTLS);
 	uint32_t info = (uint32_t)rw(ENTRY_INTR_INFO);
 	bool inj = info & INTR_VALID;
