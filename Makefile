@@ -48,7 +48,7 @@ LINUX_KERNEL ?= /var/cache/nestor/linux/vmlinuz
 BUSYBOX      ?= /bin/busybox
 LINUX_GUEST  := $(BUILD)/linux/nestor-levels $(BUILD)/linux/initramfs.cpio
 
-.PHONY: all iso run run-tests test test-deep bench unit-tests check-tools clean help linux-guest cov cov-suites fuzz-vmx fail-alloc
+.PHONY: all iso run run-tests test test-deep bench unit-tests check-tools clean help linux-guest cov cov-suites fuzz-vmx fail-alloc kvm-params
 BOOTSECTOR := $(if $(wildcard guest/bootsector/boot.S),$(BUILD)/bootsector.img)
 all: $(BUILD)/nestor.elf $(BUILD)/guest.elf $(BUILD)/flat.bin $(BOOTSECTOR) $(TOOLS) $(LINUX_GUEST)
 
@@ -65,6 +65,7 @@ help:
 	@echo "make fuzz       the host fuzzers, FUZZ_EXECS=$(FUZZ_EXECS) runs each (or FUZZ_TIME=s), JOBS at once"
 	@echo "make fuzz-vmx   differential VMX fuzzing, SEEDS=$(SEEDS) CASES=$(CASES) COV=$(COV) (fuzz NAME VALUE lines)"
 	@echo "make fail-alloc fault injection: every start-up allocation of Nestor's pool and a sample of the rest fail in turn"
+	@echo "make kvm-params Linux's KVM modules loaded at depth 0 and 1: kvm_intel's parameters compared (kvm NAME VALUE lines)"
 	@echo "make cov        the coverage build of Nestor, $(BUILD)/cov/nestor.elf"
 	@echo "make cov-suites coverage of nested/ and vmx/ by the suites and the VMX fuzzer (cov NAME VALUE lines)"
 	@echo "make clean      remove $(BUILD)/"
@@ -127,6 +128,27 @@ $(BUILD)/linux/nestor-levels: guest/linux/nestor-levels.c hypercall/abi.h
 	@mkdir -p $(dir $@)
 	@echo "  HOSTCC  $@ (static, Linux guest)"
 	$(Q)$(HOSTCC) -std=gnu11 -static -O2 $(WARN) -I. -o $@ $<
+
+# --- Linux's KVM on Nestor (issue 13): kvm_intel's parameters at depth 0 and 1 ---
+# The kernel's own KVM modules (scripts/setup keeps them in $(KVM_DIR)) in a
+# probe initramfs whose /init loads them and prints the parameters kvm_intel
+# chose; the harness compares the "kvm: " lines of the two depths.  Prints
+# `kvm PARAMS_DIFFERING_D1 N` and the differences.
+KVM_DIR ?= $(dir $(LINUX_KERNEL))kvm
+$(BUILD)/linux/kvm-params.cpio: guest/linux/kvm-params.manifest guest/linux/kvm-params.init \
+		$(BUILD)/linux/nestor-levels $(BUILD)/tools/mkcpio $(wildcard $(KVM_DIR)/*.ko)
+	@echo "  CPIO    $@"
+	$(Q)test -f $(KVM_DIR)/kvm-intel.ko || { echo "error: no $(KVM_DIR)/kvm-intel.ko: run scripts/setup"; exit 1; }
+	$(Q)BUILD=$(BUILD) BUSYBOX=$(BUSYBOX) KVM=$(KVM_DIR) $(BUILD)/tools/mkcpio $< $@
+
+kvm-params: all $(BUILD)/linux/kvm-params.cpio
+	-$(BUILD)/tools/nestor-run --name kvm-params --linux --megs 512 --timeout 900 --compare-only '^kvm: ' \
+		--guest "$(LINUX_KERNEL) console=ttyS0,115200 quiet idle=halt" --module $(BUILD)/linux/kvm-params.cpio --depths 0,1
+	@grep -h '^kvm: ' $(BUILD)/runs/kvm-params/depth0/transcript.txt > $(BUILD)/runs/kvm-params/d0.txt
+	@grep -h '^kvm: ' $(BUILD)/runs/kvm-params/depth1/transcript.txt > $(BUILD)/runs/kvm-params/d1.txt
+	@echo "kvm PARAMS_D0 $$(wc -l < $(BUILD)/runs/kvm-params/d0.txt)"
+	@echo "kvm PARAMS_DIFFERING_D1 $$(diff $(BUILD)/runs/kvm-params/d0.txt $(BUILD)/runs/kvm-params/d1.txt | grep -c '^<')"
+	@diff $(BUILD)/runs/kvm-params/d0.txt $(BUILD)/runs/kvm-params/d1.txt | sed -n 's/^</  depth 0:/p; s/^>/  depth 1:/p'
 
 # The manifest names its sources through $${BUILD} and $${BUSYBOX}.  A
 # dynamically linked busybox would leave the guest without an init that runs.
