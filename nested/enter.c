@@ -94,13 +94,21 @@ static bool checks_needed(const struct nested *n)
 	return false;
 }
 
+/* A page of this vCPU's that stands in for one the CPU would use past
+ * every EPT where L1 gave it no RAM - never memory a level below hides: it
+ * reads all ones, as memory that is not there.  0 when out of pool memory. */
+static uint64_t standin_page(struct nested *n)
+{
+	if (!n->apic_standin && !(n->apic_standin = page_alloc()))
+		return 0;
+	memset(n->apic_standin, 0xff, PAGE_SIZE);
+	return virt_to_phys(n->apic_standin);
+}
+
 /* The machine address of the virtual-APIC page, which the CPU reads and
- * writes itself, past every EPT: the page of the VMCS12's level when it is
- * memory that level may write, else a page of this vCPU's that stands in
- * for it - never memory a level below hides - and reads all ones, as
- * memory that is not there (what the L2 writes to it lasts until the next
- * VM entry, where on a CPU it would be dropped).  0 when out of pool
- * memory. */
+ * writes itself: the page of the VMCS12's level when it is memory that
+ * level may write, else the stand-in (what the L2 writes there lasts until
+ * the next VM entry, where on a CPU it would be dropped). */
 static uint64_t virtual_apic_machine(struct vcpu *v, struct nested *n, uint64_t gpa)
 {
 	uint64_t machine = ~0ull;
@@ -112,12 +120,7 @@ static uint64_t virtual_apic_machine(struct vcpu *v, struct nested *n, uint64_t 
 		if (nested_xlate(v, n->level, gpa, EPT_R | EPT_W, &x) == XL_OK && gpa_is_ram(v->vm, x.addr, PAGE_SIZE))
 			machine = x.addr & ~0xfffull;
 	}
-	if (machine != ~0ull)
-		return machine;
-	if (!n->apic_standin && !(n->apic_standin = page_alloc()))
-		return 0;
-	memset(n->apic_standin, 0xff, PAGE_SIZE);
-	return virt_to_phys(n->apic_standin);
+	return machine != ~0ull ? machine : standin_page(n);
 }
 
 /* What VMCS02 combines from VMCS12, L1's current values (l1: EFER, PAT,
@@ -212,13 +215,11 @@ static void prepare_derived(struct vcpu *v, struct nested *n, const uint64_t *l1
 	 * for L1 traps nothing: a page of ours no EPT maps. */
 	if (proc2_12 & PROC2_VIRT_APIC_ACCESS) {
 		struct xlate x;
-		uint64_t a = V12(c, APIC_ACCESS_ADDR);
-		if (nested_xlate(v, n->level, a, EPT_R, &x) == XL_OK)
-			a = x.addr & ~0xfffull;
-		else if (!n->apic_standin && !(n->apic_standin = page_alloc()))
+		uint64_t a = nested_xlate(v, n->level, V12(c, APIC_ACCESS_ADDR), EPT_R, &x) == XL_OK
+				     ? x.addr & ~0xfffull
+				     : standin_page(n);
+		if (!a)
 			vm_end_run(v, true, "out of pool memory for an APIC-access page");
-		else
-			a = virt_to_phys(n->apic_standin);
 		vmwrite(VMCS_APIC_ACCESS_ADDR, a);
 	}
 	/* L2 may itself be a level whose VMX we emulate (it delegated). */

@@ -68,6 +68,16 @@
 	popl %edi
 .endm
 
+/* After a BIOS call in real mode: its FLAGS pushed, ES back on BIOS_MAP
+ * (the BIOS may change it), AX kept. */
+.macro BIOS_RESULT
+	pushfw
+	pushw %ax
+	movw $(BIOS_MAP >> 4), %ax
+	movw %ax, %es
+	popw %ax
+.endm
+
 /* ARM; faulting instruction; 9: FAULTREC "name" */
 .macro ARM
 	movl $MT(9f), V_RESUME
@@ -588,11 +598,7 @@ rm:
 	movl $0x534d4150, %edx
 	movl $20, %ecx
 	int $0x15
-	pushfw
-	pushw %ax
-	movw $(BIOS_MAP >> 4), %ax
-	movw %ax, %es
-	popw %ax
+	BIOS_RESULT
 	popw %dx
 	movl %eax, %es:4
 	movl %ebx, %es:8
@@ -612,11 +618,7 @@ rm:
 	xorw %cx, %cx
 	xorw %dx, %dx
 	int $0x15
-	pushfw
-	pushw %ax
-	movw $(BIOS_MAP >> 4), %ax
-	movw %ax, %es
-	popw %ax
+	BIOS_RESULT
 	movw %ax, %es:16
 	movw %bx, %es:18
 	movw %cx, %es:20
@@ -625,11 +627,7 @@ rm:
 	movw %ax, %es:24
 	movb $0x88, %ah
 	int $0x15
-	pushfw
-	pushw %ax
-	movw $(BIOS_MAP >> 4), %ax
-	movw %ax, %es
-	popw %ax
+	BIOS_RESULT
 	movw %ax, %es:26
 	popw %ax
 	movw %ax, %es:28

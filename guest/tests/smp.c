@@ -943,6 +943,16 @@ TEST(smp, apic_store_forms)
  * (vmx/sync.c) while they run.  The APs must go on as if nothing happened. */
 static void heartbeat_work(unsigned idx);
 
+/* The first variable MTRR pair whose mask has V = 0 (free), or ~0u. */
+static unsigned free_mtrr_pair(void)
+{
+	unsigned vcnt = rdmsr(0xfe) & 0xff;
+	for (unsigned i = 0; i < vcnt; i++)
+		if (!(rdmsr(0x201 + 2 * i) & (1u << 11)))
+			return i;
+	return ~0u;
+}
+
 TEST(smp, mtrr_while_running)
 {
 	if (!setup())
@@ -952,13 +962,8 @@ TEST(smp, mtrr_while_running)
 		teardown();
 		return;
 	}
-	unsigned vcnt = rdmsr(0xfe) & 0xff, pair = vcnt;
-	for (unsigned i = 0; i < vcnt; i++)
-		if (!(rdmsr(0x201 + 2 * i) & (1u << 11))) {
-			pair = i;
-			break;
-		}
-	if (pair == vcnt) {
+	unsigned pair = free_mtrr_pair();
+	if (pair == ~0u) {
 		say("no free variable MTRR");
 		teardown();
 		return;
@@ -1039,13 +1044,8 @@ TEST(smp, mtrr_per_cpu)
 		teardown();
 		return;
 	}
-	unsigned vcnt = rdmsr(0xfe) & 0xff, pair = vcnt;
-	for (unsigned i = 0; i < vcnt; i++)
-		if (!(rdmsr(0x201 + 2 * i) & (1u << 11))) {
-			pair = i;
-			break;
-		}
-	if (pair == vcnt) {
+	unsigned pair = free_mtrr_pair();
+	if (pair == ~0u) {
 		say("no free variable MTRR");
 		teardown();
 		return;

@@ -76,16 +76,6 @@ static uint64_t masked(uint32_t msr)
 	return m;
 }
 
-struct rd {
-	uint32_t msr;
-	uint64_t val;
-};
-static void rd_fn(void *p)
-{
-	struct rd *r = p;
-	r->val = rdmsr(r->msr);
-}
-
 TEST(vmx_caps, msrs)
 {
 	if (!(cpuid(1, 0).ecx & (1u << 5))) {
@@ -94,10 +84,12 @@ TEST(vmx_caps, msrs)
 	}
 	unsigned differ = 0;
 	for (unsigned i = 0; i < sizeof(capmsrs) / sizeof(capmsrs[0]); i++) {
-		struct rd r = { capmsrs[i].msr, 0 };
-		struct fault f;
+		struct {
+			uint32_t msr;
+			uint64_t val;
+		} r = { capmsrs[i].msr, 0 };
 		uint64_t m = masked(r.msr);
-		bool gp = catch_fault(rd_fn, &r, &f);
+		bool gp = !rdmsr_safe(r.msr, &r.val);
 		if (m == ~0ull) {
 			/* Not offered at all: #GP at depth n. */
 			if (gp)
