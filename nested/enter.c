@@ -105,6 +105,11 @@ static uint64_t standin_page(struct nested *n)
 	return virt_to_phys(n->apic_standin);
 }
 
+uint8_t *nested_standin_at(const struct nested *n, uint64_t machine)
+{
+	return n->apic_standin && machine == virt_to_phys(n->apic_standin) ? n->apic_standin : NULL;
+}
+
 /* The machine address of the virtual-APIC page, which the CPU reads and
  * writes itself: the page of the VMCS12's level when it is memory that
  * level may write, else the stand-in (what the L2 writes there lasts until
@@ -404,10 +409,11 @@ void nested_vmentry(struct vcpu *v, struct nested *n, bool resume)
 	 * writes it, which no EPT stops. */
 	if (n->proc02 & PROC_TPR_SHADOW) {
 		uint64_t page = vmread(VMCS_VIRTUAL_APIC_ADDR);
-		if (!n->apic_standin || page != virt_to_phys(n->apic_standin))
-			snap_before_write(v->vm, page, PAGE_SIZE);
+		uint8_t *standin = nested_standin_at(n, page);
+		if (standin)
+			memset(standin, 0xff, PAGE_SIZE);
 		else
-			memset(n->apic_standin, 0xff, PAGE_SIZE);
+			snap_before_write(v->vm, page, PAGE_SIZE);
 	}
 	n->timer02 = (uint32_t)vmread(VMCS_GUEST_PREEMPTION_TIMER);
 	n->guest_mode = true;

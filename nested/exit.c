@@ -14,7 +14,6 @@
 #include "lib/log.h"
 #include "lib/string.h"
 #include "lib/x86.h"
-#include "mm/mm.h"
 #include "nested/internal.h"
 #include "vmx/exits.h"
 #include "vmx/guest_mem.h"
@@ -398,7 +397,7 @@ static bool x2apic_tpr_virtualized(struct vcpu *v, struct nested *n, bool write)
 		return false;
 	/* The page the CPU uses for L2 (L1's, or the one standing in). */
 	uint64_t page = vmread(VMCS_VIRTUAL_APIC_ADDR);
-	uint8_t *standin = n->apic_standin && page == virt_to_phys(n->apic_standin) ? n->apic_standin : NULL;
+	uint8_t *standin = nested_standin_at(n, page);
 	uint32_t tpr[2] = { 0, 0 };
 	if (!write) {
 		if (standin)

@@ -86,6 +86,10 @@ struct synth_exit {
 };
 void nested_reflect(struct vcpu *v, struct nested *n, const struct synth_exit *synth);
 
+/* enter.c: the page of Nestor's that stands in for L1's virtual-APIC or
+ * APIC-access page when machine is its address, else NULL. */
+uint8_t *nested_standin_at(const struct nested *n, uint64_t machine);
+
 /* signals.c */
 /* An NMI for the levels from `from` up (cur > from): an NMI exit of the
  * lowest that takes them, else the running level's NMI.  at_exit: it is

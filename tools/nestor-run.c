@@ -371,7 +371,7 @@ static const char *pattern_line(const struct opts *o, const char *serial, bool *
 		size_t l = e ? (size_t)(e - p) : strlen(p);
 		char line[1024];
 		snprintf(line, sizeof(line), "%.*s", (int)(l < sizeof(line) - 1 ? l : sizeof(line) - 1), p);
-		if (strncmp(line, "nestor[", 7) && strncmp(line, "nestor:", 7)) {
+		if (!is_nestor_line(line)) {
 			bool f = o->fail_line && !regexec(&o->fail_re, line, 0, NULL, 0);
 			if (f || (o->pass_line && !regexec(&o->pass_re, line, 0, NULL, 0))) {
 				*failed = f;
