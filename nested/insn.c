@@ -399,12 +399,11 @@ static int inv_operands(struct vcpu *v, uint64_t *type, uint64_t desc[2])
 		*type = (uint32_t)*type;
 	} else if (nested_inv_type_needs_rexw()) {
 		uint8_t bytes[15];
-		uint64_t fault;
-		uint32_t pf;
+		struct gfault f;
 		struct x86_insn in;
 		uint64_t rip = vmread(VMCS_GUEST_CS_BASE) + vmread(VMCS_GUEST_RIP);
 		unsigned len = vmread(VMCS_EXIT_INSTR_LEN);
-		if (len > 15 || gla_read(v, rip, bytes, len, ACC_FETCH, &pf, &fault) ||
+		if (len > 15 || gla_copy(v, rip, bytes, len, ACC_FETCH, &f) ||
 		    x86_decode(bytes, len, 64, &in) || !(in.rex & 8))
 			*type = (uint32_t)*type;
 	}

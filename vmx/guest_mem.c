@@ -353,40 +353,6 @@ void gfault_raise(struct vcpu *v, const struct gfault *f)
 		inject_exception_err(v, f->vector, f->has_error ? f->error : 0);
 }
 
-/* --- the old interface, kept for its callers -------------------------------- */
-
-int gla_to_gpa(struct vcpu *v, uint64_t gla, int access, uint64_t *gpa, uint32_t *pf_err)
-{
-	struct gfault f;
-	if (gla_xlate(v, gla, (unsigned)access, gpa, &f) == 0)
-		return 0;
-	*pf_err = f.kind == GF_EXC ? f.error : 0;
-	return -1;
-}
-
-int gla_read(struct vcpu *v, uint64_t gla, void *buf, size_t len, int access, uint32_t *pf_err,
-	     uint64_t *fault_gla)
-{
-	uint8_t *out = buf;
-	while (len) {
-		size_t n = PAGE_SIZE - (gla & (PAGE_SIZE - 1));
-		if (n > len)
-			n = len;
-		uint64_t gpa;
-		if (gla_to_gpa(v, gla, access, &gpa, pf_err)) {
-			*fault_gla = gla;
-			return -1;
-		}
-		if (!gpa_read(v->vm, gpa, out, n)) {
-			*pf_err = 0;
-			*fault_gla = gla;
-			return -1;
-		}
-		out += n, gla += n, len -= n;
-	}
-	return 0;
-}
-
 /* --- segmentation (SDM Vol. 3A 5.3, 3.4.5) ---------------------------------- */
 
 bool guest_in_64bit_mode(void)
@@ -405,10 +371,10 @@ int guest_code_bits(void)
 
 int guest_fetch(struct vcpu *v, uint8_t bytes[15])
 {
-	uint64_t gla = vmread(VMCS_GUEST_CS_BASE) + vmread(VMCS_GUEST_RIP), fault;
-	uint32_t pf;
+	uint64_t gla = vmread(VMCS_GUEST_CS_BASE) + vmread(VMCS_GUEST_RIP);
+	struct gfault f;
 	size_t n = 15;
-	while (n && gla_read(v, gla, bytes, n, ACC_FETCH, &pf, &fault))
+	while (n && gla_copy(v, gla, bytes, n, ACC_FETCH, &f))
 		n--;
 	return (int)n;
 }

@@ -65,10 +65,4 @@ int guest_code_bits(void);
  * fetched them a moment ago); returns how many. */
 int guest_fetch(struct vcpu *v, uint8_t bytes[15]);
 
-/* Older interface: gla_to_gpa gives a #PF error code (0 when an EPT refused
- * the access), gla_read reads across pages. */
-int gla_to_gpa(struct vcpu *v, uint64_t gla, int access, uint64_t *gpa, uint32_t *pf_err);
-int gla_read(struct vcpu *v, uint64_t gla, void *buf, size_t len, int access, uint32_t *pf_err,
-	     uint64_t *fault_gla);
-
 #endif

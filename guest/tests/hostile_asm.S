@@ -390,3 +390,14 @@ hx_ev_count:	.quad 0
 hx_ev_vector:	.quad 0
 hx_ev_fall:	.quad 0
 	.text
+
+/* A store into memory that is not RAM right after an instruction that
+ * blocks interrupts for one instruction: void hx_movss_store(void *p)
+ * writes the dword 0x44332211 at p right after a MOV SS. */
+	.text
+	.globl hx_movss_store
+hx_movss_store:
+	movw %ss, %ax
+	movw %ax, %ss
+	movl $0x44332211, (%rdi)
+	ret

@@ -204,6 +204,7 @@ static bool expected(const char *name, uint32_t *want, uint32_t *mask)
 		{ "rm 1000*1001 (dx:ax)", 1001000 },
 		{ "rm 1000000/77 (rem:quot)", 1u << 16 | 12987 },
 		{ "rm push size", 2 },
+		{ "rm cpuid at ip fffe: went on at 0000", 1 },
 		{ "pm32 #GP setting PG with LME=1 PAE=0", 0x000d0000 },
 		{ "pm32 #GP setting PG with PE=0", 0x000d0000 },
 		{ "pm32 #UD ud2", 0x00060000 },

@@ -43,6 +43,7 @@
 #define BIOS_MAP 0x16000        /* the BIOS's memory map (modes.c) */
 #define PAGE_A 0x20000          /* test pages */
 #define PAGE_B 0x21000
+#define WRAP_SEG 0x11ff         /* real-mode segment for the IP wrap */
 
 #define EFER 0xc0000080
 #define SEL_CODE64 0x08
@@ -578,6 +579,32 @@ rm:
 	pushfw
 	popw %ax
 	REC "rm flags after xor", %eax
+	/* An instruction that exits (CPUID) at IP fffe: IP wraps to 0000 - a
+	 * hypervisor that advances RIP past it must wrap it too.  Segment
+	 * WRAP_SEG spans [0x11ff0, 0x21fee]: offset 0 is in PT32's unused
+	 * last entries, offset fffe at the end of page B; both put back. */
+	movw $WRAP_SEG, %ax
+	movw %ax, %es
+	pushw %es:0xfffe
+	pushw %es:0
+	pushw %es:2
+	pushw %es:4
+	movw $0xa20f, %es:0xfffe        /* cpuid */
+	movb $0xea, %es:0               /* ljmp $0, $MT(rm_wrapped) */
+	movw $MT(rm_wrapped), %es:1
+	movw $0, %es:3
+	xorl %eax, %eax
+	ljmp $WRAP_SEG, $0xfffe
+rm_wrapped:
+	movw $WRAP_SEG, %ax
+	movw %ax, %es
+	popw %es:4
+	popw %es:2
+	popw %es:0
+	popw %es:0xfffe
+	xorw %ax, %ax
+	movw %ax, %es
+	REC "rm cpuid at ip fffe: went on at 0000", $1
 	cmpl $0, V_BIOS
 	je 1f
 	int $0x12
