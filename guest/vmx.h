@@ -63,6 +63,7 @@
 #define PROC2_INVPCID (1u << 12)
 #define PROC2_SHADOW_VMCS (1u << 14)
 #define PROC2_RDSEED_EXIT (1u << 16)
+#define PROC2_PML (1u << 17)
 
 #define EXIT_SAVE_DEBUG (1u << 2)
 #define EXIT_HOST_64 (1u << 9)
@@ -115,7 +116,7 @@ enum vmcs_field {
 
 	IO_BITMAP_A = 0x2000, IO_BITMAP_B = 0x2002, MSR_BITMAP = 0x2004, EXIT_MSR_STORE_ADDR = 0x2006,
 	EXIT_MSR_LOAD_ADDR = 0x2008, ENTRY_MSR_LOAD_ADDR = 0x200a, VIRTUAL_APIC_ADDR = 0x2012,
-	APIC_ACCESS_ADDR = 0x2014, EPT_POINTER = 0x201a,
+	APIC_ACCESS_ADDR = 0x2014, EPT_POINTER = 0x201a, PML_ADDR = 0x200e, GUEST_PML_INDEX = 0x0812,
 	GUEST_PHYS_ADDR = 0x2400,
 	VMCS_LINK_PTR = 0x2800, GUEST_DEBUGCTL = 0x2802, GUEST_PAT = 0x2804, GUEST_EFER = 0x2806,
 	HOST_PAT = 0x2c00, HOST_EFER = 0x2c02,
@@ -154,7 +155,7 @@ enum {
 	EXIT_HLT = 12, EXIT_INVLPG = 14, EXIT_RDTSC = 16, EXIT_VMCALL = 18, EXIT_VMPTRST = 22,
 	EXIT_VMREAD = 23, EXIT_CR = 28, EXIT_DR = 29, EXIT_IO = 30, EXIT_RDMSR = 31, EXIT_WRMSR = 32,
 	EXIT_BAD_GUEST = 33, EXIT_PAUSE = 40, EXIT_EPT_VIOLATION = 48, EXIT_EPT_MISCONFIG = 49,
-	EXIT_RDTSCP = 51, EXIT_PREEMPT = 52,
+	EXIT_RDTSCP = 51, EXIT_PREEMPT = 52, EXIT_PML_FULL = 62,
 };
 #define EXIT_FAILED_ENTRY (1u << 31)
 
@@ -385,7 +386,7 @@ void pic_mask_all(void);
 extern const char l2_vmcall[], l2_idle[], l2_cpuid[], l2_insns[], l2_insns_end[], l2_io[], l2_io_uncond[];
 extern const char l2_msr[], l2_cr[], l2_cr3_again[], l2_ud2[], l2_int3[], l2_pf[], l2_ept_rw[], l2_ept_x[];
 extern const char l2_self_nmi[], l2_self_nmi_sent[], l2_real[], l2_cr8[], l2_cr8_below[], l2_apic_page[];
-extern const char l2_apic_page_write[], l2_apic_page_tpr[], l2_x2tpr[], l2_x2tpr_written[], l2_read_rbx[];
+extern const char l2_apic_page_write[], l2_apic_page_tpr[], l2_x2tpr[], l2_x2tpr_written[], l2_read_rbx[], l2_write_rbx[];
 /* The EPT entry (any level) that maps pa last in vm_setup's EPT. */
 uint64_t *ept_leaf_of(uint64_t pa);
 extern const char l2_state[], l2_sti[], l2_iret[], l2_iret_done[], l2_loop[], l2_loop_end[], l2_hlt[];

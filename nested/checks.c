@@ -87,6 +87,10 @@ const char *vmcs12_check_controls(const struct vmcs12 *c, const struct check_env
 		return "invalid EPT pointer (memory type, walk length, reserved bits)";
 	if ((proc2 & PROC2_UNRESTRICTED_GUEST) && !(proc2 & PROC2_EPT))
 		return "unrestricted guest without EPT";
+	if ((proc2 & PROC2_PML) && !(proc2 & PROC2_EPT))
+		return "page-modification logging without EPT";
+	if ((proc2 & PROC2_PML) && !page_addr_ok(V12(c, PML_ADDR), e))
+		return "PML address not 4 KiB aligned or beyond the physical-address width";
 	if (!(pin & PIN_PREEMPTION_TIMER) && (exit & EXIT_SAVE_PREEMPTION_TIMER))
 		return "saving the preemption timer without activating it";
 	if (!msr_area_ok(V12(c, VMEXIT_MSR_STORE_ADDR), V12(c, VMEXIT_MSR_STORE_COUNT), e) ||

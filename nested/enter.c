@@ -163,7 +163,9 @@ static void prepare_derived(struct vcpu *v, struct nested *n, const uint64_t *l1
 			  PROC_SECONDARY_CTLS;
 	if (n->nmi_pending02)
 		proc02 |= PROC_NMI_WINDOW;
-	uint32_t proc2_02 = (proc2_12 | PROC2_EPT) & ~PROC2_VPID;
+	/* PML is emulated (nested/levels.c): the CPU's would log L2's
+	 * addresses into a buffer of ours. */
+	uint32_t proc2_02 = (proc2_12 | PROC2_EPT) & ~(PROC2_VPID | PROC2_PML);
 	if ((proc2_12 & PROC2_VPID) && vm->vpid)
 		proc2_02 |= PROC2_VPID;
 	uint32_t exit02 = (exit01 & ~(EXIT_ACK_INTR_ON_EXIT | EXIT_SAVE_PREEMPTION_TIMER)) |

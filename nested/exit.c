@@ -121,6 +121,10 @@ void nested_reflect(struct vcpu *v, struct nested *n, const struct synth_exit *s
 		SAVE(GUEST_IA32_PAT, vmread(VMCS_GUEST_IA32_PAT));
 	if (exit12 & EXIT_SAVE_PREEMPTION_TIMER)
 		SAVE(GUEST_PREEMPTION_TIMER, vmread(VMCS_GUEST_PREEMPTION_TIMER));
+	/* The PML index counts down in the cache as level 0 logs (nested/
+	 * levels.c): the shadow VMCS learns it here. */
+	if ((V12(c, PROC_BASED_CTLS) & PROC_SECONDARY_CTLS) && (V12(c, PROC_BASED_CTLS2) & PROC2_PML))
+		v12_mark(changed, V12_GUEST_PML_INDEX);
 	/* "IA-32e mode guest" follows EFER.LMA on every VM exit (SDM 27.2). */
 	bool lma = vmread(VMCS_GUEST_IA32_EFER) & EFER_LMA;
 	SAVE(VMENTRY_CTLS, lma ? V12(c, VMENTRY_CTLS) | ENTRY_IA32E_MODE : V12(c, VMENTRY_CTLS) & ~ENTRY_IA32E_MODE);

@@ -148,11 +148,14 @@ struct xlate {
 	bool misconfig;      /* XL_TOP: an EPT misconfiguration, not a violation */
 	bool apic;           /* XL_TOP: the refused page is the real xAPIC (addr) */
 };
-enum { XL_OK, XL_TOP, XL_ABSENT, XL_SNAP };
+enum { XL_OK, XL_TOP, XL_ABSENT, XL_SNAP, XL_PML_FULL };
 /* XL_SNAP: a write to a page of our guest that a copy-on-write snapshot
  * protects (x->addr: that page, for snap_cow); XL_TOP: level-1's EPT for this level refuses the access (an EPT
  * violation or misconfiguration of that hypervisor); XL_ABSENT: a level
- * further down hides the memory (non-existent for this level). */
+ * further down hides the memory (non-existent for this level);
+ * XL_PML_FULL: an accessed or dirty flag to set with the PML index of
+ * level-1's VMCS12 for this level out of range (a page-modification
+ * log-full exit to that hypervisor). */
 int nested_xlate(struct vcpu *v, unsigned level, uint64_t gpa, unsigned access, struct xlate *x);
 /* Allocates and sets up the VMX of one more level (lv[level]). */
 int nested_level_new(struct vcpu *v, unsigned level);

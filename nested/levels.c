@@ -89,18 +89,41 @@ static int l1_xlate(struct vm *vm, uint64_t gpa, struct xlate *x)
  * write permission, so that the first write (the CPU's own page-walk
  * accesses count as writes then, and the shadow EPT's pointer enables the
  * flags too) comes back here.  Returns the rights to shadow. */
-static unsigned ept_ad_update(struct vcpu *v, unsigned owner, struct ept_leaf *l, unsigned access)
+/*
+ * Page-modification logging (SDM 29.3.6), when VMCS12 enables it: before
+ * setting a flag, a PML index outside 0-511 is a log-full VM exit instead
+ * (no flag set, the access not done); a dirty flag set writes the page's
+ * guest-physical address into the log at the index, which then counts
+ * down.  (Bochs 2.7 makes the log-full exit at any EPT translation, even
+ * one that sets no flag, and logs the address with its offset: the suites
+ * and the fuzzer stay where the two agree, docs/nested.md.)
+ * Returns -1 for a log-full event, else the rights to shadow.
+ */
+static int ept_ad_update(struct vcpu *v, struct nested *n, uint64_t gpa, struct ept_leaf *l, unsigned access)
 {
+	unsigned owner = n->level; /* the hypervisor whose EPT and log these are */
 	bool write = access & EPT_W;
+	bool pml = (V12(n->vmcs12, PROC_BASED_CTLS) & PROC_SECONDARY_CTLS) &&
+		   (V12(n->vmcs12, PROC_BASED_CTLS2) & PROC2_PML);
+	bool dirtied = false;
 	for (unsigned i = 0; i < l->n; i++) {
 		bool leaf = i + 1 == l->n;
 		uint64_t want = l->entry[i] | EPT_ACCESSED | (leaf && write ? EPT_DIRTY : 0);
-		if (want != l->entry[i]) {
-			level_write(v, owner, l->entry_pa[i], &want, 8);
-			l->entry[i] = want;
-		}
+		if (want == l->entry[i])
+			continue;
+		if (pml && V12(n->vmcs12, GUEST_PML_INDEX) > 511)
+			return -1;
+		level_write(v, owner, l->entry_pa[i], &want, 8);
+		dirtied = leaf && !(l->entry[i] & EPT_DIRTY) && (want & EPT_DIRTY);
+		l->entry[i] = want;
 	}
-	return (l->entry[l->n - 1] & EPT_DIRTY) ? l->rights : l->rights & ~EPT_W;
+	if (pml && dirtied) {
+		uint16_t index = (uint16_t)V12(n->vmcs12, GUEST_PML_INDEX);
+		uint64_t page = gpa & ~0xfffull;
+		level_write(v, owner, V12(n->vmcs12, PML_ADDR) + 8ull * index, &page, 8);
+		V12(n->vmcs12, GUEST_PML_INDEX) = (uint16_t)(index - 1);
+	}
+	return (l->entry[l->n - 1] & EPT_DIRTY) ? (int)l->rights : (int)(l->rights & ~EPT_W);
 }
 
 int nested_xlate(struct vcpu *v, unsigned level, uint64_t gpa, unsigned access, struct xlate *x)
@@ -143,8 +166,12 @@ int nested_xlate(struct vcpu *v, unsigned level, uint64_t gpa, unsigned access, 
 	}
 	if (rb != XL_OK)
 		return XL_ABSENT;
-	if (V12(n->vmcs12, EPT_POINTER) & EPTP_AD)
-		l.rights = ept_ad_update(v, level - 1, &l, access);
+	if (V12(n->vmcs12, EPT_POINTER) & EPTP_AD) {
+		int rights = ept_ad_update(v, n, gpa, &l, access);
+		if (rights < 0)
+			return XL_PML_FULL;
+		l.rights = (unsigned)rights;
+	}
 	x->addr = below.addr;
 	x->rights = l.rights & below.rights;
 	x->mtype = l.mtype;
@@ -165,12 +192,18 @@ int nested_translate(struct vcpu *v, uint64_t gpa, unsigned access, uint64_t *ma
 	case XL_OK:
 		*machine = x.addr;
 		return 0;
+	case XL_PML_FULL:
+		/* Its log is full: a log-full exit to it, not the access. */
+		if (r)
+			*r = (struct ept_refusal){ .pml_full = true };
+		return -1;
 	case XL_TOP:
 		/* The running level's own hypervisor refuses (its EPT). */
 		if (v12_uses_ept(v->lv[v->cur - 1])) {
 			if (r) {
 				r->rights = x.top_rights;
 				r->misconfig = x.misconfig;
+				r->pml_full = false;
 			}
 			return -1;
 		}
@@ -188,12 +221,14 @@ int nested_to_machine(struct vcpu *v, uint64_t gpa, unsigned access, uint64_t *m
 	return nested_translate(v, gpa, access, machine, NULL);
 }
 
-void nested_ept_fault(struct vcpu *v, uint64_t gpa, uint64_t gla, uint64_t qual, bool misconfig)
+void nested_ept_fault(struct vcpu *v, uint64_t gpa, uint64_t gla, uint64_t qual, const struct ept_refusal *r)
 {
 	struct synth_exit s = { .reason = EXIT_EPT_VIOLATION, .qualification = qual, .guest_physical = gpa,
 				.guest_linear = gla, .has_linear = (qual >> 7) & 1 };
-	if (misconfig)
+	if (r->misconfig)
 		s = (struct synth_exit){ .reason = EXIT_EPT_MISCONFIG, .guest_physical = gpa };
+	if (r->pml_full)
+		s = (struct synth_exit){ .reason = EXIT_PML_FULL };
 	nested_reflect(v, v->lv[v->cur - 1], &s);
 }
 

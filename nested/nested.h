@@ -187,12 +187,14 @@ int nested_to_machine(struct vcpu *v, uint64_t gpa, unsigned access, uint64_t *m
 struct ept_refusal {
 	unsigned rights; /* bits 2:0 R W X along its EPT */
 	bool misconfig;
+	bool pml_full; /* not a refusal: its page-modification log is full */
 };
 int nested_translate(struct vcpu *v, uint64_t gpa, unsigned access, uint64_t *machine, struct ept_refusal *r);
 /* An access of the running level (above 1) that its hypervisor's EPT
- * refused: the EPT violation (qualification qual, linear address gla) or
- * misconfiguration exit that hypervisor gets. */
-void nested_ept_fault(struct vcpu *v, uint64_t gpa, uint64_t gla, uint64_t qual, bool misconfig);
+ * refused (r): the EPT violation (qualification qual, linear address gla),
+ * misconfiguration or page-modification log-full exit that hypervisor
+ * gets. */
+void nested_ept_fault(struct vcpu *v, uint64_t gpa, uint64_t gla, uint64_t qual, const struct ept_refusal *r);
 /* Snapshots (snap/): the virtual VMX state of our guest that its memory
  * does not hold. */
 struct nested_snapshot {

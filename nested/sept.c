@@ -269,6 +269,13 @@ void sept_violation(struct vcpu *v)
 	unsigned access = q & 7; /* read, write, fetch */
 	struct xlate x;
 	int r = nested_xlate(v, m, gpa, access, &x);
+	if (r == XL_PML_FULL) {
+		/* L1's page-modification log is full (SDM 29.3.6): the exit says
+		 * only whether an IRET unblocked NMIs. */
+		struct synth_exit s = { .reason = EXIT_PML_FULL, .qualification = q & 0x1000 };
+		nested_reflect(v, n, &s);
+		return;
+	}
 	if (r == XL_TOP && x.apic && (access & EPT_W) && n->delegated && (x.addr & 0xfff) != 0x300) {
 		/* A write to the xAPIC that the running level's hypervisor - a
 		 * Nestor that gave us its guest's VMX, and so are the levels

@@ -85,8 +85,7 @@ static int level_phys(struct vcpu *v, uint64_t gpa, unsigned ept_acc, uint64_t g
 	f->gla_valid = true;
 	f->final = final;
 	f->ept_access = ept_acc;
-	f->ept_rights = r.rights;
-	f->ept_misconfig = r.misconfig;
+	f->ept = r;
 	return -1;
 }
 
@@ -342,9 +341,9 @@ void gfault_raise(struct vcpu *v, const struct gfault *f)
 		/* SDM 27.2.1: bits 2:0 the access, 5:3 what the EPT grants, bit 7
 		 * the linear address is valid, bit 8 the access was to the final
 		 * translation (not to a paging structure). */
-		uint64_t q = f->ept_access | ((uint64_t)f->ept_rights << 3) | (f->gla_valid ? 1u << 7 : 0) |
+		uint64_t q = f->ept_access | ((uint64_t)f->ept.rights << 3) | (f->gla_valid ? 1u << 7 : 0) |
 			     (f->gla_valid && f->final ? 1u << 8 : 0);
-		nested_ept_fault(v, f->gpa, f->gla, q, f->ept_misconfig);
+		nested_ept_fault(v, f->gpa, f->gla, q, &f->ept);
 		return;
 	}
 	if (f->vector == EXC_PF)

@@ -42,8 +42,9 @@ struct gfault {
 	bool has_error;
 	uint64_t cr2;      /* #PF */
 	uint64_t gpa, gla; /* GF_EPT: the refused access */
-	unsigned ept_access, ept_rights;
-	bool ept_misconfig, gla_valid, final;
+	unsigned ept_access;
+	struct ept_refusal ept; /* what refused it */
+	bool gla_valid, final;
 };
 
 /* Translates one linear address: 0 with the machine address, or -1. */

@@ -366,6 +366,12 @@ SNIPPET l2_ept_rw
 	vmcall
 	ud2
 
+/* Writes RCX to the quadword at RBX, its first instruction. */
+SNIPPET l2_write_rbx
+	movq %rcx, (%rbx)
+	vmcall
+	ud2
+
 /* Reads the quadword at RBX. */
 SNIPPET l2_read_rbx
 	movq (%rbx), %rax

@@ -447,6 +447,24 @@ static void print_ept_ad(struct fz_line *l)
 	       (unsigned long long)((e[2] >> 8) & 3));
 }
 
+/* The page-modification log: the index, and the pages logged since the
+ * case began (their low 12 bits cleared: Bochs 2.7 logs the address with
+ * its offset, docs/nested.md). */
+static void print_pml(struct fz_line *l)
+{
+	uint64_t proc2 = fz_vmread(PROC2_CTLS);
+	if (proc2 == ~0ull || !(proc2 & PROC2_PML) || fz_vmread(PML_ADDR) != pa(fz_pml_log))
+		return;
+	unsigned index = (unsigned)fz_vmread(GUEST_PML_INDEX);
+	uint32_t h = 2166136261u;
+	for (unsigned i = fz_pml_start; i > index && i < 512; i--)
+		h = fnv32(h, fz_pml_log[i] & ~0xfffull);
+	fz_add(l, " pml=%x,%08x", index, h);
+	if (vmxfuzz_opts.verbose)
+		for (unsigned i = fz_pml_start; i > index && i < 512; i--)
+			say("  pml log %u: %llx", i, (unsigned long long)(fz_pml_log[i] & ~0xfffull));
+}
+
 /* The exit MSR-store area: what the exit stored (its entries' values). */
 static void print_msr_store(struct fz_line *l)
 {
@@ -499,6 +517,7 @@ static void entry_case(struct rng *r, struct fz_line *l, bool msr_lists)
 		print_exit(l, reason);
 		print_regs(l, fz_programs[prog].masks_rax_rdx || b_of(reason) == EXIT_PREEMPT);
 		print_ept_ad(l);
+		print_pml(l);
 		print_msr_store(l);
 		uint32_t b = reason & 0xffff;
 		if ((reason & EXIT_FAILED_ENTRY) || b == EXIT_VMCALL || b == 2)

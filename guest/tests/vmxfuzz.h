@@ -78,6 +78,8 @@ uint64_t fz_vmread(uint32_t field);
 void fz_mutate(struct rng *r, struct fz_line *l, unsigned *prog, bool msr_lists);
 /* The memory the mutations point the VMCS at (MSR lists, spare pages). */
 extern uint64_t fz_msr_area[3][2 * 8]; /* entry load, exit store, exit load */
+extern uint64_t fz_pml_log[512];        /* the page-modification log (m_pml) */
+extern unsigned fz_pml_start;           /* its first index */
 
 /* --- the L2 programs (vmxfuzz_l2.S) and how L1 starts them -------------- */
 enum {

@@ -18,6 +18,8 @@
 #include "lib/x86.h"
 
 uint64_t fz_msr_area[3][2 * 8] __attribute__((aligned(4096)));
+uint64_t fz_pml_log[512] __attribute__((aligned(4096)));
+unsigned fz_pml_start;
 /* An EPT PML4 with nothing present. */
 static uint64_t ept_empty[512] __attribute__((aligned(4096)));
 
@@ -710,13 +712,43 @@ static void guard(struct rng *r, struct fz_line *l, unsigned prog)
 	fz_add(l, " guard=%u", t);
 }
 
+/* Page-modification logging (SDM 29.3.6) into a page of its own, or with
+ * an address the entry refuses (unaligned, beyond the physical-address
+ * width), or without EPT.  The index leaves room for every page a program
+ * can dirty: Bochs 2.7 makes the log-full exit at any EPT translation once
+ * the index is out of range, the SDM only when a flag is to be set
+ * (vmx_exits.pml tests the log-full exit; docs/nested.md). */
+static void m_pml(struct rng *r, struct fz_line *l)
+{
+	if (!((uint32_t)(vcaps.proc2 >> 32) & PROC2_PML))
+		return;
+	unsigned which = rnd_below(r, 4);
+	uint64_t a = which == 1 ? pa(fz_pml_log) + 8 : which == 2 ? 1ull << 52 : pa(fz_pml_log);
+	memset(fz_pml_log, 0, sizeof(fz_pml_log));
+	fz_pml_start = 64 + rnd_below(r, 448);
+	ww(PML_ADDR, a);
+	ww(GUEST_PML_INDEX, fz_pml_start);
+	set_bit(PROC2_CTLS, PROC2_PML, true);
+	if (which == 3)
+		set_bit(PROC2_CTLS, PROC2_EPT | PROC2_UNRESTRICTED, false);
+	/* Logging needs the EPT's dirty flags: on, with the probe page clean. */
+	bool ad = which == 0 && (vcaps.ept_vpid & (1ull << 21)) && rnd_chance(r, 2, 3);
+	if (ad) {
+		ww(EPT_POINTER, ept_pointer() | (1ull << 6));
+		*ept_probe_pte() &= ~0x300ull;
+		static struct inv_desc d; /* all contexts: the pointer with or without the flags */
+		invept_insn(2, &d);
+	}
+	fz_add(l, " pml=%u,%u%s", which, fz_pml_start, ad ? ",ad" : "");
+}
+
 /* --- choosing ----------------------------------------------------------------------- */
 typedef void (*mutation)(struct rng *, struct fz_line *);
 static const mutation general[] = {
 	m_pin, m_proc, m_proc2, m_exit, m_entry, m_nmi, m_ept_ug_vpid, m_timer, m_cr3_targets, m_io_bitmap_ptrs,
 	m_msr_bitmap_ptr, m_eptp, m_inject, m_inject, m_host_cr0, m_host_cr4, m_host_cr3, m_host_sel, m_host_base,
 	m_host_efer_pat, m_host_mode, m_guest_seg, m_guest_seg, m_guest_cr, m_guest_msr, m_guest_rflags,
-	m_guest_nonreg, m_guest_nonreg, m_link, m_guest_misc, m_exc_bitmap, m_cr_masks, m_ept_entry, m_tpr,
+	m_guest_nonreg, m_guest_nonreg, m_link, m_guest_misc, m_exc_bitmap, m_cr_masks, m_ept_entry, m_tpr, m_pml,
 };
 #define N_GENERAL (sizeof(general) / sizeof(general[0]))
 
@@ -728,7 +760,7 @@ static mutation focus(struct rng *r, unsigned prog)
 	case FZ_P_IO: return m_io_bits;
 	case FZ_P_CR: return rnd_chance(r, 1, 2) ? m_cr_masks : m_tpr;
 	case FZ_P_UD2: case FZ_P_INT3: case FZ_P_PF: case FZ_P_DE: case FZ_P_INT: return m_exc_bitmap;
-	case FZ_P_EPT: return m_ept_entry;
+	case FZ_P_EPT: return rnd_chance(r, 1, 3) ? m_pml : m_ept_entry;
 	case FZ_P_LOOP: case FZ_P_IOLOOP: return m_timer;
 	case FZ_P_STI: case FZ_P_HLT: case FZ_P_MISC: case FZ_P_DR: case FZ_P_DESC: case FZ_P_MWAIT: return m_proc;
 	case FZ_P_FLAGS: return m_guest_rflags;
