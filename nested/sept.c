@@ -297,6 +297,8 @@ void sept_violation(struct vcpu *v)
 		nested_reflect(v, n, &s);
 		return;
 	}
+	/* Not reflected: level 0 resumes L2 itself. */
+	ept_exit_restore_nmi_blocking(q);
 	if (r == XL_SNAP && v->vm->apic_trap && (x.addr & ~0xfffull) == v->vm->apic_real) {
 		/* A write to the xAPIC: ours to do (vmx/exit_apic.c). */
 		ept_apic_write(v, x.addr);

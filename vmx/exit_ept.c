@@ -343,10 +343,26 @@ void ept_apic_write(struct vcpu *v, uint64_t gpa)
 	skip_instruction_len(v, in.length);
 }
 
+/* SDM 27.2.3: an EPT violation (or PML-full exit) in an IRET that had
+ * already unblocked NMIs - virtual NMIs, or NMIs - says so in bit 12 of
+ * its qualification and saves the guest unblocked; the IRET did not
+ * complete and runs again, so a hypervisor that resumes the guest blocks
+ * NMIs again first (the IRET will unblock them).  Not for an exit during
+ * event delivery, where bit 12 is undefined. */
+void ept_exit_restore_nmi_blocking(uint64_t q)
+{
+	if (!(q & (1u << 12)) || (vmread(VMCS_IDT_VECTORING_INFO) & INTR_INFO_VALID))
+		return;
+	uint64_t intr = vmread(VMCS_GUEST_INTERRUPTIBILITY);
+	vmwrite(VMCS_GUEST_INTERRUPTIBILITY, intr | INTERRUPTIBILITY_NMI);
+}
+
 void exit_ept_violation(struct vcpu *v)
 {
 	uint64_t q = vmread(VMCS_EXIT_QUALIFICATION);
 	uint64_t gpa = vmread(VMCS_GUEST_PHYSICAL_ADDR);
+	/* Every way out below resumes this guest. */
+	ept_exit_restore_nmi_blocking(q);
 	if (v->vm->apic_trap && (gpa & ~0xfffull) == v->vm->apic_gpa && (q & 2)) {
 		ept_apic_write(v, v->vm->apic_real | (gpa & 0xfff));
 		return;

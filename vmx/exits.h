@@ -83,6 +83,9 @@ int apic_trap_init(struct vm *vm);
 bool apic_write_violation(struct vcpu *v, uint64_t gpa);
 /* The same, from an EPT violation (gpa: the real xAPIC's address). */
 void ept_apic_write(struct vcpu *v, uint64_t gpa);
+/* Before resuming a guest after an EPT violation with qualification q:
+ * NMI blocking that its IRET had lifted is put back (SDM 27.2.3). */
+void ept_exit_restore_nmi_blocking(uint64_t q);
 /* The guest's WRMSR of the x2APIC ICR (0x830) when trapped; -1: #GP. */
 int apic_x2apic_icr_write(struct vcpu *v, uint64_t val);
 /* Requests between vCPUs (vmx/sync.c): taken at the end of an exit; while
