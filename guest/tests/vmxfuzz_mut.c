@@ -688,6 +688,14 @@ static void guard(struct rng *r, struct fz_line *l, unsigned prog)
 		ww(GUEST_ACTIVITY, 1);
 		act = 1;
 	}
+	/* A pending debug exception in the HLT state: Bochs 2.7 keeps it
+	 * pending in HLT, but delivers it (and leaves HLT) when an exit comes
+	 * first - one of its prefetch at the entry, which a shadow EPT below
+	 * takes: what the guest sees depends on the hypervisor below. */
+	if (act == 1 && !inj && rw(GUEST_PENDING_DBG)) {
+		ww(GUEST_PENDING_DBG, 0);
+		fz_add(l, " guard=dbg");
+	}
 	unsigned type = (info >> 8) & 7, vec = info & 0xff;
 	if (act == 1 && inj && type != 0 && type != 2 && !(type == 3 && (vec == 1 || vec == 18))) {
 		ww(GUEST_ACTIVITY, 0);
