@@ -88,8 +88,8 @@ static int l1_xlate(struct vm *vm, uint64_t gpa, struct xlate *x)
  * as the CPU would.  A page whose leaf is not dirty is shadowed without
  * write permission, so that the first write (the CPU's own page-walk
  * accesses count as writes then, and the shadow EPT's pointer enables the
- * flags too) comes back here.  Returns the rights to shadow. */
-/*
+ * flags too) comes back here.
+ *
  * Page-modification logging (SDM 29.3.6), when VMCS12 enables it: before
  * setting a flag, a PML index outside 0-511 is a log-full VM exit instead
  * (no flag set, the access not done); a dirty flag set writes the page's
@@ -97,8 +97,7 @@ static int l1_xlate(struct vm *vm, uint64_t gpa, struct xlate *x)
  * down.  (Bochs 2.7 makes the log-full exit at any EPT translation, even
  * one that sets no flag, and logs the address with its offset: the suites
  * and the fuzzer stay where the two agree, docs/nested.md.)
- * Returns -1 for a log-full event, else the rights to shadow.
- */
+ * Returns -1 for a log-full event, else the rights to shadow. */
 static int ept_ad_update(struct vcpu *v, struct nested *n, uint64_t gpa, struct ept_leaf *l, unsigned access)
 {
 	unsigned owner = n->level; /* the hypervisor whose EPT and log these are */
