@@ -177,7 +177,7 @@ kvm-suites: all $(BUILD)/linux/kvm-suites.cpio
 	$(BUILD)/tools/nestor-run --name kvm-suites --linux --megs 512 --timeout 1800 --compare-only '^kvm-guest: ' \
 		--guest "$(LINUX_KERNEL) console=ttyS0,115200 quiet idle=halt kvm_suite=$(KVM_SUITE)" \
 		--module $(BUILD)/linux/kvm-suites.cpio --depths 0,1
-	$(BUILD)/tools/nestor-run --name kvm-suites-bare --guest "$(BUILD)/guest.elf suite=$(KVM_SUITE)" --depth 0
+	$(BUILD)/tools/nestor-run --name kvm-suites-bare --guest "$(BUILD)/guest.elf suite=$(KVM_SUITE)" --depths 0
 	@grep -v '^env: ' $(BUILD)/runs/kvm-suites-bare/depth0/transcript.txt | tr -d '\r' | sort > $(BUILD)/runs/kvm-suites/bare.txt
 	@sed -n 's/^kvm-guest: //p' $(BUILD)/runs/kvm-suites/depth1/transcript.txt | tr -d '\r' | sort > $(BUILD)/runs/kvm-suites/kvm.txt
 	@echo "kvm GUEST_LINES $$(wc -l < $(BUILD)/runs/kvm-suites/kvm.txt)"
