@@ -114,5 +114,24 @@ HX_TEST(vmx_pointers_nonram)
 		      (unsigned long long)*(volatile uint64_t *)(n + 0x80));
 		vm_ctl(PROC_CTLS, 0, PROC_TPR_SHADOW);
 	}
+	/* The page-modification log not in RAM: the entries the L2's first
+	 * writes make (its stack, the pages of its page tables) are dropped,
+	 * the index counts down all the same - never into a Nestor's memory. */
+	if (((rdmsr(0x48b) >> 32) & PROC2_PML) && (rdmsr(0x48c) & (1ull << 21))) {
+		vmw(EPT_POINTER, hx_eptp() | (1ull << 6));
+		hx_ept_flush();
+		vm_ctl(PROC2_CTLS, PROC2_PML, 0);
+		vmw(PML_ADDR, n);
+		vmw(GUEST_PML_INDEX, 511);
+		rs = hx_run(l2_vmcall);
+		unsigned index = (unsigned)vmr(GUEST_PML_INDEX);
+		say("PML log not in RAM: %s, PML index %u", hx_exit_str(rs, l2_vmcall), index);
+		CHECK(rs == EXIT_VMCALL && index < 511, "VMCALL exit, entries logged");
+		CHECK(*(volatile uint64_t *)(n + 8 * 511) == ~0ull, "the page reads %016llx",
+		      (unsigned long long)*(volatile uint64_t *)(n + 8 * 511));
+		vm_ctl(PROC2_CTLS, 0, PROC2_PML);
+		vmw(EPT_POINTER, hx_eptp());
+		hx_ept_flush();
+	}
 	hx_l2_end();
 }
