@@ -337,6 +337,8 @@ extern struct vm vm;
  * pages, 4 KiB pages around ept_probe) and VPID 1, MSR bitmaps (nothing
  * intercepted), no other exiting than the controls' defaults. */
 bool vm_setup(void);
+/* vmx_begin, then vm_setup; false (in no VMX operation) if either fails. */
+bool vm_begin(void);
 /* The virtual-APIC page vm_setup points VMCS at (TPR shadow, off). */
 extern uint8_t vm_vapic[4096];
 /* The APIC-access page it points VMCS at (virtualize APIC accesses, off). */

@@ -246,12 +246,8 @@ void hx_ept_flush_single(void)
 
 bool hx_l2_begin(void)
 {
-	if (!vmx_begin())
+	if (!vm_begin())
 		return false;
-	if (!vm_setup()) {
-		vmx_end();
-		return false;
-	}
 	vm_ctl(PROC2_CTLS, 0, PROC2_VPID);
 	vmw(EXCEPTION_BITMAP, 0xffffffff);
 	hx_ept_rebuild();

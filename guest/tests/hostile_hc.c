@@ -135,12 +135,8 @@ HX_TEST(delegation_hypercalls)
 	vmx_end();
 
 	/* In VMX operation with a current VMCS that has a field written. */
-	if (!vmx_begin())
+	if (!vm_begin())
 		return;
-	if (!vm_setup()) {
-		vmx_end();
-		return;
-	}
 	vmw(GUEST_SYSENTER_ESP, FIELD_VALUE);
 	attack("DELEGATE(0)", NESTOR_HC_DELEGATE_VMX, 0, hash, true);
 	attack("UNDELEGATE(0)", NESTOR_HC_UNDELEGATE_VMX, 0, 0, true);

@@ -20,12 +20,8 @@ HX_TEST(host_cet_without_wp)
 		say("no CET on this CPU model: not tested");
 		return;
 	}
-	if (!vmx_begin())
+	if (!vm_begin())
 		return;
-	if (!vm_setup()) {
-		vmx_end();
-		return;
-	}
 	if (!(vcaps.cr4_fixed1 & CR4_CET)) {
 		say("CR4.CET not allowed in VMX operation: not tested");
 		vmx_end();
@@ -65,12 +61,8 @@ HX_TEST(ia32e_guest_without_paging)
 		say("VMLAUNCH of an IA-32e mode guest with CR0.PG=0: checked where a Nestor is below");
 		return;
 	}
-	if (!vmx_begin())
+	if (!vm_begin())
 		return;
-	if (!vm_setup()) {
-		vmx_end();
-		return;
-	}
 	if (!(rdmsr(0x48b) & ((uint64_t)PROC2_UNRESTRICTED << 32))) {
 		env("no unrestricted guest: not tried");
 		say("VMLAUNCH of an IA-32e mode guest with CR0.PG=0: checked where a Nestor is below");

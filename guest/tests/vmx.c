@@ -586,13 +586,9 @@ static const char *outcome(uint32_t rs, char *buf, size_t n)
 
 TEST(vmx, launch_state)
 {
-	if (!vmx_begin())
+	if (!vm_begin())
 		return;
 	char buf[120];
-	if (!vm_setup()) {
-		vmx_end();
-		return;
-	}
 	vm_at(l2_vmcall, RFLAGS_FIXED);
 	uint32_t rs = vm_go_mode(RUN_RESUME);
 	say("VMRESUME of a clear VMCS: %s", outcome(rs, buf, sizeof(buf)));
@@ -867,12 +863,8 @@ static struct vres inv(enum vx_insn insn, uint64_t type, uint64_t lo, uint64_t h
 
 TEST(vmx, invept_invvpid)
 {
-	if (!vmx_begin())
+	if (!vm_begin())
 		return;
-	if (!vm_setup()) {
-		vmx_end();
-		return;
-	}
 	const uint64_t eptp = ept_pointer(), beyond = 1ull << vcaps.maxphyaddr;
 	const struct {
 		const char *name;

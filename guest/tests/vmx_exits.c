@@ -13,14 +13,14 @@
 #include "lib/string.h"
 #include "lib/x86.h"
 
-static bool start(void)
+/* A feature the CPU may lack: when it does, says so (the same at every
+ * depth) and leaves VMX operation; true then. */
+static bool lacks(bool have, const char *what)
 {
-	if (!vmx_begin())
+	if (have)
 		return false;
-	if (!vm_setup()) {
-		vmx_end();
-		return false;
-	}
+	say("no %s", what);
+	vmx_end();
 	return true;
 }
 
@@ -48,7 +48,7 @@ static void ept_flush(void)
 /* --- CPUID and VMCALL ---------------------------------------------------------------- */
 TEST(vmx_exits, cpuid_vmcall)
 {
-	if (!start())
+	if (!vm_begin())
 		return;
 	vm_at(l2_cpuid, RFLAGS_FIXED);
 	vm.r.rax = 0;
@@ -86,7 +86,7 @@ static uint64_t scratch_q;
 
 TEST(vmx_exits, instructions)
 {
-	if (!start())
+	if (!vm_begin())
 		return;
 	vm_ctl(PROC_CTLS,
 	       PROC_HLT | PROC_INVLPG | PROC_RDTSC | PROC_CR8_LOAD | PROC_CR8_STORE | PROC_MOV_DR | PROC_PAUSE |
@@ -172,7 +172,7 @@ static void io_exits(const char *label, const void *snip, unsigned n, const uint
 
 TEST(vmx_exits, io)
 {
-	if (!start())
+	if (!vm_begin())
 		return;
 	vm_ctl(PROC_CTLS, PROC_IO_BITMAPS, PROC_UNCOND_IO);
 	io_bitmap_a[0x81 / 8] |= 1 << (0x81 % 8);
@@ -208,7 +208,7 @@ static void msr_intercept(uint32_t msr, bool write)
 
 TEST(vmx_exits, msr)
 {
-	if (!start())
+	if (!vm_begin())
 		return;
 	const uint64_t host_eip = rdmsr(MSR_IA32_SYSENTER_EIP);
 	msr_intercept(MSR_IA32_SYSENTER_CS, false);
@@ -261,7 +261,7 @@ TEST(vmx_exits, msr)
 /* --- state saved and loaded on exits ---------------------------------------------------------- */
 TEST(vmx_exits, save_load)
 {
-	if (!start())
+	if (!vm_begin())
 		return;
 	const uint64_t pat = rdmsr(MSR_IA32_PAT), efer = rdmsr(MSR_EFER);
 	vm_at(l2_state, RFLAGS_FIXED);
@@ -288,7 +288,7 @@ TEST(vmx_exits, save_load)
 /* --- control registers ------------------------------------------------------------------ */
 TEST(vmx_exits, cr)
 {
-	if (!start())
+	if (!vm_begin())
 		return;
 	const uint64_t cr0 = vmr(GUEST_CR0), cr4 = vmr(GUEST_CR4), cr3 = vmr(GUEST_CR3);
 	vmw(CR0_MASK, CR0_TS);
@@ -347,14 +347,11 @@ static uint8_t vapic[4096] __attribute__((aligned(4096)));
 
 TEST(vmx_exits, tpr_shadow)
 {
-	if (!start())
+	if (!vm_begin())
 		return;
 	uint64_t true_proc = rdmsr(0x48e);
-	if (!(true_proc & ((uint64_t)PROC_TPR_SHADOW << 32))) {
-		say("no TPR shadow");
-		vmx_end();
+	if (lacks(true_proc & ((uint64_t)PROC_TPR_SHADOW << 32), "TPR shadow"))
 		return;
-	}
 	memset(vapic, 0, sizeof(vapic));
 	vapic[0x80] = 0x5a; /* VTPR: priority class 5 */
 	vm_ctl(PROC_CTLS, PROC_TPR_SHADOW, PROC_CR8_LOAD | PROC_CR8_STORE);
@@ -402,13 +399,8 @@ static uint8_t apic_access_page[4096] __attribute__((aligned(4096)));
 
 TEST(vmx_exits, apic_access)
 {
-	if (!start())
+	if (!vm_begin() || lacks(rdmsr(0x48b) & (1ull << 32), "APIC-access virtualization"))
 		return;
-	if (!(rdmsr(0x48b) & (1ull << 32))) {
-		say("no APIC-access virtualization");
-		vmx_end();
-		return;
-	}
 	memset(apic_access_page, 0x11, sizeof(apic_access_page));
 	vm_ctl(PROC2_CTLS, 1u << 0, 0);
 	vmw(APIC_ACCESS_ADDR, pa(apic_access_page) + 0x400);
@@ -469,13 +461,10 @@ static const char *l2_got(char *buf, size_t n)
 /* --- virtualize x2APIC mode (SDM 29.5) ------------------------------------------------------ */
 TEST(vmx_exits, x2apic_tpr)
 {
-	if (!start())
+	if (!vm_begin() ||
+	    lacks((rdmsr(0x48b) & (1ull << 36)) && (rdmsr(0x48e) & ((uint64_t)PROC_TPR_SHADOW << 32)),
+		  "x2APIC virtualization"))
 		return;
-	if (!(rdmsr(0x48b) & (1ull << 36)) || !(rdmsr(0x48e) & ((uint64_t)PROC_TPR_SHADOW << 32))) {
-		say("no x2APIC virtualization");
-		vmx_end();
-		return;
-	}
 	memset(vm_vapic, 0, sizeof(vm_vapic));
 	vm_ctl(PROC2_CTLS, 1u << 4, 0);
 	vm_at(l2_x2tpr, RFLAGS_FIXED);
@@ -537,13 +526,8 @@ static const char *ad(uint64_t e)
 
 TEST(vmx_exits, ept_ad)
 {
-	if (!start())
+	if (!vm_begin() || lacks(rdmsr(0x48c) & (1ull << 21), "EPT accessed and dirty flags"))
 		return;
-	if (!(rdmsr(0x48c) & (1ull << 21))) {
-		say("no EPT accessed and dirty flags");
-		vmx_end();
-		return;
-	}
 	vmw(EPT_POINTER, ept_pointer() | (1ull << 6));
 	ept_flush();
 	uint64_t *pte = ept_probe_pte(), *code = ept_leaf_of(pa(l2_read_rbx)), *tables = ept_leaf_of(read_cr3());
@@ -607,13 +591,9 @@ static const char *pml_page_name(uint64_t e, uint64_t stack)
 
 TEST(vmx_exits, pml)
 {
-	if (!start())
+	if (!vm_begin() ||
+	    lacks(((rdmsr(0x48b) >> 32) & PROC2_PML) && (rdmsr(0x48c) & (1ull << 21)), "page-modification logging"))
 		return;
-	if (!((rdmsr(0x48b) >> 32) & PROC2_PML) || !(rdmsr(0x48c) & (1ull << 21))) {
-		say("no page-modification logging");
-		vmx_end();
-		return;
-	}
 	memset(pml_log, 0, sizeof(pml_log));
 	vmw(EPT_POINTER, ept_pointer() | (1ull << 6));
 	vm_ctl(PROC2_CTLS, PROC2_PML, 0);
@@ -673,7 +653,7 @@ TEST(vmx_exits, pml)
 
 TEST(vmx_exits, exceptions)
 {
-	if (!start())
+	if (!vm_begin())
 		return;
 	char buf[48];
 	const uint64_t unmapped = 1ull << 32;
@@ -751,7 +731,7 @@ static void say_ept(const char *what, uint32_t rs)
 
 TEST(vmx_exits, ept)
 {
-	if (!start())
+	if (!vm_begin())
 		return;
 	char buf[48];
 	uint64_t *pte = ept_probe_pte();
@@ -845,7 +825,7 @@ TEST(vmx_exits, ept)
 /* --- interrupt and NMI windows ----------------------------------------------------------- */
 TEST(vmx_exits, windows)
 {
-	if (!start())
+	if (!vm_begin())
 		return;
 	vm_ctl(PROC_CTLS, PROC_INTR_WINDOW, 0);
 	vm_at(l2_sti, RFLAGS_FIXED);
@@ -904,7 +884,7 @@ TEST(vmx_exits, windows)
 /* --- VMX-preemption timer ------------------------------------------------------------------ */
 TEST(vmx_exits, preemption_timer)
 {
-	if (!start())
+	if (!vm_begin())
 		return;
 	vm_ctl(PIN_CTLS, PIN_PREEMPT, 0);
 	vm_ctl(EXIT_CTLS, EXIT_SAVE_PREEMPT, 0);
@@ -953,7 +933,7 @@ TEST(vmx_exits, preemption_timer)
 /* --- event injection ---------------------------------------------------------------------- */
 TEST(vmx_exits, inject)
 {
-	if (!start())
+	if (!vm_begin())
 		return;
 	char buf[48];
 	const struct {
@@ -1036,7 +1016,7 @@ TEST(vmx_exits, extint)
 {
 	bool apic = (rdmsr(MSR_IA32_APIC_BASE) >> 11) & 1;
 	CHECK(apic, "the local APIC is disabled");
-	if (!apic || !start())
+	if (!apic || !vm_begin())
 		return;
 	apic_write(APIC_SVR, 0x1ff);
 	apic_write(APIC_TPR, 0);
@@ -1092,7 +1072,7 @@ TEST(vmx_exits, nmi)
 {
 	bool apic = (rdmsr(MSR_IA32_APIC_BASE) >> 11) & 1;
 	CHECK(apic, "the local APIC is disabled");
-	if (!apic || !start())
+	if (!apic || !vm_begin())
 		return;
 	char buf[48];
 	apic_write(APIC_SVR, 0x1ff);
@@ -1123,7 +1103,7 @@ TEST(vmx_exits, nmi)
 /* --- unrestricted guest: an L2 in real mode ------------------------------------------------- */
 TEST(vmx_exits, real_mode)
 {
-	if (!start())
+	if (!vm_begin())
 		return;
 	const uint64_t base = pa(l2_real) & ~0xfffull;
 	const uint64_t cr0 = vmr(GUEST_CR0) & ~(CR0_PE | CR0_PG);

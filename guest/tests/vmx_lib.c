@@ -505,6 +505,17 @@ uint8_t vm_vapic[4096] __attribute__((aligned(4096)));
 uint8_t vm_apic_access[4096] __attribute__((aligned(4096)));
 
 bool vm_setup(void) { return setup(true); }
+
+bool vm_begin(void)
+{
+	if (!vmx_begin())
+		return false;
+	if (!vm_setup()) {
+		vmx_end();
+		return false;
+	}
+	return true;
+}
 /* The same where VMX operation may be odd (a fuzzer's VMXON region on
  * vmcs_a): false, with no check failed, when the CPU refuses. */
 bool vm_try_setup(void) { return setup(false); }
