@@ -18,7 +18,8 @@ struct nestor_config config = {
 	.hypervisor_bit = true,
 };
 
-static const char *const selftest_names[] = { "none", "page-fault", "panic", NULL };
+static const char *const selftest_names[] = { "none", "page-fault", "panic", "wrong-vmcs", "entry-refused",
+					       "entry-failure", NULL };
 
 static const struct opt_desc options[] = {
 	{ "loglevel", OPT_CHOICE, &config.loglevel, 0, 0, log_level_names,
@@ -52,7 +53,8 @@ static const struct opt_desc options[] = {
 	  "how a snapshot saves memory when the guest does not say: cow (copy a page when the guest first "
 	  "writes it) or copy (all at once) (default cow)" },
 	{ "selftest", OPT_CHOICE, &config.selftest, 0, 0, selftest_names,
-	  "fail on purpose after boot, to test the failure reports: none|page-fault|panic (default none)" },
+	  "fail on purpose, to test the failure reports: none|page-fault|panic (after boot), wrong-vmcs|"
+	  "entry-refused|entry-failure (at the first VM entry) (default none)" },
 	{ "fail_alloc", OPT_UINT, &config.fail_alloc, 0, ~0ull, NULL,
 	  "fault injection: the N-th allocation from Nestor's pool fails, once, to test the out-of-memory "
 	  "paths (the end of a run prints how many there were; default 0: none)" },

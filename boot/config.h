@@ -24,7 +24,15 @@ struct nestor_config {
 	unsigned snap_method; /* enum snap_method (snap/snap.h): the default method */
 };
 
-enum selftest { SELFTEST_NONE, SELFTEST_PAGE_FAULT, SELFTEST_PANIC };
+enum selftest {
+	SELFTEST_NONE,
+	SELFTEST_PAGE_FAULT,
+	SELFTEST_PANIC,
+	/* Failures of the entry path, made before the first entry (vmx/vm.c). */
+	SELFTEST_WRONG_VMCS,
+	SELFTEST_ENTRY_REFUSED,
+	SELFTEST_ENTRY_FAILURE,
+};
 
 extern struct nestor_config config;
 

@@ -17,6 +17,7 @@
 #include "vmx/exits.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmcs_own.h"
+#include "vmx/vm.h"
 #include "vmx/vmx.h"
 
 static void unhandled_exit(struct vcpu *v);
@@ -252,6 +253,8 @@ int vmx_entry_recheck(struct vcpu *v)
 {
 	v->entry_recheck = 0;
 	int launch = v->entry_launch;
+	if (__builtin_expect(v->selftest_armed, 0))
+		vm_selftest(v);
 	if (v->requests) {
 		vcpu_take_requests(v);
 		vmcs_check_running(v);
@@ -270,6 +273,8 @@ int vmx_entry_recheck(struct vcpu *v)
 		vcpu_park(v);
 	if (v->smp)
 		note_parked(v);
+	/* Whatever was done here, only the VMCS that runs v->cur is entered. */
+	vmcs_check_running(v);
 	return launch;
 }
 

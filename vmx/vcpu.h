@@ -115,6 +115,9 @@ struct vcpu {
 	/* Clear "blocking by SMI" in the guest state of every exit (see
 	 * vmx_handle_exit): set by the first SIPI. */
 	bool smi_block_fix;
+	/* selftest= asked for a failure of the entry path: made before the
+	 * first entry (vm_selftest, vmx/vm.c). */
+	bool selftest_armed;
 	/* Set by this vCPU only: it waits for a SIPI (an INIT changes
 	 * nothing then), held by Nestor in root operation (vcpu_park); the
 	 * vector of the SIPI that came (REQ_SIPI). */

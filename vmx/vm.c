@@ -20,6 +20,7 @@
 #include "vmx/vm.h"
 #include "snap/snap.h"
 #include "vmx/vmcs.h"
+#include "vmx/vmcs_own.h"
 #include "vmx/vmx.h"
 
 static struct vmx_caps caps; /* read once at boot, read-only after */
@@ -124,6 +125,39 @@ static __attribute__((noreturn)) void vm_run_ap(void *ctx, unsigned index)
 	vmx_launch(v);
 }
 
+/* selftest=wrong-vmcs|entry-refused|entry-failure: a fault of Nestor's
+ * own entry path, made on purpose before the first entry so that the
+ * tests see each report end the run cleanly (tests/suite.list, nestor.*):
+ *  - wrong-vmcs: a handler that left another VMCS current - the check
+ *    before every entry (vmcs_check_running) must refuse to enter it;
+ *  - entry-refused: a control bit the CPU does not allow - VMfailValid,
+ *    VM-instruction error 7 (SDM 26.2.1.1), reported by vmx_entry_failed;
+ *  - entry-failure: guest RFLAGS with bit 1 clear - the entry fails with
+ *    exit reason 33 (SDM 26.3.1.4), reported as an unexpected exit. */
+void vm_selftest(struct vcpu *v)
+{
+	v->selftest_armed = false;
+	if (config.selftest == SELFTEST_WRONG_VMCS) {
+		void *other = page_alloc();
+		if (!other)
+			return;
+		*(uint32_t *)other = caps.revision;
+		vmclear(virt_to_phys(other));
+		pr_warn("selftest=wrong-vmcs: VMCS 0x%llx made current before the entry\n",
+			(unsigned long long)virt_to_phys(other));
+		vmcs_load(v, virt_to_phys(other));
+	} else if (config.selftest == SELFTEST_ENTRY_REFUSED) {
+		/* The lowest pin-based control the CPU allows neither way. */
+		uint32_t allowed1 = (uint32_t)(caps.pin >> 32);
+		unsigned bit = (unsigned)__builtin_ctz(~allowed1);
+		pr_warn("selftest=entry-refused: pin-based control bit %u set\n", bit);
+		vmwrite(VMCS_PIN_BASED_CTLS, vmread(VMCS_PIN_BASED_CTLS) | (1ull << bit));
+	} else if (config.selftest == SELFTEST_ENTRY_FAILURE) {
+		pr_warn("selftest=entry-failure: guest RFLAGS bit 1 cleared\n");
+		vmwrite(VMCS_GUEST_RFLAGS, vmread(VMCS_GUEST_RFLAGS) & ~2ull);
+	}
+}
+
 void vm_run(const struct mb2_info *mb, unsigned level)
 {
 	char err[200];
@@ -195,5 +229,9 @@ void vm_run(const struct mb2_info *mb, unsigned level)
 	this_cpu()->vcpu = v;
 	trap_set_nmi_hook(on_nmi);
 	smp_release(vm_run_ap, vm);
+	if (config.selftest >= SELFTEST_WRONG_VMCS) {
+		v->selftest_armed = true;
+		v->entry_recheck = 1;
+	}
 	vmx_launch(v);
 }

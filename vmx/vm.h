@@ -8,4 +8,8 @@
  * guest and enters it.  Never returns: the run ends through the guest. */
 __attribute__((noreturn)) void vm_run(const struct mb2_info *mb, unsigned level);
 
+struct vcpu;
+/* The failure selftest= asks for, made once before the first entry. */
+void vm_selftest(struct vcpu *v);
+
 #endif
