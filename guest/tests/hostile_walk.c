@@ -1,0 +1,426 @@
+/* hostile_walk.c - the page walk a Nestor does in software for an L2's
+ * string instructions (vmx/guest_mem.c gla_xlate), on the paths
+ * hostile_io.c leaves alone: large pages and their reserved bits in
+ * 4-level paging, an L2 in 32-bit paging (4-byte entries, PSE and PSE-36
+ * 4 MiB pages, CR0.WP, CPL 3) and in PAE paging (PDPTEs from the VMCS,
+ * bits 62:52 and XD), L1's EPT refusing the accessed/dirty update of a
+ * paging-structure entry, and string stores into memory that is not RAM
+ * from 32-bit code with 32- and 16-bit addresses in both directions
+ * (vmx/exit_ept.c string_store).
+ *
+ * The L2's REP INSB reads the host bridge's ID through PCI configuration
+ * (0xcfc after 0xcf8 = 0x80000000): 0x86 for every byte.  L1 passes the
+ * I/O through, so below it a Nestor emulates it, walking the L2's page
+ * tables; at depth 0 Bochs does it itself.  Page-fault error codes are
+ * those of SDM Vol. 3A 4.7: P 1, W/R 2, U/S 4, RSVD 8. */
+#include "guest/nestor.h"
+#include "guest/test.h"
+#include "guest/tests/hostile.h"
+#include "lib/format.h"
+#include "lib/string.h"
+#include "lib/x86.h"
+
+#define PCI_ID_ADDR 0x80000000u
+#define GUEST_PDPTE0 0x280a /* then PDPTE1..3, 2 apart */
+#define PG_P 1ull
+#define PG_W 2ull
+#define PG_U 4ull
+#define PG_A 0x20ull
+#define PG_D 0x40ull
+#define PG_PS 0x80ull
+#define PG_AD (PG_A | PG_D)
+
+extern const char hx_w32_rep_stosd[], hx_w32_a16_rep_stosd[];
+
+static bool all(const uint8_t *p, size_t n, uint8_t v)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != v)
+			return false;
+	return true;
+}
+
+/* REP INSB of two bytes from 0xcfc to gla, by code (64- or 32-bit). */
+static uint32_t ins2(const void *code, uint64_t gla, uint64_t rflags)
+{
+	vm.r.rdx = 0xcfc;
+	vm.r.rdi = gla;
+	vm.r.rcx = 2;
+	vm_at(code, rflags);
+	return vm_go();
+}
+
+/* The outcome of a run, for the transcript: done, the #PF, the EPT
+ * violation (qualification bits 8:0; where, relative to `base`), or the
+ * exit. */
+static const char *outcome(uint32_t rs, const void *code, uint64_t gla, uint64_t base)
+{
+	static char buf[4][128];
+	static int k;
+	char *b = buf[k++ & 3];
+	if (rs == EXIT_VMCALL)
+		ksnprintf(b, 128, "done, RCX %llu", (unsigned long long)(uint32_t)vm.r.rcx);
+	else if (rs == EXIT_EXC_NMI && (vm.x.intr_info & 0xff) == EXC_PF)
+		ksnprintf(b, 128, "#PF(%x) at %s, RCX %llu", vm.x.intr_err,
+			  vm.x.qual == gla ? "the element" : "ANOTHER ADDRESS", (unsigned long long)(uint32_t)vm.r.rcx);
+	else if (rs == EXIT_EPT_VIOLATION)
+		ksnprintf(b, 128, "EPT violation at +%llx, qualification %llx, linear address %s, RCX %llu",
+			  (unsigned long long)(vm.x.gpa - base), (unsigned long long)(vm.x.qual & 0x1ff),
+			  vm.x.gla == gla ? "the element" : "ANOTHER", (unsigned long long)(uint32_t)vm.r.rcx);
+	else
+		return hx_exit_str(rs, code);
+	return b;
+}
+
+static bool is_pf(uint32_t rs, uint32_t err, uint64_t gla)
+{
+	return rs == EXIT_EXC_NMI && (vm.x.intr_info & 0xff) == EXC_PF && vm.x.intr_err == err && vm.x.qual == gla &&
+	       (uint32_t)vm.r.rcx == 2;
+}
+
+static bool is_done(uint32_t rs) { return rs == EXIT_VMCALL && (uint32_t)vm.r.rcx == 0; }
+
+/* Two bytes of the ID at p, nothing else of the page changed (was 0xa1). */
+static bool got_id(const uint8_t *page, unsigned off)
+{
+	return page[off] == 0x86 && page[off + 1] == 0x86 && all(page, off, 0xa1) &&
+	       all(page + off + 2, 4096 - off - 2, 0xa1);
+}
+
+static void set_wp(bool on)
+{
+	uint64_t cr0 = on ? vmr(GUEST_CR0) | CR0_WP : vmr(GUEST_CR0) & ~CR0_WP;
+	vmw(GUEST_CR0, cr0);
+	vmw(CR0_SHADOW, cr0);
+}
+
+/* --- 4-level paging: PS where it is reserved, 1 GiB and 2 MiB pages -------- */
+
+/* The L2's own PML4: the kernel's, with slot 3 (linear 1.5 TiB) ours. */
+static uint64_t w_pml4[512] __attribute__((aligned(4096)));
+#define W3 (3ull << 39)
+
+/* SDM 4.5.4 (table 4-14..4-20) and 4.7: PS is reserved in a PML4E, and in
+ * a PDPTE when the CPU has no 1 GiB pages (CPUID 0x80000001 EDX[26]);
+ * bits 29:13 of a 1 GiB page's PDPTE and 20:13 of a 2 MiB page's PDE are
+ * reserved; a reserved bit set is #PF with RSVD and P.  SDM 4.8: the CPU
+ * sets the accessed flag of every entry it uses and the dirty flag of the
+ * leaf on a write; SDM 28.3.3.2 / table 28-7: when L1's EPT refuses that
+ * update it is an EPT violation, a write (bit 1) to a paging-structure
+ * entry (bit 8 clear) with the linear address valid (bit 7). */
+HX_TEST(walk_large_pages)
+{
+	bool g1 = hx_have_1g_pages();
+	env("1 GiB pages %s", g1 ? "present" : "absent");
+	if (!hx_l2_begin())
+		return;
+	uint8_t *A = hx_pages[0];
+	uint64_t *pdpt = (uint64_t *)hx_pages[4], *pd = (uint64_t *)hx_pages[5];
+	CHECK(pa(A) < (1ull << 30), "the test pages lie in the first GiB");
+	memcpy(w_pml4, (const void *)(read_cr3() & ~0xfffull), 4096);
+	memset(pdpt, 0, 4096);
+	memset(pd, 0, 4096);
+	vmw(GUEST_CR3, pa(w_pml4));
+	outl(0xcf8, PCI_ID_ADDR);
+	const uint64_t big = W3 + pa(A) + 0x10, mid = W3 + (pa(A) & 0x1fffff) + 0x10;
+
+	memset(A, 0xa1, 4096);
+	w_pml4[3] = pa(pdpt) | PG_PS | PG_W | PG_P;
+	uint32_t rs = ins2(hx_l2_rep_insb, big, RFLAGS_FIXED);
+	say("REP INSB under a PML4E with PS: %s", outcome(rs, hx_l2_rep_insb, big, 0));
+	CHECK(is_pf(rs, 0xb, big) && all(A, 4096, 0xa1), "#PF(RSVD, W, P) expected");
+
+	/* A 1 GiB page at 0, accessed and dirty clear. */
+	w_pml4[3] = pa(pdpt) | PG_W | PG_P;
+	pdpt[0] = PG_PS | PG_W | PG_P;
+	rs = ins2(hx_l2_rep_insb, big, RFLAGS_FIXED);
+	say("REP INSB into a 1 GiB page: %s; PDPTE A %u D %u", outcome(rs, hx_l2_rep_insb, big, 0),
+	    (unsigned)!!(pdpt[0] & PG_A), (unsigned)!!(pdpt[0] & PG_D));
+	if (g1)
+		CHECK(is_done(rs) && got_id(A, 0x10) && (pdpt[0] & PG_AD) == PG_AD && (w_pml4[3] & PG_A),
+		      "the INS writes through the 1 GiB page, A and D set");
+	else
+		CHECK(is_pf(rs, 0xb, big) && all(A, 4096, 0xa1), "#PF(RSVD, W, P) expected without 1 GiB pages");
+	memset(A, 0xa1, 4096);
+	pdpt[0] = PG_PS | PG_W | PG_P | (1ull << 13);
+	rs = ins2(hx_l2_rep_insb, big, RFLAGS_FIXED);
+	say("REP INSB into a 1 GiB page with bit 13 set: %s", outcome(rs, hx_l2_rep_insb, big, 0));
+	CHECK(is_pf(rs, 0xb, big) && all(A, 4096, 0xa1), "#PF(RSVD, W, P) expected");
+
+	/* A 2 MiB page over the test pages. */
+	pdpt[0] = pa(pd) | PG_W | PG_P;
+	pd[0] = (pa(A) & ~0x1fffffull) | PG_PS | PG_W | PG_P;
+	rs = ins2(hx_l2_rep_insb, mid, RFLAGS_FIXED);
+	say("REP INSB into a 2 MiB page: %s; PDE A %u D %u", outcome(rs, hx_l2_rep_insb, mid, 0),
+	    (unsigned)!!(pd[0] & PG_A), (unsigned)!!(pd[0] & PG_D));
+	CHECK(is_done(rs) && got_id(A, 0x10) && (pd[0] & PG_AD) == PG_AD, "the INS writes, A and D set");
+	static const unsigned bits2m[] = { 13, 20 };
+	for (unsigned i = 0; i < 2; i++) {
+		memset(A, 0xa1, 4096);
+		pd[0] = (pa(A) & ~0x1fffffull) | PG_PS | PG_W | PG_P | (1ull << bits2m[i]);
+		rs = ins2(hx_l2_rep_insb, mid, RFLAGS_FIXED);
+		say("REP INSB into a 2 MiB page with bit %u set: %s", bits2m[i], outcome(rs, hx_l2_rep_insb, mid, 0));
+		CHECK(is_pf(rs, 0xb, mid) && all(A, 4096, 0xa1), "#PF(RSVD, W, P) expected");
+	}
+
+	/* L1's EPT makes the page directory read-only: the CPU reads the PDE
+	 * and, its accessed and dirty flags being set, writes nothing there.
+	 * (With a flag clear the SDM (28.3.3.2, table 28-7) has the update
+	 * be an EPT violation, qualification 0xaa - a write to a paging-
+	 * structure entry, R and X granted, linear address valid - and so
+	 * do the Nestors below; Bochs 2.7 writes the flag through the
+	 * read-only mapping and the INS completes, so that case is not
+	 * compared here.) */
+	*hx_ept_pte(pa(pd)) = pa(pd) | EPT_WB | EPT_R | EPT_X;
+	hx_ept_flush();
+	memset(A, 0xa1, 4096);
+	pd[0] = (pa(A) & ~0x1fffffull) | PG_PS | PG_W | PG_P | PG_AD;
+	rs = ins2(hx_l2_rep_insb, mid, RFLAGS_FIXED);
+	say("REP INSB into a 2 MiB page, A and D set, the PDE read-only in L1's EPT: %s",
+	    outcome(rs, hx_l2_rep_insb, mid, pa(pd)));
+	CHECK(is_done(rs) && got_id(A, 0x10), "no flag to write: the INS goes through");
+	*hx_ept_pte(pa(pd)) = pa(pd) | EPT_WB | EPT_R | EPT_W | EPT_X;
+	hx_ept_flush();
+	outl(0xcf8, 0);
+	hx_l2_end();
+}
+
+/* --- an L2 in legacy paging: 32-bit code, IA-32e mode off --------------------- */
+
+/* The L2 in protected mode with paging: PAE or 32-bit paging (with PSE) at
+ * CR3, flat 32-bit segments at CPL 0, CR0.WP set; no SMEP, SMAP or keys. */
+static void l2_legacy(bool pae, uint64_t cr3)
+{
+	vm_ctl(ENTRY_CTLS, 0, ENTRY_IA32E);
+	vmw(GUEST_EFER, vmr(GUEST_EFER) & ~(uint64_t)(EFER_LME | EFER_LMA));
+	uint64_t cr4 = vmr(GUEST_CR4) & ~(CR4_PAE | CR4_PSE | CR4_PCIDE | CR4_LA57 | CR4_SMEP | CR4_SMAP | CR4_PKE |
+					   CR4_PKS | CR4_CET);
+	cr4 |= pae ? CR4_PAE : CR4_PSE;
+	vmw(GUEST_CR4, cr4);
+	vmw(CR4_SHADOW, cr4 & ~CR4_VMXE);
+	vmw(GUEST_CR3, cr3);
+	vmw(GUEST_CS_SEL, G_KCODE32);
+	vmw(GUEST_CS_AR, 0xc09b);
+	set_wp(true);
+}
+
+/* CPL 3 (selectors' RPL and DPL 3; with IOPL 3 it may do I/O) or 0. */
+static void l2_cpl32(int cpl)
+{
+	vmw(GUEST_CS_SEL, G_KCODE32 | (unsigned)cpl);
+	vmw(GUEST_CS_AR, cpl ? 0xc0fb : 0xc09b);
+	vmw(GUEST_SS_SEL, G_KDATA | (unsigned)cpl);
+	vmw(GUEST_SS_AR, cpl ? 0xc0f3 : 0xc093);
+}
+
+/* 32-bit paging: 0-3 GiB identity in 4 MiB pages (user, so that CPL 3 runs
+ * there too), PDE 768 (linear 3 GiB, T) to a page table in hx_pages[4],
+ * PDE 769 (T4) for 4 MiB pages of the tests. */
+static uint32_t pd32[1024] __attribute__((aligned(4096)));
+#define T32 0xc0000000u
+#define T4 0xc0400000u
+
+static uint32_t *legacy32_begin(void)
+{
+	uint32_t *pt = (uint32_t *)hx_pages[4];
+	for (uint32_t i = 0; i < 1024; i++)
+		pd32[i] = i < 768 ? (i << 22) | (uint32_t)(PG_PS | PG_AD | PG_U | PG_W | PG_P) : 0;
+	memset(pt, 0, 4096);
+	pd32[768] = (uint32_t)pa(pt) | (uint32_t)(PG_U | PG_W | PG_P);
+	l2_legacy(false, pa(pd32));
+	return pt;
+}
+
+/* SDM 4.3 (tables 4-4 to 4-6): 4-byte entries; with CR4.PSE a PDE with PS
+ * maps 4 MiB, its bits 20:13 being physical-address bits 39:32 (PSE-36,
+ * CPUID.1:EDX[17]) up to MAXPHYADDR, bit 21 and the bits beyond
+ * MAXPHYADDR reserved.  SDM 4.6: a supervisor write to a read-only page
+ * faults only with CR0.WP; a user access needs U/S in both levels and a
+ * user write R/W in both, whatever CR0.WP. */
+HX_TEST(walk_32bit)
+{
+	bool pse36 = cpuid(1, 0).edx & (1u << 17);
+	unsigned mpa = hx_maxphyaddr();
+	env("PSE-36 %s, MAXPHYADDR %u", pse36 ? "present" : "absent", mpa);
+	if (!hx_l2_begin())
+		return;
+	uint8_t *A = hx_pages[0], *B = hx_pages[1], *C = hx_pages[2];
+	CHECK(pa(A) < (3ull << 30), "the test pages lie below 3 GiB");
+	uint32_t *pt = legacy32_begin();
+	const void *ins = hx_l2_c32_rep_insb;
+	outl(0xcf8, PCI_ID_ADDR);
+	memset(A, 0xa1, 4096), memset(B, 0xa1, 4096), memset(C, 0xa1, 4096);
+
+	pt[0] = (uint32_t)pa(A) | (uint32_t)(PG_W | PG_P);
+	pt[1] = (uint32_t)pa(B) | (uint32_t)PG_P;
+	pt[3] = (uint32_t)pa(C) | (uint32_t)(PG_U | PG_W | PG_P);
+	uint32_t rs = ins2(ins, T32 + 0x10, RFLAGS_FIXED);
+	say("32-bit paging, REP INSB through fresh entries: %s; PDE A %u D %u, PTE A %u D %u",
+	    outcome(rs, ins, T32 + 0x10, 0), (unsigned)!!(pd32[768] & PG_A), (unsigned)!!(pd32[768] & PG_D),
+	    (unsigned)!!(pt[0] & PG_A), (unsigned)!!(pt[0] & PG_D));
+	CHECK(is_done(rs) && got_id(A, 0x10) && (pd32[768] & PG_AD) == PG_A && (pt[0] & PG_AD) == PG_AD,
+	      "INS writes; A in the PDE, A and D in the PTE");
+	vm.r.rdx = 0x80;
+	vm.r.rsi = T32 + 0x1020;
+	vm.r.rcx = 2;
+	vm_at(hx_l2_c32_rep_outsb, RFLAGS_FIXED);
+	rs = vm_go();
+	say("REP OUTSB from a fresh read-only PTE: %s; PTE A %u D %u", outcome(rs, hx_l2_c32_rep_outsb, 0, 0),
+	    (unsigned)!!(pt[1] & PG_A), (unsigned)!!(pt[1] & PG_D));
+	CHECK(is_done(rs) && (pt[1] & PG_AD) == PG_A, "OUTS sets A only");
+
+	/* A supervisor write to a read-only page: CR0.WP decides. */
+	rs = ins2(ins, T32 + 0x1010, RFLAGS_FIXED);
+	say("REP INSB into a read-only page, CPL 0, CR0.WP=1: %s", outcome(rs, ins, T32 + 0x1010, 0));
+	CHECK(is_pf(rs, 3, T32 + 0x1010) && all(B, 4096, 0xa1), "#PF(W, P) expected");
+	set_wp(false);
+	rs = ins2(ins, T32 + 0x1010, RFLAGS_FIXED);
+	say("the same with CR0.WP=0: %s; PTE D %u", outcome(rs, ins, T32 + 0x1010, 0), (unsigned)!!(pt[1] & PG_D));
+	CHECK(is_done(rs) && got_id(B, 0x10) && (pt[1] & PG_D), "the write goes through, D set");
+	memset(B, 0xa1, 4096);
+	rs = ins2(ins, T32 + 0x2010, RFLAGS_FIXED);
+	say("REP INSB into a not-present PTE: %s", outcome(rs, ins, T32 + 0x2010, 0));
+	CHECK(is_pf(rs, 2, T32 + 0x2010), "#PF(W) expected");
+
+	/* CPL 3 (CR0.WP still 0: it does not matter to user accesses). */
+	l2_cpl32(3);
+	static const struct {
+		const char *what;
+		uint32_t off, err;
+	} u[] = { { "a supervisor page", 0x10, 7 }, { "a read-only user page", 0x1010, 7 },
+		  { "a not-present page", 0x2010, 6 }, { "a writable user page", 0x3010, 0 } };
+	pt[1] |= (uint32_t)PG_U;
+	for (unsigned i = 0; i < 4; i++) {
+		rs = ins2(ins, T32 + u[i].off, RFLAGS_FIXED | RFLAGS_IOPL);
+		say("CPL 3 REP INSB into %s: %s", u[i].what, outcome(rs, ins, T32 + u[i].off, 0));
+		CHECK(u[i].err ? is_pf(rs, u[i].err, T32 + u[i].off) : is_done(rs) && got_id(C, 0x10), "%s",
+		      u[i].what);
+	}
+	/* A user PTE under a supervisor PDE. */
+	pd32[768] &= ~(uint32_t)PG_U;
+	rs = ins2(ins, T32 + 0x3020, RFLAGS_FIXED | RFLAGS_IOPL);
+	say("CPL 3 REP INSB into a user PTE under a supervisor PDE: %s", outcome(rs, ins, T32 + 0x3020, 0));
+	CHECK(is_pf(rs, 7, T32 + 0x3020), "#PF(U, W, P) expected");
+	pd32[768] |= (uint32_t)PG_U;
+	l2_cpl32(0);
+	set_wp(true);
+
+	/* 4 MiB pages. */
+	memset(A, 0xa1, 4096);
+	const uint32_t big = (uint32_t)(pa(A) & 0xffc00000u), a4 = T4 + (uint32_t)(pa(A) & 0x3fffff) + 0x30;
+	pd32[769] = big | (uint32_t)(PG_PS | PG_W | PG_P);
+	rs = ins2(ins, a4, RFLAGS_FIXED);
+	say("REP INSB into a 4 MiB page: %s; PDE A %u D %u", outcome(rs, ins, a4, 0), (unsigned)!!(pd32[769] & PG_A),
+	    (unsigned)!!(pd32[769] & PG_D));
+	CHECK(is_done(rs) && got_id(A, 0x30) && (pd32[769] & PG_AD) == PG_AD, "the INS writes, A and D set");
+	memset(A, 0xa1, 4096);
+	pd32[769] = big | (uint32_t)(PG_PS | PG_W | PG_P) | (1u << 21);
+	rs = ins2(ins, a4, RFLAGS_FIXED);
+	say("REP INSB into a 4 MiB page with bit 21 set: %s", outcome(rs, ins, a4, 0));
+	CHECK(is_pf(rs, 0xb, a4) && all(A, 4096, 0xa1), "#PF(RSVD, W, P) expected");
+	/* Bit 13: physical-address bit 32 with PSE-36, where L1's EPT maps
+	 * nothing: an EPT violation at 4 GiB + the page. */
+	pd32[769] = big | (uint32_t)(PG_PS | PG_W | PG_P) | (1u << 13);
+	rs = ins2(ins, a4, RFLAGS_FIXED);
+	say("REP INSB into a 4 MiB page with bit 13 (address bit 32) set: %s",
+	    outcome(rs, ins, a4, (1ull << 32) + big));
+	if (pse36)
+		CHECK(rs == EXIT_EPT_VIOLATION && vm.x.gpa == (1ull << 32) + pa(A) + 0x30 &&
+			      (vm.x.qual & 0x1ff) == 0x182 && all(A, 4096, 0xa1),
+		      "EPT violation (write, nothing granted, final translation) at 4 GiB + the element expected");
+	else
+		CHECK(is_pf(rs, 0xb, a4), "#PF(RSVD, W, P) expected");
+	if (pse36 && mpa < 40) {
+		unsigned bit = 13 + mpa - 32; /* address bit MAXPHYADDR */
+		pd32[769] = big | (uint32_t)(PG_PS | PG_W | PG_P) | (1u << bit);
+		rs = ins2(ins, a4, RFLAGS_FIXED);
+		say("REP INSB into a 4 MiB page with address bit MAXPHYADDR set: %s", outcome(rs, ins, a4, 0));
+		CHECK(is_pf(rs, 0xb, a4) && all(A, 4096, 0xa1), "#PF(RSVD, W, P) expected");
+	}
+	outl(0xcf8, 0);
+	hx_l2_end();
+}
+
+/* PAE paging: the PDPTEs are in the VMCS (loaded at VM entry with EPT,
+ * SDM 27.3.1.6); 0-3 GiB identity in 2 MiB pages, PDPTE 3 (T32) to a page
+ * directory in hx_pages[5].  SDM 4.4.2 (tables 4-8 to 4-11): 8-byte
+ * entries, bits 62:MAXPHYADDR reserved, bit 63 (XD) reserved without
+ * EFER.NXE, bits 20:13 of a 2 MiB page reserved. */
+static uint64_t pae_pd[3][512] __attribute__((aligned(4096)));
+static uint64_t pae_pdpt[4] __attribute__((aligned(32)));
+
+HX_TEST(walk_pae)
+{
+	if (!hx_l2_begin())
+		return;
+	uint8_t *A = hx_pages[0], *B = hx_pages[1];
+	uint64_t *pt = (uint64_t *)hx_pages[4], *pd = (uint64_t *)hx_pages[5];
+	for (unsigned i = 0; i < 3; i++) {
+		for (uint64_t j = 0; j < 512; j++)
+			pae_pd[i][j] = ((i * 512ull + j) << 21) | PG_PS | PG_AD | PG_W | PG_P;
+		pae_pdpt[i] = pa(pae_pd[i]) | PG_P;
+	}
+	memset(pt, 0, 4096);
+	memset(pd, 0, 4096);
+	pae_pdpt[3] = pa(pd) | PG_P;
+	l2_legacy(true, pa(pae_pdpt));
+	for (unsigned i = 0; i < 4; i++)
+		vmw(GUEST_PDPTE0 + 2 * i, pae_pdpt[i]);
+	const void *ins = hx_l2_c32_rep_insb;
+	outl(0xcf8, PCI_ID_ADDR);
+	memset(A, 0xa1, 4096), memset(B, 0xa1, 4096);
+
+	pd[0] = pa(pt) | PG_W | PG_P;
+	pt[0] = pa(A) | PG_W | PG_P;
+	pt[1] = pa(B) | PG_P;
+	uint32_t rs = ins2(ins, T32 + 0x10, RFLAGS_FIXED);
+	say("PAE paging, REP INSB through fresh entries: %s; PDE A %u D %u, PTE A %u D %u",
+	    outcome(rs, ins, T32 + 0x10, 0), (unsigned)!!(pd[0] & PG_A), (unsigned)!!(pd[0] & PG_D),
+	    (unsigned)!!(pt[0] & PG_A), (unsigned)!!(pt[0] & PG_D));
+	CHECK(is_done(rs) && got_id(A, 0x10) && (pd[0] & PG_AD) == PG_A && (pt[0] & PG_AD) == PG_AD,
+	      "INS writes; A in the PDE, A and D in the PTE");
+	rs = ins2(ins, T32 + 0x1010, RFLAGS_FIXED);
+	say("REP INSB into a read-only page, CPL 0, CR0.WP=1: %s", outcome(rs, ins, T32 + 0x1010, 0));
+	CHECK(is_pf(rs, 3, T32 + 0x1010) && all(B, 4096, 0xa1), "#PF(W, P) expected");
+	set_wp(false);
+	rs = ins2(ins, T32 + 0x1010, RFLAGS_FIXED);
+	say("the same with CR0.WP=0: %s", outcome(rs, ins, T32 + 0x1010, 0));
+	CHECK(is_done(rs) && got_id(B, 0x10), "the write goes through");
+	set_wp(true);
+
+	/* 2 MiB pages (PDE 1: T32 + 2 MiB). */
+	const uint64_t big = pa(A) & ~0x1fffffull, a2 = T32 + (2u << 20) + (pa(A) & 0x1fffff) + 0x20;
+	uint64_t efer = vmr(GUEST_EFER);
+	static const struct {
+		const char *what;
+		uint64_t bits;
+		bool nxe, ok;
+	} c[] = {
+		{ "", 0, true, true },
+		{ " with bit 13 set", 1ull << 13, true, false },
+		{ " with bit 62 set", 1ull << 62, true, false },
+		{ " with XD set, EFER.NXE=1", 1ull << 63, true, true },
+		{ " with XD set, EFER.NXE=0", 1ull << 63, false, false },
+	};
+	for (unsigned i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		memset(A, 0xa1, 4096);
+		pd[1] = big | PG_PS | PG_W | PG_P | c[i].bits;
+		vmw(GUEST_EFER, c[i].nxe ? efer | EFER_NXE : efer & ~(uint64_t)EFER_NXE);
+		rs = ins2(ins, a2, RFLAGS_FIXED);
+		say("REP INSB into a 2 MiB page%s: %s; PDE A %u D %u", c[i].what, outcome(rs, ins, a2, 0),
+		    (unsigned)!!(pd[1] & PG_A), (unsigned)!!(pd[1] & PG_D));
+		if (c[i].ok)
+			CHECK(is_done(rs) && got_id(A, 0x20) && (pd[1] & PG_AD) == PG_AD, "the INS writes%s", c[i].what);
+		else
+			CHECK(is_pf(rs, 0xb, a2) && all(A, 4096, 0xa1), "#PF(RSVD, W, P) expected%s", c[i].what);
+	}
+	vmw(GUEST_EFER, efer);
+
+	/* PDPTE 3 not present (in the VMCS; memory still has it). */
+	vmw(GUEST_PDPTE0 + 6, 0);
+	rs = ins2(ins, T32 + 0x10, RFLAGS_FIXED);
+	say("REP INSB under a not-present PDPTE: %s", outcome(rs, ins, T32 + 0x10, 0));
+	CHECK(is_pf(rs, 2, T32 + 0x10), "#PF(W) expected");
+	outl(0xcf8, 0);
+	hx_l2_end();
+}

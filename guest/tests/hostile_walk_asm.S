@@ -1,0 +1,35 @@
+/* hostile_walk_asm.S - L2 snippets of hostile_walk.c: string stores from
+ * 32-bit code (legacy paging, IA-32e off), each ending in VMCALL. */
+	.text
+	.code32
+/* REP STOSD of EAX, ECX dwords, to ES:EDI (32-bit addresses). */
+	.balign 16
+	.globl hx_w32_rep_stosd
+hx_w32_rep_stosd:
+	rep stosl %eax, %es:(%edi)
+	vmcall
+	ud2
+/* The same with an address-size prefix: 16-bit addresses, ES:DI, CX. */
+	.balign 16
+	.globl hx_w32_a16_rep_stosd
+hx_w32_a16_rep_stosd:
+	.byte 0x67
+	rep stosl %eax, %es:(%edi)
+	vmcall
+	ud2
+/* REP MOVSD of ECX dwords from DS:ESI to ES:EDI. */
+	.balign 16
+	.globl hx_w32_rep_movsd
+hx_w32_rep_movsd:
+	rep movsl %ds:(%esi), %es:(%edi)
+	vmcall
+	ud2
+	.code64
+/* From 64-bit code with an address-size prefix: 32-bit addresses, EDI, ECX. */
+	.balign 16
+	.globl hx_w64_a32_rep_stosd
+hx_w64_a32_rep_stosd:
+	.byte 0x67
+	rep stosl %eax, %es:(%rdi)
+	vmcall
+	ud2
