@@ -6,7 +6,7 @@
  * bits 62:52 and XD), L1's EPT refusing the accessed/dirty update of a
  * paging-structure entry, and string stores into memory that is not RAM
  * from 32-bit code with 32- and 16-bit addresses in both directions
- * (vmx/exit_ept.c string_store).
+ * (vmx/exit_ept.c string_store). 
  *
  * The L2's REP INSB reads the host bridge's ID through PCI configuration
  * (0xcfc after 0xcf8 = 0x80000000): 0x86 for every byte.  L1 passes the
@@ -422,5 +422,146 @@ HX_TEST(walk_pae)
 	say("REP INSB under a not-present PDPTE: %s", outcome(rs, ins, T32 + 0x10, 0));
 	CHECK(is_pf(rs, 2, T32 + 0x10), "#PF(W) expected");
 	outl(0xcf8, 0);
+	hx_l2_end();
+}
+
+/* --- string stores into memory that is not RAM, from 32-bit code ------------ */
+
+extern const char hx_w32_rep_movsd[];
+
+/* An L2 in 32-bit paging whose REP STOSD/MOVSD runs from RAM into a page
+ * that is not RAM or back: the elements that reach it exit to the Nestor
+ * below, which emulates them (vmx/exit_ept.c string_store, the L2's page
+ * walk in gla_xlate) until the destination is RAM again; on a PC the
+ * bytes that fall on RAM are written and the others dropped (SDM Vol. 1
+ * 3.3.7.1 has 16-bit addresses wrap in 64 KiB and update DI and CX only,
+ * the upper halves of EDI and ECX unchanged; Vol. 2B STOS/MOVS: DF=1
+ * steps down).  T32 + 0xf000 is RAM (R0), T32 + 0x10000 not RAM, T32 +
+ * 0x11000 and T32 + 0x1000 RAM (R2): with ES based at T32 + 0x1000, a
+ * 16-bit DI of 0xfff8 is not RAM and 0 is R2. */
+HX_TEST(stores_nonram_32)
+{
+	if (!hx_l2_begin())
+		return;
+	uint8_t *R0 = hx_pages[6], *R2 = hx_pages[7];
+	uint32_t *pt = legacy32_begin();
+	pt[0x1] = (uint32_t)pa(R2) | (uint32_t)(PG_W | PG_P);
+	pt[0xf] = (uint32_t)pa(R0) | (uint32_t)(PG_W | PG_P);
+	pt[0x10] = (uint32_t)hx_nonram_page() | (uint32_t)(PG_W | PG_P);
+	pt[0x11] = (uint32_t)pa(R2) | (uint32_t)(PG_W | PG_P);
+	static const struct {
+		const char *what;
+		int kind;              /* 0 STOSD, 1 STOSD with 16-bit addresses, 2 MOVSD from R0 + 0x100 */
+		uint32_t edi, ecx;     /* EDI from T32 (or the 16-bit DI with 0x1234 above) */
+		bool down, r2;         /* DF; the RAM page shown: R2's start, else R0's end */
+		uint32_t want_edi;
+		uint8_t want[8];
+	} c[] = {
+		{ "REP STOSD from RAM into not RAM", 0, 0x10000 - 6, 3, false, false, 0x10006,
+		  { 0xa1, 0xa1, 0x55, 0x66, 0x77, 0x88, 0x55, 0x66 } },
+		{ "REP STOSD from not RAM into RAM", 0, 0x11000 - 6, 3, false, true, 0x11006,
+		  { 0x77, 0x88, 0x55, 0x66, 0x77, 0x88, 0xa1, 0xa1 } },
+		{ "REP STOSD down from RAM into not RAM", 0, 0x11000 + 2, 3, true, true, 0x10ff6,
+		  { 0x77, 0x88, 0x55, 0x66, 0x77, 0x88, 0xa1, 0xa1 } },
+		{ "REP STOSD down from not RAM into RAM", 0, 0x10000 + 2, 3, true, false, 0xfff6,
+		  { 0xa1, 0xa1, 0x55, 0x66, 0x77, 0x88, 0x55, 0x66 } },
+		{ "REP MOVSD from RAM into not RAM", 2, 0x10000 - 6, 3, false, false, 0x10006,
+		  { 0xa1, 0xa1, 0x40, 0x41, 0x42, 0x43, 0x44, 0x45 } },
+		{ "16-bit REP STOSD from DI fff8 (not RAM) over the wrap into RAM", 1, 0xfff8, 4, false, true, 0x0008,
+		  { 0x55, 0x66, 0x77, 0x88, 0x55, 0x66, 0x77, 0x88 } },
+		{ "16-bit REP STOSD down from DI 4 (RAM) over the wrap into not RAM", 1, 0x0004, 4, true, true, 0xfff4,
+		  { 0x55, 0x66, 0x77, 0x88, 0x55, 0x66, 0x77, 0x88 } },
+		{ "16-bit STOSD at DI fffe, straddling 64 KiB", 1, 0xfffe, 1, false, true, 0x0002,
+		  { 0x77, 0x88, 0xa1, 0xa1, 0xa1, 0xa1, 0xa1, 0xa1 } },
+	};
+	for (unsigned i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		memset(R0, 0xa1, 4096), memset(R2, 0xa1, 4096);
+		if (c[i].kind == 2)
+			for (unsigned k = 0; k < 16; k++)
+				R0[0x100 + k] = (uint8_t)(0x40 + k);
+		const void *code = c[i].kind == 1 ? hx_w32_a16_rep_stosd : c[i].kind == 2 ? hx_w32_rep_movsd :
+							       hx_w32_rep_stosd;
+		bool a16 = c[i].kind == 1;
+		vmw(GUEST_ES_BASE, a16 ? T32 + 0x1000 : 0);
+		vm.r.rax = 0x88776655;
+		vm.r.rdi = a16 ? 0x12340000u | c[i].edi : T32 + c[i].edi;
+		vm.r.rcx = a16 ? 0x56780000u | c[i].ecx : c[i].ecx;
+		vm.r.rsi = T32 + 0xf100;
+		vm_at(code, RFLAGS_FIXED | (c[i].down ? RFLAGS_DF : 0));
+		uint32_t rs = vm_go();
+		const uint8_t *r = c[i].r2 ? R2 : R0 + 4096 - 8;
+		uint32_t edi = (uint32_t)vm.r.rdi - (a16 ? 0x12340000u : T32), ecx = (uint32_t)vm.r.rcx;
+		say("%s: %s, EDI %s%x, ECX %x; %s %02x %02x %02x %02x %02x %02x %02x %02x", c[i].what,
+		    hx_exit_str(rs, code), a16 ? "0x1234:" : "T+", edi, ecx, c[i].r2 ? "RAM above starts" : "RAM below ends",
+		    r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
+		/* Every other byte of R0 and R2 as it was. */
+		bool rest = c[i].r2 ? all(R2 + 8, 4096 - 8, 0xa1) && all(R0, 4096, 0xa1) :
+				      all(R2, 4096, 0xa1) && all(R0, 0x100, 0xa1) &&
+					      all(R0 + 0x110, 4096 - 8 - 0x110, 0xa1);
+		CHECK(rs == EXIT_VMCALL && edi == c[i].want_edi && ecx == (a16 ? 0x56780000u : 0) &&
+			      !memcmp(r, c[i].want, 8) && rest,
+		      "%s: registers and RAM as on a PC", c[i].what);
+	}
+	vmw(GUEST_ES_BASE, 0);
+	hx_l2_end();
+}
+
+/* The same from 64-bit code with an address-size prefix (0x67): EDI and
+ * ECX are used, and their 32-bit results are zero-extended into RDI and
+ * RCX (SDM Vol. 1 3.3.7 and 3.4.1.1), whatever the upper halves held.  The
+ * L2's linear 3 GiB + 0xf000.. is R0, not RAM, R2 as above (its PML4 the
+ * kernel's with a PDPT of its own for the first 512 GiB). */
+extern const char hx_w64_a32_rep_stosd[];
+
+HX_TEST(stores_nonram_a32)
+{
+	if (!hx_l2_begin())
+		return;
+	uint8_t *R0 = hx_pages[6], *R2 = hx_pages[7];
+	uint64_t *pdpt = (uint64_t *)hx_pages[3], *pd = (uint64_t *)hx_pages[4], *pt = (uint64_t *)hx_pages[5];
+	memcpy(w_pml4, (const void *)(read_cr3() & ~0xfffull), 4096);
+	memcpy(pdpt, (const void *)(w_pml4[0] & 0x000ffffffffff000ull), 4096);
+	memset(pd, 0, 4096);
+	memset(pt, 0, 4096);
+	w_pml4[0] = pa(pdpt) | PG_U | PG_W | PG_P;
+	pdpt[3] = pa(pd) | PG_U | PG_W | PG_P;
+	pd[0] = pa(pt) | PG_W | PG_P;
+	pt[0xf] = pa(R0) | PG_W | PG_P;
+	pt[0x10] = hx_nonram_page() | PG_W | PG_P;
+	pt[0x11] = pa(R2) | PG_W | PG_P;
+	vmw(GUEST_CR3, pa(w_pml4));
+	static const struct {
+		const char *what;
+		uint32_t edi;
+		bool down, r2;
+		uint32_t want_edi;
+		uint8_t want[8];
+	} c[] = {
+		{ "REP STOSD (32-bit addresses) from RAM into not RAM", 0x10000 - 6, false, false, 0x10006,
+		  { 0xa1, 0xa1, 0x55, 0x66, 0x77, 0x88, 0x55, 0x66 } },
+		{ "REP STOSD (32-bit addresses) down from not RAM into RAM", 0x10000 + 2, true, false, 0xfff6,
+		  { 0xa1, 0xa1, 0x55, 0x66, 0x77, 0x88, 0x55, 0x66 } },
+		{ "REP STOSD (32-bit addresses) from not RAM into RAM", 0x11000 - 6, false, true, 0x11006,
+		  { 0x77, 0x88, 0x55, 0x66, 0x77, 0x88, 0xa1, 0xa1 } },
+	};
+	const void *code = hx_w64_a32_rep_stosd;
+	for (unsigned i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		memset(R0, 0xa1, 4096), memset(R2, 0xa1, 4096);
+		vm.r.rax = 0x88776655;
+		vm.r.rdi = 0xffff000000000000ull | (T32 + c[i].edi);
+		vm.r.rcx = 0xffff000000000003ull;
+		vm_at(code, RFLAGS_FIXED | (c[i].down ? RFLAGS_DF : 0));
+		uint32_t rs = vm_go();
+		const uint8_t *r = c[i].r2 ? R2 : R0 + 4096 - 8;
+		say("%s: %s, RDI %s%llx, RCX %llx; %s %02x %02x %02x %02x %02x %02x %02x %02x", c[i].what,
+		    hx_exit_str(rs, code), vm.r.rdi >> 32 ? "HIGH BITS, " : "T+", (unsigned long long)(vm.r.rdi - T32),
+		    (unsigned long long)vm.r.rcx, c[i].r2 ? "RAM above starts" : "RAM below ends", r[0], r[1], r[2], r[3],
+		    r[4], r[5], r[6], r[7]);
+		bool rest = c[i].r2 ? all(R2 + 8, 4096 - 8, 0xa1) && all(R0, 4096, 0xa1) :
+				      all(R2, 4096, 0xa1) && all(R0, 4096 - 8, 0xa1);
+		CHECK(rs == EXIT_VMCALL && vm.r.rdi == T32 + c[i].want_edi && vm.r.rcx == 0 && !memcmp(r, c[i].want, 8) &&
+			      rest,
+		      "%s: registers and RAM as on a PC", c[i].what);
+	}
 	hx_l2_end();
 }
