@@ -1,12 +1,14 @@
 /* task.c - hardware task switches (SDM Vol. 3A chapter 7) in 32-bit
  * protected mode: JMP and CALL to a TSS and through task gates, IRET with
  * NT=1, exceptions, INT n, INT3, an external interrupt and NMIs through
- * task gates in the IDT, 16-bit TSSs, CR3 loads with 32-bit and PAE
- * paging, a CPL-3 task and its I/O map, the T bit, and the faults of each
- * step: the checks the CPU makes before a VM exit and those of the switch
- * itself, before and after its commit point.  Under Nestor every switch is
- * a VM exit that Nestor emulates (vmx/exit_task.c); at depth 0 Bochs does
- * it: the transcripts must match.
+ * task gates in the IDT, 16-bit TSSs (with and without paging), switches
+ * from 16-bit code, TSS descriptors with G=1, CR3 loads with 32-bit and PAE
+ * paging, a TSS partly in memory that does not exist, a CPL-3 task and its
+ * I/O map, the T bit, and the faults of each step: the checks the CPU makes
+ * before a VM exit and those of the switch itself, before and after its
+ * commit point, alone or meeting the exception the switch delivers.  Under
+ * Nestor every switch is a VM exit that Nestor emulates (vmx/exit_task.c);
+ * at depth 0 Bochs does it: the transcripts must match.
  *
  * Each scenario builds a fresh world (GDT, IDT, TSSs), goes down to 32-bit
  * protected mode with task_asm.S, runs one action in the first task
@@ -19,6 +21,7 @@
  * What is printed: snapshots, the exception, every TSS that changed, the
  * busy TSS descriptors.  CHECKs hold what the SDM says. */
 #include "guest/test.h"
+#include "guest/tests/hostile.h"
 #include "lib/format.h"
 #include "lib/string.h"
 #include "lib/x86.h"
@@ -102,7 +105,7 @@ struct __attribute__((packed)) {
 	uint32_t cr0;
 } ts16_rec;
 uint32_t ts_action, ts_main_sel, ts_cr0_64, ts_cr3_64, ts_cr4_64, ts_pg_cr3, ts_pg_cr4;
-uint32_t ts_icr_fixed, ts_icr_nmi, ts_icr_hi, ts_cr2;
+uint32_t ts_icr_fixed, ts_icr_nmi, ts_icr_hi, ts_cr2, ts_action2;
 volatile uint32_t ts_nmi_count;
 uint64_t ts_rsp64;
 struct dtr10 ts_gdt64, ts_idt64, ts_gdtr32, ts_idtr32;
@@ -115,6 +118,8 @@ extern const char act_jmp_a[], act_call_a[], act_jmp_b[], act_call_b[], act_jmp_
 extern const char act_int40[], act_int41[], act_int3[], act_int1[], act_gp[], act_gp_insn[], act_ud[], act_iret_nt[];
 extern const char act_iret_nt_insn[], act_call_t16[], act_call_u[], act_jmp_tbit[], act_irq[];
 extern const char act_irq_window_end[], act_nmi[], act_paging[], act_end[], act_rdmsr[], act_rdmsr_insn[];
+extern const char act_paging_then[], act_pf[], act_code16_call[], act_code16_int[], act16_back[];
+extern const char ts16_main_call[], ts16_main_int[];
 
 /* --- the world ------------------------------------------------------------ */
 
@@ -245,6 +250,8 @@ static const struct {
 	{ "act_call_t16", act_call_t16 }, { "act_call_u", act_call_u }, { "act_jmp_tbit", act_jmp_tbit },
 	{ "act_irq", act_irq }, { "act_irq_window_end", act_irq_window_end }, { "act_nmi", act_nmi },
 	{ "act_paging", act_paging }, { "act_rdmsr", act_rdmsr }, { "act_rdmsr_insn", act_rdmsr_insn },
+	{ "act_paging_then", act_paging_then }, { "act_pf", act_pf }, { "act_code16_call", act_code16_call },
+	{ "act_code16_int", act_code16_int }, { "act16_back", act16_back },
 };
 
 /* Text buffers for one line. */
@@ -603,6 +610,28 @@ TEST(task, tss_checks)
 	CHECK(busy(S_MAIN) && !busy(S_A), "busy bits");
 }
 
+/* A TSS descriptor's limit is scaled by its G flag as any segment's (SDM
+ * 3.4.5, 7.2.2): G=1 with a limit field of 0 is a limit of FFFh, above the
+ * 67h (2Bh for a 16-bit TSS) the switch requires (SDM 7.3 step 4). */
+TEST(task, tss_granular)
+{
+	world_reset();
+	*gdt(S_A) = seg_desc(a32(tss(T_A)), 0, 0x89, 0x8);
+	run("JMP to a 32-bit TSS whose descriptor has G=1 and limit field 0 (limit FFFh)", act_jmp_a);
+	expect_in(find_snap(1, 0), T_A, 2);
+	CHECK(!busy(S_MAIN) && busy(S_A) && (*gdt(S_A) >> 52 & 0x8), "busy bits, G kept");
+
+	world_reset();
+	*gdt(S_T16) = seg_desc(a32(&w.t16), 0, 0x81, 0x8);
+	run("CALL to a 16-bit TSS whose descriptor has G=1 and limit field 0 (limit FFFh), IRET back",
+	    act_call_t16);
+	say("T16 ran: tr %02x ax %04x di %04x flags %04x; T16 TSS: link %04x ip %04x", ts16_rec.tr, ts16_rec.gpr[0],
+	    ts16_rec.gpr[7], ts16_rec.flags, w.t16.link, w.t16.ip);
+	CHECK(ts16_rec.tr == S_T16 && ts16_rec.gpr[0] == 0x1600 && ts16_rec.flags == (2 | EFL_NT) &&
+		      w.t16.link == S_MAIN && desc_type(S_T16) == 1 && find_snap(20, 0),
+	      "the 16-bit task ran and returned");
+}
+
 /* Low memory for a virtual-8086 task (the modes suite uses it too). */
 #define V86_CODE 0x9000
 #define V86_STACK 0xa000
@@ -760,6 +789,24 @@ TEST(task, new_task_state)
 	CHECK((w.ldt[0] >> 40 & 1) && (w.ldt[1] >> 40 & 1), "accessed bits of the LDT descriptors");
 }
 
+/* More forms of a bad CS in the new TSS, checked after the commit point
+ * (SDM table 7-1: the CS selector is within its descriptor table's limit
+ * and refers to a code segment, else #TS(CS)). */
+TEST(task, new_cs)
+{
+	world_reset();
+	tss(T_B)->cs = S_A;
+	new_state_case("new CS a TSS descriptor (a system segment): #TS", T_H10, S_A);
+
+	world_reset();
+	tss(T_B)->cs = 0x1f8;
+	new_state_case("new CS beyond the GDT limit: #TS", T_H10, 0x1f8);
+
+	world_reset();
+	tss(T_B)->cs = 0x0c;
+	new_state_case("new CS in the LDT of a task that has none: #TS", T_H10, 0x0c);
+}
+
 TEST(task, tss16)
 {
 	world_reset();
@@ -780,6 +827,35 @@ TEST(task, tss16)
 	      "after IRET: link %04x ip %04x flags %04x type %x", t->link, t->ip, t->flags, desc_type(S_T16));
 	const struct snap *s = find_snap(20, 0);
 	CHECK(s && s->tr == S_MAIN && s->eax == 0x11111111 && s->edi == 0x77777777, "main's registers");
+}
+
+/* Offsets in the 16-bit code segment based at ts16_code. */
+static uint32_t off16(const char *p) { return a32(p) - a32(ts16_code); }
+
+/* Switches from a 16-bit code segment (the first task's TSS is 32-bit):
+ * the EIP saved is the offset of the instruction after the CALL, JMP or
+ * INT n (SDM 7.3 step 6, 7.4), CS the 16-bit code segment. */
+TEST(task, code16)
+{
+	world_reset();
+	init_task(T_A, tb_iret);
+	run("CALL to a TSS from 16-bit code, IRET back to it", act_code16_call);
+	expect_in(find_snap(2, 0), T_A, 2 | EFL_NT);
+	say("main saved eip %08x (ts16_main_call+%u) cs %02x", tss(T_MAIN)->eip,
+	    tss(T_MAIN)->eip - off16(ts16_main_call), tss(T_MAIN)->cs);
+	const struct snap *back = find_snap(20, 0);
+	CHECK(tss(T_MAIN)->eip == off16(ts16_main_call) + 5 && tss(T_MAIN)->cs == S_CODE16 && back &&
+		      back->tr == S_MAIN && back->eax == 0x11111111 && !busy(S_A),
+	      "main saved eip %08x cs %02x", tss(T_MAIN)->eip, tss(T_MAIN)->cs);
+
+	world_reset();
+	init_task(T_A, tb_iret);
+	run("INT 40h through a task gate from 16-bit code, IRET back to it", act_code16_int);
+	expect_in(find_snap(2, 0), T_A, 2 | EFL_NT);
+	say("main saved eip %08x (ts16_main_int+%u) cs %02x", tss(T_MAIN)->eip,
+	    tss(T_MAIN)->eip - off16(ts16_main_int), tss(T_MAIN)->cs);
+	CHECK(tss(T_MAIN)->eip == off16(ts16_main_int) + 2 && tss(T_MAIN)->cs == S_CODE16 && find_snap(20, 0),
+	      "main saved eip %08x cs %02x", tss(T_MAIN)->eip, tss(T_MAIN)->cs);
 }
 
 /* --- CR3 loads ------------------------------------------------------------ */
@@ -858,6 +934,114 @@ TEST(task, paging)
 	say("CR2 %08x", ts_cr2);
 	expect_handler(T_H14, S_MAIN, 0);
 	CHECK(ts_cr2 == 0x40001000 && !busy(S_A), "CR2 %08x", ts_cr2);
+}
+
+/* The suite's 32-bit paging (pd1: linear 0 - 1 GiB the identity,
+ * 0x40000000 page1, 0x40001000 and up not present) for every task, and the
+ * action `then` once paging is on. */
+static void paging_world(const void *then)
+{
+	build_paging();
+	world_reset();
+	for (unsigned i = 0; i < NTASKS; i++)
+		tss(i)->cr3 = a32(pd1);
+	ts_pg_cr4 = ((uint32_t)read_cr4() & ~(uint32_t)(CR4_PAE | CR4_PGE)) | CR4_PSE;
+	ts_pg_cr3 = a32(pd1);
+	ts_action2 = a32(then);
+	ts_cr2 = 0;
+}
+
+/* A 16-bit TSS has no CR3 (SDM 7.6): the 16-bit task runs under the CR3
+ * of the task that called it, and a switch from it checks its TSS's pages
+ * as any (SDM 7.3 step 5). */
+TEST(task, tss16_paging)
+{
+	paging_world(act_call_t16);
+	run("paging on: CALL to a 16-bit TSS, IRET back", act_paging_then);
+	say("T16 ran: tr %02x ax %04x flags %04x cr0.pg %u; T16 TSS: link %04x ip %04x", ts16_rec.tr,
+	    ts16_rec.gpr[0], ts16_rec.flags, ts16_rec.cr0 >> 31, w.t16.link, w.t16.ip);
+	const struct snap *back = find_snap(20, 0);
+	CHECK(ts16_rec.tr == S_T16 && ts16_rec.flags == (2 | EFL_NT) && (ts16_rec.cr0 & CR0_PG) &&
+		      w.t16.link == S_MAIN && w.t16.ip == a32(ts16_iret) - a32(ts16_code) + 1 && desc_type(S_T16) == 1,
+	      "the 16-bit task under paging");
+	CHECK(back && back->tr == S_MAIN && back->cr3 == a32(pd1) && back->eax == 0x11111111, "back in main");
+}
+
+/* A hardware exception through a task gate whose switch faults: the fault
+ * combines with the exception being delivered (SDM 6.15 table 6-5). */
+TEST(task, exception_switch_faults)
+{
+	/* Contributory (#GP), then a page fault: handled serially, the #PF
+	 * goes through its own gate; CR2 is the new TSS's address. */
+	paging_world(act_gp);
+	*gdt(S_H13) = seg_desc(0x40001000, 0x67, 0x89, 0);
+	run("#GP through a task gate to a TSS on a page not present: #PF", act_paging_then);
+	say("CR2 %08x", ts_cr2);
+	expect_handler(T_H14, S_MAIN, 0);
+	CHECK(ts_cr2 == 0x40001000 && !busy(S_H13), "CR2 %08x", ts_cr2);
+	CHECK(tss(T_MAIN)->eip == a32(act_gp_insn) && tss(T_MAIN)->eflags == (2 | EFL_RF),
+	      "main saved: eip %08x eflags %08x (fault: RF)", tss(T_MAIN)->eip, tss(T_MAIN)->eflags);
+
+	/* A page fault, then a page fault: #DF, CR2 the second's address. */
+	paging_world(act_pf);
+	*gdt(S_H14) = seg_desc(0x40001000, 0x67, 0x89, 0);
+	run("#PF through a task gate to a TSS on a page not present: #DF", act_paging_then);
+	say("CR2 %08x", ts_cr2);
+	expect_handler(T_H8, S_MAIN, 0);
+	CHECK(ts_cr2 == 0x40001000 && !busy(S_H14), "CR2 %08x", ts_cr2);
+	CHECK(tss(T_MAIN)->eip == a32(act_pf) && tss(T_MAIN)->eflags == (2 | EFL_RF),
+	      "main saved: eip %08x eflags %08x (fault: RF)", tss(T_MAIN)->eip, tss(T_MAIN)->eflags);
+
+	/* A page fault, then a contributory fault after the commit point
+	 * (#TS, a null SS): #DF in the new task's context. */
+	paging_world(act_pf);
+	w.idt[14] = task_gate(S_B, 0, true);
+	tss(T_B)->ss = 0;
+	run("#PF through a task gate to a task with a null SS: #TS, #DF", act_paging_then);
+	say("CR2 %08x", ts_cr2);
+	expect_handler(T_H8, S_B, 0);
+	CHECK(ts_cr2 == 0x40002000 && tss(T_B)->eip == a32(tb_exit) && tss(T_B)->eflags == (2 | EFL_NT | EFL_RF),
+	      "CR2 %08x, B saved: eip %08x eflags %08x", ts_cr2, tss(T_B)->eip, tss(T_B)->eflags);
+}
+
+/* A 16-bit TSS across the end of a page of RAM into guest-physical memory
+ * that does not exist (PAE paging maps the next linear page far above
+ * RAM): its SS, DS and LDT selectors read all ones, as memory nothing
+ * decodes does on a PC, and writes there are dropped.  The LDT selector
+ * FFFFh has TI=1: #TS(FFFCh) in the new task's context (SDM table 7-1),
+ * whose handler's switch saves the 16-bit task (SDM 7.3 step 6): the part
+ * in RAM keeps it. */
+TEST(task, tss_nonexistent)
+{
+	uint64_t nowhere = 0x400000000ull; /* 16 GiB */
+	if (hx_maxphyaddr() <= 34 || hx_ram_end() + (4ull << 30) > nowhere) {
+		env("no room for memory that does not exist below MAXPHYADDR: not tested");
+		return;
+	}
+	build_paging();
+	ptB1[1] = nowhere | 3; /* linear 0x40001000 */
+	world_reset();
+	for (unsigned i = 0; i < NTASKS; i++)
+		tss(i)->cr3 = a32(pdpt1);
+	ts_pg_cr4 = ((uint32_t)read_cr4() & ~(uint32_t)(CR4_PSE | CR4_PGE)) | CR4_PAE;
+	ts_pg_cr3 = a32(pdpt1);
+	ts_action2 = a32(act_call_t16);
+	/* Offsets 0-37 (up to CS) at the end of page1 (linear 0x40000000). */
+	uint8_t *ram = (uint8_t *)page1 + 4096 - 38;
+	memcpy(ram, &w.t16, 38);
+	*gdt(S_T16) = seg_desc(0x40001000 - 38, 0x2b, 0x81, 0);
+	run("CALL to a 16-bit TSS whose SS, DS, LDT are in memory that does not exist: #TS(FFFCh)", act_paging_then);
+	expect_handler(T_H10, S_T16, 0xfffc);
+	struct tss16 t = { 0 };
+	memcpy(&t, ram, 38);
+	say("T16 TSS in RAM: link %04x ip %04x flags %04x ax %04x sp %04x di %04x es %02x cs %02x", t.link, t.ip,
+	    t.flags, t.gpr[0], t.gpr[4], t.gpr[7], t.es, t.cs);
+	CHECK(t.link == S_MAIN && t.ip == 0 && t.flags == (2 | EFL_NT) && t.gpr[0] == 0x1600 && t.gpr[7] == 0x1670 &&
+		      t.es == S_DATA && t.cs == S_CODE16,
+	      "T16's state saved by the handler's switch");
+	CHECK(busy(S_T16) && busy(S_MAIN) && !find_snap(20, 0) && ts16_rec.tr == 0, "busy bits, T16 did not run");
+	ptB1[1] = 0;
+	memset(ram, 0, 38);
 }
 
 /* --- privilege ------------------------------------------------------------- */

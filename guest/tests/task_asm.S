@@ -423,6 +423,35 @@ LABEL act_paging                /* paging on (ts_pg_cr4/cr3), a CALL to a task w
 	SNAP 22
 	jmp ts_exit32
 	.balign 16
+LABEL act_paging_then           /* paging on (ts_pg_cr4/cr3), then the action ts_action2 */
+	movl ts_pg_cr4, %eax
+	movl %eax, %cr4
+	movl ts_pg_cr3, %eax
+	movl %eax, %cr3
+	movl %cr0, %eax
+	orl $0x80000000, %eax
+	movl %eax, %cr0
+	jmp 1f
+1:	movl $0x11111111, %eax
+	pushl $2
+	popfl
+	jmp *ts_action2
+	.balign 16
+LABEL act_pf                    /* #PF: linear 0x40002000 is not present under the suite's tables */
+	movl 0x40002000, %eax
+	SNAP 20
+	jmp ts_exit32
+	.balign 16
+LABEL act_code16_call           /* to 16-bit code (selector 0xd0), which CALLs A */
+	ljmp $0xd0, $(ts16_main_call - ts16_code)
+	.balign 16
+LABEL act_code16_int            /* to 16-bit code, which does INT 40h */
+	ljmp $0xd0, $(ts16_main_int - ts16_code)
+	.balign 16
+LABEL act16_back                /* back from 16-bit code */
+	SNAP 20
+	jmp ts_exit32
+	.balign 16
 LABEL act_end
 
 /* --- default exception handlers (32-bit interrupt gates) ------------------ */
@@ -500,6 +529,16 @@ ts16_code:
 ts16_iret:
 	iret
 	ljmpl $SEL_CODE32, $ts_exit32
+
+/* The first task in 16-bit code (offsets in the segment of ts16_code). */
+	.globl ts16_main_call
+ts16_main_call:
+	lcall $0x58, $0
+	ljmpl $SEL_CODE32, $act16_back
+	.globl ts16_main_int
+ts16_main_int:
+	int $0x40
+	ljmpl $SEL_CODE32, $act16_back
 
 /* --- stacks ------------------------------------------------------------- */
 
