@@ -1004,6 +1004,49 @@ TEST(task, exception_switch_faults)
 	      "CR2 %08x, B saved: eip %08x eflags %08x", ts_cr2, tss(T_B)->eip, tss(T_B)->eflags);
 }
 
+/* The new task's LDT, after the commit point: its descriptor's limit is
+ * scaled by G (SDM 3.4.5), and the descriptors read from it are read in
+ * the new task's context, where a page fault is raised (SDM 7.3 step 12,
+ * table 7-1). */
+TEST(task, new_task_ldt)
+{
+	world_reset();
+	init_task(T_B, tb_iret);
+	*gdt(S_LDT) = seg_desc(a32(w.ldt), 0, 0x82, 0x8); /* limit field 0, G=1: FFFh */
+	tss(T_B)->ldt = S_LDT;
+	tss(T_B)->cs = 0x0c;
+	tss(T_B)->ss = tss(T_B)->ds = tss(T_B)->es = 0x04;
+	run("new task with its LDT, whose descriptor has G=1 and limit field 0: CS, SS, DS, ES from it", act_call_b);
+	const struct snap *s = find_snap(2, 0);
+	expect_in(s, T_B, 2 | EFL_NT);
+	CHECK(s && s->ldtr == S_LDT && s->cs == 0x0c && s->ss == 0x04 && s->ds == 0x04 && find_snap(20, 0),
+	      "LDT segments");
+
+	/* The LDT on a page not present: DS from it, then CS from it. */
+	static const struct {
+		const char *title;
+		uint16_t ds, cs;
+		uint32_t cr2;
+	} pf[] = {
+		{ "new task's DS from an LDT on a page not present: #PF", 0x04, S_CODE32, 0x40001000 },
+		{ "new task's CS from an LDT on a page not present: #PF", S_DATA, 0x0c, 0x40001008 },
+	};
+	for (unsigned i = 0; i < sizeof(pf) / sizeof(pf[0]); i++) {
+		paging_world(act_call_b);
+		*gdt(S_LDT) = seg_desc(0x40001000, 0xf, 0x82, 0);
+		tss(T_B)->ldt = S_LDT;
+		tss(T_B)->ds = pf[i].ds;
+		tss(T_B)->cs = pf[i].cs;
+		run(pf[i].title, act_paging_then);
+		say("CR2 %08x", ts_cr2);
+		expect_handler(T_H14, S_B, 0);
+		CHECK(ts_cr2 == pf[i].cr2 && tss(T_B)->link == S_MAIN && tss(T_B)->ldt == S_LDT &&
+			      tss(T_B)->cs == pf[i].cs && tss(T_B)->ds == pf[i].ds && tss(T_B)->eip == a32(tb_exit) &&
+			      tss(T_B)->eflags == (2 | EFL_NT | EFL_RF),
+		      "CR2 %08x, B saved: eip %08x eflags %08x", ts_cr2, tss(T_B)->eip, tss(T_B)->eflags);
+	}
+}
+
 /* A 16-bit TSS across the end of a page of RAM into guest-physical memory
  * that does not exist (PAE paging maps the next linear page far above
  * RAM): its SS, DS and LDT selectors read all ones, as memory nothing
