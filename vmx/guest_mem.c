@@ -286,12 +286,12 @@ check:
 			}
 		}
 	}
-	/* Hand back a machine address (an L2's goes through L1's EPT). */
-	unsigned ept_acc = write ? 2 : fetch ? 4 : 1;
-	if (level_phys(v, gpa, ept_acc, gla, true, machine, f))
-		return -1;
 	/* The CPU sets the accessed flag of every entry it used, and the
-	 * dirty flag of the leaf on a write (SDM 4.8). */
+	 * dirty flag of the leaf on a write (SDM 4.8): the linear address is
+	 * translated, flags included, before its guest-physical address goes
+	 * through EPT (SDM 28.2.3.3), so a refusal of the access itself by
+	 * the running level's hypervisor finds them set, as on Bochs
+	 * (hostile.walk_ept_final). */
 	(void)leaf;
 	for (unsigned i = 0; i < nused; i++) {
 		bool last = i == nused - 1;
@@ -301,7 +301,9 @@ check:
 		if (set_entry_bits(v, used[i], esize, gla, bits, f))
 			return -1;
 	}
-	return 0;
+	/* Hand back a machine address (an L2's goes through L1's EPT). */
+	unsigned ept_acc = write ? 2 : fetch ? 4 : 1;
+	return level_phys(v, gpa, ept_acc, gla, true, machine, f) ? -1 : 0;
 }
 
 int gla_copy(struct vcpu *v, uint64_t gla, void *buf, size_t len, unsigned acc, struct gfault *f)
