@@ -119,7 +119,7 @@ extern const char act_int40[], act_int41[], act_int3[], act_int1[], act_gp[], ac
 extern const char act_iret_nt_insn[], act_call_t16[], act_call_u[], act_jmp_tbit[], act_irq[];
 extern const char act_irq_window_end[], act_nmi[], act_paging[], act_end[], act_rdmsr[], act_rdmsr_insn[];
 extern const char act_paging_then[], act_pf[], act_code16_call[], act_code16_int[], act16_back[];
-extern const char ts16_main_call[], ts16_main_int[];
+extern const char ts16_main_call[], ts16_main_int[], ts16_handler[];
 
 /* --- the world ------------------------------------------------------------ */
 
@@ -827,6 +827,31 @@ TEST(task, tss16)
 	      "after IRET: link %04x ip %04x flags %04x type %x", t->link, t->ip, t->flags, desc_type(S_T16));
 	const struct snap *s = find_snap(20, 0);
 	CHECK(s && s->tr == S_MAIN && s->eax == 0x11111111 && s->edi == 0x77777777, "main's registers");
+}
+
+/* An exception with an error code through a task gate to a 16-bit TSS:
+ * the error code is pushed as a word on the new task's stack (SDM 6.13,
+ * 7.6).  The 16-bit task then JMPs to A, which saves its state in its
+ * 16-bit TSS and leaves it available (SDM 7.3 steps 6, 7). */
+TEST(task, tss16_error_code)
+{
+	world_reset();
+	w.idt[13] = task_gate(S_T16, 0, true);
+	w.t16.ip = (uint16_t)(a32(ts16_handler) - a32(ts16_code));
+	run("#GP(1234h) through a task gate to a 16-bit TSS, then JMP to A", act_gp);
+	const uint16_t *top = (const uint16_t *)(w.stack[ST_T16] + sizeof(w.stack[ST_T16]));
+	say("T16 ran: tr %02x sp %04x flags %04x; word on its stack %04x; T16 TSS: link %04x ip +%u sp %04x flags %04x",
+	    ts16_rec.tr, ts16_rec.gpr[4], ts16_rec.flags, top[-1], w.t16.link, w.t16.ip - w0.t16.ip, w.t16.gpr[4],
+	    w.t16.flags);
+	CHECK(ts16_rec.tr == S_T16 && ts16_rec.gpr[4] == sizeof(w.stack[ST_T16]) - 2 && top[-1] == 0x1234 &&
+		      ts16_rec.flags == (2 | EFL_NT),
+	      "error code: a word");
+	CHECK(w.t16.link == S_MAIN && w.t16.gpr[4] == sizeof(w.stack[ST_T16]) - 2 && w.t16.flags == (2 | EFL_NT) &&
+		      !busy(S_T16) && busy(S_MAIN) && busy(S_A),
+	      "T16 saved by its JMP");
+	expect_in(find_snap(1, 0), T_A, 2);
+	CHECK(tss(T_MAIN)->eip == a32(act_gp_insn) && tss(T_MAIN)->eflags == (2 | EFL_RF),
+	      "main saved: eip %08x eflags %08x (fault: RF)", tss(T_MAIN)->eip, tss(T_MAIN)->eflags);
 }
 
 /* Offsets in the 16-bit code segment based at ts16_code. */

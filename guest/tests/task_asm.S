@@ -530,6 +530,18 @@ ts16_iret:
 	iret
 	ljmpl $SEL_CODE32, $ts_exit32
 
+/* A 16-bit exception handler task: records SP, FLAGS and TR, then JMPs to
+ * A, which ends the scenario from a 32-bit task. */
+	.globl ts16_handler
+ts16_handler:
+	addr32 movw %sp, ts16_rec + 8
+	pushfw
+	popw %ax
+	addr32 movw %ax, ts16_rec + 16
+	strw %ax
+	addr32 movw %ax, ts16_rec + 30
+	ljmp $0x58, $0
+
 /* The first task in 16-bit code (offsets in the segment of ts16_code). */
 	.globl ts16_main_call
 ts16_main_call:
