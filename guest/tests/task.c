@@ -105,7 +105,7 @@ struct __attribute__((packed)) {
 	uint32_t cr0;
 } ts16_rec;
 uint32_t ts_action, ts_main_sel, ts_cr0_64, ts_cr3_64, ts_cr4_64, ts_pg_cr3, ts_pg_cr4;
-uint32_t ts_icr_fixed, ts_icr_nmi, ts_icr_hi, ts_cr2, ts_action2;
+uint32_t ts_icr_fixed, ts_icr_nmi, ts_icr_hi, ts_cr2, ts_action2, ts_dr7;
 volatile uint32_t ts_nmi_count;
 uint64_t ts_rsp64;
 struct dtr10 ts_gdt64, ts_idt64, ts_gdtr32, ts_idtr32;
@@ -118,7 +118,7 @@ extern const char act_jmp_a[], act_call_a[], act_jmp_b[], act_call_b[], act_jmp_
 extern const char act_int40[], act_int41[], act_int3[], act_int1[], act_gp[], act_gp_insn[], act_ud[], act_iret_nt[];
 extern const char act_iret_nt_insn[], act_call_t16[], act_call_u[], act_jmp_tbit[], act_irq[];
 extern const char act_irq_window_end[], act_nmi[], act_paging[], act_end[], act_rdmsr[], act_rdmsr_insn[];
-extern const char act_paging_then[], act_pf[], act_code16_call[], act_code16_int[], act16_back[];
+extern const char act_paging_then[], act_pf[], act_code16_call[], act_code16_int[], act16_back[], act_dr7[], tb_dr7[];
 extern const char ts16_main_call[], ts16_main_int[], ts16_handler[];
 
 /* --- the world ------------------------------------------------------------ */
@@ -251,7 +251,7 @@ static const struct {
 	{ "act_irq", act_irq }, { "act_irq_window_end", act_irq_window_end }, { "act_nmi", act_nmi },
 	{ "act_paging", act_paging }, { "act_rdmsr", act_rdmsr }, { "act_rdmsr_insn", act_rdmsr_insn },
 	{ "act_paging_then", act_paging_then }, { "act_pf", act_pf }, { "act_code16_call", act_code16_call },
-	{ "act_code16_int", act_code16_int }, { "act16_back", act16_back },
+	{ "act_code16_int", act_code16_int }, { "act16_back", act16_back }, { "act_dr7", act_dr7 }, { "tb_dr7", tb_dr7 },
 };
 
 /* Text buffers for one line. */
@@ -1144,6 +1144,19 @@ TEST(task, debug_trap)
 	CHECK(ts_fault.hit && ts_fault.vec == 1 && ts_fault.eip == a32(tb_exit) && ts_fault.tr == S_A &&
 		      (ts_fault.dr6 & 0xe00f) == 0x8000 && !find_snap(1, 0),
 	      "wanted #DB with DR6.BT at A's first instruction");
+}
+
+/* Every task switch clears DR7's local breakpoint enables L0-L3 and LE
+ * and keeps the global ones (SDM 17.2.4): they belong to the old task. */
+TEST(task, dr7)
+{
+	world_reset();
+	init_task(T_A, tb_dr7);
+	ts_dr7 = 0x703; /* L0, G0, LE, GE; DR0 an address never executed */
+	run("JMP to a TSS with DR7 L0, G0, LE, GE set", act_dr7);
+	say("DR7 in A: %08x", ts_dr7);
+	expect_in(find_snap(1, 0), T_A, 2);
+	CHECK(ts_dr7 == 0x602, "DR7 %08x, SDM: 00000602 (G0, GE)", ts_dr7);
 }
 
 /* --- interrupts -------------------------------------------------------------- */

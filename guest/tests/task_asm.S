@@ -266,6 +266,17 @@ LABEL tb_nmi                    /* an NMI handler task: a second NMI waits for i
 	jmp tb_nmi
 
 	.balign 16
+LABEL tb_dr7                    /* records DR7, clears it and DR0, ends the scenario */
+	SNAP 1
+	movl %dr7, %eax
+	movl %eax, ts_dr7
+	movl $0x400, %eax
+	movl %eax, %dr7
+	xorl %eax, %eax
+	movl %eax, %dr0
+	jmp ts_exit32
+
+	.balign 16
 LABEL tb_paging                 /* reads linear 0x40000000 under its own CR3 */
 	movl 0x40000000, %eax
 	SNAP 8
@@ -447,6 +458,14 @@ LABEL act_code16_call           /* to 16-bit code (selector 0xd0), which CALLs A
 	.balign 16
 LABEL act_code16_int            /* to 16-bit code, which does INT 40h */
 	ljmp $0xd0, $(ts16_main_int - ts16_code)
+	.balign 16
+LABEL act_dr7                   /* breakpoint 0 enabled locally and globally, LE, GE: JMP to A */
+	movl $0xfffff000, %eax
+	movl %eax, %dr0
+	movl ts_dr7, %eax
+	movl %eax, %dr7
+	movl $0x11111111, %eax
+	ljmp $0x58, $0
 	.balign 16
 LABEL act16_back                /* back from 16-bit code */
 	SNAP 20
