@@ -963,7 +963,7 @@ TEST(task, paging)
 
 /* The suite's 32-bit paging (pd1: linear 0 - 1 GiB the identity,
  * 0x40000000 page1, 0x40001000 and up not present) for every task, and the
- * action `then` once paging is on. */
+ * action `then` once paging is on (and CR0.WP set). */
 static void paging_world(const void *then)
 {
 	build_paging();
@@ -1070,6 +1070,39 @@ TEST(task, new_task_ldt)
 			      tss(T_B)->eflags == (2 | EFL_NT | EFL_RF),
 		      "CR2 %08x, B saved: eip %08x eflags %08x", ts_cr2, tss(T_B)->eip, tss(T_B)->eflags);
 	}
+}
+
+/* A TSS on a read-only page (CR0.WP = 1): CALL and exceptions write the
+ * new TSS's back link, so the switch checks the page for a write before
+ * anything changes (SDM 7.3 step 5): #PF(P|W); JMP does not write the new
+ * TSS and switches. */
+TEST(task, tss_read_only)
+{
+	/* A's TSS seen through linear 0x40002000 (two read-only pages). */
+	uint32_t page = a32(tss(T_A)) & ~0xfffu, ro = 0x40002000 + (a32(tss(T_A)) & 0xfff);
+	static const struct {
+		const char *title;
+		const void *action;
+	} c[] = {
+		{ "CALL to a TSS on a read-only page: #PF", act_call_a },
+		{ "JMP to a TSS on a read-only page", act_jmp_a },
+	};
+	for (unsigned i = 0; i < 2; i++) {
+		paging_world(c[i].action);
+		pt1[2] = page | 1;
+		pt1[3] = (page + 0x1000) | 1;
+		*gdt(S_A) = seg_desc(ro, 0x67, 0x89, 0);
+		run(c[i].title, act_paging_then);
+		if (i == 0) {
+			say("CR2 at the TSS%s", ts_cr2 == ro ? "" : " - NOT");
+			expect_handler(T_H14, S_MAIN, 3);
+			CHECK(ts_cr2 == ro && !busy(S_A) && tss(T_A)->link == LINK_SENTINEL, "CR2 %08x, A untouched", ts_cr2);
+		} else {
+			expect_in(find_snap(1, 0), T_A, 2);
+			CHECK(busy(S_A) && !busy(S_MAIN) && tss(T_A)->link == LINK_SENTINEL, "busy bits, A's link");
+		}
+	}
+	pt1[2] = pt1[3] = 0;
 }
 
 /* A 16-bit TSS across the end of a page of RAM into guest-physical memory

@@ -434,13 +434,13 @@ LABEL act_paging                /* paging on (ts_pg_cr4/cr3), a CALL to a task w
 	SNAP 22
 	jmp ts_exit32
 	.balign 16
-LABEL act_paging_then           /* paging on (ts_pg_cr4/cr3), then the action ts_action2 */
+LABEL act_paging_then           /* paging on (ts_pg_cr4/cr3) with CR0.WP, then the action ts_action2 */
 	movl ts_pg_cr4, %eax
 	movl %eax, %cr4
 	movl ts_pg_cr3, %eax
 	movl %eax, %cr3
 	movl %cr0, %eax
-	orl $0x80000000, %eax
+	orl $0x80010000, %eax
 	movl %eax, %cr0
 	jmp 1f
 1:	movl $0x11111111, %eax
