@@ -140,7 +140,10 @@ static int set_entry_bits(struct vcpu *v, uint64_t gpa, unsigned size, uint64_t 
 int gla_xlate(struct vcpu *v, uint64_t gla, unsigned acc, uint64_t *machine, struct gfault *f)
 {
 	memset(f, 0, sizeof(*f));
-	uint64_t cr0 = guest_cr0(), cr4 = guest_cr4(), efer = vmread(VMCS_GUEST_IA32_EFER);
+	/* The CR0 and CR4 the CPU runs the level with, not what its
+	 * hypervisor's read shadows show it (SDM 25.3): an L1 may own WP or
+	 * SMAP and show the L2 the opposite (hostile.walk_cr_shadows). */
+	uint64_t cr0 = vmread(VMCS_GUEST_CR0), cr4 = vmread(VMCS_GUEST_CR4), efer = vmread(VMCS_GUEST_IA32_EFER);
 	int access = acc & 3;
 	bool write = access == ACC_WRITE, fetch = access == ACC_FETCH;
 	/* Implicit supervisor accesses (descriptor tables, TSS) are never user
@@ -365,7 +368,7 @@ int guest_code_bits(void)
 {
 	if (guest_in_64bit_mode())
 		return 64;
-	if (!(vmread(VMCS_CR0_READ_SHADOW) & CR0_PE))
+	if (!(vmread(VMCS_GUEST_CR0) & CR0_PE))
 		return 16;
 	return (vmread(VMCS_GUEST_CS_AR) & (1u << 14)) ? 32 : 16;
 }
@@ -405,7 +408,7 @@ int seg_linear(struct vcpu *v, unsigned seg, uint64_t offset, unsigned size, int
 	bool wr = access == ACC_WRITE;
 	/* In real and virtual-8086 mode the access rights are fixed: no type
 	 * check, only the limit. */
-	bool pmode = (guest_cr0() & CR0_PE) && !(vmread(VMCS_GUEST_RFLAGS) & RFLAGS_VM);
+	bool pmode = (vmread(VMCS_GUEST_CR0) & CR0_PE) && !(vmread(VMCS_GUEST_RFLAGS) & RFLAGS_VM);
 	if (pmode && (unusable || (wr && (code || !rw)) || (!wr && code && !rw)))
 		return -1;
 	uint64_t last = offset + size - 1;

@@ -619,3 +619,78 @@ HX_TEST(walk_ept_final)
 	outl(0xcf8, 0);
 	hx_l2_end();
 }
+
+/* --- what governs the L2's accesses: its CR0 and CR4, not their shadows ------ */
+
+/* L1 owns CR0.WP and CR4.SMAP (guest/host masks) and shows the L2 the
+ * opposite value in the read shadows: the shadows only answer the L2's
+ * reads of CR0/CR4 (SDM Vol. 3C 25.3, 24.6.6), its accesses follow the
+ * real CR0.WP and CR4.SMAP (SDM 4.6).  Likewise CR0.PE shown clear does not
+ * make the L2's 32-bit code 16-bit: its REP STOSD into memory that is not
+ * RAM, which a Nestor below decodes and emulates, stores dwords with EDI
+ * and ECX.  On bd40109 the Nestors below took the shadows' values. */
+HX_TEST(walk_cr_shadows)
+{
+	bool smap = cpuid(7, 0).ebx & (1u << 20);
+	env("SMAP %s", smap ? "present" : "absent");
+	if (!hx_l2_begin())
+		return;
+	uint8_t *A = hx_pages[0];
+	outl(0xcf8, PCI_ID_ADDR);
+	uint8_t *ro = hx_map4k(4, pa(A), HX_PTE_P);
+	uint64_t cr0 = vmr(GUEST_CR0), cr4 = vmr(GUEST_CR4);
+	for (int real = 0; real < 2; real++) {
+		memset(A, 0xa1, 4096);
+		vmw(CR0_MASK, vmr(CR0_MASK) | CR0_WP);
+		vmw(GUEST_CR0, real ? cr0 | CR0_WP : cr0 & ~CR0_WP);
+		vmw(CR0_SHADOW, real ? cr0 & ~CR0_WP : cr0 | CR0_WP);
+		uint32_t rs = ins2(hx_l2_rep_insb, (uint64_t)ro + 0x10, RFLAGS_FIXED);
+		say("CR0.WP=%d (shadow %d, owned by L1), CPL 0 REP INSB into a read-only page: %s", real, !real,
+		    outcome(rs, hx_l2_rep_insb, (uint64_t)ro + 0x10, 0));
+		CHECK(real ? is_pf(rs, 3, (uint64_t)ro + 0x10) && all(A, 4096, 0xa1) : is_done(rs) && got_id(A, 0x10),
+		      "the real CR0.WP decides");
+	}
+	vmw(GUEST_CR0, cr0);
+	vmw(CR0_SHADOW, cr0);
+	if (smap) {
+		uint8_t *u = hx_map4k(5, pa(A), HX_PTE_P | HX_PTE_W | HX_PTE_U);
+		for (int real = 0; real < 2; real++) {
+			memset(A, 0xa1, 4096);
+			vmw(CR4_MASK, vmr(CR4_MASK) | CR4_SMAP);
+			vmw(GUEST_CR4, real ? cr4 | CR4_SMAP : cr4 & ~CR4_SMAP);
+			vmw(CR4_SHADOW, (real ? cr4 & ~CR4_SMAP : cr4 | CR4_SMAP) & ~CR4_VMXE);
+			uint32_t rs = ins2(hx_l2_rep_insb, (uint64_t)u + 0x10, RFLAGS_FIXED);
+			say("CR4.SMAP=%d (shadow %d, owned by L1), CPL 0 REP INSB into a user page: %s", real, !real,
+			    outcome(rs, hx_l2_rep_insb, (uint64_t)u + 0x10, 0));
+			CHECK(real ? is_pf(rs, 3, (uint64_t)u + 0x10) && all(A, 4096, 0xa1) :
+				     is_done(rs) && got_id(A, 0x10),
+			      "the real CR4.SMAP decides");
+		}
+		vmw(GUEST_CR4, cr4);
+		vmw(CR4_SHADOW, cr4 & ~CR4_VMXE);
+	}
+	/* 32-bit code; L1 owns CR0.PE and shows it clear. */
+	uint8_t *R0 = hx_pages[6];
+	memset(R0, 0xa1, 4096);
+	uint32_t *pt = legacy32_begin();
+	pt[0xf] = (uint32_t)pa(R0) | (uint32_t)(PG_W | PG_P);
+	pt[0x10] = (uint32_t)hx_nonram_page() | (uint32_t)(PG_W | PG_P);
+	vmw(CR0_MASK, CR0_PE);
+	vmw(CR0_SHADOW, vmr(GUEST_CR0) & ~CR0_PE);
+	vm.r.rax = 0x88776655;
+	vm.r.rdi = T32 + 0x10000 - 6;
+	vm.r.rcx = 3;
+	vm_at(hx_w32_rep_stosd, RFLAGS_FIXED);
+	uint32_t rs = vm_go();
+	const uint8_t *r = R0 + 4096 - 8;
+	say("CR0.PE shown clear, 32-bit REP STOSD from RAM into not RAM: %s, EDI T+%llx, ECX %llx; "
+	    "RAM below ends %02x %02x %02x %02x %02x %02x %02x %02x",
+	    hx_exit_str(rs, hx_w32_rep_stosd), (unsigned long long)((uint32_t)vm.r.rdi - T32),
+	    (unsigned long long)(uint32_t)vm.r.rcx, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
+	static const uint8_t want[8] = { 0xa1, 0xa1, 0x55, 0x66, 0x77, 0x88, 0x55, 0x66 };
+	CHECK(rs == EXIT_VMCALL && (uint32_t)vm.r.rdi == T32 + 0x10006 && (uint32_t)vm.r.rcx == 0 &&
+		      !memcmp(r, want, 8) && all(R0, 4096 - 8, 0xa1),
+	      "three dwords stored with 32-bit addresses");
+	outl(0xcf8, 0);
+	hx_l2_end();
+}
