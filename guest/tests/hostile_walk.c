@@ -694,3 +694,117 @@ HX_TEST(walk_cr_shadows)
 	outl(0xcf8, 0);
 	hx_l2_end();
 }
+
+/* --- string I/O of an L2 in real mode ---------------------------------------- */
+
+extern const char hx_w16_rep_insb[], hx_w16_a32_rep_insb[], hx_w16_rep_outsb[], hx_w16_insw[];
+static uint8_t rbuf[0x11000] __attribute__((aligned(4096)));
+
+static uint32_t run16(const void *code, uint64_t rflags)
+{
+	uint64_t base = pa(code) & ~0xfffull;
+	vmw(GUEST_CS_BASE, base);
+	vm_at(code, rflags);
+	vmw(GUEST_RIP, pa(code) - base);
+	return vm_go();
+}
+
+/* The exit's IP from a 16-bit snippet. */
+static long ip_off(const void *code) { return (long)(vm.x.rip - (pa(code) & 0xfff)); }
+
+/* An L2 in real mode (unrestricted guest, CR0.PE and PG clear): no paging,
+ * linear addresses are guest-physical; 16-bit addresses wrap in 64 KiB and
+ * update DI, SI and CX alone (SDM Vol. 1 3.3.7.1, 3.3.6); the segment limit
+ * (0xffff, or what the VMCS holds: "big real mode") still applies, an
+ * element beyond it is #GP(0) (Vol. 3A 20.1.3).  No error code is pushed
+ * in real mode (Vol. 3A 20.1.4), and the exit's interruption information
+ * has bit 11 set only for an exception that would deliver one (Vol. 3C
+ * 27.2.2): the Nestors below leave it clear, Bochs 2.7 sets it, so bit 11
+ * is left out of the comparison.  ES is based at a buffer of 68 KiB of
+ * ours. */
+HX_TEST(walk_real_mode)
+{
+	if (!hx_l2_begin())
+		return;
+	if (!((vcaps.proc2 >> 32) & PROC2_UNRESTRICTED)) {
+		say("not tested (no unrestricted guest)");
+		hx_l2_end();
+		return;
+	}
+	const uint64_t cr0 = vmr(GUEST_CR0) & ~(CR0_PE | CR0_PG), cr4 = vmr(GUEST_CR4) & ~CR4_PCIDE;
+	vm_ctl(PROC2_CTLS, PROC2_UNRESTRICTED, 0);
+	vm_ctl(ENTRY_CTLS, 0, ENTRY_IA32E);
+	vmw(GUEST_CR0, cr0);
+	vmw(CR0_SHADOW, cr0);
+	vmw(GUEST_CR4, cr4);
+	vmw(CR4_SHADOW, cr4 & ~CR4_VMXE);
+	vmw(GUEST_EFER, vmr(GUEST_EFER) & ~(uint64_t)(EFER_LME | EFER_LMA));
+	vmw(GUEST_CS_SEL, 0);
+	vmw(GUEST_CS_LIMIT, 0xffff);
+	vmw(GUEST_CS_AR, 0x9b);
+	for (uint32_t n = 0; n < 4; n++) {
+		if (n == 1)
+			continue; /* CS */
+		vmw(GUEST_ES_SEL + 2 * n, 0);
+		vmw(GUEST_ES_BASE + 2 * n, n == 0 || n == 3 ? pa(rbuf) : 0);
+		vmw(GUEST_ES_LIMIT + 2 * n, 0xffff);
+		vmw(GUEST_ES_AR + 2 * n, 0x93);
+	}
+	outl(0xcf8, PCI_ID_ADDR);
+	static const struct {
+		const char *what;
+		const char *code;
+		uint32_t edi, ecx, es_limit;
+		uint32_t want_edi, want_ecx; /* the #GP's, or at the VMCALL */
+		bool gp;
+		uint32_t written[4]; /* offsets of rbuf written (0x86), ~0 for none */
+	} c[] = {
+		{ "REP INSB of 4 bytes from DI fffe (16-bit addresses wrap)", hx_w16_rep_insb, 0xabcdfffe, 0x56780004,
+		  0xffff, 0xabcd0002, 0x56780000, false, { 0xfffe, 0xffff, 0, 1 } },
+		{ "REP INSB of 4 bytes from EDI fffe, 32-bit addresses, limit ffff", hx_w16_a32_rep_insb, 0xfffe, 4,
+		  0xffff, 0x10000, 2, true, { 0xfffe, 0xffff, ~0u, ~0u } },
+		{ "the same with ES limit ffffffff (big real mode)", hx_w16_a32_rep_insb, 0xfffe, 4, 0xffffffff, 0x10002, 0,
+		  false, { 0xfffe, 0xffff, 0x10000, 0x10001 } },
+		{ "INSW at DI ffff (the word beyond the limit)", hx_w16_insw, 0xffff, 0, 0xffff, 0xffff, 0, true,
+		  { ~0u, ~0u, ~0u, ~0u } },
+	};
+	for (unsigned i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		memset(rbuf, 0xa1, sizeof(rbuf));
+		vmw(GUEST_ES_LIMIT, c[i].es_limit);
+		vmw(GUEST_ES_AR, c[i].es_limit > 0xfffff ? 0x8093 : 0x93); /* G with a limit beyond 1 MiB */
+		vm.r.rdx = 0xcfc;
+		vm.r.rdi = c[i].edi;
+		vm.r.rcx = c[i].ecx;
+		uint32_t rs = run16(c[i].code, RFLAGS_FIXED);
+		unsigned n = 0, extra = 0;
+		for (unsigned k = 0; k < 4; k++)
+			if (c[i].written[k] != ~0u)
+				n += rbuf[c[i].written[k]] == 0x86;
+		for (unsigned k = 0; k < sizeof(rbuf); k++)
+			extra += rbuf[k] != 0xa1;
+		say("real mode, %s: exit %u (%s) at IP+%ld, interruption information %x (bit 11 aside), EDI %x, ECX %x; "
+		    "%u bytes written",
+		    c[i].what, rs, exit_name(rs), ip_off(c[i].code), rs == EXIT_EXC_NMI ? vm.x.intr_info & ~0x800u : 0,
+		    (uint32_t)vm.r.rdi,
+		    (uint32_t)vm.r.rcx, extra);
+		unsigned want_n = 0;
+		for (unsigned k = 0; k < 4; k++)
+			want_n += c[i].written[k] != ~0u;
+		CHECK((c[i].gp ? rs == EXIT_EXC_NMI && (vm.x.intr_info & ~0x800u) == 0x8000030d : rs == EXIT_VMCALL) &&
+			      (uint32_t)vm.r.rdi == c[i].want_edi && (uint32_t)vm.r.rcx == c[i].want_ecx && n == want_n &&
+			      extra == want_n,
+		      "%s", c[i].what);
+	}
+	vmw(GUEST_ES_LIMIT, 0xffff);
+	vmw(GUEST_ES_AR, 0x93);
+	/* REP OUTSB from DS:SI ffff, 2 bytes to port 0x80: SI wraps. */
+	vm.r.rdx = 0x80;
+	vm.r.rsi = 0x1234ffff;
+	vm.r.rcx = 2;
+	uint32_t rs = run16(hx_w16_rep_outsb, RFLAGS_FIXED);
+	say("real mode, REP OUTSB of 2 bytes from SI ffff: exit %u (%s) at IP+%ld, ESI %x, ECX %x", rs, exit_name(rs),
+	    ip_off(hx_w16_rep_outsb), (uint32_t)vm.r.rsi, (uint32_t)vm.r.rcx);
+	CHECK(rs == EXIT_VMCALL && (uint32_t)vm.r.rsi == 0x12340001 && (uint32_t)vm.r.rcx == 0, "SI wraps");
+	outl(0xcf8, 0);
+	hx_l2_end();
+}

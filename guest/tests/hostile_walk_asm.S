@@ -33,3 +33,32 @@ hx_w64_a32_rep_stosd:
 	rep stosl %eax, %es:(%rdi)
 	vmcall
 	ud2
+
+/* Real mode (16-bit code): REP INSB from DX to ES:DI, CX bytes; the same
+ * with 32-bit addresses (ES:EDI, ECX); REP OUTSB from DS:SI. */
+	.code16
+	.balign 16
+	.globl hx_w16_rep_insb
+hx_w16_rep_insb:
+	rep insb (%dx), %es:(%di)
+	vmcall
+	ud2
+	.balign 16
+	.globl hx_w16_a32_rep_insb
+hx_w16_a32_rep_insb:
+	addr32 rep insb (%dx), %es:(%edi)
+	vmcall
+	ud2
+	.balign 16
+	.globl hx_w16_rep_outsb
+hx_w16_rep_outsb:
+	rep outsb %ds:(%si), (%dx)
+	vmcall
+	ud2
+	.balign 16
+	.globl hx_w16_insw
+hx_w16_insw:
+	insw (%dx), %es:(%di)
+	vmcall
+	ud2
+	.code64
