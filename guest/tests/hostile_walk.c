@@ -808,3 +808,66 @@ HX_TEST(walk_real_mode)
 	outl(0xcf8, 0);
 	hx_l2_end();
 }
+
+/* --- an element across into a page that faults ------------------------------ */
+
+/* INSD/OUTSD whose dword starts 2 bytes before the end of a good page and
+ * ends on a page that faults: #PF with CR2 the first byte on the faulting
+ * page (SDM 4.7: the linear address that caused the fault), nothing of
+ * the element stored, RDI/RSI unchanged; the good page's entry is used
+ * first and keeps the accessed (and, for the write, dirty) flag Bochs
+ * sets there.  L1's EPT refusing the second page instead: an EPT
+ * violation at its first byte. */
+HX_TEST(walk_cross_fault)
+{
+	if (!hx_l2_begin())
+		return;
+	uint8_t *A = hx_pages[0], *B = hx_pages[1];
+	outl(0xcf8, PCI_ID_ADDR);
+	static const struct {
+		const char *what;
+		uint64_t second; /* flags of the second page's PTE */
+		bool out, ept;
+	} c[] = {
+		{ "INSD into a not-present page", 0, false, false },
+		{ "INSD into a read-only page (CR0.WP=1)", HX_PTE_P, false, false },
+		{ "OUTSD from a not-present page", 0, true, false },
+		{ "INSD into a page L1's EPT makes read-only", HX_PTE_P | HX_PTE_W, false, true },
+	};
+	set_wp(true);
+	for (unsigned i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		memset(A, 0xa1, 4096), memset(B, 0xa1, 4096);
+		*hx_ept_pte(pa(B)) = pa(B) | EPT_WB | EPT_R | EPT_X | (c[i].ept ? 0 : EPT_W);
+		hx_ept_flush();
+		uint8_t *w0 = hx_map4k(8 + 2 * i, pa(A), HX_PTE_P | HX_PTE_W);
+		uint8_t *w1 = hx_map4k(9 + 2 * i, pa(B), c[i].second);
+		uint64_t el = (uint64_t)w0 + 0xffe;
+		vm.r.rax = PCI_ID_ADDR;
+		vm.r.rdi = el;
+		vm.r.rsi = el;
+		const void *code = c[i].out ? (const void *)hx_l2_outsd_inl : (const void *)hx_l2_outl_insd;
+		uint32_t rs = hx_run(code);
+		uint64_t pte = *hx_pte4k(8 + 2 * i);
+		char fault[64];
+		if (rs == EXIT_EXC_NMI)
+			ksnprintf(fault, sizeof(fault), "vector %u, error code %x", vm.x.intr_info & 0xff, vm.x.intr_err);
+		else
+			ksnprintf(fault, sizeof(fault), "qualification %llx", (unsigned long long)(vm.x.qual & 0x1ff));
+		uint64_t at = rs == EXIT_EPT_VIOLATION ? vm.x.gla : vm.x.qual;
+		say("%s, the dword at the page's end - 2: %s, %s, at %s; first PTE A %u D %u, RDI/RSI %s", c[i].what,
+		    hx_exit_str(rs, code), fault, at == (uint64_t)w1 ? "the second page's start" : "ANOTHER ADDRESS",
+		    (unsigned)!!(pte & PG_A), (unsigned)!!(pte & PG_D),
+		    vm.r.rdi == el && vm.r.rsi == el ? "unchanged" : "CHANGED");
+		uint32_t err = c[i].out ? 0 : c[i].second ? 3 : 2;
+		CHECK((c[i].ept ? rs == EXIT_EPT_VIOLATION && vm.x.gpa == pa(B) && (vm.x.qual & 0x1ff) == 0x1aa &&
+					  vm.x.gla == (uint64_t)w1 :
+				  rs == EXIT_EXC_NMI && (vm.x.intr_info & 0xff) == EXC_PF && vm.x.intr_err == err &&
+					  vm.x.qual == (uint64_t)w1) &&
+			      all(A, 4096, 0xa1) && all(B, 4096, 0xa1) && vm.r.rdi == el && vm.r.rsi == el && (pte & PG_A),
+		      "%s: the fault of the second page, nothing stored", c[i].what);
+	}
+	*hx_ept_pte(pa(B)) = pa(B) | EPT_WB | EPT_R | EPT_W | EPT_X;
+	hx_ept_flush();
+	outl(0xcf8, 0);
+	hx_l2_end();
+}
