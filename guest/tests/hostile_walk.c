@@ -871,3 +871,35 @@ HX_TEST(walk_cross_fault)
 	outl(0xcf8, 0);
 	hx_l2_end();
 }
+
+/* --- single-stepping a string store into memory that is not RAM ------------- */
+
+/* With RFLAGS.TF a REP string instruction traps after every iteration: a
+ * #DB (DR6.BS, qualification bit 14) with RIP still on the instruction
+ * while RCX is not zero, after it once RCX is (SDM Vol. 3A 18.3.1.4,
+ * Vol. 2B REP).  The Nestors below emulate one element per exit then
+ * (vmx/exit_ept.c string_store) and leave the single-step trap pending. */
+HX_TEST(stores_nonram_tf)
+{
+	if (!hx_l2_begin())
+		return;
+	uint64_t nr = hx_nonram_page();
+	static const uint64_t counts[] = { 3, 1 };
+	for (unsigned i = 0; i < 2; i++) {
+		vm.r.rax = 0x88776655;
+		vm.r.rdi = nr + 0x10;
+		vm.r.rcx = counts[i];
+		vm_at(hx_l2_rep_stosb, RFLAGS_FIXED | RFLAGS_TF);
+		uint32_t rs = vm_go();
+		say("REP STOSB of %llu bytes into not RAM, RFLAGS.TF: %s, vector %u, qualification %llx, RCX %llu, RDI +%llx",
+		    (unsigned long long)counts[i], hx_exit_str(rs, hx_l2_rep_stosb),
+		    rs == EXIT_EXC_NMI ? vm.x.intr_info & 0xff : 0, (unsigned long long)vm.x.qual,
+		    (unsigned long long)vm.r.rcx, (unsigned long long)(vm.r.rdi - nr));
+		bool done = counts[i] == 1;
+		CHECK(rs == EXIT_EXC_NMI && (vm.x.intr_info & 0xff) == EXC_DB && (vm.x.qual & 0x4000) &&
+			      rip_off(hx_l2_rep_stosb) == (done ? 2 : 0) && vm.r.rcx == counts[i] - 1 &&
+			      vm.r.rdi == nr + 0x11,
+		      "a single-step #DB after one byte");
+	}
+	hx_l2_end();
+}
