@@ -6,7 +6,10 @@
  * bits 62:52 and XD), L1's EPT refusing the access after the walk set
  * the entries' accessed/dirty flags, and string stores into memory that
  * is not RAM from 32-bit code and with 32- and 16-bit addresses, in both
- * directions (vmx/exit_ept.c string_store).
+ * directions and single-stepped (vmx/exit_ept.c string_store); the L2's
+ * CR0/CR4 against their read shadows, an L2 in real mode, an element
+ * across into a page that faults, OUTS with a segment override
+ * (vmx/exit_io.c string_io).
  *
  * The L2's REP INSB reads the host bridge's ID through PCI configuration
  * (0xcfc after 0xcf8 = 0x80000000): 0x86 for every byte.  L1 passes the
@@ -901,5 +904,73 @@ HX_TEST(stores_nonram_tf)
 			      vm.r.rdi == nr + 0x11,
 		      "a single-step #DB after one byte");
 	}
+	hx_l2_end();
+}
+
+/* --- OUTS with a segment override -------------------------------------------- */
+
+extern const char hx_w64_fs_outsd_inl[], hx_w64_gs_outsd_inl[], hx_w32_fs_outsd_inl[];
+
+/* OUTS reads DS:RSI unless another segment is named (SDM Vol. 2B OUTS);
+ * in 64-bit mode FS and GS keep their bases (Vol. 1 3.3.7.1), even when
+ * unusable for loads (the VMCS's unusable bit, Vol. 3C 24.4.1); from
+ * 32-bit code the segment's limit and usability count: an unusable FS is
+ * #GP(0), an offset beyond its limit #GP(0).  The dword read is a PCI
+ * configuration address: 0xcf8 read back tells which bytes OUTSD took
+ * (A + 0x200 holds 0x80000008, A + 0x100 0x8000000c). */
+HX_TEST(io_segment_override)
+{
+	if (!hx_l2_begin())
+		return;
+	uint8_t *A = hx_pages[0];
+	memset(A, 0xa1, 4096);
+	static const uint8_t at200[4] = { 0x08, 0, 0, 0x80 }, at100[4] = { 0x0c, 0, 0, 0x80 };
+	memcpy(A + 0x200, at200, 4);
+	memcpy(A + 0x100, at100, 4);
+	const uint32_t fs = 8, gs = 10; /* field offsets from the ES fields */
+	static const struct {
+		const char *what;
+		const char *code;
+		uint32_t seg, ar, limit;
+		bool c32;
+		uint32_t want; /* 0xcf8 read back, 0 for #GP(0) */
+	} c[] = {
+		{ "64-bit OUTSD from FS:100, FS based at A+100, unusable", hx_w64_fs_outsd_inl, fs, 0x10000, 0, false,
+		  0x80000008 },
+		{ "64-bit OUTSD from GS:100, GS based at A+100", hx_w64_gs_outsd_inl, gs, 0xc093, 0xffffffff, false,
+		  0x80000008 },
+		{ "32-bit OUTSD from FS:100, FS based at A+100", hx_w32_fs_outsd_inl, fs, 0xc093, 0xffffffff, true,
+		  0x80000008 },
+		{ "32-bit OUTSD from FS:100, FS unusable", hx_w32_fs_outsd_inl, fs, 0x10000, 0, true, 0 },
+		{ "32-bit OUTSD from FS:100, FS limit 101", hx_w32_fs_outsd_inl, fs, 0x4093, 0x101, true, 0 },
+	};
+	for (unsigned i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		vmw(GUEST_ES_SEL + c[i].seg, c[i].ar & 0x10000 ? 0 : G_KDATA);
+		vmw(GUEST_ES_BASE + c[i].seg, pa(A) + 0x100);
+		vmw(GUEST_ES_LIMIT + c[i].seg, c[i].limit);
+		vmw(GUEST_ES_AR + c[i].seg, c[i].ar);
+		vmw(GUEST_CS_SEL, c[i].c32 ? G_KCODE32 : G_KCODE64);
+		vmw(GUEST_CS_AR, c[i].c32 ? 0xc09b : 0xa09b);
+		vm.r.rsi = 0x100;
+		vm.r.rax = 0;
+		uint32_t rs = hx_run(c[i].code);
+		if (rs == EXIT_VMCALL)
+			say("%s: %s, 0xcf8 reads %08x, RSI %llx", c[i].what, hx_exit_str(rs, c[i].code), (uint32_t)vm.r.rax,
+			    (unsigned long long)vm.r.rsi);
+		else
+			say("%s: %s, vector %u, error code %x, RSI %llx", c[i].what, hx_exit_str(rs, c[i].code),
+			    vm.x.intr_info & 0xff, vm.x.intr_err, (unsigned long long)vm.r.rsi);
+		CHECK(c[i].want ? rs == EXIT_VMCALL && (uint32_t)vm.r.rax == c[i].want && vm.r.rsi == 0x104 :
+				  rs == EXIT_EXC_NMI && (vm.x.intr_info & 0xff) == EXC_GP && vm.x.intr_err == 0 &&
+					  vm.r.rsi == 0x100,
+		      "%s", c[i].what);
+		vmw(GUEST_ES_SEL + c[i].seg, 0);
+		vmw(GUEST_ES_BASE + c[i].seg, 0);
+		vmw(GUEST_ES_LIMIT + c[i].seg, 0);
+		vmw(GUEST_ES_AR + c[i].seg, 0x10000);
+	}
+	vmw(GUEST_CS_SEL, G_KCODE64);
+	vmw(GUEST_CS_AR, 0xa09b);
+	outl(0xcf8, 0);
 	hx_l2_end();
 }

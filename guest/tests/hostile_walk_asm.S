@@ -62,3 +62,35 @@ hx_w16_insw:
 	vmcall
 	ud2
 	.code64
+
+/* OUTSD from FS:(RSI) / GS:(RSI) to 0xcf8, then read 0xcf8 back into EAX. */
+	.balign 16
+	.globl hx_w64_fs_outsd_inl
+hx_w64_fs_outsd_inl:
+	movw $0xcf8, %dx
+	outsl %fs:(%rsi), (%dx)
+	xorl %eax, %eax
+	inl %dx, %eax
+	vmcall
+	ud2
+	.balign 16
+	.globl hx_w64_gs_outsd_inl
+hx_w64_gs_outsd_inl:
+	movw $0xcf8, %dx
+	outsl %gs:(%rsi), (%dx)
+	xorl %eax, %eax
+	inl %dx, %eax
+	vmcall
+	ud2
+/* The FS one from 32-bit code: FS:(ESI). */
+	.code32
+	.balign 16
+	.globl hx_w32_fs_outsd_inl
+hx_w32_fs_outsd_inl:
+	movw $0xcf8, %dx
+	outsl %fs:(%esi), (%dx)
+	xorl %eax, %eax
+	inl %dx, %eax
+	vmcall
+	ud2
+	.code64
