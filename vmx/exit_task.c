@@ -458,9 +458,10 @@ static bool switch_out(struct ts *t, uint16_t sel, struct desc nd, struct tss32_
 	unsigned type = (t->idt_info >> 8) & 7;
 	if (t->source != TS_IDT || type == INTR_TYPE_SW_INTR || type == INTR_TYPE_PRIV_SW_EXCEPTION ||
 	    type == INTR_TYPE_SW_EXCEPTION) {
-		uint64_t next = rip + vmread(VMCS_EXIT_INSTR_LEN);
-		bool cs32 = vmread(VMCS_GUEST_CS_AR) & (1u << 14);
-		rip = ((rip ^ next) >> 16) && !cs32 ? next & 0xffff : next & 0xffffffffu;
+		/* IP does not wrap in 16-bit code: an instruction that ends at
+		 * FFFFh saves 10000h (Bochs; the fetch there is beyond CS's
+		 * limit). */
+		rip = (rip + vmread(VMCS_EXIT_INSTR_LEN)) & 0xffffffffu;
 	}
 	uint32_t eflags = (uint32_t)vmread(VMCS_GUEST_RFLAGS);
 	if (iret)
@@ -630,6 +631,10 @@ void exit_task_switch(struct vcpu *v)
 	 * (see the top of this file). */
 	if (!cs_ok) {
 		uint16_t s = seg[SEG_CS].sel;
+		/* VM entry wants a non-conforming CS's DPL to be its RPL and
+		 * SS's DPL: the CPL is the new CS selector's RPL (Bochs takes
+		 * the CPL from CS's RPL). */
+		cpl = s & 3;
 		seg[SEG_CS] = old_cs;
 		seg[SEG_CS].sel = s;
 		seg[SEG_CS].ar = (old_cs.ar & ~0x60u) | (cpl << 5);

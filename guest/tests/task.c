@@ -47,6 +47,7 @@
 #define S_X1 0xc0
 #define S_X2 0xc8
 #define S_CODE16 0xd0
+#define S_CODE16W 0xd8
 #define GDT_ENTRIES 32
 
 #define EFL_NT 0x4000u
@@ -118,8 +119,8 @@ extern const char act_jmp_a[], act_call_a[], act_jmp_b[], act_call_b[], act_jmp_
 extern const char act_int40[], act_int41[], act_int3[], act_int1[], act_gp[], act_gp_insn[], act_ud[], act_iret_nt[];
 extern const char act_iret_nt_insn[], act_call_t16[], act_call_u[], act_jmp_tbit[], act_irq[];
 extern const char act_irq_window_end[], act_nmi[], act_paging[], act_end[], act_rdmsr[], act_rdmsr_insn[];
-extern const char act_paging_then[], act_pf[], act_code16_call[], act_code16_int[], act16_back[], act_dr7[], tb_dr7[];
-extern const char ts16_main_call[], ts16_main_int[], ts16_handler[];
+extern const char act_paging_then[], act_pf[], act_code16_call[], act_code16_int[], act_code16_wrap[], act16_back[], act_dr7[], tb_dr7[];
+extern const char ts16_main_call[], ts16_main_int[], ts16_handler[], ts16_wrap[];
 
 /* --- the world ------------------------------------------------------------ */
 
@@ -251,7 +252,7 @@ static const struct {
 	{ "act_irq", act_irq }, { "act_irq_window_end", act_irq_window_end }, { "act_nmi", act_nmi },
 	{ "act_paging", act_paging }, { "act_rdmsr", act_rdmsr }, { "act_rdmsr_insn", act_rdmsr_insn },
 	{ "act_paging_then", act_paging_then }, { "act_pf", act_pf }, { "act_code16_call", act_code16_call },
-	{ "act_code16_int", act_code16_int }, { "act16_back", act16_back }, { "act_dr7", act_dr7 }, { "tb_dr7", tb_dr7 },
+	{ "act_code16_int", act_code16_int }, { "act_code16_wrap", act_code16_wrap }, { "act16_back", act16_back }, { "act_dr7", act_dr7 }, { "tb_dr7", tb_dr7 },
 };
 
 /* Text buffers for one line. */
@@ -881,6 +882,41 @@ TEST(task, code16)
 	    tss(T_MAIN)->eip - off16(ts16_main_int), tss(T_MAIN)->cs);
 	CHECK(tss(T_MAIN)->eip == off16(ts16_main_int) + 2 && tss(T_MAIN)->cs == S_CODE16 && find_snap(20, 0),
 	      "main saved eip %08x cs %02x", tss(T_MAIN)->eip, tss(T_MAIN)->cs);
+}
+
+/* A JMP that ends at offset FFFFh of a 16-bit code segment: the next
+ * instruction's offset is 10000h.  Offsets do not wrap at 64 KiB since the
+ * 8086 (SDM Vol. 3, Architecture Compatibility, "Segment Wraparound": an
+ * access past the limit faults), and the EIP saved in the 32-bit TSS is
+ * 10000h (Bochs; the SDM's step 6 saves "EIP" unmasked). */
+TEST(task, code16_wrap)
+{
+	world_reset();
+	*gdt(S_CODE16W) = seg_desc(a32(ts16_wrap) - 0xfffb, 0xffff, 0x9a, 0);
+	run("JMP to a TSS from 16-bit code at offset FFFBh: the next IP is 10000h", act_code16_wrap);
+	expect_in(find_snap(1, 0), T_A, 2);
+	say("main saved eip %08x cs %02x", tss(T_MAIN)->eip, tss(T_MAIN)->cs);
+	CHECK(tss(T_MAIN)->eip == 0x10000 && tss(T_MAIN)->cs == S_CODE16W, "main saved eip %08x cs %02x",
+	      tss(T_MAIN)->eip, tss(T_MAIN)->cs);
+}
+
+/* A CPL-0 task switches to a task whose CS selector has RPL 3 and which
+ * faults before its SS is loaded (its LDT, its SS): #TS in its context. */
+TEST(task, new_cpl3_faults)
+{
+	world_reset();
+	tss(T_B)->cs = S_UCODE | 3;
+	tss(T_B)->ss = tss(T_B)->ds = tss(T_B)->es = S_UDATA;
+	tss(T_B)->fs = tss(T_B)->gs = 0;
+	tss(T_B)->ldt = S_DATA;
+	new_state_case("new task at CPL 3, its LDT selector a data segment: #TS", T_H10, S_DATA);
+
+	world_reset();
+	tss(T_B)->cs = S_UCODE | 3;
+	tss(T_B)->ss = 0;
+	tss(T_B)->ds = tss(T_B)->es = S_UDATA;
+	tss(T_B)->fs = tss(T_B)->gs = 0;
+	new_state_case("new task at CPL 3, its SS null: #TS", T_H10, 0);
 }
 
 /* --- CR3 loads ------------------------------------------------------------ */

@@ -467,6 +467,9 @@ LABEL act_dr7                   /* breakpoint 0 enabled locally and globally, LE
 	movl $0x11111111, %eax
 	ljmp $0x58, $0
 	.balign 16
+LABEL act_code16_wrap           /* to the JMP to A that ends at offset FFFFh of the segment 0xd8 */
+	ljmp $0xd8, $0xfffb
+	.balign 16
 LABEL act16_back                /* back from 16-bit code */
 	SNAP 20
 	jmp ts_exit32
@@ -570,6 +573,12 @@ ts16_main_call:
 ts16_main_int:
 	int $0x40
 	ljmpl $SEL_CODE32, $act16_back
+
+/* A 5-byte JMP to A, run at offset FFFBh of a segment based 0xfffb below
+ * it (selector 0xd8): the next instruction's offset is 10000h. */
+	.globl ts16_wrap
+ts16_wrap:
+	ljmp $0x58, $0
 
 /* --- stacks ------------------------------------------------------------- */
 
