@@ -295,16 +295,31 @@ cov: $(BUILD)/cov/nestor.elf $(BUILD)/tools/cov-report
 # Coverage of nested/ and vmx/ by the guest suites (tests/cov.list), joined
 # with the PCs of the VMX-fuzzer campaigns run with this coverage build
 # ($(BUILD)/fuzz-vmx*/cov newer than it: older PCs belong to another image).
-cov-suites: all cov linux-guest $(BUILD)/linux/kvm-suites.cpio
+cov-suites: all cov linux-guest $(BUILD)/linux/kvm-suites.cpio $(BUILD)/fail-alloc-run.list
 	$(BUILD)/tools/runtests -j $(JOBS) tests/cov.list
 	FA_NESTOR=$(BUILD)/cov/nestor.elf FA_PREFIX=cov-fa $(BUILD)/tools/runtests -j $(JOBS) tests/fail-alloc.list
+	FA_NESTOR=$(BUILD)/cov/nestor.elf FA_PREFIX=cov-fa $(BUILD)/tools/runtests -j $(JOBS) $(BUILD)/fail-alloc-run.list
 	$(BUILD)/tools/cov-report --kind cov --elf $(BUILD)/cov/nestor.elf --out $(BUILD)/cov/coverage.txt \
 		$(BUILD)/runs/cov-* $$(find $(BUILD) -maxdepth 2 -path '$(BUILD)/fuzz-vmx*/cov' -newer $(BUILD)/cov/nestor.elf)
 
 # Fault injection (tests/fail-alloc.list, docs/security.md): each run makes one
 # allocation of a Nestor's pool fail; each must pass or end cleanly.
-fail-alloc: all
+# Then the pool used up once the guest runs (fail_alloc_run=1): every guest test
+# alone at depth 1, and the nested suites' tests at depth 2 with level 0's or
+# level 1's pool used up - the list is made from the guest kernel's own list.
+fail-alloc: all $(BUILD)/fail-alloc-run.list
 	$(BUILD)/tools/runtests -j $(JOBS) tests/fail-alloc.list
+	$(BUILD)/tools/runtests -j $(JOBS) $(BUILD)/fail-alloc-run.list
+
+FA_RUN = build/tools/nestor-run --quiet --accept pass,nestor-fail --timeout 300 --guest "build/guest.elf suite=\1"
+FA_NES = $${FA_NESTOR:-build/nestor.elf}
+$(BUILD)/fail-alloc-run.list: $(BUILD)/guest.elf $(BUILD)/tools/nestor-run
+	@$(BUILD)/tools/nestor-run --quiet --name fa-list --guest "$(BUILD)/guest.elf list" --depth 0 >/dev/null
+	@sed -n 's|^test \([a-z0-9_]*\.[a-z0-9_]*\)$$|fa.run.d1.\1: $(FA_RUN) --name $${FA_PREFIX:-fa}-run-d1-\1 --nestor "$(FA_NES) fail_alloc_run=1" --depth 1|p' \
+		$(BUILD)/runs/fa-list/serial.txt > $@
+	@sed -n 's%^test \(\(vmx\|vmx_exits\|hostile\)\.[a-z0-9_]*\)$$%fa.run.d2l0.\1: $(FA_RUN) --name $${FA_PREFIX:-fa}-run-d2l0-\1 --nestor "$(FA_NES)" --level-args 0 fail_alloc_run=1 --depth 2\nfa.run.d2l1.\1: $(FA_RUN) --name $${FA_PREFIX:-fa}-run-d2l1-\1 --nestor "$(FA_NES)" --level-args 1 fail_alloc_run=1 --depth 2%p' \
+		$(BUILD)/runs/fa-list/serial.txt >> $@
+	@echo "  LIST    $@: $$(wc -l < $@) runs"
 
 # --- differential VMX fuzzing against Bochs (docs/testing.md) ---------------
 SEEDS ?= 1..100

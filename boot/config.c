@@ -58,6 +58,9 @@ static const struct opt_desc options[] = {
 	{ "fail_alloc", OPT_UINT, &config.fail_alloc, 0, ~0ull, NULL,
 	  "fault injection: the N-th allocation from Nestor's pool fails, once, to test the out-of-memory "
 	  "paths (the end of a run prints how many there were; default 0: none)" },
+	{ "fail_alloc_run", OPT_UINT, &config.fail_alloc_run, 0, ~0ull, NULL,
+	  "fault injection: once the guest is entered, the N-th allocation from Nestor's pool and every later "
+	  "one fail, as if the guest had used the pool up (default 0: none)" },
 	{ "help", OPT_FLAG, &config.help, 0, 0, NULL, "print this list of options and stop" },
 };
 

@@ -14,6 +14,7 @@ struct nestor_config {
 	bool help;
 	unsigned selftest; /* enum selftest */
 	uint64_t fail_alloc; /* the pool allocation made to fail (0: none) */
+	uint64_t fail_alloc_run; /* once the guest runs, its N-th allocation and all later fail (0: none) */
 	unsigned guest_format; /* enum guest_format (loader/loader.h) */
 	uint64_t boot_drive;
 	bool nested;

@@ -15,6 +15,7 @@ static struct {
 	int ready_virt; /* page tables switched: use the direct map */
 	uint64_t allocs;     /* pages_alloc calls so far */
 	uint64_t fail_at;    /* fault injection: this call returns NULL (0: none) */
+	uint64_t fail_from;  /* fault injection: this call and all later ones do (0: none) */
 } pool;
 
 /* Before the switch the boot page tables identity-map the low 4 GiB. */
@@ -121,12 +122,13 @@ int mm_plan(const struct mb2_info *mbi, uint64_t mbi_phys, uint64_t image_phys, 
 void *pages_alloc(uint64_t n, uint64_t align_pages)
 {
 	spin_lock(&pool.lock);
-	bool inject = ++pool.allocs == pool.fail_at;
+	uint64_t k = ++pool.allocs;
+	bool inject = k == pool.fail_at || (pool.fail_from && k >= pool.fail_from);
 	uint64_t p = inject ? 0 : pmm_alloc(&pool.pmm, n, align_pages);
 	spin_unlock(&pool.lock);
-	if (inject)
-		pr_warn("fail_alloc: pool allocation %llu (%llu pages) fails on purpose\n", (unsigned long long)pool.fail_at,
-			(unsigned long long)n);
+	if (inject && (k == pool.fail_at || k == pool.fail_from))
+		pr_warn("fail_alloc: pool allocation %llu (%llu pages)%s fails on purpose\n", (unsigned long long)k,
+			(unsigned long long)n, k == pool.fail_from ? " and every later one" : "");
 	if (!p)
 		return NULL;
 	void *v = pool_ptr(p);
@@ -147,6 +149,13 @@ void pages_free(void *v, uint64_t n)
 }
 
 void pool_fail_at(uint64_t n) { pool.fail_at = n; }
+
+void pool_fail_from(uint64_t n)
+{
+	spin_lock(&pool.lock);
+	pool.fail_from = pool.allocs + n;
+	spin_unlock(&pool.lock);
+}
 
 uint64_t pool_allocs(void)
 {

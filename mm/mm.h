@@ -47,6 +47,9 @@ static inline void *zalloc(uint64_t size) { return pages_alloc((size + PAGE_SIZE
  * since boot returns NULL, once; 0 turns it off.  pool_allocs() is the
  * number of calls so far (printed at the end of a run). */
 void pool_fail_at(uint64_t n);
+/* Fault injection (option fail_alloc_run=): from the n-th call from now
+ * (n >= 1) every call returns NULL, as if the pool were exhausted. */
+void pool_fail_from(uint64_t n);
 uint64_t pool_allocs(void);
 /* Pool usage, in pages. */
 void pool_usage(uint64_t *used, uint64_t *peak, uint64_t *total);

@@ -228,6 +228,9 @@ void vm_run(const struct mb2_info *mb, unsigned level)
 		(unsigned long long)(total * 4));
 	this_cpu()->vcpu = v;
 	trap_set_nmi_hook(on_nmi);
+	/* From here on the guest runs (the APs allocate their vCPUs later). */
+	if (config.fail_alloc_run)
+		pool_fail_from(config.fail_alloc_run);
 	smp_release(vm_run_ap, vm);
 	if (config.selftest >= SELFTEST_WRONG_VMCS) {
 		v->selftest_armed = true;
