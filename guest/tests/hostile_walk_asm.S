@@ -94,3 +94,20 @@ hx_w32_fs_outsd_inl:
 	vmcall
 	ud2
 	.code64
+
+/* REP INSB from DX with an address-size prefix: ES:EDI/ECX from 64-bit
+ * code, ES:DI/CX from 32-bit code. */
+	.balign 16
+	.globl hx_w64_a32_rep_insb
+hx_w64_a32_rep_insb:
+	addr32 rep insb (%dx), %es:(%edi)
+	vmcall
+	ud2
+	.code32
+	.balign 16
+	.globl hx_w32_a16_rep_insb
+hx_w32_a16_rep_insb:
+	addr16 rep insb (%dx), %es:(%di)
+	vmcall
+	ud2
+	.code64
