@@ -268,6 +268,18 @@ static void prepare_vmcs02(struct vcpu *v, struct nested *n)
 	}
 	if (derived)
 		prepare_derived(v, n, l1, cr0_mask01, cr4_mask01, exit01, entry01);
+	/* Without an EPT of L1's, VM entry loads a PAE L2's PDPTEs from its
+	 * CR3 in L1's memory (SDM 26.3.2.4); VMCS02 always has an EPT, with
+	 * which the CPU would take VMCS12's PDPTE fields: loaded here, at
+	 * every entry as the CPU does (hostile.walk_pae_no_ept). */
+	bool ept12 = (V12(c, PROC_BASED_CTLS) & PROC_SECONDARY_CTLS) && (V12(c, PROC_BASED_CTLS2) & PROC2_EPT);
+	if (!ept12 && (V12(c, GUEST_CR0) & CR0_PG) && (V12(c, GUEST_CR4) & CR4_PAE) &&
+	    !(V12(c, VMENTRY_CTLS) & ENTRY_IA32E_MODE)) {
+		uint64_t pdpte[4];
+		level_read(v, n->level, V12(c, GUEST_CR3) & 0xffffffe0ull, pdpte, sizeof(pdpte));
+		for (int i = 0; i < 4; i++)
+			vmwrite(VMCS_GUEST_PDPTE0 + 2 * i, pdpte[i]);
+	}
 	memcpy(n->l1_inherited, l1, sizeof(l1));
 	n->all_dirty = false;
 }

@@ -95,8 +95,13 @@ void nested_reflect(struct vcpu *v, struct nested *n, const struct synth_exit *s
 	/* L2's state and the exit information, from VMCS02 (still current);
 	 * what changed is copied to the shadow VMCS afterwards. */
 	uint64_t changed[(V12_NFIELDS + 63) / 64] = { 0 };
+	/* The PDPTEs are saved only with L1's EPT (SDM 27.3.4); without, the
+	 * fields of VMCS02 hold what nested/enter.c loaded from L2's CR3. */
+	bool ept12 = (V12(c, PROC_BASED_CTLS) & PROC_SECONDARY_CTLS) && (V12(c, PROC_BASED_CTLS2) & PROC2_EPT);
 	for (unsigned i = 0; i < N_SAVED; i++) {
 		int idx = saved_idx[i];
+		if (!ept12 && saved_guest_fields[i] >= VMCS_GUEST_PDPTE0 && saved_guest_fields[i] <= VMCS_GUEST_PDPTE3)
+			continue;
 		uint64_t val = vmread(saved_guest_fields[i]);
 		if (val != c->f[idx]) {
 			c->f[idx] = val;

@@ -1043,3 +1043,50 @@ HX_TEST(io_address_size)
 	outl(0xcf8, 0);
 	hx_l2_end();
 }
+
+/* PAE paging for an L2 whose hypervisor uses no EPT: VM entry loads the
+ * PDPTEs from the L2's CR3 in L1's memory, the VMCS's PDPTE fields being
+ * used only with EPT (SDM Vol. 3C 26.3.2.4), and a VM exit saves them
+ * only with EPT (27.3.4): here the fields hold zeros throughout.  The
+ * Nestors below run such an L2 under an EPT of theirs (L1's memory), where
+ * the CPU would take the PDPTEs from the VMCS; on 9c3a8a8 they gave it the
+ * fields' zeros, and its first fetch faulted. */
+HX_TEST(walk_pae_no_ept)
+{
+	if (!hx_l2_begin())
+		return;
+	uint8_t *A = hx_pages[0];
+	uint64_t *pt = (uint64_t *)hx_pages[4], *pd = (uint64_t *)hx_pages[5];
+	for (unsigned i = 0; i < 3; i++) {
+		for (uint64_t j = 0; j < 512; j++)
+			pae_pd[i][j] = ((i * 512ull + j) << 21) | PG_PS | PG_AD | PG_W | PG_P;
+		pae_pdpt[i] = pa(pae_pd[i]) | PG_P;
+	}
+	memset(pt, 0, 4096);
+	memset(pd, 0, 4096);
+	pae_pdpt[3] = pa(pd) | PG_P;
+	pd[0] = pa(pt) | PG_W | PG_P;
+	pt[0] = pa(A) | PG_W | PG_P;
+	pt[1] = 0;
+	vm_ctl(PROC2_CTLS, 0, PROC2_EPT | PROC2_UNRESTRICTED);
+	l2_legacy(true, pa(pae_pdpt));
+	for (unsigned i = 0; i < 4; i++)
+		vmw(GUEST_PDPTE0 + 2 * i, 0);
+	outl(0xcf8, PCI_ID_ADDR);
+	memset(A, 0xa1, 4096);
+	uint32_t rs = ins2(hx_l2_c32_rep_insb, T32 + 0x10, RFLAGS_FIXED);
+	uint64_t f3 = vmr(GUEST_PDPTE0 + 6);
+	say("PAE L2 without EPT, REP INSB through PDPTE 3: %s; PDPTE3 field after the exit %s",
+	    outcome(rs, hx_l2_c32_rep_insb, T32 + 0x10, 0), f3 ? "NOT ZERO" : "zero");
+	CHECK(is_done(rs) && got_id(A, 0x10) && !f3, "the PDPTEs come from CR3");
+	rs = ins2(hx_l2_c32_rep_insb, T32 + 0x1010, RFLAGS_FIXED);
+	say("the same into a not-present PTE: %s", outcome(rs, hx_l2_c32_rep_insb, T32 + 0x1010, 0));
+	CHECK(is_pf(rs, 2, T32 + 0x1010), "#PF(W) expected");
+	/* PDPTE 3 not present in memory now: the next entry loads that. */
+	pae_pdpt[3] = 0;
+	rs = ins2(hx_l2_c32_rep_insb, T32 + 0x10, RFLAGS_FIXED);
+	say("PDPTE 3 made not present in memory, entered again: %s", outcome(rs, hx_l2_c32_rep_insb, T32 + 0x10, 0));
+	CHECK(is_pf(rs, 2, T32 + 0x10), "#PF(W) expected");
+	outl(0xcf8, 0);
+	hx_l2_end();
+}
