@@ -1087,6 +1087,13 @@ HX_TEST(walk_pae_no_ept)
 	rs = ins2(hx_l2_c32_rep_insb, T32 + 0x10, RFLAGS_FIXED);
 	say("PDPTE 3 made not present in memory, entered again: %s", outcome(rs, hx_l2_c32_rep_insb, T32 + 0x10, 0));
 	CHECK(is_pf(rs, 2, T32 + 0x10), "#PF(W) expected");
+	/* A present PDPTE with a reserved bit (bit 1, SDM 4.4.1): the entry
+	 * fails, invalid guest state with qualification 2 (26.3.1.6, 26.8). */
+	pae_pdpt[3] = pa(pd) | PG_W | PG_P;
+	rs = ins2(hx_l2_c32_rep_insb, T32 + 0x10, RFLAGS_FIXED);
+	say("PDPTE 3 with reserved bit 1 set in memory, entered again: %s",
+	    outcome(rs, hx_l2_c32_rep_insb, T32 + 0x10, 0));
+	CHECK(rs == (EXIT_FAILED_ENTRY | EXIT_BAD_GUEST) && vm.x.qual == 2, "VM entry fails (PDPTE loading)");
 	outl(0xcf8, 0);
 	hx_l2_end();
 }
