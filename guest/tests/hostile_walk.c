@@ -1097,3 +1097,57 @@ HX_TEST(walk_pae_no_ept)
 	outl(0xcf8, 0);
 	hx_l2_end();
 }
+
+/* --- the #PF of an emulated access: L1's or the L2's --------------------------- */
+
+/* A page fault the Nestor below finds for the L2's string I/O goes where
+ * the CPU's would: to L1 as an exception exit when L1's exception bitmap
+ * and page-fault error-code mask/match say so (SDM Vol. 3C 25.2: with bit
+ * 14 set it exits when (error & mask) == match, with bit 14 clear when
+ * it differs), else into the L2 through its IDT with CR2 the address.
+ * The L2's handler records vector, error code, RIP and CR2, then VMCALLs. */
+HX_TEST(walk_pf_routing)
+{
+	if (!hx_l2_begin())
+		return;
+	uint8_t *A = hx_pages[0];
+	memset(A, 0xa1, 4096);
+	uint8_t *np = hx_map4k(6, 0, 0);                  /* not present: error code 2 */
+	uint8_t *ro = hx_map4k(7, pa(A), HX_PTE_P);       /* read-only, CR0.WP: error code 3 */
+	set_wp(true);
+	static const struct {
+		const char *what;
+		bool bit14;
+		uint32_t mask, match;
+		bool ro;
+		bool exits;
+	} c[] = {
+		{ "#PF not in the exception bitmap, not present", false, 0, 0, false, false },
+		{ "bit 14 set, mask 1 match 1, not present", true, 1, 1, false, false },
+		{ "bit 14 set, mask 1 match 1, read-only", true, 1, 1, true, true },
+		{ "bit 14 clear, mask 1 match 1, not present", false, 1, 1, false, true },
+		{ "bit 14 clear, mask 1 match 1, read-only", false, 1, 1, true, false },
+	};
+	outl(0xcf8, PCI_ID_ADDR);
+	for (unsigned i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		vmw(EXCEPTION_BITMAP, c[i].bit14 ? 0xffffffffu : ~(1u << EXC_PF));
+		vmw(PF_ERR_MASK, c[i].mask);
+		vmw(PF_ERR_MATCH, c[i].match);
+		uint64_t gla = (uint64_t)(c[i].ro ? ro : np) + 0x10;
+		uint32_t err = c[i].ro ? 3 : 2;
+		uint32_t rs = ins2(hx_l2_rep_insb, gla, RFLAGS_FIXED);
+		if (rs == EXIT_VMCALL)
+			say("%s: the L2 got vector %llu, error code %llx, at +%lld, CR2 %s", c[i].what,
+			    (unsigned long long)l2_event.vector, (unsigned long long)l2_event.error,
+			    (long long)(l2_event.rip - pa(hx_l2_rep_insb)), l2_event.cr2 == gla ? "the element" : "OTHER");
+		else
+			say("%s: %s", c[i].what, outcome(rs, hx_l2_rep_insb, gla, 0));
+		CHECK(c[i].exits ? is_pf(rs, err, gla) :
+				   rs == EXIT_VMCALL && l2_event.vector == EXC_PF && l2_event.error == err &&
+					   l2_event.rip == pa(hx_l2_rep_insb) && l2_event.cr2 == gla,
+		      "%s", c[i].what);
+	}
+	CHECK(all(A, 4096, 0xa1), "nothing written");
+	outl(0xcf8, 0);
+	hx_l2_end();
+}
