@@ -1151,3 +1151,49 @@ HX_TEST(walk_pf_routing)
 	outl(0xcf8, 0);
 	hx_l2_end();
 }
+
+/* --- reserved and ignored bits of a 4-level PTE -------------------------------- */
+
+/* SDM 4.5.4 (table 4-20) and 4.7: in a PTE bits 51:MAXPHYADDR are
+ * reserved, and bit 63 (XD) when EFER.NXE is clear - #PF with RSVD and P;
+ * bits 58:52 are ignored, and 62:59 (the protection key) without CR4.PKE,
+ * bit 7 is PAT and bit 8 G (no fault). */
+HX_TEST(walk_pte_bits)
+{
+	unsigned mpa = hx_maxphyaddr();
+	env("MAXPHYADDR %u", mpa);
+	if (!hx_l2_begin())
+		return;
+	uint8_t *A = hx_pages[0];
+	uint64_t efer = vmr(GUEST_EFER);
+	vmw(GUEST_CR4, vmr(GUEST_CR4) & ~(uint64_t)CR4_PKE);
+	outl(0xcf8, PCI_ID_ADDR);
+	static const struct {
+		const char *what;
+		int bit; /* -1: MAXPHYADDR */
+		bool nxe, rsvd;
+	} c[] = {
+		{ "address bit MAXPHYADDR", -1, true, true },
+		{ "bit 51", 51, true, true },
+		{ "bit 52 (ignored)", 52, true, false },
+		{ "bit 58 (ignored)", 58, true, false },
+		{ "bit 62 (a key, no CR4.PKE)", 62, true, false },
+		{ "XD, EFER.NXE=1", 63, true, false },
+		{ "XD, EFER.NXE=0", 63, false, true },
+		{ "bit 7 (PAT)", 7, true, false },
+		{ "bit 8 (G)", 8, true, false },
+	};
+	for (unsigned i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		memset(A, 0xa1, 4096);
+		unsigned bit = c[i].bit < 0 ? mpa : (unsigned)c[i].bit;
+		uint8_t *w = hx_map4k(20 + i, pa(A), HX_PTE_P | HX_PTE_W | (1ull << bit));
+		vmw(GUEST_EFER, c[i].nxe ? efer | EFER_NXE : efer & ~(uint64_t)EFER_NXE);
+		uint32_t rs = ins2(hx_l2_rep_insb, (uint64_t)w + 0x10, RFLAGS_FIXED);
+		say("REP INSB through a PTE with %s: %s", c[i].what, outcome(rs, hx_l2_rep_insb, (uint64_t)w + 0x10, 0));
+		CHECK(c[i].rsvd ? is_pf(rs, 0xb, (uint64_t)w + 0x10) && all(A, 4096, 0xa1) : is_done(rs) && got_id(A, 0x10),
+		      "%s", c[i].what);
+	}
+	vmw(GUEST_EFER, efer);
+	outl(0xcf8, 0);
+	hx_l2_end();
+}
