@@ -7,9 +7,11 @@
  * the entries' accessed/dirty flags, and string stores into memory that
  * is not RAM from 32-bit code and with 32- and 16-bit addresses, in both
  * directions and single-stepped (vmx/exit_ept.c string_store); the L2's
- * CR0/CR4 against their read shadows, an L2 in real mode, an element
- * across into a page that faults, OUTS with a segment override
- * (vmx/exit_io.c string_io).
+ * CR0/CR4 against their read shadows, an L2 in real mode and in
+ * virtual-8086 mode, an element across into a page that faults, where its
+ * #PF goes, OUTS with a segment override, address-size prefixes
+ * (vmx/exit_io.c string_io); a PAE L2 of a hypervisor without EPT (its
+ * PDPTEs, nested/enter.c).
  *
  * The L2's REP INSB reads the host bridge's ID through PCI configuration
  * (0xcfc after 0xcf8 = 0x80000000): 0x86 for every byte.  L1 passes the
@@ -1194,6 +1196,98 @@ HX_TEST(walk_pte_bits)
 		      "%s", c[i].what);
 	}
 	vmw(GUEST_EFER, efer);
+	outl(0xcf8, 0);
+	hx_l2_end();
+}
+
+/* --- string I/O of an L2 in virtual-8086 mode --------------------------------- */
+
+/* Virtual-8086 mode (RFLAGS.VM, IOPL 3 so that I/O needs no TSS bitmap):
+ * CPL 3, so user-page checks apply to its accesses (SDM 4.6); segments
+ * are sel * 16 with limit 0xffff, no type check (20.2.1); 16-bit
+ * addresses wrap in 64 KiB; an element beyond the limit is #GP(0) - with
+ * an error code, this being protected mode.  Its code is copied to a page
+ * of ours at linear 0x8000 (CS 0x800), ES is 0x1000 (linear 0x10000):
+ * 32-bit paging maps linear 0x1f000 to R0, 0x10000 to R2, both user pages
+ * (their first 4 MiB through a page table in hx_pages[3]). */
+HX_TEST(walk_v86)
+{
+	if (!hx_l2_begin())
+		return;
+	uint8_t *code = hx_pages[2], *R0 = hx_pages[6], *R2 = hx_pages[7];
+	uint32_t *pt0 = (uint32_t *)hx_pages[3];
+	legacy32_begin();
+	for (uint32_t i = 0; i < 1024; i++)
+		pt0[i] = (i << 12) | (uint32_t)(PG_U | PG_W | PG_P);
+	pt0[0x8] = (uint32_t)pa(code) | (uint32_t)(PG_U | PG_P);
+	pt0[0x10] = (uint32_t)pa(R2) | (uint32_t)(PG_U | PG_W | PG_P);
+	pd32[0] = (uint32_t)pa(pt0) | (uint32_t)(PG_U | PG_W | PG_P);
+	static const uint32_t sel[6] = { 0x1000, 0x800, 0, 0, 0, 0 }; /* ES CS SS DS FS GS */
+	for (uint32_t n = 0; n < 6; n++) {
+		vmw(GUEST_ES_SEL + 2 * n, sel[n]);
+		vmw(GUEST_ES_BASE + 2 * n, sel[n] << 4);
+		vmw(GUEST_ES_LIMIT + 2 * n, 0xffff);
+		vmw(GUEST_ES_AR + 2 * n, 0xf3);
+	}
+	/* In virtual-8086 mode I/O always consults the TSS's I/O permission
+	 * bitmap (SDM Vol. 2B INS): a TSS of ours whose bitmap allows every
+	 * port. */
+	uint8_t *tss = hx_pages[1];
+	memset(tss, 0, 4096);
+	tss[0x66] = 0x68;
+	vmw(GUEST_TR_BASE, pa(tss));
+	vmw(GUEST_TR_LIMIT, 0xfff);
+	outl(0xcf8, PCI_ID_ADDR);
+	static const struct {
+		const char *what;
+		const char *snippet;
+		unsigned len;
+		uint32_t di, cx;
+		uint64_t r0_flags;
+		uint32_t want_di, want_cx, err; /* err: ~0 none, else #PF(err), 0x100 #GP(0) */
+	} c[] = {
+		{ "REP INSB of 4 bytes from DI fffe (wraps in 64 KiB)", hx_w16_rep_insb, 7, 0xabcdfffe, 0x56780004,
+		  PG_U | PG_W | PG_P, 0xabcd0002, 0x56780000, ~0u },
+		{ "the same into a supervisor page", hx_w16_rep_insb, 7, 0xabcdfffe, 0x56780004, PG_W | PG_P, 0xabcdfffe,
+		  0x56780004, 7 },
+		{ "the same into a read-only user page", hx_w16_rep_insb, 7, 0xabcdfffe, 0x56780004, PG_U | PG_P,
+		  0xabcdfffe, 0x56780004, 7 },
+		{ "INSW at DI ffff (beyond the limit)", hx_w16_insw, 6, 0xffff, 0, PG_U | PG_W | PG_P, 0xffff, 0, 0x100 },
+	};
+	set_wp(false);
+	for (unsigned i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		memset(code, 0xcc, 4096);
+		memcpy(code, c[i].snippet, c[i].len);
+		memset(R0, 0xa1, 4096), memset(R2, 0xa1, 4096);
+		pt0[0x1f] = (uint32_t)pa(R0) | (uint32_t)c[i].r0_flags;
+		vm.r.rdx = 0xcfc;
+		vm.r.rdi = c[i].di;
+		vm.r.rcx = c[i].cx;
+		vm_at(code, RFLAGS_FIXED | RFLAGS_VM | RFLAGS_IOPL);
+		vmw(GUEST_RIP, 0);
+		uint32_t rs = vm_go();
+		bool wrote = R0[0xffe] == 0x86 && R0[0xfff] == 0x86 && R2[0] == 0x86 && R2[1] == 0x86;
+		say("virtual-8086 mode, %s: exit %u (%s) at IP+%llx, vector %u, error code %x, EDI %x, ECX %x; %s", c[i].what,
+		    rs, exit_name(rs), (unsigned long long)vm.x.rip, rs == EXIT_EXC_NMI ? vm.x.intr_info & 0xff : 0,
+		    rs == EXIT_EXC_NMI ? vm.x.intr_err : 0, (uint32_t)vm.r.rdi, (uint32_t)vm.r.rcx,
+		    wrote ? "the bytes on both sides of the wrap" : all(R0, 4096, 0xa1) && all(R2, 4096, 0xa1) ?
+									 "nothing written" :
+									 "OTHER BYTES WRITTEN");
+		bool regs = (uint32_t)vm.r.rdi == c[i].want_di && (uint32_t)vm.r.rcx == c[i].want_cx;
+		if (c[i].err == ~0u)
+			CHECK(rs == EXIT_VMCALL && regs && wrote && all(R0, 0xffe, 0xa1) && all(R2 + 2, 4094, 0xa1), "%s",
+			      c[i].what);
+		else if (c[i].err == 0x100)
+			CHECK(rs == EXIT_EXC_NMI && (vm.x.intr_info & 0xff) == EXC_GP && (vm.x.intr_info & 0x800) &&
+				      vm.x.intr_err == 0 && regs && all(R0, 4096, 0xa1) && all(R2, 4096, 0xa1),
+			      "%s: #GP(0)", c[i].what);
+		else
+			CHECK(rs == EXIT_EXC_NMI &&
+				      (vm.x.intr_info & 0xff) == EXC_PF && vm.x.intr_err == c[i].err && vm.x.qual == 0x1fffe &&
+				      regs && all(R0, 4096, 0xa1) && all(R2, 4096, 0xa1),
+			      "%s: #PF(%x)", c[i].what, c[i].err);
+	}
+	set_wp(true);
 	outl(0xcf8, 0);
 	hx_l2_end();
 }
