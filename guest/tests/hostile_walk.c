@@ -717,6 +717,38 @@ static uint32_t run16(const void *code, uint64_t rflags)
 	return vm_go();
 }
 
+/* The L2 in real mode (unrestricted guest): CR0.PE and PG clear, IA-32e
+ * off, CS/SS/DS/ES selector 0, base 0 (CS's set by run16), limit 0xffff.
+ * False (and VMX left) without unrestricted guest. */
+static bool l2_real_mode(void)
+{
+	if (!((vcaps.proc2 >> 32) & PROC2_UNRESTRICTED)) {
+		say("not tested (no unrestricted guest)");
+		hx_l2_end();
+		return false;
+	}
+	const uint64_t cr0 = vmr(GUEST_CR0) & ~(CR0_PE | CR0_PG), cr4 = vmr(GUEST_CR4) & ~CR4_PCIDE;
+	vm_ctl(PROC2_CTLS, PROC2_UNRESTRICTED, 0);
+	vm_ctl(ENTRY_CTLS, 0, ENTRY_IA32E);
+	vmw(GUEST_CR0, cr0);
+	vmw(CR0_SHADOW, cr0);
+	vmw(GUEST_CR4, cr4);
+	vmw(CR4_SHADOW, cr4 & ~CR4_VMXE);
+	vmw(GUEST_EFER, vmr(GUEST_EFER) & ~(uint64_t)(EFER_LME | EFER_LMA));
+	vmw(GUEST_CS_SEL, 0);
+	vmw(GUEST_CS_LIMIT, 0xffff);
+	vmw(GUEST_CS_AR, 0x9b);
+	for (uint32_t n = 0; n < 4; n++) {
+		if (n == 1)
+			continue; /* CS */
+		vmw(GUEST_ES_SEL + 2 * n, 0);
+		vmw(GUEST_ES_BASE + 2 * n, 0);
+		vmw(GUEST_ES_LIMIT + 2 * n, 0xffff);
+		vmw(GUEST_ES_AR + 2 * n, 0x93);
+	}
+	return true;
+}
+
 /* The exit's IP from a 16-bit snippet. */
 static long ip_off(const void *code) { return (long)(vm.x.rip - (pa(code) & 0xfff)); }
 
@@ -734,30 +766,11 @@ HX_TEST(walk_real_mode)
 {
 	if (!hx_l2_begin())
 		return;
-	if (!((vcaps.proc2 >> 32) & PROC2_UNRESTRICTED)) {
-		say("not tested (no unrestricted guest)");
-		hx_l2_end();
+	if (!l2_real_mode())
 		return;
-	}
-	const uint64_t cr0 = vmr(GUEST_CR0) & ~(CR0_PE | CR0_PG), cr4 = vmr(GUEST_CR4) & ~CR4_PCIDE;
-	vm_ctl(PROC2_CTLS, PROC2_UNRESTRICTED, 0);
-	vm_ctl(ENTRY_CTLS, 0, ENTRY_IA32E);
-	vmw(GUEST_CR0, cr0);
-	vmw(CR0_SHADOW, cr0);
-	vmw(GUEST_CR4, cr4);
-	vmw(CR4_SHADOW, cr4 & ~CR4_VMXE);
-	vmw(GUEST_EFER, vmr(GUEST_EFER) & ~(uint64_t)(EFER_LME | EFER_LMA));
-	vmw(GUEST_CS_SEL, 0);
-	vmw(GUEST_CS_LIMIT, 0xffff);
-	vmw(GUEST_CS_AR, 0x9b);
-	for (uint32_t n = 0; n < 4; n++) {
-		if (n == 1)
-			continue; /* CS */
-		vmw(GUEST_ES_SEL + 2 * n, 0);
-		vmw(GUEST_ES_BASE + 2 * n, n == 0 || n == 3 ? pa(rbuf) : 0);
-		vmw(GUEST_ES_LIMIT + 2 * n, 0xffff);
-		vmw(GUEST_ES_AR + 2 * n, 0x93);
-	}
+	for (uint32_t n = 0; n < 4; n++)
+		if (n != 1)
+			vmw(GUEST_ES_BASE + 2 * n, n == 0 || n == 3 ? pa(rbuf) : 0);
 	outl(0xcf8, PCI_ID_ADDR);
 	static const struct {
 		const char *what;
@@ -1289,5 +1302,50 @@ HX_TEST(walk_v86)
 	}
 	set_wp(true);
 	outl(0xcf8, 0);
+	hx_l2_end();
+}
+
+/* --- string stores into memory that is not RAM, in real mode ----------------- */
+
+extern const char hx_w16_rep_stosw[], hx_w16_a32_rep_stosw[];
+
+/* A real-mode L2 (ES based at a page that is not RAM, 64 KiB of it at
+ * every depth) storing words there: the Nestors below emulate every
+ * element (16-bit code decoded as such, vmx/exit_ept.c string_store),
+ * with 16-bit addresses wrapping in 64 KiB and DI/CX updated alone; with
+ * 32-bit addresses the element past the limit 0xffff is #GP(0) (SDM Vol.
+ * 3A 20.1.3; bit 11 of the exit's interruption information not compared,
+ * see walk_real_mode). */
+HX_TEST(stores_nonram_real)
+{
+	if (!hx_l2_begin())
+		return;
+	if (!l2_real_mode())
+		return;
+	vmw(GUEST_ES_BASE, hx_nonram_page());
+	static const struct {
+		const char *what;
+		const char *code;
+		uint32_t edi, ecx, want_edi, want_ecx;
+		bool gp;
+	} c[] = {
+		{ "REP STOSW of 3 words from DI fffc (wraps)", hx_w16_rep_stosw, 0xabcdfffc, 0x56780003, 0xabcd0002,
+		  0x56780000, false },
+		{ "REP STOSW of 3 words from EDI fffc, 32-bit addresses", hx_w16_a32_rep_stosw, 0xfffc, 3, 0x10000, 1,
+		  true },
+	};
+	for (unsigned i = 0; i < 2; i++) {
+		vm.r.rax = 0x7b7b;
+		vm.r.rdi = c[i].edi;
+		vm.r.rcx = c[i].ecx;
+		uint32_t rs = run16(c[i].code, RFLAGS_FIXED);
+		say("real mode, %s into not RAM: exit %u (%s) at IP+%ld, interruption information %x (bit 11 aside), "
+		    "EDI %x, ECX %x",
+		    c[i].what, rs, exit_name(rs), ip_off(c[i].code), rs == EXIT_EXC_NMI ? vm.x.intr_info & ~0x800u : 0,
+		    (uint32_t)vm.r.rdi, (uint32_t)vm.r.rcx);
+		CHECK((c[i].gp ? rs == EXIT_EXC_NMI && (vm.x.intr_info & ~0x800u) == 0x8000030d : rs == EXIT_VMCALL) &&
+			      (uint32_t)vm.r.rdi == c[i].want_edi && (uint32_t)vm.r.rcx == c[i].want_ecx,
+		      "%s", c[i].what);
+	}
 	hx_l2_end();
 }

@@ -111,3 +111,20 @@ hx_w32_a16_rep_insb:
 	vmcall
 	ud2
 	.code64
+
+/* Real mode: REP STOSW of AX to ES:DI (CX words); the same with 32-bit
+ * addresses (ES:EDI, ECX). */
+	.code16
+	.balign 16
+	.globl hx_w16_rep_stosw
+hx_w16_rep_stosw:
+	rep stosw %ax, %es:(%di)
+	vmcall
+	ud2
+	.balign 16
+	.globl hx_w16_a32_rep_stosw
+hx_w16_a32_rep_stosw:
+	addr32 rep stosw %ax, %es:(%edi)
+	vmcall
+	ud2
+	.code64
