@@ -1349,3 +1349,43 @@ HX_TEST(stores_nonram_real)
 	}
 	hx_l2_end();
 }
+
+/* --- paging structures in memory that is not RAM ----------------------------- */
+
+/* An L2 whose paging structure lies in memory that is not RAM reads its
+ * entries as all ones (as a PC reads such memory), so present with
+ * reserved bits set in 4-level paging (bits 51:MAXPHYADDR): #PF(RSVD, W,
+ * P) (SDM 4.7).  The Nestors below read it as ones too. */
+HX_TEST(walk_tables_nonram)
+{
+	if (!hx_l2_begin())
+		return;
+	uint8_t *A = hx_pages[0];
+	memset(A, 0xa1, 4096);
+	outl(0xcf8, PCI_ID_ADDR);
+	memcpy(w_pml4, (const void *)(read_cr3() & ~0xfffull), 4096);
+	w_pml4[3] = hx_nonram_page() | PG_W | PG_P;
+	vmw(GUEST_CR3, pa(w_pml4));
+	uint32_t rs = ins2(hx_l2_rep_insb, W3 + 0x10, RFLAGS_FIXED);
+	say("4-level paging, the PDPT in memory that is not RAM: %s; PML4E A %u", outcome(rs, hx_l2_rep_insb, W3 + 0x10, 0),
+	    (unsigned)!!(w_pml4[3] & PG_A));
+	CHECK(is_pf(rs, 0xb, W3 + 0x10), "#PF(RSVD, W, P) expected");
+	/* 32-bit paging: a page table there gives PTEs of all ones, a present
+	 * writable user page at 0xfffff000 (no bit of a 4-byte PTE is
+	 * reserved): REP OUTSB reads through it. */
+	legacy32_begin();
+	pd32[770] = (uint32_t)hx_nonram_page() | (uint32_t)(PG_W | PG_P); /* PS clear: a page table */
+	uint64_t gla = 0xc0800010u;
+	vm.r.rdx = 0x80;
+	vm.r.rsi = gla;
+	vm.r.rcx = 2;
+	vm_at(hx_l2_c32_rep_outsb, RFLAGS_FIXED);
+	rs = vm_go();
+	say("32-bit paging, a page table in memory that is not RAM, REP OUTSB through it: %s, ESI +%llx",
+	    outcome(rs, hx_l2_c32_rep_outsb, 0, 0), (unsigned long long)((uint32_t)vm.r.rsi - gla));
+	CHECK(is_done(rs) && (uint32_t)vm.r.rsi == gla + 2, "the PTE of ones maps a page");
+	pd32[770] = 0;
+	CHECK(all(A, 4096, 0xa1), "nothing written to A");
+	outl(0xcf8, 0);
+	hx_l2_end();
+}
