@@ -215,6 +215,14 @@ int nested_translate(struct vcpu *v, uint64_t gpa, unsigned access, uint64_t *ma
 	}
 }
 
+bool nested_walk_writes(struct vcpu *v)
+{
+	if (v->cur <= 1)
+		return false;
+	const struct nested *n = v->lv[v->cur - 1];
+	return v12_uses_ept(n) && (V12(n->vmcs12, EPT_POINTER) & EPTP_AD);
+}
+
 int nested_to_machine(struct vcpu *v, uint64_t gpa, unsigned access, uint64_t *machine)
 {
 	return nested_translate(v, gpa, access, machine, NULL);

@@ -190,6 +190,10 @@ struct ept_refusal {
 	bool pml_full; /* not a refusal: its page-modification log is full */
 };
 int nested_translate(struct vcpu *v, uint64_t gpa, unsigned access, uint64_t *machine, struct ept_refusal *r);
+/* True when the running level's hypervisor runs it under an EPT with
+ * accessed and dirty flags: its paging-structure accesses are then writes
+ * for that EPT (SDM 28.3.5, 28.3.3.2). */
+bool nested_walk_writes(struct vcpu *v);
 /* An access of the running level (above 1) that its hypervisor's EPT
  * refused (r): the EPT violation (qualification qual, linear address gla),
  * misconfiguration or page-modification log-full exit that hypervisor

@@ -93,7 +93,10 @@ static bool read_entry(struct vcpu *v, uint64_t gpa, unsigned size, uint64_t gla
 		       struct gfault *f)
 {
 	*e = 0;
-	if (level_phys(v, gpa, 1, gla, false, m, f))
+	/* With the running level's hypervisor's EPT accessed and dirty flags
+	 * on, reading an entry is a write for that EPT: its dirty flag is set,
+	 * a read-only mapping refuses it (SDM 28.3.5; hostile.walk_ept_ad). */
+	if (level_phys(v, gpa, nested_walk_writes(v) ? 3 : 1, gla, false, m, f))
 		return false;
 	gpa_read(v->vm, *m, e, size);
 	return true;
