@@ -105,9 +105,16 @@ int load_guest(struct vm *vm, const struct mb2_info *mb, const struct load_optio
 		mods[i].end = (uint32_t)(at + size);
 		mods[i].string = m->string;
 	}
-	for (unsigned i = 0; i < mb->n_modules; i++)
-		rs_add(&l.free, (mb->modules[i].start + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1),
-		       mb->modules[i].end & ~(PAGE_SIZE - 1));
+	/* Where they were is free now, whole pages: every module has moved,
+	 * and the boot information that named them is Nestor's own copy. */
+	for (unsigned i = 0; i < mb->n_modules; i++) {
+		uint64_t s = mb->modules[i].start & ~(PAGE_SIZE - 1);
+		uint64_t e = (mb->modules[i].end + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+		if (s < 0x100000)
+			s = 0x100000;
+		if (s < e)
+			rs_add(&l.free, s, e);
+	}
 
 	const uint8_t *img = phys_to_virt(mods[0].start);
 	size_t size = mods[0].end - mods[0].start;

@@ -70,7 +70,31 @@ static void tag(struct buf *b, uint32_t type, const void *body, uint32_t blen)
 	align8(b);
 }
 
-static const char *loader_name(void) { return "Nestor " NESTOR_VERSION; }
+/* Nestor, and the loader that loaded it: the command lines are passed on
+ * as that loader gave them (GRUB 2 gives no image name in them), and a
+ * kernel that tells the conventions apart by the name (Xen strips a first
+ * word unless the name says GRUB 2) must find it. */
+static const char *loader_name(const struct mb2_info *mb, char *buf, size_t len)
+{
+	const char *below = mb->loader_name;
+	if (!below) {
+		ksnprintf(buf, len, "Nestor %s", NESTOR_VERSION);
+		return buf;
+	}
+	/* A Nestor below names its own loader: name that one, once. */
+	static const char by[] = " (loaded by ";
+	size_t n = strlen(below);
+	if (!strncmp(below, "Nestor ", 7) && n && below[n - 1] == ')') {
+		for (const char *p = below; *p; p++)
+			if (!strncmp(p, by, sizeof(by) - 1)) {
+				below = p + sizeof(by) - 1;
+				n = strlen(below) - 1;
+				break;
+			}
+	}
+	ksnprintf(buf, len, "Nestor %s (loaded by %.*s)", NESTOR_VERSION, (int)n, below);
+	return buf;
+}
 
 /* Builds the multiboot2 information for a guest at guest address base. */
 static void build_mb2(struct buf *b, const struct vm *vm, const struct mb2_info *mb,
@@ -78,7 +102,9 @@ static void build_mb2(struct buf *b, const struct vm *vm, const struct mb2_info 
 {
 	put(b, NULL, 8); /* total_size, reserved: filled in below */
 	tag(b, MB2_TAG_CMDLINE, mods[0].string, strlen(mods[0].string) + 1);
-	tag(b, MB2_TAG_LOADER_NAME, loader_name(), strlen(loader_name()) + 1);
+	char name[256];
+	loader_name(mb, name, sizeof(name));
+	tag(b, MB2_TAG_LOADER_NAME, name, strlen(name) + 1);
 	for (unsigned i = 1; i < nmods; i++) {
 		uint32_t hdr[4] = { MB2_TAG_MODULE, 16 + strlen(mods[i].string) + 1, mods[i].start, mods[i].end };
 		put(b, hdr, 16);
@@ -143,7 +169,9 @@ static uint32_t build_mb1(struct buf *b, uint32_t base, const struct vm *vm, con
 	info->cmdline = base + (uint32_t)b->len;
 	put(b, mods[0].string, strlen(mods[0].string) + 1);
 	info->boot_loader_name = base + (uint32_t)b->len;
-	put(b, loader_name(), strlen(loader_name()) + 1);
+	char name[256];
+	loader_name(mb, name, sizeof(name));
+	put(b, name, strlen(name) + 1);
 	align8(b);
 	info->mods_count = nmods - 1;
 	info->mods_addr = base + (uint32_t)b->len;
