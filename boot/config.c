@@ -21,6 +21,9 @@ struct nestor_config config = {
 static const char *const selftest_names[] = { "none", "page-fault", "panic", "wrong-vmcs", "entry-refused",
 					       "entry-failure", NULL };
 
+/* In the order of the NESTED_HIDE_* bits (nested/nested.h). */
+static const char *const nested_hide_names[] = { "true_ctls", "vpid", NULL };
+
 static const struct opt_desc options[] = {
 	{ "loglevel", OPT_CHOICE, &config.loglevel, 0, 0, log_level_names,
 	  "messages shown on COM1: error|warn|info|debug|trace (default info)" },
@@ -40,6 +43,10 @@ static const struct opt_desc options[] = {
 	  "offer VMX to the guest, so that it can be a hypervisor (default on)" },
 	{ "vmcs_shadowing", OPT_FLAG, &config.vmcs_shadowing, 0, 0, NULL,
 	  "let the guest hypervisor's VMREAD/VMWRITE use the CPU's VMCS shadowing when it has it (default on)" },
+	{ "nested_hide", OPT_SET, &config.nested_hide, 0, 0, nested_hide_names,
+	  "VMX features not offered to the guest hypervisor, as on an older CPU: none, or a list of "
+	  "true_ctls (no TRUE control MSRs: CR3-load/store exiting and the other default1 controls forced on), "
+	  "vpid (no VPIDs, no INVVPID) (default none)" },
 	{ "delegate", OPT_FLAG, &config.delegate, 0, 0, NULL,
 	  "on a Nestor, let the Nestor below emulate VMX for our guest, so that a stack of Nestors costs "
 	  "the same at any depth (docs/depth.md; default on)" },

@@ -19,6 +19,7 @@ struct nestor_config {
 	uint64_t boot_drive;
 	bool nested;
 	bool vmcs_shadowing;
+	unsigned nested_hide; /* NESTED_HIDE_* bits: VMX features not offered to the guest */
 	bool delegate;
 	bool hypervisor_bit; /* CPUID.1:ECX[31] shown to the guest */
 	uint64_t snap_pool;  /* bytes of RAM for snapshots (0: none) */

@@ -93,6 +93,36 @@ static int set_option(const struct opt_desc *o, const char *val, size_t vlen, bo
 		*(uint64_t *)o->dest = v;
 		return 0;
 	}
+	case OPT_SET: {
+		/* "a,b,c": each a choice, at most once; "none": the empty set. */
+		unsigned mask = 0;
+		if (has_val && !(vlen == 4 && !strncmp(val, "none", 4))) {
+			for (size_t i = 0; i <= vlen;) {
+				size_t j = i;
+				while (j < vlen && val[j] != ',')
+					j++;
+				unsigned k = 0;
+				while (o->choices[k] && !(strlen(o->choices[k]) == j - i && !strncmp(o->choices[k], val + i, j - i)))
+					k++;
+				if (!o->choices[k] || k >= 32 || (mask & (1u << k)))
+					goto set_error;
+				mask |= 1u << k;
+				i = j + 1;
+			}
+		} else if (!has_val) {
+			goto set_error;
+		}
+		*(unsigned *)o->dest = mask;
+		return 0;
+	set_error: {
+		int n = ksnprintf(err, errlen, "option '%s' takes none or a comma-separated list of", o->name);
+		for (unsigned i = 0; o->choices[i] && (size_t)n < errlen; i++)
+			n += ksnprintf(err + n, errlen - n, "%s%s", i ? "," : " ", o->choices[i]);
+		if ((size_t)n < errlen)
+			ksnprintf(err + n, errlen - n, " (each once), got '%.*s'", (int)vlen, has_val ? val : "");
+		return -1;
+	}
+	}
 	case OPT_CHOICE:
 		if (has_val) {
 			for (unsigned i = 0; o->choices[i]; i++) {

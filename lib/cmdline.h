@@ -17,6 +17,7 @@ enum opt_type {
 	OPT_SIZE,   /* number with optional K/M/G suffix (binary) -> uint64_t, within [min, max] */
 	OPT_CHOICE, /* one of choices[] -> unsigned index */
 	OPT_STRING, /* copied into a char[max] buffer (max = buffer size) */
+	OPT_SET,    /* comma-separated names of choices[] (or "none") -> unsigned bit mask, bit i = choices[i] */
 };
 
 struct opt_desc {
@@ -24,7 +25,7 @@ struct opt_desc {
 	enum opt_type type;
 	void *dest;
 	uint64_t min, max;
-	const char *const *choices; /* OPT_CHOICE: NULL-terminated */
+	const char *const *choices; /* OPT_CHOICE, OPT_SET: NULL-terminated (at most 32 for a set) */
 	const char *help;
 };
 

@@ -42,7 +42,7 @@ static uint64_t restrict_ctl(uint64_t real, uint32_t offered)
 
 static uint64_t with_default1(uint64_t ctl, uint32_t d1) { return ctl | d1 | ((uint64_t)d1 << 32); }
 
-void nested_init(const struct vmx_caps *r)
+void nested_init(const struct vmx_caps *r, unsigned hide)
 {
 	vmcs12_init();
 	nested_exit_init();
@@ -77,6 +77,22 @@ void nested_init(const struct vmx_caps *r)
 			       EPT_CAP_INVEPT | EPT_CAP_INVEPT_SINGLE | EPT_CAP_INVEPT_ALL | EPT_CAP_AD | VPID_CAP_INVVPID |
 			       (1ull << 40) | VPID_CAP_SINGLE | VPID_CAP_ALL | (1ull << 43);
 	caps.ept_vpid = r->ept_vpid & ept_offered;
+	/* An older CPU, on request.  Without TRUE controls (SDM A.1: VMX_BASIC
+	 * bit 55 clear, the TRUE MSRs do not exist) the default1 controls are
+	 * fixed to 1: what VM entry checks are the non-TRUE MSRs.  Without VPID
+	 * (SDM A.3.3, A.10) the control cannot be set and the VPID half of
+	 * IA32_VMX_EPT_VPID_CAP reads 0 (INVVPID is then #UD). */
+	if (hide & NESTED_HIDE_TRUE_CTLS) {
+		caps.basic &= ~(1ull << 55);
+		caps.true_pin = caps.pin;
+		caps.true_proc = caps.proc;
+		caps.true_exit = caps.exit;
+		caps.true_entry = caps.entry;
+	}
+	if (hide & NESTED_HIDE_VPID) {
+		caps.proc2 &= ~((uint64_t)PROC2_VPID << 32);
+		caps.ept_vpid &= 0xffffffffull;
+	}
 	vmcs12_set_features(&caps);
 }
 
@@ -119,6 +135,9 @@ void nested_set_shadowing(bool on) { shadowing = on; }
 int nested_rdmsr(uint32_t msr, uint64_t *val)
 {
 	if (!enabled)
+		return -1;
+	/* Without TRUE controls (nested_hide=true_ctls) their MSRs do not exist. */
+	if (msr >= MSR_VMX_TRUE_PINBASED && msr <= MSR_VMX_TRUE_ENTRY && !(caps.basic & (1ull << 55)))
 		return -1;
 	switch (msr) {
 	case MSR_IA32_FEATURE_CONTROL: *val = 0x5; return 0; /* locked, VMX outside SMX */

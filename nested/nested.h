@@ -117,7 +117,9 @@ struct nested_caps {
 #define NESTED_VMCS_REVISION 0x4e53u
 
 /* Boot: compute the virtual capabilities from the real ones. */
-void nested_init(const struct vmx_caps *real);
+/* VMX features withheld from the guest hypervisor (option nested_hide). */
+enum { NESTED_HIDE_TRUE_CTLS = 1u << 0, NESTED_HIDE_VPID = 1u << 1 };
+void nested_init(const struct vmx_caps *real, unsigned hide);
 const struct nested_caps *nested_caps(void);
 bool nested_enabled(void);
 void nested_set_enabled(bool on);

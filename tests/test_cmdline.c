@@ -12,7 +12,7 @@
 
 static bool flag;
 static uint64_t num, size;
-static unsigned choice;
+static unsigned choice, set;
 static char str[8];
 static const char *const choices[] = { "error", "warn", "info", NULL };
 
@@ -22,6 +22,7 @@ static const struct opt_desc opts[] = {
 	{ "size", OPT_SIZE, &size, 0, UINT64_MAX, NULL, "" },
 	{ "level", OPT_CHOICE, &choice, 0, 0, choices, "" },
 	{ "name", OPT_STRING, str, 0, sizeof(str), NULL, "" },
+	{ "hide", OPT_SET, &set, 0, 0, choices, "" },
 };
 
 static char err[200];
@@ -31,9 +32,10 @@ static int parse(const char *s)
 	flag = false;
 	num = size = 0;
 	choice = 0;
+	set = 99;
 	str[0] = 0;
 	err[0] = 0;
-	return cmdline_parse(s, opts, 5, err, sizeof(err));
+	return cmdline_parse(s, opts, sizeof(opts) / sizeof(opts[0]), err, sizeof(err));
 }
 
 static void good_lines(void **state)
@@ -55,6 +57,12 @@ static void good_lines(void **state)
 	assert_int_equal(size, 4096);
 	assert_int_equal(num, 100);
 	assert_int_equal(parse("name=1234567"), 0); /* 7 chars + NUL fits 8 */
+	assert_int_equal(parse("hide=info,error"), 0);
+	assert_int_equal(set, 5);
+	assert_int_equal(parse("hide=warn"), 0);
+	assert_int_equal(set, 2);
+	assert_int_equal(parse("hide=warn hide=none"), 0); /* last one wins */
+	assert_int_equal(set, 0);
 }
 
 static void bad_lines(void **state)
@@ -81,6 +89,16 @@ static void bad_lines(void **state)
 	assert_int_equal(parse("name"), -1);
 	assert_int_equal(parse("=5"), -1);
 	assert_int_equal(parse("flagx"), -1); /* prefixes are not names */
+	assert_int_equal(parse("hide=info,loud"), -1);
+	assert_string_equal(err, "option 'hide' takes none or a comma-separated list of error,warn,info (each once), "
+				 "got 'info,loud'");
+	assert_int_equal(parse("hide"), -1);
+	assert_int_equal(parse("hide="), -1);
+	assert_int_equal(parse("hide=warn,"), -1);
+	assert_int_equal(parse("hide=,warn"), -1);
+	assert_int_equal(parse("hide=warn,warn"), -1);
+	assert_int_equal(parse("hide=none,warn"), -1);
+	assert_int_equal(parse("hide=inf"), -1);
 }
 
 int main(void)

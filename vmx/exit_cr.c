@@ -117,18 +117,28 @@ static void mov_to_cr0(struct vcpu *v, uint64_t val)
 
 static void mov_to_cr3(struct vcpu *v, uint64_t val)
 {
-	/* Only reached when the CPU forces CR3-load exiting. */
+	/* Only reached when the CPU forces CR3-load exiting (no TRUE controls).
+	 * In 64-bit mode the operand is 64 bits: bits above MAXPHYADDR are
+	 * reserved, and bit 63 too unless CR4.PCIDE is set - then it only says
+	 * "keep this PCID's translations" and is not stored (SDM Vol. 2B MOV,
+	 * 4.10.4.1).  Outside 64-bit mode it is 32 bits. */
 	uint64_t cr0 = guest_cr0(), cr4 = guest_cr4();
 	bool long_mode = vmread(VMCS_GUEST_IA32_EFER) & EFER_LMA;
-	if (long_mode && (val & ~((1ull << maxphyaddr) - 1) & ~(1ull << 63))) {
-		inject_gp(v);
-		return;
+	if (long_mode && (vmread(VMCS_GUEST_CS_AR) & (1u << 13))) {
+		if ((cr4 & CR4_PCIDE))
+			val &= ~(1ull << 63);
+		if (val & ~((1ull << maxphyaddr) - 1)) {
+			inject_gp(v);
+			return;
+		}
+	} else {
+		val &= 0xffffffffull;
 	}
 	if ((cr0 & CR0_PG) && (cr4 & CR4_PAE) && !long_mode && !load_pdptes(v, val)) {
 		inject_gp(v);
 		return;
 	}
-	vmwrite(VMCS_GUEST_CR3, val & ~(1ull << 63));
+	vmwrite(VMCS_GUEST_CR3, val);
 	flush_guest_tlb(v);
 	skip_instruction(v);
 }

@@ -166,7 +166,7 @@ void vm_run(const struct mb2_info *mb, unsigned level)
 	vmx_caps_log(&caps);
 	nested_set_enabled(config.nested);
 	nested_set_shadowing(config.vmcs_shadowing);
-	nested_init(&caps);
+	nested_init(&caps, config.nested_hide);
 
 	struct vm *vm = zalloc(sizeof(*vm));
 	struct vcpu *v = zalloc(sizeof(*v));
