@@ -614,7 +614,8 @@ rm_wrapped:
 	 * (segment BIOS_MAP >> 4): the E820 entries from offset 0x100, 20
 	 * bytes each (at most 64), their count at 0 and the EAX, EBX and
 	 * flags of the call that ended the walk at 4, 8, 12; E801's AX, BX,
-	 * CX, DX and flags at 16..24; AH=88h's AX and flags at 26, 28. */
+	 * CX, DX and flags at 16..24; AH=88h's AX and flags at 26, 28; the
+	 * E820 call across a page below. */
 	movw $(BIOS_MAP >> 4), %ax
 	movw %ax, %es
 	xorl %eax, %eax
@@ -658,6 +659,18 @@ rm_wrapped:
 	movw %ax, %es:26
 	popw %ax
 	movw %ax, %es:28
+	/* The first E820 entry again, into a buffer across the page boundary
+	 * at BIOS_MAP + 0x1000 (ES:0ff6..1009); EAX and flags at 32, 36. */
+	xorl %ebx, %ebx
+	movw $0xff6, %di
+	movl $0xe820, %eax
+	movl $0x534d4150, %edx
+	movl $20, %ecx
+	int $0x15
+	BIOS_RESULT
+	popw %dx
+	movl %eax, %es:32
+	movw %dx, %es:36
 	xorw %ax, %ax                   /* the BIOS may have changed them */
 	movw %ax, %ds
 	movw %ax, %es
