@@ -55,6 +55,16 @@ static uint32_t ins2(const void *code, uint64_t gla, uint64_t rflags)
 	return vm_go();
 }
 
+/* REP OUTSB of two bytes from gla to port 0x80, by code (64- or 32-bit). */
+static uint32_t outs2(const void *code, uint64_t gla, uint64_t rflags)
+{
+	vm.r.rdx = 0x80;
+	vm.r.rsi = gla;
+	vm.r.rcx = 2;
+	vm_at(code, rflags);
+	return vm_go();
+}
+
 /* The outcome of a run, for the transcript: done, the #PF, the EPT
  * violation (qualification bits 8:0; where, relative to `base`), or the
  * exit. */
@@ -265,11 +275,7 @@ HX_TEST(walk_32bit)
 	    (unsigned)!!(pt[0] & PG_A), (unsigned)!!(pt[0] & PG_D));
 	CHECK(is_done(rs) && got_id(A, 0x10) && (pd32[768] & PG_AD) == PG_A && (pt[0] & PG_AD) == PG_AD,
 	      "INS writes; A in the PDE, A and D in the PTE");
-	vm.r.rdx = 0x80;
-	vm.r.rsi = T32 + 0x1020;
-	vm.r.rcx = 2;
-	vm_at(hx_l2_c32_rep_outsb, RFLAGS_FIXED);
-	rs = vm_go();
+	rs = outs2(hx_l2_c32_rep_outsb, T32 + 0x1020, RFLAGS_FIXED);
 	say("REP OUTSB from a fresh read-only PTE: %s; PTE A %u D %u", outcome(rs, hx_l2_c32_rep_outsb, 0, 0),
 	    (unsigned)!!(pt[1] & PG_A), (unsigned)!!(pt[1] & PG_D));
 	CHECK(is_done(rs) && (pt[1] & PG_AD) == PG_A, "OUTS sets A only");
@@ -603,11 +609,7 @@ HX_TEST(walk_ept_final)
 	CHECK(rs == EXIT_EPT_VIOLATION && vm.x.gpa == pa(A) + 0x10 && (vm.x.qual & 0x1ff) == 0x1aa &&
 		      vm.x.gla == (uint64_t)wa + 0x10 && (uint32_t)vm.r.rcx == 2 && (pte & PG_A) && all(A, 4096, 0xa1),
 	      "EPT violation (write, R and X granted, final translation), the PTE accessed");
-	vm.r.rdx = 0x80;
-	vm.r.rsi = (uint64_t)wb + 0x20;
-	vm.r.rcx = 2;
-	vm_at(hx_l2_rep_outsb, RFLAGS_FIXED);
-	rs = vm_go();
+	rs = outs2(hx_l2_rep_outsb, (uint64_t)wb + 0x20, RFLAGS_FIXED);
 	pte = *hx_pte4k(3);
 	say("REP OUTSB from a page L1's EPT makes execute-only, fresh PTE: %s; PTE A %u D %u",
 	    outcome(rs, hx_l2_rep_outsb, (uint64_t)wb + 0x20, pa(B)), (unsigned)!!(pte & PG_A), (unsigned)!!(pte & PG_D));
@@ -1376,11 +1378,7 @@ HX_TEST(walk_tables_nonram)
 	legacy32_begin();
 	pd32[770] = (uint32_t)hx_nonram_page() | (uint32_t)(PG_W | PG_P); /* PS clear: a page table */
 	uint64_t gla = 0xc0800010u;
-	vm.r.rdx = 0x80;
-	vm.r.rsi = gla;
-	vm.r.rcx = 2;
-	vm_at(hx_l2_c32_rep_outsb, RFLAGS_FIXED);
-	rs = vm_go();
+	rs = outs2(hx_l2_c32_rep_outsb, gla, RFLAGS_FIXED);
 	say("32-bit paging, a page table in memory that is not RAM, REP OUTSB through it: %s, ESI +%llx",
 	    outcome(rs, hx_l2_c32_rep_outsb, 0, 0), (unsigned long long)((uint32_t)vm.r.rsi - gla));
 	CHECK(is_done(rs) && (uint32_t)vm.r.rsi == gla + 2, "the PTE of ones maps a page");
@@ -1433,17 +1431,9 @@ HX_TEST(walk_ept_ad)
 		/* The L2's own flags set already: only EPT's are in question. */
 		w_pml4[3] |= PG_A, pdpt[0] |= PG_A, pd[0] |= PG_A, pt[0] |= PG_AD, pt[1] |= PG_AD;
 		hx_ept_flush();
-		uint32_t rs;
 		uint64_t gla = W3 + (out ? 0x1020 : 0x10);
-		if (out) {
-			vm.r.rdx = 0x80;
-			vm.r.rsi = gla;
-			vm.r.rcx = 2;
-			vm_at(hx_l2_rep_outsb, RFLAGS_FIXED);
-			rs = vm_go();
-		} else {
-			rs = ins2(hx_l2_rep_insb, gla, RFLAGS_FIXED);
-		}
+		uint32_t rs = out ? outs2(hx_l2_rep_outsb, gla, RFLAGS_FIXED) :
+				    ins2(hx_l2_rep_insb, gla, RFLAGS_FIXED);
 		char flags[128], *o = flags;
 		for (unsigned i = 0; i < 4; i++) {
 			uint64_t e = *hx_ept_pte(pa(i == 3 && out ? B : pages[i]));
@@ -1603,16 +1593,7 @@ HX_TEST(walk_pkeys)
 		vmw(GUEST_SS_AR, t[i].cpl3 ? 0xc0f3 : 0xc093);
 		uint64_t gla = (uint64_t)u + 0x10, rflags = RFLAGS_FIXED | (t[i].cpl3 ? RFLAGS_IOPL : 0);
 		wrpkru(t[i].pkru);
-		uint32_t rs;
-		if (t[i].outs) {
-			vm.r.rdx = 0x80;
-			vm.r.rsi = gla;
-			vm.r.rcx = 2;
-			vm_at(hx_l2_rep_outsb, rflags);
-			rs = vm_go();
-		} else {
-			rs = ins2(hx_l2_rep_insb, gla, rflags);
-		}
+		uint32_t rs = t[i].outs ? outs2(hx_l2_rep_outsb, gla, rflags) : ins2(hx_l2_rep_insb, gla, rflags);
 		wrpkru(0);
 		const void *code = t[i].outs ? hx_l2_rep_outsb : hx_l2_rep_insb;
 		say("%s: %s", t[i].what, outcome(rs, code, gla, 0));
