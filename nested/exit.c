@@ -84,6 +84,32 @@ void nested_vmx_abort(struct vcpu *v, struct nested *n, uint32_t code)
 	nested_reflect(v, v->lv[n->level - 1], &shutdown);
 }
 
+/* NMIs across an exit to L1 (SDM 27.5.5): an exit caused by an NMI blocks
+ * NMIs; any other leaves the blocking as it was - the L2's own when L1 gave
+ * it the CPU's (virtual NMIs 0), none when it ran with virtual NMIs (NMIs
+ * are not blocked then, 26.6.1).  An NMI the L2 held while it blocked them
+ * (nobody below takes NMI exits: nested/signals.c) is the CPU's: L1's now,
+ * taken when L1 unblocks (vmx_exits.nmi_while_blocked).  VMCS01 is
+ * current; VMCS12 holds the exit and the L2's state. */
+static void l1_nmis_after_exit(struct vcpu *v, struct nested *n)
+{
+	const struct vmcs12 *c = n->vmcs12;
+	uint32_t info = V12(c, EXIT_INTR_INFO);
+	bool nmi_exit = (V12(c, EXIT_REASON) & 0xffff) == EXIT_EXCEPTION_NMI && (info & INTR_INFO_VALID) &&
+			((info >> 8) & 7) == INTR_TYPE_NMI;
+	bool l2_blocked = !(V12(c, PIN_BASED_CTLS) & PIN_VIRTUAL_NMIS) &&
+			  (V12(c, GUEST_INTERRUPTIBILITY) & INTERRUPTIBILITY_NMI);
+	if (nmi_exit || l2_blocked)
+		vmwrite(VMCS_GUEST_INTERRUPTIBILITY, vmread(VMCS_GUEST_INTERRUPTIBILITY) | INTERRUPTIBILITY_NMI);
+	if (n->nmi_pending02) {
+		if (n->level == 1)
+			v->nmi_pending += n->nmi_pending02;
+		else
+			v->lv[n->level - 1]->nmi_pending02 += n->nmi_pending02;
+		n->nmi_pending02 = 0;
+	}
+}
+
 void nested_reflect(struct vcpu *v, struct nested *n, const struct synth_exit *synth)
 {
 	struct vmcs12 *c = n->vmcs12;
@@ -168,6 +194,7 @@ void nested_reflect(struct vcpu *v, struct nested *n, const struct synth_exit *s
 	}
 	if (!load_l1_host_state(v, n))
 		return; /* a VMX abort (exit MSR-load list) */
+	l1_nmis_after_exit(v, n);
 	nested_cache_to_shadow(v, n, changed);
 }
 
