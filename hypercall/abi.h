@@ -80,6 +80,11 @@ enum nestor_hypercall {
 	NESTOR_HC_BIOS_INT15 = 12, /* -> RBX = the BIOS's INT 15h vector (segment << 16
 				    * | offset) before this Nestor hooked it (vmx/bios.c);
 				    * NESTOR_ENOENT when it did not */
+	NESTOR_HC_GUEST_NMI = 13,  /* RBX as for NESTOR_HC_DELEGATE_VMX: the asking
+				    * level's guest, whose VMX it delegated, receives
+				    * an NMI on this CPU; the Nestor emulating that VMX
+				    * delivers it as the CPU would - to that guest, or,
+				    * once it runs a guest of its own, as an NMI there */
 };
 #define NESTOR_STATS_TOTAL 0xffffffffu
 #define NESTOR_SNAP_DEFAULT 0u

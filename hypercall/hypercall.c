@@ -134,6 +134,26 @@ static int64_t hc_guest_init(struct vcpu *v)
 	return NESTOR_OK;
 }
 
+/* NESTOR_HC_GUEST_NMI: the level RBX levels above our guest has an NMI for
+ * its own guest, whose VMX it delegated: that level cannot tell where the
+ * NMI goes once its guest enters a guest of its own (we run those), so it
+ * hands it to us (nested/signals.c).  Passed on when we delegated too. */
+static int64_t hc_guest_nmi(struct vcpu *v)
+{
+	uint64_t above = v->gpr[RBX];
+	if (above >= NESTED_MAX_LEVELS)
+		return NESTOR_EINVAL;
+	if (v->vm->delegated) {
+		uint64_t rbx = above + 1, rcx = 0, rdx = 0;
+		return nestor_vmcall(NESTOR_HC_GUEST_NMI, &rbx, &rcx, &rdx, 0, 0);
+	}
+	unsigned asking = (unsigned)above + 1;
+	if (asking > v->nlevels || !v->lv[asking]->delegated)
+		return NESTOR_EINVAL;
+	nested_guest_nmi(v, asking + 1);
+	return NESTOR_OK;
+}
+
 void exit_vmcall(struct vcpu *v)
 {
 	uint64_t fn = v->gpr[RAX];
@@ -171,6 +191,9 @@ void exit_vmcall(struct vcpu *v)
 			break;
 		case NESTOR_HC_GUEST_INIT:
 			status = hc_guest_init(v);
+			break;
+		case NESTOR_HC_GUEST_NMI:
+			status = hc_guest_nmi(v);
 			break;
 		case NESTOR_HC_SNAPSHOT:
 			status = snap_take(v, v->gpr[RBX]);

@@ -169,6 +169,14 @@ void nested_nmi_in_root(struct vcpu *v);
  * held and becomes an INIT exit of its guest when that runs (SDM 25.2),
  * or acts when it leaves VMX operation; false: not ours to hold. */
 bool nested_guest_init(struct vcpu *v, unsigned level);
+/* Our guest's level `level` (2 or more: its hypervisor delegated its VMX to
+ * us) receives an NMI (NESTOR_HC_GUEST_NMI): delivered to it when it runs;
+ * routed from it (nested_route_held_nmis) once it runs a guest. */
+void nested_guest_nmi(struct vcpu *v, unsigned level);
+/* NMIs held for a level that has entered its guest since: as an NMI that
+ * arrives while that guest runs - an NMI exit to the lowest level from
+ * there that takes them, else the running level's own. */
+void nested_route_held_nmis(struct vcpu *v);
 /* At the end of an exit, with a level above 1 about to run: the held
  * INITs and the NMIs to route go to the levels that get them. */
 void nested_signals(struct vcpu *v);

@@ -137,6 +137,26 @@ void nested_continue_held(struct vcpu *v, bool nmi)
 		nested_route_nmi(v, first, false);
 }
 
+void nested_guest_nmi(struct vcpu *v, unsigned level)
+{
+	if (level < 2 || level > v->nlevels + 1)
+		return;
+	v->lv[level - 1]->nmi_pending02++;
+	v->entry_recheck = 1;
+}
+
+void nested_route_held_nmis(struct vcpu *v)
+{
+	/* NMIs pending for level k+1 (lv[k]) while a level above it runs. */
+	for (unsigned k = 1; k + 1 < v->cur; k++) {
+		struct nested *n = v->lv[k];
+		while (n->nmi_pending02 && k + 1 < v->cur) {
+			n->nmi_pending02--;
+			nested_route_nmi(v, k + 1, false);
+		}
+	}
+}
+
 bool nested_guest_init(struct vcpu *v, unsigned level)
 {
 	if (level < 1 || level > v->nlevels || !v->lv[level]->vmxon)

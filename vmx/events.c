@@ -138,7 +138,12 @@ void deliver_nmis(unsigned *pending, uint32_t *proc, bool window_exit)
 	}
 }
 
-void deliver_pending_events(struct vcpu *v) { deliver_nmis(&v->nmi_pending, &v->proc_ctls, false); }
+void deliver_pending_events(struct vcpu *v)
+{
+	if (v->vm->delegated && guest_nmis_below(v))
+		return;
+	deliver_nmis(&v->nmi_pending, &v->proc_ctls, false);
+}
 
 void exit_nmi_window(struct vcpu *v) { deliver_nmis(&v->nmi_pending, &v->proc_ctls, true); }
 

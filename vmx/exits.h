@@ -121,6 +121,11 @@ int64_t delegation_below(bool on);
  * it for the guest's VMX operation, false when the guest is not in VMX
  * operation and ours to reset. */
 bool guest_init_below(void);
+/* Our guest's pending NMIs, its VMX delegated: handed to the Nestor below
+ * (NESTOR_HC_GUEST_NMI), which knows whether the guest runs a guest of its
+ * own, where the NMI goes then.  False when that Nestor refuses (the rest
+ * stay pending here). */
+bool guest_nmis_below(struct vcpu *v);
 /* Between vm_stop_others and vm_resume_others: whether every other vCPU
  * that runs stopped at the end of an exit (a parked one runs nothing);
  * and work done by stopped vCPU t on its own CPU, finished on return. */

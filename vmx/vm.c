@@ -25,6 +25,17 @@
 
 static struct vmx_caps caps; /* read once at boot, read-only after */
 
+bool guest_nmis_below(struct vcpu *v)
+{
+	while (v->nmi_pending) {
+		uint64_t rbx = 0, rcx = 0, rdx = 0;
+		if (nestor_vmcall(NESTOR_HC_GUEST_NMI, &rbx, &rcx, &rdx, 0, 0) != NESTOR_OK)
+			return false;
+		v->nmi_pending--;
+	}
+	return true;
+}
+
 void vcpu_nmi_arrived(struct vcpu *v)
 {
 	if (v->cur > 1)

@@ -132,6 +132,8 @@ HX_TEST(delegation_hypercalls)
 	attack("outside VMX: UNDELEGATE(0)", NESTOR_HC_UNDELEGATE_VMX, 0, 0, false);
 	attack("outside VMX: GUEST_INIT(0)", NESTOR_HC_GUEST_INIT, 0, 0, false);
 	attack("outside VMX: GUEST_INIT(~0)", NESTOR_HC_GUEST_INIT, ~0ull, 0, false);
+	/* An NMI for the guest of a level that did not delegate. */
+	attack("outside VMX: GUEST_NMI(0)", NESTOR_HC_GUEST_NMI, 0, 0, false);
 	vmx_end();
 
 	/* In VMX operation with a current VMCS that has a field written. */
@@ -146,6 +148,10 @@ HX_TEST(delegation_hypercalls)
 	attack("GUEST_INIT(0)", NESTOR_HC_GUEST_INIT, 0, 0, true);
 	attack("GUEST_INIT(1)", NESTOR_HC_GUEST_INIT, 1, 0, true);
 	attack("GUEST_INIT(~0)", NESTOR_HC_GUEST_INIT, ~0ull, 0, true);
+	/* NMIs for a level that does not exist or did not delegate (one for our
+	 * own guest, GUEST_NMI(0), would be delivered to it: not an attack). */
+	attack("GUEST_NMI(1)", NESTOR_HC_GUEST_NMI, 1, 0, true);
+	attack("GUEST_NMI(~0)", NESTOR_HC_GUEST_NMI, ~0ull, 0, true);
 	attack("DELEGATE(1)", NESTOR_HC_DELEGATE_VMX, 1, hash, true);
 	attack("UNDELEGATE(1)", NESTOR_HC_UNDELEGATE_VMX, 1, 0, true);
 	attack("UNDELEGATE(0) again", NESTOR_HC_UNDELEGATE_VMX, 0, 0, true);

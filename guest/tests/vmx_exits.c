@@ -1173,6 +1173,24 @@ TEST(vmx_exits, nmi_while_blocked)
 	say("NMI exit %u (%s); the L1 sends itself an NMI: L1 NMIs before its IRET %u, after %u", rs, exit_name(rs),
 	    before - 1, l1_nmis - 1);
 	CHECK(rs == EXIT_EXC_NMI && before == 1 && l1_nmis == 2, "the L1's NMI must wait for its IRET");
+	/* Blocked again by an NMI exit, the L1 sends itself one more and enters
+	 * the L2 blocked (8, no NMI exiting): the L2's IRET lets it in there. */
+	vm_at(l2_self_nmi, RFLAGS_FIXED);
+	self_nmi_regs();
+	rs = vm_go();
+	apic_write(APIC_ICR_HI, apic_read(APIC_ID) & 0xff000000u);
+	apic_write(APIC_ICR_LO, 0x400);
+	vm_ctl(PIN_CTLS, 0, PIN_NMI);
+	vm_at(l2_iret, RFLAGS_FIXED);
+	vmw(GUEST_INTERRUPTIBILITY, 8);
+	uint32_t rs2 = vm_go();
+	say("NMI exit %u; an NMI of the L1's pending, the L2 entered blocked IRETs: exit %u (%s) from its handler %s, "
+	    "which got %s; L1 NMIs %u",
+	    rs, rs2, exit_name(rs2), vm.x.rip != pa(l2_iret_done) + 1 ? "yes" : "no", l2_got(buf, sizeof(buf)),
+	    l1_nmis - 2);
+	CHECK(rs == EXIT_EXC_NMI && rs2 == EXIT_VMCALL && l2_event.count == 1 && l2_event.vector == 2 && l1_nmis == 2,
+	      "the pending NMI goes to the L2 after its IRET");
+	iret_to_self();
 	guest_set_handler(EXC_NMI, 0);
 	vmx_end();
 }
