@@ -74,6 +74,7 @@ static int ref_size(const char *s, size_t n, uint64_t *out)
 static const char *const levels[] = { "error", "warn", "info", "debug", "trace", NULL };
 static const char *const formats[] = { "auto", "multiboot2", "multiboot", "bootsector", "linux", NULL };
 static const char *const empty_choice[] = { NULL };
+static const char *const hidden[] = { "true_ctls", "vpid", NULL };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -105,12 +106,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* Destinations of exactly their types' sizes, on the heap. */
 	unsigned *level = malloc(sizeof(unsigned)), *format = malloc(sizeof(unsigned)),
-		 *never = malloc(sizeof(unsigned));
+		 *never = malloc(sizeof(unsigned)), *hide = malloc(sizeof(unsigned)), *nothing = malloc(sizeof(unsigned));
 	bool *flag = malloc(sizeof(bool)), *flag2 = malloc(sizeof(bool));
 	uint64_t *mem = malloc(8), *drive = malloc(8), *pool = malloc(8);
 	size_t strmax = 1 + (sel >> 4); /* 1..16 bytes */
 	char *str = malloc(strmax);
-	*level = *format = *never = 99;
+	*level = *format = *never = *hide = *nothing = 99;
 	*flag = *flag2 = false;
 	*mem = *drive = *pool = 7;
 	memset(str, 'X', strmax); /* no NUL: a string option must add it */
@@ -124,6 +125,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		{ "snap_pool", OPT_SIZE, pool, 0, 1ull << 31, NULL, "" },
 		{ "suite", OPT_STRING, str, 0, strmax, NULL, "" },
 		{ "none", OPT_CHOICE, never, 0, 0, empty_choice, "" },
+		{ "nested_hide", OPT_SET, hide, 0, 0, hidden, "" },
+		{ "noset", OPT_SET, nothing, 0, 0, empty_choice, "" },
 	};
 	size_t errlen = (sel >> 1) & 7 ? ((sel >> 1) & 7) * 9 : 0; /* 0..63 */
 	char *err = malloc(errlen ? errlen : 1);
@@ -135,6 +138,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fail("choice index beyond its list", text, n);
 		if (*never != 99)
 			fail("a choice from an empty list", text, n);
+		if (*hide != 99 && (*hide & ~3u))
+			fail("a set with a member beyond its list", text, n);
+		if (*nothing != 99 && *nothing)
+			fail("a member of an empty set", text, n);
 		if (*mem != 7 && (*mem < (4ull << 20) || *mem > (1ull << 30)))
 			fail("a size out of its range", text, n);
 		if (*pool != 7 && *pool > (1ull << 31))
@@ -152,7 +159,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	free(err);
 	free(str);
-	free(level), free(format), free(never), free(flag), free(flag2), free(mem), free(drive), free(pool);
+	free(level), free(format), free(never), free(hide), free(nothing), free(flag), free(flag2), free(mem), free(drive), free(pool);
 	free(text);
 	return 0;
 }
