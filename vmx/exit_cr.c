@@ -125,7 +125,7 @@ static void mov_to_cr3(struct vcpu *v, uint64_t val)
 	uint64_t cr0 = guest_cr0(), cr4 = guest_cr4();
 	bool long_mode = vmread(VMCS_GUEST_IA32_EFER) & EFER_LMA;
 	if (long_mode && (vmread(VMCS_GUEST_CS_AR) & (1u << 13))) {
-		if ((cr4 & CR4_PCIDE))
+		if (cr4 & CR4_PCIDE)
 			val &= ~(1ull << 63);
 		if (val & ~((1ull << maxphyaddr) - 1)) {
 			inject_gp(v);
