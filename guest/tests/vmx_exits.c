@@ -1068,6 +1068,22 @@ TEST(vmx_exits, extint)
 }
 
 /* --- NMIs ------------------------------------------------------------------------------ */
+
+/* The registers of l2_self_nmi: the APIC, our APIC ID, an NMI to it. */
+static void self_nmi_regs(void)
+{
+	vm.r.rbx = APIC_BASE;
+	vm.r.rax = apic_read(APIC_ID) & 0xff000000u;
+	vm.r.rcx = 0x400; /* NMI, physical destination */
+}
+
+/* The L1 sends itself an NMI (physical destination: its own APIC ID). */
+static void l1_self_nmi(void)
+{
+	apic_write(APIC_ICR_HI, apic_read(APIC_ID) & 0xff000000u);
+	apic_write(APIC_ICR_LO, 0x400);
+}
+
 TEST(vmx_exits, nmi)
 {
 	bool apic = (rdmsr(MSR_IA32_APIC_BASE) >> 11) & 1;
@@ -1078,9 +1094,7 @@ TEST(vmx_exits, nmi)
 	apic_write(APIC_SVR, 0x1ff);
 	vm_ctl(PIN_CTLS, PIN_NMI, 0);
 	vm_at(l2_self_nmi, RFLAGS_FIXED);
-	vm.r.rbx = APIC_BASE;
-	vm.r.rax = apic_read(APIC_ID) & 0xff000000u;
-	vm.r.rcx = 0x400; /* NMI, physical destination */
+	self_nmi_regs();
 	uint32_t rs = vm_go();
 	bool after = vm.x.rip >= pa(l2_self_nmi_sent) && vm.x.rip < pa(l2_self_nmi_sent) + 3;
 	say("the L2 sends itself an NMI, NMI exiting: exit %u (%s), interruption information %08x, before the VMCALL %s",
@@ -1112,13 +1126,6 @@ static void count_l1_nmi(struct trap_frame *f)
 {
 	(void)f;
 	l1_nmis++;
-}
-
-static void self_nmi_regs(void)
-{
-	vm.r.rbx = APIC_BASE;
-	vm.r.rax = apic_read(APIC_ID) & 0xff000000u;
-	vm.r.rcx = 0x400; /* NMI, physical destination */
 }
 
 TEST(vmx_exits, nmi_while_blocked)
@@ -1164,8 +1171,7 @@ TEST(vmx_exits, nmi_while_blocked)
 	vm_at(l2_self_nmi, RFLAGS_FIXED);
 	self_nmi_regs();
 	rs = vm_go();
-	apic_write(APIC_ICR_HI, apic_read(APIC_ID) & 0xff000000u);
-	apic_write(APIC_ICR_LO, 0x400);
+	l1_self_nmi();
 	for (int i = 0; i < 1000; i++)
 		pause();
 	unsigned before = l1_nmis;
@@ -1178,8 +1184,7 @@ TEST(vmx_exits, nmi_while_blocked)
 	vm_at(l2_self_nmi, RFLAGS_FIXED);
 	self_nmi_regs();
 	rs = vm_go();
-	apic_write(APIC_ICR_HI, apic_read(APIC_ID) & 0xff000000u);
-	apic_write(APIC_ICR_LO, 0x400);
+	l1_self_nmi();
 	vm_ctl(PIN_CTLS, 0, PIN_NMI);
 	vm_at(l2_iret, RFLAGS_FIXED);
 	vmw(GUEST_INTERRUPTIBILITY, 8);
