@@ -91,6 +91,17 @@ static int64_t hc_stats(struct vcpu *v, uint64_t fn)
 	return NESTOR_OK;
 }
 
+/* A request about the level `above` levels above our guest, when we
+ * delegated ourselves: passed on to the Nestor below, one level further
+ * away (RBX then says so); *rbx gets what that Nestor answers in RBX. */
+static int64_t pass_below(uint64_t fn, uint64_t above, uint64_t rcx, uint64_t *rbx)
+{
+	uint64_t b = above + 1, c = rcx, d = 0;
+	int64_t s = nestor_vmcall(fn, &b, &c, &d, 0, 0);
+	*rbx = b;
+	return s;
+}
+
 /* NESTOR_HC_DELEGATE_VMX and NESTOR_HC_UNDELEGATE_VMX (docs/depth.md): the
  * level RBX levels above our guest asks that the VMX of its own guest be
  * emulated below, or by itself again.  We do it unless we delegated
@@ -101,10 +112,9 @@ static int64_t hc_delegation(struct vcpu *v, uint64_t fn)
 	uint64_t above = v->gpr[RBX], hash = v->gpr[RCX];
 	if (above >= NESTED_MAX_LEVELS)
 		return NESTOR_EINVAL;
-	if (v->vm->delegated) {
-		uint64_t rbx = above + 1, rcx = hash, rdx = 0;
-		return nestor_vmcall(fn, &rbx, &rcx, &rdx, 0, 0);
-	}
+	uint64_t rbx;
+	if (v->vm->delegated)
+		return pass_below(fn, above, hash, &rbx);
 	if (fn == NESTOR_HC_UNDELEGATE_VMX)
 		return nested_revoke_delegation(v, (unsigned)above + 1);
 	return nested_accept_delegation(v, (unsigned)above + 1, hash);
@@ -119,8 +129,8 @@ static int64_t hc_guest_init(struct vcpu *v)
 	if (above >= NESTED_MAX_LEVELS)
 		return NESTOR_EINVAL;
 	if (v->vm->delegated) {
-		uint64_t rbx = above + 1, rcx = 0, rdx = 0;
-		int64_t s = nestor_vmcall(NESTOR_HC_GUEST_INIT, &rbx, &rcx, &rdx, 0, 0);
+		uint64_t rbx;
+		int64_t s = pass_below(NESTOR_HC_GUEST_INIT, above, 0, &rbx);
 		if (s == NESTOR_OK)
 			v->gpr[RBX] = rbx; /* a refusal leaves the caller's registers alone */
 		return s;
@@ -143,10 +153,9 @@ static int64_t hc_guest_nmi(struct vcpu *v)
 	uint64_t above = v->gpr[RBX];
 	if (above >= NESTED_MAX_LEVELS)
 		return NESTOR_EINVAL;
-	if (v->vm->delegated) {
-		uint64_t rbx = above + 1, rcx = 0, rdx = 0;
-		return nestor_vmcall(NESTOR_HC_GUEST_NMI, &rbx, &rcx, &rdx, 0, 0);
-	}
+	uint64_t rbx;
+	if (v->vm->delegated)
+		return pass_below(NESTOR_HC_GUEST_NMI, above, 0, &rbx);
 	unsigned asking = (unsigned)above + 1;
 	if (asking > v->nlevels || !v->lv[asking]->delegated)
 		return NESTOR_EINVAL;
