@@ -1012,13 +1012,22 @@ static unsigned drain(unsigned i)
 	return got[i];
 }
 
-TEST(vmx_exits, extint)
+/* VMX operation with an L2 set up, the local APIC enabled (spurious vector
+ * 0xff): false, with a failed check when the APIC is disabled, if not. */
+static bool apic_vm_begin(void)
 {
 	bool apic = (rdmsr(MSR_IA32_APIC_BASE) >> 11) & 1;
 	CHECK(apic, "the local APIC is disabled");
 	if (!apic || !vm_begin())
-		return;
+		return false;
 	apic_write(APIC_SVR, 0x1ff);
+	return true;
+}
+
+TEST(vmx_exits, extint)
+{
+	if (!apic_vm_begin())
+		return;
 	apic_write(APIC_TPR, 0);
 	for (unsigned v = 0x41; v <= 0x43; v++)
 		guest_set_handler(v, on_irq);
@@ -1086,12 +1095,9 @@ static void l1_self_nmi(void)
 
 TEST(vmx_exits, nmi)
 {
-	bool apic = (rdmsr(MSR_IA32_APIC_BASE) >> 11) & 1;
-	CHECK(apic, "the local APIC is disabled");
-	if (!apic || !vm_begin())
+	if (!apic_vm_begin())
 		return;
 	char buf[48];
-	apic_write(APIC_SVR, 0x1ff);
 	vm_ctl(PIN_CTLS, PIN_NMI, 0);
 	vm_at(l2_self_nmi, RFLAGS_FIXED);
 	self_nmi_regs();
@@ -1130,12 +1136,9 @@ static void count_l1_nmi(struct trap_frame *f)
 
 TEST(vmx_exits, nmi_while_blocked)
 {
-	bool apic = (rdmsr(MSR_IA32_APIC_BASE) >> 11) & 1;
-	CHECK(apic, "the local APIC is disabled");
-	if (!apic || !vm_begin())
+	if (!apic_vm_begin())
 		return;
 	char buf[48];
-	apic_write(APIC_SVR, 0x1ff);
 	guest_set_handler(EXC_NMI, count_l1_nmi);
 	l1_nmis = 0;
 	vm_ctl(PIN_CTLS, 0, PIN_NMI | PIN_VIRTUAL_NMI);
