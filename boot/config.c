@@ -13,13 +13,15 @@ struct nestor_config config = {
 	.guest_format = GUEST_AUTO,
 	.boot_drive = 0x80,
 	.nested = true,
-	.vmcs_shadowing = true,
+	.vmcs_shadowing = SHADOWING_AUTO,
 	.delegate = true,
 	.hypervisor_bit = true,
 };
 
 static const char *const selftest_names[] = { "none", "page-fault", "panic", "wrong-vmcs", "entry-refused",
 					       "entry-failure", NULL };
+
+static const char *const vmcs_shadowing_names[] = { "auto", "on", "off", NULL };
 
 /* In the order of the NESTED_HIDE_* bits (nested/nested.h). */
 static const char *const nested_hide_names[] = { "true_ctls", "vpid", NULL };
@@ -41,8 +43,10 @@ static const struct opt_desc options[] = {
 	  "BIOS drive number (DL) given to a boot-sector guest (default 0x80, the first hard disk)" },
 	{ "nested", OPT_FLAG, &config.nested, 0, 0, NULL,
 	  "offer VMX to the guest, so that it can be a hypervisor (default on)" },
-	{ "vmcs_shadowing", OPT_FLAG, &config.vmcs_shadowing, 0, 0, NULL,
-	  "let the guest hypervisor's VMREAD/VMWRITE use the CPU's VMCS shadowing when it has it (default on)" },
+	{ "vmcs_shadowing", OPT_CHOICE, &config.vmcs_shadowing, 0, 0, vmcs_shadowing_names,
+	  "let the guest hypervisor's VMREAD/VMWRITE use the CPU's VMCS shadowing when it has it: auto (on the "
+	  "machine's own VMX, off under another hypervisor, whose emulated VMPTRLDs make it slower), on, off "
+	  "(default auto)" },
 	{ "nested_hide", OPT_SET, &config.nested_hide, 0, 0, nested_hide_names,
 	  "VMX features not offered to the guest hypervisor, as on an older CPU: none, or a list of "
 	  "true_ctls (no TRUE control MSRs: CR3-load/store exiting and the other default1 controls forced on), "

@@ -18,13 +18,19 @@ struct nestor_config {
 	unsigned guest_format; /* enum guest_format (loader/loader.h) */
 	uint64_t boot_drive;
 	bool nested;
-	bool vmcs_shadowing;
+	unsigned vmcs_shadowing; /* enum vmcs_shadowing */
 	unsigned nested_hide; /* NESTED_HIDE_* bits: VMX features not offered to the guest */
 	bool delegate;
 	bool hypervisor_bit; /* CPUID.1:ECX[31] shown to the guest */
 	uint64_t snap_pool;  /* bytes of RAM for snapshots (0: none) */
 	unsigned snap_method; /* enum snap_method (snap/snap.h): the default method */
 };
+
+/* When the guest hypervisor's VMREAD/VMWRITE use the CPU's VMCS shadowing
+ * (nested/shadow.c): auto - on the machine's own VMX, not on a VMX that a
+ * hypervisor below emulates (docs/nested.md: there the VMPTRLDs that keep
+ * the shadow VMCS in step cost more than the exits it saves). */
+enum vmcs_shadowing { SHADOWING_AUTO, SHADOWING_ON, SHADOWING_OFF };
 
 enum selftest {
 	SELFTEST_NONE,

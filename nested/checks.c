@@ -91,6 +91,9 @@ const char *vmcs12_check_controls(const struct vmcs12 *c, const struct check_env
 		return "page-modification logging without EPT";
 	if ((proc2 & PROC2_PML) && !page_addr_ok(V12(c, PML_ADDR), e))
 		return "PML address not 4 KiB aligned or beyond the physical-address width";
+	if ((proc2 & PROC2_VMCS_SHADOWING) &&
+	    (!page_addr_ok(V12(c, VMREAD_BITMAP), e) || !page_addr_ok(V12(c, VMWRITE_BITMAP), e)))
+		return "VMREAD/VMWRITE bitmap address not 4 KiB aligned or beyond the physical-address width";
 	if (!(pin & PIN_PREEMPTION_TIMER) && (exit & EXIT_SAVE_PREEMPTION_TIMER))
 		return "saving the preemption timer without activating it";
 	if (!msr_area_ok(V12(c, VMEXIT_MSR_STORE_ADDR), V12(c, VMEXIT_MSR_STORE_COUNT), e) ||

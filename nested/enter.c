@@ -164,8 +164,9 @@ static void prepare_derived(struct vcpu *v, struct nested *n, const uint64_t *l1
 	if (n->nmi_pending02)
 		proc02 |= PROC_NMI_WINDOW;
 	/* PML is emulated (nested/levels.c): the CPU's would log L2's
-	 * addresses into a buffer of ours. */
-	uint32_t proc2_02 = (proc2_12 | PROC2_EPT) & ~(PROC2_VPID | PROC2_PML);
+	 * addresses into a buffer of ours.  VMCS shadowing too (insn.c): L2's
+	 * VMREAD/VMWRITE exit, to reach L1's shadow VMCS, a VMCS12. */
+	uint32_t proc2_02 = (proc2_12 | PROC2_EPT) & ~(PROC2_VPID | PROC2_PML | PROC2_VMCS_SHADOWING);
 	if ((proc2_12 & PROC2_VPID) && vm->vpid)
 		proc2_02 |= PROC2_VPID;
 	uint32_t exit02 = (exit01 & ~(EXIT_ACK_INTR_ON_EXIT | EXIT_SAVE_PREEMPTION_TIMER)) |
@@ -284,18 +285,20 @@ static void prepare_vmcs02(struct vcpu *v, struct nested *n)
 	n->all_dirty = false;
 }
 
-/* SDM 26.3.1.5: the VMCS link pointer (VMCS shadowing is not offered, so
- * bit 31 of the revision it points to must be 0); outside SMM it must not
- * be the current VMCS. */
+/* SDM 26.3.1.5: the VMCS link pointer - aligned, within the width, a VMCS
+ * of our revision whose shadow-VMCS indicator (bit 31) is the "VMCS
+ * shadowing" control; outside SMM it must not be the current VMCS. */
 static bool link_pointer_ok(struct vcpu *v, const struct nested *n)
 {
-	uint64_t link = V12(n->vmcs12, VMCS_LINK_PTR);
+	const struct vmcs12 *c = n->vmcs12;
+	uint64_t link = V12(c, VMCS_LINK_PTR);
 	if (link == ~0ull)
 		return true;
 	uint32_t rev = ~0u;
 	if ((link & 0xfff) || (link & width_mask()) || !level_read(v, n->level, link, &rev, 4))
 		return false;
-	return rev == NESTED_VMCS_REVISION && link != n->current_ptr;
+	bool shadowing = (V12(c, PROC_BASED_CTLS) & PROC_SECONDARY_CTLS) && (V12(c, PROC_BASED_CTLS2) & PROC2_VMCS_SHADOWING);
+	return rev == (NESTED_VMCS_REVISION | (shadowing ? 0x80000000u : 0)) && link != n->current_ptr;
 }
 
 /* The most entries of an MSR list Nestor processes: the CPU's recommended
@@ -379,7 +382,10 @@ void nested_vmentry(struct vcpu *v, struct nested *n, bool resume)
 		inject_gp(v);
 		return;
 	}
-	if (n->current_ptr == ~0ull)
+	/* SDM 26.1: no current VMCS, or a shadow VMCS (bit 31 of its revision
+	 * identifier: SDM 24.10) - VMfailInvalid.  (Bochs 2.7 enters a shadow
+	 * VMCS: docs/testing.md.) */
+	if (n->current_ptr == ~0ull || (n->vmcs12->revision & 0x80000000u))
 		return vmx_fail_invalid(v);
 	nested_shadow_to_cache(v, n); /* what L1 wrote without exiting */
 	if (vmread(VMCS_GUEST_INTERRUPTIBILITY) & INTERRUPTIBILITY_MOV_SS)

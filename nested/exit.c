@@ -511,6 +511,14 @@ void nested_l2_exit(struct vcpu *v, unsigned reason_full)
 		sept_violation(v); /* fixes the shadow EPT, reflects, or no memory */
 		return;
 	}
+	/* L1's VMCS shadowing: an L2 VMREAD/VMWRITE its bitmaps let through
+	 * reaches L1's shadow VMCS (insn.c).  (A level that delegated gave its
+	 * own VMX to us, with the shadowing we give it: below.) */
+	if (!self && (reason == EXIT_VMREAD || reason == EXIT_VMWRITE) &&
+	    nested_shadowed_vmx_access(v, n, reason == EXIT_VMWRITE)) {
+		n->stats_l0_handled++;
+		return;
+	}
 	/* The VMX of a level that delegated is ours to emulate. */
 	if (self && is_vmx_instruction(reason)) {
 		n->stats_l0_handled++;

@@ -286,8 +286,11 @@ static void do_vmptrld(struct vcpu *v, struct nested *n)
 		return vmx_fail(v, n, VMXERR_VMPTRLD_VMXON_PTR);
 	uint32_t rev = ~0u;
 	level_read(v, n->level, ptr, &rev, 4);
-	/* Bit 31 (shadow VMCS) is refused too: VMCS shadowing is not offered. */
-	if (rev != NESTED_VMCS_REVISION)
+	/* Bit 31, a shadow VMCS, only where VMCS shadowing is offered (SDM
+	 * 24.10): such a VMCS may be made current, read and written, but not
+	 * entered (nested_vmentry). */
+	uint32_t shadow_ok = (nested_caps()->proc2 >> 32 & PROC2_VMCS_SHADOWING) ? 0x80000000u : 0;
+	if ((rev & ~shadow_ok) != NESTED_VMCS_REVISION)
 		return vmx_fail(v, n, VMXERR_VMPTRLD_BAD_REVISION);
 	if (ptr != n->current_ptr) {
 		vmcs12_flush(v, n);
@@ -383,6 +386,84 @@ static void do_vmwrite(struct vcpu *v, struct nested *n)
 		vmcs_write_in(v, n->shadow_vmcs_phys, full, v12);
 	}
 	vmx_succeed(v);
+}
+
+/* --- VMREAD/VMWRITE by n's L2 under VMCS shadowing (SDM 24.10, 30.3) ---------
+ *
+ * With "VMCS shadowing" in VMCS12, an L2's VMREAD or VMWRITE whose field's
+ * bit is clear in L1's VMREAD or VMWRITE bitmap does not exit: it reads or
+ * writes the shadow VMCS that VMCS12's link pointer references - a VMCS12
+ * in L1's memory, in Nestor's format.  VMCS02 has no shadowing (its shadow
+ * VMCS would have to be the CPU's), so every such instruction exits to us
+ * and is done here as the CPU would, in the pseudo-code's order: CPL, link
+ * pointer, (VMWRITE) source operand, field.  A VMfailValid records its
+ * error in L1's current VMCS, VMCS12.  False: L1 gets the exit. */
+bool nested_shadowed_vmx_access(struct vcpu *v, struct nested *n, bool write)
+{
+	const struct vmcs12 *c = n->vmcs12;
+	if (!(V12(c, PROC_BASED_CTLS) & PROC_SECONDARY_CTLS) || !(V12(c, PROC_BASED_CTLS2) & PROC2_VMCS_SHADOWING))
+		return false;
+	/* The field's encoding: 32 bits outside 64-bit mode; bits 63:15 set,
+	 * or the field's bit set in L1's bitmap, make the instruction exit. */
+	uint64_t enc = gpr_read(v, (vmread(VMCS_EXIT_INSTR_INFO) >> 28) & 15);
+	if (!in_64bit_mode())
+		enc = (uint32_t)enc;
+	if (enc > 0x7fff)
+		return false;
+	uint8_t bits = 0xff;
+	uint64_t bitmap = write ? V12(c, VMWRITE_BITMAP) : V12(c, VMREAD_BITMAP);
+	level_read(v, n->level, bitmap + enc / 8, &bits, 1);
+	if ((bits >> (enc % 8)) & 1)
+		return false;
+	if (guest_cpl() != 0) {
+		inject_gp(v);
+		return true;
+	}
+	uint64_t link = V12(c, VMCS_LINK_PTR);
+	if (link == ~0ull) {
+		vmx_fail_invalid(v);
+		return true;
+	}
+	unsigned size = in_64bit_mode() ? 8 : 4;
+	struct operand op;
+	uint64_t val = 0;
+	if (write) {
+		if (decode_operand(v, &op, false, size))
+			return true;
+		if (op.is_reg)
+			val = gpr_read(v, op.reg);
+		else if (mem_read(v, op.gla, &val, size))
+			return true;
+		if (size == 4)
+			val = (uint32_t)val;
+	}
+	if (!vmcs12_field_exists((uint32_t)enc)) {
+		vmx_fail(v, n, VMXERR_UNSUPPORTED_FIELD);
+		return true;
+	}
+	if (write && vmcs_field_type((uint32_t)enc) == VMCS_T_EXIT_INFO && !(nested_caps()->misc & (1ull << 29))) {
+		vmx_fail(v, n, VMXERR_VMWRITE_READ_ONLY);
+		return true;
+	}
+	/* The field's slot in the shadow VMCS (memory that is not RAM for L1
+	 * reads as ones and keeps nothing, as on the CPU). */
+	uint64_t at = link + VMCS12_FIELDS_OFFSET + 8ull * (unsigned)vmcs12_index((uint32_t)enc), slot = ~0ull;
+	level_read(v, n->level, at, &slot, 8);
+	if (write) {
+		slot = vmcs12_slot_write(slot, (uint32_t)enc, val);
+		level_write(v, n->level, at, &slot, 8);
+		vmx_succeed(v);
+		return true;
+	}
+	val = vmcs12_slot_read(slot, (uint32_t)enc);
+	if (decode_operand(v, &op, true, size))
+		return true;
+	if (op.is_reg)
+		gpr_write(v, op.reg, size == 8 ? val : (uint32_t)val);
+	else if (mem_write(v, op.gla, &val, size))
+		return true;
+	vmx_succeed(v);
+	return true;
 }
 
 /* INVEPT/INVVPID: type in a register, a 128-bit descriptor in memory.  In

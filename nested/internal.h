@@ -31,6 +31,10 @@ void vmx_fail(struct vcpu *v, struct nested *n, unsigned error);
 uint64_t gpr_read(struct vcpu *v, unsigned r);
 void gpr_write(struct vcpu *v, unsigned r, uint64_t val);
 void vmcs12_flush(struct vcpu *v, struct nested *n);
+/* A VMREAD/VMWRITE exit of n's L2 (VMCS02 current) that VMCS12's VMCS
+ * shadowing makes an access to the shadow VMCS: done, true; false when L1
+ * gets the exit. */
+bool nested_shadowed_vmx_access(struct vcpu *v, struct nested *n, bool write);
 
 /* How the CPU below reads the INVEPT/INVVPID type register (caps.c). */
 void nested_probe_inv_type(const struct vmx_caps *r);

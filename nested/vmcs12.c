@@ -13,7 +13,7 @@ static bool offered(uint32_t enc)
 	case VMCS_EXECUTIVE_VMCS_PTR:
 	case VMCS_POSTED_INTR_DESC_ADDR: case VMCS_VMFUNC_CONTROLS:
 	case VMCS_EOI_EXIT_BITMAP0: case VMCS_EOI_EXIT_BITMAP1: case VMCS_EOI_EXIT_BITMAP2:
-	case VMCS_EOI_EXIT_BITMAP3: case VMCS_EPTP_LIST_ADDR: case VMCS_VMREAD_BITMAP: case VMCS_VMWRITE_BITMAP:
+	case VMCS_EOI_EXIT_BITMAP3: case VMCS_EPTP_LIST_ADDR:
 	case VMCS_VE_INFO_ADDR: case VMCS_ENCLS_EXIT_BITMAP: case VMCS_SPP_TABLE_PTR: case VMCS_TSC_MULTIPLIER:
 	case VMCS_TERTIARY_PROC_CTLS: case VMCS_ENCLV_EXIT_BITMAP: case VMCS_GUEST_IA32_PERF_GLOBAL_CTRL:
 	case VMCS_GUEST_IA32_BNDCFGS: case VMCS_GUEST_IA32_RTIT_CTL: case VMCS_GUEST_IA32_LBR_CTL:
@@ -78,6 +78,8 @@ void vmcs12_set_features(const struct nested_caps *c)
 		{ VMCS_TPR_THRESHOLD, proc & PROC_TPR_SHADOW },
 		{ VMCS_APIC_ACCESS_ADDR, proc2 & PROC2_VIRT_APIC_ACCESS },
 		{ VMCS_PML_ADDR, proc2 & PROC2_PML },
+		{ VMCS_VMREAD_BITMAP, proc2 & PROC2_VMCS_SHADOWING },
+		{ VMCS_VMWRITE_BITMAP, proc2 & PROC2_VMCS_SHADOWING },
 		{ VMCS_GUEST_PML_INDEX, proc2 & PROC2_PML },
 		{ VMCS_GUEST_PREEMPTION_TIMER, pin & PIN_PREEMPTION_TIMER },
 		{ VMCS_GUEST_IA32_PAT, (exit & (EXIT_SAVE_PAT | EXIT_LOAD_PAT)) || (entry & ENTRY_LOAD_PAT) },
@@ -98,30 +100,34 @@ bool vmcs12_field_exists(uint32_t enc)
 	return idx >= 0 && !((absent[idx / 64] >> (idx % 64)) & 1);
 }
 
-uint64_t vmcs12_read(const struct vmcs12 *c, uint32_t enc)
+uint64_t vmcs12_slot_read(uint64_t slot, uint32_t enc)
 {
-	uint64_t v = c->f[vmcs12_index(enc)];
 	if (vmcs_field_is_high(enc))
-		return v >> 32;
+		return slot >> 32;
 	switch (vmcs_field_width(enc)) {
-	case VMCS_W16: return v & 0xffff;
-	case VMCS_W32: return v & 0xffffffff;
-	default: return v;
+	case VMCS_W16: return slot & 0xffff;
+	case VMCS_W32: return slot & 0xffffffff;
+	default: return slot;
 	}
 }
+
+uint64_t vmcs12_slot_write(uint64_t slot, uint32_t enc, uint64_t val)
+{
+	if (vmcs_field_is_high(enc))
+		return (slot & 0xffffffffull) | (val << 32);
+	switch (vmcs_field_width(enc)) {
+	case VMCS_W16: return val & 0xffff;
+	case VMCS_W32: return val & 0xffffffff;
+	default: return val;
+	}
+}
+
+uint64_t vmcs12_read(const struct vmcs12 *c, uint32_t enc) { return vmcs12_slot_read(c->f[vmcs12_index(enc)], enc); }
 
 void vmcs12_write(struct vmcs12 *c, uint32_t enc, uint64_t val)
 {
 	uint64_t *slot = &c->f[vmcs12_index(enc)];
-	if (vmcs_field_is_high(enc)) {
-		*slot = (*slot & 0xffffffffull) | (val << 32);
-		return;
-	}
-	switch (vmcs_field_width(enc)) {
-	case VMCS_W16: *slot = val & 0xffff; break;
-	case VMCS_W32: *slot = val & 0xffffffff; break;
-	default: *slot = val; break;
-	}
+	*slot = vmcs12_slot_write(*slot, enc, val);
 }
 
 unsigned vmcs12_max_index(void)

@@ -60,6 +60,10 @@ bool vmcs12_field_exists(uint32_t enc);
  * field holds (16, 32 or 64; 32 for a "high" access, into the upper half). */
 uint64_t vmcs12_read(const struct vmcs12 *c, uint32_t enc);
 void vmcs12_write(struct vmcs12 *c, uint32_t enc, uint64_t val);
+/* The same on one field's 8-byte slot (a VMCS12 in memory, e.g. the shadow
+ * VMCS an L2 reads through VMCS shadowing): the value read, the new slot. */
+uint64_t vmcs12_slot_read(uint64_t slot, uint32_t enc);
+uint64_t vmcs12_slot_write(uint64_t slot, uint32_t enc, uint64_t val);
 
 /* Highest field index (bits 9:1 of an encoding) of the virtual CPU, for
  * IA32_VMX_VMCS_ENUM. */

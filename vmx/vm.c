@@ -176,7 +176,11 @@ void vm_run(const struct mb2_info *mb, unsigned level)
 		fail("cannot virtualize this CPU", err);
 	vmx_caps_log(&caps);
 	nested_set_enabled(config.nested);
-	nested_set_shadowing(config.vmcs_shadowing);
+	/* VMCS shadowing pays where VMPTRLD is the CPU's: under a hypervisor
+	 * each one keeping the shadow VMCS in step is an emulated exit. */
+	bool below = level > 0 || (cpuid(1, 0).ecx & (1u << 31));
+	nested_set_shadowing(config.vmcs_shadowing == SHADOWING_ON ||
+			     (config.vmcs_shadowing == SHADOWING_AUTO && !below));
 	nested_init(&caps, config.nested_hide);
 
 	struct vm *vm = zalloc(sizeof(*vm));

@@ -413,7 +413,7 @@ TEST(vmx, vmcs_pointers)
 	*(uint32_t *)vmcs_b = vcaps.rev | 0x80000000u;
 	r = vx(VX_VMPTRLD, pa(vmcs_b), 0);
 	bool shadowing = (vcaps.proc2 >> 32) & PROC2_SHADOW_VMCS;
-	env("VMPTRLD of a shadow VMCS (revision bit 31), VMCS shadowing %s: %s", shadowing ? "supported" : "not supported",
+	say("VMPTRLD of a shadow VMCS (revision bit 31), VMCS shadowing %s: %s", shadowing ? "supported" : "not supported",
 	    r.s);
 	CHECK(shadowing ? vr_ok(&r) : vr_valid(&r, 11), "shadow-VMCS indicator");
 	vx(VX_VMPTRLD, pa(vmcs_a), 0);

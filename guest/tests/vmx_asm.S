@@ -378,6 +378,23 @@ SNIPPET l2_read_rbx
 	vmcall
 	ud2
 
+/* VMREAD and VMWRITE in VMX non-root operation (VMCS shadowing): reads the
+ * field RBX into RAX (RFLAGS after it into RCX), writes RDX into the field
+ * R8 (RFLAGS into RSI), reads the field R9 into the quadword at R10
+ * (RFLAGS into RDI). */
+SNIPPET l2_shadow
+	vmread %rbx, %rax
+	pushfq
+	popq %rcx
+	vmwrite %rdx, %r8
+	pushfq
+	popq %rsi
+	vmread %r9, (%r10)
+	pushfq
+	popq %rdi
+	vmcall
+	ud2
+
 /* Calls a RET placed in ept_probe. */
 SNIPPET l2_ept_x
 	call *%rbx

@@ -38,7 +38,6 @@ static const struct not_offered not_offered[] = {
 	{ 0x48b, A1(9), "virtual-interrupt delivery" },
 	{ 0x48b, A1(10), "PAUSE-loop exiting" },
 	{ 0x48b, A1(13), "enable VM functions" },
-	{ 0x48b, A1(14), "VMCS shadowing" },
 	{ 0x48b, A1(18), "EPT-violation #VE" },
 	{ 0x48b, A1(23), "sub-page write permissions for EPT" },
 	{ 0x48b, A1(25), "use TSC scaling" },

@@ -9,7 +9,8 @@
  *
  * Left out: VMCALL in VMX root operation (Nestor's hypercall instruction;
  * and Bochs 2.7 panics on it with a clear current VMCS); a shadow-VMCS
- * revision (bit 31) for VMPTRLD (VMCS shadowing is not offered by Nestor);
+ * revision (bit 31) for VMPTRLD (Bochs 2.7 then enters a shadow VMCS, where
+ * the SDM and Nestor fail invalid; vmx_exits.shadow_vmcs tests the rest);
  * INVEPT/INVVPID types with bits 63:32 set (Bochs 2.7 reads a 32-bit type
  * without REX.W, the SDM a 64-bit one; Nestor reads it as the CPU below);
  * VMPTRLD of a region that was never VMCLEARed (its contents are
