@@ -270,7 +270,7 @@ test: all unit-tests
 test-deep: all $(BUILD)/linux/kvm-suites.cpio
 	$(BUILD)/tools/runtests -j $(JOBS) tests/deep.list
 
-bench: all
+bench: all $(BUILD)/linux/kvm-suites.cpio
 	$(BUILD)/tools/bench --cpu $(CPU)
 
 # --- coverage build of Nestor: nested/ and vmx/ instrumented (lib/cov.h) ---

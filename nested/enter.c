@@ -185,7 +185,13 @@ static void prepare_derived(struct vcpu *v, struct nested *n, const uint64_t *l1
 	vmwrite(VMCS_PROC_BASED_CTLS2, proc2_02);
 	vmwrite(VMCS_VMEXIT_CTLS, exit02);
 	vmwrite(VMCS_VMENTRY_CTLS, entry02);
+	/* L2's TSC: L1's offset and multiplier as they are - L0 neither
+	 * offsets nor scales its guests' TSC, so there is nothing to compose
+	 * (SDM 25.3; an RDMSR of IA32_TSC that exits to us applies them in
+	 * vmx/exit_msr.c). */
 	vmwrite(VMCS_TSC_OFFSET, (proc12 & PROC_TSC_OFFSETTING) ? V12(c, TSC_OFFSET) : 0);
+	if (proc2_12 & PROC2_TSC_SCALING)
+		vmwrite(VMCS_TSC_MULTIPLIER, V12(c, TSC_MULTIPLIER));
 	/* CR0/CR4: L2 reads L1's shadow for L1's bits, its real value for the
 	 * bits only L0 owns. */
 	uint64_t m0 = V12(c, CR0_GUEST_HOST_MASK), m4 = V12(c, CR4_GUEST_HOST_MASK);

@@ -6,6 +6,8 @@
  *    firmware locked them), #GP(0) otherwise as on a CPU without VMX;
  *  - the MTRRs: virtual (vmx/mtrr.h), the EPT's memory types follow them;
  *  - IA32_APIC_BASE: virtual (vmx/apic.c);
+ *  - IA32_TSC read by a guest hypervisor's guest that its hypervisor lets
+ *    through: the TSC with that VMCS's offset and multiplier;
  *  - MSRs outside the two ranges the bitmap covers: Nestor asks the CPU
  *    (RDMSR/WRMSR with exception fixup) and gives the guest its answer. */
 #include "boot/fixup.h"
@@ -84,8 +86,28 @@ static bool write_vmcs_msr(uint32_t msr, uint32_t field, uint64_t val)
 
 uint32_t msr_vmcs_field(uint32_t msr) { return vmcs_field_of(msr); }
 
+/* IA32_TSC as the running guest reads it: in VMX non-root operation with
+ * "use TSC offsetting" the CPU scales the TSC by the VMCS's multiplier
+ * ("use TSC scaling") and adds its offset (SDM 25.3).  The VMCS is that of
+ * the level that runs - VMCS02 for a guest hypervisor's guest, whose RDMSR
+ * exits to us when its hypervisor lets it through. */
+static uint64_t guest_tsc(void)
+{
+	uint64_t tsc = rdtsc();
+	uint32_t proc = (uint32_t)vmread(VMCS_PROC_BASED_CTLS);
+	if (!(proc & PROC_TSC_OFFSETTING))
+		return tsc;
+	if ((proc & PROC_SECONDARY_CTLS) && (vmread(VMCS_PROC_BASED_CTLS2) & PROC2_TSC_SCALING))
+		tsc = (uint64_t)(((unsigned __int128)tsc * vmread(VMCS_TSC_MULTIPLIER)) >> 48);
+	return tsc + vmread(VMCS_TSC_OFFSET);
+}
+
 int guest_msr_read(struct vcpu *v, uint32_t msr, uint64_t *val)
 {
+	if (msr == MSR_IA32_TSC) {
+		*val = guest_tsc();
+		return 0;
+	}
 	uint32_t field = vmcs_field_of(msr);
 	if (field) {
 		if (msr == 0x1d9 && rdmsr_safe(msr, val))

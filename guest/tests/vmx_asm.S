@@ -395,6 +395,19 @@ SNIPPET l2_shadow
 	vmcall
 	ud2
 
+/* The TSC as the L2 reads it: RDTSC into RBX, RDMSR of IA32_TSC into RAX. */
+SNIPPET l2_tsc
+	rdtsc
+	shlq $32, %rdx
+	orq %rdx, %rax
+	movq %rax, %rbx
+	movl $0x10, %ecx
+	rdmsr
+	shlq $32, %rdx
+	orq %rdx, %rax
+	vmcall
+	ud2
+
 /* Calls a RET placed in ept_probe. */
 SNIPPET l2_ept_x
 	call *%rbx

@@ -40,7 +40,6 @@ static const struct not_offered not_offered[] = {
 	{ 0x48b, A1(13), "enable VM functions" },
 	{ 0x48b, A1(18), "EPT-violation #VE" },
 	{ 0x48b, A1(23), "sub-page write permissions for EPT" },
-	{ 0x48b, A1(25), "use TSC scaling" },
 	{ 0x48c, 1ull << 23, "EPT supervisor shadow-stack control" },
 	{ 0x491, ~0ull, "IA32_VMX_VMFUNC (no VM functions)" },
 };
