@@ -164,7 +164,7 @@ kvm-params: all $(BUILD)/linux/kvm-params.cpio
 # guest sees something else (KVM's own deviations) are counted and listed.
 # KVM_SUITE picks the suites.
 KVM_SUITE ?= cr,exceptions
-$(BUILD)/linux/kvm-suites.cpio: guest/linux/kvm-suites.manifest guest/linux/kvm-suites.init \
+$(BUILD)/linux/kvm-suites.cpio: guest/linux/kvm-suites.manifest guest/linux/init \
 		$(BUILD)/linux/nestor-levels $(BUILD)/linux/kvm-run $(BUILD)/guest.elf $(BUILD)/nestor.elf \
 		$(BUILD)/tools/mkcpio \
 		$(wildcard $(KVM_DIR)/*.ko)
@@ -264,7 +264,7 @@ RUN_TESTS_CPUS := $(if $(filter command line environment,$(origin CPUS)),$(CPUS)
 run-tests: all
 	$(BUILD)/tools/nestor-run --cpu $(CPU) --cpus $(RUN_TESTS_CPUS) --stream --name run-tests --guest "$(BUILD)/guest.elf" --depth $(DEPTH)
 
-test: all unit-tests
+test: all unit-tests $(BUILD)/linux/kvm-suites.cpio
 	$(BUILD)/tools/runtests -j $(JOBS) tests/suite.list
 
 test-deep: all $(BUILD)/linux/kvm-suites.cpio

@@ -23,7 +23,7 @@ static bool inv_type_rexw; /* the CPU reads a 32-bit INVEPT/INVVPID type without
 	(PROC2_EPT | PROC2_DESC_TABLE_EXITING | PROC2_RDTSCP | PROC2_VPID | PROC2_WBINVD_EXITING |                \
 	 PROC2_UNRESTRICTED_GUEST | PROC2_RDRAND_EXITING | PROC2_INVPCID | PROC2_RDSEED_EXITING | PROC2_XSAVES |  \
 	 PROC2_USER_WAIT_PAUSE | PROC2_PCONFIG | PROC2_VIRT_APIC_ACCESS | PROC2_VIRT_X2APIC | PROC2_PML | \
-	 PROC2_VMCS_SHADOWING | PROC2_TSC_SCALING)
+	 PROC2_VMCS_SHADOWING | PROC2_TSC_SCALING | PROC2_VMFUNC)
 #define EXIT_OFFERED                                                                                         \
 	(EXIT_SAVE_DEBUG_CTLS | EXIT_HOST_ADDR_SPACE_SIZE | EXIT_ACK_INTR_ON_EXIT | EXIT_SAVE_PAT | EXIT_LOAD_PAT | \
 	 EXIT_SAVE_EFER | EXIT_LOAD_EFER | EXIT_SAVE_PREEMPTION_TIMER)
@@ -78,6 +78,11 @@ void nested_init(const struct vmx_caps *r, unsigned hide)
 			       EPT_CAP_INVEPT | EPT_CAP_INVEPT_SINGLE | EPT_CAP_INVEPT_ALL | EPT_CAP_AD | VPID_CAP_INVVPID |
 			       (1ull << 40) | VPID_CAP_SINGLE | VPID_CAP_ALL | (1ull << 43);
 	caps.ept_vpid = r->ept_vpid & ept_offered;
+	/* VM functions: EPTP switching (function 0) alone, emulated on the
+	 * shadow EPTs (nested/insn.c), and only with EPT. */
+	caps.vmfunc = r->has_vmfunc ? r->vmfunc & 1 : 0;
+	if (!caps.vmfunc || !(caps.proc2 >> 32 & PROC2_EPT))
+		caps.proc2 &= ~((uint64_t)PROC2_VMFUNC << 32), caps.vmfunc = 0;
 	/* An older CPU, on request.  Without TRUE controls (SDM A.1: VMX_BASIC
 	 * bit 55 clear, the TRUE MSRs do not exist) the default1 controls are
 	 * fixed to 1: what VM entry checks are the non-TRUE MSRs.  Without VPID
@@ -159,6 +164,11 @@ int nested_rdmsr(uint32_t msr, uint64_t *val)
 	case MSR_VMX_TRUE_PROCBASED: *val = caps.true_proc; return 0;
 	case MSR_VMX_TRUE_EXIT: *val = caps.true_exit; return 0;
 	case MSR_VMX_TRUE_ENTRY: *val = caps.true_entry; return 0;
-	default: return -1; /* 0x491 VMFUNC: not offered */
+	case MSR_VMX_VMFUNC: /* exists where VM functions can be enabled */
+		if (!(caps.proc2 >> 32 & PROC2_VMFUNC))
+			return -1;
+		*val = caps.vmfunc;
+		return 0;
+	default: return -1;
 	}
 }

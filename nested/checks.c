@@ -91,6 +91,15 @@ const char *vmcs12_check_controls(const struct vmcs12 *c, const struct check_env
 		return "page-modification logging without EPT";
 	if ((proc2 & PROC2_PML) && !page_addr_ok(V12(c, PML_ADDR), e))
 		return "PML address not 4 KiB aligned or beyond the physical-address width";
+	/* VM functions (SDM 26.2.1.1): only those offered; EPTP switching needs
+	 * EPT and a valid EPTP-list address. */
+	uint64_t vmfunc = (proc2 & PROC2_VMFUNC) ? V12(c, VMFUNC_CONTROLS) : 0;
+	if (vmfunc & ~nc->vmfunc)
+		return "a VM function not offered enabled";
+	if ((vmfunc & 1) && !(proc2 & PROC2_EPT))
+		return "EPTP switching without EPT";
+	if ((vmfunc & 1) && !page_addr_ok(V12(c, EPTP_LIST_ADDR), e))
+		return "EPTP-list address not 4 KiB aligned or beyond the physical-address width";
 	if ((proc2 & PROC2_VMCS_SHADOWING) &&
 	    (!page_addr_ok(V12(c, VMREAD_BITMAP), e) || !page_addr_ok(V12(c, VMWRITE_BITMAP), e)))
 		return "VMREAD/VMWRITE bitmap address not 4 KiB aligned or beyond the physical-address width";

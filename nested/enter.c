@@ -192,6 +192,10 @@ static void prepare_derived(struct vcpu *v, struct nested *n, const uint64_t *l1
 	vmwrite(VMCS_TSC_OFFSET, (proc12 & PROC_TSC_OFFSETTING) ? V12(c, TSC_OFFSET) : 0);
 	if (proc2_12 & PROC2_TSC_SCALING)
 		vmwrite(VMCS_TSC_MULTIPLIER, V12(c, TSC_MULTIPLIER));
+	/* VM functions: enabled, none of them - every VMFUNC of L2 exits to
+	 * us (nested_vmfunc), one with EAX >= 64 is the CPU's #UD. */
+	if (proc2_12 & PROC2_VMFUNC)
+		vmwrite(VMCS_VMFUNC_CONTROLS, 0);
 	/* CR0/CR4: L2 reads L1's shadow for L1's bits, its real value for the
 	 * bits only L0 owns. */
 	uint64_t m0 = V12(c, CR0_GUEST_HOST_MASK), m4 = V12(c, CR4_GUEST_HOST_MASK);

@@ -519,6 +519,15 @@ void nested_l2_exit(struct vcpu *v, unsigned reason_full)
 		n->stats_l0_handled++;
 		return;
 	}
+	/* VMFUNC: VMCS02 enables VM functions only where VMCS12 does, so it
+	 * is L1's to allow (an EPTP switch done here) or to take. */
+	if (reason == EXIT_VMFUNC) {
+		if (nested_vmfunc(v, n))
+			n->stats_l0_handled++;
+		else
+			nested_reflect(v, n, NULL);
+		return;
+	}
 	/* The VMX of a level that delegated is ours to emulate. */
 	if (self && is_vmx_instruction(reason)) {
 		n->stats_l0_handled++;

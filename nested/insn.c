@@ -466,6 +466,32 @@ bool nested_shadowed_vmx_access(struct vcpu *v, struct nested *n, bool write)
 	return true;
 }
 
+/* --- VMFUNC by n's L2 (SDM 25.5.6.3, 30.3 VMFUNC) -----------------------------
+ * VMCS02 enables VM functions but none of them, so every VMFUNC of L2 exits
+ * to us.  An EPTP switch (function 0) that VMCS12 enables, with an index
+ * below 512 and a valid EPT pointer at that place of L1's EPTP list, is done
+ * here as the CPU would: VMCS12's EPT pointer becomes it, VMCS02 runs on its
+ * shadow EPT, L2 goes on after the instruction.  (Without #VE, offered by
+ * no level, the EPTP index is not written.)  False: L1 gets the exit. */
+bool nested_vmfunc(struct vcpu *v, struct nested *n)
+{
+	struct vmcs12 *c = n->vmcs12;
+	if (!(V12(c, PROC_BASED_CTLS) & PROC_SECONDARY_CTLS) || !(V12(c, PROC_BASED_CTLS2) & PROC2_VMFUNC))
+		return false;
+	uint32_t fn = (uint32_t)v->gpr[RAX], index = (uint32_t)v->gpr[RCX];
+	if (fn != 0 || !(V12(c, VMFUNC_CONTROLS) & 1) || index >= 512)
+		return false;
+	uint64_t eptp = ~0ull;
+	level_read(v, n->level, V12(c, EPTP_LIST_ADDR) + 8ull * index, &eptp, 8);
+	if (!nested_eptp_valid(eptp))
+		return false;
+	V12(c, EPT_POINTER) = eptp;
+	v12_mark(n->dirty, V12_EPT_POINTER);
+	vmwrite(VMCS_EPT_POINTER, sept_eptp02(v, n, eptp, n->l1_inherited[4]));
+	skip_instruction(v);
+	return true;
+}
+
 /* INVEPT/INVVPID: type in a register, a 128-bit descriptor in memory.  In
  * 64-bit mode the SDM makes the type register 64 bits wide; some CPUs (Bochs
  * 2.7) read 32 bits unless the instruction has REX.W.  Nestor asked the CPU
@@ -560,6 +586,6 @@ void nested_vmx_instruction(struct vcpu *v, unsigned reason)
 	case EXIT_INVVPID: return do_invvpid(v, n);
 	case EXIT_VMLAUNCH: return nested_vmentry(v, n, false);
 	case EXIT_VMRESUME: return nested_vmentry(v, n, true);
-	default: inject_ud(v); /* VMFUNC: not offered */
+	default: inject_ud(v); /* VMFUNC in VMX root operation */
 	}
 }

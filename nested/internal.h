@@ -35,6 +35,9 @@ void vmcs12_flush(struct vcpu *v, struct nested *n);
  * shadowing makes an access to the shadow VMCS: done, true; false when L1
  * gets the exit. */
 bool nested_shadowed_vmx_access(struct vcpu *v, struct nested *n, bool write);
+/* A VMFUNC exit of n's L2: an EPTP switch done, true; false when L1 gets
+ * the exit. */
+bool nested_vmfunc(struct vcpu *v, struct nested *n);
 
 /* How the CPU below reads the INVEPT/INVVPID type register (caps.c). */
 void nested_probe_inv_type(const struct vmx_caps *r);

@@ -112,6 +112,7 @@ struct nested {
 struct nested_caps {
 	uint64_t basic, pin, proc, exit, entry, true_pin, true_proc, true_exit, true_entry;
 	uint64_t misc, cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1, vmcs_enum, proc2, ept_vpid;
+	uint64_t vmfunc; /* IA32_VMX_VMFUNC: EPTP switching where the CPU has it (exists with PROC2_VMFUNC) */
 };
 
 #define NESTED_VMCS_REVISION 0x4e53u

@@ -689,8 +689,10 @@ static void run_kvm(const char *cpu, const char *list, const char *kernel, FILE 
 				 depths[i]);
 			add(name, ratio, note);
 		}
-		fprintf(md, "| %d | %lld | %lld | %s%lld |\n", depths[i], cpuid, touch, depths[i] && cpuid0 ? "" : "-",
-			depths[i] && cpuid0 ? ratio : 0);
+		char rel[32] = "-";
+		if (depths[i] && cpuid0)
+			snprintf(rel, sizeof(rel), "%lld.%03lld", ratio / 1000, ratio % 1000);
+		fprintf(md, "| %d | %lld | %lld | %s |\n", depths[i], cpuid, touch, rel);
 		free(t);
 	}
 }
@@ -834,8 +836,10 @@ int main(int argc, char **argv)
 	fprintf(md, "\n");
 	fclose(md);
 	printf("wrote build/bench/results.md\n");
-	plot();
-	trace_graphs(deepest);
+	if (deepest) { /* a run with only the Linux, SMP or KVM figures has no stack to plot */
+		plot();
+		trace_graphs(deepest);
+	}
 	if (failures) {
 		fprintf(stderr, "bench: %d check(s) failed\n", failures);
 		return 1;

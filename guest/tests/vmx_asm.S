@@ -408,6 +408,15 @@ SNIPPET l2_tsc
 	vmcall
 	ud2
 
+/* VMFUNC (EAX function, ECX index) between two reads of the quadword at
+ * RBX, into R8 before and R9 after. */
+SNIPPET l2_vmfunc
+	movq (%rbx), %r8
+	vmfunc
+	movq (%rbx), %r9
+	vmcall
+	ud2
+
 /* Calls a RET placed in ept_probe. */
 SNIPPET l2_ept_x
 	call *%rbx

@@ -37,11 +37,9 @@ static const struct not_offered not_offered[] = {
 	{ 0x48b, A1(8), "APIC-register virtualization" },
 	{ 0x48b, A1(9), "virtual-interrupt delivery" },
 	{ 0x48b, A1(10), "PAUSE-loop exiting" },
-	{ 0x48b, A1(13), "enable VM functions" },
 	{ 0x48b, A1(18), "EPT-violation #VE" },
 	{ 0x48b, A1(23), "sub-page write permissions for EPT" },
 	{ 0x48c, 1ull << 23, "EPT supervisor shadow-stack control" },
-	{ 0x491, ~0ull, "IA32_VMX_VMFUNC (no VM functions)" },
 };
 
 struct capmsr {
