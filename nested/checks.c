@@ -100,6 +100,8 @@ const char *vmcs12_check_controls(const struct vmcs12 *c, const struct check_env
 		return "EPTP switching without EPT";
 	if ((vmfunc & 1) && !page_addr_ok(V12(c, EPTP_LIST_ADDR), e))
 		return "EPTP-list address not 4 KiB aligned or beyond the physical-address width";
+	if ((proc2 & PROC2_EPT_VE) && !page_addr_ok(V12(c, VE_INFO_ADDR), e))
+		return "#VE information address not 4 KiB aligned or beyond the physical-address width";
 	if ((proc2 & PROC2_VMCS_SHADOWING) &&
 	    (!page_addr_ok(V12(c, VMREAD_BITMAP), e) || !page_addr_ok(V12(c, VMWRITE_BITMAP), e)))
 		return "VMREAD/VMWRITE bitmap address not 4 KiB aligned or beyond the physical-address width";

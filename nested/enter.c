@@ -165,8 +165,9 @@ static void prepare_derived(struct vcpu *v, struct nested *n, const uint64_t *l1
 		proc02 |= PROC_NMI_WINDOW;
 	/* PML is emulated (nested/levels.c): the CPU's would log L2's
 	 * addresses into a buffer of ours.  VMCS shadowing too (insn.c): L2's
-	 * VMREAD/VMWRITE exit, to reach L1's shadow VMCS, a VMCS12. */
-	uint32_t proc2_02 = (proc2_12 | PROC2_EPT) & ~(PROC2_VPID | PROC2_PML | PROC2_VMCS_SHADOWING);
+	 * VMREAD/VMWRITE exit, to reach L1's shadow VMCS, a VMCS12.  And #VE
+	 * (sept.c): the CPU would convert violations of the shadow EPT. */
+	uint32_t proc2_02 = (proc2_12 | PROC2_EPT) & ~(PROC2_VPID | PROC2_PML | PROC2_VMCS_SHADOWING | PROC2_EPT_VE);
 	if ((proc2_12 & PROC2_VPID) && vm->vpid)
 		proc2_02 |= PROC2_VPID;
 	uint32_t exit02 = (exit01 & ~(EXIT_ACK_INTR_ON_EXIT | EXIT_SAVE_PREEMPTION_TIMER)) |

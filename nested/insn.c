@@ -471,8 +471,8 @@ bool nested_shadowed_vmx_access(struct vcpu *v, struct nested *n, bool write)
  * to us.  An EPTP switch (function 0) that VMCS12 enables, with an index
  * below 512 and a valid EPT pointer at that place of L1's EPTP list, is done
  * here as the CPU would: VMCS12's EPT pointer becomes it, VMCS02 runs on its
- * shadow EPT, L2 goes on after the instruction.  (Without #VE, offered by
- * no level, the EPTP index is not written.)  False: L1 gets the exit. */
+ * shadow EPT, L2 goes on after the instruction; with #VE offered, the EPTP
+ * index field becomes the index.  False: L1 gets the exit. */
 bool nested_vmfunc(struct vcpu *v, struct nested *n)
 {
 	struct vmcs12 *c = n->vmcs12;
@@ -487,6 +487,9 @@ bool nested_vmfunc(struct vcpu *v, struct nested *n)
 		return false;
 	V12(c, EPT_POINTER) = eptp;
 	v12_mark(n->dirty, V12_EPT_POINTER);
+	/* The EPTP index, a field of #VE, where #VE is offered. */
+	if (nested_caps()->proc2 >> 32 & PROC2_EPT_VE)
+		V12(c, EPTP_INDEX) = index;
 	vmwrite(VMCS_EPT_POINTER, sept_eptp02(v, n, eptp, n->l1_inherited[4]));
 	skip_instruction(v);
 	return true;

@@ -154,6 +154,7 @@ struct xlate {
 	unsigned top_rights; /* XL_TOP: what the refusing EPT grants */
 	bool misconfig;      /* XL_TOP: an EPT misconfiguration, not a violation */
 	bool apic;           /* XL_TOP: the refused page is the real xAPIC (addr) */
+	bool suppress_ve;    /* XL_TOP: bit 63 of the refusing EPT entry (suppress #VE) */
 };
 enum { XL_OK, XL_TOP, XL_ABSENT, XL_SNAP, XL_PML_FULL };
 /* XL_SNAP: a write to a page of our guest that a copy-on-write snapshot

@@ -142,6 +142,7 @@ int nested_xlate(struct vcpu *v, unsigned level, uint64_t gpa, unsigned access, 
 	if (r != 0 || (access & ~l.rights)) {
 		x->misconfig = r == 2;
 		x->top_rights = r == 2 ? 0 : l.rights;
+		x->suppress_ve = !l.n || (l.entry[l.n - 1] >> 63);
 		x->apic = false;
 		/* The xAPIC page, which a Nestor of several CPUs maps read-only
 		 * for its guest to see its INITs (vmx/exit_apic.c). */

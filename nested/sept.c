@@ -260,6 +260,40 @@ int sept_map_ones(struct vcpu *v, struct nested *n, uint64_t gpa)
 	return sept_map_page(v, n, gpa, virt_to_phys(v->vm->ones_page) | EPT_R | ((uint64_t)MT_WB << EPT_MT_SHIFT));
 }
 
+/* SDM 25.5.7: with "EPT-violation #VE" in VMCS12, a violation of L1's
+ * EPT12 whose refusing entry has suppress-#VE (bit 63) clear, while L2 is
+ * in protected mode and not delivering an event, and the word at offset 4
+ * of L1's #VE information area is 0, is no VM exit: the CPU writes that
+ * area (exit reason 48, the word all ones, the qualification, guest-linear
+ * and guest-physical addresses, the EPTP index) and raises #VE (vector 20,
+ * a fault) in L2 - through L1's exception bitmap.  VMCS02 never has the
+ * control: its EPT is our shadow.  True when done. */
+static bool ept_violation_to_ve(struct vcpu *v, struct nested *n, uint64_t qual, uint64_t gpa, const struct xlate *x)
+{
+	const struct vmcs12 *c = n->vmcs12;
+	if (!(V12(c, PROC_BASED_CTLS) & PROC_SECONDARY_CTLS) || !(V12(c, PROC_BASED_CTLS2) & PROC2_EPT_VE) ||
+	    x->misconfig || x->suppress_ve)
+		return false;
+	if (!(vmread(VMCS_GUEST_CR0) & CR0_PE) || (vmread(VMCS_IDT_VECTORING_INFO) & INTR_INFO_VALID))
+		return false;
+	uint64_t area = V12(c, VE_INFO_ADDR);
+	uint32_t busy = ~0u;
+	level_read(v, n->level, area + 4, &busy, 4);
+	if (busy)
+		return false;
+	struct __attribute__((packed)) {
+		uint32_t reason, busy;
+		uint64_t qualification, linear, physical;
+		uint16_t eptp_index;
+	} info = { EXIT_EPT_VIOLATION, ~0u, qual, vmread(VMCS_GUEST_LINEAR_ADDR), gpa, (uint16_t)V12(c, EPTP_INDEX) };
+	level_write(v, n->level, area, &info, sizeof(info));
+	/* L2 resumes at the faulting instruction: an IRET that unblocked NMIs
+	 * before it faulted has not completed (SDM 27.2.3). */
+	ept_exit_restore_nmi_blocking(qual);
+	inject_exception(v, EXC_VE);
+	return true;
+}
+
 void sept_violation(struct vcpu *v)
 {
 	unsigned m = v->cur;
@@ -294,6 +328,10 @@ void sept_violation(struct vcpu *v)
 					.guest_physical = gpa };
 		if (x.misconfig)
 			s = (struct synth_exit){ .reason = EXIT_EPT_MISCONFIG, .guest_physical = gpa };
+		else if (ept_violation_to_ve(v, n, s.qualification, gpa, &x)) {
+			n->stats_l0_handled++;
+			return;
+		}
 		nested_reflect(v, n, &s);
 		return;
 	}

@@ -37,7 +37,6 @@ static const struct not_offered not_offered[] = {
 	{ 0x48b, A1(8), "APIC-register virtualization" },
 	{ 0x48b, A1(9), "virtual-interrupt delivery" },
 	{ 0x48b, A1(10), "PAUSE-loop exiting" },
-	{ 0x48b, A1(18), "EPT-violation #VE" },
 	{ 0x48b, A1(23), "sub-page write permissions for EPT" },
 	{ 0x48c, 1ull << 23, "EPT supervisor shadow-stack control" },
 };
