@@ -120,8 +120,13 @@ const char *vmcs12_check_controls(const struct vmcs12 *c, const struct check_env
 		bool any_errcode = nc->basic & (1ull << 56);
 		if (info & 0x7ffff000u)
 			return "reserved bits set in the VM-entry interruption information";
-		if (type == 1 || type == INTR_TYPE_OTHER) /* "other event" needs the monitor trap flag */
-			return "injected event of a reserved type (or MTF, not offered)";
+		/* Type 7, "other event": a pending MTF VM exit (vector 0), where the
+		 * monitor trap flag can be set. */
+		bool mtf = (nc->true_proc >> 32) & PROC_MONITOR_TRAP_FLAG;
+		if (type == 1 || (type == INTR_TYPE_OTHER && !mtf))
+			return "injected event of a reserved type";
+		if (type == INTR_TYPE_OTHER && vec != 0)
+			return "injected pending MTF VM exit with a vector other than 0";
 		if ((type == INTR_TYPE_NMI && vec != 2) || (type == INTR_TYPE_HW_EXCEPTION && vec > 31))
 			return "injected event: vector does not match its type";
 		bool want_ec = type == INTR_TYPE_HW_EXCEPTION && (!ug || pe) && (any_errcode || has_error_code_vector(vec));

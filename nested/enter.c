@@ -532,8 +532,9 @@ static bool injection_state_ok(const struct vmcs12 *c)
 	if (type == INTR_TYPE_NMI && ((intr & INTERRUPTIBILITY_MOV_SS) ||
 				      ((V12(c, PIN_BASED_CTLS) & PIN_VIRTUAL_NMIS) && (intr & INTERRUPTIBILITY_NMI))))
 		return false;
-	/* In the HLT state only external interrupts, NMIs, #DB and #MC. */
-	if (act == ACTIVITY_HLT && type != INTR_TYPE_EXT_INTR && type != INTR_TYPE_NMI &&
+	/* In the HLT state only external interrupts, NMIs, #DB and #MC, and
+	 * a pending MTF VM exit. */
+	if (act == ACTIVITY_HLT && type != INTR_TYPE_EXT_INTR && type != INTR_TYPE_NMI && type != INTR_TYPE_OTHER &&
 	    !(type == INTR_TYPE_HW_EXCEPTION && (vec == EXC_DB || vec == EXC_MC)))
 		return false;
 	return true;

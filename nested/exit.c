@@ -463,6 +463,22 @@ static bool x2apic_tpr_virtualized(struct vcpu *v, struct nested *n, bool write)
 	return true;
 }
 
+/* SDM 25.5.2: with the monitor trap flag in VMCS12, an instruction of L2
+ * that completes is followed by an MTF VM exit to L1.  VMCS02 has the flag,
+ * so the CPU makes that exit after the instructions it runs and after the
+ * events it delivers; after one that level 0 emulated (it advanced RIP and
+ * raised nothing), VMCS02 gets a pending MTF VM exit to inject (event type
+ * 7), which the CPU turns into that exit right after the VM entry, with its
+ * priority against the other events. */
+static void l0_emulated(struct vcpu *v, struct nested *n, uint64_t rip0)
+{
+	n->stats_l0_handled++;
+	if (!(V12(n->vmcs12, PROC_BASED_CTLS) & PROC_MONITOR_TRAP_FLAG) || vmread(VMCS_GUEST_RIP) == rip0 ||
+	    (vmread(VMCS_VMENTRY_INTR_INFO) & INTR_INFO_VALID) || v->cur != n->level + 1)
+		return;
+	vmwrite(VMCS_VMENTRY_INTR_INFO, INTR_INFO_VALID | (INTR_TYPE_OTHER << 8));
+}
+
 void nested_l2_exit(struct vcpu *v, unsigned reason_full)
 {
 	/* The running level is n's L2; self is its own VMX if we emulate it
@@ -492,6 +508,9 @@ void nested_l2_exit(struct vcpu *v, unsigned reason_full)
 		n->timer02 = t;
 	}
 
+	/* Where L2 is (an instruction level 0 emulates moves it on). */
+	uint64_t rip0 = (V12(c, PROC_BASED_CTLS) & PROC_MONITOR_TRAP_FLAG) ? vmread(VMCS_GUEST_RIP) : 0;
+
 	/* 1. Does L0 want it? */
 	if (reason == EXIT_EXCEPTION_NMI &&
 	    ((vmread(VMCS_EXIT_INTR_INFO) >> 8) & 7) == INTR_TYPE_NMI) {
@@ -516,22 +535,22 @@ void nested_l2_exit(struct vcpu *v, unsigned reason_full)
 	 * own VMX to us, with the shadowing we give it: below.) */
 	if (!self && (reason == EXIT_VMREAD || reason == EXIT_VMWRITE) &&
 	    nested_shadowed_vmx_access(v, n, reason == EXIT_VMWRITE)) {
-		n->stats_l0_handled++;
+		l0_emulated(v, n, rip0);
 		return;
 	}
 	/* VMFUNC: VMCS02 enables VM functions only where VMCS12 does, so it
 	 * is L1's to allow (an EPTP switch done here) or to take. */
 	if (reason == EXIT_VMFUNC) {
 		if (nested_vmfunc(v, n))
-			n->stats_l0_handled++;
+			l0_emulated(v, n, rip0);
 		else
 			nested_reflect(v, n, NULL);
 		return;
 	}
 	/* The VMX of a level that delegated is ours to emulate. */
 	if (self && is_vmx_instruction(reason)) {
-		n->stats_l0_handled++;
 		nested_vmx_instruction(v, reason);
+		l0_emulated(v, n, rip0);
 		return;
 	}
 	if (reason == EXIT_CR_ACCESS && vmx_fixed_cr_violation(v, self)) {
@@ -543,20 +562,21 @@ void nested_l2_exit(struct vcpu *v, unsigned reason_full)
 		nested_reflect(v, n, NULL);
 		return;
 	}
-	n->stats_l0_handled++;
 	switch (reason) {
 	case EXIT_RDMSR:
 		if (!x2apic_tpr_virtualized(v, n, false))
 			exit_rdmsr(v);
-		return;
+		break;
 	case EXIT_WRMSR:
 		if (!x2apic_tpr_virtualized(v, n, true))
 			exit_wrmsr(v);
-		return;
-	case EXIT_IO: exit_io(v); return;
-	case EXIT_CR_ACCESS: l0_cr_write(v, n); return;
+		break;
+	case EXIT_IO: exit_io(v); break;
+	case EXIT_CR_ACCESS: l0_cr_write(v, n); break;
 	default:
 		pr_err("exit %u (%s) of level %u wanted by nobody\n", reason, exit_reason_name(reason), v->cur);
 		nested_reflect(v, n, NULL);
+		return;
 	}
+	l0_emulated(v, n, rip0);
 }

@@ -27,7 +27,6 @@ struct not_offered {
 static const struct not_offered not_offered[] = {
 	{ 0x480, 0x7fffffffull, "VMCS revision identifier: Nestor's VMCS12 layout" },
 	{ 0x48a, 0x3feull, "VMCS_ENUM highest field index: Nestor's VMCS12 layout" },
-	{ 0x482, A1(27), "monitor trap flag" },
 	{ 0x483, A1(12), "load IA32_PERF_GLOBAL_CTRL (exit)" },
 	{ 0x483, A1(28), "load CET state (exit)" },
 	{ 0x484, A1(10), "entry to SMM" },

@@ -605,7 +605,7 @@ const char *exit_name(uint32_t reason)
 		[21] = "VMPTRLD", [22] = "VMPTRST", [23] = "VMREAD", [24] = "VMRESUME", [25] = "VMWRITE",
 		[26] = "VMXOFF", [27] = "VMXON", [28] = "CR access", [29] = "DR access", [30] = "I/O",
 		[31] = "RDMSR", [32] = "WRMSR", [33] = "invalid guest state", [34] = "MSR loading",
-		[40] = "PAUSE", [43] = "TPR below threshold", [44] = "APIC access", [48] = "EPT violation", [49] = "EPT misconfiguration", [50] = "INVEPT",
+		[37] = "monitor trap flag", [40] = "PAUSE", [43] = "TPR below threshold", [44] = "APIC access", [48] = "EPT violation", [49] = "EPT misconfiguration", [50] = "INVEPT",
 		[51] = "RDTSCP", [52] = "preemption timer", [53] = "INVVPID", [59] = "VMFUNC", [62] = "PML full",
 	};
 	uint32_t b = reason & 0xffff;
