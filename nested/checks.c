@@ -100,6 +100,8 @@ const char *vmcs12_check_controls(const struct vmcs12 *c, const struct check_env
 		return "EPTP switching without EPT";
 	if ((vmfunc & 1) && !page_addr_ok(V12(c, EPTP_LIST_ADDR), e))
 		return "EPTP-list address not 4 KiB aligned or beyond the physical-address width";
+	if ((proc2 & PROC2_TSC_SCALING) && V12(c, TSC_MULTIPLIER) == 0)
+		return "TSC scaling with a multiplier of 0";
 	if ((proc2 & PROC2_EPT_VE) && !page_addr_ok(V12(c, VE_INFO_ADDR), e))
 		return "#VE information address not 4 KiB aligned or beyond the physical-address width";
 	if ((proc2 & PROC2_VMCS_SHADOWING) &&

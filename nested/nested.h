@@ -82,6 +82,7 @@ struct nested {
 		bool armed;
 		uint32_t pin, intr;
 		uint64_t timer;
+		uint64_t dr6; /* before the probe: a pending #DB it delivered is undone when the entry fails */
 	} probe;
 	/* VMCS02's VMX-preemption timer at the last entry of L2 (exit.c). */
 	uint32_t timer02;
