@@ -133,5 +133,42 @@ HX_TEST(vmx_pointers_nonram)
 		vmw(EPT_POINTER, hx_eptp());
 		hx_ept_flush();
 	}
+	/* VMCS shadowing with the VMREAD bitmap not in RAM: every VMREAD of
+	 * the L2 exits; the shadow VMCS not in RAM: the entry fails (its
+	 * revision reads all ones). */
+	if ((rdmsr(0x48b) >> 32) & PROC2_SHADOW_VMCS) {
+		vm_ctl(PROC2_CTLS, PROC2_SHADOW_VMCS, 0);
+		vmw(VMREAD_BITMAP, n);
+		vmw(VMWRITE_BITMAP, n);
+		vm.r.rbx = GUEST_RIP;
+		vm.r.r8 = GUEST_RIP;
+		vm.r.r9 = GUEST_RIP;
+		vm.r.r10 = pa(hx_pages[0]);
+		rs = hx_run(l2_shadow);
+		say("VMREAD bitmap not in RAM: %s", hx_exit_str(rs, l2_shadow));
+		CHECK(rs == EXIT_VMREAD, "VMREAD exit expected");
+		vmw(VMCS_LINK_PTR, n);
+		rs = hx_run(l2_shadow);
+		say("shadow VMCS not in RAM: %s", hx_exit_str(rs, l2_shadow));
+		CHECK(rs == (EXIT_FAILED_ENTRY | EXIT_BAD_GUEST), "entry failure 33 expected");
+		vmw(VMCS_LINK_PTR, ~0ull);
+		vm_ctl(PROC2_CTLS, 0, PROC2_SHADOW_VMCS);
+	}
+	/* The EPTP list not in RAM: its entries read all ones, not a valid
+	 * EPT pointer - the L2's EPTP switch exits. */
+	uint64_t vmfunc_caps = 0;
+	if (((rdmsr(0x48b) >> 32) & (1u << 13)) && rdmsr_safe(0x491, &vmfunc_caps) && (vmfunc_caps & 1)) {
+		vm_ctl(PROC2_CTLS, 1u << 13, 0);
+		vmw(VMFUNC_CTLS, 1);
+		vmw(EPTP_LIST_ADDR, n);
+		vm.r.rax = 0;
+		vm.r.rcx = 3;
+		vm.r.rbx = pa(hx_pages[0]);
+		rs = hx_run(l2_vmfunc);
+		say("EPTP list not in RAM: %s; EPT pointer unchanged %s", hx_exit_str(rs, l2_vmfunc),
+		    vmr(EPT_POINTER) == hx_eptp() ? "yes" : "no");
+		CHECK(rs == 59 && vmr(EPT_POINTER) == hx_eptp(), "VMFUNC exit expected");
+		vm_ctl(PROC2_CTLS, 0, 1u << 13);
+	}
 	hx_l2_end();
 }
