@@ -331,6 +331,37 @@ static bool bad_encoding(struct vcpu *v, uint64_t enc)
 	return (in_64bit_mode() && (enc >> 32)) || !vmcs12_field_exists((uint32_t)enc);
 }
 
+/* VMWRITE's source and VMREAD's destination: a register or memory, 64
+ * bits in 64-bit mode, else 32; -1 when an exception was raised. */
+static int vmwrite_source(struct vcpu *v, uint64_t *val)
+{
+	unsigned size = in_64bit_mode() ? 8 : 4;
+	struct operand op;
+	*val = 0;
+	if (decode_operand(v, &op, false, size))
+		return -1;
+	if (op.is_reg)
+		*val = gpr_read(v, op.reg);
+	else if (mem_read(v, op.gla, val, size))
+		return -1;
+	if (size == 4)
+		*val = (uint32_t)*val;
+	return 0;
+}
+
+static int vmread_dest(struct vcpu *v, uint64_t val)
+{
+	unsigned size = in_64bit_mode() ? 8 : 4;
+	struct operand op;
+	if (decode_operand(v, &op, true, size))
+		return -1;
+	if (op.is_reg)
+		gpr_write(v, op.reg, size == 8 ? val : (uint32_t)val);
+	else if (mem_write(v, op.gla, &val, size))
+		return -1;
+	return 0;
+}
+
 static void do_vmread(struct vcpu *v, struct nested *n)
 {
 	if (!basic_checks(v, n))
@@ -341,14 +372,7 @@ static void do_vmread(struct vcpu *v, struct nested *n)
 	uint64_t enc = gpr_read(v, (info >> 28) & 15);
 	if (bad_encoding(v, enc))
 		return vmx_fail(v, n, VMXERR_UNSUPPORTED_FIELD);
-	uint64_t val = vmcs12_read(n->vmcs12, (uint32_t)enc);
-	unsigned size = in_64bit_mode() ? 8 : 4;
-	struct operand op;
-	if (decode_operand(v, &op, true, size))
-		return;
-	if (op.is_reg)
-		gpr_write(v, op.reg, size == 8 ? val : (uint32_t)val);
-	else if (mem_write(v, op.gla, &val, size))
+	if (vmread_dest(v, vmcs12_read(n->vmcs12, (uint32_t)enc)))
 		return;
 	vmx_succeed(v);
 }
@@ -359,17 +383,9 @@ static void do_vmwrite(struct vcpu *v, struct nested *n)
 		return;
 	if (n->current_ptr == ~0ull)
 		return vmx_fail_invalid(v);
-	unsigned size = in_64bit_mode() ? 8 : 4;
-	struct operand op;
-	if (decode_operand(v, &op, false, size))
+	uint64_t val;
+	if (vmwrite_source(v, &val))
 		return;
-	uint64_t val = 0;
-	if (op.is_reg)
-		val = gpr_read(v, op.reg);
-	else if (mem_read(v, op.gla, &val, size))
-		return;
-	if (size == 4)
-		val = (uint32_t)val;
 	uint32_t info = vmread(VMCS_EXIT_INSTR_INFO);
 	uint64_t enc = gpr_read(v, (info >> 28) & 15);
 	if (bad_encoding(v, enc))
@@ -424,19 +440,9 @@ bool nested_shadowed_vmx_access(struct vcpu *v, struct nested *n, bool write)
 		vmx_fail_invalid(v);
 		return true;
 	}
-	unsigned size = in_64bit_mode() ? 8 : 4;
-	struct operand op;
 	uint64_t val = 0;
-	if (write) {
-		if (decode_operand(v, &op, false, size))
-			return true;
-		if (op.is_reg)
-			val = gpr_read(v, op.reg);
-		else if (mem_read(v, op.gla, &val, size))
-			return true;
-		if (size == 4)
-			val = (uint32_t)val;
-	}
+	if (write && vmwrite_source(v, &val))
+		return true;
 	if (!vmcs12_field_exists((uint32_t)enc)) {
 		vmx_fail(v, n, VMXERR_UNSUPPORTED_FIELD);
 		return true;
@@ -455,14 +461,8 @@ bool nested_shadowed_vmx_access(struct vcpu *v, struct nested *n, bool write)
 		vmx_succeed(v);
 		return true;
 	}
-	val = vmcs12_slot_read(slot, (uint32_t)enc);
-	if (decode_operand(v, &op, true, size))
-		return true;
-	if (op.is_reg)
-		gpr_write(v, op.reg, size == 8 ? val : (uint32_t)val);
-	else if (mem_write(v, op.gla, &val, size))
-		return true;
-	vmx_succeed(v);
+	if (!vmread_dest(v, vmcs12_slot_read(slot, (uint32_t)enc)))
+		vmx_succeed(v);
 	return true;
 }
 
