@@ -339,6 +339,9 @@ extern struct vm vm;
 bool vm_setup(void);
 /* vmx_begin, then vm_setup; false (in no VMX operation) if either fails. */
 bool vm_begin(void);
+/* A feature the CPU may lack: when it does, says so ("no WHAT", the same
+ * at every depth) and leaves VMX operation; true then. */
+bool vm_lacks(bool have, const char *what);
 /* The virtual-APIC page vm_setup points VMCS at (TPR shadow, off). */
 extern uint8_t vm_vapic[4096];
 /* The APIC-access page it points VMCS at (virtualize APIC accesses, off). */

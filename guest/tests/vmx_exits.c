@@ -13,17 +13,6 @@
 #include "lib/string.h"
 #include "lib/x86.h"
 
-/* A feature the CPU may lack: when it does, says so (the same at every
- * depth) and leaves VMX operation; true then. */
-static bool lacks(bool have, const char *what)
-{
-	if (have)
-		return false;
-	say("no %s", what);
-	vmx_end();
-	return true;
-}
-
 /* Exits that are not exceptions carry no interruption information and,
  * outside event delivery, no IDT-vectoring information. */
 static void check_no_event_idt(void)
@@ -350,7 +339,7 @@ TEST(vmx_exits, tpr_shadow)
 	if (!vm_begin())
 		return;
 	uint64_t true_proc = rdmsr(0x48e);
-	if (lacks(true_proc & ((uint64_t)PROC_TPR_SHADOW << 32), "TPR shadow"))
+	if (vm_lacks(true_proc & ((uint64_t)PROC_TPR_SHADOW << 32), "TPR shadow"))
 		return;
 	memset(vapic, 0, sizeof(vapic));
 	vapic[0x80] = 0x5a; /* VTPR: priority class 5 */
@@ -399,7 +388,7 @@ static uint8_t apic_access_page[4096] __attribute__((aligned(4096)));
 
 TEST(vmx_exits, apic_access)
 {
-	if (!vm_begin() || lacks(rdmsr(0x48b) & (1ull << 32), "APIC-access virtualization"))
+	if (!vm_begin() || vm_lacks(rdmsr(0x48b) & (1ull << 32), "APIC-access virtualization"))
 		return;
 	memset(apic_access_page, 0x11, sizeof(apic_access_page));
 	vm_ctl(PROC2_CTLS, 1u << 0, 0);
@@ -462,7 +451,7 @@ static const char *l2_got(char *buf, size_t n)
 TEST(vmx_exits, x2apic_tpr)
 {
 	if (!vm_begin() ||
-	    lacks((rdmsr(0x48b) & (1ull << 36)) && (rdmsr(0x48e) & ((uint64_t)PROC_TPR_SHADOW << 32)),
+	    vm_lacks((rdmsr(0x48b) & (1ull << 36)) && (rdmsr(0x48e) & ((uint64_t)PROC_TPR_SHADOW << 32)),
 		  "x2APIC virtualization"))
 		return;
 	memset(vm_vapic, 0, sizeof(vm_vapic));
@@ -526,7 +515,7 @@ static const char *ad(uint64_t e)
 
 TEST(vmx_exits, ept_ad)
 {
-	if (!vm_begin() || lacks(rdmsr(0x48c) & (1ull << 21), "EPT accessed and dirty flags"))
+	if (!vm_begin() || vm_lacks(rdmsr(0x48c) & (1ull << 21), "EPT accessed and dirty flags"))
 		return;
 	vmw(EPT_POINTER, ept_pointer() | (1ull << 6));
 	ept_flush();
@@ -592,7 +581,7 @@ static const char *pml_page_name(uint64_t e, uint64_t stack)
 TEST(vmx_exits, pml)
 {
 	if (!vm_begin() ||
-	    lacks(((rdmsr(0x48b) >> 32) & PROC2_PML) && (rdmsr(0x48c) & (1ull << 21)), "page-modification logging"))
+	    vm_lacks(((rdmsr(0x48b) >> 32) & PROC2_PML) && (rdmsr(0x48c) & (1ull << 21)), "page-modification logging"))
 		return;
 	memset(pml_log, 0, sizeof(pml_log));
 	vmw(EPT_POINTER, ept_pointer() | (1ull << 6));

@@ -591,6 +591,15 @@ uint32_t vm_go_mode(int mode)
 	return vm.x.reason;
 }
 
+bool vm_lacks(bool have, const char *what)
+{
+	if (have)
+		return false;
+	say("no %s", what);
+	vmx_end();
+	return true;
+}
+
 uint32_t vm_go(void) { return vm_go_mode(vm.launched ? RUN_RESUME : RUN_LAUNCH); }
 
 void vm_skip(void) { vmw(GUEST_RIP, vmr(GUEST_RIP) + vmr(EXIT_INSN_LEN)); }

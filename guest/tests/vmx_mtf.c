@@ -15,13 +15,8 @@
 
 TEST(vmx_exits, monitor_trap_flag)
 {
-	if (!vm_begin())
+	if (!vm_begin() || vm_lacks((rdmsr(MSR_VMX_TRUE_PROCBASED) >> 32) & PROC_MTF, "monitor trap flag"))
 		return;
-	if (!((rdmsr(MSR_VMX_TRUE_PROCBASED) >> 32) & PROC_MTF)) {
-		say("no monitor trap flag");
-		vmx_end();
-		return;
-	}
 	vm_at(l2_cpuid, RFLAGS_FIXED);
 	vmw(ENTRY_INTR_INFO, PENDING_MTF | 1);
 	uint32_t rs = vm_go();

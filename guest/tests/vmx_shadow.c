@@ -65,13 +65,8 @@ static uint32_t run(const char *what, uint64_t rd, uint64_t wr, uint64_t val, ui
 
 TEST(vmx_exits, shadow_vmcs)
 {
-	if (!vm_begin())
+	if (!vm_begin() || vm_lacks((rdmsr(MSR_VMX_PROCBASED2) >> 32) & PROC2_SHADOW_VMCS, "VMCS shadowing"))
 		return;
-	if (!((rdmsr(MSR_VMX_PROCBASED2) >> 32) & PROC2_SHADOW_VMCS)) {
-		say("no VMCS shadowing");
-		vmx_end();
-		return;
-	}
 	/* The shadow VMCS: a VMCS whose revision has bit 31 set (SDM 24.10),
 	 * filled by the L1 while current. */
 	vmcs_init_page(shadow_vmcs, vcaps.rev | 0x80000000u);

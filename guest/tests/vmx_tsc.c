@@ -43,11 +43,8 @@ TEST(vmx_exits, tsc_offset_scaling)
 	vm_ctl(PROC_CTLS, PROC_TSC_OFFSETTING, 0);
 	vmw(TSC_OFFSET, OFFSET);
 	CHECK(window("offset 2^44", 0), "TSC with the offset");
-	if (!((rdmsr(MSR_VMX_PROCBASED2) >> 32) & PROC2_TSC_SCALING)) {
-		say("no TSC scaling");
-		vmx_end();
+	if (vm_lacks((rdmsr(MSR_VMX_PROCBASED2) >> 32) & PROC2_TSC_SCALING, "TSC scaling"))
 		return;
-	}
 	vm_ctl(PROC2_CTLS, PROC2_TSC_SCALING, 0);
 	vmw(TSC_MULTIPLIER, 3ull << 47); /* 1.5 */
 	CHECK(window("multiplier 1.5, offset 2^44", 3ull << 47), "TSC scaled and offset");

@@ -71,11 +71,9 @@ TEST(vmx_exits, vmfunc_eptp_switching)
 	if (!vm_begin())
 		return;
 	uint64_t caps = 0;
-	if (!((rdmsr(MSR_VMX_PROCBASED2) >> 32) & PROC2_VMFUNC) || !rdmsr_safe(0x491, &caps) || !(caps & 1)) {
-		say("no EPTP switching");
-		vmx_end();
+	bool have = ((rdmsr(MSR_VMX_PROCBASED2) >> 32) & PROC2_VMFUNC) && rdmsr_safe(0x491, &caps) && (caps & 1);
+	if (vm_lacks(have, "EPTP switching"))
 		return;
-	}
 	say("IA32_VMX_VMFUNC %llx", (unsigned long long)caps);
 	*(volatile uint64_t *)ept_probe = 0x1111;
 	*(volatile uint64_t *)alt_page = 0x2222;
@@ -169,13 +167,8 @@ static void flush_ept(void)
 
 TEST(vmx_exits, ept_violation_ve)
 {
-	if (!vm_begin())
+	if (!vm_begin() || vm_lacks((rdmsr(MSR_VMX_PROCBASED2) >> 32) & PROC2_EPT_VE, "EPT-violation #VE"))
 		return;
-	if (!((rdmsr(MSR_VMX_PROCBASED2) >> 32) & PROC2_EPT_VE)) {
-		say("no EPT-violation #VE");
-		vmx_end();
-		return;
-	}
 	memset(ve_area, 0, sizeof(ve_area));
 	vm_ctl(PROC2_CTLS, PROC2_EPT_VE, 0);
 	vmw(VE_INFO_ADDR, pa(ve_area) + 8);
