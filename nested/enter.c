@@ -136,7 +136,7 @@ static void prepare_derived(struct vcpu *v, struct nested *n, const uint64_t *l1
 	const struct vmcs12 *c = n->vmcs12;
 	struct vm *vm = v->vm;
 	uint32_t pin12 = V12(c, PIN_BASED_CTLS), proc12 = V12(c, PROC_BASED_CTLS);
-	uint32_t proc2_12 = (proc12 & PROC_SECONDARY_CTLS) ? V12(c, PROC_BASED_CTLS2) : 0;
+	uint32_t proc2_12 = v12_proc2(c);
 	uint32_t exit12 = V12(c, VMEXIT_CTLS), entry12 = V12(c, VMENTRY_CTLS);
 
 	/* What VMCS12 does not load stays as L1 has it (SDM 26.3.2). */
@@ -284,7 +284,7 @@ static void prepare_vmcs02(struct vcpu *v, struct nested *n)
 	 * CR3 in L1's memory (SDM 26.3.2.4); VMCS02 always has an EPT, with
 	 * which the CPU would take VMCS12's PDPTE fields: loaded here, at
 	 * every entry as the CPU does (hostile.walk_pae_no_ept). */
-	bool ept12 = (V12(c, PROC_BASED_CTLS) & PROC_SECONDARY_CTLS) && (V12(c, PROC_BASED_CTLS2) & PROC2_EPT);
+	bool ept12 = v12_proc2(c) & PROC2_EPT;
 	if (!ept12 && (V12(c, GUEST_CR0) & CR0_PG) && (V12(c, GUEST_CR4) & CR4_PAE) &&
 	    !(V12(c, VMENTRY_CTLS) & ENTRY_IA32E_MODE)) {
 		uint64_t pdpte[4];
@@ -308,7 +308,7 @@ static bool link_pointer_ok(struct vcpu *v, const struct nested *n)
 	uint32_t rev = ~0u;
 	if ((link & 0xfff) || (link & width_mask()) || !level_read(v, n->level, link, &rev, 4))
 		return false;
-	bool shadowing = (V12(c, PROC_BASED_CTLS) & PROC_SECONDARY_CTLS) && (V12(c, PROC_BASED_CTLS2) & PROC2_VMCS_SHADOWING);
+	bool shadowing = v12_proc2(c) & PROC2_VMCS_SHADOWING;
 	return rev == (NESTED_VMCS_REVISION | (shadowing ? 0x80000000u : 0)) && link != n->current_ptr;
 }
 
@@ -375,8 +375,7 @@ static bool vtpr_ok(struct vcpu *v, const struct nested *n)
 {
 	const struct vmcs12 *c = n->vmcs12;
 	uint32_t proc = V12(c, PROC_BASED_CTLS);
-	if (!(proc & PROC_TPR_SHADOW) ||
-	    ((proc & PROC_SECONDARY_CTLS) && (V12(c, PROC_BASED_CTLS2) & PROC2_VIRT_APIC_ACCESS)))
+	if (!(proc & PROC_TPR_SHADOW) || (v12_proc2(c) & PROC2_VIRT_APIC_ACCESS))
 		return true;
 	uint8_t vtpr = 0;
 	level_read(v, n->level, V12(c, VIRTUAL_APIC_ADDR) + 0x80, &vtpr, 1);

@@ -123,7 +123,7 @@ void nested_reflect(struct vcpu *v, struct nested *n, const struct synth_exit *s
 	uint64_t changed[(V12_NFIELDS + 63) / 64] = { 0 };
 	/* The PDPTEs are saved only with L1's EPT (SDM 27.3.4); without, the
 	 * fields of VMCS02 hold what nested/enter.c loaded from L2's CR3. */
-	bool ept12 = (V12(c, PROC_BASED_CTLS) & PROC_SECONDARY_CTLS) && (V12(c, PROC_BASED_CTLS2) & PROC2_EPT);
+	bool ept12 = v12_proc2(c) & PROC2_EPT;
 	for (unsigned i = 0; i < N_SAVED; i++) {
 		int idx = saved_idx[i];
 		if (!ept12 && saved_guest_fields[i] >= VMCS_GUEST_PDPTE0 && saved_guest_fields[i] <= VMCS_GUEST_PDPTE3)
@@ -154,7 +154,7 @@ void nested_reflect(struct vcpu *v, struct nested *n, const struct synth_exit *s
 		SAVE(GUEST_PREEMPTION_TIMER, vmread(VMCS_GUEST_PREEMPTION_TIMER));
 	/* The PML index counts down in the cache as level 0 logs (nested/
 	 * levels.c): the shadow VMCS learns it here. */
-	if ((V12(c, PROC_BASED_CTLS) & PROC_SECONDARY_CTLS) && (V12(c, PROC_BASED_CTLS2) & PROC2_PML))
+	if (v12_proc2(c) & PROC2_PML)
 		v12_mark(changed, V12_GUEST_PML_INDEX);
 	/* "IA-32e mode guest" follows EFER.LMA on every VM exit (SDM 27.2). */
 	bool lma = vmread(VMCS_GUEST_IA32_EFER) & EFER_LMA;
@@ -334,7 +334,7 @@ static bool l1_wants(struct vcpu *v, const struct nested *n, unsigned reason)
 {
 	const struct vmcs12 *c = n->vmcs12;
 	uint32_t proc = V12(c, PROC_BASED_CTLS);
-	uint32_t proc2 = (proc & PROC_SECONDARY_CTLS) ? V12(c, PROC_BASED_CTLS2) : 0;
+	uint32_t proc2 = v12_proc2(c);
 	switch (reason) {
 	case EXIT_EXCEPTION_NMI: return l1_wants_exception(c);
 	case EXIT_INTR_WINDOW: return proc & PROC_INTR_WINDOW;
@@ -428,8 +428,7 @@ static bool is_vmx_instruction(unsigned reason)
 static bool x2apic_tpr_virtualized(struct vcpu *v, struct nested *n, bool write)
 {
 	const struct vmcs12 *c = n->vmcs12;
-	if ((uint32_t)v->gpr[RCX] != 0x808 || !(V12(c, PROC_BASED_CTLS) & PROC_SECONDARY_CTLS) ||
-	    !(V12(c, PROC_BASED_CTLS2) & PROC2_VIRT_X2APIC))
+	if ((uint32_t)v->gpr[RCX] != 0x808 || !(v12_proc2(c) & PROC2_VIRT_X2APIC))
 		return false;
 	/* The page the CPU uses for L2 (L1's, or the one standing in). */
 	uint64_t page = vmread(VMCS_VIRTUAL_APIC_ADDR);

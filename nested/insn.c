@@ -417,7 +417,7 @@ static void do_vmwrite(struct vcpu *v, struct nested *n)
 bool nested_shadowed_vmx_access(struct vcpu *v, struct nested *n, bool write)
 {
 	const struct vmcs12 *c = n->vmcs12;
-	if (!(V12(c, PROC_BASED_CTLS) & PROC_SECONDARY_CTLS) || !(V12(c, PROC_BASED_CTLS2) & PROC2_VMCS_SHADOWING))
+	if (!(v12_proc2(c) & PROC2_VMCS_SHADOWING))
 		return false;
 	/* The field's encoding: 32 bits outside 64-bit mode; bits 63:15 set,
 	 * or the field's bit set in L1's bitmap, make the instruction exit. */
@@ -476,7 +476,7 @@ bool nested_shadowed_vmx_access(struct vcpu *v, struct nested *n, bool write)
 bool nested_vmfunc(struct vcpu *v, struct nested *n)
 {
 	struct vmcs12 *c = n->vmcs12;
-	if (!(V12(c, PROC_BASED_CTLS) & PROC_SECONDARY_CTLS) || !(V12(c, PROC_BASED_CTLS2) & PROC2_VMFUNC))
+	if (!(v12_proc2(c) & PROC2_VMFUNC))
 		return false;
 	uint32_t fn = (uint32_t)v->gpr[RAX], index = (uint32_t)v->gpr[RCX];
 	if (fn != 0 || !(V12(c, VMFUNC_CONTROLS) & 1) || index >= 512)

@@ -18,11 +18,15 @@ static inline uint16_t level_vpid(unsigned level) { return (uint16_t)level; }
 static inline void v12_mark(uint64_t *bits, int idx) { bits[idx / 64] |= 1ull << (idx % 64); }
 static inline bool v12_test(const uint64_t *bits, int idx) { return (bits[idx / 64] >> (idx % 64)) & 1; }
 
-/* True when n's current VMCS12 runs its L2 under an EPT of its own. */
-static inline bool v12_uses_ept(const struct nested *n)
+/* VMCS12's secondary controls in force: 0 unless "activate secondary
+ * controls" is set (SDM 26.2.1.1). */
+static inline uint32_t v12_proc2(const struct vmcs12 *c)
 {
-	return (V12(n->vmcs12, PROC_BASED_CTLS) & PROC_SECONDARY_CTLS) && (V12(n->vmcs12, PROC_BASED_CTLS2) & PROC2_EPT);
+	return (V12(c, PROC_BASED_CTLS) & PROC_SECONDARY_CTLS) ? (uint32_t)V12(c, PROC_BASED_CTLS2) : 0;
 }
+
+/* True when n's current VMCS12 runs its L2 under an EPT of its own. */
+static inline bool v12_uses_ept(const struct nested *n) { return v12_proc2(n->vmcs12) & PROC2_EPT; }
 
 /* insn.c */
 void vmx_succeed(struct vcpu *v);

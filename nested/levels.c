@@ -102,8 +102,7 @@ static int ept_ad_update(struct vcpu *v, struct nested *n, uint64_t gpa, struct 
 {
 	unsigned owner = n->level; /* the hypervisor whose EPT and log these are */
 	bool write = access & EPT_W;
-	bool pml = (V12(n->vmcs12, PROC_BASED_CTLS) & PROC_SECONDARY_CTLS) &&
-		   (V12(n->vmcs12, PROC_BASED_CTLS2) & PROC2_PML);
+	bool pml = v12_proc2(n->vmcs12) & PROC2_PML;
 	bool dirtied = false;
 	for (unsigned i = 0; i < l->n; i++) {
 		bool leaf = i + 1 == l->n;

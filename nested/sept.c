@@ -271,8 +271,7 @@ int sept_map_ones(struct vcpu *v, struct nested *n, uint64_t gpa)
 static bool ept_violation_to_ve(struct vcpu *v, struct nested *n, uint64_t qual, uint64_t gpa, const struct xlate *x)
 {
 	const struct vmcs12 *c = n->vmcs12;
-	if (!(V12(c, PROC_BASED_CTLS) & PROC_SECONDARY_CTLS) || !(V12(c, PROC_BASED_CTLS2) & PROC2_EPT_VE) ||
-	    x->misconfig || x->suppress_ve)
+	if (!(v12_proc2(c) & PROC2_EPT_VE) || x->misconfig || x->suppress_ve)
 		return false;
 	if (!(vmread(VMCS_GUEST_CR0) & CR0_PE) || (vmread(VMCS_IDT_VECTORING_INFO) & INTR_INFO_VALID))
 		return false;
