@@ -286,6 +286,37 @@ static long long linux_ticks[MAX_LINUX];
  * (docs/smp.md): the same guest at every depth. */
 static const char *linux4_variant = "", *linux4_extra = "";
 
+/* Runs a shell command line in the background; its pid. */
+static pid_t spawn_sh(const char *cmd)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* The depths of a list option ("0,1,3"), at most MAX_LINUX, each below it,
+ * the first 0 (the reference of the overheads and ratios); how many. */
+static int parse_depths(const char *list, const char *opt, int depths[MAX_LINUX])
+{
+	int n = 0;
+	char tmp[64];
+	snprintf(tmp, sizeof(tmp), "%s", list);
+	for (char *d = strtok(tmp, ","); d; d = strtok(NULL, ",")) {
+		int depth = atoi(d);
+		if (n == MAX_LINUX || depth < 0 || depth >= MAX_LINUX)
+			die("%s: at most %d depths, each 0..%d", opt, MAX_LINUX, MAX_LINUX - 1);
+		depths[n++] = depth;
+	}
+	if (n && depths[0] != 0)
+		die("%s must start with 0, the reference the overheads are measured against", opt);
+	return n;
+}
+
 /* Starts the Linux run at `depth` in the background; its pid. */
 /* Linux with `cpus` CPUs (run bench-linux-d<depth>, or bench-linux<cpus>-d<depth>;
  * idle=halt with several: docs/smp.md). */
@@ -300,14 +331,7 @@ static pid_t start_linux(const char *cpu, int depth, const char *kernel, const c
 		 "build/tools/nestor-run --quiet --timeout 1800 --megs 512 --name %s --cpu %s --cpus %d --linux "
 		 "--guest '%s console=ttyS0,115200 quiet%s%s' --module '%s' --depth %d",
 		 name, cpu, cpus, kernel, cpus > 1 ? " idle=halt" : "", cpus > 1 ? linux4_extra : "", initrd, depth);
-	pid_t pid = fork();
-	if (pid < 0)
-		die("fork: %s", strerror(errno));
-	if (pid == 0) {
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	return pid;
+	return spawn_sh(cmd);
 }
 
 /* Reads the finished run at `depth`: its init prints the TSC when it starts
@@ -388,18 +412,9 @@ static void report_linux4(int depth, FILE *md)
 static void run_linux(const char *cpu, const char *list, const char *opt, int cpus, const char *kernel,
 		      const char *initrd, FILE *md)
 {
-	int depths[MAX_LINUX], n = 0;
+	int depths[MAX_LINUX];
 	pid_t pids[MAX_LINUX];
-	char tmp[64];
-	snprintf(tmp, sizeof(tmp), "%s", list);
-	for (char *d = strtok(tmp, ","); d; d = strtok(NULL, ",")) {
-		int depth = atoi(d);
-		if (n == MAX_LINUX || depth < 0 || depth >= MAX_LINUX)
-			die("%s: at most %d depths, each 0..%d", opt, MAX_LINUX, MAX_LINUX - 1);
-		depths[n++] = depth;
-	}
-	if (n && depths[0] != 0)
-		die("%s must start with 0, the reference the overheads are measured against", opt);
+	int n = parse_depths(list, opt, depths);
 	int started = 0;
 	for (int done = 0; done < n; done++) {
 		while (started < n && started < done + LINUX_JOBS) {
@@ -622,42 +637,31 @@ static void split_table(FILE *md)
 /* Linux with the kernel's KVM modules (build/linux/kvm-suites.cpio) on d
  * Nestor levels runs the guest kernel's bench.cpuid and bench.first_touch
  * as its KVM guest (guest/linux/kvm-run.c); the KVM guest's lines reach the
- * serial log.  Two runs at a time. */
+ * serial log.  LINUX_JOBS runs at a time. */
 static void run_kvm(const char *cpu, const char *list, const char *kernel, FILE *md)
 {
 	const char *initrd = "build/linux/kvm-suites.cpio";
 	if (access(kernel, R_OK) || access(initrd, R_OK))
 		die("no Linux kernel (%s) or KVM initramfs (%s): run scripts/setup and make build/linux/kvm-suites.cpio",
 		    kernel, initrd);
-	int depths[MAX_LINUX], n = 0;
-	char tmp[64];
-	snprintf(tmp, sizeof(tmp), "%s", list);
-	for (char *d = strtok(tmp, ","); d && n < MAX_LINUX; d = strtok(NULL, ","))
-		depths[n++] = atoi(d);
-	for (int i = 0; i < n; i += 2) {
-		pid_t pids[2];
-		int m = i + 1 < n ? 2 : 1;
-		for (int j = 0; j < m; j++) {
+	int depths[MAX_LINUX];
+	pid_t pids[MAX_LINUX];
+	int n = parse_depths(list, "--kvm-depths", depths);
+	int started = 0;
+	for (int done = 0; done < n; done++) {
+		while (started < n && started < done + LINUX_JOBS) {
 			char cmd[1024];
 			snprintf(cmd, sizeof(cmd),
 				 "build/tools/nestor-run --quiet --timeout 2400 --megs 512 --name bench-kvm-d%d --cpu %s "
 				 "--linux --guest '%s console=ttyS0,115200 quiet idle=halt "
 				 "kvm_suite=bench.cpuid,bench.first_touch' --module '%s' --depth %d",
-				 depths[i + j], cpu, kernel, initrd, depths[i + j]);
-			pids[j] = fork();
-			if (pids[j] < 0)
-				die("fork: %s", strerror(errno));
-			if (pids[j] == 0) {
-				execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-				_exit(127);
-			}
+				 depths[started], cpu, kernel, initrd, depths[started]);
+			pids[started] = spawn_sh(cmd);
+			started++;
 		}
-		for (int j = 0; j < m; j++) {
-			int status;
-			if (waitpid(pids[j], &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
-				die("the KVM run at depth %d failed (see build/runs/bench-kvm-d%d)", depths[i + j],
-				    depths[i + j]);
-		}
+		int status;
+		if (waitpid(pids[done], &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+			die("the KVM run at depth %d failed (see build/runs/bench-kvm-d%d)", depths[done], depths[done]);
 	}
 	fprintf(md, "\n## Linux's KVM on a stack of Nestors\n\nTicks in the KVM guest (the guest kernel's bench "
 		    "suite run by `kvm-run`); depth = Nestor levels under Linux.\n\n| Depth | CPUID | first touch "
