@@ -73,11 +73,13 @@
 #define EXIT_SAVE_EFER (1u << 20)
 #define EXIT_LOAD_EFER (1u << 21)
 #define EXIT_SAVE_PREEMPT (1u << 22)
+#define EXIT_LOAD_CET (1u << 28)
 
 #define ENTRY_LOAD_DEBUG (1u << 2)
 #define ENTRY_IA32E (1u << 9)
 #define ENTRY_LOAD_PAT (1u << 14)
 #define ENTRY_LOAD_EFER (1u << 15)
+#define ENTRY_LOAD_CET (1u << 20)
 
 /* The core feature set both depths offer (and the only one the suites use). */
 #define CORE_PIN (PIN_EXTINT | PIN_NMI | PIN_VIRTUAL_NMI | PIN_PREEMPT)
@@ -143,10 +145,11 @@ enum vmcs_field {
 	GUEST_GS_BASE = 0x6810, GUEST_LDTR_BASE = 0x6812, GUEST_TR_BASE = 0x6814, GUEST_GDTR_BASE = 0x6816,
 	GUEST_IDTR_BASE = 0x6818, GUEST_DR7 = 0x681a, GUEST_RSP = 0x681c, GUEST_RIP = 0x681e,
 	GUEST_RFLAGS = 0x6820, GUEST_PENDING_DBG = 0x6822, GUEST_SYSENTER_ESP = 0x6824,
-	GUEST_SYSENTER_EIP = 0x6826,
+	GUEST_SYSENTER_EIP = 0x6826, GUEST_S_CET = 0x6828, GUEST_SSP = 0x682a, GUEST_ISST = 0x682c,
 	HOST_CR0 = 0x6c00, HOST_CR3 = 0x6c02, HOST_CR4 = 0x6c04, HOST_FS_BASE = 0x6c06, HOST_GS_BASE = 0x6c08,
 	HOST_TR_BASE = 0x6c0a, HOST_GDTR_BASE = 0x6c0c, HOST_IDTR_BASE = 0x6c0e, HOST_SYSENTER_ESP = 0x6c10,
-	HOST_SYSENTER_EIP = 0x6c12, HOST_RSP = 0x6c14, HOST_RIP = 0x6c16,
+	HOST_SYSENTER_EIP = 0x6c12, HOST_RSP = 0x6c14, HOST_RIP = 0x6c16, HOST_S_CET = 0x6c18, HOST_SSP = 0x6c1a,
+	HOST_ISST = 0x6c1c,
 };
 
 /* Exit reasons used by the suites (SDM appendix C). */
@@ -391,7 +394,7 @@ void pic_mask_all(void);
 extern const char l2_vmcall[], l2_idle[], l2_cpuid[], l2_insns[], l2_insns_end[], l2_io[], l2_io_uncond[];
 extern const char l2_msr[], l2_cr[], l2_cr3_again[], l2_ud2[], l2_int3[], l2_pf[], l2_ept_rw[], l2_ept_x[];
 extern const char l2_self_nmi[], l2_self_nmi_sent[], l2_real[], l2_cr8[], l2_cr8_below[], l2_apic_page[];
-extern const char l2_shadow[], l2_tsc[], l2_vmfunc[];
+extern const char l2_shadow[], l2_tsc[], l2_vmfunc[], l2_cet[];
 extern const char l2_apic_page_write[], l2_apic_page_tpr[], l2_x2tpr[], l2_x2tpr_written[], l2_read_rbx[], l2_write_rbx[];
 /* The EPT entry (any level) that maps pa last in vm_setup's EPT. */
 uint64_t *ept_leaf_of(uint64_t pa);

@@ -124,6 +124,8 @@ static inline void ltr(uint16_t sel) { __asm__ volatile("ltr %0" ::"r"(sel)); }
 #define MSR_IA32_SYSENTER_ESP 0x175
 #define MSR_IA32_SYSENTER_EIP 0x176
 #define MSR_IA32_PAT 0x277
+#define MSR_IA32_S_CET 0x6a2
+#define MSR_IA32_INTR_SSP_TABLE 0x6a8
 #define MSR_IA32_MTRRCAP 0xfe
 #define MSR_IA32_MTRR_DEF_TYPE 0x2ff
 #define MSR_IA32_MTRR_PHYSBASE0 0x200

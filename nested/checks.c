@@ -148,6 +148,11 @@ const char *vmcs12_check_controls(const struct vmcs12 *c, const struct check_env
 	return NULL;
 }
 
+bool nested_cet_control_ok(uint64_t s_cet)
+{
+	return !(s_cet & 0x3c0) && (s_cet & 0xc00) != 0xc00;
+}
+
 /* SDM 26.2.2-26.2.4: host-state area and address-space size. */
 const char *vmcs12_check_host(const struct vmcs12 *c, const struct check_env *e)
 {
@@ -177,6 +182,18 @@ const char *vmcs12_check_host(const struct vmcs12 *c, const struct check_env *e)
 		if ((efer & ~(uint64_t)(EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)) ||
 		    !!(efer & EFER_LMA) != host64 || !!(efer & EFER_LME) != host64)
 			return "host EFER reserved bits, or LMA/LME not matching the host address-space size";
+	}
+	/* SDM 26.2.2: the CET state the exit loads - IA32_S_CET without
+	 * reserved bits (9:6) nor both of bits 10 and 11, SSP with bits 1:0
+	 * clear, all three canonical; for a 32-bit host, S_CET and SSP with
+	 * bits 63:32 clear. */
+	if (exit & EXIT_LOAD_CET_STATE) {
+		uint64_t s_cet = V12(c, HOST_IA32_S_CET), ssp = V12(c, HOST_SSP);
+		if (!x86_canonical(s_cet) || !x86_canonical(ssp) || !x86_canonical(V12(c, HOST_IA32_INTR_SSP_TABLE_ADDR)) ||
+		    (!host64 && ((s_cet | ssp) >> 32)))
+			return "host CET state: an address not canonical, or above 4 GiB for a 32-bit host";
+		if (!nested_cet_control_ok(s_cet) || (ssp & 3))
+			return "host CET state: IA32_S_CET reserved bits, or SSP not 4-byte aligned";
 	}
 	static const uint32_t sels[7] = { VMCS_HOST_ES_SEL, VMCS_HOST_CS_SEL, VMCS_HOST_SS_SEL, VMCS_HOST_DS_SEL,
 					  VMCS_HOST_FS_SEL, VMCS_HOST_GS_SEL, VMCS_HOST_TR_SEL };

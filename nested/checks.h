@@ -22,6 +22,9 @@ struct check_env {
 const char *vmcs12_check_controls(const struct vmcs12 *c, const struct check_env *e);
 /* SDM 26.2.2-26.2.4: host state.  NULL or the rule broken (VMfailValid 8). */
 const char *vmcs12_check_host(const struct vmcs12 *c, const struct check_env *e);
+/* An IA32_S_CET value WRMSR and VM entry accept besides canonicality: no
+ * reserved bit (9:6), not both SUPPRESS (10) and TRACKER (11). */
+bool nested_cet_control_ok(uint64_t s_cet);
 /* An EPT pointer the virtual CPU accepts (memory type, walk length, A/D,
  * reserved bits). */
 bool vmcs12_eptp_valid(uint64_t eptp, const struct check_env *e);

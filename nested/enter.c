@@ -246,6 +246,23 @@ static void prepare_derived(struct vcpu *v, struct nested *n, const uint64_t *l1
 		nested_shadow_update_controls(v, v->lv[n->level + 1]);
 }
 
+/* CET state (SDM 26.3.2.1): with "load CET state" in VMCS12, L2 starts
+ * with VMCS12's IA32_S_CET, SSP and interrupt-SSP-table address, which
+ * VMCS02 loads for this entry only (vmx_entry_once) - and checks, as guest
+ * state.  Without, L2 keeps L1's registers, which nothing changed since L1's
+ * VMLAUNCH or VMRESUME exited; VMCS02's fields say so all the same, for an
+ * exit made before L2 ran (nested/signals.c). */
+static void cet_enter(struct vcpu *v, struct nested *n, const uint64_t *l1cet)
+{
+	const struct vmcs12 *c = n->vmcs12;
+	bool load = V12(c, VMENTRY_CTLS) & ENTRY_LOAD_CET_STATE;
+	vmwrite(VMCS_GUEST_IA32_S_CET, load ? V12(c, GUEST_IA32_S_CET) : l1cet[0]);
+	vmwrite(VMCS_GUEST_SSP, load ? V12(c, GUEST_SSP) : l1cet[1]);
+	vmwrite(VMCS_GUEST_IA32_INTR_SSP_TABLE_ADDR, load ? V12(c, GUEST_IA32_INTR_SSP_TABLE_ADDR) : l1cet[2]);
+	if (load)
+		vmx_entry_once(v, n->level + 1, ENTRY_LOAD_CET_STATE);
+}
+
 /* Makes VMCS02 (current afterwards) reflect VMCS12: everything when it was
  * made from another VMCS12, else only what changed since the last entry -
  * usually just RIP (the dirty bits; see nested/shadow.c). */
@@ -262,6 +279,13 @@ static void prepare_vmcs02(struct vcpu *v, struct nested *n)
 	uint32_t exit01 = vmread(VMCS_VMEXIT_CTLS), entry01 = vmread(VMCS_VMENTRY_CTLS);
 	bool all = n->all_dirty || n->vmcs02_vmcs12 != n->current_ptr;
 	bool derived = all || memcmp(l1, n->l1_inherited, sizeof(l1)) != 0;
+	bool cet = nested_offers_cet();
+	uint64_t l1cet[3] = { 0, 0, 0 };
+	if (cet) {
+		l1cet[0] = vmread(VMCS_GUEST_IA32_S_CET);
+		l1cet[1] = vmread(VMCS_GUEST_SSP);
+		l1cet[2] = vmread(VMCS_GUEST_IA32_INTR_SSP_TABLE_ADDR);
+	}
 	vmcs_load(v, n->vmcs02_phys);
 	n->vmcs02_vmcs12 = n->current_ptr;
 	for (int w = 0; w < (V12_NFIELDS + 63) / 64; w++) {
@@ -280,6 +304,8 @@ static void prepare_vmcs02(struct vcpu *v, struct nested *n)
 	}
 	if (derived)
 		prepare_derived(v, n, l1, cr0_mask01, cr4_mask01, exit01, entry01);
+	if (cet)
+		cet_enter(v, n, l1cet);
 	/* Without an EPT of L1's, VM entry loads a PAE L2's PDPTEs from its
 	 * CR3 in L1's memory (SDM 26.3.2.4); VMCS02 always has an EPT, with
 	 * which the CPU would take VMCS12's PDPTE fields: loaded here, at
@@ -613,6 +639,48 @@ static uint64_t l1_read_shadow(struct vcpu *v, const struct nested *n, unsigned 
 	return (shadow & mask) | (val & ~mask);
 }
 
+/* Whether VM entry accepts this CET state as guest state (SDM 26.3.1.1). */
+static bool cet_loadable(uint64_t s_cet, uint64_t ssp, uint64_t isst, bool ia32e)
+{
+	return x86_canonical(s_cet) && x86_canonical(ssp) && x86_canonical(isst) && nested_cet_control_ok(s_cet) &&
+	       !(ssp & 3) && (ia32e || !((s_cet | ssp) >> 32));
+}
+
+/* CET state on the way back to L1 (SDM 27.5.1, 26.8; VMCS01 current, l2 =
+ * VMCS02's CET fields: L2's registers after an exit, or what the failed
+ * entry had loaded).  With "load CET state", VMCS12's host values; without,
+ * L1 goes on with L2's registers - after an exit, and after an entry that
+ * failed loading MSRs (reason 34), which comes after the guest state was
+ * loaded; an entry failing before that leaves L1's own.  After an exit the
+ * CPU's registers already hold L2's values; otherwise VMCS01 loads the
+ * values for its next entry only - not a value such an entry would refuse
+ * (a 32-bit L1 with bits 63:32 of IA32_S_CET set, say: it keeps what the
+ * registers have rather than fail). */
+static void cet_exit(struct vcpu *v, struct nested *n, const uint64_t *l2)
+{
+	const struct vmcs12 *c = n->vmcs12;
+	uint32_t reason = (uint32_t)V12(c, EXIT_REASON);
+	bool failed = reason & EXIT_REASON_FAILED_ENTRY, load = true;
+	uint64_t val[3];
+	if (V12(c, VMEXIT_CTLS) & EXIT_LOAD_CET_STATE) {
+		val[0] = V12(c, HOST_IA32_S_CET);
+		val[1] = V12(c, HOST_SSP);
+		val[2] = V12(c, HOST_IA32_INTR_SSP_TABLE_ADDR);
+	} else if (!failed || (reason & 0xffff) == EXIT_ENTRY_FAIL_MSR) {
+		memcpy(val, l2, sizeof(val));
+		load = failed;
+	} else {
+		val[0] = vmread(VMCS_GUEST_IA32_S_CET);
+		val[1] = vmread(VMCS_GUEST_SSP);
+		val[2] = vmread(VMCS_GUEST_IA32_INTR_SSP_TABLE_ADDR);
+	}
+	vmwrite(VMCS_GUEST_IA32_S_CET, val[0]);
+	vmwrite(VMCS_GUEST_SSP, val[1]);
+	vmwrite(VMCS_GUEST_IA32_INTR_SSP_TABLE_ADDR, val[2]);
+	if (load && cet_loadable(val[0], val[1], val[2], vmread(VMCS_VMENTRY_CTLS) & ENTRY_IA32E_MODE))
+		vmx_entry_once(v, n->level, ENTRY_LOAD_CET_STATE);
+}
+
 void nested_leave_l2(struct vcpu *v, struct nested *n)
 {
 	vmcs_load(v, n->vmcs01_phys);
@@ -626,6 +694,13 @@ bool load_l1_host_state(struct vcpu *v, struct nested *n)
 	const struct vmx_caps *caps = v->vm->caps;
 	uint32_t exit12 = V12(c, VMEXIT_CTLS);
 	bool host64 = exit12 & EXIT_HOST_ADDR_SPACE_SIZE;
+	bool cet = nested_offers_cet();
+	uint64_t l2cet[3] = { 0, 0, 0 };
+	if (cet) {
+		l2cet[0] = vmread(VMCS_GUEST_IA32_S_CET);
+		l2cet[1] = vmread(VMCS_GUEST_SSP);
+		l2cet[2] = vmread(VMCS_GUEST_IA32_INTR_SSP_TABLE_ADDR);
+	}
 
 	nested_leave_l2(v, n);
 	uint64_t cr0 = V12(c, HOST_CR0), cr4 = V12(c, HOST_CR4);
@@ -649,6 +724,8 @@ bool load_l1_host_state(struct vcpu *v, struct nested *n)
 	vmwrite(VMCS_VMENTRY_CTLS, host64 ? entry01 | ENTRY_IA32E_MODE : entry01 & ~ENTRY_IA32E_MODE);
 	if (exit12 & EXIT_LOAD_PAT)
 		vmwrite(VMCS_GUEST_IA32_PAT, V12(c, HOST_IA32_PAT));
+	if (cet)
+		cet_exit(v, n, l2cet);
 
 	/* Segments: flat, with the selectors from the host-state area. */
 	static const uint32_t host_sel[6] = { VMCS_HOST_ES_SEL, VMCS_HOST_CS_SEL, VMCS_HOST_SS_SEL,

@@ -152,6 +152,12 @@ void nested_reflect(struct vcpu *v, struct nested *n, const struct synth_exit *s
 		SAVE(GUEST_IA32_PAT, vmread(VMCS_GUEST_IA32_PAT));
 	if (exit12 & EXIT_SAVE_PREEMPTION_TIMER)
 		SAVE(GUEST_PREEMPTION_TIMER, vmread(VMCS_GUEST_PREEMPTION_TIMER));
+	/* Every exit saves the CET state where the CPU can load it (SDM 27.3.1). */
+	if (nested_offers_cet()) {
+		SAVE(GUEST_IA32_S_CET, vmread(VMCS_GUEST_IA32_S_CET));
+		SAVE(GUEST_SSP, vmread(VMCS_GUEST_SSP));
+		SAVE(GUEST_IA32_INTR_SSP_TABLE_ADDR, vmread(VMCS_GUEST_IA32_INTR_SSP_TABLE_ADDR));
+	}
 	/* The PML index counts down in the cache as level 0 logs (nested/
 	 * levels.c): the shadow VMCS learns it here. */
 	if (v12_proc2(c) & PROC2_PML)

@@ -28,6 +28,9 @@ static inline uint32_t v12_proc2(const struct vmcs12 *c)
 /* True when n's current VMCS12 runs its L2 under an EPT of its own. */
 static inline bool v12_uses_ept(const struct nested *n) { return v12_proc2(n->vmcs12) & PROC2_EPT; }
 
+/* The virtual CPU has the "load CET state" controls (and the CET fields). */
+static inline bool nested_offers_cet(void) { return (nested_caps()->true_entry >> 32) & ENTRY_LOAD_CET_STATE; }
+
 /* insn.c */
 void vmx_succeed(struct vcpu *v);
 void vmx_fail_invalid(struct vcpu *v);

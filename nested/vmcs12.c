@@ -19,8 +19,6 @@ static bool offered(uint32_t enc)
 	case VMCS_GUEST_IA32_BNDCFGS: case VMCS_GUEST_IA32_RTIT_CTL: case VMCS_GUEST_IA32_LBR_CTL:
 	case VMCS_GUEST_IA32_PKRS: case VMCS_HOST_IA32_PERF_GLOBAL_CTRL: case VMCS_HOST_IA32_PKRS:
 	case VMCS_PLE_GAP: case VMCS_PLE_WINDOW: case VMCS_GUEST_SMBASE:
-	case VMCS_GUEST_IA32_S_CET: case VMCS_GUEST_SSP: case VMCS_GUEST_IA32_INTR_SSP_TABLE_ADDR:
-	case VMCS_HOST_IA32_S_CET: case VMCS_HOST_SSP: case VMCS_HOST_IA32_INTR_SSP_TABLE_ADDR:
 		return false;
 	default:
 		return true;
@@ -61,6 +59,8 @@ void vmcs12_set_features(const struct nested_caps *c)
 {
 	uint32_t pin = c->true_pin >> 32, proc = c->true_proc >> 32, exit = c->true_exit >> 32,
 		 entry = c->true_entry >> 32, proc2 = (proc & PROC_SECONDARY_CTLS) ? c->proc2 >> 32 : 0;
+	/* The CET fields exist with either "load CET state" control (SDM 24.4.1). */
+	bool cet = (exit & EXIT_LOAD_CET_STATE) || (entry & ENTRY_LOAD_CET_STATE);
 	const struct {
 		uint32_t enc;
 		bool offered;
@@ -91,6 +91,12 @@ void vmcs12_set_features(const struct nested_caps *c)
 		{ VMCS_HOST_IA32_PAT, (exit & (EXIT_SAVE_PAT | EXIT_LOAD_PAT)) || (entry & ENTRY_LOAD_PAT) },
 		{ VMCS_GUEST_IA32_EFER, (exit & (EXIT_SAVE_EFER | EXIT_LOAD_EFER)) || (entry & ENTRY_LOAD_EFER) },
 		{ VMCS_HOST_IA32_EFER, (exit & (EXIT_SAVE_EFER | EXIT_LOAD_EFER)) || (entry & ENTRY_LOAD_EFER) },
+		{ VMCS_GUEST_IA32_S_CET, cet },
+		{ VMCS_GUEST_SSP, cet },
+		{ VMCS_GUEST_IA32_INTR_SSP_TABLE_ADDR, cet },
+		{ VMCS_HOST_IA32_S_CET, cet },
+		{ VMCS_HOST_SSP, cet },
+		{ VMCS_HOST_IA32_INTR_SSP_TABLE_ADDR, cet },
 	};
 	for (unsigned i = 0; i < sizeof(dep) / sizeof(dep[0]); i++) {
 		int idx = vmcs12_index(dep[i].enc);

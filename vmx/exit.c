@@ -355,10 +355,28 @@ void vmx_vnmi_entry(struct vcpu *v)
 	v->vnmi_state = own ? VNMI_SET : VNMI_SUSPECT;
 }
 
+void vmx_entry_once(struct vcpu *v, unsigned level, uint32_t ctls)
+{
+	vmwrite(VMCS_VMENTRY_CTLS, vmread(VMCS_VMENTRY_CTLS) | ctls);
+	v->entry_once |= (uint16_t)(1u << level);
+}
+
+/* The VMCS that ran v->cur was entered (or failed to be): its one-shot
+ * controls have acted. */
+static void entry_once_done(struct vcpu *v)
+{
+	if (!(v->entry_once & (1u << v->cur)))
+		return;
+	v->entry_once &= (uint16_t)~(1u << v->cur);
+	vmwrite(VMCS_VMENTRY_CTLS, vmread(VMCS_VMENTRY_CTLS) & ~(uint64_t)ENTRY_ONCE_CTLS);
+}
+
 int vmx_handle_exit(struct vcpu *v)
 {
 	uint64_t t0 = rdtsc();
 	uint32_t reason = (uint32_t)vmread(VMCS_EXIT_REASON);
+	if (__builtin_expect(v->entry_once, 0))
+		entry_once_done(v);
 	if (v->vnmis)
 		vnmi_after_exit(v);
 	if (__builtin_expect(v->smp, 0))
@@ -369,6 +387,8 @@ int vmx_handle_exit(struct vcpu *v)
 int vmx_entry_failed(struct vcpu *v)
 {
 	uint64_t error = vmread(VMCS_VM_INSTRUCTION_ERROR);
+	if (v->entry_once)
+		entry_once_done(v);
 	if (v->cur > 1) {
 		int launch = nested_entry_refused(v, error);
 		vmcs_check_running(v);

@@ -6,6 +6,8 @@
  *    firmware locked them), #GP(0) otherwise as on a CPU without VMX;
  *  - the MTRRs: virtual (vmx/mtrr.h), the EPT's memory types follow them;
  *  - IA32_APIC_BASE: virtual (vmx/apic.c);
+ *  - IA32_S_CET and IA32_INTERRUPT_SSP_TABLE_ADDR (a guest hypervisor's
+ *    guest's, let through): in the VMCS too, which may load them;
  *  - IA32_TSC read by a guest hypervisor's guest that its hypervisor lets
  *    through: the TSC with that VMCS's offset and multiplier;
  *  - MSRs outside the two ranges the bitmap covers: Nestor asks the CPU
@@ -102,6 +104,19 @@ static uint64_t guest_tsc(void)
 	return tsc + vmread(VMCS_TSC_OFFSET);
 }
 
+/* IA32_S_CET and the interrupt SSP table address where VM entries can load
+ * them: the guest's value is the current VMCS's field - the registers'
+ * since the last exit, or the value a one-shot load (vmx_entry_once) will
+ * put there.  A write goes to both, with the CPU's checks. */
+static uint32_t cet_field_of(const struct vcpu *v, uint32_t msr)
+{
+	if (!ctl_can_set(v->vm->caps->entry, ENTRY_LOAD_CET_STATE))
+		return 0;
+	return msr == MSR_IA32_S_CET ? VMCS_GUEST_IA32_S_CET
+	     : msr == MSR_IA32_INTR_SSP_TABLE ? VMCS_GUEST_IA32_INTR_SSP_TABLE_ADDR
+					      : 0;
+}
+
 int guest_msr_read(struct vcpu *v, uint32_t msr, uint64_t *val)
 {
 	if (msr == MSR_IA32_TSC) {
@@ -112,6 +127,10 @@ int guest_msr_read(struct vcpu *v, uint32_t msr, uint64_t *val)
 	if (field) {
 		if (msr == 0x1d9 && rdmsr_safe(msr, val))
 			return -1; /* no DEBUGCTL on this CPU */
+		*val = vmread(field);
+		return 0;
+	}
+	if ((field = cet_field_of(v, msr))) {
 		*val = vmread(field);
 		return 0;
 	}
@@ -129,6 +148,12 @@ int guest_msr_write(struct vcpu *v, uint32_t msr, uint64_t val)
 	uint32_t field = vmcs_field_of(msr);
 	if (field)
 		return write_vmcs_msr(msr, field, val) ? 0 : -1;
+	if ((field = cet_field_of(v, msr))) {
+		if (wrmsr_safe(msr, val))
+			return -1;
+		vmwrite(field, val);
+		return 0;
+	}
 	if (hidden_vmx_msr(msr))
 		return -1;
 	if (msr == MSR_IA32_APIC_BASE)

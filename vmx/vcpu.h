@@ -65,6 +65,8 @@ struct vcpu {
 	unsigned id;
 	bool smp; /* the VM has several vCPUs (vmx/sync.c) */
 	bool vnmis; /* our VMCSs use virtual NMIs */
+	/* Levels whose VMCS has one-shot entry controls set (vmx_entry_once). */
+	uint16_t entry_once;
 	void *vmcs;
 	uint64_t vmcs_phys;   /* VMCS01: runs our guest */
 	uint64_t loaded_vmcs; /* the current VMCS (vmx/vmcs_own.h), ~0: none */

@@ -63,6 +63,15 @@ int vmx_entry_failed(struct vcpu *v);
 /* The entry path found entry_recheck set: what came in root operation (a
  * kick's requests, NMIs) is handled; returns how to enter (as above). */
 int vmx_entry_recheck(struct vcpu *v);
+/* VM-entry controls that act for one entry only: "load CET state", which
+ * loads the CET registers an emulated VM transition set (nested/enter.c) -
+ * kept for every entry, it would load stale values after an exit that
+ * followed a guest's own WRMSR, and fail the entry of a 32-bit guest that
+ * left bits 63:32 of IA32_S_CET set, where the CPU checks nothing.  Sets
+ * them in the current VMCS, which runs `level`; they are cleared at that
+ * VMCS's next exit or failed entry. */
+#define ENTRY_ONCE_CTLS ENTRY_LOAD_CET_STATE
+void vmx_entry_once(struct vcpu *v, unsigned level, uint32_t ctls);
 /* Called by the entry path while the CPU's virtual-NMI flag may be set
  * (vcpu->vnmi_state, vmx/exit.c). */
 void vmx_vnmi_entry(struct vcpu *v);

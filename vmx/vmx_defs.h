@@ -102,6 +102,7 @@
 #define EXIT_LOAD_EFER (1u << 21)
 #define EXIT_SAVE_PREEMPTION_TIMER (1u << 22)
 #define EXIT_CLEAR_BNDCFGS (1u << 23)
+#define EXIT_LOAD_CET_STATE (1u << 28)
 
 /* VM-entry controls (SDM 24.8.1). */
 #define ENTRY_LOAD_DEBUG_CTLS (1u << 2)
@@ -112,6 +113,7 @@
 #define ENTRY_LOAD_PAT (1u << 14)
 #define ENTRY_LOAD_EFER (1u << 15)
 #define ENTRY_LOAD_BNDCFGS (1u << 16)
+#define ENTRY_LOAD_CET_STATE (1u << 20)
 
 /* Basic exit reasons (SDM appendix C). */
 enum exit_reason {

@@ -408,6 +408,29 @@ SNIPPET l2_tsc
 	vmcall
 	ud2
 
+/* Reads IA32_S_CET into RBX and IA32_INTERRUPT_SSP_TABLE_ADDR into RSI,
+ * then writes R8 to IA32_S_CET unless it is 0. */
+SNIPPET l2_cet
+	movl $0x6a2, %ecx
+	rdmsr
+	shlq $32, %rdx
+	orq %rdx, %rax
+	movq %rax, %rbx
+	movl $0x6a8, %ecx
+	rdmsr
+	shlq $32, %rdx
+	orq %rdx, %rax
+	movq %rax, %rsi
+	testq %r8, %r8
+	jz 1f
+	movl $0x6a2, %ecx
+	movq %r8, %rax
+	movq %r8, %rdx
+	shrq $32, %rdx
+	wrmsr
+1:	vmcall
+	ud2
+
 /* VMFUNC (EAX function, ECX index) between two reads of the quadword at
  * RBX, into R8 before and R9 after. */
 SNIPPET l2_vmfunc

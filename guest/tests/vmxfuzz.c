@@ -118,8 +118,8 @@ uint64_t fz_vmread(uint32_t field)
 	 (1u << 14) | (1u << 18) | (1u << 25))
 #define FZ_EXIT_OFFERED                                                                                       \
 	(EXIT_SAVE_DEBUG | EXIT_HOST_64 | EXIT_ACK_INTR | EXIT_SAVE_PAT | EXIT_LOAD_PAT | EXIT_SAVE_EFER |     \
-	 EXIT_LOAD_EFER | EXIT_SAVE_PREEMPT)
-#define FZ_ENTRY_OFFERED (ENTRY_LOAD_DEBUG | ENTRY_IA32E | ENTRY_LOAD_PAT | ENTRY_LOAD_EFER)
+	 EXIT_LOAD_EFER | EXIT_SAVE_PREEMPT | EXIT_LOAD_CET)
+#define FZ_ENTRY_OFFERED (ENTRY_LOAD_DEBUG | ENTRY_IA32E | ENTRY_LOAD_PAT | ENTRY_LOAD_EFER | ENTRY_LOAD_CET)
 #define FZ_EPT_OFFERED                                                                                        \
 	(1ull | CAP_EPT_WALK4 | (1ull << 8) | CAP_EPT_WB | CAP_EPT_2M | (1ull << 17) | CAP_INVEPT | CAP_EPT_AD |  \
 	 CAP_INVEPT_SINGLE | CAP_INVEPT_ALL | CAP_INVVPID | CAP_INVVPID_ADDR | CAP_INVVPID_SINGLE |               \
@@ -305,7 +305,7 @@ static const struct {
 	{ "sysenter.esp", GUEST_SYSENTER_ESP }, { "sysenter.eip", GUEST_SYSENTER_EIP },
 	{ "debugctl", GUEST_DEBUGCTL }, { "pat", GUEST_PAT },     { "efer", GUEST_EFER },
 	{ "link", VMCS_LINK_PTR },  { "timer", GUEST_PREEMPT_TIMER }, { "entry.ctls", ENTRY_CTLS },
-	{ "entry.intr", ENTRY_INTR_INFO },
+	{ "entry.intr", ENTRY_INTR_INFO }, { "s_cet", GUEST_S_CET }, { "ssp", GUEST_SSP }, { "isst", GUEST_ISST },
 };
 #define N_DIGEST (sizeof(digest_fields) / sizeof(digest_fields[0]))
 

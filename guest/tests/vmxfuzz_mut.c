@@ -433,6 +433,33 @@ static void m_guest_msr(struct rng *r, struct fz_line *l)
 	       (unsigned long long)dr7, (unsigned long long)dbg);
 }
 
+/* CET state (SDM 26.2.2, 26.3.1.1; where the CPU has the controls): a
+ * field of either area and its "load CET state" control.  IA32_S_CET,
+ * SSP, the interrupt SSP table address: not canonical, reserved bits, both
+ * of bits 10 and 11, SSP's bits 1:0, bits 63:32 (refused for a 32-bit host
+ * or guest), or a value every check accepts. */
+static void m_cet(struct rng *r, struct fz_line *l)
+{
+	if (!(fzc.entry1 & ENTRY_LOAD_CET) || !(fzc.exit1 & EXIT_LOAD_CET)) {
+		m_guest_msr(r, l);
+		return;
+	}
+	bool host = rnd_chance(r, 1, 2);
+	unsigned k = rnd_below(r, 3), kind = rnd_below(r, 6);
+	uint64_t v;
+	switch (kind) {
+	case 0: v = noncanonical(r); break;
+	case 1: v = rnd_bit(r, 0x3c0); break;
+	case 2: v = 0xc00 | (rnd(r) & 0x7ffff000ull); break;
+	case 3: v = (rnd(r) & 0x7ffff000ull) | (1 + rnd_below(r, 3)); break;
+	case 4: v = (rnd(r) & 0x00007fff00000000ull) | (1ull << 32); break;
+	default: v = rnd(r) & 0x00007ffffffff03cull; break;
+	}
+	ww((host ? HOST_S_CET : GUEST_S_CET) + 2 * k, v);
+	set_bit(host ? EXIT_CTLS : ENTRY_CTLS, host ? EXIT_LOAD_CET : ENTRY_LOAD_CET, !rnd_chance(r, 1, 4));
+	fz_add(l, " cet%c%u.%u=%llx", host ? 'h' : 'g', k, kind, (unsigned long long)v);
+}
+
 /* RFLAGS: reserved bits, bit 1, VM, IF, AC, NT, IOPL, DF, CF.  Not TF:
  * Bochs 2.7 schedules the single-step trap before an instruction executes
  * and saves it as pending (BS) when that instruction's fetch causes a VM
@@ -757,6 +784,7 @@ static const mutation general[] = {
 	m_msr_bitmap_ptr, m_eptp, m_inject, m_inject, m_host_cr0, m_host_cr4, m_host_cr3, m_host_sel, m_host_base,
 	m_host_efer_pat, m_host_mode, m_guest_seg, m_guest_seg, m_guest_cr, m_guest_msr, m_guest_rflags,
 	m_guest_nonreg, m_guest_nonreg, m_link, m_guest_misc, m_exc_bitmap, m_cr_masks, m_ept_entry, m_tpr, m_pml,
+	m_cet,
 };
 #define N_GENERAL (sizeof(general) / sizeof(general[0]))
 
