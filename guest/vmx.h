@@ -110,7 +110,7 @@
 
 /* --- VMCS field encodings (SDM appendix B) ------------------------------- */
 enum vmcs_field {
-	VPID = 0x0000, EPTP_INDEX = 0x0004,
+	VPID = 0x0000, EPTP_INDEX = 0x0004, GUEST_INTR_STATUS = 0x0810,
 	GUEST_ES_SEL = 0x0800, GUEST_CS_SEL = 0x0802, GUEST_SS_SEL = 0x0804, GUEST_DS_SEL = 0x0806,
 	GUEST_FS_SEL = 0x0808, GUEST_GS_SEL = 0x080a, GUEST_LDTR_SEL = 0x080c, GUEST_TR_SEL = 0x080e,
 	HOST_ES_SEL = 0x0c00, HOST_CS_SEL = 0x0c02, HOST_SS_SEL = 0x0c04, HOST_DS_SEL = 0x0c06,
@@ -119,7 +119,7 @@ enum vmcs_field {
 	IO_BITMAP_A = 0x2000, IO_BITMAP_B = 0x2002, MSR_BITMAP = 0x2004, EXIT_MSR_STORE_ADDR = 0x2006,
 	EXIT_MSR_LOAD_ADDR = 0x2008, ENTRY_MSR_LOAD_ADDR = 0x200a, VIRTUAL_APIC_ADDR = 0x2012,
 	APIC_ACCESS_ADDR = 0x2014, EPT_POINTER = 0x201a, PML_ADDR = 0x200e, GUEST_PML_INDEX = 0x0812,
-	TSC_OFFSET = 0x2010, TSC_MULTIPLIER = 0x2032, VMFUNC_CTLS = 0x2018, EPTP_LIST_ADDR = 0x2024, VE_INFO_ADDR = 0x202a, VMREAD_BITMAP = 0x2026, VMWRITE_BITMAP = 0x2028, GUEST_PHYS_ADDR = 0x2400,
+	EOI_EXIT_BITMAP0 = 0x201c, TSC_OFFSET = 0x2010, TSC_MULTIPLIER = 0x2032, VMFUNC_CTLS = 0x2018, EPTP_LIST_ADDR = 0x2024, VE_INFO_ADDR = 0x202a, VMREAD_BITMAP = 0x2026, VMWRITE_BITMAP = 0x2028, GUEST_PHYS_ADDR = 0x2400,
 	VMCS_LINK_PTR = 0x2800, GUEST_DEBUGCTL = 0x2802, GUEST_PAT = 0x2804, GUEST_EFER = 0x2806,
 	HOST_PAT = 0x2c00, HOST_EFER = 0x2c02,
 
@@ -394,7 +394,7 @@ void pic_mask_all(void);
 extern const char l2_vmcall[], l2_idle[], l2_cpuid[], l2_insns[], l2_insns_end[], l2_io[], l2_io_uncond[];
 extern const char l2_msr[], l2_cr[], l2_cr3_again[], l2_ud2[], l2_int3[], l2_pf[], l2_ept_rw[], l2_ept_x[];
 extern const char l2_self_nmi[], l2_self_nmi_sent[], l2_real[], l2_cr8[], l2_cr8_below[], l2_apic_page[];
-extern const char l2_shadow[], l2_tsc[], l2_vmfunc[], l2_cet[];
+extern const char l2_shadow[], l2_tsc[], l2_vmfunc[], l2_cet[], l2_mem_ops[], l2_msr_ops[], l2_ops_end[];
 extern const char l2_apic_page_write[], l2_apic_page_tpr[], l2_x2tpr[], l2_x2tpr_written[], l2_read_rbx[], l2_write_rbx[];
 /* The EPT entry (any level) that maps pa last in vm_setup's EPT. */
 uint64_t *ept_leaf_of(uint64_t pa);

@@ -65,12 +65,17 @@ const char *vmcs12_check_controls(const struct vmcs12 *c, const struct check_env
 		return "I/O bitmap address not 4 KiB aligned or beyond the physical-address width";
 	if ((proc & PROC_USE_MSR_BITMAPS) && !page_addr_ok(V12(c, MSR_BITMAP), e))
 		return "MSR bitmap address not 4 KiB aligned or beyond the physical-address width";
-	/* TPR shadow without virtual-interrupt delivery (not offered): the
-	 * threshold is 4 bits (its check against VTPR reads memory: enter.c). */
+	/* TPR shadow without virtual-interrupt delivery: the threshold is 4
+	 * bits (its check against VTPR reads memory: enter.c); with it, the
+	 * threshold is not used and not checked. */
 	if ((proc & PROC_TPR_SHADOW) && !page_addr_ok(V12(c, VIRTUAL_APIC_ADDR), e))
 		return "virtual-APIC address not 4 KiB aligned or beyond the physical-address width";
-	if ((proc & PROC_TPR_SHADOW) && (V12(c, TPR_THRESHOLD) & ~0xfull))
+	if ((proc & PROC_TPR_SHADOW) && !(proc2 & PROC2_VIRT_INTR_DELIVERY) && (V12(c, TPR_THRESHOLD) & ~0xfull))
 		return "TPR threshold above 15";
+	if ((proc2 & PROC2_VIRT_INTR_DELIVERY) && !(pin & PIN_EXTINT_EXITING))
+		return "virtual-interrupt delivery without external-interrupt exiting";
+	if ((proc2 & (PROC2_APIC_REG_VIRT | PROC2_VIRT_INTR_DELIVERY)) && !(proc & PROC_TPR_SHADOW))
+		return "APIC-register virtualization or virtual-interrupt delivery without TPR shadow";
 	if ((proc2 & PROC2_VIRT_APIC_ACCESS) && !page_addr_ok(V12(c, APIC_ACCESS_ADDR), e))
 		return "APIC-access address not 4 KiB aligned or beyond the physical-address width";
 	if ((proc2 & PROC2_VIRT_X2APIC) && !(proc & PROC_TPR_SHADOW))

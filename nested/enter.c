@@ -241,6 +241,14 @@ static void prepare_derived(struct vcpu *v, struct nested *n, const uint64_t *l1
 			vm_end_run(v, true, "out of pool memory for an APIC-access page");
 		vmwrite(VMCS_APIC_ACCESS_ADDR, a);
 	}
+	/* Virtual-interrupt delivery (SDM 29.2): the CPU does it on L1's
+	 * virtual-APIC page, from RVI and SVI, which VMCS02 saves at every exit
+	 * and L1 gets (nested_reflect), and L1's EOI-exit bitmap. */
+	if (proc2_12 & PROC2_VIRT_INTR_DELIVERY) {
+		vmwrite(VMCS_GUEST_INTR_STATUS, V12(c, GUEST_INTR_STATUS));
+		for (int i = 0; i < 4; i++)
+			vmwrite(VMCS_EOI_EXIT_BITMAP0 + 2 * i, c->f[V12_EOI_EXIT_BITMAP0 + i]);
+	}
 	/* L2 may itself be a level whose VMX we emulate (it delegated). */
 	if (n->level + 1 <= v->nlevels)
 		nested_shadow_update_controls(v, v->lv[n->level + 1]);
@@ -261,6 +269,44 @@ static void cet_enter(struct vcpu *v, struct nested *n, const uint64_t *l1cet)
 	vmwrite(VMCS_GUEST_IA32_INTR_SSP_TABLE_ADDR, load ? V12(c, GUEST_IA32_INTR_SSP_TABLE_ADDR) : l1cet[2]);
 	if (load)
 		vmx_entry_once(v, n->level + 1, ENTRY_LOAD_CET_STATE);
+}
+
+/* SDM 29.5: with "virtualize x2APIC mode" the CPU virtualizes some of
+ * L2's x2APIC MSR accesses on the virtual-APIC page, touching no APIC:
+ * the TPR (808h); with APIC-register virtualization every read of 800h-
+ * 8FFh; with virtual-interrupt delivery writes of EOI (80Bh) and SELF IPI
+ * (83Fh), with PPR virtualization, EOI-induced exits and the evaluation and
+ * delivery of virtual interrupts.  Those that L1's MSR bitmap lets through
+ * pass VMCS02's, so that the CPU does all of it, exactly and without an
+ * exit.  L1's bitmap is read at every entry - the 64 bytes of that range -
+ * as the CPU reads it at every access; every other MSR access of L2 still
+ * exits to us. */
+static void x2apic_msrs02(struct vcpu *v, struct nested *n)
+{
+	const struct vmcs12 *c = n->vmcs12;
+	uint32_t proc2 = v12_proc2(c);
+	uint8_t *rd = n->msr_bitmap02 + 0x800 / 8, *wr = n->msr_bitmap02 + 2048 + 0x800 / 8;
+	if (!(proc2 & PROC2_VIRT_X2APIC) || !(V12(c, PROC_BASED_CTLS) & PROC_USE_MSR_BITMAPS)) {
+		if (n->x2apic_passed) {
+			memset(rd, 0xff, 32);
+			memset(wr, 0xff, 32);
+			n->x2apic_passed = false;
+		}
+		return;
+	}
+	uint8_t l1rd[32], l1wr[32];
+	memset(l1rd, 0xff, sizeof(l1rd));
+	memset(l1wr, 0xff, sizeof(l1wr));
+	level_read(v, n->level, V12(c, MSR_BITMAP) + 0x800 / 8, l1rd, sizeof(l1rd));
+	level_read(v, n->level, V12(c, MSR_BITMAP) + 2048 + 0x800 / 8, l1wr, sizeof(l1wr));
+	for (unsigned m = 0; m < 256; m++) {
+		bool vr = m == 0x08 || (proc2 & PROC2_APIC_REG_VIRT);
+		bool vw = m == 0x08 || ((proc2 & PROC2_VIRT_INTR_DELIVERY) && (m == 0x0b || m == 0x3f));
+		uint8_t bit = (uint8_t)(1u << (m % 8));
+		rd[m / 8] = (vr && !(l1rd[m / 8] & bit)) ? rd[m / 8] & ~bit : rd[m / 8] | bit;
+		wr[m / 8] = (vw && !(l1wr[m / 8] & bit)) ? wr[m / 8] & ~bit : wr[m / 8] | bit;
+	}
+	n->x2apic_passed = true;
 }
 
 /* Makes VMCS02 (current afterwards) reflect VMCS12: everything when it was
@@ -306,6 +352,7 @@ static void prepare_vmcs02(struct vcpu *v, struct nested *n)
 		prepare_derived(v, n, l1, cr0_mask01, cr4_mask01, exit01, entry01);
 	if (cet)
 		cet_enter(v, n, l1cet);
+	x2apic_msrs02(v, n);
 	/* Without an EPT of L1's, VM entry loads a PAE L2's PDPTEs from its
 	 * CR3 in L1's memory (SDM 26.3.2.4); VMCS02 always has an EPT, with
 	 * which the CPU would take VMCS12's PDPTE fields: loaded here, at
@@ -393,7 +440,7 @@ static bool probe_start(struct vcpu *v, struct nested *n);
 static bool entry_software_checks(struct vcpu *v, struct nested *n);
 
 /* SDM 26.2.1.1: with TPR shadow and neither APIC-access virtualization
- * nor virtual-interrupt delivery (not offered), the TPR threshold may not
+ * nor virtual-interrupt delivery, the TPR threshold may not
  * exceed VTPR[7:4] - in memory, so checked at every entry.  (With APIC-
  * access virtualization the entry virtualizes the TPR instead, and may
  * exit at once: the CPU does that on VMCS02.) */
@@ -401,7 +448,7 @@ static bool vtpr_ok(struct vcpu *v, const struct nested *n)
 {
 	const struct vmcs12 *c = n->vmcs12;
 	uint32_t proc = V12(c, PROC_BASED_CTLS);
-	if (!(proc & PROC_TPR_SHADOW) || (v12_proc2(c) & PROC2_VIRT_APIC_ACCESS))
+	if (!(proc & PROC_TPR_SHADOW) || (v12_proc2(c) & (PROC2_VIRT_APIC_ACCESS | PROC2_VIRT_INTR_DELIVERY)))
 		return true;
 	uint8_t vtpr = 0;
 	level_read(v, n->level, V12(c, VIRTUAL_APIC_ADDR) + 0x80, &vtpr, 1);
@@ -575,7 +622,16 @@ static bool probe_start(struct vcpu *v, struct nested *n)
 	if (!init && V12(c, VMCS_LINK_PTR) == ~0ull && !V12(c, VMENTRY_MSR_LOAD_COUNT) &&
 	    !V12(c, VMEXIT_MSR_STORE_COUNT) && !V12(c, VMEXIT_MSR_LOAD_COUNT))
 		return false;
-	if (!ctl_can_set(v->vm->caps->pin, PIN_PREEMPTION_TIMER) || V12(c, GUEST_ACTIVITY_STATE) > ACTIVITY_HLT)
+	/* An activity state the virtual CPU does not have (MISC bits 8:6) is
+	 * a guest-state failure (SDM 26.3.1.5) - before the MSR lists, which
+	 * the probe cannot come first for here (vmxfuzz seed 207, case 47 on
+	 * corei7_skylake_x: state 5 and a bad MSR-load entry gave reason 34). */
+	uint32_t act = V12(c, GUEST_ACTIVITY_STATE);
+	if (act > ACTIVITY_HLT && (act > ACTIVITY_WAIT_SIPI || !(nested_caps()->misc & (1u << (5 + act))))) {
+		nested_entry_failure(v, n, EXIT_ENTRY_FAIL_GUEST, 0);
+		return true;
+	}
+	if (!ctl_can_set(v->vm->caps->pin, PIN_PREEMPTION_TIMER) || act > ACTIVITY_HLT)
 		return false;
 	if (!injection_state_ok(c)) {
 		nested_entry_failure(v, n, EXIT_ENTRY_FAIL_GUEST, 0);

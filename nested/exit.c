@@ -152,6 +152,9 @@ void nested_reflect(struct vcpu *v, struct nested *n, const struct synth_exit *s
 		SAVE(GUEST_IA32_PAT, vmread(VMCS_GUEST_IA32_PAT));
 	if (exit12 & EXIT_SAVE_PREEMPTION_TIMER)
 		SAVE(GUEST_PREEMPTION_TIMER, vmread(VMCS_GUEST_PREEMPTION_TIMER));
+	/* RVI and SVI, with virtual-interrupt delivery (SDM 27.3.3). */
+	if (v12_proc2(c) & PROC2_VIRT_INTR_DELIVERY)
+		SAVE(GUEST_INTR_STATUS, vmread(VMCS_GUEST_INTR_STATUS));
 	/* Every exit saves the CET state where the CPU can load it (SDM 27.3.1). */
 	if (nested_offers_cet()) {
 		SAVE(GUEST_IA32_S_CET, vmread(VMCS_GUEST_IA32_S_CET));
@@ -423,51 +426,6 @@ static bool is_vmx_instruction(unsigned reason)
 	}
 }
 
-/* SDM 29.5: with "virtualize x2APIC mode" (and TPR shadow) an RDMSR or
- * WRMSR of the x2APIC TPR (808h) that L1's MSR bitmap lets through reads or
- * writes VTPR in the virtual-APIC page - where the CPU would, without an
- * exit; VMCS02's MSR bitmap makes every MSR access exit to us, so it is
- * done here: a write with bits 63:8 set is #GP(0), a write below the TPR
- * threshold a "TPR below threshold" exit to L1 after the instruction (SDM
- * 29.1.2).  APIC-register virtualization, which would cover the other
- * x2APIC MSRs, is not offered. */
-static bool x2apic_tpr_virtualized(struct vcpu *v, struct nested *n, bool write)
-{
-	const struct vmcs12 *c = n->vmcs12;
-	if ((uint32_t)v->gpr[RCX] != 0x808 || !(v12_proc2(c) & PROC2_VIRT_X2APIC))
-		return false;
-	/* The page the CPU uses for L2 (L1's, or the one standing in). */
-	uint64_t page = vmread(VMCS_VIRTUAL_APIC_ADDR);
-	uint8_t *standin = nested_standin_at(n, page);
-	uint32_t tpr[2] = { 0, 0 };
-	if (!write) {
-		if (standin)
-			memcpy(tpr, standin + 0x80, sizeof(tpr));
-		else
-			gpa_read(v->vm, page + 0x80, tpr, sizeof(tpr));
-		v->gpr[RAX] = tpr[0];
-		v->gpr[RDX] = tpr[1];
-		skip_instruction(v);
-		return true;
-	}
-	uint64_t val = (v->gpr[RDX] << 32) | (uint32_t)v->gpr[RAX];
-	if (val >> 8) {
-		inject_gp(v);
-		return true;
-	}
-	tpr[0] = (uint32_t)val;
-	if (standin)
-		memcpy(standin + 0x80, tpr, sizeof(tpr));
-	else
-		gpa_write(v->vm, page + 0x80, tpr, sizeof(tpr));
-	skip_instruction(v);
-	if ((val >> 4) < (V12(c, TPR_THRESHOLD) & 0xf)) {
-		struct synth_exit s = { .reason = EXIT_TPR_BELOW_THRESHOLD };
-		nested_reflect(v, n, &s);
-	}
-	return true;
-}
-
 /* SDM 25.5.2: with the monitor trap flag in VMCS12, an instruction of L2
  * that completes is followed by an MTF VM exit to L1.  VMCS02 has the flag,
  * so the CPU makes that exit after the instructions it runs and after the
@@ -568,14 +526,11 @@ void nested_l2_exit(struct vcpu *v, unsigned reason_full)
 		return;
 	}
 	switch (reason) {
-	case EXIT_RDMSR:
-		if (!x2apic_tpr_virtualized(v, n, false))
-			exit_rdmsr(v);
-		break;
-	case EXIT_WRMSR:
-		if (!x2apic_tpr_virtualized(v, n, true))
-			exit_wrmsr(v);
-		break;
+	/* x2APIC MSRs the CPU virtualizes for L2 reached it through VMCS02's
+	 * bitmap (x2apic_msrs02, nested/enter.c): what comes here is done as
+	 * without the virtualization. */
+	case EXIT_RDMSR: exit_rdmsr(v); break;
+	case EXIT_WRMSR: exit_wrmsr(v); break;
 	case EXIT_IO: exit_io(v); break;
 	case EXIT_CR_ACCESS: l0_cr_write(v, n); break;
 	default:

@@ -87,7 +87,8 @@ struct nested {
 	/* VMCS02's VMX-preemption timer at the last entry of L2 (exit.c). */
 	uint32_t timer02;
 
-	uint8_t *msr_bitmap02;  /* VMCS02's MSR bitmap: all ones */
+	uint8_t *msr_bitmap02;  /* VMCS02's MSR bitmap: all ones but x2APIC MSRs the CPU virtualizes */
+	bool x2apic_passed;     /* msr_bitmap02 lets x2APIC MSRs through (nested/enter.c) */
 	void *apic_standin;     /* virtual-APIC page when L1's is not its RAM (enter.c) */
 	uint32_t proc02;        /* primary controls of VMCS02 as programmed */
 	unsigned nmi_pending02; /* NMIs L0 must inject into L2 */

@@ -408,6 +408,50 @@ SNIPPET l2_tsc
 	vmcall
 	ud2
 
+/* A list of operations at R9, 24 bytes each: kind (0 read, 1 write, 2
+ * end), address, value.  l2_mem_ops reads or writes the dword at RBX plus
+ * the address, l2_msr_ops the MSR; a read stores what it got in the value.
+ * Then VMCALL at l2_ops_end. */
+SNIPPET l2_mem_ops
+1:	movq (%r9), %rax
+	cmpq $2, %rax
+	je l2_ops_end
+	movq 8(%r9), %rsi
+	testq %rax, %rax
+	jnz 2f
+	movl (%rbx,%rsi), %eax
+	movq %rax, 16(%r9)
+	addq $24, %r9
+	jmp 1b
+2:	movl 16(%r9), %eax
+	movl %eax, (%rbx,%rsi)
+	addq $24, %r9
+	jmp 1b
+
+SNIPPET l2_msr_ops
+1:	movq (%r9), %rax
+	cmpq $2, %rax
+	je l2_ops_end
+	movl 8(%r9), %ecx
+	testq %rax, %rax
+	jnz 2f
+	rdmsr
+	shlq $32, %rdx
+	orq %rdx, %rax
+	movq %rax, 16(%r9)
+	addq $24, %r9
+	jmp 1b
+2:	movq 16(%r9), %rax
+	movq %rax, %rdx
+	shrq $32, %rdx
+	wrmsr
+	addq $24, %r9
+	jmp 1b
+	.globl l2_ops_end
+l2_ops_end:
+	vmcall
+	ud2
+
 /* Reads IA32_S_CET into RBX and IA32_INTERRUPT_SSP_TABLE_ADDR into RSI,
  * then writes R8 to IA32_S_CET unless it is 0. */
 SNIPPET l2_cet

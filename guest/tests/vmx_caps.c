@@ -31,8 +31,6 @@ static const struct not_offered not_offered[] = {
 	{ 0x484, A1(10), "entry to SMM" },
 	{ 0x484, A1(11), "deactivate dual-monitor treatment" },
 	{ 0x484, A1(13), "load IA32_PERF_GLOBAL_CTRL (entry)" },
-	{ 0x48b, A1(8), "APIC-register virtualization" },
-	{ 0x48b, A1(9), "virtual-interrupt delivery" },
 	{ 0x48b, A1(10), "PAUSE-loop exiting" },
 	{ 0x48b, A1(23), "sub-page write permissions for EPT" },
 	{ 0x48c, 1ull << 23, "EPT supervisor shadow-stack control" },

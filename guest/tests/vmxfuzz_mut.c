@@ -182,9 +182,23 @@ static void m_tpr(struct rng *r, struct fz_line *l)
 	/* And APIC-access virtualization on a page no program touches, on
 	 * the L2's stack page (its pushes exit), or unaligned. */
 	if ((fzc.proc2_1 & (1u << 4)) && rnd_chance(r, 1, 3)) {
-		/* Or virtualize x2APIC mode (the x2APIC TPR MSR, 808h). */
+		/* Or virtualize x2APIC mode (the x2APIC TPR MSR, 808h), maybe
+		 * with APIC-register virtualization (every x2APIC MSR read) and
+		 * virtual-interrupt delivery: an SVI, EOI-exit bits, no RVI (a
+		 * virtual interrupt delivered while the shadow EPT is filled
+		 * meets a Bochs 2.7 bug: docs/testing.md). */
 		set_bit(PROC2_CTLS, 1u << 4, true);
-		fz_add(l, " x2virt");
+		bool reg = (fzc.proc2_1 & (1u << 8)) && rnd_chance(r, 1, 2);
+		bool vid = (fzc.proc2_1 & (1u << 9)) && rnd_chance(r, 1, 2);
+		if (reg)
+			set_bit(PROC2_CTLS, 1u << 8, true);
+		if (vid) {
+			set_bit(PROC2_CTLS, 1u << 9, true);
+			set_bit(PIN_CTLS, PIN_EXTINT, rnd_chance(r, 7, 8));
+			ww(GUEST_INTR_STATUS, rnd(r) & 0xff00);
+			ww(EOI_EXIT_BITMAP0 + 2 * rnd_below(r, 4), rnd(r));
+		}
+		fz_add(l, " x2virt%s%s", reg ? ",reg" : "", vid ? ",vid" : "");
 		return;
 	}
 	if (!(fzc.proc2_1 & 1u) || rnd_chance(r, 1, 2))

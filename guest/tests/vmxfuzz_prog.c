@@ -54,6 +54,9 @@ static const uint32_t l2_read_msrs[] = {
 	0x3a,       /* IA32_FEATURE_CONTROL */
 	0xc0001fff, /* last MSR of the high bitmap range */
 	0x808,      /* x2APIC TPR: virtualized with "virtualize x2APIC mode", else #GP (xAPIC mode) */
+	0x802,      /* x2APIC ID, PPR, SELF IPI: virtualized with APIC-register virtualization too */
+	0x80a,
+	0x83f,
 	0x2000,     /* first MSR beyond the low range */
 	0x40000000, /* beyond both bitmap ranges */
 };
