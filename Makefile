@@ -48,7 +48,7 @@ LINUX_KERNEL ?= /var/cache/nestor/linux/vmlinuz
 BUSYBOX      ?= /bin/busybox
 LINUX_GUEST  := $(BUILD)/linux/nestor-levels $(BUILD)/linux/initramfs.cpio
 
-.PHONY: all iso run run-tests test test-deep bench unit-tests check-tools clean help linux-guest cov cov-suites fuzz-vmx fail-alloc kvm-params kvm-suites
+.PHONY: all iso run run-tests test test-deep bench prof unit-tests check-tools clean help linux-guest cov cov-suites fuzz-vmx fail-alloc kvm-params kvm-suites
 BOOTSECTOR := $(if $(wildcard guest/bootsector/boot.S),$(BUILD)/bootsector.img)
 all: $(BUILD)/nestor.elf $(BUILD)/guest.elf $(BUILD)/flat.bin $(BOOTSECTOR) $(TOOLS) $(LINUX_GUEST)
 
@@ -67,6 +67,7 @@ help:
 	@echo "make fail-alloc fault injection: every start-up allocation of Nestor's pool and a sample of the rest fail in turn"
 	@echo "make kvm-params Linux's KVM modules loaded at depth 0 and 1: kvm_intel's parameters compared (kvm NAME VALUE lines)"
 	@echo "make kvm-suites Linux's KVM runs the guest suites (KVM_SUITE=cr,exceptions) on bare Bochs and on Nestor: compared"
+	@echo "make prof       the profiling build of Nestor, $(BUILD)/prof/nestor.elf (phases of nested transitions)"
 	@echo "make cov        the coverage build of Nestor, $(BUILD)/cov/nestor.elf"
 	@echo "make cov-suites coverage of nested/ and vmx/ by the suites and the VMX fuzzer (cov NAME VALUE lines)"
 	@echo "make clean      remove $(BUILD)/"
@@ -270,8 +271,25 @@ test: all unit-tests $(BUILD)/linux/kvm-suites.cpio
 test-deep: all $(BUILD)/linux/kvm-suites.cpio
 	$(BUILD)/tools/runtests -j $(JOBS) tests/deep.list
 
-bench: all $(BUILD)/linux/kvm-suites.cpio
+bench: all $(BUILD)/linux/kvm-suites.cpio $(BUILD)/prof/nestor.elf
 	$(BUILD)/tools/bench --cpu $(CPU)
+
+# --- profiling build of Nestor: the phases of nested transitions (vmx/prof.h) ---
+PROF_OBJS := $(patsubst %,$(BUILD)/prof/hv/%.o,$(HV_SRCS))
+
+$(BUILD)/prof/hv/%.c.o: %.c $(HV_FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $< (profile)"
+	$(Q)$(CC) $(HV_CFLAGS) -DNESTOR_PROFILE -c $< -o $@
+$(BUILD)/prof/hv/%.S.o: %.S $(HV_FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	@echo "  AS      $< (profile)"
+	$(Q)$(CC) $(HV_CFLAGS) -DNESTOR_PROFILE -D__ASSEMBLY__ -c $< -o $@
+$(BUILD)/prof/nestor.elf: $(PROF_OBJS) boot/linker.ld
+	@echo "  LD      $@"
+	$(Q)ld $(KERNEL_LDFLAGS) -T boot/linker.ld -o $@ $(PROF_OBJS)
+
+prof: $(BUILD)/prof/nestor.elf
 
 # --- coverage build of Nestor: nested/ and vmx/ instrumented (lib/cov.h) ---
 COV_DIRS  := nested vmx

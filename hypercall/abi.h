@@ -87,6 +87,10 @@ enum nestor_hypercall {
 				    * once it runs a guest of its own, as an NMI there */
 };
 #define NESTOR_STATS_TOTAL 0xffffffffu
+/* NESTOR_HC_EXIT_STATS with RBX = NESTOR_STATS_PHASE0 + p (RSI = 0): a
+ * profiling build's phase p of nested transitions (docs/abi.md) -> RBX =
+ * passes, RCX = ticks; 0 in other builds. */
+#define NESTOR_STATS_PHASE0 0x100u
 #define NESTOR_SNAP_DEFAULT 0u
 #define NESTOR_SNAP_COW 1u
 #define NESTOR_SNAP_COPY 2u

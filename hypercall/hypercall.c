@@ -72,6 +72,11 @@ static int64_t hc_stats(struct vcpu *v, uint64_t fn)
 		return NESTOR_OK;
 	}
 	const struct exit_stats *st = stats_slot(v, which);
+	if (st && r >= NESTOR_STATS_PHASE0 && r < NESTOR_STATS_PHASE0 + PROF_PHASES && !from) {
+		v->gpr[RBX] = st->phase_count[r - NESTOR_STATS_PHASE0];
+		v->gpr[RCX] = st->phase_ticks[r - NESTOR_STATS_PHASE0];
+		return NESTOR_OK;
+	}
 	if (!st || (r != NESTOR_STATS_TOTAL && r >= EXIT_STATS_MAX))
 		return NESTOR_EINVAL;
 	/* The exits taken while level `from` (absolute) ran, or all. */

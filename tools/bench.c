@@ -46,7 +46,11 @@
  *
  * usage: bench [--cpu MODEL] [--depths LIST] [--noshadow-depths LIST]
  *              [--turtles-depths LIST] [--linux-depths LIST] [--linux4-depths LIST] [--smp-depths LIST]
- *              [--snap-sizes LIST] [--kvm-depths LIST] [--kernel FILE] [--initrd FILE] */
+ *              [--snap-sizes LIST] [--kvm-depths LIST] [--profile-depths LIST] [--kernel FILE] [--initrd FILE]
+ *
+ *   PROF_<CPUID|IO><d>_<phase>  ticks level 0 spends per operation in one
+ *                   phase of its nested transitions, at depth d (profiling
+ *                   build: vmx/prof.h; table in results.md) */
 #include "tools/util.h"
 #include "vmx/exit_reasons.h"
 
@@ -612,6 +616,75 @@ static void trace_graphs(int max_depth)
 	printf("wrote build/bench/trace-{cpuid,io}-{1..%d}.svg\n", max_depth);
 }
 
+/* --- where level 0's ticks go --------------------------------------------
+ * The profiling build (build/prof/nestor.elf, vmx/prof.h) splits the ticks
+ * level 0 spends in nested transitions into phases; the guest's bench suite
+ * prints them per operation ("cpuid profile phase=P passes_per_op=N
+ * ticks_per_op=T").  The figures of the normal build stay the ones above:
+ * the marks cost ticks themselves. */
+static const char *const prof_phases[] = { "route", "save12", "load_host", "shadow_out", "shadow_in",
+					   "checks", "vmcs02", "enter", "tail" };
+#define NPROF (sizeof(prof_phases) / sizeof(prof_phases[0]))
+
+static long long prof_value(const char *t, const char *op, const char *phase)
+{
+	char key[96];
+	snprintf(key, sizeof(key), "%s profile phase=%s ", op, phase);
+	const char *p = strstr(t, key);
+	if (!p)
+		return 0; /* a phase the operation does not go through */
+	return (long long)field(p, "ticks_per_op=");
+}
+
+static void run_profile(const char *cpu, const char *list, FILE *md)
+{
+	fprintf(md, "\n## Where level 0's ticks go in a nested transition (profiling build, `make prof`)\n\n"
+		    "Ticks per operation in each phase (vmx/prof.h): route = from the exit to the decision; "
+		    "save12 = L2's state and the exit information into VMCS12; load_host = VMCS12's host state into "
+		    "the VMCS that runs L1; shadow_out / shadow_in = VMCS12 to and from L1's shadow VMCS; checks = "
+		    "the entry's software checks; vmcs02 = VMCS12 into the VMCS that runs L2; enter = the rest of "
+		    "the emulated entry; tail = signals, counters, the choice of the VMCS to enter. The hardware "
+		    "round trips and the handlers of the levels above are not in it.\n\n"
+		    "| Depth | Operation |");
+	for (unsigned p = 0; p < NPROF; p++)
+		fprintf(md, " %s |", prof_phases[p]);
+	fprintf(md, " sum |\n|---:|---|");
+	for (unsigned p = 0; p <= NPROF; p++)
+		fprintf(md, "---:|");
+	fprintf(md, "\n");
+	char tmp[64];
+	snprintf(tmp, sizeof(tmp), "%s", list);
+	for (char *d = strtok(tmp, ","); d; d = strtok(NULL, ",")) {
+		char cmd[1024], name[64], path[256];
+		snprintf(name, sizeof(name), "bench-prof-d%d", atoi(d));
+		snprintf(cmd, sizeof(cmd),
+			 "build/tools/nestor-run --quiet --timeout 900 --megs %d --name %s --cpu %s "
+			 "--nestor build/prof/nestor.elf --guest 'build/guest.elf suite=bench.cpuid,bench.io' --depth %d",
+			 BOCHS_MEGS, name, cpu, atoi(d));
+		if (system(cmd) != 0)
+			die("profiling run at depth %d failed (see build/runs/%s)", atoi(d), name);
+		snprintf(path, sizeof(path), "build/runs/%s/transcript.txt", name);
+		char *t = read_file(path, NULL);
+		if (!t)
+			die("no transcript in %s", path);
+		static const char *const ops[2] = { "cpuid", "io" };
+		for (int o = 0; o < 2; o++) {
+			long long sum = 0;
+			fprintf(md, "| %d | %s |", atoi(d), o ? "port write" : "CPUID");
+			for (unsigned p = 0; p < NPROF; p++) {
+				long long v = prof_value(t, ops[o], prof_phases[p]);
+				sum += v;
+				fprintf(md, " %lld |", v);
+				printf("bench PROF_%s%d_%s %lld\n", o ? "IO" : "CPUID", atoi(d), prof_phases[p], v);
+			}
+			fprintf(md, " %lld |\n", sum);
+			if (!sum)
+				die("no profile in %s: is build/prof/nestor.elf a profiling build?", path);
+		}
+		free(t);
+	}
+}
+
 /* --- main --------------------------------------------------------------- */
 
 static void split_table(FILE *md)
@@ -716,7 +789,7 @@ static void run_list(const char *cpu, const char *list, const char *variant, con
 int main(int argc, char **argv)
 {
 	const char *cpu = "corei7_skylake_x";
-	char depths[64] = "1,2,3,4,5,6,7,8", noshadow[64] = "2,3", turtles[64] = "2,3", linux_list[64] = "0,1,2,3,8", snap_list[64] = "64,128,256", smp_list[64] = "0,1,2,3", linux4_list[64] = "0,1,3", kvm_list[64] = "0,1,2";
+	char depths[64] = "1,2,3,4,5,6,7,8", noshadow[64] = "2,3", turtles[64] = "2,3", linux_list[64] = "0,1,2,3,8", snap_list[64] = "64,128,256", smp_list[64] = "0,1,2,3", linux4_list[64] = "0,1,3", kvm_list[64] = "0,1,2", prof_list[64] = "2,3,8";
 	const char *kernel = "/var/cache/nestor/linux/vmlinuz", *initrd = "build/linux/initramfs.cpio";
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--cpu") && i + 1 < argc)
@@ -737,13 +810,15 @@ int main(int argc, char **argv)
 			snprintf(snap_list, sizeof(snap_list), "%s", argv[++i]);
 		else if (!strcmp(argv[i], "--kvm-depths") && i + 1 < argc)
 			snprintf(kvm_list, sizeof(kvm_list), "%s", argv[++i]);
+		else if (!strcmp(argv[i], "--profile-depths") && i + 1 < argc)
+			snprintf(prof_list, sizeof(prof_list), "%s", argv[++i]);
 		else if (!strcmp(argv[i], "--kernel") && i + 1 < argc)
 			kernel = argv[++i];
 		else if (!strcmp(argv[i], "--initrd") && i + 1 < argc)
 			initrd = argv[++i];
 		else
 			die("usage: bench [--cpu MODEL] [--depths LIST] [--noshadow-depths LIST] [--turtles-depths LIST] "
-			    "[--linux-depths LIST] [--linux4-depths LIST] [--smp-depths LIST] [--snap-sizes LIST] [--kvm-depths LIST] [--kernel FILE] "
+			    "[--linux-depths LIST] [--linux4-depths LIST] [--smp-depths LIST] [--snap-sizes LIST] [--kvm-depths LIST] [--profile-depths LIST] [--kernel FILE] "
 			    "[--initrd FILE]");
 	}
 	if (system("command -v gnuplot >/dev/null && command -v dot >/dev/null") != 0)
@@ -793,6 +868,8 @@ int main(int argc, char **argv)
 	failures += compared - agree;
 	printf("bench: the model predicts %d of %d measured exit figures exactly (with their split)\n", agree, compared);
 
+	if (prof_list[0])
+		run_profile(cpu, prof_list, md);
 	int deepest = 0;
 	for (int i = 0; i < nruns; i++)
 		if (!runs[i].variant[0] && runs[i].depth > deepest)

@@ -12,6 +12,7 @@
 #include "lib/string.h"
 #include "lib/x86.h"
 #include "nested/nested.h"
+#include "vmx/prof.h"
 #include "vmx/dump.h"
 #include "vmx/exit_reasons.h"
 #include "vmx/exits.h"
@@ -195,7 +196,9 @@ static __attribute__((noinline)) int nested_path(struct vcpu *v, uint32_t reason
 	if (reason < EXIT_STATS_MAX)
 		count_exit(v, reason, from, t0);
 	vmcs_check_running(v);
-	return nested_launch_next(v);
+	int launch = nested_launch_next(v);
+	PROF_MARK(v, PROF_TAIL);
+	return launch;
 }
 
 /* An EPT violation or misconfiguration is fault-like: the instruction did
@@ -374,6 +377,7 @@ static void entry_once_done(struct vcpu *v)
 int vmx_handle_exit(struct vcpu *v)
 {
 	uint64_t t0 = rdtsc();
+	PROF_START(v, t0);
 	uint32_t reason = (uint32_t)vmread(VMCS_EXIT_REASON);
 	if (__builtin_expect(v->entry_once, 0))
 		entry_once_done(v);

@@ -25,12 +25,34 @@ enum gpr { RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R
  * whose VMX we emulate (NESTED_MAX_LEVELS + 1); slot 0 unused. */
 #define EXIT_STATS_LEVELS (NESTED_MAX_LEVELS + 2)
 
+/* Phases of a nested transition in level 0 (vmx/prof.h), in order. */
+enum prof_phase {
+	PROF_ROUTE,      /* from the exit to the decision: who handles it */
+	PROF_SAVE12,     /* a reflected exit: L2's state and the exit information into VMCS12 */
+	PROF_LOAD_HOST,  /* VMCS12's host state into the VMCS that runs L1 */
+	PROF_SHADOW_OUT, /* VMCS12 fields that changed, into L1's shadow VMCS */
+	PROF_SHADOW_IN,  /* an emulated VM entry: what L1 wrote in its shadow VMCS, into VMCS12 */
+	PROF_CHECKS,     /* the entry's software checks */
+	PROF_VMCS02,     /* VMCS12 into the VMCS that runs L2 */
+	PROF_ENTER,      /* the rest of the emulated entry (probe, snapshot, state) */
+	PROF_TAIL,       /* after the handling: signals, counters, what to enter */
+	PROF_PHASES
+};
+static inline const char *prof_phase_name(unsigned p)
+{
+	static const char *const names[PROF_PHASES] = { "route", "save12", "load_host", "shadow_out", "shadow_in",
+							"checks", "vmcs02", "enter", "tail" };
+	return p < PROF_PHASES ? names[p] : "?";
+}
+
 struct exit_stats {
 	uint64_t count[EXIT_STATS_MAX];
 	uint64_t ticks[EXIT_STATS_MAX]; /* TSC ticks spent in Nestor per reason */
 	/* The same by the level (1 = our guest) that was running. */
 	uint64_t by_level[EXIT_STATS_LEVELS][EXIT_STATS_MAX];
 	uint64_t ticks_by_level[EXIT_STATS_LEVELS][EXIT_STATS_MAX];
+	/* Profiling builds only (vmx/prof.h): ticks and passes per phase. */
+	uint64_t phase_ticks[PROF_PHASES], phase_count[PROF_PHASES];
 };
 
 /* Cached CPUID answers of the CPU below (direct-mapped by leaf/subleaf). */
@@ -67,6 +89,7 @@ struct vcpu {
 	bool vnmis; /* our VMCSs use virtual NMIs */
 	/* Levels whose VMCS has one-shot entry controls set (vmx_entry_once). */
 	uint16_t entry_once;
+	uint64_t prof_t; /* profiling builds: the last phase mark (vmx/prof.h) */
 	void *vmcs;
 	uint64_t vmcs_phys;   /* VMCS01: runs our guest */
 	uint64_t loaded_vmcs; /* the current VMCS (vmx/vmcs_own.h), ~0: none */

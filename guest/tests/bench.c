@@ -98,6 +98,22 @@ static void split_read(struct split_cell out[MAX_LEVELS][MAX_LEVELS + 1][NREASON
 	}
 }
 
+/* Level 0's ticks per phase of its nested transitions between the two
+ * snapshots - a profiling build's (`make prof`; 0 otherwise). */
+static const char *const phase_names[] = { "route", "save12", "load_host", "shadow_out", "shadow_in",
+					   "checks", "vmcs02", "enter", "tail" };
+#define NPHASES (sizeof(phase_names) / sizeof(phase_names[0]))
+static struct split_cell phase_base[NPHASES], phase_op[NPHASES];
+
+static void phases_read(struct split_cell *out)
+{
+	for (unsigned p = 0; p < NPHASES; p++) {
+		struct split_cell a = snap_count(0, 0, NESTOR_STATS_PHASE0 + p, 1);
+		struct split_cell b = snap_count(0, 0, NESTOR_STATS_PHASE0 + p, 2);
+		out[p] = (struct split_cell){ b.exits - a.exits, b.ticks - a.ticks };
+	}
+}
+
 static void split_run(uint64_t (*loop)(unsigned), unsigned n, unsigned depth,
 		      struct split_cell out[MAX_LEVELS][MAX_LEVELS + 1][NREASONS])
 {
@@ -105,6 +121,7 @@ static void split_run(uint64_t (*loop)(unsigned), unsigned n, unsigned depth,
 	loop(n);
 	snap_all(2, depth);
 	split_read(out, depth);
+	phases_read(out == split_op ? phase_op : phase_base);
 }
 
 static void measure_split(const char *name, uint64_t (*loop)(unsigned), unsigned depth)
@@ -125,6 +142,12 @@ static void measure_split(const char *name, uint64_t (*loop)(unsigned), unsigned
 					    name, k, from, r, (unsigned long long)(d / N), (unsigned long long)(d % N),
 					    (unsigned long long)(t / N));
 			}
+	for (unsigned p = 0; p < NPHASES; p++) {
+		uint64_t c = phase_op[p].exits - phase_base[p].exits, t = phase_op[p].ticks - phase_base[p].ticks;
+		if (c)
+			env("%s profile phase=%s passes_per_op=%llu ticks_per_op=%llu remainder=%llu", name, phase_names[p],
+			    (unsigned long long)(c / N), (unsigned long long)(t / N), (unsigned long long)(t % N));
+	}
 }
 
 /* Ticks (*d) and level-0 exits (*e) of N operations. */
