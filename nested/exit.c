@@ -130,6 +130,7 @@ void nested_reflect(struct vcpu *v, struct nested *n, const struct synth_exit *s
 	/* L2's state and the exit information, from VMCS02 (still current);
 	 * what changed is copied to the shadow VMCS afterwards. */
 	uint64_t changed[(V12_NFIELDS + 63) / 64] = { 0 };
+#pragma GCC unroll 4
 	for (const struct saved_field *f = saved; f < saved + N_SAVED; f++) {
 		uint64_t val = vmread(f->enc), *slot = &c->f[f->idx];
 		if (__builtin_expect(val != *slot, 0)) {
