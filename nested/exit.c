@@ -113,7 +113,7 @@ static void l1_nmis_after_exit(struct vcpu *v, struct nested *n)
 		if (n->level == 1)
 			v->nmi_pending += n->nmi_pending02;
 		else
-			v->lv[n->level - 1]->nmi_pending02 += n->nmi_pending02;
+			v->lv[n->level - 1]->nmi_pending02 += n->nmi_pending02, v->nmi02_held = true;
 		n->nmi_pending02 = 0;
 	}
 }

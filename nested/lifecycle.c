@@ -209,6 +209,7 @@ void nested_nmi_now(struct vcpu *v)
 		nested_reflect(v, n, &s);
 	} else {
 		n->nmi_pending02++;
+		v->nmi02_held = true;
 	}
 }
 

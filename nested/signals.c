@@ -89,6 +89,7 @@ void nested_route_nmi(struct vcpu *v, unsigned from, bool at_exit)
 	if (at_exit)
 		reinject_idt_vectoring(v);
 	v->lv[top - 1]->nmi_pending02++;
+	v->nmi02_held = true;
 }
 
 bool nested_entering_held(struct vcpu *v, struct nested *n, bool *nmi)
@@ -142,6 +143,7 @@ void nested_guest_nmi(struct vcpu *v, unsigned level)
 	if (level < 2 || level > v->nlevels + 1)
 		return;
 	v->lv[level - 1]->nmi_pending02++;
+	v->nmi02_held = true;
 	v->entry_recheck = 1;
 }
 
@@ -155,6 +157,10 @@ void nested_route_held_nmis(struct vcpu *v)
 			nested_route_nmi(v, k + 1, false);
 		}
 	}
+	bool held = false;
+	for (unsigned k = 1; k <= v->nlevels; k++)
+		held |= v->lv[k]->nmi_pending02 != 0;
+	v->nmi02_held = held;
 }
 
 bool nested_guest_init(struct vcpu *v, unsigned level)

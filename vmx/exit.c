@@ -172,7 +172,7 @@ static inline void count_exit(struct vcpu *v, unsigned reason, unsigned from, ui
 /* Pending NMIs go to whichever level runs next. */
 static void deliver_nmis_next(struct vcpu *v)
 {
-	if (v->cur > 2)
+	if (v->cur > 2 && v->nmi02_held)
 		nested_route_held_nmis(v);
 	if (v->cur > 1) {
 		if (v->lv[v->cur - 1]->nmi_pending02)

@@ -90,6 +90,10 @@ struct vcpu {
 	/* Levels whose VMCS has one-shot entry controls set (vmx_entry_once). */
 	uint16_t entry_once;
 	uint64_t prof_t; /* profiling builds: the last phase mark (vmx/prof.h) */
+	/* Some level's nmi_pending02 may be nonzero (set with every increment,
+	 * recomputed by nested_route_held_nmis): the exit path looks at the
+	 * levels only then, instead of at every exit (issue 16). */
+	bool nmi02_held;
 	void *vmcs;
 	uint64_t vmcs_phys;   /* VMCS01: runs our guest */
 	uint64_t loaded_vmcs; /* the current VMCS (vmx/vmcs_own.h), ~0: none */
