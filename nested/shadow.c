@@ -129,12 +129,18 @@ void nested_shadow_to_cache(struct vcpu *v, struct nested *n)
 	const struct shadow_tables *t = n->st;
 	uint64_t prev = v->loaded_vmcs;
 	vmcs_load(v, n->shadow_vmcs_phys);
-	for (unsigned i = 0; i < t->n_write_fields; i++) {
-		int idx = t->write_idx[i];
-		uint64_t val = vmread(t->write_fields[i]);
-		if (val != n->vmcs12->f[idx]) {
-			n->vmcs12->f[idx] = val;
-			v12_mark(n->dirty, idx);
+	/* Locals and unrolled: a VMREAD and a compare per field, as in
+	 * nested_reflect (issue 16: 16 ticks per field before). */
+	const uint32_t *enc = t->write_fields;
+	const int16_t *ix = t->write_idx;
+	uint64_t *f = n->vmcs12->f;
+	unsigned count = t->n_write_fields;
+#pragma GCC unroll 4
+	for (unsigned i = 0; i < count; i++) {
+		uint64_t val = vmread(enc[i]);
+		if (__builtin_expect(val != f[ix[i]], 0)) {
+			f[ix[i]] = val;
+			v12_mark(n->dirty, ix[i]);
 		}
 	}
 	vmcs_load(v, prev);
