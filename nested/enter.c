@@ -798,6 +798,7 @@ bool load_l1_host_state(struct vcpu *v, struct nested *n)
 	 * loop 287 ticks instead of 161, issue 16.) */
 	static const uint16_t host_sel[6] = { V12_HOST_ES_SEL, V12_HOST_CS_SEL, V12_HOST_SS_SEL,
 					      V12_HOST_DS_SEL, V12_HOST_FS_SEL, V12_HOST_GS_SEL };
+#pragma GCC unroll 6
 	for (int i = 0; i < 6; i++) {
 		uint16_t sel = (uint16_t)c->f[host_sel[i]];
 		uint32_t ar;
