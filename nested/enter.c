@@ -255,6 +255,14 @@ static void prepare_derived(struct vcpu *v, struct nested *n, const uint64_t *l1
 		nested_shadow_update_controls(v, v->lv[n->level + 1]);
 }
 
+/* The current VMCS's guest IA32_S_CET, SSP and interrupt-SSP-table address. */
+static void cet_read(uint64_t val[3])
+{
+	val[0] = vmread(VMCS_GUEST_IA32_S_CET);
+	val[1] = vmread(VMCS_GUEST_SSP);
+	val[2] = vmread(VMCS_GUEST_IA32_INTR_SSP_TABLE_ADDR);
+}
+
 /* CET state (SDM 26.3.2.1): with "load CET state" in VMCS12, L2 starts
  * with VMCS12's IA32_S_CET, SSP and interrupt-SSP-table address, which
  * VMCS02 loads for this entry only (vmx_entry_once) - and checks, as guest
@@ -331,11 +339,8 @@ static void prepare_vmcs02(struct vcpu *v, struct nested *n)
 		derived |= l1[i] != n->l1_inherited[i];
 	bool cet = nested_offers_cet();
 	uint64_t l1cet[3] = { 0, 0, 0 };
-	if (cet) {
-		l1cet[0] = vmread(VMCS_GUEST_IA32_S_CET);
-		l1cet[1] = vmread(VMCS_GUEST_SSP);
-		l1cet[2] = vmread(VMCS_GUEST_IA32_INTR_SSP_TABLE_ADDR);
-	}
+	if (cet)
+		cet_read(l1cet);
 	vmcs_load(v, n->vmcs02_phys);
 	n->vmcs02_vmcs12 = n->current_ptr;
 	for (int w = 0; w < (V12_NFIELDS + 63) / 64; w++) {
@@ -736,9 +741,7 @@ static void cet_exit(struct vcpu *v, struct nested *n, const uint64_t *l2)
 		memcpy(val, l2, sizeof(val));
 		load = failed;
 	} else {
-		val[0] = vmread(VMCS_GUEST_IA32_S_CET);
-		val[1] = vmread(VMCS_GUEST_SSP);
-		val[2] = vmread(VMCS_GUEST_IA32_INTR_SSP_TABLE_ADDR);
+		cet_read(val);
 	}
 	vmwrite(VMCS_GUEST_IA32_S_CET, val[0]);
 	vmwrite(VMCS_GUEST_SSP, val[1]);
@@ -762,11 +765,8 @@ bool load_l1_host_state(struct vcpu *v, struct nested *n)
 	bool host64 = exit12 & EXIT_HOST_ADDR_SPACE_SIZE;
 	bool cet = nested_offers_cet();
 	uint64_t l2cet[3] = { 0, 0, 0 };
-	if (cet) {
-		l2cet[0] = vmread(VMCS_GUEST_IA32_S_CET);
-		l2cet[1] = vmread(VMCS_GUEST_SSP);
-		l2cet[2] = vmread(VMCS_GUEST_IA32_INTR_SSP_TABLE_ADDR);
-	}
+	if (cet)
+		cet_read(l2cet);
 
 	nested_leave_l2(v, n);
 	uint64_t cr0 = V12(c, HOST_CR0), cr4 = V12(c, HOST_CR4);

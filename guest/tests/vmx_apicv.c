@@ -140,6 +140,19 @@ static bool have(unsigned proc2_bits)
 	return !ctl_missing(vcaps.proc2, proc2_bits) && !ctl_missing(vcaps.proc, PROC_TPR_SHADOW);
 }
 
+/* VMX on, a VMCS with TPR shadow and these secondary controls, the
+ * virtual-APIC page tagged; false (said why) when the CPU lacks them. */
+static bool begin(unsigned proc2_bits, const char *what)
+{
+	if (!vm_begin() || vm_lacks(have(proc2_bits), what))
+		return false;
+	vapic_pattern();
+	ops_reset();
+	vm_ctl(PROC_CTLS, PROC_TPR_SHADOW, PROC_CR8_LOAD | PROC_CR8_STORE);
+	vm_ctl(PROC2_CTLS, proc2_bits, 0);
+	return true;
+}
+
 TEST(vmx_exits, apic_register_virt)
 {
 	if (!vm_begin() || vm_lacks(have(PROC2_APIC_ACCESS | PROC2_APIC_REG), "APIC-register virtualization"))
@@ -178,12 +191,8 @@ TEST(vmx_exits, apic_register_virt)
 
 TEST(vmx_exits, virtual_interrupts)
 {
-	if (!vm_begin() || vm_lacks(have(PROC2_APIC_ACCESS | PROC2_APIC_REG | PROC2_VID), "virtual-interrupt delivery"))
+	if (!begin(PROC2_APIC_ACCESS | PROC2_APIC_REG | PROC2_VID, "virtual-interrupt delivery"))
 		return;
-	vapic_pattern();
-	ops_reset();
-	vm_ctl(PROC_CTLS, PROC_TPR_SHADOW, PROC_CR8_LOAD | PROC_CR8_STORE);
-	vm_ctl(PROC2_CTLS, PROC2_APIC_ACCESS | PROC2_APIC_REG | PROC2_VID, 0);
 	vm_ctl(PIN_CTLS, 0, PIN_EXTINT_EXITING);
 	vm_at(l2_mem_ops, RFLAGS_FIXED);
 	uint32_t rs = vm_go();
@@ -237,12 +246,8 @@ TEST(vmx_exits, virtual_interrupts)
 
 TEST(vmx_exits, x2apic_virt)
 {
-	if (!vm_begin() || vm_lacks(have(PROC2_X2APIC | PROC2_APIC_REG | PROC2_VID), "x2APIC register virtualization"))
+	if (!begin(PROC2_X2APIC | PROC2_APIC_REG | PROC2_VID, "x2APIC register virtualization"))
 		return;
-	vapic_pattern();
-	ops_reset();
-	vm_ctl(PROC_CTLS, PROC_TPR_SHADOW, PROC_CR8_LOAD | PROC_CR8_STORE);
-	vm_ctl(PROC2_CTLS, PROC2_X2APIC | PROC2_APIC_REG | PROC2_VID, 0);
 	vm_ctl(PIN_CTLS, PIN_EXTINT_EXITING, 0);
 	vmw(GUEST_INTR_STATUS, 0);
 	for (int i = 0; i < 4; i++)
