@@ -91,6 +91,10 @@ enum nestor_hypercall {
  * profiling build's phase p of nested transitions (docs/abi.md) -> RBX =
  * passes, RCX = ticks; 0 in other builds. */
 #define NESTOR_STATS_PHASE0 0x100u
+#define NESTOR_PROF_PHASES 9u
+/* Their names, in order (an initializer for const char *[NESTOR_PROF_PHASES]). */
+#define NESTOR_PROF_PHASE_NAMES \
+	{ "route", "save12", "load_host", "shadow_out", "shadow_in", "checks", "vmcs02", "enter", "tail" }
 #define NESTOR_SNAP_DEFAULT 0u
 #define NESTOR_SNAP_COW 1u
 #define NESTOR_SNAP_COPY 2u

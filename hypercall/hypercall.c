@@ -53,6 +53,8 @@ static struct exit_stats *stats_slot(struct vcpu *v, uint64_t which)
 
 /* NESTOR_HC_EXIT_STATS / NESTOR_HC_STATS_SNAPSHOT: at our level, or at a
  * lower one (the call goes down the stack, each Nestor passing it on). */
+_Static_assert(PROF_PHASES == NESTOR_PROF_PHASES, "the ABI names every phase of vmx/prof.h");
+
 static int64_t hc_stats(struct vcpu *v, uint64_t fn)
 {
 	uint64_t r = v->gpr[RBX], level = v->gpr[RDX], from = v->gpr[RSI], which = v->gpr[RDI];

@@ -51,6 +51,7 @@
  *   PROF_<CPUID|IO><d>_<phase>  ticks level 0 spends per operation in one
  *                   phase of its nested transitions, at depth d (profiling
  *                   build: vmx/prof.h; table in results.md) */
+#include "hypercall/abi.h"
 #include "tools/util.h"
 #include "vmx/exit_reasons.h"
 
@@ -622,9 +623,8 @@ static void trace_graphs(int max_depth)
  * prints them per operation ("cpuid profile phase=P passes_per_op=N
  * ticks_per_op=T").  The figures of the normal build stay the ones above:
  * the marks cost ticks themselves. */
-static const char *const prof_phases[] = { "route", "save12", "load_host", "shadow_out", "shadow_in",
-					   "checks", "vmcs02", "enter", "tail" };
-#define NPROF (sizeof(prof_phases) / sizeof(prof_phases[0]))
+static const char *const prof_phases[NESTOR_PROF_PHASES] = NESTOR_PROF_PHASE_NAMES;
+#define NPROF NESTOR_PROF_PHASES
 
 static long long prof_value(const char *t, const char *op, const char *phase)
 {

@@ -36,14 +36,8 @@ enum prof_phase {
 	PROF_VMCS02,     /* VMCS12 into the VMCS that runs L2 */
 	PROF_ENTER,      /* the rest of the emulated entry (probe, snapshot, state) */
 	PROF_TAIL,       /* after the handling: signals, counters, what to enter */
-	PROF_PHASES
+	PROF_PHASES      /* = NESTOR_PROF_PHASES, named in hypercall/abi.h */
 };
-static inline const char *prof_phase_name(unsigned p)
-{
-	static const char *const names[PROF_PHASES] = { "route", "save12", "load_host", "shadow_out", "shadow_in",
-							"checks", "vmcs02", "enter", "tail" };
-	return p < PROF_PHASES ? names[p] : "?";
-}
 
 struct exit_stats {
 	uint64_t count[EXIT_STATS_MAX];

@@ -100,9 +100,8 @@ static void split_read(struct split_cell out[MAX_LEVELS][MAX_LEVELS + 1][NREASON
 
 /* Level 0's ticks per phase of its nested transitions between the two
  * snapshots - a profiling build's (`make prof`; 0 otherwise). */
-static const char *const phase_names[] = { "route", "save12", "load_host", "shadow_out", "shadow_in",
-					   "checks", "vmcs02", "enter", "tail" };
-#define NPHASES (sizeof(phase_names) / sizeof(phase_names[0]))
+static const char *const phase_names[NESTOR_PROF_PHASES] = NESTOR_PROF_PHASE_NAMES;
+#define NPHASES NESTOR_PROF_PHASES
 static struct split_cell phase_base[NPHASES], phase_op[NPHASES];
 
 static void phases_read(struct split_cell *out)

@@ -140,7 +140,8 @@ static bool have(unsigned proc2_bits)
 	return !ctl_missing(vcaps.proc2, proc2_bits) && !ctl_missing(vcaps.proc, PROC_TPR_SHADOW);
 }
 
-/* VMX on, a VMCS with TPR shadow and these secondary controls, the
+/* VMX on, a VMCS with TPR shadow and these secondary controls (with
+ * virtual-interrupt delivery: RVI, SVI and the EOI-exit bitmap clear), the
  * virtual-APIC page tagged; false (said why) when the CPU lacks them. */
 static bool begin(unsigned proc2_bits, const char *what)
 {
@@ -150,6 +151,11 @@ static bool begin(unsigned proc2_bits, const char *what)
 	ops_reset();
 	vm_ctl(PROC_CTLS, PROC_TPR_SHADOW, PROC_CR8_LOAD | PROC_CR8_STORE);
 	vm_ctl(PROC2_CTLS, proc2_bits, 0);
+	if (proc2_bits & PROC2_VID) {
+		vmw(GUEST_INTR_STATUS, 0);
+		for (int i = 0; i < 4; i++)
+			vmw(EOI_EXIT_BITMAP0 + 2 * i, 0);
+	}
 	return true;
 }
 
@@ -201,9 +207,6 @@ TEST(vmx_exits, virtual_interrupts)
 	vm_ctl(PIN_CTLS, PIN_EXTINT_EXITING, 0);
 	vmw(TPR_THRESHOLD, 0x1f3); /* not checked with virtual-interrupt delivery */
 	warm_up();
-	vmw(GUEST_INTR_STATUS, 0);
-	for (int i = 0; i < 4; i++)
-		vmw(EOI_EXIT_BITMAP0 + 2 * i, 0);
 	/* A self-IPI through the ICR: delivered at once (IF = 1). */
 	op(OP_WRITE, 0x300, 0x00040041);
 	op(OP_READ, 0x120, 0);
@@ -249,9 +252,6 @@ TEST(vmx_exits, x2apic_virt)
 	if (!begin(PROC2_X2APIC | PROC2_APIC_REG | PROC2_VID, "x2APIC register virtualization"))
 		return;
 	vm_ctl(PIN_CTLS, PIN_EXTINT_EXITING, 0);
-	vmw(GUEST_INTR_STATUS, 0);
-	for (int i = 0; i < 4; i++)
-		vmw(EOI_EXIT_BITMAP0 + 2 * i, 0);
 	warm_up();
 	/* Reads of 800h-8FFh: the virtual-APIC page at (MSR & FFh) << 4. */
 	static const uint16_t rd[] = { 0x802, 0x803, 0x808, 0x80a, 0x80d, 0x80f, 0x810, 0x820, 0x828,
