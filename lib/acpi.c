@@ -182,7 +182,17 @@ static enum acpi_err parse_madt(const struct reader *r, uint64_t pa, struct acpi
 	return ACPI_OK;
 }
 
-static enum acpi_err parse(const uint8_t *rsdp, size_t rsdp_len, const struct reader *r, struct acpi_madt_info *out)
+/* Where the RSDP leads: the root table (XSDT when the RSDP's revision is
+ * >= 2, rsdp_len >= 36 and its address is not 0, else RSDT), checked. */
+struct root {
+	uint8_t revision;
+	bool xsdt;
+	uint64_t pa;
+	unsigned esize; /* bytes per entry */
+	uint32_t n;     /* entries */
+};
+
+static enum acpi_err find_root(const uint8_t *rsdp, size_t rsdp_len, const struct reader *r, struct root *root)
 {
 	if (rsdp_len < ACPI_RSDP_V1_LEN)
 		return ACPI_ERR_RSDP_SHORT;
@@ -190,9 +200,10 @@ static enum acpi_err parse(const uint8_t *rsdp, size_t rsdp_len, const struct re
 		return ACPI_ERR_RSDP_SIGNATURE;
 	if (sum(rsdp, ACPI_RSDP_V1_LEN) != 0)
 		return ACPI_ERR_RSDP_CHECKSUM;
-	out->rsdp_revision = rsdp[15];
-	uint64_t root = rd32(rsdp + 16);
-	unsigned esize = 4;
+	root->revision = rsdp[15];
+	root->pa = rd32(rsdp + 16);
+	root->esize = 4;
+	root->xsdt = false;
 	if (rsdp[15] >= 2 && rsdp_len >= ACPI_RSDP_V2_LEN) {
 		uint32_t xlen = rd32(rsdp + 20);
 		if (xlen < ACPI_RSDP_V2_LEN || xlen > rsdp_len)
@@ -201,37 +212,93 @@ static enum acpi_err parse(const uint8_t *rsdp, size_t rsdp_len, const struct re
 			return ACPI_ERR_RSDP_XCHECKSUM;
 		uint64_t xsdt = rd64(rsdp + 24);
 		if (xsdt != 0) {
-			root = xsdt;
-			esize = 8;
-			out->xsdt = true;
+			root->pa = xsdt;
+			root->esize = 8;
+			root->xsdt = true;
 		}
 	}
-	if (root == 0)
+	if (root->pa == 0)
 		return ACPI_ERR_NO_ROOT;
-	out->root_pa = root;
 
 	uint8_t hdr[ACPI_HEADER_LEN];
 	uint32_t len;
-	enum acpi_err err = read_table(r, root, esize == 8 ? "XSDT" : "RSDT", ACPI_HEADER_LEN, ACPI_ERR_ROOT_SIGNATURE,
-				       ACPI_ERR_ROOT_LENGTH, ACPI_ERR_ROOT_CHECKSUM, hdr, &len);
+	enum acpi_err err = read_table(r, root->pa, root->esize == 8 ? "XSDT" : "RSDT", ACPI_HEADER_LEN,
+				       ACPI_ERR_ROOT_SIGNATURE, ACPI_ERR_ROOT_LENGTH, ACPI_ERR_ROOT_CHECKSUM, hdr, &len);
 	if (err != ACPI_OK)
 		return err;
-	if ((len - ACPI_HEADER_LEN) % esize != 0)
+	if ((len - ACPI_HEADER_LEN) % root->esize != 0)
 		return ACPI_ERR_ROOT_LENGTH;
-	uint32_t n = (len - ACPI_HEADER_LEN) / esize;
-	if (n > ACPI_MAX_TABLES)
+	root->n = (len - ACPI_HEADER_LEN) / root->esize;
+	if (root->n > ACPI_MAX_TABLES)
 		return ACPI_ERR_TOO_MANY_TABLES;
-	for (uint32_t i = 0; i < n; i++) {
-		uint8_t ent[8], sig[4];
-		if (!rd(r, root, ACPI_HEADER_LEN + (uint64_t)i * esize, ent, esize))
+	return ACPI_OK;
+}
+
+/* The address of the first table the root lists with signature sig, in
+ * *pa; not_found when none does. */
+static enum acpi_err find_table(const struct root *root, const struct reader *r, const char sig[4],
+				enum acpi_err not_found, uint64_t *pa)
+{
+	for (uint32_t i = 0; i < root->n; i++) {
+		uint8_t ent[8], s[4];
+		if (!rd(r, root->pa, ACPI_HEADER_LEN + (uint64_t)i * root->esize, ent, root->esize))
 			return ACPI_ERR_READ;
-		uint64_t pa = esize == 8 ? rd64(ent) : rd32(ent);
-		if (!rd(r, pa, 0, sig, 4))
+		uint64_t t = root->esize == 8 ? rd64(ent) : rd32(ent);
+		if (!rd(r, t, 0, s, 4))
 			return ACPI_ERR_READ;
-		if (memcmp(sig, "APIC", 4) == 0)
-			return parse_madt(r, pa, out);
+		if (memcmp(s, sig, 4) == 0) {
+			*pa = t;
+			return ACPI_OK;
+		}
 	}
-	return ACPI_ERR_NO_MADT;
+	return not_found;
+}
+
+static enum acpi_err parse(const uint8_t *rsdp, size_t rsdp_len, const struct reader *r, struct acpi_madt_info *out)
+{
+	struct root root;
+	enum acpi_err err = find_root(rsdp, rsdp_len, r, &root);
+	out->rsdp_revision = root.revision;
+	if (err != ACPI_OK)
+		return err;
+	out->xsdt = root.xsdt;
+	out->root_pa = root.pa;
+	uint64_t pa;
+	err = find_table(&root, r, "APIC", ACPI_ERR_NO_MADT, &pa);
+	return err != ACPI_OK ? err : parse_madt(r, pa, out);
+}
+
+/* PCI Firmware Specification 3.2, 4.1.2: the MCFG is the header, 8
+ * reserved bytes, then 16-byte entries: base address (8), segment group
+ * (2), start and end bus (1 each), 4 reserved. */
+static enum acpi_err parse_mcfg(const struct reader *r, uint64_t pa, struct acpi_mcfg_info *out)
+{
+	uint8_t hdr[ACPI_HEADER_LEN];
+	uint32_t len;
+	enum acpi_err err = read_table(r, pa, "MCFG", ACPI_MCFG_FIXED_LEN, ACPI_ERR_NO_MCFG, ACPI_ERR_MCFG_LENGTH,
+				       ACPI_ERR_MCFG_CHECKSUM, hdr, &len);
+	if (err != ACPI_OK)
+		return err;
+	if ((len - ACPI_MCFG_FIXED_LEN) % 16 != 0)
+		return ACPI_ERR_MCFG_LENGTH;
+	out->mcfg_pa = pa;
+	for (uint32_t off = ACPI_MCFG_FIXED_LEN; off < len; off += 16) {
+		uint8_t e[16];
+		if (!rd(r, pa, off, e, 16))
+			return ACPI_ERR_READ;
+		struct acpi_mcfg_entry m = { rd64(e), rd16(e + 8), e[10], e[11] };
+		/* Each bus takes 1 MiB from the base: the base must be 1 MiB
+		 * aligned, the range ordered and not wrap. */
+		uint64_t size = ((uint64_t)(m.bus_end - m.bus_start) + 1) << 20;
+		if (m.bus_end < m.bus_start || (m.base & 0xfffff) || m.base > UINT64_MAX - size + 1)
+			return ACPI_ERR_MCFG_ENTRY;
+		if (out->n == ACPI_MAX_MCFG) {
+			out->dropped++;
+			continue;
+		}
+		out->e[out->n++] = m;
+	}
+	return ACPI_OK;
 }
 
 enum acpi_err acpi_parse_madt(const void *rsdp, size_t rsdp_len, acpi_read_phys_fn read_phys, void *ctx,
@@ -244,6 +311,27 @@ enum acpi_err acpi_parse_madt(const void *rsdp, size_t rsdp_len, acpi_read_phys_
 		return ACPI_ERR_ARGS;
 	struct reader r = { read_phys, ctx };
 	enum acpi_err err = parse(rsdp, rsdp_len, &r, out);
+	if (err != ACPI_OK)
+		memset(out, 0, sizeof(*out));
+	return err;
+}
+
+enum acpi_err acpi_parse_mcfg(const void *rsdp, size_t rsdp_len, acpi_read_phys_fn read_phys, void *ctx,
+			      struct acpi_mcfg_info *out)
+{
+	if (!out)
+		return ACPI_ERR_ARGS;
+	memset(out, 0, sizeof(*out));
+	if (!rsdp || !read_phys)
+		return ACPI_ERR_ARGS;
+	struct reader r = { read_phys, ctx };
+	struct root root;
+	uint64_t pa = 0;
+	enum acpi_err err = find_root(rsdp, rsdp_len, &r, &root);
+	if (err == ACPI_OK)
+		err = find_table(&root, &r, "MCFG", ACPI_ERR_NO_MCFG, &pa);
+	if (err == ACPI_OK)
+		err = parse_mcfg(&r, pa, out);
 	if (err != ACPI_OK)
 		memset(out, 0, sizeof(*out));
 	return err;
@@ -270,6 +358,11 @@ const char *acpi_strerror(enum acpi_err err)
 		[ACPI_ERR_MADT_CHECKSUM] = "MADT checksum is wrong",
 		[ACPI_ERR_MADT_ENTRY_LENGTH] = "MADT entry shorter than its type requires (or than 2 bytes)",
 		[ACPI_ERR_MADT_ENTRY_OVERRUN] = "MADT entry runs past the end of the table",
+		[ACPI_ERR_NO_MCFG] = "no MCFG (no memory-mapped PCI configuration space described)",
+		[ACPI_ERR_MCFG_LENGTH] = "MCFG length is below 44 bytes, too large or not whole entries",
+		[ACPI_ERR_MCFG_CHECKSUM] = "MCFG checksum is wrong",
+		[ACPI_ERR_MCFG_ENTRY] = "MCFG entry with an end bus below its start bus, a base not 1 MiB aligned, or "
+					"a range that wraps",
 	};
 	if ((unsigned)err >= ACPI_ERR_COUNT || !msg[err])
 		return "unknown ACPI error";

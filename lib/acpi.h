@@ -69,6 +69,10 @@ enum acpi_err {
 	ACPI_ERR_MADT_CHECKSUM,
 	ACPI_ERR_MADT_ENTRY_LENGTH, /* an entry of length < 2 or below its type's minimum */
 	ACPI_ERR_MADT_ENTRY_OVERRUN, /* an entry (or its 2-byte header) runs past the table */
+	ACPI_ERR_NO_MCFG,           /* no table signed "MCFG" */
+	ACPI_ERR_MCFG_LENGTH,       /* below 44 bytes, beyond ACPI_MAX_TABLE_LEN, or not whole entries */
+	ACPI_ERR_MCFG_CHECKSUM,
+	ACPI_ERR_MCFG_ENTRY,        /* end bus < start bus, base not 1 MiB aligned, or the range wraps */
 	ACPI_ERR_COUNT
 };
 
@@ -126,6 +130,28 @@ struct acpi_madt_info {
  * checked for length and skipped. */
 enum acpi_err acpi_parse_madt(const void *rsdp, size_t rsdp_len, acpi_read_phys_fn read_phys, void *ctx,
 			      struct acpi_madt_info *out);
+
+/* The MCFG: where PCI configuration space is memory-mapped (ECAM, PCI
+ * Express Base Specification 7.2.2): function bus:dev.fn of a segment
+ * group is the 4 KiB at base + ((bus - bus_start) << 20 | dev << 15 |
+ * fn << 12). */
+#define ACPI_MCFG_FIXED_LEN 44
+#define ACPI_MAX_MCFG 8
+struct acpi_mcfg_entry {
+	uint64_t base;
+	uint16_t segment;
+	uint8_t bus_start, bus_end;
+};
+struct acpi_mcfg_info {
+	uint64_t mcfg_pa;
+	unsigned n, dropped; /* entries kept; beyond ACPI_MAX_MCFG */
+	struct acpi_mcfg_entry e[ACPI_MAX_MCFG];
+};
+
+/* Finds and parses the MCFG as acpi_parse_madt() does the MADT; a machine
+ * without one (Bochs' i440FX) gives ACPI_ERR_NO_MCFG. */
+enum acpi_err acpi_parse_mcfg(const void *rsdp, size_t rsdp_len, acpi_read_phys_fn read_phys, void *ctx,
+			      struct acpi_mcfg_info *out);
 
 /* A constant one-line description of err (never NULL). */
 const char *acpi_strerror(enum acpi_err err);

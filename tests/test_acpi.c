@@ -734,6 +734,104 @@ static void random_input(void **state)
 	}
 }
 
+/* --- MCFG (memory-mapped PCI configuration space) --- */
+#define MCFG_PA (MEM_BASE + 0x4000)
+
+static struct acpi_mcfg_info minfo;
+
+static void mcfg_entry(uint8_t *b, uint64_t base, uint16_t seg, uint8_t start, uint8_t end)
+{
+	memset(b, 0, 16);
+	put64(b, base);
+	put16(b + 8, seg);
+	b[10] = start;
+	b[11] = end;
+}
+
+/* machine(2) plus an MCFG of n entries (the table's 8 reserved bytes,
+ * then 16 per entry) listed by the RSDT after the MADT. */
+static void machine_mcfg(const uint8_t *entries, unsigned n)
+{
+	machine(2);
+	uint8_t b[8 + 16 * 12] = { 0 };
+	memcpy(b + 8, entries, 16 * n);
+	put_table(MCFG_PA, "MCFG", 1, b, 8 + 16 * n);
+	uint32_t e[] = { (uint32_t)FACP_PA, (uint32_t)MADT_PA, (uint32_t)MCFG_PA };
+	rsdt(RSDT_PA, e, 3);
+}
+
+static void mcfg_found(void **state)
+{
+	(void)state;
+	uint8_t e[2 * 16];
+	mcfg_entry(e, 0xe0000000, 0, 0, 0xff);
+	mcfg_entry(e + 16, 0x100000000ull, 1, 0x10, 0x1f);
+	machine_mcfg(e, 2);
+	assert_int_equal(acpi_parse_mcfg(rsdp, 20, read_phys, mem, &minfo), ACPI_OK);
+	assert_int_equal(minfo.mcfg_pa, MCFG_PA);
+	assert_int_equal(minfo.n, 2);
+	assert_int_equal(minfo.e[0].base, 0xe0000000);
+	assert_int_equal(minfo.e[0].bus_end, 0xff);
+	assert_int_equal(minfo.e[1].base, 0x100000000ull);
+	assert_int_equal(minfo.e[1].segment, 1);
+	assert_int_equal(minfo.e[1].bus_start, 0x10);
+	assert_int_equal(minfo.e[1].bus_end, 0x1f);
+	/* The MADT parser still finds its table with the MCFG listed. */
+	assert_err(parse(), ACPI_OK);
+	/* More entries than kept: counted. */
+	uint8_t many[12 * 16];
+	for (unsigned i = 0; i < 12; i++)
+		mcfg_entry(many + 16 * i, 0xe0000000 + ((uint64_t)i << 28), (uint16_t)i, 0, 0);
+	machine_mcfg(many, 12);
+	assert_int_equal(acpi_parse_mcfg(rsdp, 20, read_phys, mem, &minfo), ACPI_OK);
+	assert_int_equal(minfo.n, ACPI_MAX_MCFG);
+	assert_int_equal(minfo.dropped, 12 - ACPI_MAX_MCFG);
+}
+
+static void assert_mcfg_err(enum acpi_err want)
+{
+	static const struct acpi_mcfg_info zero;
+	assert_int_equal(acpi_parse_mcfg(rsdp, 20, read_phys, mem, &minfo), want);
+	assert_memory_equal(&minfo, &zero, sizeof(minfo));
+}
+
+static void mcfg_absent_and_malformed(void **state)
+{
+	(void)state;
+	machine(2); /* Bochs: no MCFG */
+	assert_mcfg_err(ACPI_ERR_NO_MCFG);
+	uint8_t e[16];
+	mcfg_entry(e, 0xe0000000, 0, 0x20, 0x10); /* end below start */
+	machine_mcfg(e, 1);
+	assert_mcfg_err(ACPI_ERR_MCFG_ENTRY);
+	mcfg_entry(e, 0xe0080000, 0, 0, 1); /* not 1 MiB aligned */
+	machine_mcfg(e, 1);
+	assert_mcfg_err(ACPI_ERR_MCFG_ENTRY);
+	mcfg_entry(e, 0xfffffffffff00000ull, 0, 0, 1); /* 2 MiB from 1 MiB below 2^64: wraps */
+	machine_mcfg(e, 1);
+	assert_mcfg_err(ACPI_ERR_MCFG_ENTRY);
+	mcfg_entry(e, 0xfffffffffff00000ull, 0, 0, 0); /* the last 1 MiB: fine */
+	machine_mcfg(e, 1);
+	assert_int_equal(acpi_parse_mcfg(rsdp, 20, read_phys, mem, &minfo), ACPI_OK);
+	mcfg_entry(e, 0xe0000000, 0, 0, 0);
+	machine_mcfg(e, 1);
+	at(MCFG_PA)[40] ^= 1; /* checksum */
+	assert_mcfg_err(ACPI_ERR_MCFG_CHECKSUM);
+	machine_mcfg(e, 1);
+	put32(at(MCFG_PA) + 4, 36 + 8 + 8); /* half an entry */
+	fix(at(MCFG_PA));
+	assert_mcfg_err(ACPI_ERR_MCFG_LENGTH);
+	machine_mcfg(e, 1);
+	put32(at(MCFG_PA) + 4, 40); /* shorter than the fixed part */
+	fix(at(MCFG_PA));
+	assert_mcfg_err(ACPI_ERR_MCFG_LENGTH);
+	machine_mcfg(e, 1);
+	hole_start = MCFG_PA + 44, hole_end = MCFG_PA + 45; /* its entry unreadable */
+	assert_mcfg_err(ACPI_ERR_READ);
+	assert_int_equal(acpi_parse_mcfg(NULL, 20, read_phys, mem, &minfo), ACPI_ERR_ARGS);
+	assert_string_not_equal(acpi_strerror(ACPI_ERR_MCFG_ENTRY), "unknown ACPI error");
+}
+
 int main(void)
 {
 	const struct CMUnitTest t[] = {
@@ -750,6 +848,8 @@ int main(void)
 		cmocka_unit_test(unreadable),
 		cmocka_unit_test(arguments_and_messages),
 		cmocka_unit_test(random_input),
+		cmocka_unit_test(mcfg_found),
+		cmocka_unit_test(mcfg_absent_and_malformed),
 	};
 	return cmocka_run_group_tests(t, NULL, NULL);
 }
