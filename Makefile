@@ -31,7 +31,8 @@ SAN          := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit
 
 # --- sources ---------------------------------------------------------------
 LIB_SHARED := lib/format.c lib/string.c lib/serial.c lib/mb2.c lib/cmdline.c lib/acpi.c
-HV_SRCS    := $(wildcard boot/*.S boot/*.c mm/*.c vmx/*.c vmx/*.S nested/*.c loader/*.c hypercall/*.c snap/*.c) \
+HV_SRCS    := $(wildcard boot/*.S boot/*.c mm/*.c vmx/*.c vmx/*.S nested/*.c loader/*.c hypercall/*.c snap/*.c \
+	sec/*.c net/*.c debug/*.c) \
 	$(LIB_SHARED) lib/log.c lib/isr.S lib/x86_decode.c
 HV_OBJS    := $(patsubst %,$(BUILD)/hv/%.o,$(HV_SRCS))
 
@@ -40,7 +41,7 @@ GUEST_OBJS := $(patsubst %,$(BUILD)/guest/%.o,$(GUEST_SRCS))
 
 UNIT_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 TOOLS      := $(BUILD)/tools/nestor-run $(BUILD)/tools/runtests $(BUILD)/tools/bench $(BUILD)/tools/nestor-model \
-	$(BUILD)/tools/mkcpio $(BUILD)/tools/fuzz-vmx $(BUILD)/tools/cov-report
+	$(BUILD)/tools/mkcpio $(BUILD)/tools/fuzz-vmx $(BUILD)/tools/cov-report $(BUILD)/tools/gdb-interrupt
 
 # The Linux guest: a Debian kernel (fetched by scripts/setup, not built here,
 # so nothing in `all` needs it) and an initramfs with static busybox.
@@ -194,6 +195,15 @@ $(BUILD)/linux/initramfs.cpio: guest/linux/initramfs.manifest guest/linux/init $
 	$(Q)if readelf -l $(BUSYBOX) | grep -q 'program interpreter'; then \
 		echo "error: $(BUSYBOX) is dynamically linked: install busybox-static"; exit 1; fi
 	$(Q)BUILD=$(BUILD) BUSYBOX=$(BUSYBOX) $(BUILD)/tools/mkcpio $< $@
+
+# The NIC archive (issue 14): the kernel's e1000 module from scripts/setup.
+NETMOD_DIR ?= $(dir $(LINUX_KERNEL))net
+$(BUILD)/linux/net.cpio: guest/linux/net.manifest guest/linux/nic-test guest/linux/udhcpc.script \
+		$(BUILD)/tools/mkcpio $(wildcard $(NETMOD_DIR)/*.ko)
+	@echo "  CPIO    $@"
+	$(Q)test -f $(NETMOD_DIR)/e1000.ko || { echo "error: no $(NETMOD_DIR)/e1000.ko: run scripts/setup"; exit 1; }
+	$(Q)mkdir -p $(dir $@)
+	$(Q)BUILD=$(BUILD) NETMOD=$(NETMOD_DIR) $(BUILD)/tools/mkcpio $< $@
 
 # --- host tools ------------------------------------------------------------
 $(BUILD)/tools/%: tools/%.c tools/*.h

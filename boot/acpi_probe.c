@@ -7,6 +7,8 @@
 
 struct acpi_madt_info machine_madt;
 bool machine_madt_ok;
+struct acpi_mcfg_info machine_mcfg;
+enum acpi_err machine_mcfg_err = ACPI_ERR_NO_MCFG;
 
 /* Reads [pa, pa + len) through the direct map when the memory map covers
  * it with entries that are memory (usable, ACPI, NVS or reserved: firmware
@@ -43,6 +45,15 @@ void acpi_probe(const struct mb2_info *mb)
 		pr_info("ACPI: no RSDP from the boot loader: the machine's CPUs are unknown\n");
 		return;
 	}
+	/* Memory-mapped PCI configuration space, for the guard (sec/). */
+	machine_mcfg_err = acpi_parse_mcfg(rsdp, rsdp_len, read_phys, (void *)mb, &machine_mcfg);
+	if (machine_mcfg_err == ACPI_OK)
+		pr_info("ACPI: MCFG: %u ECAM range%s, the first at %llx (segment %u, buses %u-%u)\n", machine_mcfg.n,
+			machine_mcfg.n == 1 ? "" : "s", (unsigned long long)machine_mcfg.e[0].base, machine_mcfg.e[0].segment,
+			machine_mcfg.e[0].bus_start, machine_mcfg.e[0].bus_end);
+	else if (machine_mcfg_err != ACPI_ERR_NO_MCFG)
+		pr_warn("ACPI: MCFG: %s\n", acpi_strerror(machine_mcfg_err));
+
 	enum acpi_err err = acpi_parse_madt(rsdp, rsdp_len, read_phys, (void *)mb, &machine_madt);
 	if (err != ACPI_OK) {
 		pr_warn("ACPI: %s: the machine's CPUs are unknown\n", acpi_strerror(err));

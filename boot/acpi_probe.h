@@ -13,6 +13,10 @@
 
 extern struct acpi_madt_info machine_madt; /* valid when machine_madt_ok */
 extern bool machine_madt_ok;
+/* The MCFG, valid when machine_mcfg_err is ACPI_OK; ACPI_ERR_NO_MCFG: the
+ * machine has none (or no RSDP was given). */
+extern struct acpi_mcfg_info machine_mcfg;
+extern enum acpi_err machine_mcfg_err;
 
 /* Parses the MADT and prints one line with the CPUs found (info level),
  * details at debug level; a missing or malformed MADT is reported and

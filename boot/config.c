@@ -21,6 +21,8 @@ struct nestor_config config = {
 static const char *const selftest_names[] = { "none", "page-fault", "panic", "wrong-vmcs", "entry-refused",
 					       "entry-failure", NULL };
 
+static const char *const gdb_names[] = { "off", "serial", NULL };
+
 static const char *const vmcs_shadowing_names[] = { "auto", "on", "off", NULL };
 
 /* In the order of the NESTED_HIDE_* bits (nested/nested.h). */
@@ -63,6 +65,23 @@ static const struct opt_desc options[] = {
 	{ "snap_method", OPT_CHOICE, &config.snap_method, 0, 0, snap_method_names,
 	  "how a snapshot saves memory when the guest does not say: cow (copy a page when the guest first "
 	  "writes it) or copy (all at once) (default cow)" },
+	{ "gdb", OPT_CHOICE, &config.gdb, 0, 0, gdb_names,
+	  "level 0 only: a GDB remote stub on COM2 (0x2f8, 115200 8N1, polled) that stops the guest before its "
+	  "first instruction and waits for gdb: off|serial (docs/gdb.md; default off)" },
+	{ "guard", OPT_STRING, config.guard, 0, sizeof(config.guard), NULL,
+	  "PCI functions made non-existent for the guest and every level above, BB:DD.F[,BB:DD.F...] in "
+	  "hexadecimal: configuration space, ports and memory BARs blocked, attempts logged (default none; "
+	  "docs/security-functions.md)" },
+	{ "drvcheck", OPT_STRING, config.drvcheck, 0, sizeof(config.drvcheck), NULL,
+	  "check the guest driver's bring-up of a NIC, BB:DD.F: its registers (BAR0) are trapped until the "
+	  "bring-up followed the device's expected sequence, then mapped directly; a wrong sequence blocks the "
+	  "device for good (default none; docs/security-functions.md)" },
+	{ "drvcheck_trace", OPT_FLAG, &config.drvcheck_trace, 0, 0, NULL,
+	  "with drvcheck=: allow every access and log it, to record a driver's sequence (default off)" },
+	{ "debugnic", OPT_STRING, config.debugnic, 0, sizeof(config.debugnic), NULL,
+	  "level 0 only: drive the debug NIC (Bochs 'ne2k', PCI RTL8029), hide it from the levels above and "
+	  "stream this log to the host over UDP port 6510: on|off|00:DD.F (docs/debug-nic.md; default off; "
+	  "ignored with a warning above level 0)" },
 	{ "selftest", OPT_CHOICE, &config.selftest, 0, 0, selftest_names,
 	  "fail on purpose, to test the failure reports: none|page-fault|panic (after boot), wrong-vmcs|"
 	  "entry-refused|entry-failure (at the first VM entry) (default none)" },

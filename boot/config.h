@@ -24,6 +24,11 @@ struct nestor_config {
 	bool hypervisor_bit; /* CPUID.1:ECX[31] shown to the guest */
 	uint64_t snap_pool;  /* bytes of RAM for snapshots (0: none) */
 	unsigned snap_method; /* enum snap_method (snap/snap.h): the default method */
+	char debugnic[16];    /* debugnic=: on|off|00:DD.F, level 0's debug NIC (net/debugnic.h) */
+	char guard[128];      /* guard=: PCI functions hidden from the levels above (sec/guard.c) */
+	char drvcheck[16];    /* drvcheck=: the PCI function whose driver is checked (sec/drvcheck.c) */
+	bool drvcheck_trace;  /* drvcheck_trace=: allow and log every access instead */
+	unsigned gdb; /* enum gdb_mode: level 0's GDB remote stub (debug/, docs/gdb.md) */
 };
 
 /* When the guest hypervisor's VMREAD/VMWRITE use the CPU's VMCS shadowing
@@ -31,6 +36,9 @@ struct nestor_config {
  * hypervisor below emulates (docs/nested.md: there the VMPTRLDs that keep
  * the shadow VMCS in step cost more than the exits it saves). */
 enum vmcs_shadowing { SHADOWING_AUTO, SHADOWING_ON, SHADOWING_OFF };
+
+/* Where level 0's GDB stub listens (debug/gdb_stub.c): nowhere, or COM2. */
+enum gdb_mode { GDB_OFF, GDB_SERIAL };
 
 enum selftest {
 	SELFTEST_NONE,

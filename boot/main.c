@@ -1,5 +1,6 @@
 /* main.c - Nestor's boot sequence, from the first C instruction to the guest. */
 #include "boot/acpi_probe.h"
+#include "sec/sec.h"
 #include "boot/config.h"
 #include "boot/cpu.h"
 #include "boot/delay.h"
@@ -7,6 +8,7 @@
 #include "boot/layout.h"
 #include "boot/platform.h"
 #include "boot/trap.h"
+#include "debug/gdb.h"
 #include "hypercall/abi.h"
 #include "lib/log.h"
 #include "lib/mb2.h"
@@ -14,6 +16,7 @@
 #include "lib/x86.h"
 #include "boot/integrity.h"
 #include "mm/mm.h"
+#include "net/debugnic.h"
 #include "vmx/vm.h"
 
 #ifndef NESTOR_VERSION
@@ -149,6 +152,9 @@ void boot_main(uint32_t magic, uint32_t mbi_phys, uint32_t load_delta)
 		machine_end(true);
 	}
 
+	sec_init(); /* security functions: guard= (sec/) */
+	gdb_boot(level); /* gdb=: registers the stub's hooks (debug/gdb.h) */
+	debugnic_boot(level); /* debugnic=: level 0's debug NIC, log over UDP (net/) */
 	integrity_init();
 	vm_run(&boot_info, level);
 }

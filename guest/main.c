@@ -3,6 +3,7 @@
 #include "guest/test.h"
 #include "guest/tests/vmxfuzz.h"
 #include "lib/cmdline.h"
+#include "guest/tests/pci.h"
 #include "lib/format.h"
 #include "lib/mb1.h"
 #include "lib/serial.h"
@@ -28,6 +29,14 @@ static const struct opt_desc options[] = {
 	{ "fuzz_first", OPT_UINT, &vmxfuzz_opts.first, 0, ~0ull, NULL, "vmxfuzz: number of the first case" },
 	{ "fuzz_classes", OPT_UINT, &vmxfuzz_opts.classes, 1, 7, NULL, "vmxfuzz: case classes (bit mask)" },
 	{ "fuzz_verbose", OPT_FLAG, &vmxfuzz_opts.verbose, 0, 0, NULL, "vmxfuzz: print every field of every exit" },
+	/* the pci suite's (guest/tests/pci.c) */
+	{ "pci_dev", OPT_STRING, pci_opts.dev, 0, sizeof(pci_opts.dev), NULL, "pci: the function aimed at, BB:DD.F" },
+	{ "pci_io", OPT_UINT, &pci_opts.io, 0, 0xffff, NULL, "pci: a port base of it" },
+	{ "pci_mem", OPT_UINT, &pci_opts.mem, 0, 0xffffffffull, NULL, "pci: a memory BAR of it" },
+	{ "pci_present", OPT_UINT, &pci_opts.present, 0, 2, NULL, "pci: 1 it must be there, 0 not, 2 no check" },
+	{ "nic_mode", OPT_STRING, pci_opts.nic_mode, 0, sizeof(pci_opts.nic_mode), NULL,
+	  "nic: good, early_ims, bad_ring, io_window" },
+	{ "nic_blocked", OPT_UINT, &pci_opts.nic_blocked, 0, 2, NULL, "nic: 1 must end blocked, 0 not, 2 no check" },
 };
 
 void guest_main(uint32_t magic, uint32_t info);

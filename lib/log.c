@@ -15,6 +15,10 @@ static struct {
 	bool com1;
 	unsigned prefix_level;
 	bool prefix_known;
+	/* The line sink (log_set_line_sink) and the COM1 line it gets next. */
+	log_line_sink_fn line_sink_fn;
+	size_t line_len;
+	char line[512];
 } con = { .level = LOG_INFO, .at_line_start = true };
 
 void log_init(void)
@@ -25,6 +29,7 @@ void log_init(void)
 
 void log_set_level(enum log_level l) { con.level = l; }
 void log_set_e9(bool on) { con.e9 = on; }
+void log_set_line_sink(log_line_sink_fn fn) { __atomic_store_n(&con.line_sink_fn, fn, __ATOMIC_RELEASE); }
 void log_set_prefix_level(unsigned level)
 {
 	con.prefix_level = level;
@@ -39,6 +44,15 @@ static void raw_putc(struct sink_ctx *s, char c)
 {
 	if (s->to_com1)
 		serial_putc(COM1_PORT, c);
+	if (s->to_com1 && con.line_sink_fn) {
+		/* A line longer than the buffer is cut, its '\n' kept. */
+		if (con.line_len < sizeof(con.line) - 1 || c == '\n')
+			con.line[con.line_len++] = c;
+		if (c == '\n') {
+			con.line_sink_fn(con.line, con.line_len);
+			con.line_len = 0;
+		}
+	}
 	if (con.e9)
 		outb(DEBUGCON_PORT, (uint8_t)c);
 }

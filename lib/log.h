@@ -9,6 +9,7 @@
 #define LIB_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG, LOG_TRACE };
 extern const char *const log_level_names[]; /* NULL-terminated, for option tables */
@@ -17,6 +18,13 @@ void log_init(void);
 void log_set_level(enum log_level l);
 void log_set_e9(bool on);
 void log_set_prefix_level(unsigned level);
+
+/* A function that also gets every line printed on COM1, prefix and '\n'
+ * included (at most 511 bytes: longer lines are cut), when the line is
+ * complete - the debug NIC's log streaming (net/debugnic.c).  It runs with
+ * the console lock held: it must not print.  NULL: none (the default). */
+typedef void (*log_line_sink_fn)(const char *line, size_t len);
+void log_set_line_sink(log_line_sink_fn fn);
 
 void klog(enum log_level l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define pr_err(...) klog(LOG_ERROR, __VA_ARGS__)

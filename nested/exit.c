@@ -357,6 +357,11 @@ static bool l1_wants_exception(const struct vmcs12 *c)
 	return true;
 }
 
+bool nested_exception_exit_wanted(struct vcpu *v)
+{
+	return v->cur > 1 && l1_wants_exception(v->lv[v->cur - 1]->vmcs12);
+}
+
 static bool l1_wants(struct vcpu *v, const struct nested *n, unsigned reason)
 {
 	const struct vmcs12 *c = n->vmcs12;

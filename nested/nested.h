@@ -164,6 +164,10 @@ int nested_entry_refused(struct vcpu *v, uint64_t error);
  * level's hypervisor intercepts (its exception bitmap): reflected to it as
  * an exception exit (true); false: inject it into the running level. */
 bool nested_exception_to_l1(struct vcpu *v, unsigned vector, bool has_err, uint32_t err, uint64_t cr2);
+/* Whether the exception exit of the level that runs (above 1) is its
+ * hypervisor's by VMCS12's exception bitmap: level 0 intercepts #BP and #DB
+ * for its GDB stub (debug/gdb_stub.c), which delivers the others itself. */
+bool nested_exception_exit_wanted(struct vcpu *v);
 /* An NMI that arrived while Nestor ran with a level above 1 active: routed
  * at the end of the exit (nested_signals). */
 void nested_nmi_in_root(struct vcpu *v);

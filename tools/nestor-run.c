@@ -14,7 +14,8 @@
  *
  * The verdict comes with one stable reason keyword:
  *   pass, guest-fail, nestor-panic, nestor-fail, nestor-no-end, triple-fault,
- *   bochs-panic, timeout, no-result, transcript-differs.
+ *   bochs-panic, timeout, no-result, transcript-differs, gdb-fail, gdb-differs, debugnic-log,
+ *   expect-line-missing.
  * See docs/testing.md. */
 #include "tools/util.h"
 
@@ -24,6 +25,12 @@
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <ctype.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #define MAX_STACK 16
 
@@ -62,7 +69,13 @@ struct opts {
 	const char *bochs;
 	const char *bochs_lines[8]; /* --bochs-line: more bochsrc lines */
 	int n_bochs_lines;
+	const char *nested_bochs_lines[8]; /* --nested-bochs-line: more, at depths >= 1 only */
+	int n_nested_bochs_lines;
+	const char *expect_line; /* --expect-line: a line depths >= 1 must print */
+	regex_t expect_re;
 	const char *pass_line, *fail_line; /* --pass-line / --fail-line: verdict by pattern */
+	int debug_nic; /* --debug-nic: level 0's debug NIC and its log over UDP */
+	const char *gdb_script, *gdb_expect; /* --gdb / --gdb-expect (docs/gdb.md) */
 	regex_t pass_re, fail_re;
 };
 
@@ -113,7 +126,26 @@ static void usage(FILE *f)
 		"                     a guest may then touch 2048 MiB of it at most\n"
 		"  --bochs-line TEXT  one more line for the bochsrc (repeatable, at most 8), e.g.\n"
 		"                     'cpuid: ...' or an MSR file 'cpu: msrs=FILE'\n"
+		"  --nested-bochs-line TEXT  a bochsrc line for depths >= 1 only (repeatable, at\n"
+		"                     most 8): a device a Nestor guards (guard=), which the guest\n"
+		"                     must find as on the depth-0 machine, the one without it\n"
+		"  --debug-nic        at depths >= 1, Bochs' ne2k (PCI slot 1) on a slirp network\n"
+		"                     with UDP 127.0.0.1:PORT (a free port) forwarded to level 0's\n"
+		"                     debug port 6510; the harness subscribes ('log'), writes the\n"
+		"                     datagrams to DIR/udp-log.txt, and the run fails (debugnic-log)\n"
+		"                     unless level 0's COM1 lines from the first streamed one on\n"
+		"                     all came over UDP (give level 0 debugnic=on; docs/debug-nic.md)\n"
+		"  --expect-line RE   at depths >= 1 the run passes only if a line of the\n"
+		"                     serial console matches RE (e.g. a Nestor's log of an access\n"
+		"                     it blocked)\n"
 		"  --bochs PROGRAM    the Bochs binary (default 'bochs', from PATH)\n"
+		"  --gdb SCRIPT       at depths >= 1: COM2 on a free 127.0.0.1 TCP port (Bochs\n"
+		"                     socket-server), 'gdb=serial' for level 0, and 'gdb -batch\n"
+		"                     -nx -x SCRIPT GUEST' attached to it (an executable SCRIPT\n"
+		"                     runs as 'SCRIPT 127.0.0.1:PORT GUEST'); its output in\n"
+		"                     DIR/gdb.txt; the run fails (gdb-fail) when gdb fails\n"
+		"  --gdb-expect FILE  with --gdb: gdb's output must equal FILE, hexadecimal\n"
+		"                     numbers (0x...) aside (gdb-differs)\n"
 		"  --timeout S        host seconds before the run is killed (default 120)\n"
 		"  --name NAME        run directory build/runs/NAME (default 'run')\n"
 		"  --dir DIR          run directory (overrides --name)\n"
@@ -256,7 +288,118 @@ static int disk_cylinders(const char *file)
 	return (int)(st.st_size / per_cyl);
 }
 
-static void write_bochsrc(const struct opts *o, const char *dir, const char *disk, int boot_disk)
+/* --gdb: the TCP port of this run's COM2 (0: no gdb), gdb's exit status. */
+static int gdb_port, gdb_status, gdb_stopped_bochs;
+
+/* A TCP port free now on 127.0.0.1: the kernel picks one for port 0. */
+static int free_tcp_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) || getsockname(fd, (struct sockaddr *)&a, &len))
+		die("--gdb: cannot find a free TCP port: %s", strerror(errno));
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+/* gdb on the guest's symbols, attached to COM2, running the script. */
+static pid_t start_gdb(const struct opts *o, const char *dir)
+{
+	char log[4096], remote[64];
+	snprintf(log, sizeof(log), "%s/gdb.txt", dir);
+	snprintf(remote, sizeof(remote), "target remote 127.0.0.1:%d", gdb_port);
+	/* gdb connects as soon as Bochs listens, but the stub answers only
+	 * once level 0 has booted - seconds later on a loaded machine - and
+	 * gdb gives up on a reply after 2 s by default (then replies and
+	 * requests no longer match). */
+	char *argv[] = { "gdb", "-batch", "-nx", "-ex", "set pagination off", "-ex", "set confirm off",
+			 "-ex", "set remotetimeout 120", "-ex", remote, "-x", (char *)o->gdb_script,
+			 (char *)o->guest.file, NULL };
+	/* An executable is a client of its own (what gdb's batch mode cannot
+	 * do, such as a Ctrl-C while the guest runs: tools/gdb-interrupt.c):
+	 * PROGRAM 127.0.0.1:PORT GUEST. */
+	if (!access(o->gdb_script, X_OK)) {
+		char addr[32];
+		snprintf(addr, sizeof(addr), "127.0.0.1:%d", gdb_port);
+		char *client[] = { (char *)o->gdb_script, addr, (char *)o->guest.file, NULL };
+		return spawn(client, log, 1);
+	}
+	return spawn(argv, log, 1);
+}
+
+/* gdb's output without what moves when the sources change: every
+ * hexadecimal number (addresses) becomes "0x?", and source line numbers
+ * ("line N", "FILE.c:N", a source line's "N<tab>") become "?". */
+static char *gdb_normalize(const char *in)
+{
+	char *out = malloc(2 * strlen(in) + 1), *w = out;
+	for (const char *p = in; *p;) {
+		bool line_no = (p > in && (p[-1] == ':' || !strncmp(p - (p - in >= 5 ? 5 : 0), "line ", 5))) ||
+			       (p == in || p[-1] == '\n');
+		if (p[0] == '0' && p[1] == 'x' && isxdigit((unsigned char)p[2])) {
+			p += 2;
+			while (isxdigit((unsigned char)*p))
+				p++;
+			*w++ = '0', *w++ = 'x', *w++ = '?';
+		} else if (line_no && isdigit((unsigned char)*p) && (p == in || p[-1] != ':' || isalpha((unsigned char)p[-2]))) {
+			const char *e = p;
+			while (isdigit((unsigned char)*e))
+				e++;
+			bool at_start = p == in || p[-1] == '\n';
+			if (at_start && *e != '\t') { /* a number at the start of a line: kept */
+				while (p < e)
+					*w++ = *p++;
+				continue;
+			}
+			p = e;
+			*w++ = '?';
+		} else {
+			*w++ = *p++;
+		}
+	}
+	*w = 0;
+	return out;
+}
+
+/* A run with gdb passes only if gdb ended well and said what was expected. */
+static void gdb_verdict(const struct opts *o, const char *dir, struct result *r)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/gdb.txt", dir);
+	if (!gdb_stopped_bochs && (!r->reason || strcmp(r->reason, "pass")))
+		return;
+	if (gdb_status) {
+		r->reason = "gdb-fail";
+		snprintf(r->detail, sizeof(r->detail), "gdb %s %d%s (%s)", gdb_status < 0 ? "was killed:" : "exit status",
+			 gdb_status, gdb_stopped_bochs ? ", Bochs stopped" : "", path);
+		return;
+	}
+	if (!o->gdb_expect)
+		return;
+	char *got = read_file(path, NULL), *want = read_file(o->gdb_expect, NULL);
+	if (!got || !want)
+		die("--gdb-expect: cannot read %s or %s", path, o->gdb_expect);
+	char *a = gdb_normalize(want), *b = gdb_normalize(got);
+	const char *pa = a, *pb = b;
+	for (int line = 1; *pa || *pb; line++) {
+		const char *ea = strchr(pa, '\n'), *eb = strchr(pb, '\n');
+		size_t la = ea ? (size_t)(ea - pa) : strlen(pa), lb = eb ? (size_t)(eb - pb) : strlen(pb);
+		if (la != lb || memcmp(pa, pb, la)) {
+			r->reason = "gdb-differs";
+			snprintf(r->detail, sizeof(r->detail), "%s line %d: expected '%.*s', got '%.*s'", path, line,
+				 (int)(la > 150 ? 150 : la), pa, (int)(lb > 150 ? 150 : lb), pb);
+			break;
+		}
+		pa += la + (ea ? 1 : 0);
+		pb += lb + (eb ? 1 : 0);
+	}
+	free(a), free(b), free(got), free(want);
+}
+
+static void dnic_prepare(const struct opts *o, const char *dir, int nested, FILE *bochsrc);
+
+static void write_bochsrc(const struct opts *o, const char *dir, const char *disk, int boot_disk, int nested)
 {
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/bochsrc", dir);
@@ -298,6 +441,12 @@ static void write_bochsrc(const struct opts *o, const char *dir, const char *dis
 	fprintf(f, "boot: %s\n", boot_disk ? "disk" : "cdrom");
 	for (int i = 0; i < o->n_bochs_lines; i++)
 		fprintf(f, "%s\n", o->bochs_lines[i]);
+	for (int i = 0; nested && i < o->n_nested_bochs_lines; i++)
+		fprintf(f, "%s\n", o->nested_bochs_lines[i]);
+	dnic_prepare(o, dir, nested, f);
+	/* --gdb: Bochs listens there and waits for gdb before it starts. */
+	if (gdb_port)
+		fprintf(f, "com2: enabled=1, mode=socket-server, dev=127.0.0.1:%d\n", gdb_port);
 	fclose(f);
 	snprintf(path, sizeof(path), "%s/debugger.rc", dir);
 	write_file(path, "c\nq\n", 4);
@@ -464,6 +613,22 @@ static void judge(const struct opts *o, int depth_known, int depth, const char *
 		snprintf(r->detail, sizeof(r->detail), "%d of %d Nestor levels reported a clean end of run", ends_ok,
 			 depth);
 	}
+	/* --expect-line: e.g. a Nestor's log of what it blocked. */
+	if (r->reason && !strcmp(r->reason, "pass") && o->expect_line && depth_known && depth > 0) {
+		bool seen = false;
+		for (const char *p = serial; *p && !seen;) {
+			const char *e = strchr(p, '\n');
+			size_t l = e ? (size_t)(e - p) : strlen(p);
+			char line[1024];
+			snprintf(line, sizeof(line), "%.*s", (int)(l < sizeof(line) - 1 ? l : sizeof(line) - 1), p);
+			seen = !regexec(&o->expect_re, line, 0, NULL, 0);
+			p += e ? l + 1 : l;
+		}
+		if (!seen) {
+			r->reason = "expect-line-missing";
+			snprintf(r->detail, sizeof(r->detail), "no line matches '%s'", o->expect_line);
+		}
+	}
 	if (timed_out == STOPPED_LINUX_PANIC) {
 		const char *p = strstr(serial, LINUX_PANIC);
 		const char *e = p ? strchr(p, '\n') : NULL;
@@ -504,6 +669,196 @@ static void judge(const struct opts *o, int depth_known, int depth, const char *
 	free(blog);
 }
 
+/* --debug-nic (docs/debug-nic.md): at depths >= 1 the machine gets Bochs'
+ * ne2k in PCI slot 1 on a slirp network whose only way in is one UDP port
+ * forwarded from 127.0.0.1 to level 0's debug port.  While Bochs runs the harness subscribes
+ * ("log", resent until Nestor answers) and writes every datagram to
+ * udp-log.txt; the verdict then requires that level 0's lines on COM1,
+ * from the first one streamed to the end, all came over UDP, in order. */
+#define DEBUGNIC_GUEST_PORT 6510
+/* Bochs 2.7's slirp in restricted mode drops every UDP datagram from the
+ * machine but DHCP and TFTP (slirp/udp.cc, udp_input: "if
+ * (slirp->restricted) goto bad;" before the socket lookup), replies to a
+ * forwarded port included: measured, nothing arrives.  So the network is
+ * unrestricted, and what keeps it on this host is who talks on it: only
+ * level 0 drives this NIC (guarded from every level above), and it sends
+ * only ARP and UDP to 10.0.2.2, which slirp delivers to 127.0.0.1
+ * (slirp/socket.cc, sosendto: an alias of the virtual network). */
+#define DEBUGNIC_RESTRICTED 0
+static struct {
+	int port;      /* host UDP port forwarded to the machine; 0: not this run */
+	int sock;      /* the subscriber's socket */
+	FILE *log;     /* udp-log.txt */
+	double last_hello;
+	bool subscribed;
+	unsigned long datagrams;
+} dnic = { .sock = -1 };
+
+static int free_udp_port(void)
+{
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t l = sizeof(a);
+	if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof(a)) || getsockname(s, (struct sockaddr *)&a, &l))
+		die("--debug-nic: no free UDP port on 127.0.0.1: %s", strerror(errno));
+	close(s);
+	return ntohs(a.sin_port);
+}
+
+/* The bochsrc lines and slirp configuration of one run (nested: depth >= 1). */
+static void dnic_prepare(const struct opts *o, const char *dir, int nested, FILE *bochsrc)
+{
+	dnic.port = 0;
+	if (!o->debug_nic || !nested)
+		return;
+	dnic.port = free_udp_port();
+	char path[4096], conf[512];
+	snprintf(path, sizeof(path), "%s/slirp.conf", dir);
+	/* Bochs iodev/network/eth_slirp.cc: the first line must be "# slirp
+	 * config"; hostfwd is "udp:HOSTADDR:HOSTPORT-GUESTADDR:GUESTPORT"
+	 * (slirp/compat.cc, slirp_hostfwd), the guest address empty for
+	 * slirp's first DHCP address, 10.0.2.15. */
+	int n = snprintf(conf, sizeof(conf),
+			 "# slirp config\n"
+			 "# written by nestor-run --debug-nic: level 0's debug NIC (docs/debug-nic.md)\n"
+			 "restricted = %d\n"
+			 "hostfwd = udp:127.0.0.1:%d-:%d\n",
+			 DEBUGNIC_RESTRICTED, dnic.port, DEBUGNIC_GUEST_PORT);
+	write_file(path, conf, (size_t)n);
+	fprintf(bochsrc,
+		"pci: enabled=1, chipset=i440fx, slot1=ne2k\n"
+		"ne2k: enabled=1, type=pci, mac=b0:c4:20:00:00:01, ethmod=slirp, script=%s\n",
+		path);
+}
+
+static void dnic_start(const char *dir)
+{
+	if (!dnic.port)
+		return;
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/udp-log.txt", dir);
+	dnic.log = fopen(path, "w");
+	if (!dnic.log)
+		die("cannot write %s", path);
+	dnic.sock = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int big = 4 << 20;
+	if (dnic.sock < 0 || bind(dnic.sock, (struct sockaddr *)&a, sizeof(a)))
+		die("--debug-nic: cannot open a UDP socket: %s", strerror(errno));
+	setsockopt(dnic.sock, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+	fcntl(dnic.sock, F_SETFL, O_NONBLOCK);
+	dnic.subscribed = false;
+	dnic.last_hello = 0;
+	dnic.datagrams = 0;
+}
+
+static void dnic_poll(void)
+{
+	if (!dnic.port)
+		return;
+	char buf[2048];
+	ssize_t n;
+	while ((n = recv(dnic.sock, buf, sizeof(buf), 0)) >= 0) {
+		dnic.datagrams++;
+		if (n >= 20 && !memcmp(buf, "debugnic: subscribed", 20))
+			dnic.subscribed = true;
+		fwrite(buf, 1, (size_t)n, dnic.log);
+		if (n == 0 || buf[n - 1] != '\n')
+			fputc('\n', dnic.log);
+	}
+	fflush(dnic.log);
+	/* Until Nestor answers: the port is not forwarded before Bochs has
+	 * started, and Nestor reads the NIC only once it drives it. */
+	if (!dnic.subscribed && now_seconds() - dnic.last_hello > 0.2) {
+		struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons((uint16_t)dnic.port),
+					  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		sendto(dnic.sock, "log\n", 4, 0, (struct sockaddr *)&to, sizeof(to));
+		dnic.last_hello = now_seconds();
+	}
+}
+
+static void dnic_stop(void)
+{
+	if (!dnic.port)
+		return;
+	dnic_poll(); /* what the kernel still holds */
+	close(dnic.sock);
+	dnic.sock = -1;
+	fclose(dnic.log);
+	dnic.log = NULL;
+}
+
+/* Splits text into its lines (without '\r' and '\n'). */
+static char **dnic_lines(const char *text, int *count, bool level0_only)
+{
+	int cap = 64, n = 0;
+	char **v = malloc(sizeof(*v) * (size_t)cap);
+	for (const char *p = text; *p;) {
+		const char *e = strchr(p, '\n');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		while (l && p[l - 1] == '\r')
+			l--;
+		if (!level0_only || (l >= 11 && !memcmp(p, "nestor[0]: ", 11))) {
+			if (n == cap)
+				v = realloc(v, sizeof(*v) * (size_t)(cap *= 2));
+			v[n++] = strndup(p, l);
+		}
+		p = e ? e + 1 : p + l;
+	}
+	*count = n;
+	return v;
+}
+
+/* The verdict's part: level 0's COM1 lines from the first streamed one to
+ * the end are exactly the "nestor[" datagrams, in order. */
+static void dnic_judge(const char *dir, struct result *r)
+{
+	if (!dnic.port || !r->reason || strcmp(r->reason, "pass"))
+		return;
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/serial.txt", dir);
+	char *serial = read_serial(path);
+	snprintf(path, sizeof(path), "%s/udp-log.txt", dir);
+	char *udp = read_file(path, NULL);
+	int ns, nu_all, nu = 0;
+	char **s = dnic_lines(serial, &ns, true);
+	char **u = dnic_lines(udp ? udp : "", &nu_all, false);
+	for (int i = 0; i < nu_all; i++)
+		if (!strncmp(u[i], "nestor[", 7))
+			u[nu++] = u[i];
+		else
+			free(u[i]);
+	r->reason = "debugnic-log";
+	if (!dnic.subscribed)
+		snprintf(r->detail, sizeof(r->detail), "no subscription answer from level 0 on UDP port %d (%lu datagrams)",
+			 dnic.port, dnic.datagrams);
+	else if (!nu)
+		snprintf(r->detail, sizeof(r->detail), "subscribed, but no log line came over UDP");
+	else if (nu > ns)
+		snprintf(r->detail, sizeof(r->detail), "%d lines over UDP, only %d nestor[0] lines on COM1", nu, ns);
+	else {
+		int k = ns - nu, bad = -1;
+		for (int i = 0; i < nu && bad < 0; i++)
+			if (strcmp(u[i], s[k + i]))
+				bad = i;
+		if (bad < 0) {
+			r->reason = "pass";
+			printf("  debug NIC: %d of %d level-0 lines streamed over UDP (port %d), all of them from the "
+			       "subscription on\n", nu, ns, dnic.port);
+		} else
+			snprintf(r->detail, sizeof(r->detail), "UDP line %d '%.150s' differs from COM1's '%.150s'", bad + 1,
+				 u[bad], s[k + bad]);
+	}
+	for (int i = 0; i < ns; i++)
+		free(s[i]);
+	for (int i = 0; i < nu; i++)
+		free(u[i]);
+	free(s);
+	free(u);
+	free(serial);
+	free(udp);
+}
+
 static void run_bochs(const struct opts *o, const char *dir, int *timed_out, double *secs)
 {
 	char rc[4096], cfg[4096], out[4096], serial[4096];
@@ -514,7 +869,10 @@ static void run_bochs(const struct opts *o, const char *dir, int *timed_out, dou
 	unlink(serial);
 	double start = now_seconds();
 	char *argv[] = { (char *)o->bochs, "-q", "-f", cfg, "-rc", rc, NULL };
+	dnic_start(dir);
 	pid_t pid = spawn(argv, out, 1);
+	pid_t gdb = gdb_port ? start_gdb(o, dir) : 0;
+	gdb_status = gdb_stopped_bochs = 0;
 	long pos = 0;
 	*timed_out = 0;
 	double stop_seen = 0, last_look = start;
@@ -524,8 +882,21 @@ static void run_bochs(const struct opts *o, const char *dir, int *timed_out, dou
 		pid_t w = waitpid(pid, &st, WNOHANG);
 		if (w == pid)
 			break;
+		/* gdb failed (no gdb, a script error, the stub silent): Bochs may
+		 * wait for it forever, in accept() or at a stop. */
+		if (gdb && waitpid(gdb, &st, WNOHANG) == gdb) {
+			gdb_status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+			gdb = 0;
+			if (gdb_status) {
+				kill(-pid, SIGKILL);
+				waitpid(pid, &st, 0);
+				gdb_stopped_bochs = 1;
+				break;
+			}
+		}
 		if (o->stream)
 			stream_serial(serial, &pos);
+		dnic_poll();
 		/* A Linux that panicked never ends by itself: stop it two seconds
 		 * later (its backtrace gets out) instead of at the time limit;
 		 * the same for a guest judged by a --pass-line/--fail-line. */
@@ -557,6 +928,24 @@ static void run_bochs(const struct opts *o, const char *dir, int *timed_out, dou
 	}
 	if (o->stream)
 		stream_serial(serial, &pos);
+	dnic_stop();
+	/* gdb ends when the stub reports the end of the run (or the socket
+	 * closes): a few seconds at most after Bochs. */
+	for (double t0 = now_seconds(); gdb;) {
+		int st;
+		if (waitpid(gdb, &st, WNOHANG) == gdb) {
+			gdb_status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+			break;
+		}
+		if (now_seconds() - t0 > 10) {
+			kill(-gdb, SIGKILL);
+			waitpid(gdb, &st, 0);
+			gdb_status = -1;
+			break;
+		}
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
 	*secs = now_seconds() - start;
 }
 
@@ -573,6 +962,9 @@ static int stack_for_depth(const struct opts *o, int depth, struct item *stack)
 				 "%s%s", stack[n].args[0] ? " " : "", o->level_args[i]);
 		n++;
 	}
+	if (o->gdb_script && depth > 0)
+		snprintf(stack[0].args + strlen(stack[0].args), sizeof(stack[0].args) - strlen(stack[0].args),
+			 "%sgdb=serial", stack[0].args[0] ? " " : "");
 	if (o->mb1 && depth > 0)
 		snprintf(stack[n - 1].args + strlen(stack[n - 1].args),
 			 sizeof(stack[n - 1].args) - strlen(stack[n - 1].args), "%sguest=multiboot",
@@ -598,7 +990,8 @@ static void run_one(const struct opts *o, const struct item *stack, int n, int d
 		snprintf(disk, sizeof(disk), "%s/disk.img", dir);
 		copy_file(o->guest.file, disk);
 	}
-	write_bochsrc(o, dir, o->disk_guest ? disk : NULL, boot_disk);
+	gdb_port = o->gdb_script && depth_known && depth > 0 ? free_tcp_port() : 0;
+	write_bochsrc(o, dir, o->disk_guest ? disk : NULL, boot_disk, !depth_known || depth > 0);
 	int timed_out;
 	/* Bochs' RFB display takes a free TCP port from 5900 up; two Bochs
 	 * starting at the same moment can collide, and the loser exits at
@@ -616,6 +1009,9 @@ static void run_one(const struct opts *o, const struct item *stack, int n, int d
 		nanosleep(&ts, NULL);
 	}
 	judge(o, depth_known, depth, dir, timed_out, r);
+	dnic_judge(dir, r);
+	if (gdb_port)
+		gdb_verdict(o, dir, r);
 }
 
 /* Linux prefixes its messages with "[seconds.micros] ": a time, which
@@ -797,6 +1193,8 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--dir")) {
 			NEED_ARG();
 			o.dir = v;
+		} else if (!strcmp(a, "--debug-nic")) {
+			o.debug_nic = 1;
 		} else if (!strcmp(a, "--stream")) {
 			o.stream = 1;
 		} else if (!strcmp(a, "--quiet")) {
@@ -825,6 +1223,24 @@ int main(int argc, char **argv)
 			if (strchr(v, '\n'))
 				die("--bochs-line takes one line");
 			o.bochs_lines[o.n_bochs_lines++] = v;
+		} else if (!strcmp(a, "--expect-line")) {
+			NEED_ARG();
+			o.expect_line = v;
+			if (regcomp(&o.expect_re, v, REG_EXTENDED | REG_NOSUB))
+				die("--expect-line: bad regular expression '%s'", v);
+		} else if (!strcmp(a, "--nested-bochs-line")) {
+			NEED_ARG();
+			if (o.n_nested_bochs_lines == (int)(sizeof(o.nested_bochs_lines) / sizeof(o.nested_bochs_lines[0])))
+				die("at most %d --nested-bochs-line", (int)(sizeof(o.nested_bochs_lines) / sizeof(o.nested_bochs_lines[0])));
+			if (strchr(v, '\n'))
+				die("--nested-bochs-line takes one line");
+			o.nested_bochs_lines[o.n_nested_bochs_lines++] = v;
+		} else if (!strcmp(a, "--gdb")) {
+			NEED_ARG();
+			o.gdb_script = v;
+		} else if (!strcmp(a, "--gdb-expect")) {
+			NEED_ARG();
+			o.gdb_expect = v;
 		} else if (!strcmp(a, "--pass-line")) {
 			NEED_ARG();
 			o.pass_line = v;

@@ -70,6 +70,13 @@ int ept_build(struct vm *vm)
 	return apic_ept_overrides(vm) || bios_ept_overrides(vm);
 }
 
+int ept_map_identity(struct vm *vm, uint64_t gpa)
+{
+	uint64_t a = gpa & ~0xfffull;
+	int t = mtrr_type_of(&vm->mtrr, a, 0x1000);
+	return ept_set_page(vm, a, a | leaf_bits(t < 0 ? MT_UC : t));
+}
+
 /* The table under entry e at level `shift`, made if needed: a large page
  * becomes 512 pages one size smaller, a shared table of ones a private
  * copy (both translate the same afterwards). */

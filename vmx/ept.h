@@ -25,6 +25,10 @@ void ept_invalidate(struct vm *vm);
  * shared table on the way (the caller invalidates).  -1: pool exhausted. */
 int ept_set_page(struct vm *vm, uint64_t gpa, uint64_t entry);
 
+/* Maps the 4 KiB page of gpa to itself, as ept_build() maps memory the
+ * guest may use (the caller invalidates).  -1: pool exhausted. */
+int ept_map_identity(struct vm *vm, uint64_t gpa);
+
 /* Frees the EPT and builds it again (after the memory types changed). */
 int ept_rebuild(struct vm *vm);
 

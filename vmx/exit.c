@@ -13,15 +13,19 @@
 #include "lib/x86.h"
 #include "nested/nested.h"
 #include "vmx/prof.h"
+#include "vmx/debug_hook.h"
 #include "vmx/dump.h"
 #include "vmx/exit_reasons.h"
 #include "vmx/exits.h"
+#include "vmx/filter.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmcs_own.h"
 #include "vmx/vm.h"
 #include "vmx/vmx.h"
 
 static void unhandled_exit(struct vcpu *v);
+
+const struct vmx_debug_ops *vmx_debug; /* debug/gdb_stub.c registers it (gdb=) */
 
 /* The handler of every basic exit reason Nestor handles (SDM appendix C);
  * anything else is reported as unexpected.  Every slot has a handler (the
@@ -118,6 +122,8 @@ void vcpu_print_stats(const struct vcpu *v)
 void vm_end_run(struct vcpu *v, bool failed, const char *why)
 {
 	pr_info("guest ended the run (%s)\n", why);
+	if (vmx_debug)
+		vmx_debug->end(v, failed);
 	struct vm *vm = v->vm;
 	if (vm->ncpus > 1) {
 		/* Every other vCPU stopped at the end of its exit, then each
@@ -134,6 +140,7 @@ void vm_end_run(struct vcpu *v, bool failed, const char *why)
 		vcpu_print_stats(v);
 	}
 	vm_print_footprint(v);
+	vmx_filter_report(v);
 	if (v->vm->hidden_accesses)
 		pr_warn("the guest accessed Nestor's memory %llu times\n", (unsigned long long)v->vm->hidden_accesses);
 	if (!integrity_check())
@@ -216,6 +223,18 @@ static void fault_exit_pending_dbg(void)
 		vmwrite(VMCS_GUEST_PENDING_DBG_EXCEPTIONS, pdbg & ~(1ull << 14));
 }
 
+/* Out of line, so that the exit path without a debugger only tests the
+ * pointer: true when the debugger consumed the exit. */
+static __attribute__((noinline, cold)) bool debug_exit(struct vcpu *v, uint32_t reason, uint64_t t0)
+{
+	if (!vmx_debug->exit(v, reason))
+		return false;
+	if (reason < EXIT_STATS_MAX)
+		count_exit(v, reason, v->cur, t0);
+	vmcs_check_running(v);
+	return true;
+}
+
 static int handle_exit(struct vcpu *v, uint32_t reason, uint64_t t0)
 {
 	if (reason == EXIT_EPT_VIOLATION || reason == EXIT_EPT_MISCONFIG)
@@ -224,6 +243,10 @@ static int handle_exit(struct vcpu *v, uint32_t reason, uint64_t t0)
 		vmcs_check_running(v);
 		return nested_launch_next(v);
 	}
+	/* A debugger's breakpoints, steps and timer (vmx/debug_hook.h): one
+	 * compare with memory and an untaken branch when none is registered. */
+	if (__builtin_expect(vmx_debug != 0, 0) && debug_exit(v, reason, t0))
+		return nested_launch_next(v);
 	if (__builtin_expect(v->cur > 1, 0))
 		return nested_path(v, reason, t0, v->cur);
 	/* One compare rejects both failed entries (bit 31) and reasons with

@@ -18,6 +18,7 @@
 #include "vmx/bios.h"
 #include "vmx/ept.h"
 #include "vmx/exits.h"
+#include "vmx/filter.h"
 #include "vmx/guest_mem.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmcs_own.h"
@@ -28,6 +29,10 @@ static bool is_hidden(struct vm *vm, uint64_t gpa) { return gpa_absent(vm, gpa);
 
 static void log_access(struct vcpu *v, uint64_t gpa, const char *what)
 {
+	/* A guarded device's memory: the security function that claimed it
+	 * logs it (vmx/filter.h). */
+	if (vmx_filter_memory_access(v, gpa, what))
+		return;
 	v->vm->hidden_accesses++;
 	if (v->vm->hidden_accesses > LOG_LIMIT)
 		return;
@@ -194,8 +199,11 @@ static void delivery_write(struct vcpu *v, uint64_t gpa, struct nested *owner)
 	if (!first || !ctl_can_set(v->vm->caps->pin, PIN_PREEMPTION_TIMER))
 		return;
 	/* A VMCS whose level already uses the timer keeps it: the sink then
-	 * stays until that level's next exit, whatever it is. */
-	if (s->pin & PIN_PREEMPTION_TIMER)
+	 * stays until that level's next exit, whatever it is.  VMCS01's timer
+	 * is no level's but level 0's debugger's (debug/gdb_stub.c, Ctrl-C):
+	 * the sink takes it, and the debugger finds a zero timer at its next
+	 * exit. */
+	if ((s->pin & PIN_PREEMPTION_TIMER) && s->vmcs != v->vmcs_phys)
 		return;
 	s->mode = SINK_DELIVERY;
 	vmwrite(VMCS_PIN_BASED_CTLS, s->pin | PIN_PREEMPTION_TIMER);
@@ -310,6 +318,13 @@ void ept_absent_access(struct vcpu *v, uint64_t gpa, uint64_t q, struct nested *
 	if ((q & (1u << 1)) && (vmread(VMCS_IDT_VECTORING_INFO) & INTR_INFO_VALID)) {
 		log_access(v, gpa, "writes (delivering an event)");
 		delivery_write(v, gpa, owner);
+		return;
+	}
+	/* Memory a security function traps, accessed by our own guest: one
+	 * load or store done at a time (vmx/exit_mmio.c).  A level above
+	 * finds it non-existent. */
+	if (!owner && !(q & (1u << 2)) && vmx_filter_trapped(gpa)) {
+		mmio_trapped_access(v, gpa, q & (1u << 1));
 		return;
 	}
 	if (q & (1u << 2)) {

@@ -4,11 +4,13 @@
  * 0x8900: when the guest writes "Shutdown" there, Nestor ends the run
  * itself - statistics, integrity check, then it powers off the machine below
  * the same way; and, while copy-on-write snapshots are kept, the bus-master
- * IDE command registers (snap/dma.c).  Bytes that are not (yet) the complete word are forwarded
+ * IDE command registers (snap/dma.c); and the ports a security function
+ * claimed (vmx/filter.h: a guarded device's, PCI configuration data).  Bytes that are not (yet) the complete word are forwarded
  * unchanged, so the device below sees exactly the guest's accesses. */
 #include "lib/log.h"
 #include "lib/x86.h"
 #include "vmx/exits.h"
+#include "vmx/filter.h"
 #include "vmx/guest_mem.h"
 #include "snap/snap.h"
 #include "vmx/vmcs.h"
@@ -46,8 +48,20 @@ static void shutdown_port_write(struct vcpu *v, unsigned size, uint32_t val)
 	port_out(BOCHS_SHUTDOWN_PORT, size, val);
 }
 
+/* A port a security function claimed (vmx/filter.h) is its to decide on;
+ * every other reaches the machine. */
+static uint32_t do_in(struct vcpu *v, uint16_t port, unsigned size)
+{
+	uint32_t val;
+	if (vmx_filter_port_access(v, port, size, false, &val))
+		return val;
+	return port_in(port, size);
+}
+
 static void do_out(struct vcpu *v, uint16_t port, unsigned size, uint32_t val)
 {
+	if (vmx_filter_port_access(v, port, size, true, &val))
+		return;
 	if (port == BOCHS_SHUTDOWN_PORT) {
 		shutdown_port_write(v, size, val);
 		return;
@@ -124,7 +138,7 @@ static void string_io(struct vcpu *v, uint64_t q, uint16_t port, unsigned size, 
 			return; /* RIP stays: the instruction restarts after the fault */
 		}
 		if (in) {
-			val = port_in(port, size);
+			val = do_in(v, port, size);
 			elem_copy(v, &e, &val, size, true);
 		} else {
 			elem_copy(v, &e, &val, size, false);
@@ -153,7 +167,7 @@ void exit_io(struct vcpu *v)
 	if (q & (1u << 4))
 		return string_io(v, q, port, size, in);
 	if (in) {
-		uint32_t val = port_in(port, size);
+		uint32_t val = do_in(v, port, size);
 		uint64_t mask = size == 4 ? 0xffffffffull : (1ull << (8 * size)) - 1;
 		/* IN to EAX zero-extends to RAX; to AL/AX it merges. */
 		v->gpr[RAX] = size == 4 ? val : (v->gpr[RAX] & ~mask) | val;

@@ -223,6 +223,8 @@ struct vm {
 	struct snap_state *snap; /* snapshots (snap/), NULL without a pool */
 	struct bios_hook *bios;  /* INT 15h answered (vmx/bios.c), or NULL */
 	uint64_t hidden_accesses; /* guest accesses to Nestor's memory */
+	uint64_t sec_blocked;     /* accesses security functions blocked (sec/) */
+	uint64_t sec_logged[3];   /* of them, by kind (enum sec_space) */
 };
 
 #endif

@@ -14,7 +14,9 @@
 #include "loader/loader.h"
 #include "nested/internal.h"
 #include "mm/mm.h"
+#include "vmx/filter.h"
 #include "vmx/bios.h"
+#include "vmx/debug_hook.h"
 #include "vmx/ept.h"
 #include "vmx/exits.h"
 #include "vmx/vm.h"
@@ -81,6 +83,16 @@ static void delegate_vmx(struct vm *vm)
 {
 	if (!config.delegate || vm->level == 0 || !nested_enabled())
 		return;
+	/* A level that delegated never sees the exits of the levels above its
+	 * guest: the Nestor below routes them by the VMX of the level that
+	 * runs each one and handles the rest itself.  A security function
+	 * here must see what they do to its guest's machine
+	 * (docs/security-functions.md, "Delegation"). */
+	if (vmx_filter_active()) {
+		pr_info("security functions watch this level's guest and the levels above it: this level emulates "
+			"VMX for its guest (no delegation)\n");
+		return;
+	}
 	struct cpuid_regs r = cpuid(NESTOR_CPUID_INFO, 0);
 	if (r.ebx < 2 || !(r.ecx & NESTOR_FEATURE_DELEGATE)) {
 		pr_info("the Nestor below does not take VMX delegation: this level emulates VMX for its guest\n");
@@ -203,6 +215,7 @@ void vm_run(const struct mb2_info *mb, unsigned level)
 	vm->mtrr_boot = vm->mtrr;
 	if (vm_setup_bitmaps(vm, err, sizeof(err)))
 		fail("VM", err);
+	vmx_filter_apply(vm); /* before the EPT: claimed memory stays out of it */
 	if (ept_build(vm))
 		fail("EPT", "out of pool memory (raise mem=)");
 	if (mem.snap_end > mem.snap_start && snap_init(vm, mem.snap_start, mem.snap_end - mem.snap_start))
@@ -251,5 +264,7 @@ void vm_run(const struct mb2_info *mb, unsigned level)
 		v->selftest_armed = true;
 		v->entry_recheck = 1;
 	}
+	if (vmx_debug)
+		vmx_debug->first_entry(v); /* gdb=: stopped before the guest's first instruction */
 	vmx_launch(v);
 }
