@@ -361,8 +361,7 @@ const char *acpi_strerror(enum acpi_err err)
 		[ACPI_ERR_NO_MCFG] = "no MCFG (no memory-mapped PCI configuration space described)",
 		[ACPI_ERR_MCFG_LENGTH] = "MCFG length is below 44 bytes, too large or not whole entries",
 		[ACPI_ERR_MCFG_CHECKSUM] = "MCFG checksum is wrong",
-		[ACPI_ERR_MCFG_ENTRY] = "MCFG entry with an end bus below its start bus, a base not 1 MiB aligned, or "
-					"a range that wraps",
+		[ACPI_ERR_MCFG_ENTRY] = "MCFG entry: end bus below start bus, base not 1 MiB aligned, or range wraps",
 	};
 	if ((unsigned)err >= ACPI_ERR_COUNT || !msg[err])
 		return "unknown ACPI error";

@@ -287,6 +287,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (acpi_parse_madt(rsdp, rlen, read_phys, &mem, &b) != r || memcmp(&a, &b, sizeof(a)))
 			fail("two parses of the same tables differ");
 	}
+	/* The MCFG parser on the same tables: every entry it keeps is sound. */
+	static struct acpi_mcfg_info m;
+	nreads = 0;
+	enum acpi_err rm = acpi_parse_mcfg(rsdp, rlen, read_phys, &mem, &m);
+	if (rm != ACPI_OK && (m.n || m.dropped || m.mcfg_pa))
+		fail("a refused MCFG left a result");
+	for (unsigned i = 0; rm == ACPI_OK && i < m.n; i++)
+		if (m.e[i].bus_end < m.e[i].bus_start || (m.e[i].base & 0xfffff))
+			fail("an MCFG entry kept that the parser must refuse");
+	if (m.n > ACPI_MAX_MCFG)
+		fail("more MCFG entries than room");
 	free(mem);
 	free(rsdp);
 	return 0;
