@@ -49,7 +49,7 @@ LINUX_KERNEL ?= /var/cache/nestor/linux/vmlinuz
 BUSYBOX      ?= /bin/busybox
 LINUX_GUEST  := $(BUILD)/linux/nestor-levels $(BUILD)/linux/initramfs.cpio
 
-.PHONY: all iso run run-tests test test-deep bench prof unit-tests check-tools clean help linux-guest cov cov-suites fuzz-vmx fail-alloc kvm-params kvm-suites
+.PHONY: all iso run run-tests test test-deep bench prof unit-tests check-tools clean help linux-guest cov cov-suites fuzz-vmx fail-alloc kvm-params kvm-suites demo-secure
 BOOTSECTOR := $(if $(wildcard guest/bootsector/boot.S),$(BUILD)/bootsector.img)
 all: $(BUILD)/nestor.elf $(BUILD)/guest.elf $(BUILD)/flat.bin $(BOOTSECTOR) $(TOOLS) $(LINUX_GUEST)
 
@@ -67,6 +67,9 @@ help:
 	@echo "make fuzz-vmx   differential VMX fuzzing, SEEDS=$(SEEDS) CASES=$(CASES) COV=$(COV) (fuzz NAME VALUE lines)"
 	@echo "make fail-alloc fault injection: every start-up allocation of Nestor's pool and a sample of the rest fail in turn"
 	@echo "make kvm-params Linux's KVM modules loaded at depth 0 and 1: kvm_intel's parameters compared (kvm NAME VALUE lines)"
+	@echo "make demo-secure  one security function per level (docs/security-functions.md): Linux on 2 Nestors,"
+	@echo "                level 0 guards its debug NIC and streams its log over UDP, level 1 checks Linux's e1000"
+	@echo "                bring-up; Linux talks to the host through it; then a rogue program is blocked"
 	@echo "make kvm-suites Linux's KVM runs the guest suites (KVM_SUITE=cr,exceptions) on bare Bochs and on Nestor: compared"
 	@echo "make prof       the profiling build of Nestor, $(BUILD)/prof/nestor.elf (phases of nested transitions)"
 	@echo "make cov        the coverage build of Nestor, $(BUILD)/cov/nestor.elf"
@@ -198,12 +201,34 @@ $(BUILD)/linux/initramfs.cpio: guest/linux/initramfs.manifest guest/linux/init $
 
 # The NIC archive (issue 14): the kernel's e1000 module from scripts/setup.
 NETMOD_DIR ?= $(dir $(LINUX_KERNEL))net
-$(BUILD)/linux/net.cpio: guest/linux/net.manifest guest/linux/nic-test guest/linux/udhcpc.script \
+$(BUILD)/linux/net.cpio: guest/linux/net.manifest guest/linux/nic-test guest/linux/udhcpc.script guest/linux/nic-echo \
 		$(BUILD)/tools/mkcpio $(wildcard $(NETMOD_DIR)/*.ko)
 	@echo "  CPIO    $@"
 	$(Q)test -f $(NETMOD_DIR)/e1000.ko || { echo "error: no $(NETMOD_DIR)/e1000.ko: run scripts/setup"; exit 1; }
 	$(Q)mkdir -p $(dir $@)
 	$(Q)BUILD=$(BUILD) NETMOD=$(NETMOD_DIR) $(BUILD)/tools/mkcpio $< $@
+
+# Issue 14's demonstration (docs/security-functions.md, "The demonstration").
+# Run 1: Linux (depth 2) on two Nestors, against the same Linux on bare
+# Bochs: level 0 drives the debug NIC (ne2k, 00:02.0), guards it and streams
+# its log to the harness over UDP (--debug-nic checks every line); level 1
+# checks Linux's e1000 (00:03.0) bring-up and grants it; Linux gets its
+# address from slirp's DHCP and answers the harness's line on TCP (--nic-peer).
+# Run 2: a rogue program pokes the e1000's registers before the driver:
+# level 1 blocks the device for good and says why; the driver finds nothing.
+DEMO_NIC := --bochs-line "pci: enabled=1, chipset=i440fx, slot2=e1000" \
+	--bochs-line "e1000: mac=52:54:00:12:34:56, ethmod=slirp, script=tests/data/slirp-closed.conf"
+demo-secure: all $(BUILD)/linux/net.cpio
+	$(BUILD)/tools/nestor-run --name demo-secure --linux --megs 512 --timeout 1800 --debug-nic \
+		--level-args 0 "debugnic=on" --level-args 1 "drvcheck=00:03.0" --nic-peer "hello from the host" \
+		--nestor "$(BUILD)/nestor.elf hypervisor_bit=off" --ignore "^nestor-levels: " \
+		--guest "$(LINUX_KERNEL) console=ttyS0,115200 quiet nic_test=serve nic_dev=00:03.0" \
+		--module $(BUILD)/linux/initramfs.cpio --module $(BUILD)/linux/net.cpio --depths 0,2
+	$(BUILD)/tools/nestor-run --name demo-secure-rogue --linux --megs 512 --timeout 1800 --debug-nic $(DEMO_NIC) \
+		--level-args 0 "debugnic=on" --level-args 1 "drvcheck=00:03.0" \
+		--expect-line '^nestor\[1\]: warning: drvcheck: 00:03.0: level 2 writes BAR0\+0xd0 .* blocked for good' \
+		--guest "$(LINUX_KERNEL) console=ttyS0,115200 quiet nic_test=rogue nic_expect=fail nic_dev=00:03.0" \
+		--module $(BUILD)/linux/initramfs.cpio --module $(BUILD)/linux/net.cpio --depth 2
 
 # --- host tools ------------------------------------------------------------
 $(BUILD)/tools/%: tools/%.c tools/*.h

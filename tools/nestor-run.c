@@ -15,7 +15,7 @@
  * The verdict comes with one stable reason keyword:
  *   pass, guest-fail, nestor-panic, nestor-fail, nestor-no-end, triple-fault,
  *   bochs-panic, timeout, no-result, transcript-differs, gdb-fail, gdb-differs, debugnic-log,
- *   expect-line-missing.
+ *   expect-line-missing, nic-peer.
  * See docs/testing.md. */
 #include "tools/util.h"
 
@@ -75,6 +75,7 @@ struct opts {
 	regex_t expect_re;
 	const char *pass_line, *fail_line; /* --pass-line / --fail-line: verdict by pattern */
 	int debug_nic; /* --debug-nic: level 0's debug NIC and its log over UDP */
+	const char *nic_peer; /* --nic-peer: the line the host sends through the guest's e1000 */
 	const char *gdb_script, *gdb_expect; /* --gdb / --gdb-expect (docs/gdb.md) */
 	regex_t pass_re, fail_re;
 };
@@ -135,6 +136,10 @@ static void usage(FILE *f)
 		"                     datagrams to DIR/udp-log.txt, and the run fails (debugnic-log)\n"
 		"                     unless level 0's COM1 lines from the first streamed one on\n"
 		"                     all came over UDP (give level 0 debugnic=on; docs/debug-nic.md)\n"
+		"  --nic-peer TEXT    give the machine Bochs' e1000 (PCI 00:03.0) on a closed slirp\n"
+		"                     network whose guest TCP port 7000 is forwarded from a free\n"
+		"                     port of 127.0.0.1; send TEXT there while the run goes on and\n"
+		"                     require the answer \"linux: got 'TEXT' over e1000\"\n"
 		"  --expect-line RE   at depths >= 1 the run passes only if a line of the\n"
 		"                     serial console matches RE (e.g. a Nestor's log of an access\n"
 		"                     it blocked)\n"
@@ -298,7 +303,7 @@ static int free_tcp_port(void)
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(a);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) || getsockname(fd, (struct sockaddr *)&a, &len))
-		die("--gdb: cannot find a free TCP port: %s", strerror(errno));
+		die("cannot find a free TCP port on 127.0.0.1: %s", strerror(errno));
 	close(fd);
 	return ntohs(a.sin_port);
 }
@@ -398,6 +403,7 @@ static void gdb_verdict(const struct opts *o, const char *dir, struct result *r)
 }
 
 static void dnic_prepare(const struct opts *o, const char *dir, int nested, FILE *bochsrc);
+static void npeer_prepare(const struct opts *o, const char *dir, FILE *bochsrc);
 
 static void write_bochsrc(const struct opts *o, const char *dir, const char *disk, int boot_disk, int nested)
 {
@@ -444,6 +450,7 @@ static void write_bochsrc(const struct opts *o, const char *dir, const char *dis
 	for (int i = 0; nested && i < o->n_nested_bochs_lines; i++)
 		fprintf(f, "%s\n", o->nested_bochs_lines[i]);
 	dnic_prepare(o, dir, nested, f);
+	npeer_prepare(o, dir, f);
 	/* --gdb: Bochs listens there and waits for gdb before it starts. */
 	if (gdb_port)
 		fprintf(f, "com2: enabled=1, mode=socket-server, dev=127.0.0.1:%d\n", gdb_port);
@@ -859,6 +866,136 @@ static void dnic_judge(const char *dir, struct result *r)
 	free(udp);
 }
 
+/* --nic-peer TEXT (docs/security-functions.md, the demonstration): every
+ * run gets Bochs' e1000 in PCI slot 2 (function 00:03.0) on a slirp network
+ * in restricted mode - no connection out of the emulator - whose one way
+ * in is TCP port 7000 of the guest, forwarded from a free port of
+ * 127.0.0.1.  Once the guest says "nic: eth0 up" on its console the
+ * harness connects there (again until the guest listens), sends TEXT and
+ * a newline, and keeps the line the guest answers in nic-peer.txt; the
+ * verdict wants that line.  (Not before: slirp would call the guest at
+ * once, and Bochs' e1000 loses its receive ring to frames that come before
+ * the driver set it up - the guest's DHCP then fails.) */
+#define NIC_PEER_GUEST_PORT 7000
+static struct {
+	int port, sock, state; /* state 0: idle, 1: connected, waiting for the answer, 2: answered */
+	bool ready;            /* the guest's interface is up */
+	double last_try, connected_at;
+	char serial[4096];     /* its console */
+	char answer[512];
+	size_t len;
+	const char *text;
+} npeer = { .sock = -1 };
+
+static void npeer_prepare(const struct opts *o, const char *dir, FILE *bochsrc)
+{
+	npeer.port = 0;
+	if (!o->nic_peer)
+		return;
+	npeer.text = o->nic_peer;
+	npeer.port = free_tcp_port();
+	npeer.ready = false;
+	npeer.state = 0;
+	npeer.len = 0;
+	npeer.answer[0] = 0;
+	snprintf(npeer.serial, sizeof(npeer.serial), "%s/serial.txt", dir);
+	char path[4096], conf[512];
+	snprintf(path, sizeof(path), "%s/e1000-slirp.conf", dir);
+	int n = snprintf(conf, sizeof(conf),
+			 "# slirp config\n"
+			 "# written by nestor-run --nic-peer: the guest's e1000, no way out, one way in\n"
+			 "restricted = 1\n"
+			 "hostfwd = tcp:127.0.0.1:%d-:%d\n",
+			 npeer.port, NIC_PEER_GUEST_PORT);
+	write_file(path, conf, (size_t)n);
+	fprintf(bochsrc,
+		"pci: enabled=1, chipset=i440fx, slot2=e1000\n"
+		"e1000: mac=52:54:00:12:34:56, ethmod=slirp, script=%s\n",
+		path);
+}
+
+static void npeer_close(void)
+{
+	if (npeer.sock >= 0)
+		close(npeer.sock);
+	npeer.sock = -1;
+}
+
+static void npeer_poll(void)
+{
+	if (!npeer.port || npeer.state == 2)
+		return;
+	if (npeer.state == 0) {
+		if (now_seconds() - npeer.last_try < 0.5)
+			return;
+		npeer.last_try = now_seconds();
+		if (!npeer.ready) {
+			char *t = read_serial(npeer.serial);
+			npeer.ready = t && strstr(t, "nic: eth0 up");
+			free(t);
+			if (!npeer.ready)
+				return;
+		}
+		/* slirp accepts at once and then calls the guest: a guest that
+		 * does not listen yet resets it, and we try again. */
+		npeer.sock = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons((uint16_t)npeer.port),
+					  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		if (npeer.sock < 0 || connect(npeer.sock, (struct sockaddr *)&to, sizeof(to))) {
+			npeer_close();
+			return;
+		}
+		char line[600];
+		int n = snprintf(line, sizeof(line), "%s\n", npeer.text);
+		if (send(npeer.sock, line, (size_t)n, MSG_NOSIGNAL) != n) {
+			npeer_close();
+			return;
+		}
+		fcntl(npeer.sock, F_SETFL, O_NONBLOCK);
+		npeer.state = 1;
+		npeer.len = 0;
+		npeer.connected_at = now_seconds();
+		return;
+	}
+	char buf[256];
+	ssize_t n;
+	while ((n = recv(npeer.sock, buf, sizeof(buf), 0)) > 0)
+		for (ssize_t i = 0; i < n && npeer.state == 1; i++) {
+			if (buf[i] == '\n') {
+				npeer.state = 2;
+				npeer_close();
+				return;
+			}
+			if (npeer.len < sizeof(npeer.answer) - 1)
+				npeer.answer[npeer.len++] = buf[i];
+			npeer.answer[npeer.len] = 0;
+		}
+	/* Closed without a line (the guest was not listening), or too long. */
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) || now_seconds() - npeer.connected_at > 20) {
+		npeer_close();
+		npeer.state = 0;
+	}
+}
+
+static void npeer_judge(const char *dir, struct result *r)
+{
+	if (!npeer.port)
+		return;
+	npeer_close();
+	char path[4096], want[600];
+	snprintf(path, sizeof(path), "%s/nic-peer.txt", dir);
+	write_file(path, npeer.answer, npeer.len);
+	snprintf(want, sizeof(want), "linux: got '%s' over e1000", npeer.text);
+	if (npeer.state == 2 && !strcmp(npeer.answer, want))
+		printf("  e1000: the host sent '%s' to 127.0.0.1:%d, the guest answered '%s'\n", npeer.text, npeer.port,
+		       npeer.answer);
+	if (!r->reason || strcmp(r->reason, "pass") || (npeer.state == 2 && !strcmp(npeer.answer, want)))
+		return;
+	r->reason = "nic-peer";
+	snprintf(r->detail, sizeof(r->detail), "%s", npeer.state == 2 ? "the guest's answer differs" :
+						     "no answer from the guest on its e1000");
+}
+
 static void run_bochs(const struct opts *o, const char *dir, int *timed_out, double *secs)
 {
 	char rc[4096], cfg[4096], out[4096], serial[4096];
@@ -897,6 +1034,7 @@ static void run_bochs(const struct opts *o, const char *dir, int *timed_out, dou
 		if (o->stream)
 			stream_serial(serial, &pos);
 		dnic_poll();
+		npeer_poll();
 		/* A Linux that panicked never ends by itself: stop it two seconds
 		 * later (its backtrace gets out) instead of at the time limit;
 		 * the same for a guest judged by a --pass-line/--fail-line. */
@@ -1010,6 +1148,7 @@ static void run_one(const struct opts *o, const struct item *stack, int n, int d
 	}
 	judge(o, depth_known, depth, dir, timed_out, r);
 	dnic_judge(dir, r);
+	npeer_judge(dir, r);
 	if (gdb_port)
 		gdb_verdict(o, dir, r);
 }
@@ -1223,6 +1362,11 @@ int main(int argc, char **argv)
 			if (strchr(v, '\n'))
 				die("--bochs-line takes one line");
 			o.bochs_lines[o.n_bochs_lines++] = v;
+		} else if (!strcmp(a, "--nic-peer")) {
+			NEED_ARG();
+			if (strchr(v, '\n') || strlen(v) > 200)
+				die("--nic-peer takes one line of at most 200 characters");
+			o.nic_peer = v;
 		} else if (!strcmp(a, "--expect-line")) {
 			NEED_ARG();
 			o.expect_line = v;
