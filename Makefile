@@ -135,6 +135,11 @@ $(BUILD)/linux/nestor-levels: guest/linux/nestor-levels.c hypercall/abi.h
 	@echo "  HOSTCC  $@ (static, Linux guest)"
 	$(Q)$(HOSTCC) -std=gnu11 -static -O2 $(WARN) -I. -o $@ $<
 
+$(BUILD)/linux/nic-rx: guest/linux/nic-rx.c
+	@mkdir -p $(dir $@)
+	@echo "  HOSTCC  $@ (static, Linux guest)"
+	$(Q)$(HOSTCC) -std=gnu11 -static -O2 $(WARN) -I. -o $@ $<
+
 $(BUILD)/linux/kvm-run: guest/linux/kvm-run.c
 	@mkdir -p $(dir $@)
 	@echo "  HOSTCC  $@ (static, Linux guest)"
@@ -202,7 +207,7 @@ $(BUILD)/linux/initramfs.cpio: guest/linux/initramfs.manifest guest/linux/init $
 # The NIC archive (issue 14): the kernel's e1000 module from scripts/setup.
 NETMOD_DIR ?= $(dir $(LINUX_KERNEL))net
 $(BUILD)/linux/net.cpio: guest/linux/net.manifest guest/linux/nic-test guest/linux/udhcpc.script guest/linux/nic-echo \
-		$(BUILD)/tools/mkcpio $(wildcard $(NETMOD_DIR)/*.ko)
+		$(BUILD)/linux/nic-rx $(BUILD)/tools/mkcpio $(wildcard $(NETMOD_DIR)/*.ko)
 	@echo "  CPIO    $@"
 	$(Q)test -f $(NETMOD_DIR)/e1000.ko || { echo "error: no $(NETMOD_DIR)/e1000.ko: run scripts/setup"; exit 1; }
 	$(Q)mkdir -p $(dir $@)
@@ -300,14 +305,14 @@ RUN_TESTS_CPUS := $(if $(filter command line environment,$(origin CPUS)),$(CPUS)
 run-tests: all
 	$(BUILD)/tools/nestor-run --cpu $(CPU) --cpus $(RUN_TESTS_CPUS) --stream --name run-tests --guest "$(BUILD)/guest.elf" --depth $(DEPTH)
 
-test: all unit-tests $(BUILD)/linux/kvm-suites.cpio
+test: all unit-tests $(BUILD)/linux/kvm-suites.cpio $(BUILD)/linux/net.cpio
 	$(BUILD)/tools/runtests -j $(JOBS) tests/suite.list
 
-test-deep: all $(BUILD)/linux/kvm-suites.cpio
+test-deep: all $(BUILD)/linux/kvm-suites.cpio $(BUILD)/linux/net.cpio
 	$(BUILD)/tools/runtests -j $(JOBS) tests/deep.list
 
-bench: all $(BUILD)/linux/kvm-suites.cpio $(BUILD)/prof/nestor.elf
-	$(BUILD)/tools/bench --cpu $(CPU)
+bench: all $(BUILD)/linux/kvm-suites.cpio $(BUILD)/linux/net.cpio $(BUILD)/prof/nestor.elf
+	$(BUILD)/tools/bench --cpu $(CPU) --build $(BUILD)
 
 # --- profiling build of Nestor: the phases of nested transitions (vmx/prof.h) ---
 PROF_OBJS := $(patsubst %,$(BUILD)/prof/hv/%.o,$(HV_SRCS))

@@ -21,7 +21,7 @@ struct nestor_config config = {
 static const char *const selftest_names[] = { "none", "page-fault", "panic", "wrong-vmcs", "entry-refused",
 					       "entry-failure", NULL };
 
-static const char *const gdb_names[] = { "off", "serial", NULL };
+static const char *const gdb_names[] = { "off", "serial", "udp", NULL };
 
 static const char *const vmcs_shadowing_names[] = { "auto", "on", "off", NULL };
 
@@ -66,8 +66,9 @@ static const struct opt_desc options[] = {
 	  "how a snapshot saves memory when the guest does not say: cow (copy a page when the guest first "
 	  "writes it) or copy (all at once) (default cow)" },
 	{ "gdb", OPT_CHOICE, &config.gdb, 0, 0, gdb_names,
-	  "level 0 only: a GDB remote stub on COM2 (0x2f8, 115200 8N1, polled) that stops the guest before its "
-	  "first instruction and waits for gdb: off|serial (docs/gdb.md; default off)" },
+	  "level 0 only: a GDB remote stub on COM2 (0x2f8, 115200 8N1, polled), or on UDP port 1234 of the debug "
+	  "NIC (udp: needs debugnic=), that stops the guest before its first instruction and waits for gdb: "
+	  "off|serial|udp (docs/gdb.md; default off)" },
 	{ "guard", OPT_STRING, config.guard, 0, sizeof(config.guard), NULL,
 	  "PCI functions made non-existent for the guest and every level above, BB:DD.F[,BB:DD.F...] in "
 	  "hexadecimal: configuration space, ports and memory BARs blocked, attempts logged (default none; "

@@ -37,8 +37,9 @@ struct nestor_config {
  * the shadow VMCS in step cost more than the exits it saves). */
 enum vmcs_shadowing { SHADOWING_AUTO, SHADOWING_ON, SHADOWING_OFF };
 
-/* Where level 0's GDB stub listens (debug/gdb_stub.c): nowhere, or COM2. */
-enum gdb_mode { GDB_OFF, GDB_SERIAL };
+/* Where level 0's GDB stub listens (debug/gdb_stub.c): nowhere, COM2, or
+ * UDP port 1234 of the debug NIC (net/debugnic.h). */
+enum gdb_mode { GDB_OFF, GDB_SERIAL, GDB_UDP };
 
 enum selftest {
 	SELFTEST_NONE,

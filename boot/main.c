@@ -153,8 +153,8 @@ void boot_main(uint32_t magic, uint32_t mbi_phys, uint32_t load_delta)
 	}
 
 	sec_init(); /* security functions: guard= (sec/) */
-	gdb_boot(level); /* gdb=: registers the stub's hooks (debug/gdb.h) */
 	debugnic_boot(level); /* debugnic=: level 0's debug NIC, log over UDP (net/) */
+	gdb_boot(level); /* gdb=: registers the stub's hooks (debug/gdb.h); gdb=udp needs the debug NIC up */
 	integrity_init();
 	vm_run(&boot_info, level);
 }

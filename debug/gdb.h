@@ -2,8 +2,8 @@
  *
  * Three layers, each knowing only the one below:
  *  - a transport (struct gdb_transport) moves bytes: COM2 polled
- *    (debug/gdb_serial.c); a UDP transport over a debug NIC (net/) plugs
- *    in through the same struct;
+ *    (debug/gdb_serial.c), or UDP over level 0's debug NIC (net/,
+ *    debug/gdb_udp.c);
  *  - the packet layer (debug/gdb.c) frames packets ($data#cs), checks and
  *    acknowledges them, escapes and unescapes binary data;
  *  - the stub (debug/gdb_stub.c) answers the packets with the state of the
@@ -25,10 +25,18 @@ struct gdb_transport {
 	void (*putc)(void *ctx, uint8_t c);
 	void (*flush)(void *ctx);
 	void *ctx;
+	unsigned packet_size; /* PacketSize announced to gdb; 0: GDB_PACKET_MAX */
 };
 
 /* The transport on COM2 (debug/gdb_serial.c), or NULL without a UART there. */
 const struct gdb_transport *gdb_serial_transport(void);
+
+/* The transport on the debug NIC's UDP port 1234 (debug/gdb_udp.c), or
+ * NULL when the debug NIC is not up (debugnic=). */
+const struct gdb_transport *gdb_udp_transport(void);
+/* What gdb may send at most over UDP: a packet and its framing in one
+ * Ethernet frame (net/ takes no IP fragments). */
+#define UDP_PACKET_SIZE 1024
 
 /* --- packet layer (debug/gdb.c) ---------------------------------------- */
 
@@ -60,9 +68,10 @@ bool gdb_parse_hex(const char **p, uint64_t *val);
 
 /* --- the stub (debug/gdb_stub.c) ---------------------------------------- */
 
-/* At boot, once: with gdb=serial at level 0, registers the stub's hooks
- * with vmx/ (vmx/debug_hook.h); otherwise nothing (a warning at a level
- * above 0, whose COM2 is its guest's). */
+/* At boot, once, after debugnic_boot: with gdb=serial or gdb=udp at level
+ * 0, registers the stub's hooks with vmx/ (vmx/debug_hook.h); otherwise
+ * nothing (a warning at a level above 0, whose COM2 is its guest's).
+ * gdb=udp without debugnic= is a bad command line. */
 void gdb_boot(unsigned level);
 
 #endif

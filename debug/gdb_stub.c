@@ -41,6 +41,7 @@
 #include <stdarg.h>
 #include "debug/gdb.h"
 #include "boot/config.h"
+#include "boot/platform.h"
 #include "lib/format.h"
 #include "lib/log.h"
 #include "lib/string.h"
@@ -629,8 +630,10 @@ static void serve(struct vcpu *v, const char *stop)
 		case 'Z': cmd_breakpoint(v, p, true); break;
 		case 'z': cmd_breakpoint(v, p, false); break;
 		case 'H': case 'T': gdb_send_str(&g.link, "OK"); break;
-		case 'c': resume(v, p, false); return;
-		case 's': resume(v, p, true); return;
+		/* The acknowledgement of 'c' or 's' leaves now (UDP gathers
+		 * bytes until the stub waits: it would wait for the next stop). */
+		case 'c': resume(v, p, false); g.link.t->flush(g.link.t->ctx); return;
+		case 's': resume(v, p, true); g.link.t->flush(g.link.t->ctx); return;
 		case 'D':
 			gdb_send_str(&g.link, "OK");
 			end_session(v);
@@ -644,7 +647,10 @@ static void serve(struct vcpu *v, const char *stop)
 		case 'q':
 			if (!strncmp(g.in, "qSupported", 10)) {
 				g.swbreak = has_feature(g.in, "swbreak+");
-				gdb_send_str(&g.link, "PacketSize=1000;swbreak+;hwbreak+");
+				char sup[64];
+				ksnprintf(sup, sizeof(sup), "PacketSize=%x;swbreak+;hwbreak+",
+					  g.link.t->packet_size ? g.link.t->packet_size : GDB_PACKET_MAX);
+				gdb_send_str(&g.link, sup);
 			} else if (!strcmp(g.in, "qAttached")) {
 				gdb_send_str(&g.link, "1"); /* attached to a running machine: quit detaches */
 			} else if (!strcmp(g.in, "qSymbol::")) {
@@ -802,13 +808,25 @@ void gdb_boot(unsigned level)
 	if (config.gdb == GDB_OFF)
 		return;
 	if (level != 0) {
-		pr_warn("gdb=: only level 0 has the stub (COM2 above it is its guest's); ignored\n");
+		pr_warn("gdb=: only level 0 has the stub (COM2 and the debug NIC above it are its guest's); ignored\n");
 		return;
 	}
-	g.link.t = gdb_serial_transport();
-	if (!g.link.t) {
-		pr_warn("gdb=serial: no UART at COM2 (0x2f8): no stub, the guest runs\n");
-		return;
+	if (config.gdb == GDB_UDP) {
+		if (!config.debugnic[0] || !strcmp(config.debugnic, "off")) {
+			pr_err("bad command line: gdb=udp needs the debug NIC: add debugnic=on (docs/gdb.md)\n");
+			machine_end(true);
+		}
+		g.link.t = gdb_udp_transport();
+		if (!g.link.t) {
+			pr_warn("gdb=udp: the debug NIC is not up: no stub, the guest runs\n");
+			return;
+		}
+	} else {
+		g.link.t = gdb_serial_transport();
+		if (!g.link.t) {
+			pr_warn("gdb=serial: no UART at COM2 (0x2f8): no stub, the guest runs\n");
+			return;
+		}
 	}
 	/* IA32_VMX_PINBASED_CTLS (or its TRUE variant), allowed-1 half. */
 	uint64_t msr = rdmsr((rdmsr(0x480) & (1ull << 55)) ? 0x48d : 0x481);

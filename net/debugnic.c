@@ -21,6 +21,10 @@
  * the wire cannot keep Nestor printing one line for long. */
 #define POLL_BUDGET 8
 #define LOCK_TRIES 1000000
+/* Bytes from gdb waiting for the stub: several of gdb's largest packets
+ * (PacketSize, debug/gdb_udp.c); a datagram that does not fit is dropped
+ * whole, and gdb sends it again when no acknowledgement comes. */
+#define GDB_RX_RING 8192
 
 static struct {
 	spinlock_t lock;
@@ -31,6 +35,12 @@ static struct {
 	uint32_t sub_ip; /* subscriber; 0: none */
 	uint16_t sub_port;
 	uint8_t frame[ETH_FRAME_MAX];
+	/* gdb=udp (debug/gdb_udp.c): the bytes received on DEBUGNIC_GDB_PORT
+	 * not read yet, a ring; gdb's port at 10.0.2.2 (0: none yet). */
+	bool gdb_open;
+	uint16_t gdb_peer;
+	size_t gdb_head, gdb_len;
+	uint8_t gdb_rx[GDB_RX_RING];
 } dn;
 
 /* A card that stops answering costs each send its full wait (ne2k.c's
@@ -60,7 +70,20 @@ static void udp_rx(struct net_if *nif, uint32_t src_ip, uint16_t src_port, uint1
 		   size_t len)
 {
 	(void)nif;
-	if (dst_port != DEBUGNIC_PORT || src_ip != NET_SLIRP_GATEWAY || src_port == 0)
+	if (src_ip != NET_SLIRP_GATEWAY || src_port == 0)
+		return;
+	if (dst_port == DEBUGNIC_GDB_PORT && dn.gdb_open) {
+		if (len > GDB_RX_RING - dn.gdb_len)
+			return;
+		/* A new gdb (another socket): what the old one sent is stale. */
+		if (src_port != dn.gdb_peer)
+			dn.gdb_peer = src_port, dn.gdb_head = dn.gdb_len = 0;
+		for (size_t i = 0; i < len; i++)
+			dn.gdb_rx[(dn.gdb_head + dn.gdb_len + i) % GDB_RX_RING] = data[i];
+		dn.gdb_len += len;
+		return;
+	}
+	if (dst_port != DEBUGNIC_PORT)
 		return;
 	while (len && (data[len - 1] == '\n' || data[len - 1] == '\r'))
 		len--;
@@ -115,6 +138,38 @@ void debugnic_poll(void)
 		return;
 	poll_locked();
 	spin_unlock(&dn.lock);
+}
+
+bool debugnic_gdb_open(void)
+{
+	if (!dn.up)
+		return false;
+	dn.gdb_open = true;
+	return true;
+}
+
+size_t debugnic_gdb_read(uint8_t *buf, size_t cap)
+{
+	if (!dn.up || !lock_bounded())
+		return 0;
+	if (!dn.gdb_len)
+		poll_locked();
+	size_t n = dn.gdb_len < cap ? dn.gdb_len : cap;
+	for (size_t i = 0; i < n; i++)
+		buf[i] = dn.gdb_rx[(dn.gdb_head + i) % GDB_RX_RING];
+	dn.gdb_head = (dn.gdb_head + n) % GDB_RX_RING;
+	dn.gdb_len -= n;
+	spin_unlock(&dn.lock);
+	return n;
+}
+
+int debugnic_gdb_write(const void *data, size_t len)
+{
+	if (!dn.up || !dn.gdb_peer || !lock_bounded())
+		return -1;
+	int r = net_udp_send(&dn.nif, NET_SLIRP_GATEWAY, DEBUGNIC_GDB_PORT, dn.gdb_peer, data, len);
+	spin_unlock(&dn.lock);
+	return r;
 }
 
 /* The log's line sink (lib/log.h): runs with the console lock held, so it

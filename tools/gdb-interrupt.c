@@ -3,6 +3,9 @@
  *
  *     build/tools/gdb-interrupt 127.0.0.1:PORT GUEST-ELF
  *
+ * or, with --gdb-udp, udp:127.0.0.1:PORT: then as gdb does, a connected UDP socket, one datagram per
+ * packet, acknowledgement and Ctrl-C.
+ *
  * It connects, checks the first stop and the register packet, lets the guest run, interrupts it
  * (0x03), checks that it stopped with SIGINT elsewhere, reads the memory at RIP through the
  * guest's page tables, asks the monitor, and detaches: the guest runs to its end.  It prints one
@@ -102,7 +105,8 @@ int main(int argc, char **argv)
 	if (argc < 2)
 		die("usage: gdb-interrupt HOST:PORT [GUEST-ELF]");
 	char host[256];
-	snprintf(host, sizeof(host), "%s", argv[1]);
+	bool udp = !strncmp(argv[1], "udp:", 4);
+	snprintf(host, sizeof(host), "%s", argv[1] + (udp ? 4 : 0));
 	char *colon = strrchr(host, ':');
 	if (!colon)
 		die("gdb-interrupt: HOST:PORT expected, not %s", argv[1]);
@@ -110,9 +114,11 @@ int main(int argc, char **argv)
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1)) };
 	if (inet_pton(AF_INET, host, &a.sin_addr) != 1)
 		die("gdb-interrupt: bad address %s", host);
-	/* Bochs listens on COM2's socket once it has read its bochsrc. */
+	/* Bochs listens on COM2's socket once it has read its bochsrc.  (A
+	 * UDP "connection" always succeeds: nestor-run starts us once the stub
+	 * waits.) */
 	for (int tries = 0;; tries++) {
-		fd = socket(AF_INET, SOCK_STREAM, 0);
+		fd = socket(AF_INET, udp ? SOCK_DGRAM : SOCK_STREAM, 0);
 		if (fd >= 0 && !connect(fd, (struct sockaddr *)&a, sizeof(a)))
 			break;
 		if (fd >= 0)

@@ -15,7 +15,7 @@
  * The verdict comes with one stable reason keyword:
  *   pass, guest-fail, nestor-panic, nestor-fail, nestor-no-end, triple-fault,
  *   bochs-panic, timeout, no-result, transcript-differs, gdb-fail, gdb-differs, debugnic-log,
- *   expect-line-missing, nic-peer.
+ *   expect-line-missing, nic-peer, nic-flood.
  * See docs/testing.md. */
 #include "tools/util.h"
 
@@ -76,7 +76,9 @@ struct opts {
 	const char *pass_line, *fail_line; /* --pass-line / --fail-line: verdict by pattern */
 	int debug_nic; /* --debug-nic: level 0's debug NIC and its log over UDP */
 	const char *nic_peer; /* --nic-peer: the line the host sends through the guest's e1000 */
+	int nic_flood;        /* --nic-flood: KiB the host sends through it (bench NIC_RX<d>) */
 	const char *gdb_script, *gdb_expect; /* --gdb / --gdb-expect (docs/gdb.md) */
+	int gdb_udp; /* --gdb-udp: gdb over the debug NIC's UDP port 1234 instead of COM2 */
 	regex_t pass_re, fail_re;
 };
 
@@ -140,6 +142,11 @@ static void usage(FILE *f)
 		"                     network whose guest TCP port 7000 is forwarded from a free\n"
 		"                     port of 127.0.0.1; send TEXT there while the run goes on and\n"
 		"                     require the answer \"linux: got 'TEXT' over e1000\"\n"
+		"  --nic-flood KIB    the same e1000 and slirp network; once the guest says\n"
+		"                     'nic: rx: listening on port 7000' send it KIB KiB on one\n"
+		"                     TCP connection, and require 'nic: rx: B bytes received'\n"
+		"                     (B = KIB x 1024) and its 'env: nic-rx: ' measurement\n"
+		"                     (guest/linux/nic-rx.c, nic_test=rx)\n"
 		"  --expect-line RE   at depths >= 1 the run passes only if a line of the\n"
 		"                     serial console matches RE (e.g. a Nestor's log of an access\n"
 		"                     it blocked)\n"
@@ -151,6 +158,11 @@ static void usage(FILE *f)
 		"                     DIR/gdb.txt; the run fails (gdb-fail) when gdb fails\n"
 		"  --gdb-expect FILE  with --gdb: gdb's output must equal FILE, hexadecimal\n"
 		"                     numbers (0x...) aside (gdb-differs)\n"
+		"  --gdb-udp          with --gdb and --debug-nic: gdb over UDP instead of COM2 -\n"
+		"                     a second slirp forward from a free 127.0.0.1 UDP port to\n"
+		"                     the debug NIC's port 1234, 'gdb=udp' for level 0, gdb\n"
+		"                     started once level 0 waits for it ('target remote\n"
+		"                     udp:127.0.0.1:PORT')\n"
 		"  --timeout S        host seconds before the run is killed (default 120)\n"
 		"  --name NAME        run directory build/runs/NAME (default 'run')\n"
 		"  --dir DIR          run directory (overrides --name)\n"
@@ -293,8 +305,11 @@ static int disk_cylinders(const char *file)
 	return (int)(st.st_size / per_cyl);
 }
 
-/* --gdb: the TCP port of this run's COM2 (0: no gdb), gdb's exit status. */
-static int gdb_port, gdb_status, gdb_stopped_bochs;
+/* --gdb: the TCP port of this run's COM2, or with --gdb-udp the host UDP
+ * port forwarded to the debug NIC's port 1234 (0: no gdb); gdb's exit
+ * status; whether gdb was started at all (--gdb-udp: once level 0 waits). */
+static int gdb_port, gdb_status, gdb_stopped_bochs, gdb_started;
+#define GDB_UDP_GUEST_PORT 1234 /* net/debugnic.h, DEBUGNIC_GDB_PORT */
 
 /* A TCP port free now on 127.0.0.1: the kernel picks one for port 0. */
 static int free_tcp_port(void)
@@ -313,20 +328,23 @@ static pid_t start_gdb(const struct opts *o, const char *dir)
 {
 	char log[4096], remote[64];
 	snprintf(log, sizeof(log), "%s/gdb.txt", dir);
-	snprintf(remote, sizeof(remote), "target remote 127.0.0.1:%d", gdb_port);
+	snprintf(remote, sizeof(remote), "target remote %s127.0.0.1:%d", o->gdb_udp ? "udp:" : "", gdb_port);
 	/* gdb connects as soon as Bochs listens, but the stub answers only
 	 * once level 0 has booted - seconds later on a loaded machine - and
 	 * gdb gives up on a reply after 2 s by default (then replies and
 	 * requests no longer match). */
+	/* Over UDP gdb starts once the stub waits: a datagram lost is sent
+	 * again after remotetimeout, so not 120 s. */
 	char *argv[] = { "gdb", "-batch", "-nx", "-ex", "set pagination off", "-ex", "set confirm off",
-			 "-ex", "set remotetimeout 120", "-ex", remote, "-x", (char *)o->gdb_script,
-			 (char *)o->guest.file, NULL };
+			 "-ex", o->gdb_udp ? "set remotetimeout 10" : "set remotetimeout 120", "-ex", remote, "-x",
+			 (char *)o->gdb_script, (char *)o->guest.file, NULL };
+	gdb_started = 1;
 	/* An executable is a client of its own (what gdb's batch mode cannot
 	 * do, such as a Ctrl-C while the guest runs: tools/gdb-interrupt.c):
 	 * PROGRAM 127.0.0.1:PORT GUEST. */
 	if (!access(o->gdb_script, X_OK)) {
 		char addr[32];
-		snprintf(addr, sizeof(addr), "127.0.0.1:%d", gdb_port);
+		snprintf(addr, sizeof(addr), "%s127.0.0.1:%d", o->gdb_udp ? "udp:" : "", gdb_port);
 		char *client[] = { (char *)o->gdb_script, addr, (char *)o->guest.file, NULL };
 		return spawn(client, log, 1);
 	}
@@ -374,6 +392,11 @@ static void gdb_verdict(const struct opts *o, const char *dir, struct result *r)
 	snprintf(path, sizeof(path), "%s/gdb.txt", dir);
 	if (!gdb_stopped_bochs && (!r->reason || strcmp(r->reason, "pass")))
 		return;
+	if (!gdb_started) {
+		r->reason = "gdb-fail";
+		snprintf(r->detail, sizeof(r->detail), "level 0 never waited for gdb on UDP (no 'gdb: waiting' line)");
+		return;
+	}
 	if (gdb_status) {
 		r->reason = "gdb-fail";
 		snprintf(r->detail, sizeof(r->detail), "gdb %s %d%s (%s)", gdb_status < 0 ? "was killed:" : "exit status",
@@ -385,6 +408,14 @@ static void gdb_verdict(const struct opts *o, const char *dir, struct result *r)
 	char *got = read_file(path, NULL), *want = read_file(o->gdb_expect, NULL);
 	if (!got || !want)
 		die("--gdb-expect: cannot read %s or %s", path, o->gdb_expect);
+	/* gdb's warning on `target remote udp:` (stderr, in gdb.txt too). */
+	static const char *const udp_warning[] = { "warning: The remote protocol may be unreliable over UDP.\n",
+						   "Some events may be lost, rendering further debugging impossible.\n" };
+	for (unsigned i = 0; i < 2; i++) {
+		char *at = strstr(got, udp_warning[i]);
+		if (at)
+			memmove(at, at + strlen(udp_warning[i]), strlen(at + strlen(udp_warning[i])) + 1);
+	}
 	char *a = gdb_normalize(want), *b = gdb_normalize(got);
 	const char *pa = a, *pb = b;
 	for (int line = 1; *pa || *pb; line++) {
@@ -452,7 +483,7 @@ static void write_bochsrc(const struct opts *o, const char *dir, const char *dis
 	dnic_prepare(o, dir, nested, f);
 	npeer_prepare(o, dir, f);
 	/* --gdb: Bochs listens there and waits for gdb before it starts. */
-	if (gdb_port)
+	if (gdb_port && !o->gdb_udp)
 		fprintf(f, "com2: enabled=1, mode=socket-server, dev=127.0.0.1:%d\n", gdb_port);
 	fclose(f);
 	snprintf(path, sizeof(path), "%s/debugger.rc", dir);
@@ -731,6 +762,10 @@ static void dnic_prepare(const struct opts *o, const char *dir, int nested, FILE
 			 "restricted = %d\n"
 			 "hostfwd = udp:127.0.0.1:%d-:%d\n",
 			 DEBUGNIC_RESTRICTED, dnic.port, DEBUGNIC_GUEST_PORT);
+	/* --gdb-udp: gdb's port, the stub's at 10.0.2.15 (docs/gdb.md). */
+	if (o->gdb_udp && gdb_port)
+		n += snprintf(conf + n, sizeof(conf) - (size_t)n, "hostfwd = udp:127.0.0.1:%d-:%d\n", gdb_port,
+			      GDB_UDP_GUEST_PORT);
 	write_file(path, conf, (size_t)n);
 	fprintf(bochsrc,
 		"pci: enabled=1, chipset=i440fx, slot1=ne2k\n"
@@ -885,14 +920,17 @@ static struct {
 	char answer[512];
 	size_t len;
 	const char *text;
+	unsigned long long flood, sent; /* --nic-flood: bytes to send, sent */
 } npeer = { .sock = -1 };
 
 static void npeer_prepare(const struct opts *o, const char *dir, FILE *bochsrc)
 {
 	npeer.port = 0;
-	if (!o->nic_peer)
+	if (!o->nic_peer && !o->nic_flood)
 		return;
 	npeer.text = o->nic_peer;
+	npeer.flood = (unsigned long long)o->nic_flood * 1024;
+	npeer.sent = 0;
 	npeer.port = free_tcp_port();
 	npeer.ready = false;
 	npeer.state = 0;
@@ -921,10 +959,60 @@ static void npeer_close(void)
 	npeer.sock = -1;
 }
 
+/* --nic-flood: once the guest listens (nic-rx says so), one connection
+ * and its bytes, sent as fast as slirp takes them, then closed: the end of
+ * the data for the guest.  The harness's loop goes on meanwhile. */
+static void nflood_poll(void)
+{
+	if (npeer.state == 0) {
+		if (now_seconds() - npeer.last_try < 0.5)
+			return;
+		npeer.last_try = now_seconds();
+		char *t = read_serial(npeer.serial);
+		bool listening = strstr(t, "nic: rx: listening on port") != NULL;
+		free(t);
+		if (!listening)
+			return;
+		npeer.sock = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons((uint16_t)npeer.port),
+					  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		if (npeer.sock < 0 || connect(npeer.sock, (struct sockaddr *)&to, sizeof(to))) {
+			npeer_close();
+			return;
+		}
+		fcntl(npeer.sock, F_SETFL, O_NONBLOCK);
+		npeer.state = 1;
+		npeer.sent = 0;
+	}
+	static char block[65536]; /* the data: bytes 0, 1, .. 255, 0, .. */
+	if (!block[1])
+		for (size_t i = 0; i < sizeof(block); i++)
+			block[i] = (char)i;
+	while (npeer.sent < npeer.flood) {
+		unsigned long long left = npeer.flood - npeer.sent, off = npeer.sent % sizeof(block);
+		size_t len = sizeof(block) - off < left ? sizeof(block) - off : (size_t)left;
+		ssize_t n = send(npeer.sock, block + off, len, MSG_NOSIGNAL);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return;
+		if (n <= 0) { /* slirp closed it: the verdict says the data did not arrive */
+			npeer_close();
+			npeer.state = 2;
+			return;
+		}
+		npeer.sent += (unsigned long long)n;
+	}
+	npeer_close(); /* the rest leaves the socket buffer after the close */
+	npeer.state = 2;
+}
+
 static void npeer_poll(void)
 {
 	if (!npeer.port || npeer.state == 2)
 		return;
+	if (npeer.flood) {
+		nflood_poll();
+		return;
+	}
 	if (npeer.state == 0) {
 		if (now_seconds() - npeer.last_try < 0.5)
 			return;
@@ -977,11 +1065,36 @@ static void npeer_poll(void)
 	}
 }
 
+/* --nic-flood: the guest must have received every byte and measured. */
+static void nflood_judge(const char *dir, struct result *r)
+{
+	char path[4096], want[96];
+	snprintf(path, sizeof(path), "%s/serial.txt", dir);
+	char *t = read_serial(path);
+	snprintf(want, sizeof(want), "nic: rx: %llu bytes received", npeer.flood);
+	const char *got = strstr(t, want), *m = strstr(t, "env: nic-rx: ");
+	if (got && m) {
+		const char *e = strchr(m, '\n');
+		printf("  e1000: the host sent %llu bytes to 127.0.0.1:%d; %.*s\n", npeer.flood, npeer.port,
+		       (int)(e ? e - m : (long)strlen(m)), m);
+	} else if (r->reason && !strcmp(r->reason, "pass")) {
+		r->reason = "nic-flood";
+		snprintf(r->detail, sizeof(r->detail), "%s (sent %llu of %llu bytes)",
+			 got ? "the guest did not report its measurement" : "the guest did not receive every byte",
+			 npeer.sent, npeer.flood);
+	}
+	free(t);
+}
+
 static void npeer_judge(const char *dir, struct result *r)
 {
 	if (!npeer.port)
 		return;
 	npeer_close();
+	if (npeer.flood) {
+		nflood_judge(dir, r);
+		return;
+	}
 	char path[4096], want[600];
 	snprintf(path, sizeof(path), "%s/nic-peer.txt", dir);
 	write_file(path, npeer.answer, npeer.len);
@@ -1008,8 +1121,12 @@ static void run_bochs(const struct opts *o, const char *dir, int *timed_out, dou
 	char *argv[] = { (char *)o->bochs, "-q", "-f", cfg, "-rc", rc, NULL };
 	dnic_start(dir);
 	pid_t pid = spawn(argv, out, 1);
-	pid_t gdb = gdb_port ? start_gdb(o, dir) : 0;
-	gdb_status = gdb_stopped_bochs = 0;
+	gdb_status = gdb_stopped_bochs = gdb_started = 0;
+	/* Over UDP Bochs does not wait for gdb, and a datagram sent before
+	 * slirp forwards the port is refused (gdb then gives up): gdb starts
+	 * when level 0 says it waits. */
+	pid_t gdb = gdb_port && !o->gdb_udp ? start_gdb(o, dir) : 0;
+	double gdb_look = start;
 	long pos = 0;
 	*timed_out = 0;
 	double stop_seen = 0, last_look = start;
@@ -1030,6 +1147,13 @@ static void run_bochs(const struct opts *o, const char *dir, int *timed_out, dou
 				gdb_stopped_bochs = 1;
 				break;
 			}
+		}
+		if (gdb_port && o->gdb_udp && !gdb_started && now_seconds() - gdb_look > 0.1) {
+			gdb_look = now_seconds();
+			char *t = read_serial(serial);
+			if (strstr(t, "gdb: waiting for gdb on"))
+				gdb = start_gdb(o, dir);
+			free(t);
 		}
 		if (o->stream)
 			stream_serial(serial, &pos);
@@ -1102,7 +1226,7 @@ static int stack_for_depth(const struct opts *o, int depth, struct item *stack)
 	}
 	if (o->gdb_script && depth > 0)
 		snprintf(stack[0].args + strlen(stack[0].args), sizeof(stack[0].args) - strlen(stack[0].args),
-			 "%sgdb=serial", stack[0].args[0] ? " " : "");
+			 "%sgdb=%s", stack[0].args[0] ? " " : "", o->gdb_udp ? "udp" : "serial");
 	if (o->mb1 && depth > 0)
 		snprintf(stack[n - 1].args + strlen(stack[n - 1].args),
 			 sizeof(stack[n - 1].args) - strlen(stack[n - 1].args), "%sguest=multiboot",
@@ -1128,7 +1252,7 @@ static void run_one(const struct opts *o, const struct item *stack, int n, int d
 		snprintf(disk, sizeof(disk), "%s/disk.img", dir);
 		copy_file(o->guest.file, disk);
 	}
-	gdb_port = o->gdb_script && depth_known && depth > 0 ? free_tcp_port() : 0;
+	gdb_port = o->gdb_script && depth_known && depth > 0 ? (o->gdb_udp ? free_udp_port() : free_tcp_port()) : 0;
 	write_bochsrc(o, dir, o->disk_guest ? disk : NULL, boot_disk, !depth_known || depth > 0);
 	int timed_out;
 	/* Bochs' RFB display takes a free TCP port from 5900 up; two Bochs
@@ -1367,6 +1491,11 @@ int main(int argc, char **argv)
 			if (strchr(v, '\n') || strlen(v) > 200)
 				die("--nic-peer takes one line of at most 200 characters");
 			o.nic_peer = v;
+		} else if (!strcmp(a, "--nic-flood")) {
+			NEED_ARG();
+			o.nic_flood = parse_int(v, "--nic-flood");
+			if (!o.nic_flood)
+				die("--nic-flood: at least 1 KiB");
 		} else if (!strcmp(a, "--expect-line")) {
 			NEED_ARG();
 			o.expect_line = v;
@@ -1382,6 +1511,8 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--gdb")) {
 			NEED_ARG();
 			o.gdb_script = v;
+		} else if (!strcmp(a, "--gdb-udp")) {
+			o.gdb_udp = 1;
 		} else if (!strcmp(a, "--gdb-expect")) {
 			NEED_ARG();
 			o.gdb_expect = v;
@@ -1398,6 +1529,9 @@ int main(int argc, char **argv)
 	}
 	if (o.n_stack && o.have_guest)
 		die("give either -k kernels or --guest, not both");
+	if (o.gdb_udp && (!o.gdb_script || !o.debug_nic))
+		die("--gdb-udp takes --gdb SCRIPT and --debug-nic (gdb talks to level 0's debug NIC; give level 0 "
+		    "debugnic=on)");
 	if (o.pass_line && regcomp(&o.pass_re, o.pass_line, REG_EXTENDED | REG_NOSUB))
 		die("--pass-line: bad regular expression '%s'", o.pass_line);
 	if (o.fail_line && regcomp(&o.fail_re, o.fail_line, REG_EXTENDED | REG_NOSUB))
@@ -1410,6 +1544,8 @@ int main(int argc, char **argv)
 		die("--guest needs --depth or --depths");
 	if (o.disk_guest && !o.have_guest)
 		die("--disk-guest needs --guest");
+	if (o.nic_peer && o.nic_flood)
+		die("--nic-peer and --nic-flood share the e1000's one port: give one of them");
 	if (o.n_depths && depth >= 0)
 		die("give --depth or --depths, not both");
 
