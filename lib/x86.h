@@ -28,6 +28,21 @@ static inline uint32_t inl(uint16_t port)
 	return v;
 }
 
+/* An IN or OUT of size 1, 2 or 4 bytes. */
+static inline uint32_t in_sized(uint16_t port, unsigned size)
+{
+	return size == 1 ? inb(port) : size == 2 ? inw(port) : inl(port);
+}
+static inline void out_sized(uint16_t port, unsigned size, uint32_t v)
+{
+	if (size == 1)
+		outb(port, (uint8_t)v);
+	else if (size == 2)
+		outw(port, (uint16_t)v);
+	else
+		outl(port, v);
+}
+
 static inline uint64_t rdmsr(uint32_t msr)
 {
 	uint32_t lo, hi;

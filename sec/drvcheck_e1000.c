@@ -22,29 +22,9 @@
  * window only ever at CTRL (IOADDR = 0: elsewhere it reaches every
  * register round the check). */
 #include <stddef.h>
+#include "lib/e1000.h"
 #include "sec/drvcheck.h"
 
-/* 8254x SDM 13.4: register offsets in BAR0. */
-#define CTRL 0x0000
-#define STATUS 0x0008
-#define EECD 0x0010
-#define ICR 0x00c0
-#define IMC 0x00d8
-#define RCTL 0x0100
-#define TCTL 0x0400
-#define RDBAL 0x2800
-#define RDBAH 0x2804
-#define RDLEN 0x2808
-#define TDBAL 0x3800
-#define TDBAH 0x3804
-#define TDLEN 0x3808
-#define MANC 0x5820
-#define CTRL_RST (1u << 26)
-#define RCTL_EN (1u << 1)
-#define TCTL_EN (1u << 1)
-/* The I/O BAR's window (SDM 13.3): IOADDR selects, IODATA accesses. */
-#define IOADDR 0
-#define IODATA 4
 
 enum { PROBE = 1, SETUP, GRANTED };
 
@@ -57,31 +37,31 @@ static const struct drv_rule common[] = {
 	{ DRV_CONFIG, DRV_W, 0, 0, 0x18, 16, 0, 0, "BAR2-5 (not implemented) sized" },
 	{ DRV_CONFIG, DRV_W, 0, 0, 0x30, 4, 1, 0, "expansion ROM sized, not enabled" },
 	{ DRV_CONFIG, DRV_W, 0, 0, 0x3c, 1, 0, 0, "interrupt line" },
-	{ DRV_IO, DRV_W, 0, 0, IOADDR, 4, ~0u, CTRL, "I/O window at CTRL" },
+	{ DRV_IO, DRV_W, 0, 0, E1000_IOADDR, 4, ~0u, E1000_CTRL, "I/O window at CTRL" },
 };
 
 static const struct drv_rule probe[] = {
-	{ DRV_BAR0, DRV_R, 0, 0, CTRL, 4, 0, 0, "reads CTRL" },
-	{ DRV_BAR0, DRV_R, 0, 0, STATUS, 4, 0, 0, "reads STATUS" },
-	{ DRV_BAR0, DRV_R, 0, 0, EECD, 4, 0, 0, "reads EECD" },
-	{ DRV_BAR0, DRV_R, 0, 0, ICR, 4, 0, 0, "reads (clears) ICR" },
-	{ DRV_BAR0, DRV_W, 0, 0, IMC, 4, 0, 0, "masks interrupts" },
-	{ DRV_BAR0, DRV_W, 0, 0, RCTL, 4, RCTL_EN, 0, "stops the receiver" },
-	{ DRV_BAR0, DRV_W, 0, 0, TCTL, 4, TCTL_EN, 0, "stops the transmitter" },
-	{ DRV_BAR0, DRV_RW, 0, 0, MANC, 4, 0, 0, "manageability control" },
-	{ DRV_BAR0, DRV_W, 0, SETUP, CTRL, 4, CTRL_RST, CTRL_RST, "resets the MAC (CTRL.RST)" },
-	{ DRV_IO, DRV_W, 0, SETUP, IODATA, 4, CTRL_RST, CTRL_RST, "resets the MAC through the I/O window" },
+	{ DRV_BAR0, DRV_R, 0, 0, E1000_CTRL, 4, 0, 0, "reads CTRL" },
+	{ DRV_BAR0, DRV_R, 0, 0, E1000_STATUS, 4, 0, 0, "reads STATUS" },
+	{ DRV_BAR0, DRV_R, 0, 0, E1000_EECD, 4, 0, 0, "reads EECD" },
+	{ DRV_BAR0, DRV_R, 0, 0, E1000_ICR, 4, 0, 0, "reads (clears) ICR" },
+	{ DRV_BAR0, DRV_W, 0, 0, E1000_IMC, 4, 0, 0, "masks interrupts" },
+	{ DRV_BAR0, DRV_W, 0, 0, E1000_RCTL, 4, E1000_RCTL_EN, 0, "stops the receiver" },
+	{ DRV_BAR0, DRV_W, 0, 0, E1000_TCTL, 4, E1000_TCTL_EN, 0, "stops the transmitter" },
+	{ DRV_BAR0, DRV_RW, 0, 0, E1000_MANC, 4, 0, 0, "manageability control" },
+	{ DRV_BAR0, DRV_W, 0, SETUP, E1000_CTRL, 4, E1000_CTRL_RST, E1000_CTRL_RST, "resets the MAC (CTRL.RST)" },
+	{ DRV_IO, DRV_W, 0, SETUP, E1000_IODATA, 4, E1000_CTRL_RST, E1000_CTRL_RST, "resets the MAC through the I/O window" },
 };
 
 static const struct drv_rule setup[] = {
-	{ DRV_BAR0, DRV_W, DRV_CHECK_DMA, GRANTED, RCTL, 4, RCTL_EN, RCTL_EN, "enables the receiver" },
-	{ DRV_BAR0, DRV_W, DRV_CHECK_DMA, 0, TCTL, 4, TCTL_EN, TCTL_EN, "enables the transmitter" },
+	{ DRV_BAR0, DRV_W, DRV_CHECK_DMA, GRANTED, E1000_RCTL, 4, E1000_RCTL_EN, E1000_RCTL_EN, "enables the receiver" },
+	{ DRV_BAR0, DRV_W, DRV_CHECK_DMA, 0, E1000_TCTL, 4, E1000_TCTL_EN, E1000_TCTL_EN, "enables the transmitter" },
 	{ DRV_BAR0, DRV_RW, 0, 0, 0, 0x20000, 0, 0, "sets the device up" },
-	{ DRV_IO, DRV_RW, 0, 0, IODATA, 4, 0, 0, "CTRL through the I/O window" },
+	{ DRV_IO, DRV_RW, 0, 0, E1000_IODATA, 4, 0, 0, "CTRL through the I/O window" },
 };
 
 static const struct drv_rule granted[] = {
-	{ DRV_IO, DRV_RW, 0, 0, IODATA, 4, 0, 0, "CTRL through the I/O window" },
+	{ DRV_IO, DRV_RW, 0, 0, E1000_IODATA, 4, 0, 0, "CTRL through the I/O window" },
 };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -94,8 +74,8 @@ static const struct drv_phase phases[] = {
 };
 
 static const struct drv_dma dma[] = {
-	{ RDBAL, RDBAH, RDLEN, "receive ring" },
-	{ TDBAL, TDBAH, TDLEN, "transmit ring" },
+	{ E1000_RDBAL, E1000_RDBAH, E1000_RDLEN, "receive ring" },
+	{ E1000_TDBAL, E1000_TDBAH, E1000_TDLEN, "transmit ring" },
 };
 
 const struct drv_profile drv_e1000 = {

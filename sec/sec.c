@@ -181,21 +181,6 @@ static void log_block(const struct sec_function *f, struct vcpu *v, const struct
 			8 * a->size, more);
 }
 
-static uint32_t raw_in(uint16_t port, unsigned size)
-{
-	return size == 1 ? inb(port) : size == 2 ? inw(port) : inl(port);
-}
-
-static void raw_out(uint16_t port, unsigned size, uint32_t val)
-{
-	if (size == 1)
-		outb(port, (uint8_t)val);
-	else if (size == 2)
-		outw(port, (uint16_t)val);
-	else
-		outl(port, val);
-}
-
 /* Asks w's function; true when it took the access (blocked or emulated). */
 static bool decide(const struct watched *w, struct vcpu *v, struct sec_access *a, uint32_t *val)
 {
@@ -246,9 +231,9 @@ static bool config_port(struct vcpu *v, uint16_t port, unsigned size, bool write
 	}
 	if (!taken) {
 		if (write)
-			raw_out(port, size, *val);
+			out_sized(port, size, *val);
 		else
-			*val = raw_in(port, size);
+			*val = in_sized(port, size);
 	}
 	spin_unlock(&pci_lock);
 	return true;

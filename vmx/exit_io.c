@@ -18,21 +18,6 @@
 
 static const char shutdown_word[] = "Shutdown";
 
-static uint32_t port_in(uint16_t port, unsigned size)
-{
-	return size == 1 ? inb(port) : size == 2 ? inw(port) : inl(port);
-}
-
-static void port_out(uint16_t port, unsigned size, uint32_t val)
-{
-	if (size == 1)
-		outb(port, (uint8_t)val);
-	else if (size == 2)
-		outw(port, (uint16_t)val);
-	else
-		outl(port, val);
-}
-
 static void shutdown_port_write(struct vcpu *v, unsigned size, uint32_t val)
 {
 	uint8_t byte = (uint8_t)val;
@@ -45,7 +30,7 @@ static void shutdown_port_write(struct vcpu *v, unsigned size, uint32_t val)
 	for (unsigned i = 0; i < v->shutdown_match; i++)
 		outb(BOCHS_SHUTDOWN_PORT, (uint8_t)shutdown_word[i]);
 	v->shutdown_match = 0;
-	port_out(BOCHS_SHUTDOWN_PORT, size, val);
+	out_sized(BOCHS_SHUTDOWN_PORT, size, val);
 }
 
 /* A port a security function claimed (vmx/filter.h) is its to decide on;
@@ -55,7 +40,7 @@ static uint32_t do_in(struct vcpu *v, uint16_t port, unsigned size)
 	uint32_t val;
 	if (vmx_filter_port_access(v, port, size, false, &val))
 		return val;
-	return port_in(port, size);
+	return in_sized(port, size);
 }
 
 static void do_out(struct vcpu *v, uint16_t port, unsigned size, uint32_t val)
@@ -67,7 +52,7 @@ static void do_out(struct vcpu *v, uint16_t port, unsigned size, uint32_t val)
 		return;
 	}
 	snap_io_out(v, port, val); /* a DMA start during a snapshot */
-	port_out(port, size, val);
+	out_sized(port, size, val);
 }
 
 /* INS/OUTS (SDM Vol. 2 INS/OUTS, 27.2.5): element by element, through the
