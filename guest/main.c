@@ -35,7 +35,7 @@ static const struct opt_desc options[] = {
 	{ "pci_mem", OPT_UINT, &pci_opts.mem, 0, 0xffffffffull, NULL, "pci: a memory BAR of it" },
 	{ "pci_present", OPT_UINT, &pci_opts.present, 0, 2, NULL, "pci: 1 it must be there, 0 not, 2 no check" },
 	{ "nic_mode", OPT_STRING, pci_opts.nic_mode, 0, sizeof(pci_opts.nic_mode), NULL,
-	  "nic: good, early_ims, bad_ring, io_window" },
+	  "nic: good, early_ims, bad_ring, io_window, odd_insn" },
 	{ "nic_blocked", OPT_UINT, &pci_opts.nic_blocked, 0, 2, NULL, "nic: 1 must end blocked, 0 not, 2 no check" },
 };
 

@@ -111,10 +111,14 @@ static bool dma_ok(struct vcpu *v, char *why, size_t n)
 static enum sec_verdict refuse(struct vcpu *v, const struct sec_access *a, const char *why)
 {
 	dc->blocked = true;
-	pr_warn("drvcheck: %02x:%02x.%x: level %u %s %s+0x%x (%u-bit%s0x%x) in phase '%s': %s: the device is "
-		"blocked for good\n",
-		PCI_BUS(dc->bdf), PCI_DEV(dc->bdf), PCI_FN(dc->bdf), a->level, a->write ? "writes" : "reads",
-		space_of(a), a->reg, 8 * a->size, a->write ? ", " : "", a->write ? a->value : 0,
+	char how[32] = "";
+	if (a->size && a->write)
+		ksnprintf(how, sizeof(how), " (%u-bit, 0x%x)", 8 * a->size, a->value);
+	else if (a->size)
+		ksnprintf(how, sizeof(how), " (%u-bit)", 8 * a->size);
+	pr_warn("drvcheck: %02x:%02x.%x: level %u %s %s+0x%x%s in phase '%s': %s: the device is blocked for good\n",
+		PCI_BUS(dc->bdf), PCI_DEV(dc->bdf), PCI_FN(dc->bdf), a->level,
+		!a->size ? "accesses" : a->write ? "writes" : "reads", space_of(a), a->reg, how,
 		dc->p->phases[dc->phase].name, why);
 	return SEC_BLOCK;
 }
@@ -133,6 +137,10 @@ static enum sec_verdict decide_locked(struct vcpu *v, struct sec_access *a)
 		return SEC_ALLOW;
 	if (dc->blocked)
 		return SEC_BLOCK;
+	/* An access the layer could not take (sec/sec.h): not a driver's. */
+	if (a->space == SEC_MEMORY && !a->size)
+		return refuse(v, a, "an instruction that is not a plain load or store, or an access from a level above "
+				    "the guest");
 	/* The rules of every phase, then the current phase's. */
 	const struct drv_phase *ph = &dc->p->phases[dc->phase];
 	const struct drv_rule *r = NULL;

@@ -51,7 +51,10 @@ struct sec_access {
 
 struct sec_function {
 	const char *name; /* its option's name, e.g. "guard" */
-	/* Decides on a or, for SEC_MEMORY, is told of it (a.value unused). */
+	/* Decides on a.  A SEC_MEMORY access of size 0 is one it is only
+	 * told of, already refused (non-existent for the guest): to absent
+	 * memory, by a level above the guest, or by an instruction the layer
+	 * does not decode on a trapped page (anything but MOV/MOVZX). */
 	enum sec_verdict (*decide)(const struct sec_function *f, struct vcpu *v, struct sec_access *a);
 };
 

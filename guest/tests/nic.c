@@ -5,7 +5,7 @@
  * in the kernel's own memory, enable them.  It is the guest-kernel half of
  * the driver check's test (drvcheck=, docs/security-functions.md): the
  * good bring-up must look the same with and without a checker below;
- * nic_mode= makes it go wrong in one way each (then a checker blocks the
+ * nic_mode= (early_ims, bad_ring, io_window, odd_insn) makes it go wrong in one way each (then a checker blocks the
  * device: it reads all ones).  Nothing is ever sent or received (the ring
  * tails stay at their heads). */
 #include "guest/test.h"
@@ -39,6 +39,8 @@ TEST(nic, bring_up)
 	say("mode %s: id %08x", mode, pci_read32(bdf, PCI_VENDOR_ID));
 	pci_write16(bdf, PCI_COMMAND, (uint16_t)(pci_read16(bdf, PCI_COMMAND) | PCI_CMD_MEM | PCI_CMD_MASTER));
 
+	if (!strcmp(mode, "odd_insn")) /* a read-modify-write of STATUS: no driver's access */
+		__asm__ volatile("lock orl $0, (%0)" ::"r"(regs + E1000_STATUS / 4) : "memory");
 	if (!strcmp(mode, "early_ims"))
 		wr(E1000_IMS, ~0u); /* unmasking interrupts before any reset */
 	if (!strcmp(mode, "io_window") && pci_opts.io) {

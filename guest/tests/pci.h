@@ -9,7 +9,7 @@ struct pci_opts {
 	uint64_t io;       /* pci_io=: a port base of it (0: none) */
 	uint64_t mem;      /* pci_mem=: a memory BAR of it (0: none) */
 	uint64_t present;  /* pci_present=: 1 it must be there, 0 it must not, 2 no check */
-	char nic_mode[16];    /* nic_mode=: good, early_ims, bad_ring, io_window (guest/tests/nic.c) */
+	char nic_mode[16];    /* nic_mode=: good, early_ims, bad_ring, io_window, odd_insn (guest/tests/nic.c) */
 	uint64_t nic_blocked; /* nic_blocked=: 1 the device must end up blocked, 0 not, 2 no check */
 };
 extern struct pci_opts pci_opts;
