@@ -301,40 +301,50 @@ static enum acpi_err parse_mcfg(const struct reader *r, uint64_t pa, struct acpi
 	return ACPI_OK;
 }
 
-enum acpi_err acpi_parse_madt(const void *rsdp, size_t rsdp_len, acpi_read_phys_fn read_phys, void *ctx,
-			      struct acpi_madt_info *out)
+/* The two public parsers' work, from the RSDP to their result. */
+static enum acpi_err madt_from(const uint8_t *rsdp, size_t rsdp_len, const struct reader *r, void *out)
+{
+	return parse(rsdp, rsdp_len, r, out);
+}
+
+static enum acpi_err mcfg_from(const uint8_t *rsdp, size_t rsdp_len, const struct reader *r, void *out)
+{
+	struct root root;
+	uint64_t pa = 0;
+	enum acpi_err err = find_root(rsdp, rsdp_len, r, &root);
+	if (err == ACPI_OK)
+		err = find_table(&root, r, "MCFG", ACPI_ERR_NO_MCFG, &pa);
+	return err == ACPI_OK ? parse_mcfg(r, pa, out) : err;
+}
+
+/* What both do around it: arguments checked, the result zeroed first and
+ * zeroed again on any error (nothing half-parsed is left). */
+static enum acpi_err public_parse(enum acpi_err (*body)(const uint8_t *, size_t, const struct reader *, void *),
+				  const void *rsdp, size_t rsdp_len, acpi_read_phys_fn read_phys, void *ctx, void *out,
+				  size_t out_size)
 {
 	if (!out)
 		return ACPI_ERR_ARGS;
-	memset(out, 0, sizeof(*out));
+	memset(out, 0, out_size);
 	if (!rsdp || !read_phys)
 		return ACPI_ERR_ARGS;
 	struct reader r = { read_phys, ctx };
-	enum acpi_err err = parse(rsdp, rsdp_len, &r, out);
+	enum acpi_err err = body(rsdp, rsdp_len, &r, out);
 	if (err != ACPI_OK)
-		memset(out, 0, sizeof(*out));
+		memset(out, 0, out_size);
 	return err;
+}
+
+enum acpi_err acpi_parse_madt(const void *rsdp, size_t rsdp_len, acpi_read_phys_fn read_phys, void *ctx,
+			      struct acpi_madt_info *out)
+{
+	return public_parse(madt_from, rsdp, rsdp_len, read_phys, ctx, out, sizeof(*out));
 }
 
 enum acpi_err acpi_parse_mcfg(const void *rsdp, size_t rsdp_len, acpi_read_phys_fn read_phys, void *ctx,
 			      struct acpi_mcfg_info *out)
 {
-	if (!out)
-		return ACPI_ERR_ARGS;
-	memset(out, 0, sizeof(*out));
-	if (!rsdp || !read_phys)
-		return ACPI_ERR_ARGS;
-	struct reader r = { read_phys, ctx };
-	struct root root;
-	uint64_t pa = 0;
-	enum acpi_err err = find_root(rsdp, rsdp_len, &r, &root);
-	if (err == ACPI_OK)
-		err = find_table(&root, &r, "MCFG", ACPI_ERR_NO_MCFG, &pa);
-	if (err == ACPI_OK)
-		err = parse_mcfg(&r, pa, out);
-	if (err != ACPI_OK)
-		memset(out, 0, sizeof(*out));
-	return err;
+	return public_parse(mcfg_from, rsdp, rsdp_len, read_phys, ctx, out, sizeof(*out));
 }
 
 const char *acpi_strerror(enum acpi_err err)

@@ -239,36 +239,48 @@ static bool config_port(struct vcpu *v, uint16_t port, unsigned size, bool write
 	return true;
 }
 
+/* The watched function and BAR whose ports (io) or memory an access of
+ * size bytes at addr touches, or NULL.  Memory is matched on the whole
+ * pages vmx/ claimed for it (vmx_filter_memory/trap round outward), so a
+ * trapped page is never partly nobody's. */
+static const struct watched *find_bar(bool io, uint64_t addr, unsigned size, int *bar)
+{
+	for (unsigned i = 0; i < n_watched; i++)
+		for (unsigned b = 0; b < N_BARS; b++) {
+			const struct bar *r = &watched[i].bar[b];
+			uint64_t lo = io ? r->base : r->base & ~0xfffull;
+			uint64_t hi = io ? r->base + r->size : (r->base + r->size + 0xfff) & ~0xfffull;
+			if (r->io == io && r->size && addr + size > lo && addr < hi) {
+				*bar = (int)b;
+				return &watched[i];
+			}
+		}
+	return NULL;
+}
+
 static bool filter_port(struct vcpu *v, uint16_t port, unsigned size, bool write, uint32_t *val)
 {
 	if (port + size > PCI_CONFIG_ADDRESS && port <= PCI_CONFIG_DATA + 3)
 		return config_port(v, port, size, write, val);
-	for (unsigned i = 0; i < n_watched; i++)
-		for (unsigned b = 0; b < N_BARS; b++) {
-			const struct bar *r = &watched[i].bar[b];
-			if (r->io && r->size && port + size > r->base && port < r->base + r->size) {
-				struct sec_access a = { .space = SEC_PORT, .write = write, .size = size, .bar = (int)b,
-							.reg = (uint32_t)(port - r->base), .addr = port };
-				return decide(&watched[i], v, &a, val);
-			}
-		}
-	return false;
+	int b;
+	const struct watched *w = find_bar(true, port, size, &b);
+	if (!w)
+		return false;
+	struct sec_access a = { .space = SEC_PORT, .write = write, .size = size, .bar = b,
+				.reg = (uint32_t)(port - w->bar[b].base), .addr = port };
+	return decide(w, v, &a, val);
 }
 
 static void filter_memory(struct vcpu *v, uint64_t gpa, const char *what)
 {
-	for (unsigned i = 0; i < n_watched; i++)
-		for (unsigned b = 0; b < N_BARS; b++) {
-			const struct bar *r = &watched[i].bar[b];
-			if (!r->io && r->size && gpa >= (r->base & ~0xfffull) && gpa < r->base + r->size) {
-				struct sec_access a = { .space = SEC_MEMORY, .bar = (int)b, .addr = gpa,
-							.reg = (uint32_t)(gpa - r->base), .level = v->vm->level + v->cur,
-							.bdf = watched[i].bdf };
-				watched[i].f->decide(watched[i].f, v, &a);
-				log_block(watched[i].f, v, &a, what);
-				return;
-			}
-		}
+	int b;
+	const struct watched *w = find_bar(false, gpa, 1, &b);
+	if (!w)
+		return;
+	struct sec_access a = { .space = SEC_MEMORY, .bar = b, .addr = gpa, .reg = (uint32_t)(gpa - w->bar[b].base),
+				.level = v->vm->level + v->cur, .bdf = w->bdf };
+	w->f->decide(w->f, v, &a);
+	log_block(w->f, v, &a, what);
 }
 
 static void filter_report(struct vcpu *v)
@@ -280,24 +292,21 @@ static void filter_report(struct vcpu *v)
 /* A load or store to a trapped memory BAR (SEC_MEM_TRAP). */
 static bool filter_mmio(struct vcpu *v, uint64_t gpa, unsigned size, bool write, uint64_t *val)
 {
-	for (unsigned i = 0; i < n_watched; i++)
-		for (unsigned b = 0; b < N_BARS; b++) {
-			const struct bar *r = &watched[i].bar[b];
-			if (r->io || !r->size || gpa < r->base || gpa >= r->base + r->size)
-				continue;
-			struct sec_access a = { .space = SEC_MEMORY, .write = write, .size = size, .bar = (int)b,
-						.addr = gpa, .reg = (uint32_t)(gpa - r->base) };
-			/* Memory-mapped configuration space: the same decisions
-			 * as through CF8/CFC. */
-			if (b == ECAM_BAR)
-				a.space = SEC_PCI_CONFIG;
-			uint32_t v32 = (uint32_t)*val;
-			bool taken = decide(&watched[i], v, &a, &v32);
-			if (taken && !write)
-				*val = size == 8 ? (v32 == ~0u ? ~0ull : v32) : v32;
-			return taken;
-		}
-	return false; /* (not a BAR of ours: cannot happen) */
+	int b;
+	const struct watched *w = find_bar(false, gpa, size, &b);
+	if (!w)
+		return false; /* (not a BAR of ours: cannot happen) */
+	struct sec_access a = { .space = SEC_MEMORY, .write = write, .size = size, .bar = b, .addr = gpa,
+				.reg = (uint32_t)(gpa - w->bar[b].base) };
+	/* Memory-mapped configuration space: the same decisions as through
+	 * CF8/CFC. */
+	if (b == ECAM_BAR)
+		a.space = SEC_PCI_CONFIG;
+	uint32_t v32 = (uint32_t)*val;
+	bool taken = decide(w, v, &a, &v32);
+	if (taken && !write)
+		*val = size == 8 ? (v32 == ~0u ? ~0ull : v32) : v32;
+	return taken;
 }
 
 static const struct vmx_filter sec_filter = { filter_port, filter_memory, filter_mmio, filter_report };

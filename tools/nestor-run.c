@@ -311,18 +311,18 @@ static int disk_cylinders(const char *file)
 static int gdb_port, gdb_status, gdb_stopped_bochs, gdb_started;
 #define GDB_UDP_GUEST_PORT 1234 /* net/debugnic.h, DEBUGNIC_GDB_PORT */
 
-/* A TCP port free now on 127.0.0.1: the kernel picks one for port 0. */
-static int free_tcp_port(void)
+/* A TCP (SOCK_STREAM) or UDP (SOCK_DGRAM) port free now on 127.0.0.1: the
+ * kernel picks one for port 0. */
+static int free_port(int type)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int fd = socket(AF_INET, type, 0);
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(a);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) || getsockname(fd, (struct sockaddr *)&a, &len))
-		die("cannot find a free TCP port on 127.0.0.1: %s", strerror(errno));
+		die("cannot find a free %s port on 127.0.0.1: %s", type == SOCK_DGRAM ? "UDP" : "TCP", strerror(errno));
 	close(fd);
 	return ntohs(a.sin_port);
 }
-
 /* gdb on the guest's symbols, attached to COM2, running the script. */
 static pid_t start_gdb(const struct opts *o, const char *dir)
 {
@@ -732,24 +732,13 @@ static struct {
 	unsigned long datagrams;
 } dnic = { .sock = -1 };
 
-static int free_udp_port(void)
-{
-	int s = socket(AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t l = sizeof(a);
-	if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof(a)) || getsockname(s, (struct sockaddr *)&a, &l))
-		die("--debug-nic: no free UDP port on 127.0.0.1: %s", strerror(errno));
-	close(s);
-	return ntohs(a.sin_port);
-}
-
 /* The bochsrc lines and slirp configuration of one run (nested: depth >= 1). */
 static void dnic_prepare(const struct opts *o, const char *dir, int nested, FILE *bochsrc)
 {
 	dnic.port = 0;
 	if (!o->debug_nic || !nested)
 		return;
-	dnic.port = free_udp_port();
+	dnic.port = free_port(SOCK_DGRAM);
 	char path[4096], conf[512];
 	snprintf(path, sizeof(path), "%s/slirp.conf", dir);
 	/* Bochs iodev/network/eth_slirp.cc: the first line must be "# slirp
@@ -931,7 +920,7 @@ static void npeer_prepare(const struct opts *o, const char *dir, FILE *bochsrc)
 	npeer.text = o->nic_peer;
 	npeer.flood = (unsigned long long)o->nic_flood * 1024;
 	npeer.sent = 0;
-	npeer.port = free_tcp_port();
+	npeer.port = free_port(SOCK_STREAM);
 	npeer.ready = false;
 	npeer.state = 0;
 	npeer.len = 0;
@@ -1252,7 +1241,7 @@ static void run_one(const struct opts *o, const struct item *stack, int n, int d
 		snprintf(disk, sizeof(disk), "%s/disk.img", dir);
 		copy_file(o->guest.file, disk);
 	}
-	gdb_port = o->gdb_script && depth_known && depth > 0 ? (o->gdb_udp ? free_udp_port() : free_tcp_port()) : 0;
+	gdb_port = o->gdb_script && depth_known && depth > 0 ? free_port(o->gdb_udp ? SOCK_DGRAM : SOCK_STREAM) : 0;
 	write_bochsrc(o, dir, o->disk_guest ? disk : NULL, boot_disk, !depth_known || depth > 0);
 	int timed_out;
 	/* Bochs' RFB display takes a free TCP port from 5900 up; two Bochs
