@@ -51,7 +51,7 @@ LINUX_GUEST  := $(BUILD)/linux/nestor-levels $(BUILD)/linux/initramfs.cpio
 
 .PHONY: all iso run run-tests test test-deep bench prof unit-tests check-tools clean help linux-guest cov cov-suites fuzz-vmx fail-alloc kvm-params kvm-suites demo-secure
 BOOTSECTOR := $(if $(wildcard guest/bootsector/boot.S),$(BUILD)/bootsector.img)
-all: $(BUILD)/nestor.elf $(BUILD)/guest.elf $(BUILD)/flat.bin $(BOOTSECTOR) $(TOOLS) $(LINUX_GUEST)
+all: $(BUILD)/nestor.elf $(BUILD)/nestor.efi $(BUILD)/guest.elf $(BUILD)/flat.bin $(BOOTSECTOR) $(TOOLS) $(LINUX_GUEST)
 
 help:
 	@echo "make            build the hypervisor, the guest test kernel and the host tools"
@@ -94,6 +94,36 @@ $(BUILD)/hv/%.S.o: %.S $(HV_FLAGS_STAMP)
 $(BUILD)/nestor.elf: $(HV_OBJS) boot/linker.ld
 	@echo "  LD      $@"
 	$(Q)ld $(KERNEL_LDFLAGS) -T boot/linker.ld -o $@ $(HV_OBJS)
+
+# --- nestor.efi: Nestor as a UEFI application (efi/, docs/uefi.md) ----------
+# A PE32+ built with Debian's gnu-efi (its crt0 and self-relocation only);
+# Nestor's ELF image, stripped of debug information, is embedded.
+EFI_CFLAGS := -std=gnu11 -O2 -ffreestanding -fpic -fshort-wchar -mno-red-zone -fno-stack-protector \
+	-mgeneral-regs-only -maccumulate-outgoing-args -fno-strict-aliasing -DGNU_EFI_USE_MS_ABI -DNESTOR_EFI_APP \
+	-isystem /usr/include/efi -isystem /usr/include/efi/x86_64 $(WARN) -I. -MMD -MP
+EFI_SRCS := efi/loader.c efi/handoff.S lib/string.c lib/format.c lib/cmdline.c
+EFI_OBJS := $(patsubst %,$(BUILD)/efi/%.o,$(EFI_SRCS)) $(BUILD)/efi/blob.o
+
+$(BUILD)/efi/%.c.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $< (UEFI)"
+	$(Q)$(CC) $(EFI_CFLAGS) -c $< -o $@
+$(BUILD)/efi/%.S.o: %.S
+	@mkdir -p $(dir $@)
+	@echo "  AS      $< (UEFI)"
+	$(Q)$(CC) $(EFI_CFLAGS) -D__ASSEMBLY__ -c $< -o $@
+$(BUILD)/efi/nestor-image.elf: $(BUILD)/nestor.elf
+	@mkdir -p $(dir $@)
+	$(Q)objcopy --strip-debug $< $@
+$(BUILD)/efi/blob.o: efi/blob.S $(BUILD)/efi/nestor-image.elf
+	$(Q)$(CC) -DNESTOR_ELF='"$(BUILD)/efi/nestor-image.elf"' -c $< -o $@
+$(BUILD)/efi/nestor.so: $(EFI_OBJS)
+	$(Q)ld -nostdlib -znocombreloc -T /usr/lib/elf_x86_64_efi.lds -shared -Bsymbolic \
+		/usr/lib/crt0-efi-x86_64.o $(EFI_OBJS) -L/usr/lib -lgnuefi -o $@
+$(BUILD)/nestor.efi: $(BUILD)/efi/nestor.so
+	@echo "  EFI     $@"
+	$(Q)objcopy -j .text -j .sdata -j .data -j .dynamic -j .dynsym -j .rel -j .rela -j .rel.* -j .rela.* \
+		-j .reloc --target efi-app-x86_64 --subsystem=10 $< $@
 
 # --- guest test kernel -----------------------------------------------------
 $(BUILD)/guest/%.c.o: %.c

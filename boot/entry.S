@@ -190,7 +190,88 @@ no_long_mode:
 8:	hlt
 	jmp 8b
 
+	/* _start_efi64: the entry from nestor.efi (efi/, boot/efi_handoff.h),
+	 * already in 64-bit mode on the firmware's identity-mapped page tables,
+	 * RDI = multiboot2 information, RSI = the firmware's saved state.  The
+	 * same page tables as above are built (with RIP-relative addresses:
+	 * this code runs where the application copied it), then the common
+	 * path from start64 on. */
 	.code64
+	.globl _start_efi64
+_start_efi64:
+	cli
+	cld
+	movq %rdi, %r12
+	movq %rsi, boot_efi_handoff(%rip)
+	leaq _start_efi64(%rip), %rbp
+	movl $_start_efi64, %eax
+	subq %rax, %rbp                  /* RBP = load delta */
+	leaq boot32_stack_top(%rip), %rsp
+
+	leaq boot_pt_start(%rip), %rdi
+	movl $(boot_pt_end - boot_pt_start) / 8, %ecx
+	xorl %eax, %eax
+	rep stosq
+	leaq boot_pdpt_low(%rip), %rax
+	orq $3, %rax
+	movq %rax, boot_pml4(%rip)
+	leaq boot_pdpt_high(%rip), %rax
+	orq $3, %rax
+	movq %rax, boot_pml4 + 511 * 8(%rip)
+	leaq boot_pd_low(%rip), %rax     /* identity map 0..4 GiB, 2 MiB pages */
+	orq $3, %rax
+	leaq boot_pdpt_low(%rip), %rdi
+	movl $4, %ecx
+10:	movq %rax, (%rdi)
+	addq $4096, %rax
+	addq $8, %rdi
+	decl %ecx
+	jnz 10b
+	leaq boot_pd_low(%rip), %rdi
+	movl $0x83, %eax
+	movl $2048, %ecx
+11:	movq %rax, (%rdi)
+	addq $0x200000, %rax
+	addq $8, %rdi
+	decl %ecx
+	jnz 11b
+	leaq boot_pd_high(%rip), %rax    /* the image at KERNEL_VIRT_BASE */
+	orq $3, %rax
+	movq %rax, boot_pdpt_high + 510 * 8(%rip)
+	movl $__image_end_phys, %ecx
+	subl $__image_start_phys, %ecx
+	addl $0x1fffff, %ecx
+	shrl $21, %ecx
+	movl $__image_start_phys, %eax
+	addq %rbp, %rax
+	orq $0x83, %rax
+	leaq boot_pd_high + (KERNEL_LINK_PHYS >> 21) * 8(%rip), %rdi
+12:	movq %rax, (%rdi)
+	addq $0x200000, %rax
+	addq $8, %rdi
+	decl %ecx
+	jnz 12b
+
+	movl $0xc0000080, %ecx           /* EFER.NXE (LME is the firmware's) */
+	rdmsr
+	orl $(1 << 11), %eax
+	wrmsr
+	leaq boot_pml4(%rip), %rax
+	movq %rax, %cr3
+	movq %cr0, %rax
+	orq $(1 << 16), %rax             /* WP */
+	movq %rax, %cr0
+	leaq boot_gdt(%rip), %rax
+	movq %rax, boot_gdtr64 + 2(%rip)
+	lgdt boot_gdtr64(%rip)
+	/* start64 and high64 take EDI = magic, ESI = MBI, EBP = delta. */
+	movl $0x36d76289, %edi
+	movl %r12d, %esi
+	pushq $0x08
+	leaq start64(%rip), %rax
+	pushq %rax
+	lretq
+
 start64:
 	movl $0x10, %eax
 	movl %eax, %ds
@@ -213,6 +294,15 @@ boot_gdt_end:
 boot_gdtr:
 	.short boot_gdt_end - boot_gdt - 1
 	.long 0
+boot_gdtr64:
+	.short boot_gdt_end - boot_gdt - 1
+	.quad 0
+	/* Physical address of the struct efi_handoff when nestor.efi started
+	 * us, 0 otherwise (boot/efi_handoff.h). */
+	.balign 8
+	.globl boot_efi_handoff
+boot_efi_handoff:
+	.quad 0
 msg_no_lm:
 	.asciz "nestor: FATAL: this CPU has no long mode (CPUID 0x80000001 EDX.LM=0)\n"
 msg_shutdown:

@@ -4,6 +4,7 @@
 #include "boot/config.h"
 #include "boot/cpu.h"
 #include "boot/delay.h"
+#include "boot/efi_handoff.h"
 #include "boot/smp.h"
 #include "boot/layout.h"
 #include "boot/platform.h"
@@ -73,6 +74,31 @@ static void print_boot_info(const struct mb2_info *mb)
 		pr_info("ACPI: RSDP 1.0 tag (%u bytes)\n", mb->rsdp_old_len);
 }
 
+/* Set by boot/entry.S's _start_efi64 (nestor.efi), at its physical link
+ * address in .boot. */
+extern const uint64_t boot_efi_handoff[];
+static struct efi_handoff efi_state;
+static bool have_efi_state;
+
+const struct efi_handoff *boot_efi_state(void) { return have_efi_state ? &efi_state : NULL; }
+
+/* nestor.efi's hand-off (boot/efi_handoff.h), copied while the boot page
+ * tables still map the low 4 GiB where the application put it. */
+static void take_efi_handoff(void)
+{
+	uint64_t at = *(const volatile uint64_t *)((uint64_t)boot_efi_handoff + KERNEL_VOFF);
+	if (!at)
+		return;
+	const struct efi_handoff *h = (const struct efi_handoff *)at;
+	if (at >= (1ull << 32) - sizeof(*h) || h->magic != EFI_HANDOFF_MAGIC || h->size != sizeof(*h)) {
+		pr_err("nestor.efi's hand-off at 0x%llx is not one this Nestor knows (another version of nestor.efi?)\n",
+		       (unsigned long long)at);
+		machine_end(true);
+	}
+	efi_state = *h;
+	have_efi_state = true;
+}
+
 void boot_main(uint32_t magic, uint32_t mbi_phys, uint32_t load_delta);
 
 void boot_main(uint32_t magic, uint32_t mbi_phys, uint32_t load_delta)
@@ -110,6 +136,12 @@ void boot_main(uint32_t magic, uint32_t mbi_phys, uint32_t load_delta)
 		machine_end(true);
 	}
 	print_boot_info(&boot_info);
+	take_efi_handoff();
+	if (have_efi_state)
+		pr_info("started by nestor.efi: the UEFI firmware (system table 0x%llx, boot services %s) becomes the "
+			"guest; Nestor's memory [%llx, %llx)\n",
+			(unsigned long long)boot_info.efi_system_table, boot_info.efi_boot_services ? "running" : "exited",
+			(unsigned long long)efi_state.region_start, (unsigned long long)efi_state.region_end);
 
 	if (config_parse(boot_info.cmdline, err, sizeof(err))) {
 		pr_err("bad command line: %s\n", err);
@@ -124,7 +156,12 @@ void boot_main(uint32_t magic, uint32_t mbi_phys, uint32_t load_delta)
 		machine_end(false);
 	}
 
-	if (mm_plan(&boot_info, mbi_phys, image_phys, IMAGE_SIZE, config.mem, config.snap_pool, err, sizeof(err))) {
+	/* Under UEFI the firmware still owns its memory: Nestor's pools come
+	 * out of what nestor.efi allocated for it. */
+	uint64_t own_start = have_efi_state ? efi_state.region_start : 0;
+	uint64_t own_end = have_efi_state ? efi_state.region_end : 0;
+	if (mm_plan(&boot_info, mbi_phys, image_phys, IMAGE_SIZE, config.mem, config.snap_pool, own_start, own_end, err,
+		    sizeof(err))) {
 		pr_err("memory: %s\n", err);
 		machine_end(true);
 	}

@@ -132,6 +132,14 @@ int mb2_parse(const void *mbi, size_t avail, struct mb2_info *out, char *err, si
 			out->rsdp_new = body;
 			out->rsdp_new_len = blen;
 			break;
+		case MB2_TAG_EFI64:
+			if (blen < 8)
+				FAIL("EFI 64-bit system table tag too short (%u bytes)", size);
+			out->efi_system_table = rd64(body);
+			break;
+		case MB2_TAG_EFI_BS:
+			out->efi_boot_services = 1;
+			break;
 		case MB2_TAG_LOAD_BASE_ADDR:
 			if (blen < 4)
 				FAIL("load base address tag too short (%u bytes)", size);

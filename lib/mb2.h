@@ -78,6 +78,8 @@ struct mb2_info {
 	uint32_t rsdp_old_len;
 	const uint8_t *rsdp_new; /* ACPI 2.0+ RSDP copy, or NULL */
 	uint32_t rsdp_new_len;
+	uint64_t efi_system_table; /* EFI 64-bit system table tag (12), or 0 */
+	int efi_boot_services;     /* tag 18: the firmware's boot services were not exited */
 	int have_load_base;
 	uint32_t load_base; /* where the loader put a relocatable image */
 };

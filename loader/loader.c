@@ -1,4 +1,5 @@
 /* loader.c - choose how to start the guest, and lay out guest memory. */
+#include "boot/efi_handoff.h"
 #include "loader/loader.h"
 #include "lib/format.h"
 #include "lib/log.h"
@@ -71,6 +72,9 @@ static bool is_linux(const uint8_t *img, size_t size)
 int load_guest(struct vm *vm, const struct mb2_info *mb, const struct load_options *opt, struct guest_state *gs,
 	       char *err, size_t errlen)
 {
+	/* Started by nestor.efi: the guest is the firmware that ran it. */
+	if (boot_efi_state())
+		return load_firmware(vm, boot_efi_state(), gs, err, errlen);
 	if (mb->n_modules == 0) {
 		ksnprintf(err, errlen, "no guest: give the guest as the first module (GRUB: module2 FILE ARGS)");
 		return -1;

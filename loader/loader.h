@@ -58,6 +58,10 @@ int load_multiboot(struct vm *vm, struct guest_layout *l, const struct mb2_info 
 		   char *err, size_t errlen);
 int load_linux(struct guest_layout *l, const struct mb2_info *mb, const struct moved_module *mods, unsigned nmods,
 	       struct guest_state *gs, char *err, size_t errlen);
+struct efi_handoff;
+/* The UEFI firmware that started nestor.efi, resumed as the guest
+ * (loader/firmware.c). */
+int load_firmware(struct vm *vm, const struct efi_handoff *h, struct guest_state *gs, char *err, size_t errlen);
 int load_bootsector(struct vm *vm, const struct moved_module *image, unsigned drive, struct guest_state *gs,
 		    char *err, size_t errlen);
 

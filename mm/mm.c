@@ -35,7 +35,7 @@ uint64_t virt_to_phys(const void *v)
 }
 
 int mm_plan(const struct mb2_info *mbi, uint64_t mbi_phys, uint64_t image_phys, uint64_t image_size,
-	    uint64_t pool_size, uint64_t snap_size, char *err, unsigned errlen)
+	    uint64_t pool_size, uint64_t snap_size, uint64_t own_start, uint64_t own_end, char *err, unsigned errlen)
 {
 	struct region_set bad;
 	rs_clear(&mem.ram);
@@ -83,6 +83,11 @@ int mm_plan(const struct mb2_info *mbi, uint64_t mbi_phys, uint64_t image_phys, 
 	rs_remove(&free, mbi_phys & ~(PAGE_SIZE - 1), mbi_phys + mbi->total_size);
 	for (unsigned i = 0; i < mbi->n_modules; i++)
 		rs_remove(&free, mbi->modules[i].start & ~(PAGE_SIZE - 1), mbi->modules[i].end);
+	if (own_end) {
+		/* Memory given to Nestor by its loader (nestor.efi): nothing else. */
+		rs_remove(&free, 0, own_start);
+		rs_remove(&free, own_end, ~0ull);
+	}
 	/* Below 4 GiB: the boot page tables only map that much (see entry.S). */
 	uint64_t base;
 	if (rs_find_top(&free, pool_size, 0x200000, 1ull << 32, &base)) {

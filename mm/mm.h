@@ -27,9 +27,11 @@ extern struct mem_layout mem; /* written once at boot, read-only after */
 /* Plans memory from the boot information: usable RAM, then the pool at the
  * top of what is free (not the image, the MBI, the modules, or below 1 MiB),
  * then, when snap_size is not 0, the snapshot pool right below it.  Both
- * are hidden from the guest.  Returns 0 or -1 with a message in err. */
+ * are hidden from the guest.  When own_end is not 0, both come out of
+ * [own_start, own_end) only (the memory nestor.efi allocated from the UEFI
+ * firmware, which still owns the rest).  Returns 0 or -1 with a message. */
 int mm_plan(const struct mb2_info *mbi, uint64_t mbi_phys, uint64_t image_phys, uint64_t image_size,
-	    uint64_t pool_size, uint64_t snap_size, char *err, unsigned errlen);
+	    uint64_t pool_size, uint64_t snap_size, uint64_t own_start, uint64_t own_end, char *err, unsigned errlen);
 /* Builds Nestor's final page tables (direct map + image with W^X) in the
  * pool and switches to them.  The low identity map disappears. */
 void mm_switch_page_tables(void);

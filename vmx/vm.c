@@ -1,6 +1,7 @@
 /* vm.c - creating Nestor's one VM and running it. */
 #include "boot/config.h"
 #include "boot/cpu.h"
+#include "boot/efi_handoff.h"
 #include "boot/smp.h"
 #include "boot/integrity.h"
 #include "boot/platform.h"
@@ -245,7 +246,7 @@ void vm_run(const struct mb2_info *mb, unsigned level)
 	/* The BIOS's memory-map calls answered from the map the guest's boot
 	 * protocol gives (loader/). */
 	static struct mb2_mmap_entry map[MB2_MAX_MMAP];
-	if (bios_hook_init(vm, map, guest_memory_map(vm, mb, map, MB2_MAX_MMAP)))
+	if (!boot_efi_state() && bios_hook_init(vm, map, guest_memory_map(vm, mb, map, MB2_MAX_MMAP)))
 		fail("BIOS", "out of pool memory (raise mem=)");
 	vmx_load_guest_state(v, &gs);
 

@@ -256,17 +256,17 @@ void vmx_load_guest_state(struct vcpu *v, const struct guest_state *g)
 	entry = (g->efer & EFER_LMA) ? entry | ENTRY_IA32E_MODE : entry & ~ENTRY_IA32E_MODE;
 	must_write(VMCS_VMENTRY_CTLS, entry);
 	must_write(VMCS_GUEST_IA32_PAT, g->pat);
-	must_write(VMCS_GUEST_IA32_DEBUGCTL, 0);
-	must_write(VMCS_GUEST_DR7, 0x400);
+	must_write(VMCS_GUEST_IA32_DEBUGCTL, g->debugctl);
+	must_write(VMCS_GUEST_DR7, g->dr7 ? g->dr7 : 0x400);
 	must_write(VMCS_GUEST_RSP, g->rsp);
 	must_write(VMCS_GUEST_RIP, g->rip);
 	must_write(VMCS_GUEST_RFLAGS, g->rflags | RFLAGS_FIXED);
 	must_write(VMCS_GUEST_PENDING_DBG_EXCEPTIONS, 0);
 	must_write(VMCS_GUEST_INTERRUPTIBILITY, 0);
 	must_write(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);
-	must_write(VMCS_GUEST_IA32_SYSENTER_CS, 0);
-	must_write(VMCS_GUEST_IA32_SYSENTER_ESP, 0);
-	must_write(VMCS_GUEST_IA32_SYSENTER_EIP, 0);
+	must_write(VMCS_GUEST_IA32_SYSENTER_CS, g->sysenter_cs);
+	must_write(VMCS_GUEST_IA32_SYSENTER_ESP, g->sysenter_esp);
+	must_write(VMCS_GUEST_IA32_SYSENTER_EIP, g->sysenter_eip);
 	for (int i = 0; i < 16; i++)
 		v->gpr[i] = g->gpr[i];
 }

@@ -24,6 +24,9 @@ struct guest_state {
 	struct segment seg[8];
 	uint64_t gdtr_base, idtr_base;
 	uint32_t gdtr_limit, idtr_limit;
+	/* 0 for the reset values (DR7 0x400, the rest 0); a resumed firmware's
+	 * own (loader/firmware.c). */
+	uint64_t dr7, debugctl, sysenter_cs, sysenter_esp, sysenter_eip;
 };
 
 int vmx_enable(struct vm *vm, struct vcpu *v, char *err, size_t errlen);
