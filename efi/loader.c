@@ -20,6 +20,7 @@
 #include <efi.h>
 
 #include "boot/efi_handoff.h"
+#include "hypercall/abi.h"
 #include "lib/cmdline.h"
 #include "lib/format.h"
 #include "lib/mb2.h"
@@ -137,7 +138,8 @@ static int image_extent(uint64_t *size)
 
 /* --- command line ---------------------------------------------------------- */
 /* The load options as ASCII; from the shell they start with the program's
- * own name ("nestor.efi", "fs0:\nestor.efi", "nestor"), which is dropped. */
+ * own name ("nestor.efi", "fs0:\nestor.efi", "nestor"), which is dropped:
+ * a first word without '=' that is "nestor" or has '.', ':' or '\'. */
 static int command_line(EFI_HANDLE image, char *out, size_t max)
 {
 	EFI_GUID lip = LOADED_IMAGE_PROTOCOL;
@@ -160,12 +162,14 @@ static int command_line(EFI_HANDLE image, char *out, size_t max)
 	while (out[first] == ' ')
 		first++;
 	size_t end = first;
-	bool program = false;
+	bool program = false, option = false;
 	while (out[end] && out[end] != ' ') {
 		if (out[end] == '.' || out[end] == ':' || out[end] == '\\')
 			program = true;
+		option |= out[end] == '=';
 		end++;
 	}
+	program &= !option; /* guard=00:03.0 is an option */
 	if (end - first == 6 && !memcmp(out + first, "nestor", 6))
 		program = true;
 	if (program)
@@ -319,6 +323,23 @@ static void capture_state(struct efi_handoff *h)
 	}
 }
 
+/* After the hand-off: the Nestor now below answers CPUID's hypervisor
+ * leaves with its level (hypercall/abi.h).  The line has Nestor's log
+ * prefix: a message of Nestor's, not of the firmware's. */
+static void level_line(void)
+{
+	uint32_t a, b, c, d;
+	__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(NESTOR_CPUID_BASE), "c"(0));
+	if (b != NESTOR_SIG_EBX || c != NESTOR_SIG_ECX || d != NESTOR_SIG_EDX || a < NESTOR_CPUID_INFO) {
+		say("nestor: nestor.efi: no Nestor answers after the hand-off\n");
+		return;
+	}
+	__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(NESTOR_CPUID_INFO), "c"(0));
+	char line[160];
+	ksnprintf(line, sizeof(line), "nestor[%u]: nestor.efi: level %u runs; the firmware goes on as its guest\n", a, a);
+	say(line);
+}
+
 /* --- efi_main ------------------------------------------------------------- */
 EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab);
 
@@ -436,6 +457,6 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
 
 	/* Here the firmware runs as Nestor's guest. */
 	bs->FreePages(info, info_pages);
-	say("nestor.efi: Nestor runs; the firmware goes on as its guest\n");
+	level_line();
 	return EFI_SUCCESS;
 }

@@ -56,7 +56,10 @@ _start32:
 	movl %eax, %cr3
 	movl $0xc0000080, %ecx
 	rdmsr
-	orl $(1 << 8), %eax              /* EFER.LME */
+	/* EFER.LME; NXE off whatever the loader left (GRUB-EFI keeps the
+	 * firmware's NXE=1): the suites set it themselves where they want it. */
+	andl $~(1 << 11), %eax
+	orl $(1 << 8), %eax
 	wrmsr
 	movl %cr0, %eax
 	orl $0x80000001, %eax            /* PG, PE */

@@ -148,7 +148,6 @@ int nested_rdmsr(uint32_t msr, uint64_t *val)
 	if (msr >= MSR_VMX_TRUE_PINBASED && msr <= MSR_VMX_TRUE_ENTRY && !(caps.basic & (1ull << 55)))
 		return -1;
 	switch (msr) {
-	case MSR_IA32_FEATURE_CONTROL: *val = 0x5; return 0; /* locked, VMX outside SMX */
 	case MSR_VMX_BASIC: *val = caps.basic; return 0;
 	case MSR_VMX_PINBASED: *val = caps.pin; return 0;
 	case MSR_VMX_PROCBASED: *val = caps.proc; return 0;

@@ -211,8 +211,13 @@ static void do_vmxon(struct vcpu *v, struct nested *n)
 	/* CPL, and CR0/CR4 values VMX does not support (the guest's view). */
 	const struct nested_caps *c = nested_caps();
 	uint64_t cr0 = guest_cr0(), cr4 = guest_cr4();
+	/* And IA32_FEATURE_CONTROL not locked with VMX enabled: the guest's
+	 * own when it is this level's guest (vmx/exit_msr.c); a level above
+	 * it keeps its own in the Nestor between, which delegated. */
+	bool fc_off = n->level == 1 && (v->feature_control & (FEATURE_CONTROL_LOCKED | FEATURE_CONTROL_VMX_OUTSIDE_SMX)) !=
+						(FEATURE_CONTROL_LOCKED | FEATURE_CONTROL_VMX_OUTSIDE_SMX);
 	if (guest_cpl() != 0 || (cr0 & c->cr0_fixed0) != c->cr0_fixed0 || (cr0 & ~c->cr0_fixed1) ||
-	    (cr4 & c->cr4_fixed0) != c->cr4_fixed0 || (cr4 & ~c->cr4_fixed1)) {
+	    (cr4 & c->cr4_fixed0) != c->cr4_fixed0 || (cr4 & ~c->cr4_fixed1) || fc_off) {
 		inject_gp(v);
 		return;
 	}

@@ -29,6 +29,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <ctype.h>
+#include <strings.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -53,6 +54,7 @@ struct opts {
 	int depths[MAX_STACK];
 	int n_depths;
 	int mb1;
+	int uefi;       /* --firmware uefi: OVMF, the stack started from the UEFI shell (docs/uefi.md) */
 	int disk_guest; /* the guest is a disk image booted by the BIOS (or chain-loaded by Nestor) */
 	const char *cpu;
 	int cpus; /* --cpus: processors Bochs emulates */
@@ -117,6 +119,12 @@ static void usage(FILE *f)
 		"  --mb1              boot the guest by multiboot (version 1): GRUB's 'multiboot'\n"
 		"                     (and 'module' for its modules) at depth 0, 'guest=multiboot'\n"
 		"                     for the Nestor below it; with -k, the first kernel\n"
+		"  --firmware bios|uefi  the machine's firmware (default bios: Bochs' BIOS and\n"
+		"                     GRUB from a CD).  uefi: Debian's OVMF, and a FAT disk whose\n"
+		"                     startup.nsh starts nestor.efi once per level (the .efi\n"
+		"                     beside the --nestor image), then the guest: a Linux kernel\n"
+		"                     through its EFI stub (--linux, --module files as initrd=),\n"
+		"                     a UEFI application, or a multiboot kernel through GRUB-EFI\n"
 		"  --disk-guest       the guest is a hard-disk image whose first sector is a\n"
 		"                     boot sector: at depth 0 the BIOS boots it, at depth n it is\n"
 		"                     the top Nestor's module; the disk is attached in both cases\n"
@@ -292,6 +300,153 @@ static void build_iso(const struct opts *o, const struct item *stack, int n, con
 		die("grub-mkrescue failed, see %s", log);
 }
 
+/* --firmware uefi: the FAT system partition OVMF's shell runs startup.nsh
+ * from.  An MBR disk with one EFI partition (type 0xef) from 1 MiB, its FAT
+ * made and filled by mtools; the shell starts nestor.efi once per level,
+ * then the guest.  Echo is off so that the shell adds nothing to the
+ * transcript that differs between depths. */
+#define DISK_CYL_BYTES (16L * 63 * 512)
+static long file_size(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st))
+		die("cannot stat %s: %s", path, strerror(errno));
+	return (long)st.st_size;
+}
+
+/* A multiboot kernel and its modules as a GRUB-EFI application whose memdisk
+ * holds them and a grub.cfg that boots them at once. */
+static void build_grub_efi(const struct opts *o, const struct item *g, int n, const char *dir, const char *out)
+{
+	char cfg[4096], log[4096];
+	snprintf(cfg, sizeof(cfg), "%s/grub-efi.cfg", dir);
+	FILE *f = fopen(cfg, "w");
+	if (!f)
+		die("cannot write %s", cfg);
+	fprintf(f, "set timeout=0\n");
+	char *argv[32];
+	int a = 0;
+	static char grafts[8][4200];
+	argv[a++] = "grub-mkstandalone";
+	argv[a++] = "-O";
+	argv[a++] = "x86_64-efi";
+	argv[a++] = "-o";
+	argv[a++] = (char *)out;
+	argv[a++] = "--locales=";
+	argv[a++] = "--fonts=";
+	argv[a++] = "--themes=";
+	argv[a++] = "--install-modules=multiboot multiboot2 normal configfile memdisk tar boot";
+	for (int i = 0; i < n && i < 7; i++) {
+		const char *cmd = i == 0 ? (o->mb1 ? "multiboot" : "multiboot2") : (o->mb1 ? "module" : "module2");
+		fprintf(f, "%s /k%d", cmd, i);
+		grub_quote(f, g[i].args);
+		fputc('\n', f);
+		snprintf(grafts[i], sizeof(grafts[i]), "k%d=%s", i, g[i].file);
+		argv[a++] = grafts[i];
+	}
+	fprintf(f, "boot\n");
+	fclose(f);
+	snprintf(grafts[7], sizeof(grafts[7]), "boot/grub/grub.cfg=%s", cfg);
+	argv[a++] = grafts[7];
+	argv[a] = NULL;
+	snprintf(log, sizeof(log), "%s/grub-mkstandalone.log", dir);
+	if (run_cmd(argv, log))
+		die("grub-mkstandalone failed, see %s", log);
+}
+
+static void build_esp(const struct opts *o, const struct item *stack, int n, int depth, const char *dir)
+{
+	char img[4096], part[4200], nsh[4096], log[4096], path[4096];
+	snprintf(img, sizeof(img), "%s/esp.img", dir);
+	snprintf(part, sizeof(part), "%s@@1M", img);
+	snprintf(nsh, sizeof(nsh), "%s/startup.nsh", dir);
+	snprintf(log, sizeof(log), "%s/mtools.log", dir);
+	FILE *f = fopen(nsh, "w");
+	if (!f)
+		die("cannot write %s", nsh);
+	fprintf(f, "@echo -off\nfs0:\n");
+	/* Every file the disk gets, with its name there. */
+	const char *files[MAX_STACK + 8];
+	char names[MAX_STACK + 8][32];
+	int nf = 0;
+	long bytes = 0;
+	for (int i = 0; i < depth; i++) {
+		if (i == 0) {
+			files[nf] = stack[0].file;
+			snprintf(names[nf++], sizeof(names[0]), "nestor.efi");
+		}
+		fprintf(f, "nestor.efi %s\n", stack[i].args);
+	}
+	const struct item *g = &stack[depth];
+	int ng = n - depth;
+	if (o->linux_guest) {
+		files[nf] = g[0].file;
+		snprintf(names[nf++], sizeof(names[0]), "linux.efi");
+		fprintf(f, "linux.efi");
+		for (int i = 1; i < ng; i++) {
+			files[nf] = g[i].file;
+			snprintf(names[nf++], sizeof(names[0]), "initrd%d", i);
+			fprintf(f, " initrd=\\initrd%d", i);
+		}
+		fprintf(f, " %s\n", g[0].args);
+	} else {
+		size_t l = strlen(g[0].file);
+		if (l > 4 && !strcasecmp(g[0].file + l - 4, ".efi")) {
+			files[nf] = g[0].file;
+		} else {
+			snprintf(path, sizeof(path), "%s/grub.efi", dir);
+			build_grub_efi(o, g, ng, dir, path);
+			files[nf] = strdup(path);
+		}
+		snprintf(names[nf++], sizeof(names[0]), "guest.efi");
+		fprintf(f, "guest.efi %s\n", l > 4 && !strcasecmp(g[0].file + l - 4, ".efi") ? g[0].args : "");
+	}
+	/* A guest that returns to the shell: the machine ends there. */
+	fprintf(f, "reset -s\n");
+	fclose(f);
+	files[nf] = nsh;
+	snprintf(names[nf++], sizeof(names[0]), "startup.nsh");
+	/* The same disk at every depth (its size is in the firmware's device
+	 * path, which it prints): room for nestor.efi even when absent. */
+	for (int i = 0; i < nf; i++)
+		bytes += file_size(files[i]);
+	if (depth == 0)
+		bytes += file_size(o->nestor.file);
+	bytes = (bytes + (4L << 20) - 1) & ~((4L << 20) - 1);
+
+	long cyl = (bytes + (16L << 20) + DISK_CYL_BYTES - 1) / DISK_CYL_BYTES;
+	if (cyl < 40)
+		cyl = 40;
+	long sectors = cyl * DISK_CYL_BYTES / 512;
+	/* Bochs locks a disk image with IMAGE.lock; a run killed before
+	 * leaves it behind. */
+	snprintf(path, sizeof(path), "%s.lock", img);
+	unlink(path);
+	int fd = open(img, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || ftruncate(fd, cyl * DISK_CYL_BYTES))
+		die("cannot create %s: %s", img, strerror(errno));
+	unsigned char mbr[512] = { 0 };
+	unsigned char *pe = mbr + 446;
+	uint32_t start = 2048, count = (uint32_t)(sectors - start);
+	pe[1] = 0xfe, pe[2] = 0xff, pe[3] = 0xff, pe[4] = 0xef, pe[5] = 0xfe, pe[6] = 0xff, pe[7] = 0xff;
+	memcpy(pe + 8, &start, 4);
+	memcpy(pe + 12, &count, 4);
+	mbr[510] = 0x55, mbr[511] = 0xaa;
+	if (pwrite(fd, mbr, sizeof(mbr), 0) != (ssize_t)sizeof(mbr))
+		die("cannot write %s", img);
+	close(fd);
+	char *mf[] = { "mformat", "-i", part, "-v", "ESP", "::", NULL };
+	if (run_cmd(mf, log))
+		die("mformat failed, see %s", log);
+	for (int i = 0; i < nf; i++) {
+		char dst[64];
+		snprintf(dst, sizeof(dst), "::%s", names[i]);
+		char *mc[] = { "mcopy", "-i", part, (char *)files[i], dst, NULL };
+		if (run_cmd(mc, log))
+			die("mcopy %s failed, see %s", files[i], log);
+	}
+}
+
 /* Bochs needs a geometry for a flat disk image: 16 heads, 63 sectors. */
 static int disk_cylinders(const char *file)
 {
@@ -436,6 +591,16 @@ static void gdb_verdict(const struct opts *o, const char *dir, struct result *r)
 static void dnic_prepare(const struct opts *o, const char *dir, int nested, FILE *bochsrc);
 static void npeer_prepare(const struct opts *o, const char *dir, FILE *bochsrc);
 
+/* Debian's OVMF (package ovmf): a 2 MiB image, mapped below 4 GiB. */
+#define OVMF_IMAGE "/usr/share/ovmf/OVMF.fd"
+
+static int disk_cylinders_of(const char *dir)
+{
+	char p[4096];
+	snprintf(p, sizeof(p), "%s/esp.img", dir);
+	return disk_cylinders(p);
+}
+
 static void write_bochsrc(const struct opts *o, const char *dir, const char *disk, int boot_disk, int nested)
 {
 	char path[4096];
@@ -455,7 +620,7 @@ static void write_bochsrc(const struct opts *o, const char *dir, const char *dis
 	fprintf(f,
 		"cpu: count=%d, model=%s, ips=10000000, reset_on_triple_fault=0, ignore_bad_msrs=%d\n"
 		"clock: sync=none, time0=946684800\n"
-		"romimage: file=/usr/share/bochs/BIOS-bochs-latest, options=fastboot\n"
+		"%s\n"
 		"vgaromimage: file=/usr/share/vgabios/vgabios.bin\n"
 		"pci: enabled=1, chipset=i440fx\n"
 		"com1: enabled=1, mode=file, dev=%s/serial.txt\n"
@@ -469,13 +634,19 @@ static void write_bochsrc(const struct opts *o, const char *dir, const char *dis
 		"error: action=report\n"
 		"info: action=ignore\n"
 		"debug: action=ignore\n",
-		o->cpus, o->cpu, o->linux_guest ? 1 : 0, dir, dir);
+		o->cpus, o->cpu, o->linux_guest || o->uefi ? 1 : 0,
+		o->uefi ? "romimage: file=" OVMF_IMAGE ", address=0xffe00000"
+			: "romimage: file=/usr/share/bochs/BIOS-bochs-latest, options=fastboot",
+		dir, dir);
 	if (disk)
 		fprintf(f, "ata0-master: type=disk, path=%s, mode=flat, cylinders=%d, heads=16, spt=63\n", disk,
 			disk_cylinders(disk));
-	if (!boot_disk)
+	if (o->uefi)
+		fprintf(f, "ata0-master: type=disk, path=%s/esp.img, mode=flat, cylinders=%d, heads=16, spt=63\n", dir,
+			disk_cylinders_of(dir));
+	else if (!boot_disk)
 		fprintf(f, "ata0-%s: type=cdrom, path=%s/boot.iso, status=inserted\n", disk ? "slave" : "master", dir);
-	fprintf(f, "boot: %s\n", boot_disk ? "disk" : "cdrom");
+	fprintf(f, "boot: %s\n", boot_disk || o->uefi ? "disk" : "cdrom");
 	for (int i = 0; i < o->n_bochs_lines; i++)
 		fprintf(f, "%s\n", o->bochs_lines[i]);
 	for (int i = 0; nested && i < o->n_nested_bochs_lines; i++)
@@ -1232,7 +1403,9 @@ static void run_one(const struct opts *o, const struct item *stack, int n, int d
 	make_dirs(dir);
 	/* A boot-sector guest alone is booted by the BIOS from its disk. */
 	int boot_disk = o->disk_guest && depth_known && depth == 0;
-	if (!boot_disk)
+	if (o->uefi)
+		build_esp(o, stack, n, depth_known ? depth : 0, dir);
+	else if (!boot_disk)
 		build_iso(o, stack, n, dir, o->linux_guest && depth_known && depth == 0,
 			  o->mb1 && (!depth_known || depth == 0));
 	/* Each run boots its own copy of a disk: Bochs locks the image file. */
@@ -1421,6 +1594,11 @@ int main(int argc, char **argv)
 			o.ignore = v;
 		} else if (!strcmp(a, "--mb1")) {
 			o.mb1 = 1;
+		} else if (!strcmp(a, "--firmware")) {
+			NEED_ARG();
+			if (strcmp(v, "bios") && strcmp(v, "uefi"))
+				die("--firmware: '%s' is neither bios nor uefi", v);
+			o.uefi = !strcmp(v, "uefi");
 		} else if (!strcmp(a, "--disk-guest")) {
 			o.disk_guest = 1;
 		} else if (!strcmp(a, "--cpu")) {
@@ -1537,6 +1715,14 @@ int main(int argc, char **argv)
 		die("--nic-peer and --nic-flood share the e1000's one port: give one of them");
 	if (o.n_depths && depth >= 0)
 		die("give --depth or --depths, not both");
+	if (o.uefi) {
+		if (o.n_stack || o.disk_guest || o.debug_nic || o.gdb_script)
+			die("--firmware uefi takes --guest with --depth/--depths (not -k, --disk-guest, --debug-nic, --gdb)");
+		/* The UEFI application beside the Nestor image (make builds both). */
+		size_t l = strlen(o.nestor.file);
+		if (l > 4 && !strcmp(o.nestor.file + l - 4, ".elf"))
+			memcpy(o.nestor.file + l - 4, ".efi", 4);
+	}
 
 	/* grub-mkrescue (xorriso) reads '=' in paths as a graft point: keep run
 	 * names to plain characters. */

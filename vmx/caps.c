@@ -12,16 +12,13 @@ int vmx_caps_read(struct vmx_caps *c, char *err, size_t errlen)
 		ksnprintf(err, errlen, "this CPU has no VMX (CPUID.1:ECX[5] = 0)");
 		return -1;
 	}
-	/* SDM 23.7: VMXON needs IA32_FEATURE_CONTROL locked with VMX enabled. */
+	/* SDM 23.7: VMXON needs IA32_FEATURE_CONTROL locked with VMX enabled;
+	 * each CPU locks its own in vmx_enable. */
 	uint64_t fc = rdmsr(MSR_IA32_FEATURE_CONTROL);
-	if (fc & FEATURE_CONTROL_LOCKED) {
-		if (!(fc & FEATURE_CONTROL_VMX_OUTSIDE_SMX)) {
-			ksnprintf(err, errlen, "VMX is disabled by the firmware (IA32_FEATURE_CONTROL=0x%llx, locked)",
-				  (unsigned long long)fc);
-			return -1;
-		}
-	} else {
-		wrmsr(MSR_IA32_FEATURE_CONTROL, fc | FEATURE_CONTROL_LOCKED | FEATURE_CONTROL_VMX_OUTSIDE_SMX);
+	if ((fc & FEATURE_CONTROL_LOCKED) && !(fc & FEATURE_CONTROL_VMX_OUTSIDE_SMX)) {
+		ksnprintf(err, errlen, "VMX is disabled by the firmware (IA32_FEATURE_CONTROL=0x%llx, locked)",
+			  (unsigned long long)fc);
+		return -1;
 	}
 
 	c->basic = rdmsr(MSR_VMX_BASIC);

@@ -117,6 +117,22 @@ static uint32_t cet_field_of(const struct vcpu *v, uint32_t msr)
 					      : 0;
 }
 
+/* IA32_FEATURE_CONTROL (SDM 23.7, Vol. 4 table 2-2): writable until its
+ * lock bit is set, then #GP.  Bits: 0 lock, 2 VMX outside SMX, and with
+ * SMX (CPUID.1:ECX[6]) 1 VMX inside SMX and 8-15 SENTER; any other bit is
+ * reserved (#GP).  Bochs 2.7 does not check reserved bits (it keeps the low
+ * 32 bits written); Nestor follows the SDM (docs/nested.md). */
+static int feature_control_write(struct vcpu *v, uint64_t val)
+{
+	uint64_t ok = FEATURE_CONTROL_LOCKED | FEATURE_CONTROL_VMX_OUTSIDE_SMX;
+	if (cpuid(1, 0).ecx & (1u << 6))
+		ok |= 0xff02;
+	if ((v->feature_control & FEATURE_CONTROL_LOCKED) || (val & ~ok))
+		return -1;
+	v->feature_control = val;
+	return 0;
+}
+
 int guest_msr_read(struct vcpu *v, uint32_t msr, uint64_t *val)
 {
 	if (msr == MSR_IA32_TSC) {
@@ -132,6 +148,10 @@ int guest_msr_read(struct vcpu *v, uint32_t msr, uint64_t *val)
 	}
 	if ((field = cet_field_of(v, msr))) {
 		*val = vmread(field);
+		return 0;
+	}
+	if (msr == MSR_IA32_FEATURE_CONTROL && nested_enabled()) {
+		*val = v->feature_control;
 		return 0;
 	}
 	if (hidden_vmx_msr(msr))
@@ -154,6 +174,8 @@ int guest_msr_write(struct vcpu *v, uint32_t msr, uint64_t val)
 		vmwrite(field, val);
 		return 0;
 	}
+	if (msr == MSR_IA32_FEATURE_CONTROL && nested_enabled())
+		return feature_control_write(v, val);
 	if (hidden_vmx_msr(msr))
 		return -1;
 	if (msr == MSR_IA32_APIC_BASE)

@@ -170,6 +170,12 @@ struct vcpu {
 	 * Vol. 3A 12.11.8); the EPT's memory types follow vm->mtrr. */
 	struct mtrr_state mtrr;
 
+	/* IA32_FEATURE_CONTROL as the guest sees it (vmx/exit_msr.c): what the
+	 * firmware left in this CPU before Nestor locked the real one for its
+	 * own VMXON, then what the guest writes while it is unlocked.  A UEFI
+	 * firmware may leave it unlocked for the OS to lock (SDM 23.7). */
+	uint64_t feature_control;
+
 	/* An INT 15h size call (E801, AH=88h) the BIOS answers for this
 	 * vCPU: where it returns to, and which (vmx/bios.c). */
 	struct bios_call {

@@ -41,6 +41,19 @@ int vmx_enable(struct vm *vm, struct vcpu *v, char *err, size_t errlen)
 	if (cpuid(1, 0).ecx & (1u << 26))
 		write_cr4(read_cr4() | CR4_OSXSAVE);
 
+	/* SDM 23.7: this CPU's IA32_FEATURE_CONTROL locked with VMX enabled
+	 * outside SMX.  The guest goes on seeing the firmware's value (and may
+	 * lock it itself when the firmware did not: vcpu->feature_control). */
+	uint64_t fc = rdmsr(MSR_IA32_FEATURE_CONTROL);
+	v->feature_control = fc;
+	if (!(fc & FEATURE_CONTROL_LOCKED))
+		wrmsr(MSR_IA32_FEATURE_CONTROL, fc | FEATURE_CONTROL_LOCKED | FEATURE_CONTROL_VMX_OUTSIDE_SMX);
+	else if (!(fc & FEATURE_CONTROL_VMX_OUTSIDE_SMX)) {
+		ksnprintf(err, errlen, "VMX is disabled by the firmware on this CPU (IA32_FEATURE_CONTROL=0x%llx, locked)",
+			  (unsigned long long)fc);
+		return -1;
+	}
+
 	v->vmxon_region = page_alloc();
 	v->vmcs = page_alloc();
 	v->host_stack = pages_alloc(4, 1);

@@ -170,6 +170,19 @@ bool rdmsr_safe(uint32_t msr, uint64_t *v)
 	return !hit;
 }
 
+static void wrm_fn(void *p)
+{
+	struct rdm *m = p;
+	wrmsr(m->msr, m->v);
+}
+
+static bool wrmsr_safe(uint32_t msr, uint64_t v)
+{
+	struct rdm m = { msr, v };
+	struct fault f;
+	return !catch_fault(wrm_fn, &m, &f);
+}
+
 bool vmx_read_caps(void)
 {
 	memset(&vcaps, 0, sizeof(vcaps));
@@ -179,6 +192,14 @@ bool vmx_read_caps(void)
 		return false;
 	if (!rdmsr_safe(MSR_IA32_FEATURE_CONTROL, &vcaps.feature_control) || !rdmsr_safe(MSR_VMX_BASIC, &vcaps.basic))
 		return false;
+	/* A firmware may leave IA32_FEATURE_CONTROL unlocked for the OS (UEFI's
+	 * OVMF does): lock it with VMX enabled outside SMX, as Linux does
+	 * (SDM 23.7); VMXON would #GP otherwise. */
+	if (!(vcaps.feature_control & 1)) {
+		if (!wrmsr_safe(MSR_IA32_FEATURE_CONTROL, vcaps.feature_control | 5) ||
+		    !rdmsr_safe(MSR_IA32_FEATURE_CONTROL, &vcaps.feature_control))
+			return false;
+	}
 	bool t = (vcaps.basic >> 55) & 1;
 	bool ok = rdmsr_safe(t ? MSR_VMX_TRUE_PINBASED : MSR_VMX_PINBASED, &vcaps.pin) &&
 		  rdmsr_safe(t ? MSR_VMX_TRUE_PROCBASED : MSR_VMX_PROCBASED, &vcaps.proc) &&
