@@ -49,7 +49,7 @@ LINUX_KERNEL ?= /var/cache/nestor/linux/vmlinuz
 BUSYBOX      ?= /bin/busybox
 LINUX_GUEST  := $(BUILD)/linux/nestor-levels $(BUILD)/linux/initramfs.cpio
 
-.PHONY: all iso run run-tests test test-deep bench prof unit-tests check-tools clean help linux-guest cov cov-suites fuzz-vmx fail-alloc kvm-params kvm-suites demo-secure
+.PHONY: all iso run run-tests test test-deep bench prof unit-tests check-tools clean help linux-guest cov cov-suites fuzz-vmx fail-alloc kvm-params kvm-suites demo-secure demo-uefi
 BOOTSECTOR := $(if $(wildcard guest/bootsector/boot.S),$(BUILD)/bootsector.img)
 all: $(BUILD)/nestor.elf $(BUILD)/nestor.efi $(BUILD)/guest.elf $(BUILD)/flat.bin $(BOOTSECTOR) $(TOOLS) $(LINUX_GUEST)
 
@@ -67,6 +67,7 @@ help:
 	@echo "make fuzz-vmx   differential VMX fuzzing, SEEDS=$(SEEDS) CASES=$(CASES) COV=$(COV) (fuzz NAME VALUE lines)"
 	@echo "make fail-alloc fault injection: every start-up allocation of Nestor's pool and a sample of the rest fail in turn"
 	@echo "make kvm-params Linux's KVM modules loaded at depth 0 and 1: kvm_intel's parameters compared (kvm NAME VALUE lines)"
+	@echo "make demo-uefi  Debian's Linux on 2 Nestors, all started from the UEFI shell of OVMF in Bochs (docs/uefi.md)"
 	@echo "make demo-secure  one security function per level (docs/security-functions.md): Linux on 2 Nestors,"
 	@echo "                level 0 guards its debug NIC and streams its log over UDP, level 1 checks Linux's e1000"
 	@echo "                bring-up; Linux talks to the host through it; then a rogue program is blocked"
@@ -264,6 +265,14 @@ demo-secure: all $(BUILD)/linux/net.cpio
 		--expect-line '^nestor\[1\]: warning: drvcheck: 00:03.0: level 2 writes BAR0\+0xd0 .* blocked for good' \
 		--guest "$(LINUX_KERNEL) console=ttyS0,115200 quiet nic_test=rogue nic_expect=fail nic_dev=00:03.0" \
 		--module $(BUILD)/linux/initramfs.cpio --module $(BUILD)/linux/net.cpio --depth 2
+
+# --- UEFI (issue 15, docs/uefi.md): Linux on 2 Nestors chained from OVMF's shell ---
+# startup.nsh starts nestor.efi twice - each turns the running firmware into its
+# guest - then Linux through its EFI stub; streamed, judged like any run.
+demo-uefi: all
+	$(BUILD)/tools/nestor-run --name demo-uefi --firmware uefi --linux --megs 512 --timeout 900 --stream \
+		--guest "$(LINUX_KERNEL) console=ttyS0,115200 quiet nestor_expect_levels=2" \
+		--module $(BUILD)/linux/initramfs.cpio --depth 2
 
 # --- host tools ------------------------------------------------------------
 $(BUILD)/tools/%: tools/%.c tools/*.h

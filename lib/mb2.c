@@ -137,6 +137,15 @@ int mb2_parse(const void *mbi, size_t avail, struct mb2_info *out, char *err, si
 				FAIL("EFI 64-bit system table tag too short (%u bytes)", size);
 			out->efi_system_table = rd64(body);
 			break;
+		case MB2_TAG_EFI_MMAP:
+			if (blen < 8)
+				FAIL("EFI memory map tag too short (%u bytes)", size);
+			out->efi_desc_size = rd32(body);
+			out->efi_mmap = body + 8;
+			out->efi_mmap_len = blen - 8;
+			if (out->efi_desc_size < 40 || out->efi_desc_size % 8)
+				FAIL("EFI memory map descriptor size %u is invalid (>= 40, multiple of 8)", out->efi_desc_size);
+			break;
 		case MB2_TAG_EFI_BS:
 			out->efi_boot_services = 1;
 			break;

@@ -80,6 +80,8 @@ struct mb2_info {
 	uint32_t rsdp_new_len;
 	uint64_t efi_system_table; /* EFI 64-bit system table tag (12), or 0 */
 	int efi_boot_services;     /* tag 18: the firmware's boot services were not exited */
+	const uint8_t *efi_mmap;   /* tag 17: the firmware's memory descriptors, or NULL */
+	uint32_t efi_mmap_len, efi_desc_size;
 	int have_load_base;
 	uint32_t load_base; /* where the loader put a relocatable image */
 };

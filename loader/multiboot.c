@@ -96,6 +96,69 @@ static const char *loader_name(const struct mb2_info *mb, char *buf, size_t len)
 	return buf;
 }
 
+/* The EFI memory map tag (17) as the guest must see it: every page Nestor
+ * hides (its image, pools) is EfiReservedMemoryType, as the firmware's own
+ * allocation would be; a descriptor that overlaps one is split.  Tag:
+ * type, size, descriptor size, version, then the descriptors (UEFI 2.x
+ * EFI_MEMORY_DESCRIPTOR: type, physical start, virtual start, pages,
+ * attributes). */
+#define EFI_MD_MIN 40
+static void put_efi_mmap(struct buf *b, const struct vm *vm, const uint8_t *t, uint32_t size)
+{
+	uint32_t dsize;
+	if (size < 16)
+		return;
+	memcpy(&dsize, t + 8, 4);
+	if (dsize < EFI_MD_MIN || dsize > 256)
+		return; /* not a map we can rewrite: the guest gets none */
+	uint32_t *hdr = put(b, t, 16);
+	if (!hdr)
+		return;
+	size_t start = b->len - 16;
+	for (uint32_t off = 16; off + dsize <= size; off += dsize) {
+		const uint8_t *d = t + off;
+		uint64_t ps, pages;
+		memcpy(&ps, d + 8, 8);
+		memcpy(&pages, d + 24, 8);
+		uint64_t e = ps + (pages << 12), cur = ps;
+		if (pages > (1ull << 40) || e < ps)
+			continue; /* a descriptor that wraps: left out */
+		while (cur < e) {
+			/* The next piece: inside a hidden range, or up to the next one. */
+			uint64_t next = e;
+			bool hidden = false;
+			for (unsigned i = 0; i < vm->hidden.n; i++) {
+				const struct region *h = &vm->hidden.r[i];
+				if (h->start <= cur && cur < h->end) {
+					hidden = true;
+					next = h->end < e ? h->end : e;
+					break;
+				}
+				if (h->start > cur && h->start < next)
+					next = h->start;
+			}
+			uint8_t *o = put(b, d, dsize);
+			if (!o)
+				return;
+			uint64_t vs;
+			memcpy(&vs, d + 16, 8);
+			vs += cur - ps;
+			uint64_t np = (next - cur) >> 12;
+			if (hidden) {
+				uint32_t reserved = 0; /* EfiReservedMemoryType */
+				memcpy(o, &reserved, 4);
+			}
+			memcpy(o + 8, &cur, 8);
+			memcpy(o + 16, &vs, 8);
+			memcpy(o + 24, &np, 8);
+			cur = next;
+		}
+	}
+	uint32_t total = (uint32_t)(b->len - start);
+	memcpy(b->p + start + 4, &total, 4);
+	align8(b);
+}
+
 /* Builds the multiboot2 information for a guest at guest address base. */
 static void build_mb2(struct buf *b, const struct vm *vm, const struct mb2_info *mb,
 		      const struct moved_module *mods, unsigned nmods, bool relocated, uint32_t load_base)
@@ -138,6 +201,13 @@ static void build_mb2(struct buf *b, const struct vm *vm, const struct mb2_info 
 		switch (type) {
 		case MB2_TAG_CMDLINE: case MB2_TAG_LOADER_NAME: case MB2_TAG_MODULE: case MB2_TAG_BASIC_MEMINFO:
 		case MB2_TAG_MMAP: case MB2_TAG_ELF_SECTIONS: case MB2_TAG_LOAD_BASE_ADDR:
+			break;
+		/* The firmware's boot services are the level below's business:
+		 * a guest of Nestor never gets them (nor their image handles). */
+		case MB2_TAG_EFI_BS: case MB2_TAG_EFI32_IH: case MB2_TAG_EFI64_IH:
+			break;
+		case MB2_TAG_EFI_MMAP:
+			put_efi_mmap(b, vm, mb->raw + off, size);
 			break;
 		default:
 			put(b, mb->raw + off, size);

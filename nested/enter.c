@@ -503,7 +503,8 @@ void nested_vmentry(struct vcpu *v, struct nested *n, bool resume)
 			return vmx_fail(v, n, VMXERR_ENTRY_INVALID_CONTROLS);
 		}
 		if ((why = vmcs12_check_host(c, &e))) {
-			pr_debug("VM entry of level %u: invalid host state (%s)\n", n->level + 1, why);
+			pr_debug("VM entry of level %u: invalid host state (%s; host CR0 %llx CR4 %llx)\n", n->level + 1,
+				 why, (unsigned long long)V12(c, HOST_CR0), (unsigned long long)V12(c, HOST_CR4));
 			return vmx_fail(v, n, VMXERR_ENTRY_INVALID_HOST_STATE);
 		}
 		n->checks_passed = true;

@@ -107,6 +107,16 @@ void nested_shadow_update_controls(struct vcpu *v, struct nested *n)
 		m |= below;
 		uint64_t shadow = vmread(VMCS_CR0_READ_SHADOW), real = vmread(VMCS_GUEST_CR0);
 		vmwrite(VMCS_CR0_READ_SHADOW, (shadow & below) | (real & ~below));
+	} else {
+		/* Bits that become masked (PE, PG at VMXON) are read from the
+		 * shadow from now on: it must hold what the guest has there.  A
+		 * write that set them without exiting (PG with NE already as the
+		 * shadow had it - GRUB-EFI hands over CR0.NE=1) left it stale:
+		 * Nestor at level 1 then read CR0.PG=0 and put it in its host
+		 * state (found by the UEFI tests, docs/uefi.md). */
+		uint64_t cur = vmread(VMCS_CR0_GUEST_HOST_MASK);
+		uint64_t shadow = vmread(VMCS_CR0_READ_SHADOW), real = vmread(VMCS_GUEST_CR0);
+		vmwrite(VMCS_CR0_READ_SHADOW, (shadow & cur) | (real & ~cur));
 	}
 	vmwrite(VMCS_CR0_GUEST_HOST_MASK, n->vmxon ? m | CR0_PE | CR0_PG : m);
 	if (!n->shadowing)

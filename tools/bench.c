@@ -29,6 +29,9 @@
  *   IPI<d>  ticks for one fixed IPI between two CPUs (Bochs with 2 CPUs,
  *           the guest's smp suite) on d Nestor levels (--smp-depths, default 0,1,2,3)
  *   C<d>_smp, C<d>_smp_bsp  ticks per CPUID on the AP, and on the BSP, there
+ *   UEFI_LINUX<d>   the same booted through UEFI (--uefi-depths, default 0,1,2):
+ *                   OVMF's reset vector to init, nestor.efi per level
+ *                   (docs/uefi.md), and UEFI_LINUX<d>_OVERHEAD_PERMILLE
  *   LINUX<d>_4CPU   LINUX<d> with 4 CPUs (--linux4-depths, default 0,1,3), and
  *                   LINUX<d>_4CPU_OVERHEAD_PERMILLE against depth 0
  *   LINUX<d>_4CPU_APICTIMER  the same with lapic=notscdeadline at every depth
@@ -54,7 +57,7 @@
  * a second run of the same stack printing different numbers.
  *
  * usage: bench [--cpu MODEL] [--depths LIST] [--noshadow-depths LIST]
- *              [--turtles-depths LIST] [--linux-depths LIST] [--linux4-depths LIST] [--smp-depths LIST]
+ *              [--turtles-depths LIST] [--linux-depths LIST] [--uefi-depths LIST] [--linux4-depths LIST] [--smp-depths LIST]
  *              [--snap-sizes LIST] [--kvm-depths LIST] [--profile-depths LIST] [--kernel FILE] [--initrd FILE]
  *              [--nic-depths LIST] [--nic-kib N] [--build DIR]
  *
@@ -306,6 +309,10 @@ static long long linux_ticks[MAX_LINUX];
  * where it turns the TSC-deadline timer off, but takes under any hypervisor
  * (docs/smp.md): the same guest at every depth. */
 static const char *linux4_variant = "", *linux4_extra = "";
+/* The one-CPU Linux runs through UEFI (--uefi-depths): OVMF, its shell
+ * starting nestor.efi per level, Linux's EFI stub (docs/uefi.md). */
+static bool linux_uefi;
+static long long uefi_ticks[MAX_LINUX];
 
 /* Runs a shell command line in the background; its pid. */
 static pid_t spawn_sh(const char *cmd)
@@ -347,11 +354,12 @@ static pid_t start_linux(const char *cpu, int depth, const char *kernel, const c
 	if (cpus > 1)
 		snprintf(name, sizeof(name), "bench-linux%d%s-d%d", cpus, linux4_variant, depth);
 	else
-		snprintf(name, sizeof(name), "bench-linux-d%d", depth);
+		snprintf(name, sizeof(name), "bench-%slinux-d%d", linux_uefi ? "uefi-" : "", depth);
 	snprintf(cmd, sizeof(cmd),
-		 "build/tools/nestor-run --quiet --timeout 1800 --megs 512 --name %s --cpu %s --cpus %d --linux "
+		 "build/tools/nestor-run --quiet --timeout 1800 --megs 512 --name %s --cpu %s --cpus %d --linux%s "
 		 "--guest '%s console=ttyS0,115200 quiet%s%s' --module '%s' --depth %d",
-		 name, cpu, cpus, kernel, cpus > 1 ? " idle=halt" : "", cpus > 1 ? linux4_extra : "", initrd, depth);
+		 name, cpu, cpus, linux_uefi ? " --firmware uefi" : "", kernel, cpus > 1 ? " idle=halt" : "",
+		 cpus > 1 ? linux4_extra : "", initrd, depth);
 	return spawn_sh(cmd);
 }
 
@@ -360,7 +368,9 @@ static pid_t start_linux(const char *cpu, int depth, const char *kernel, const c
 static void report_linux(int depth, FILE *md)
 {
 	char path[256], name[64], note[200];
-	snprintf(path, sizeof(path), "build/runs/bench-linux-d%d/serial.txt", depth);
+	const char *fig = linux_uefi ? "UEFI_LINUX" : "LINUX";
+	long long *base = linux_uefi ? uefi_ticks : linux_ticks;
+	snprintf(path, sizeof(path), "build/runs/bench-%slinux-d%d/serial.txt", linux_uefi ? "uefi-" : "", depth);
 	char *t = read_file(path, NULL);
 	if (!t)
 		die("no serial log %s", path);
@@ -368,19 +378,20 @@ static void report_linux(int depth, FILE *md)
 	if (!p)
 		die("%s: the init script did not report its start", path);
 	long long ticks = strtoll(p + 33, NULL, 10);
-	linux_ticks[depth] = ticks;
-	snprintf(name, sizeof(name), "LINUX%d", depth);
-	snprintf(note, sizeof(note), "ticks from power-on to Linux's init script on %d Nestor levels", depth);
+	base[depth] = ticks;
+	snprintf(name, sizeof(name), "%s%d", fig, depth);
+	snprintf(note, sizeof(note), "ticks from power-on (%s) to Linux's init script on %d Nestor levels",
+		 linux_uefi ? "OVMF, its shell, nestor.efi per level, the EFI stub" : "BIOS, GRUB", depth);
 	add(name, ticks, note);
-	bool vs0 = depth > 0 && linux_ticks[0];
+	bool vs0 = depth > 0 && base[0];
 	if (vs0) {
-		snprintf(name, sizeof(name), "LINUX%d_OVERHEAD_PERMILLE", depth);
-		snprintf(note, sizeof(note), "(LINUX%d - LINUX0) / LINUX0, in thousandths (negative: faster)", depth);
-		add(name, (ticks - linux_ticks[0]) * 1000 / linux_ticks[0], note);
+		snprintf(name, sizeof(name), "%s%d_OVERHEAD_PERMILLE", fig, depth);
+		snprintf(note, sizeof(note), "(%s%d - %s0) / %s0, in thousandths (negative: faster)", fig, depth, fig, fig);
+		add(name, (ticks - base[0]) * 1000 / base[0], note);
 	}
 	fprintf(md, "| %d | %lld |", depth, ticks);
 	if (vs0)
-		fprintf(md, " %+.2f %% |", 100.0 * (double)(ticks - linux_ticks[0]) / (double)linux_ticks[0]);
+		fprintf(md, " %+.2f %% |", 100.0 * (double)(ticks - base[0]) / (double)base[0]);
 	else
 		fprintf(md, " |");
 	/* "nestor[K]: exit statistics: N exits", one per level, at the end. */
@@ -390,7 +401,7 @@ static void report_linux(int depth, FILE *md)
 			lvl--;
 		unsigned k = (unsigned)strtoul(lvl, NULL, 10);
 		long long exits = strtoll(q + 20, NULL, 10);
-		snprintf(name, sizeof(name), "LINUX%d_EXITS_L%u", depth, k);
+		snprintf(name, sizeof(name), "%s%d_EXITS_L%u", fig, depth, k);
 		snprintf(note, sizeof(note), "exits level %u took during the whole Linux run on %d levels", k, depth);
 		add(name, exits, note);
 		fprintf(md, " L%u: %lld", k, exits);
@@ -871,7 +882,7 @@ static void run_list(const char *cpu, const char *list, const char *variant, con
 int main(int argc, char **argv)
 {
 	const char *cpu = "corei7_skylake_x";
-	char depths[64] = "1,2,3,4,5,6,7,8", noshadow[64] = "2,3", turtles[64] = "2,3", linux_list[64] = "0,1,2,3,8", snap_list[64] = "64,128,256", smp_list[64] = "0,1,2,3", linux4_list[64] = "0,1,3", kvm_list[64] = "0,1,2", prof_list[64] = "2,3,8";
+	char depths[64] = "1,2,3,4,5,6,7,8", noshadow[64] = "2,3", turtles[64] = "2,3", linux_list[64] = "0,1,2,3,8", snap_list[64] = "64,128,256", smp_list[64] = "0,1,2,3", linux4_list[64] = "0,1,3", kvm_list[64] = "0,1,2", uefi_list[64] = "0,1,2", prof_list[64] = "2,3,8";
 	const char *kernel = "/var/cache/nestor/linux/vmlinuz", *initrd = "build/linux/initramfs.cpio", *bdir = "build";
 	char nic_list[64] = "0,2";
 	int nic_kib = 16384;
@@ -886,6 +897,8 @@ int main(int argc, char **argv)
 			snprintf(turtles, sizeof(turtles), "%s", argv[++i]);
 		else if (!strcmp(argv[i], "--linux-depths") && i + 1 < argc)
 			snprintf(linux_list, sizeof(linux_list), "%s", argv[++i]);
+		else if (!strcmp(argv[i], "--uefi-depths") && i + 1 < argc)
+			snprintf(uefi_list, sizeof(uefi_list), "%s", argv[++i]);
 		else if (!strcmp(argv[i], "--linux4-depths") && i + 1 < argc)
 			snprintf(linux4_list, sizeof(linux4_list), "%s", argv[++i]);
 		else if (!strcmp(argv[i], "--smp-depths") && i + 1 < argc)
@@ -908,7 +921,7 @@ int main(int argc, char **argv)
 			bdir = argv[++i];
 		else
 			die("usage: bench [--cpu MODEL] [--depths LIST] [--noshadow-depths LIST] [--turtles-depths LIST] "
-			    "[--linux-depths LIST] [--linux4-depths LIST] [--smp-depths LIST] [--snap-sizes LIST] [--kvm-depths LIST] [--profile-depths LIST] [--kernel FILE] "
+			    "[--linux-depths LIST] [--uefi-depths LIST] [--linux4-depths LIST] [--smp-depths LIST] [--snap-sizes LIST] [--kvm-depths LIST] [--profile-depths LIST] [--kernel FILE] "
 			    "[--initrd FILE] [--nic-depths LIST] [--nic-kib N] [--build DIR]");
 	}
 	/* Another build directory: work where "build" is a link to it, the
@@ -1002,6 +1015,16 @@ int main(int argc, char **argv)
 			    "Ticks from power-on (BIOS and GRUB included) to the init script.\n\n"
 			    "| Depth | Ticks | Overhead | Exits per level, whole run |\n|---:|---:|---:|---|\n");
 		run_linux(cpu, linux_list, "--linux-depths", 1, kernel, initrd, md);
+	}
+	if (uefi_list[0]) {
+		if (access(kernel, R_OK) || access(initrd, R_OK))
+			die("no Linux kernel (%s) or initramfs (%s): run scripts/setup and make linux-guest", kernel, initrd);
+		fprintf(md, "\n## Linux through UEFI (OVMF; its shell starts nestor.efi per level, then Linux's EFI stub)\n\n"
+			    "Ticks from power-on (the firmware's reset vector) to the init script.\n\n"
+			    "| Depth | Ticks | Overhead | Exits per level, whole run |\n|---:|---:|---:|---|\n");
+		linux_uefi = true;
+		run_linux(cpu, uefi_list, "--uefi-depths", 1, kernel, initrd, md);
+		linux_uefi = false;
 	}
 	if (linux4_list[0]) {
 		if (access(kernel, R_OK) || access(initrd, R_OK))

@@ -40,6 +40,8 @@ struct item {
 	char args[1024];
 };
 
+enum { BIOS = 0, UEFI_SHELL = 1, UEFI_GRUB = 2 };
+
 struct opts {
 	struct item stack[MAX_STACK];
 	int n_stack;
@@ -54,7 +56,7 @@ struct opts {
 	int depths[MAX_STACK];
 	int n_depths;
 	int mb1;
-	int uefi;       /* --firmware uefi: OVMF, the stack started from the UEFI shell (docs/uefi.md) */
+	int uefi;       /* --firmware: BIOS (0), UEFI_SHELL, UEFI_GRUB (docs/uefi.md) */
 	int disk_guest; /* the guest is a disk image booted by the BIOS (or chain-loaded by Nestor) */
 	const char *cpu;
 	int cpus; /* --cpus: processors Bochs emulates */
@@ -125,6 +127,8 @@ static void usage(FILE *f)
 		"                     beside the --nestor image), then the guest: a Linux kernel\n"
 		"                     through its EFI stub (--linux, --module files as initrd=),\n"
 		"                     a UEFI application, or a multiboot kernel through GRUB-EFI\n"
+		"                     uefi-grub: OVMF boots the hybrid BIOS+UEFI GRUB ISO (GRUB-EFI,\n"
+		"                     the same grub.cfg and multiboot2 nestor.elf as with the BIOS)\n"
 		"  --disk-guest       the guest is a hard-disk image whose first sector is a\n"
 		"                     boot sector: at depth 0 the BIOS boots it, at depth n it is\n"
 		"                     the top Nestor's module; the disk is attached in both cases\n"
@@ -292,10 +296,18 @@ static void build_iso(const struct opts *o, const struct item *stack, int n, con
 	char iso[4096], log[4096];
 	snprintf(iso, sizeof(iso), "%s/boot.iso", dir);
 	snprintf(log, sizeof(log), "%s/grub-mkrescue.log", dir);
+	/* BIOS only (-d: the i386-pc platform alone, whatever else GRUB has
+	 * installed here), or with --firmware uefi-grub a hybrid ISO whose EFI
+	 * boot image is GRUB-EFI with the same grub.cfg (there is no biosdisk
+	 * module for EFI; the BIOS core image has its own). */
+	bool efi = o->uefi == UEFI_GRUB;
 	char *argv[] = { "grub-mkrescue", "-o", iso,
-			 linux0 ? "--install-modules=linux normal iso9660 biosdisk configfile boot"
-				: "--install-modules=multiboot multiboot2 normal iso9660 biosdisk configfile boot",
-			 "--locales=", "--fonts=", "--themes=", iso_dir, NULL };
+			 efi ? (linux0 ? "--install-modules=linux normal iso9660 configfile boot"
+				       : "--install-modules=multiboot multiboot2 normal iso9660 configfile boot")
+			     : (linux0 ? "--install-modules=linux normal iso9660 biosdisk configfile boot"
+				       : "--install-modules=multiboot multiboot2 normal iso9660 biosdisk configfile boot"),
+			 "--locales=", "--fonts=", "--themes=", efi ? iso_dir : "-d", efi ? NULL : "/usr/lib/grub/i386-pc",
+			 iso_dir, NULL };
 	if (run_cmd(argv, log))
 		die("grub-mkrescue failed, see %s", log);
 }
@@ -641,12 +653,12 @@ static void write_bochsrc(const struct opts *o, const char *dir, const char *dis
 	if (disk)
 		fprintf(f, "ata0-master: type=disk, path=%s, mode=flat, cylinders=%d, heads=16, spt=63\n", disk,
 			disk_cylinders(disk));
-	if (o->uefi)
+	if (o->uefi == UEFI_SHELL)
 		fprintf(f, "ata0-master: type=disk, path=%s/esp.img, mode=flat, cylinders=%d, heads=16, spt=63\n", dir,
 			disk_cylinders_of(dir));
 	else if (!boot_disk)
 		fprintf(f, "ata0-%s: type=cdrom, path=%s/boot.iso, status=inserted\n", disk ? "slave" : "master", dir);
-	fprintf(f, "boot: %s\n", boot_disk || o->uefi ? "disk" : "cdrom");
+	fprintf(f, "boot: %s\n", boot_disk || o->uefi == UEFI_SHELL ? "disk" : "cdrom");
 	for (int i = 0; i < o->n_bochs_lines; i++)
 		fprintf(f, "%s\n", o->bochs_lines[i]);
 	for (int i = 0; nested && i < o->n_nested_bochs_lines; i++)
@@ -661,7 +673,14 @@ static void write_bochsrc(const struct opts *o, const char *dir, const char *dis
 	write_file(path, "c\nq\n", 4);
 }
 
-static int is_nestor_line(const char *line) { return !strncmp(line, "nestor[", 7) || !strncmp(line, "nestor:", 7); }
+/* A line of Nestor's log; carriage returns before it are the guest's
+ * (GRUB-EFI ends its messages with one, and Nestor's line follows). */
+static int is_nestor_line(const char *line)
+{
+	while (*line == '\r')
+		line++;
+	return !strncmp(line, "nestor[", 7) || !strncmp(line, "nestor:", 7);
+}
 
 /* The guest's transcript: every serial line that is not Nestor's. */
 static char *transcript_of(const char *serial)
@@ -674,6 +693,9 @@ static char *transcript_of(const char *serial)
 		if (!is_nestor_line(p)) {
 			memcpy(w, p, l);
 			w += l;
+		} else {
+			while (*p == '\r') /* the guest's, not Nestor's */
+				*w++ = *p++, l--;
 		}
 		p += l;
 	}
@@ -1403,7 +1425,7 @@ static void run_one(const struct opts *o, const struct item *stack, int n, int d
 	make_dirs(dir);
 	/* A boot-sector guest alone is booted by the BIOS from its disk. */
 	int boot_disk = o->disk_guest && depth_known && depth == 0;
-	if (o->uefi)
+	if (o->uefi == UEFI_SHELL)
 		build_esp(o, stack, n, depth_known ? depth : 0, dir);
 	else if (!boot_disk)
 		build_iso(o, stack, n, dir, o->linux_guest && depth_known && depth == 0,
@@ -1596,9 +1618,9 @@ int main(int argc, char **argv)
 			o.mb1 = 1;
 		} else if (!strcmp(a, "--firmware")) {
 			NEED_ARG();
-			if (strcmp(v, "bios") && strcmp(v, "uefi"))
-				die("--firmware: '%s' is neither bios nor uefi", v);
-			o.uefi = !strcmp(v, "uefi");
+			if (strcmp(v, "bios") && strcmp(v, "uefi") && strcmp(v, "uefi-grub"))
+				die("--firmware: '%s' is none of bios, uefi, uefi-grub", v);
+			o.uefi = !strcmp(v, "uefi") ? UEFI_SHELL : !strcmp(v, "uefi-grub") ? UEFI_GRUB : BIOS;
 		} else if (!strcmp(a, "--disk-guest")) {
 			o.disk_guest = 1;
 		} else if (!strcmp(a, "--cpu")) {
@@ -1715,7 +1737,7 @@ int main(int argc, char **argv)
 		die("--nic-peer and --nic-flood share the e1000's one port: give one of them");
 	if (o.n_depths && depth >= 0)
 		die("give --depth or --depths, not both");
-	if (o.uefi) {
+	if (o.uefi == UEFI_SHELL) {
 		if (o.n_stack || o.disk_guest || o.debug_nic || o.gdb_script)
 			die("--firmware uefi takes --guest with --depth/--depths (not -k, --disk-guest, --debug-nic, --gdb)");
 		/* The UEFI application beside the Nestor image (make builds both). */

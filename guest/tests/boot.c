@@ -1,5 +1,6 @@
 /* boot.c - what the kernel was handed at boot, and the CPU state it runs in. */
 #include "guest/test.h"
+#include "lib/string.h"
 #include "lib/x86.h"
 
 extern const char __image_start[], __image_end[];
@@ -29,6 +30,45 @@ TEST(boot, memory_map)
 	env("available: %llu KiB", (unsigned long long)(avail >> 10));
 	CHECK(image_in_ram, "the kernel image [%p, %p) is not inside available RAM", __image_start, __image_end);
 	CHECK(avail >= (16ull << 20), "only %llu KiB of RAM", (unsigned long long)(avail >> 10));
+}
+
+/* The EFI memory map a loader on UEFI passes (tag 17, GRUB-EFI; Nestor
+ * passes it on rewritten, loader/multiboot.c): no page it calls usable
+ * (loader, boot-services or conventional memory) is outside the available
+ * RAM of the memory map - so at depth n Nestor's memory is reserved in both. */
+TEST(boot, efi_memory_map)
+{
+	if (!boot_info.efi_mmap) {
+		say("no EFI memory map");
+		return;
+	}
+	unsigned n = 0, usable = 0, outside = 0;
+	for (uint32_t o = 0; o + boot_info.efi_desc_size <= boot_info.efi_mmap_len; o += boot_info.efi_desc_size) {
+		const uint8_t *d = boot_info.efi_mmap + o;
+		uint32_t type;
+		uint64_t start, pages;
+		memcpy(&type, d, 4);
+		memcpy(&start, d + 8, 8);
+		memcpy(&pages, d + 24, 8);
+		n++;
+		if (!(type >= 1 && type <= 4) && type != 7) /* LoaderCode/Data, BootServicesCode/Data, Conventional */
+			continue;
+		usable++;
+		uint64_t end = start + (pages << 12);
+		bool inside = false;
+		for (unsigned i = 0; i < boot_info.n_mmap && !inside; i++) {
+			const struct mb2_mmap_entry *e = &boot_info.mmap[i];
+			inside = e->type == MB2_MEM_AVAILABLE && e->base <= start && end <= e->base + e->len;
+		}
+		if (!inside && start >= 0x100000) { /* below 1 MiB the two maps differ by tradition */
+			outside++;
+			say("usable EFI range [%016llx, %016llx) type %u is not available RAM", (unsigned long long)start,
+			    (unsigned long long)end, type);
+		}
+	}
+	env("EFI memory map: %u descriptors, %u usable", n, usable);
+	say("every usable EFI range above 1 MiB is available RAM: %s", outside ? "no" : "yes");
+	CHECK(outside == 0, "%u usable EFI ranges outside the memory map's RAM", outside);
 }
 
 TEST(boot, modules)
