@@ -237,6 +237,13 @@ $(BUILD)/linux/initramfs.cpio: guest/linux/initramfs.manifest guest/linux/init $
 
 # The NIC archive (issue 14): the kernel's e1000 module from scripts/setup.
 NETMOD_DIR ?= $(dir $(LINUX_KERNEL))net
+# Linux through UEFI: efivarfs, to read the firmware's variables (docs/uefi.md).
+$(BUILD)/linux/efi.cpio: guest/linux/efi.manifest $(BUILD)/tools/mkcpio $(wildcard $(NETMOD_DIR)/efivarfs.ko)
+	@echo "  CPIO    $@"
+	$(Q)test -f $(NETMOD_DIR)/efivarfs.ko || { echo "error: no $(NETMOD_DIR)/efivarfs.ko: run scripts/setup"; exit 1; }
+	$(Q)mkdir -p $(dir $@)
+	$(Q)BUILD=$(BUILD) NETMOD=$(NETMOD_DIR) $(BUILD)/tools/mkcpio $< $@
+
 $(BUILD)/linux/net.cpio: guest/linux/net.manifest guest/linux/nic-test guest/linux/udhcpc.script guest/linux/nic-echo \
 		$(BUILD)/linux/nic-rx $(BUILD)/tools/mkcpio $(wildcard $(NETMOD_DIR)/*.ko)
 	@echo "  CPIO    $@"
@@ -269,10 +276,10 @@ demo-secure: all $(BUILD)/linux/net.cpio
 # --- UEFI (issue 15, docs/uefi.md): Linux on 2 Nestors chained from OVMF's shell ---
 # startup.nsh starts nestor.efi twice - each turns the running firmware into its
 # guest - then Linux through its EFI stub; streamed, judged like any run.
-demo-uefi: all
+demo-uefi: all $(BUILD)/linux/efi.cpio
 	$(BUILD)/tools/nestor-run --name demo-uefi --firmware uefi --linux --megs 512 --timeout 900 --stream \
 		--guest "$(LINUX_KERNEL) console=ttyS0,115200 quiet nestor_expect_levels=2" \
-		--module $(BUILD)/linux/initramfs.cpio --depth 2
+		--module $(BUILD)/linux/initramfs.cpio --module $(BUILD)/linux/efi.cpio --depth 2
 
 # --- host tools ------------------------------------------------------------
 $(BUILD)/tools/%: tools/%.c tools/*.h
@@ -344,10 +351,10 @@ RUN_TESTS_CPUS := $(if $(filter command line environment,$(origin CPUS)),$(CPUS)
 run-tests: all
 	$(BUILD)/tools/nestor-run --cpu $(CPU) --cpus $(RUN_TESTS_CPUS) --stream --name run-tests --guest "$(BUILD)/guest.elf" --depth $(DEPTH)
 
-test: all unit-tests $(BUILD)/linux/kvm-suites.cpio $(BUILD)/linux/net.cpio
+test: all unit-tests $(BUILD)/linux/kvm-suites.cpio $(BUILD)/linux/net.cpio $(BUILD)/linux/efi.cpio
 	$(BUILD)/tools/runtests -j $(JOBS) tests/suite.list
 
-test-deep: all $(BUILD)/linux/kvm-suites.cpio $(BUILD)/linux/net.cpio
+test-deep: all $(BUILD)/linux/efi.cpio $(BUILD)/linux/kvm-suites.cpio $(BUILD)/linux/net.cpio
 	$(BUILD)/tools/runtests -j $(JOBS) tests/deep.list
 
 bench: all $(BUILD)/linux/kvm-suites.cpio $(BUILD)/linux/net.cpio $(BUILD)/prof/nestor.elf
