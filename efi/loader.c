@@ -54,7 +54,7 @@ static void say(const char *s)
 static EFI_STATUS fail(EFI_STATUS status, const char *what)
 {
 	char line[300];
-	ksnprintf(line, sizeof(line), "nestor.efi: %s (EFI status 0x%llx)\n", what, (unsigned long long)status);
+	ksnprintf(line, sizeof(line), "nestor: nestor.efi: %s (EFI status 0x%llx)\n", what, (unsigned long long)status);
 	say(line);
 	return status ? status : EFI_LOAD_ERROR;
 }
@@ -340,6 +340,25 @@ static void level_line(void)
 	say(line);
 }
 
+/* What Nestor would refuse at once on this CPU (boot/, vmx/caps.c), asked
+ * before the hand-off: after it, a refusal ends the machine; before it, the
+ * shell gets an error and the firmware goes on without Nestor. */
+static const char *vmx_refusal(void)
+{
+	uint32_t a, b, c, d;
+	__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
+	if (!(c & (1u << 5)))
+		return "this CPU has no VMX (CPUID.1:ECX[5] = 0): Nestor needs Intel VT-x";
+	uint64_t fc = rdmsr(0x3a); /* IA32_FEATURE_CONTROL: exists where VMX does */
+	if ((fc & 1) && !(fc & 4))
+		return "VMX is disabled by the firmware (IA32_FEATURE_CONTROL locked with VMX off): enable VT-x in its setup";
+	/* EPT: secondary controls allowed (IA32_VMX_PROCBASED_CTLS bit 63),
+	 * then their bit 1 allowed (IA32_VMX_PROCBASED_CTLS2 bit 33). */
+	if (!(rdmsr(0x482) >> 63) || !((rdmsr(0x48b) >> 33) & 1))
+		return "the CPU's VMX lacks EPT, which Nestor needs";
+	return NULL;
+}
+
 /* --- efi_main ------------------------------------------------------------- */
 EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab);
 
@@ -350,6 +369,10 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
 	static char cmdline[2048];
 	if (command_line(image, cmdline, sizeof(cmdline)))
 		return fail(EFI_INVALID_PARAMETER, "the command line is not printable ASCII or longer than 2047 bytes");
+
+	const char *no = vmx_refusal();
+	if (no)
+		return fail(EFI_UNSUPPORTED, no);
 
 	uint64_t image_size;
 	uint64_t entry = elf_symbol("_start_efi64");
