@@ -38,6 +38,24 @@ struct efi_handoff {
 	uint64_t desc[10];
 };
 
+/* boot/entry.S (efi_return_to_firmware) and efi/handoff.S use these. */
+#define EFI_HANDOFF_OFFSET(f, o) _Static_assert(__builtin_offsetof(struct efi_handoff, f) == (o), #f)
+EFI_HANDOFF_OFFSET(rip, 40);
+EFI_HANDOFF_OFFSET(rsp, 48);
+EFI_HANDOFF_OFFSET(rflags, 56);
+EFI_HANDOFF_OFFSET(cr0, 64);
+EFI_HANDOFF_OFFSET(cr3, 72);
+EFI_HANDOFF_OFFSET(cr4, 80);
+EFI_HANDOFF_OFFSET(efer, 96);
+EFI_HANDOFF_OFFSET(fs_base, 112);
+EFI_HANDOFF_OFFSET(gs_base, 120);
+EFI_HANDOFF_OFFSET(kernel_gs_base, 128);
+EFI_HANDOFF_OFFSET(gdtr_base, 168);
+EFI_HANDOFF_OFFSET(idtr_base, 176);
+EFI_HANDOFF_OFFSET(gdtr_limit, 184);
+EFI_HANDOFF_OFFSET(idtr_limit, 186);
+EFI_HANDOFF_OFFSET(sel, 188);
+
 #ifndef NESTOR_EFI_APP
 /* In Nestor: the hand-off, or NULL when no nestor.efi started this level. */
 const struct efi_handoff *boot_efi_state(void);

@@ -272,6 +272,73 @@ _start_efi64:
 	pushq %rax
 	lretq
 
+	/* efi_return_to_firmware(handoff RDI, status RSI): gives the machine
+	 * back to the UEFI firmware that ran nestor.efi, for a stop before
+	 * Nestor took it (boot/main.c, efi_stop).  Called at its physical
+	 * address while the boot page tables (identity map of 0-4 GiB) are
+	 * current; the firmware's stack, page tables and this code are all
+	 * below 4 GiB, so each step runs mapped.  The offsets are those of
+	 * struct efi_handoff (boot/efi_handoff.h, checked there). */
+	.globl efi_return_to_firmware
+efi_return_to_firmware:
+	cli
+	movq %rdi, %r10
+	movq %rsi, %r11
+	/* The iretq frame on the firmware's own stack, below its RSP. */
+	movq 48(%r10), %rsp              /* rsp */
+	movzwl 192(%r10), %eax           /* sel[2]: SS */
+	pushq %rax
+	pushq 48(%r10)                   /* RSP */
+	pushq 56(%r10)                   /* RFLAGS */
+	movzwl 190(%r10), %eax           /* sel[1]: CS */
+	pushq %rax
+	pushq 40(%r10)                   /* RIP */
+	/* Descriptor tables from pseudo-descriptors built below the frame. */
+	subq $16, %rsp
+	movw 184(%r10), %ax              /* gdtr_limit, gdtr_base */
+	movw %ax, (%rsp)
+	movq 168(%r10), %rax
+	movq %rax, 2(%rsp)
+	lgdt (%rsp)
+	movw 186(%r10), %ax              /* idtr_limit, idtr_base */
+	movw %ax, (%rsp)
+	movq 176(%r10), %rax
+	movq %rax, 2(%rsp)
+	lidt (%rsp)
+	addq $16, %rsp
+	movq 72(%r10), %rax              /* cr3 */
+	movq %rax, %cr3
+	movq 80(%r10), %rax              /* cr4 */
+	movq %rax, %cr4
+	movq 64(%r10), %rax              /* cr0 */
+	movq %rax, %cr0
+	movl $0xc0000080, %ecx           /* EFER */
+	movl 96(%r10), %eax
+	movl 100(%r10), %edx
+	wrmsr
+	movw 188(%r10), %ax              /* sel[0]: ES */
+	movw %ax, %es
+	movw 194(%r10), %ax              /* sel[3]: DS */
+	movw %ax, %ds
+	movw 196(%r10), %ax              /* sel[4]: FS */
+	movw %ax, %fs
+	movw 198(%r10), %ax              /* sel[5]: GS */
+	movw %ax, %gs
+	movl $0xc0000100, %ecx           /* FS, GS and kernel GS bases, after the selectors */
+	movl 112(%r10), %eax
+	movl 116(%r10), %edx
+	wrmsr
+	movl $0xc0000101, %ecx
+	movl 120(%r10), %eax
+	movl 124(%r10), %edx
+	wrmsr
+	movl $0xc0000102, %ecx
+	movl 128(%r10), %eax
+	movl 132(%r10), %edx
+	wrmsr
+	movq %r11, %rax                  /* what efi_handoff returns */
+	iretq
+
 start64:
 	movl $0x10, %eax
 	movl %eax, %ds

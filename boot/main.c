@@ -99,6 +99,30 @@ static void take_efi_handoff(void)
 	have_efi_state = true;
 }
 
+/* boot/entry.S, in .boot at its physical link address. */
+void efi_return_to_firmware(uint64_t handoff_phys, uint64_t status);
+
+#define EFI_STATUS_INVALID_PARAMETER 0x8000000000000002ull
+#define EFI_STATUS_OUT_OF_RESOURCES 0x8000000000000009ull
+#define EFI_STATUS_ABORTED 0x8000000000000015ull
+
+/* A stop before Nestor took the machine (options, help, memory plan).
+ * Started by nestor.efi, the firmware gets the machine back as it was and
+ * nestor.efi returns status to the shell (docs/uefi.md): only while the
+ * boot page tables still map the low 4 GiB, where the firmware's state and
+ * efi_return_to_firmware live.  Otherwise the run ends. */
+static __attribute__((noreturn)) void stop_early(bool failed, uint64_t efi_status, uint32_t load_delta)
+{
+	if (!have_efi_state)
+		machine_end(failed);
+	uint64_t at = *(const volatile uint64_t *)((uint64_t)boot_efi_handoff + KERNEL_VOFF);
+	pr_info("nestor.efi started this level: the firmware gets the machine back (EFI status 0x%llx)\n",
+		(unsigned long long)efi_status);
+	void (*back)(uint64_t, uint64_t) = (void (*)(uint64_t, uint64_t))((uint64_t)efi_return_to_firmware + load_delta);
+	back(at, efi_status);
+	__builtin_unreachable();
+}
+
 void boot_main(uint32_t magic, uint32_t mbi_phys, uint32_t load_delta);
 
 void boot_main(uint32_t magic, uint32_t mbi_phys, uint32_t load_delta)
@@ -146,14 +170,14 @@ void boot_main(uint32_t magic, uint32_t mbi_phys, uint32_t load_delta)
 	if (config_parse(boot_info.cmdline, err, sizeof(err))) {
 		pr_err("bad command line: %s\n", err);
 		pr_err("boot with 'help' on the command line for the list of options\n");
-		machine_end(true);
+		stop_early(true, EFI_STATUS_INVALID_PARAMETER, load_delta);
 	}
 	log_set_level(config.loglevel);
 	log_set_e9(config.e9log);
 	platform_set_end_action(config.end);
 	if (config.help) {
 		config_print_help();
-		machine_end(false);
+		stop_early(false, EFI_STATUS_ABORTED, load_delta);
 	}
 
 	/* Under UEFI the firmware still owns its memory: Nestor's pools come
@@ -163,7 +187,7 @@ void boot_main(uint32_t magic, uint32_t mbi_phys, uint32_t load_delta)
 	if (mm_plan(&boot_info, mbi_phys, image_phys, IMAGE_SIZE, config.mem, config.snap_pool, own_start, own_end, err,
 		    sizeof(err))) {
 		pr_err("memory: %s\n", err);
-		machine_end(true);
+		stop_early(true, EFI_STATUS_OUT_OF_RESOURCES, load_delta);
 	}
 	mm_switch_page_tables();
 	pool_fail_at(config.fail_alloc);

@@ -7,8 +7,11 @@
  * pointer, RFLAGS and the resume address, and jumps to Nestor's
  * _start_efi64 (RDI = MBI, RSI = h) with interrupts off.  Nestor later
  * enters its guest at the resume address with this stack and RFLAGS: the
- * registers come back from the stack and the call returns 0 - now in VMX
- * non-root operation.  Nestor never returns here any other way. */
+ * registers come back from the stack and the call returns RAX as Nestor
+ * set it: 0, now in VMX non-root operation.  A Nestor that stops before it
+ * takes the machine (bad options, help) returns here without VMX, having
+ * put the firmware's state back (boot/entry.S, efi_return_to_firmware), with
+ * an EFI error status in RAX. */
 #define H_RIP 40
 #define H_RSP 48
 #define H_RFLAGS 56
@@ -39,7 +42,6 @@ efi_handoff:
 	popq %r12
 	popq %rbp
 	popq %rbx
-	xorl %eax, %eax
 	ret
 
 	.section .note.GNU-stack, "", @progbits

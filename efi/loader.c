@@ -476,10 +476,17 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab)
 	h->region_end = base + region_size;
 	h->image_phys = base;
 	capture_state(h);
-	efi_handoff(h, base + entry - KERNEL_LINK_PHYS, (uint64_t)w.buf);
+	uint64_t r = efi_handoff(h, base + entry - KERNEL_LINK_PHYS, (uint64_t)w.buf);
+	bs->FreePages(info, info_pages);
+	if (r) {
+		/* Nestor stopped before it took the machine and gave it back:
+		 * its block is the firmware's again. */
+		bs->FreePages(base, (UINTN)(region_size >> 12));
+		return fail(r, r == EFI_ABORTED ? "Nestor printed its options on its console and stopped"
+						: "Nestor stopped before taking the machine: its reason is on its console");
+	}
 
 	/* Here the firmware runs as Nestor's guest. */
-	bs->FreePages(info, info_pages);
 	level_line();
 	return EFI_SUCCESS;
 }
