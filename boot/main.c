@@ -48,8 +48,7 @@ static unsigned detect_level(char hv_name[13])
 		memcpy(hv_name + 8, &r.edx, 4);
 		hv_name[12] = '\0';
 	}
-	if (r.ebx != NESTOR_SIG_EBX || r.ecx != NESTOR_SIG_ECX || r.edx != NESTOR_SIG_EDX ||
-	    r.eax < NESTOR_CPUID_INFO)
+	if (!NESTOR_SIGNATURE(r.ebx, r.ecx, r.edx) || r.eax < NESTOR_CPUID_INFO)
 		return 0;
 	return cpuid(NESTOR_CPUID_INFO, 0).eax + 1;
 }
@@ -79,6 +78,7 @@ static void print_boot_info(const struct mb2_info *mb)
 extern const uint64_t boot_efi_handoff[];
 static struct efi_handoff efi_state;
 static bool have_efi_state;
+static uint64_t efi_state_phys; /* where nestor.efi left it (stop_early gives it back) */
 
 const struct efi_handoff *boot_efi_state(void) { return have_efi_state ? &efi_state : NULL; }
 
@@ -96,6 +96,7 @@ static void take_efi_handoff(void)
 		machine_end(true);
 	}
 	efi_state = *h;
+	efi_state_phys = at;
 	have_efi_state = true;
 }
 
@@ -115,11 +116,10 @@ static __attribute__((noreturn)) void stop_early(bool failed, uint64_t efi_statu
 {
 	if (!have_efi_state)
 		machine_end(failed);
-	uint64_t at = *(const volatile uint64_t *)((uint64_t)boot_efi_handoff + KERNEL_VOFF);
 	pr_info("nestor.efi started this level: the firmware gets the machine back (EFI status 0x%llx)\n",
 		(unsigned long long)efi_status);
 	void (*back)(uint64_t, uint64_t) = (void (*)(uint64_t, uint64_t))((uint64_t)efi_return_to_firmware + load_delta);
-	back(at, efi_status);
+	back(efi_state_phys, efi_status);
 	__builtin_unreachable();
 }
 

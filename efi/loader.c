@@ -25,6 +25,8 @@
 #include "lib/format.h"
 #include "lib/mb2.h"
 #include "lib/string.h"
+#include "lib/x86.h"
+#include "vmx/vmx_defs.h"
 
 #define KERNEL_LINK_PHYS 0x200000ull /* boot/layout.h */
 #define MIB2 0x200000ull
@@ -268,38 +270,28 @@ static void *config_table(EFI_GUID *g)
 }
 
 /* --- the firmware's state ------------------------------------------------- */
-static uint64_t rdmsr(uint32_t msr)
-{
-	uint32_t lo, hi;
-	__asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
-	return (uint64_t)hi << 32 | lo;
-}
-
 static void capture_state(struct efi_handoff *h)
 {
-	struct __attribute__((packed)) {
-		uint16_t limit;
-		uint64_t base;
-	} gdtr, idtr;
+	struct dtr gdtr, idtr;
 	__asm__ volatile("sgdt %0" : "=m"(gdtr));
 	__asm__ volatile("sidt %0" : "=m"(idtr));
 	h->gdtr_base = gdtr.base;
 	h->gdtr_limit = gdtr.limit;
 	h->idtr_base = idtr.base;
 	h->idtr_limit = idtr.limit;
-	__asm__ volatile("mov %%cr0, %0" : "=r"(h->cr0));
-	__asm__ volatile("mov %%cr3, %0" : "=r"(h->cr3));
-	__asm__ volatile("mov %%cr4, %0" : "=r"(h->cr4));
-	__asm__ volatile("mov %%dr7, %0" : "=r"(h->dr7));
-	h->efer = rdmsr(0xc0000080);
-	h->pat = rdmsr(0x277);
-	h->fs_base = rdmsr(0xc0000100);
-	h->gs_base = rdmsr(0xc0000101);
-	h->kernel_gs_base = rdmsr(0xc0000102);
-	h->debugctl = rdmsr(0x1d9);
-	h->sysenter_cs = rdmsr(0x174);
-	h->sysenter_esp = rdmsr(0x175);
-	h->sysenter_eip = rdmsr(0x176);
+	h->cr0 = read_cr0();
+	h->cr3 = read_cr3();
+	h->cr4 = read_cr4();
+	h->dr7 = read_dr7();
+	h->efer = rdmsr(MSR_EFER);
+	h->pat = rdmsr(MSR_IA32_PAT);
+	h->fs_base = rdmsr(MSR_FS_BASE);
+	h->gs_base = rdmsr(MSR_GS_BASE);
+	h->kernel_gs_base = rdmsr(MSR_KERNEL_GS_BASE);
+	h->debugctl = rdmsr(0x1d9); /* IA32_DEBUGCTL */
+	h->sysenter_cs = rdmsr(MSR_IA32_SYSENTER_CS);
+	h->sysenter_esp = rdmsr(MSR_IA32_SYSENTER_ESP);
+	h->sysenter_eip = rdmsr(MSR_IA32_SYSENTER_EIP);
 	uint16_t s;
 	__asm__ volatile("mov %%es, %0" : "=r"(s)); h->sel[0] = s;
 	__asm__ volatile("mov %%cs, %0" : "=r"(s)); h->sel[1] = s;
@@ -328,13 +320,12 @@ static void capture_state(struct efi_handoff *h)
  * prefix: a message of Nestor's, not of the firmware's. */
 static void level_line(void)
 {
-	uint32_t a, b, c, d;
-	__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(NESTOR_CPUID_BASE), "c"(0));
-	if (b != NESTOR_SIG_EBX || c != NESTOR_SIG_ECX || d != NESTOR_SIG_EDX || a < NESTOR_CPUID_INFO) {
+	struct cpuid_regs r = cpuid(NESTOR_CPUID_BASE, 0);
+	if (!NESTOR_SIGNATURE(r.ebx, r.ecx, r.edx) || r.eax < NESTOR_CPUID_INFO) {
 		say("nestor: nestor.efi: no Nestor answers after the hand-off\n");
 		return;
 	}
-	__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(NESTOR_CPUID_INFO), "c"(0));
+	unsigned a = cpuid(NESTOR_CPUID_INFO, 0).eax;
 	char line[160];
 	ksnprintf(line, sizeof(line), "nestor[%u]: nestor.efi: level %u runs; the firmware goes on as its guest\n", a, a);
 	say(line);
@@ -345,16 +336,14 @@ static void level_line(void)
  * shell gets an error and the firmware goes on without Nestor. */
 static const char *vmx_refusal(void)
 {
-	uint32_t a, b, c, d;
-	__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
-	if (!(c & (1u << 5)))
+	if (!(cpuid(1, 0).ecx & (1u << 5)))
 		return "this CPU has no VMX (CPUID.1:ECX[5] = 0): Nestor needs Intel VT-x";
-	uint64_t fc = rdmsr(0x3a); /* IA32_FEATURE_CONTROL: exists where VMX does */
-	if ((fc & 1) && !(fc & 4))
+	uint64_t fc = rdmsr(MSR_IA32_FEATURE_CONTROL); /* exists where VMX does */
+	if ((fc & FEATURE_CONTROL_LOCKED) && !(fc & FEATURE_CONTROL_VMX_OUTSIDE_SMX))
 		return "VMX is disabled by the firmware (IA32_FEATURE_CONTROL locked with VMX off): enable VT-x in its setup";
-	/* EPT: secondary controls allowed (IA32_VMX_PROCBASED_CTLS bit 63),
-	 * then their bit 1 allowed (IA32_VMX_PROCBASED_CTLS2 bit 33). */
-	if (!(rdmsr(0x482) >> 63) || !((rdmsr(0x48b) >> 33) & 1))
+	/* EPT: secondary controls allowed, then EPT among them (allowed-1
+	 * settings in the upper halves, SDM A.3.2-A.3.3). */
+	if (!((rdmsr(MSR_VMX_PROCBASED) >> 32) & PROC_SECONDARY_CTLS) || !((rdmsr(MSR_VMX_PROCBASED2) >> 32) & PROC2_EPT))
 		return "the CPU's VMX lacks EPT, which Nestor needs";
 	return NULL;
 }

@@ -7,7 +7,7 @@
 bool nestor_present(void)
 {
 	struct cpuid_regs r = cpuid(NESTOR_CPUID_BASE, 0);
-	return r.ebx == NESTOR_SIG_EBX && r.ecx == NESTOR_SIG_ECX && r.edx == NESTOR_SIG_EDX;
+	return NESTOR_SIGNATURE(r.ebx, r.ecx, r.edx);
 }
 
 unsigned nestor_level(void) { return cpuid(NESTOR_CPUID_INFO, 0).eax; }

@@ -9,6 +9,10 @@
 #define NESTOR_SIG_EBX 0x7473654eu /* "Nest" */
 #define NESTOR_SIG_ECX 0x654e726fu /* "orNe" */
 #define NESTOR_SIG_EDX 0x726f7473u /* "stor" */
+/* Whether leaf 0x40000000's EBX:ECX:EDX are a Nestor's: the one test every
+ * reader of the signature uses (a Nestor may hide the hypervisor bit). */
+#define NESTOR_SIGNATURE(ebx, ecx, edx) \
+	((ebx) == NESTOR_SIG_EBX && (ecx) == NESTOR_SIG_ECX && (edx) == NESTOR_SIG_EDX)
 /* CPUID leaf 0x40000001: EAX = level of the Nestor that answers (0 = the one
  * on the real machine), EBX = ABI version, ECX = feature bits, EDX = 0. */
 #define NESTOR_CPUID_INFO 0x40000001u

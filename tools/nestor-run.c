@@ -403,7 +403,8 @@ static void build_esp(const struct opts *o, const struct item *stack, int n, int
 		fprintf(f, " %s\n", g[0].args);
 	} else {
 		size_t l = strlen(g[0].file);
-		if (l > 4 && !strcasecmp(g[0].file + l - 4, ".efi")) {
+		bool efi_app = l > 4 && !strcasecmp(g[0].file + l - 4, ".efi");
+		if (efi_app) {
 			files[nf] = g[0].file;
 		} else {
 			snprintf(path, sizeof(path), "%s/grub.efi", dir);
@@ -411,7 +412,7 @@ static void build_esp(const struct opts *o, const struct item *stack, int n, int
 			files[nf] = strdup(path);
 		}
 		snprintf(names[nf++], sizeof(names[0]), "guest.efi");
-		fprintf(f, "guest.efi %s\n", l > 4 && !strcasecmp(g[0].file + l - 4, ".efi") ? g[0].args : "");
+		fprintf(f, "guest.efi %s\n", efi_app ? g[0].args : "");
 	}
 	/* A guest that returns to the shell: the machine ends there. */
 	fprintf(f, "reset -s\n");

@@ -81,7 +81,7 @@ static void signature(const struct regs *r, char out[13])
 static bool nestor_below(uint32_t *max_leaf)
 {
 	struct regs base = cpuid(NESTOR_CPUID_BASE, 0);
-	if (base.ebx == NESTOR_SIG_EBX && base.ecx == NESTOR_SIG_ECX && base.edx == NESTOR_SIG_EDX) {
+	if (NESTOR_SIGNATURE(base.ebx, base.ecx, base.edx)) {
 		*max_leaf = base.eax;
 		return true;
 	}
