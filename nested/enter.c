@@ -155,10 +155,11 @@ static void prepare_derived(struct vcpu *v, struct nested *n, const uint64_t *l1
 		vmwrite(VMCS_GUEST_PREEMPTION_TIMER, V12(c, GUEST_PREEMPTION_TIMER));
 
 	/* Controls: L1's, plus what L0 needs - NMIs exit (to route them), EPT
-	 * always (shadow EPT or L1's physical memory).  Every MSR and port
-	 * access of L2 exits to L0 (an all-ones MSR bitmap, unconditional I/O
-	 * exiting), which reads L1's bitmaps at that moment: always current,
-	 * and nothing to merge on each entry. */
+	 * always (shadow EPT or L1's physical memory).  Every MSR access of L2
+	 * exits to L0 (an all-ones MSR bitmap but for x2APIC MSRs below),
+	 * which reads L1's bitmap at that moment.  Ports: every one exits here;
+	 * nested_io_bitmaps02 (iobitmap.c), after, lets through those neither
+	 * L1 nor we want. */
 	uint32_t pin02 = pin12 | PIN_NMI_EXITING | PIN_VIRTUAL_NMIS;
 	uint32_t proc02 = (proc12 & ~PROC_USE_IO_BITMAPS) | PROC_USE_MSR_BITMAPS | PROC_UNCOND_IO_EXITING |
 			  PROC_SECONDARY_CTLS;
@@ -362,6 +363,7 @@ static void prepare_vmcs02(struct vcpu *v, struct nested *n)
 	if (cet)
 		cet_enter(v, n, l1cet);
 	x2apic_msrs02(v, n);
+	nested_io_bitmaps02(v, n, derived);
 	/* Without an EPT of L1's, VM entry loads a PAE L2's PDPTEs from its
 	 * CR3 in L1's memory (SDM 26.3.2.4); VMCS02 always has an EPT, with
 	 * which the CPU would take VMCS12's PDPTE fields: loaded here, at
@@ -531,7 +533,7 @@ void nested_vmentry(struct vcpu *v, struct nested *n, bool resume)
 		if (standin)
 			memset(standin, 0xff, PAGE_SIZE);
 		else
-			snap_before_write(v->vm, page, PAGE_SIZE);
+			guest_mem_before_write(v->vm, page, PAGE_SIZE);
 	}
 	n->timer02 = (uint32_t)vmread(VMCS_GUEST_PREEMPTION_TIMER);
 	n->guest_mode = true;

@@ -91,6 +91,13 @@ struct nested {
 	bool x2apic_passed;     /* msr_bitmap02 lets x2APIC MSRs through (nested/enter.c) */
 	void *apic_standin;     /* virtual-APIC page when L1's is not its RAM (enter.c) */
 	uint32_t proc02;        /* primary controls of VMCS02 as programmed */
+	/* VMCS02's I/O bitmaps (nested/iobitmap.c): how ports exit, the
+	 * merged copy and what it was made from, what VMCS02 points to. */
+	unsigned io02_mode;
+	uint8_t *io02[2];
+	uint64_t io12[2];
+	uint64_t io02_stamp; /* io02_stamp() when merged (nested/internal.h) */
+	uint64_t io02_a, io02_b;
 	unsigned nmi_pending02; /* NMIs L0 must inject into L2 */
 	/* L1 is stopped at the VMLAUNCH/VMRESUME that entered L2 while a
 	 * level below took an exit (nested/signals.c); L2's state is kept in

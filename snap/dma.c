@@ -68,7 +68,7 @@ static void save_targets(struct vm *vm, uint32_t prd)
 			return;
 		uint64_t len = e[1] & 0xffff ? e[1] & 0xffff : 0x10000;
 		if (gpa_is_ram(vm, e[0] & ~1u, len))
-			snap_before_write(vm, e[0] & ~1u, len);
+			guest_mem_before_write(vm, e[0] & ~1u, len);
 		if (e[1] & PRD_EOT)
 			return;
 	}
@@ -82,6 +82,7 @@ static void set_exits(struct vm *vm, uint16_t port, bool on)
 		bm[bit / 8] |= (uint8_t)(1u << (bit % 8));
 	else
 		bm[bit / 8] &= (uint8_t)~(1u << (bit % 8));
+	__atomic_add_fetch(&vm->watch.gen, 1, __ATOMIC_SEQ_CST); /* copies merged with it are stale */
 }
 
 void snap_dma_watch(struct vm *vm, bool on)

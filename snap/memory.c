@@ -130,6 +130,7 @@ void snap_unprotect_all(struct vm *vm)
 {
 	/* Rights only grow: no stale translation can let anything through. */
 	unprotect_tree(vm, vm->ept_pml4, 4);
+	ept_watch_lost(vm); /* watched pages are writable too now */
 }
 
 /* A large page becomes a table of 512 pages one size smaller, with the same

@@ -16,6 +16,7 @@
 #include "mm/mm.h"
 #include "snap/internal.h"
 #include "vmx/exits.h"
+#include "vmx/guest_mem.h"
 #include "vmx/vcpu.h"
 #include "vmx/vmcs.h"
 
@@ -263,7 +264,7 @@ static void put_back(struct vm *vm, const struct snapshot *s, uint64_t pfn)
 	void *page = phys_to_virt(pfn * PAGE_SIZE), *copy = snap_pool_page(vm->snap, s->map[pfn] - 1);
 	if (page_equal(page, copy))
 		return;
-	snap_before_write(vm, pfn * PAGE_SIZE, PAGE_SIZE);
+	guest_mem_before_write(vm, pfn * PAGE_SIZE, PAGE_SIZE);
 	page_copy(page, copy);
 }
 

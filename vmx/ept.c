@@ -218,6 +218,7 @@ int ept_rebuild(struct vm *vm)
 	if (ept_build(vm))
 		return -1;
 	ept_invalidate(vm);
+	ept_watch_lost(vm);   /* the new tables watch nothing */
 	snap_ept_rebuilt(vm); /* copy-on-write protection, on the new tables */
 	return 0;
 }

@@ -32,4 +32,26 @@ int ept_map_identity(struct vm *vm, uint64_t gpa);
 /* Frees the EPT and builds it again (after the memory types changed). */
 int ept_rebuild(struct vm *vm);
 
+/* --- watched pages (vmx/ept_watch.c) ---------------------------------------
+ * Guest RAM pages whose changes Nestor must see (a guest hypervisor's I/O
+ * bitmaps): mapped without write permission until the first write, which
+ * drops the watch and adds one to vm->watch.gen.  Compare watch.gen with
+ * the value seen when a watched page was copied to know the copy is still
+ * good; watch it again when copying it again. */
+/* Watches the page of gpa (flushing every vCPU's translations): 0, or -1
+ * when it is not RAM of the guest, EPT_WATCH_MAX pages are watched, or the
+ * pool is short - then nothing is watched and the caller must not copy. */
+int ept_watch_add(struct vcpu *v, uint64_t gpa);
+/* A level writes the page of gpa and took an EPT violation: true when the
+ * page was watched (the watch is dropped, write granted unless a
+ * copy-on-write snapshot protects it: its fault handler comes next), or
+ * is writable already (another CPU's write dropped its watch): retry. */
+bool ept_watch_fault(struct vm *vm, uint64_t gpa);
+/* Nestor writes [gpa, gpa + len) of guest memory itself: watches there
+ * end (called by guest_mem_before_write). */
+void ept_watch_write(struct vm *vm, uint64_t gpa, uint64_t len);
+/* The EPT's rights were remade (rebuild, snapshots lifting protection):
+ * no page is watched any more, every copy is stale. */
+void ept_watch_lost(struct vm *vm);
+
 #endif

@@ -385,7 +385,11 @@ void exit_ept_violation(struct vcpu *v)
 	if ((q & (1u << 2)) && bios_exec_violation(v, gpa))
 		return; /* INT 15h, for the BIOS's memory map */
 	if (!is_hidden(v->vm, gpa)) {
-		if (snap_ept_fault(v, gpa, q))
+		/* A watched page (a guest hypervisor's I/O bitmap): the change
+		 * is counted, the write retried - after a copy-on-write
+		 * snapshot, if one protects the page too, saved it. */
+		bool watched = (q & EPT_W) && ept_watch_fault(v->vm, gpa);
+		if (snap_ept_fault(v, gpa, q) || watched)
 			return; /* copy-on-write: the page is saved and writable now */
 		pr_err("EPT violation on guest memory at 0x%llx (qualification 0x%llx)\n", (unsigned long long)gpa,
 		       (unsigned long long)q);

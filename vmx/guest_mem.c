@@ -7,6 +7,7 @@
 #include "mm/mm.h"
 #include "snap/snap.h"
 #include "nested/nested.h"
+#include "vmx/ept.h"
 #include "vmx/exits.h"
 #include "vmx/vmcs.h"
 
@@ -36,7 +37,7 @@ static bool gpa_copy(struct vm *vm, uint64_t gpa, uint8_t *buf, size_t len, bool
 			n = len;
 		bool hidden = gpa_absent(vm, gpa) || (page == vm->apic_gpa && vm->apic_gpa != vm->apic_real);
 		if (write && !hidden) {
-			snap_before_write(vm, gpa, n); /* copy-on-write snapshots */
+			guest_mem_before_write(vm, gpa, n);
 			memcpy(phys_to_virt(gpa), buf, n);
 		}
 		else if (!write)
@@ -44,6 +45,12 @@ static bool gpa_copy(struct vm *vm, uint64_t gpa, uint8_t *buf, size_t len, bool
 		buf += n, gpa += n, len -= n;
 	}
 	return true;
+}
+
+void guest_mem_before_write(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	ept_watch_write(vm, gpa, len); /* a guest hypervisor's I/O bitmaps */
+	snap_before_write(vm, gpa, len); /* copy-on-write snapshots */
 }
 
 bool gpa_read(struct vm *vm, uint64_t gpa, void *buf, size_t len) { return gpa_copy(vm, gpa, buf, len, false); }
@@ -132,7 +139,7 @@ static int set_entry_bits(struct vcpu *v, uint64_t gpa, unsigned size, uint64_t 
 		return -1;
 	if (gpa_absent(v->vm, m))
 		return 0; /* the table is in memory that does not exist: the write is lost */
-	snap_before_write(v->vm, m, size);
+	guest_mem_before_write(v->vm, m, size);
 	if (size == 8)
 		__atomic_fetch_or((uint64_t *)phys_to_virt(m), bits, __ATOMIC_SEQ_CST);
 	else

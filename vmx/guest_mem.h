@@ -16,6 +16,10 @@
  * guest-physical space Nestor maps (ept_top). */
 bool gpa_read(struct vm *vm, uint64_t gpa, void *buf, size_t len);
 bool gpa_write(struct vm *vm, uint64_t gpa, const void *buf, size_t len);
+/* Nestor (or a device it knows of) is about to write [gpa, gpa + len) of
+ * guest memory directly: copy-on-write snapshots save the pages, watched
+ * pages count a change (vmx/ept_watch.c).  gpa_write calls it itself. */
+void guest_mem_before_write(struct vm *vm, uint64_t gpa, uint64_t len);
 /* True when the page of gpa does not exist for the guest: Nestor's memory,
  * beyond what the EPT maps, the real xAPIC's page once the guest moved it. */
 bool gpa_absent(const struct vm *vm, uint64_t gpa);

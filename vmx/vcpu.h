@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "boot/layout.h"
+#include "lib/spinlock.h"
 #include "mm/regions.h"
 #include "nested/nested.h"
 #include "vmx/caps.h"
@@ -197,6 +198,10 @@ _Static_assert(__builtin_offsetof(struct vcpu, entry_launch) == 128 &&
 		       __builtin_offsetof(struct vcpu, vnmi_state) == 130,
 	       "vmx/entry.S: VCPU_ENTRY_LAUNCH, VCPU_ENTRY_RECHECK");
 
+/* Pages one VM watches at most (vmx/ept_watch.c): the two I/O bitmaps of
+ * up to 8 guest hypervisors - levels, or vCPUs - whose guests run. */
+#define EPT_WATCH_MAX 16
+
 struct vm {
 	const struct vmx_caps *caps;
 	uint64_t eptp;
@@ -231,6 +236,15 @@ struct vm {
 	uint64_t hidden_accesses; /* guest accesses to Nestor's memory */
 	uint64_t sec_blocked;     /* accesses security functions blocked (sec/) */
 	uint64_t sec_logged[3];   /* of them, by kind (enum sec_space) */
+	/* Guest pages whose writes exit (vmx/ept_watch.c). */
+	struct {
+		spinlock_t lock;
+		unsigned n;
+		uint64_t page[EPT_WATCH_MAX];
+		/* Changes seen to watched pages, and to io_bitmap_a/b: copies
+		 * merged from them (nested/iobitmap.c) compare it. */
+		uint64_t gen;
+	} watch;
 };
 
 #endif

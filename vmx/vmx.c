@@ -138,6 +138,7 @@ void io_intercept(struct vm *vm, uint16_t port)
 		bitmap_set(vm->io_bitmap_a, port);
 	else
 		bitmap_set(vm->io_bitmap_b, port - 0x8000);
+	__atomic_add_fetch(&vm->watch.gen, 1, __ATOMIC_SEQ_CST); /* copies merged with it are stale */
 }
 
 int vm_setup_bitmaps(struct vm *vm, char *err, size_t errlen)

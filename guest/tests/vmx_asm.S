@@ -239,6 +239,17 @@ SNIPPET l2_io_uncond
 	vmcall
 	ud2
 
+/* The same two ports, bitmap A then B, three times, a VMCALL after each
+ * round: vmx_exits.io_bitmap_change edits the bitmaps in between. */
+SNIPPET l2_io_rounds
+	.rept 3
+	outb %al, $0x80
+	movw $0x9abc, %dx
+	outb %al, %dx
+	vmcall
+	.endr
+	ud2
+
 /* MSR bitmaps: 0x175 read and 0x176 write pass, the others exit. */
 SNIPPET l2_msr
 	movl $0x175, %ecx
