@@ -342,8 +342,10 @@ void sept_violation(struct vcpu *v)
 		return;
 	}
 	if (r == XL_SNAP) {
-		/* Our own copy-on-write: save the page, let the level retry. */
+		/* Our own copy-on-write: save the page, let the level retry
+		 * (and the event it was delivering, again). */
 		snap_ept_fault(v, x.addr, EPT_W);
+		reinject_idt_vectoring(v);
 		return;
 	}
 	struct nested *owner = ept_owner(v, m);

@@ -389,8 +389,13 @@ void exit_ept_violation(struct vcpu *v)
 		 * is counted, the write retried - after a copy-on-write
 		 * snapshot, if one protects the page too, saved it. */
 		bool watched = (q & EPT_W) && ept_watch_fault(v->vm, gpa);
-		if (snap_ept_fault(v, gpa, q) || watched)
-			return; /* copy-on-write: the page is saved and writable now */
+		if (snap_ept_fault(v, gpa, q) || watched) {
+			/* Copy-on-write: the page is saved and writable now.  The
+			 * event being delivered when the store faulted (a frame
+			 * pushed there) is delivered again, not lost. */
+			reinject_idt_vectoring(v);
+			return;
+		}
 		pr_err("EPT violation on guest memory at 0x%llx (qualification 0x%llx)\n", (unsigned long long)gpa,
 		       (unsigned long long)q);
 		vmcs_dump_guest(v);

@@ -429,6 +429,58 @@ TEST(snapshot, refused)
 	say("a snapshot the pool cannot hold is refused with NESTOR_ENOSPC; bad method and id refused");
 }
 
+/* --- an event delivered onto a saved page ----------------------------------
+ * An NMI whose frame the CPU pushes onto a stack page that a copy-on-write
+ * snapshot protects: the push is an EPT violation during the delivery, and
+ * once the page is saved the NMI must be delivered again, not lost.  The
+ * NMI is sent, and waited for, with RSP at the top of a page nothing wrote
+ * since the snapshot, without a push of our own before it arrives. */
+static volatile unsigned frame_nmis;
+
+static void frame_nmi(struct trap_frame *f)
+{
+	(void)f;
+	frame_nmis++;
+}
+
+TEST(snapshot, event_on_saved_page)
+{
+	if (!pool_available())
+		return;
+	fill(3);
+	struct snap_regs out;
+	snap_call(NESTOR_SNAP_COW, &out);
+	if (out.rax != NESTOR_OK) {
+		CHECK(false, "snapshot refused or restored: status %lld", (long long)(int64_t)out.rax);
+		return;
+	}
+	guest_set_handler(EXC_NMI, frame_nmi);
+	frame_nmis = 0;
+	volatile uint32_t *icr_hi = (volatile uint32_t *)(APIC_BASE + APIC_ICR_HI);
+	volatile uint32_t *icr_lo = (volatile uint32_t *)(APIC_BASE + APIC_ICR_LO);
+	uint32_t dest = *(volatile uint32_t *)(APIC_BASE + APIC_ID) & 0xff000000u;
+	uint64_t top = (uint64_t)region + REGION_SIZE / 2; /* a page boundary in the filled region */
+	uint64_t spins = 1000000;
+	/* Physical destination = our APIC ID, delivery mode NMI (SDM 10.6.1). */
+	__asm__ volatile("mov %%rsp, %%rbx\n\t"
+			 "mov %[top], %%rsp\n\t"
+			 "movl %[dest], (%[hi])\n\t"
+			 "movl %[nmi], (%[lo])\n\t"
+			 "1: cmpl $0, %[count]\n\t"
+			 "jne 2f\n\t"
+			 "dec %[spins]\n\t"
+			 "jnz 1b\n\t"
+			 "2: mov %%rbx, %%rsp"
+			 : [spins] "+r"(spins)
+			 : [top] "r"(top), [dest] "r"(dest), [nmi] "r"((uint32_t)ICR_NMI), [hi] "r"(icr_hi), [lo] "r"(icr_lo),
+			   [count] "m"(frame_nmis)
+			 : "rbx", "memory");
+	guest_set_handler(EXC_NMI, 0);
+	nestor_hypercall(NESTOR_HC_SNAP_DROP, out.rbx, 0, 0);
+	say("an NMI whose frame lands on a page the snapshot protects: %s", frame_nmis == 1 ? "delivered once" : frame_nmis ? "delivered more than once" : "lost");
+	CHECK(frame_nmis == 1, "%u NMIs delivered, 1 sent", frame_nmis);
+}
+
 /* --- DMA ------------------------------------------------------------------- */
 
 static uint32_t pci_read(unsigned dev, unsigned fn, unsigned off)
