@@ -155,11 +155,9 @@ static void prepare_derived(struct vcpu *v, struct nested *n, const uint64_t *l1
 		vmwrite(VMCS_GUEST_PREEMPTION_TIMER, V12(c, GUEST_PREEMPTION_TIMER));
 
 	/* Controls: L1's, plus what L0 needs - NMIs exit (to route them), EPT
-	 * always (shadow EPT or L1's physical memory).  Every MSR access of L2
-	 * exits to L0 (an all-ones MSR bitmap but for x2APIC MSRs below),
-	 * which reads L1's bitmap at that moment.  Ports: every one exits here;
-	 * nested_io_bitmaps02 (iobitmap.c), after, lets through those neither
-	 * L1 nor we want. */
+	 * always (shadow EPT or L1's physical memory).  Ports: every one exits
+	 * here; nested_bitmaps02 (bitmaps.c), after, lets through the ports
+	 * and MSRs neither L1 nor we want. */
 	uint32_t pin02 = pin12 | PIN_NMI_EXITING | PIN_VIRTUAL_NMIS;
 	uint32_t proc02 = (proc12 & ~PROC_USE_IO_BITMAPS) | PROC_USE_MSR_BITMAPS | PROC_UNCOND_IO_EXITING |
 			  PROC_SECONDARY_CTLS;
@@ -281,44 +279,6 @@ static void cet_enter(struct vcpu *v, struct nested *n, const uint64_t *l1cet)
 		vmx_entry_once(v, n->level + 1, ENTRY_LOAD_CET_STATE);
 }
 
-/* SDM 29.5: with "virtualize x2APIC mode" the CPU virtualizes some of
- * L2's x2APIC MSR accesses on the virtual-APIC page, touching no APIC:
- * the TPR (808h); with APIC-register virtualization every read of 800h-
- * 8FFh; with virtual-interrupt delivery writes of EOI (80Bh) and SELF IPI
- * (83Fh), with PPR virtualization, EOI-induced exits and the evaluation and
- * delivery of virtual interrupts.  Those that L1's MSR bitmap lets through
- * pass VMCS02's, so that the CPU does all of it, exactly and without an
- * exit.  L1's bitmap is read at every entry - the 64 bytes of that range -
- * as the CPU reads it at every access; every other MSR access of L2 still
- * exits to us. */
-static void x2apic_msrs02(struct vcpu *v, struct nested *n)
-{
-	const struct vmcs12 *c = n->vmcs12;
-	uint32_t proc2 = v12_proc2(c);
-	uint8_t *rd = n->msr_bitmap02 + 0x800 / 8, *wr = n->msr_bitmap02 + 2048 + 0x800 / 8;
-	if (!(proc2 & PROC2_VIRT_X2APIC) || !(V12(c, PROC_BASED_CTLS) & PROC_USE_MSR_BITMAPS)) {
-		if (n->x2apic_passed) {
-			memset(rd, 0xff, 32);
-			memset(wr, 0xff, 32);
-			n->x2apic_passed = false;
-		}
-		return;
-	}
-	uint8_t l1rd[32], l1wr[32];
-	memset(l1rd, 0xff, sizeof(l1rd));
-	memset(l1wr, 0xff, sizeof(l1wr));
-	level_read(v, n->level, V12(c, MSR_BITMAP) + 0x800 / 8, l1rd, sizeof(l1rd));
-	level_read(v, n->level, V12(c, MSR_BITMAP) + 2048 + 0x800 / 8, l1wr, sizeof(l1wr));
-	for (unsigned m = 0; m < 256; m++) {
-		bool vr = m == 0x08 || (proc2 & PROC2_APIC_REG_VIRT);
-		bool vw = m == 0x08 || ((proc2 & PROC2_VIRT_INTR_DELIVERY) && (m == 0x0b || m == 0x3f));
-		uint8_t bit = (uint8_t)(1u << (m % 8));
-		rd[m / 8] = (vr && !(l1rd[m / 8] & bit)) ? rd[m / 8] & ~bit : rd[m / 8] | bit;
-		wr[m / 8] = (vw && !(l1wr[m / 8] & bit)) ? wr[m / 8] & ~bit : wr[m / 8] | bit;
-	}
-	n->x2apic_passed = true;
-}
-
 /* Makes VMCS02 (current afterwards) reflect VMCS12: everything when it was
  * made from another VMCS12, else only what changed since the last entry -
  * usually just RIP (the dirty bits; see nested/shadow.c). */
@@ -362,8 +322,7 @@ static void prepare_vmcs02(struct vcpu *v, struct nested *n)
 		prepare_derived(v, n, l1, cr0_mask01, cr4_mask01, exit01, entry01);
 	if (cet)
 		cet_enter(v, n, l1cet);
-	x2apic_msrs02(v, n);
-	nested_io_bitmaps02(v, n, derived);
+	nested_bitmaps02(v, n, derived);
 	/* Without an EPT of L1's, VM entry loads a PAE L2's PDPTEs from its
 	 * CR3 in L1's memory (SDM 26.3.2.4); VMCS02 always has an EPT, with
 	 * which the CPU would take VMCS12's PDPTE fields: loaded here, at

@@ -550,7 +550,7 @@ void nested_l2_exit(struct vcpu *v, unsigned reason_full)
 	}
 	switch (reason) {
 	/* x2APIC MSRs the CPU virtualizes for L2 reached it through VMCS02's
-	 * bitmap (x2apic_msrs02, nested/enter.c): what comes here is done as
+	 * bitmap (nested/bitmaps.c): what comes here is done as
 	 * without the virtualization. */
 	case EXIT_RDMSR: exit_rdmsr(v); break;
 	case EXIT_WRMSR: exit_wrmsr(v); break;

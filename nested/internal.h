@@ -58,18 +58,22 @@ void nested_enter_init(void);
 /* VMCS12 fields the entry checks read (controls and host state). */
 extern uint64_t nested_checked_mask[(V12_NFIELDS + 63) / 64];
 void nested_vmentry(struct vcpu *v, struct nested *n, bool resume);
-/* iobitmap.c: VMCS02's port exits - unconditional, our bitmaps, or ours
- * merged with L1's - made current at each entry (VMCS02 current);
- * rewrite: VMCS12 changed beyond direct fields, VMCS02's primary controls
- * rewritten.  Inline, the check of the common entry (nothing to do). */
+/* bitmaps.c: VMCS02's port and MSR exits - all, ours, or ours merged with
+ * L1's - made current at each entry (VMCS02 current); rewrite: VMCS12
+ * changed beyond direct fields, VMCS02's primary controls rewritten.
+ * Inline, the check of the common entry (nothing to do, or without a
+ * merged MSR bitmap the x2APIC MSRs the CPU virtualizes, read again). */
 enum { IO02_ALL, IO02_OURS, IO02_MERGED };
-void nested_io_bitmaps02_update(struct vcpu *v, struct nested *n, bool rewrite);
+void nested_bitmaps02_update(struct vcpu *v, struct nested *n, bool rewrite);
+void nested_msr_unmerged(struct vcpu *v, struct nested *n);
 /* Changes a merged copy depends on (vmx/ept_watch.c). */
 static inline uint64_t io02_stamp(const struct vcpu *v) { return __atomic_load_n(&v->vm->watch.gen, __ATOMIC_RELAXED); }
-static inline void nested_io_bitmaps02(struct vcpu *v, struct nested *n, bool rewrite)
+static inline void nested_bitmaps02(struct vcpu *v, struct nested *n, bool rewrite)
 {
-	if (rewrite || (n->io02_mode == IO02_MERGED && n->io02_stamp != io02_stamp(v)))
-		nested_io_bitmaps02_update(v, n, rewrite);
+	if (rewrite || ((n->io02_mode == IO02_MERGED || n->msr02_merged) && n->io02_stamp != io02_stamp(v)))
+		nested_bitmaps02_update(v, n, rewrite);
+	else if (!n->msr02_merged)
+		nested_msr_unmerged(v, n);
 }
 void nested_forget_vmcs02(struct vcpu *v, struct nested *n);
 /* VMCLEARs VMCS02 (its launch state clear, rebuilt in full next time) and

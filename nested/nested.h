@@ -87,11 +87,16 @@ struct nested {
 	/* VMCS02's VMX-preemption timer at the last entry of L2 (exit.c). */
 	uint32_t timer02;
 
-	uint8_t *msr_bitmap02;  /* VMCS02's MSR bitmap: all ones but x2APIC MSRs the CPU virtualizes */
-	bool x2apic_passed;     /* msr_bitmap02 lets x2APIC MSRs through (nested/enter.c) */
+	/* VMCS02's MSR bitmap (nested/bitmaps.c): L1's and ours merged, or
+	 * all ones but the x2APIC MSRs the CPU virtualizes. */
+	uint8_t *msr_bitmap02;
+	bool x2apic_passed;     /* its x2APIC range is not all ones */
+	bool msr02_merged;      /* it is merged from L1's at msr12 ... */
+	uint64_t msr12;
+	uint32_t msr02_x2apic;  /* ... under these x2APIC virtualization controls */
 	void *apic_standin;     /* virtual-APIC page when L1's is not its RAM (enter.c) */
 	uint32_t proc02;        /* primary controls of VMCS02 as programmed */
-	/* VMCS02's I/O bitmaps (nested/iobitmap.c): how ports exit, the
+	/* VMCS02's I/O bitmaps (nested/bitmaps.c): how ports exit, the
 	 * merged copy and what it was made from, what VMCS02 points to. */
 	unsigned io02_mode;
 	uint8_t *io02[2];

@@ -2,7 +2,7 @@
  *
  * A guest hypervisor's I/O bitmaps are read by the CPU at every I/O
  * instruction of its guest; Nestor copies them, merged with its own, into
- * the VMCS that really runs that guest (nested/iobitmap.c), and must make a
+ * the VMCS that really runs that guest (nested/bitmaps.c), and must make a
  * new copy whenever they change.  The SDM lets software change them only
  * while no logical processor runs a guest under a VMCS that references them
  * (SDM 25.11.4): in practice between an exit and the next entry, with plain

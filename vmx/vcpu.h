@@ -242,7 +242,7 @@ struct vm {
 		unsigned n;
 		uint64_t page[EPT_WATCH_MAX];
 		/* Changes seen to watched pages, and to io_bitmap_a/b: copies
-		 * merged from them (nested/iobitmap.c) compare it. */
+		 * merged from them (nested/bitmaps.c) compare it. */
 		uint64_t gen;
 	} watch;
 };

@@ -130,6 +130,7 @@ void msr_intercept(struct vm *vm, uint32_t msr, bool read, bool write)
 		bitmap_set(vm->msr_bitmap + base, idx);
 	if (write)
 		bitmap_set(vm->msr_bitmap + 2048 + base, idx);
+	__atomic_add_fetch(&vm->watch.gen, 1, __ATOMIC_SEQ_CST); /* copies merged with it are stale */
 }
 
 void io_intercept(struct vm *vm, uint16_t port)

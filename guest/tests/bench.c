@@ -186,9 +186,19 @@ static void measure(const char *name, uint64_t (*loop)(unsigned))
 		measure_split(name, loop, nestor_level() + 1);
 }
 
+/* RDMSR of IA32_SYSENTER_CS, which no Nestor intercepts. */
+static __attribute__((noinline)) uint64_t loop_rdmsr(unsigned n)
+{
+	uint64_t t0 = rdtsc();
+	for (unsigned i = 0; i < n; i++)
+		__asm__ volatile("rdmsr" : : "a"(0), "c"(0x174) : "rbx", "rdx", "memory");
+	return rdtsc() - t0;
+}
+
 TEST(bench, cpuid) { measure("cpuid", loop_cpuid); }
 TEST(bench, io) { measure("io", loop_portio); }
 TEST(bench, out80) { measure("out80", loop_out); }
+TEST(bench, rdmsr) { measure("rdmsr", loop_rdmsr); }
 
 /* --- first touch of a page -----------------------------------------------
  * What the hypervisor below pays the first time the guest uses a page of

@@ -239,6 +239,18 @@ SNIPPET l2_io_uncond
 	vmcall
 	ud2
 
+/* RDMSR of SYSENTER_CS (low range) and of FS_BASE (high range), three
+ * times, a VMCALL after each round: vmx_exits.msr_bitmap_change. */
+SNIPPET l2_msr_rounds
+	.rept 3
+	movl $0x174, %ecx
+	rdmsr
+	movl $0xc0000100, %ecx
+	rdmsr
+	vmcall
+	.endr
+	ud2
+
 /* The same two ports, bitmap A then B, three times, a VMCALL after each
  * round: vmx_exits.io_bitmap_change edits the bitmaps in between. */
 SNIPPET l2_io_rounds

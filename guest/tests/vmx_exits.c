@@ -191,7 +191,7 @@ TEST(vmx_exits, io)
  * made between an exit and the next entry, with no VMWRITE, counts at once
  * (SDM 25.11.4 allows it while no guest runs under the VMCS).  Under
  * Nestor the VMCS that really runs L2 holds a merged copy of them
- * (nested/iobitmap.c): this is what keeps the copy current. */
+ * (nested/bitmaps.c): this is what keeps the copy current. */
 TEST(vmx_exits, io_bitmap_change)
 {
 	if (!vm_begin())
@@ -222,6 +222,41 @@ static void msr_intercept(uint32_t msr, bool write)
 	unsigned base = (write ? 0x800 : 0) + (msr >= 0xc0000000 ? 0x400 : 0);
 	unsigned bit = msr & 0x1fff;
 	msr_bitmap[base + bit / 8] |= 1 << (bit % 8);
+}
+
+/* The same for the MSR bitmap (under Nestor also a merged copy). */
+static void msr_round(const char *label, unsigned exits)
+{
+	static const uint32_t ecx[] = { 0x174, 0xc0000100 };
+	for (unsigned i = 0; i <= exits; i++) {
+		uint32_t rs = vm_go();
+		say("%s: exit %u (%s), ECX %llx, guest RIP +%ld", label, rs, exit_name(rs),
+		    (unsigned long long)(vm.r.rcx & 0xffffffff), rip_off(l2_msr_rounds));
+		uint32_t want = i == exits ? EXIT_VMCALL : EXIT_RDMSR;
+		CHECK(rs == want && (i == exits || (uint32_t)vm.r.rcx == ecx[i]), "expected exit %u", want);
+		if (rs != want)
+			return;
+		if (i < exits)
+			vm_skip();
+	}
+}
+
+TEST(vmx_exits, msr_bitmap_change)
+{
+	if (!vm_begin())
+		return;
+	vm_ctl(PROC_CTLS, PROC_MSR_BITMAPS, 0);
+	vmw(GUEST_FS_BASE, 0);
+	vm_at(l2_msr_rounds, RFLAGS_FIXED);
+	msr_round("round 1, empty bitmap", 0);
+	msr_intercept(MSR_IA32_SYSENTER_CS, false);
+	msr_intercept(MSR_FS_BASE, false);
+	vm_skip();
+	msr_round("round 2, both reads set", 2);
+	memset(msr_bitmap, 0, 4096);
+	vm_skip();
+	msr_round("round 3, cleared", 0);
+	vmx_end();
 }
 
 TEST(vmx_exits, msr)
