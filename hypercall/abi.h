@@ -89,6 +89,11 @@ enum nestor_hypercall {
 				    * an NMI on this CPU; the Nestor emulating that VMX
 				    * delivers it as the CPU would - to that guest, or,
 				    * once it runs a guest of its own, as an NMI there */
+	NESTOR_HC_BITMAPS_CHANGED = 14, /* RBX as for NESTOR_HC_DELEGATE_VMX: the
+				    * asking level, which delegated its guest's VMX,
+				    * changed its own I/O or MSR bitmaps (ports or MSRs
+				    * it intercepts): copies the Nestor emulating that
+				    * VMX merged from them are made again */
 };
 #define NESTOR_STATS_TOTAL 0xffffffffu
 /* NESTOR_HC_EXIT_STATS with RBX = NESTOR_STATS_PHASE0 + p (RSI = 0): a

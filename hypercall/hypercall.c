@@ -170,6 +170,25 @@ static int64_t hc_guest_nmi(struct vcpu *v)
 	return NESTOR_OK;
 }
 
+/* NESTOR_HC_BITMAPS_CHANGED: the level RBX levels above our guest, which
+ * delegated its guest's VMX, changed the I/O or MSR bitmaps it gives that
+ * guest; the copies merged from them (nested/bitmaps.c) are stale.
+ * Passed on when we delegated too. */
+static int64_t hc_bitmaps_changed(struct vcpu *v)
+{
+	uint64_t above = v->gpr[RBX];
+	if (above >= NESTED_MAX_LEVELS)
+		return NESTOR_EINVAL;
+	uint64_t rbx;
+	if (v->vm->delegated)
+		return pass_below(NESTOR_HC_BITMAPS_CHANGED, above, 0, &rbx);
+	unsigned asking = (unsigned)above + 1;
+	if (asking > v->nlevels || !v->lv[asking]->delegated)
+		return NESTOR_EINVAL;
+	nested_bitmaps_changed(v);
+	return NESTOR_OK;
+}
+
 void exit_vmcall(struct vcpu *v)
 {
 	uint64_t fn = v->gpr[RAX];
@@ -210,6 +229,9 @@ void exit_vmcall(struct vcpu *v)
 			break;
 		case NESTOR_HC_GUEST_NMI:
 			status = hc_guest_nmi(v);
+			break;
+		case NESTOR_HC_BITMAPS_CHANGED:
+			status = hc_bitmaps_changed(v);
 			break;
 		case NESTOR_HC_SNAPSHOT:
 			status = snap_take(v, v->gpr[RBX]);

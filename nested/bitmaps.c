@@ -21,17 +21,19 @@
  *
  * A copy is kept while nothing it was made from changed: VMCS12's controls
  * and bitmap addresses (a change makes the caller rewrite), L1's stores to
- * its bitmaps (the pages are watched, vmx/ept_watch.c) and our own
- * (io_intercept, msr_intercept, snapshots), both counted in vm->watch.gen.
+ * its bitmaps (watched, or announced: below) and our own (io_intercept,
+ * msr_intercept, snapshots), all counted in vm->watch.gen.
  * The check costs a few instructions per entry; a merge, 512 quadwords a
  * page.
  *
- * Only for L1 = our guest, whose memory is the machine's (the identity
- * EPT, which the watch protects).  Above it, the levels whose VMX we run
- * by delegation, every port and MSR still exits to be routed: watching
- * their bitmaps would take their pages out of the large mappings of the
- * shadow EPTs, rebuilt at every INVEPT - measured dearer than the exits
- * saved (docs/nested.md). */
+ * L1 = our guest: its memory is the machine's (the identity EPT, which
+ * the watch protects).  L1 = a level above, whose VMX we run: watching its
+ * pages would take them out of the large mappings of the shadow EPTs,
+ * rebuilt at every INVEPT - measured dearer than the exits saved
+ * (docs/nested.md).  So only a level that delegated its guest's VMX to us,
+ * a Nestor bound to say when its bitmaps change (NESTOR_HC_BITMAPS_CHANGED),
+ * gets copies, found through its hypervisors' EPTs again whenever a shadow
+ * EPT was cleared; for any other every port and MSR exits to be routed. */
 #include "lib/string.h"
 #include "mm/mm.h"
 #include "nested/internal.h"
@@ -46,24 +48,39 @@ static void or_pages(uint64_t *out, const uint64_t *a, const uint64_t *b)
 		out[w] = a[w] | b[w];
 }
 
+/* The machine page of L1's bitmap page at gpa, ready to be copied: for
+ * our guest (the identity) watched; for a level >= 2 that delegated its
+ * guest's VMX to us - so agreed to say when its bitmaps change
+ * (NESTOR_HC_BITMAPS_CHANGED, docs/depth.md) - through its hypervisors'
+ * EPTs.  ~0: no copy (not RAM, the watch table full, no such promise). */
+static uint64_t bitmap_page(struct vcpu *v, struct nested *n, uint64_t gpa)
+{
+	uint64_t page = gpa & ~0xfffull;
+	if (n->level == 1)
+		return ept_watch_add(v, page) ? ~0ull : page; /* watched before it is read */
+	struct xlate x;
+	if (!n->delegated || nested_xlate(v, n->level, page, EPT_R, &x) != XL_OK)
+		return ~0ull;
+	uint64_t m = x.addr & ~0xfffull;
+	return gpa_is_ram(v->vm, m, PAGE_SIZE) && !gpa_absent(v->vm, m) ? m : ~0ull;
+}
+
 static bool io_merge(struct vcpu *v, struct nested *n, uint64_t a12, uint64_t b12)
 {
 	struct vm *vm = v->vm;
-	uint64_t m[2] = { a12 & ~0xfffull, b12 & ~0xfffull }; /* our guest's memory: the identity */
-	if (n->level != 1)
-		return false;
 	if (!n->io02[0]) {
 		n->io02[0] = page_alloc();
 		n->io02[1] = page_alloc();
 		if (!n->io02[0] || !n->io02[1])
 			return false; /* every port exits: correct, slower */
 	}
-	/* Watched before they are read: a store after the read is seen. */
-	for (int i = 0; i < 2; i++)
-		if (ept_watch_add(v, m[i]))
-			return false;
+	uint64_t m[2] = { bitmap_page(v, n, a12), bitmap_page(v, n, b12) };
+	if (m[0] == ~0ull || m[1] == ~0ull)
+		return false;
 	n->io12[0] = a12;
 	n->io12[1] = b12;
+	n->io12_machine[0] = m[0];
+	n->io12_machine[1] = m[1];
 	or_pages((uint64_t *)n->io02[0], phys_to_virt(m[0]), (const uint64_t *)vm->io_bitmap_a);
 	or_pages((uint64_t *)n->io02[1], phys_to_virt(m[1]), (const uint64_t *)vm->io_bitmap_b);
 	return true;
@@ -125,8 +142,8 @@ static void msr_unmerged(struct vcpu *v, struct nested *n)
 static bool msr_merge(struct vcpu *v, struct nested *n, uint64_t m12)
 {
 	const struct vmcs12 *c = n->vmcs12;
-	uint64_t page = m12 & ~0xfffull; /* our guest's memory: the identity */
-	if (n->level != 1 || ept_watch_add(v, page))
+	uint64_t page = bitmap_page(v, n, m12);
+	if (page == ~0ull)
 		return false;
 	const uint8_t *l1 = phys_to_virt(page), *ours = v->vm->msr_bitmap;
 	or_pages((uint64_t *)n->msr_bitmap02, (const uint64_t *)l1, (const uint64_t *)ours);
@@ -139,9 +156,21 @@ static bool msr_merge(struct vcpu *v, struct nested *n, uint64_t m12)
 		x2apic_range(n, proc2, l1 + 0x800 / 8, l1 + 2048 + 0x800 / 8, ord, owr);
 	}
 	n->msr12 = m12;
+	n->msr12_machine = page;
 	n->msr02_merged = true;
 	n->x2apic_passed = true; /* the range is not all ones: msr_unmerged resets it */
 	return true;
+}
+
+/* A level >= 2 after a shadow EPT was cleared: its bitmaps still in the
+ * machine pages they were copied from (then the copies hold). */
+static bool same_pages(struct vcpu *v, struct nested *n)
+{
+	const struct vmcs12 *c = n->vmcs12;
+	if (n->io02_mode == IO02_MERGED && (bitmap_page(v, n, V12(c, IO_BITMAP_A)) != n->io12_machine[0] ||
+					     bitmap_page(v, n, V12(c, IO_BITMAP_B)) != n->io12_machine[1]))
+		return false;
+	return !n->msr02_merged || bitmap_page(v, n, V12(c, MSR_BITMAP)) == n->msr12_machine;
 }
 
 #define X2APIC_CTLS (PROC2_VIRT_X2APIC | PROC2_APIC_REG_VIRT | PROC2_VIRT_INTR_DELIVERY)
@@ -153,8 +182,11 @@ void nested_bitmaps02_update(struct vcpu *v, struct nested *n, bool rewrite)
 	const struct vmcs12 *c = n->vmcs12;
 	uint32_t proc12 = V12(c, PROC_BASED_CTLS);
 	/* The changes seen so far: a store after this is counted again. */
-	uint64_t stamp = io02_stamp(v);
-	bool fresh = n->io02_stamp == stamp;
+	uint64_t gen = __atomic_load_n(&v->vm->watch.gen, __ATOMIC_SEQ_CST), clears = v->sept_clears;
+	/* Above level 1 only while the level keeps its promise to say when its
+	 * bitmaps change: while it delegates (its end makes VMCS12 all dirty). */
+	bool fresh = n->bm02_gen == gen &&
+		     (n->level == 1 || (n->delegated && (n->bm02_clears == clears || same_pages(v, n))));
 	uint64_t a = 0, b = 0;
 	unsigned mode = IO02_ALL;
 	if (proc12 & PROC_USE_IO_BITMAPS) {
@@ -193,5 +225,8 @@ void nested_bitmaps02_update(struct vcpu *v, struct nested *n, bool rewrite)
 	}
 	if (!merged)
 		msr_unmerged(v, n);
-	n->io02_stamp = stamp;
+	n->bm02_gen = gen;
+	n->bm02_clears = v->sept_clears; /* after the translations above */
 }
+
+void nested_bitmaps_changed(struct vcpu *v) { __atomic_add_fetch(&v->vm->watch.gen, 1, __ATOMIC_SEQ_CST); }

@@ -66,11 +66,15 @@ void nested_vmentry(struct vcpu *v, struct nested *n, bool resume);
 enum { IO02_ALL, IO02_OURS, IO02_MERGED };
 void nested_bitmaps02_update(struct vcpu *v, struct nested *n, bool rewrite);
 void nested_msr_unmerged(struct vcpu *v, struct nested *n);
-/* Changes a merged copy depends on (vmx/ept_watch.c). */
-static inline uint64_t io02_stamp(const struct vcpu *v) { return __atomic_load_n(&v->vm->watch.gen, __ATOMIC_RELAXED); }
+/* Whether something a merged copy came from may have changed. */
+static inline bool nested_bitmaps02_stale(const struct vcpu *v, const struct nested *n)
+{
+	return n->bm02_gen != __atomic_load_n(&v->vm->watch.gen, __ATOMIC_RELAXED) ||
+	       (n->level >= 2 && n->bm02_clears != v->sept_clears);
+}
 static inline void nested_bitmaps02(struct vcpu *v, struct nested *n, bool rewrite)
 {
-	if (rewrite || ((n->io02_mode == IO02_MERGED || n->msr02_merged) && n->io02_stamp != io02_stamp(v)))
+	if (rewrite || ((n->io02_mode == IO02_MERGED || n->msr02_merged) && nested_bitmaps02_stale(v, n)))
 		nested_bitmaps02_update(v, n, rewrite);
 	else if (!n->msr02_merged)
 		nested_msr_unmerged(v, n);

@@ -92,7 +92,7 @@ struct nested {
 	uint8_t *msr_bitmap02;
 	bool x2apic_passed;     /* its x2APIC range is not all ones */
 	bool msr02_merged;      /* it is merged from L1's at msr12 ... */
-	uint64_t msr12;
+	uint64_t msr12, msr12_machine;
 	uint32_t msr02_x2apic;  /* ... under these x2APIC virtualization controls */
 	void *apic_standin;     /* virtual-APIC page when L1's is not its RAM (enter.c) */
 	uint32_t proc02;        /* primary controls of VMCS02 as programmed */
@@ -100,8 +100,11 @@ struct nested {
 	 * merged copy and what it was made from, what VMCS02 points to. */
 	unsigned io02_mode;
 	uint8_t *io02[2];
-	uint64_t io12[2];
-	uint64_t io02_stamp; /* io02_stamp() when merged (nested/internal.h) */
+	uint64_t io12[2], io12_machine[2];
+	/* When the copies were made: vm->watch.gen, and v->sept_clears (for a
+	 * level >= 2, whose bitmaps' machine pages are checked again after a
+	 * shadow EPT was cleared). */
+	uint64_t bm02_gen, bm02_clears;
 	uint64_t io02_a, io02_b;
 	unsigned nmi_pending02; /* NMIs L0 must inject into L2 */
 	/* L1 is stopped at the VMLAUNCH/VMRESUME that entered L2 while a
@@ -152,6 +155,9 @@ int nested_accept_delegation(struct vcpu *v, unsigned level, uint64_t caps_hash)
  * guest's VMX itself again; NESTOR_EBUSY while that guest is in VMX
  * operation, NESTOR_EINVAL when it did not delegate. */
 int nested_revoke_delegation(struct vcpu *v, unsigned level);
+/* A level that delegated its guest's VMX to us changed the I/O or MSR
+ * bitmaps it gives that guest (NESTOR_HC_BITMAPS_CHANGED). */
+void nested_bitmaps_changed(struct vcpu *v);
 /* A hash of the virtual VMX capabilities this Nestor offers. */
 uint64_t nested_caps_hash(void);
 

@@ -70,6 +70,7 @@ static void hw_invept(struct vcpu *v, struct shadow_ept *s)
 static void clear_one(struct vcpu *v, struct shadow_ept *s)
 {
 	/* Keep the root (its address is in a VMCS02); drop everything below. */
+	v->sept_clears++;
 	for (unsigned i = 0; i < 512; i++) {
 		if ((s->root[i] & EPT_RWX) && !(s->root[i] & EPT_LARGE))
 			free_tree(v, s, phys_to_virt(s->root[i] & EPT_ADDR_MASK), 3);

@@ -14,6 +14,7 @@
 #include "lib/log.h"
 #include "lib/x86.h"
 #include "snap/internal.h"
+#include "vmx/exits.h"
 #include "vmx/guest_mem.h"
 #include "vmx/vcpu.h"
 
@@ -83,6 +84,7 @@ static void set_exits(struct vm *vm, uint16_t port, bool on)
 	else
 		bm[bit / 8] &= (uint8_t)~(1u << (bit % 8));
 	__atomic_add_fetch(&vm->watch.gen, 1, __ATOMIC_SEQ_CST); /* copies merged with it are stale */
+	bitmaps_changed_below(vm);
 }
 
 void snap_dma_watch(struct vm *vm, bool on)

@@ -121,6 +121,9 @@ int64_t delegation_below(bool on);
  * it for the guest's VMX operation, false when the guest is not in VMX
  * operation and ours to reset. */
 bool guest_init_below(void);
+/* Our own I/O or MSR bitmaps changed: the Nestor below, if we delegated
+ * our guest's VMX to it, merged copies of them (NESTOR_HC_BITMAPS_CHANGED). */
+void bitmaps_changed_below(const struct vm *vm);
 /* Our guest's pending NMIs, its VMX delegated: handed to the Nestor below
  * (NESTOR_HC_GUEST_NMI), which knows whether the guest runs a guest of its
  * own, where the NMI goes then.  False when that Nestor refuses (the rest

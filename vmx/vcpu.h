@@ -109,6 +109,7 @@ struct vcpu {
 	unsigned cur;
 	struct shadow_tables shadow_tables;
 	uint64_t sept_pages; /* pages of all shadow EPTs (nested/sept.c) */
+	uint64_t sept_clears; /* shadow EPTs cleared so far: translations may have changed */
 
 	/* Pages of non-existent memory mapped to sink_page while an event is
 	 * delivered (vmx/exit_ept.c). */

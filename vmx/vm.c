@@ -71,6 +71,14 @@ int64_t delegation_below(bool on)
 	return nestor_vmcall(on ? NESTOR_HC_DELEGATE_VMX : NESTOR_HC_UNDELEGATE_VMX, &rbx, &rcx, &rdx, 0, 0);
 }
 
+void bitmaps_changed_below(const struct vm *vm)
+{
+	if (!vm->delegated)
+		return;
+	uint64_t rbx = 0, rcx = 0, rdx = 0;
+	nestor_vmcall(NESTOR_HC_BITMAPS_CHANGED, &rbx, &rcx, &rdx, 0, 0);
+}
+
 bool guest_init_below(void)
 {
 	uint64_t rbx = 0, rcx = 0, rdx = 0;

@@ -17,6 +17,7 @@
 #include "lib/x86.h"
 #include "mm/mm.h"
 #include "vmx/ept.h"
+#include "vmx/exits.h"
 #include "vmx/vmcs.h"
 #include "vmx/vmcs_own.h"
 
@@ -131,6 +132,7 @@ void msr_intercept(struct vm *vm, uint32_t msr, bool read, bool write)
 	if (write)
 		bitmap_set(vm->msr_bitmap + 2048 + base, idx);
 	__atomic_add_fetch(&vm->watch.gen, 1, __ATOMIC_SEQ_CST); /* copies merged with it are stale */
+	bitmaps_changed_below(vm);
 }
 
 void io_intercept(struct vm *vm, uint16_t port)
@@ -140,6 +142,7 @@ void io_intercept(struct vm *vm, uint16_t port)
 	else
 		bitmap_set(vm->io_bitmap_b, port - 0x8000);
 	__atomic_add_fetch(&vm->watch.gen, 1, __ATOMIC_SEQ_CST); /* copies merged with it are stale */
+	bitmaps_changed_below(vm);
 }
 
 int vm_setup_bitmaps(struct vm *vm, char *err, size_t errlen)

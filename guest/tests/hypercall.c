@@ -97,6 +97,12 @@ TEST(hypercall, abi)
 	CHECK(r.status == NESTOR_EINVAL, "delegation for a level 1000 above: status %lld", (long long)r.status);
 	r = nestor_hypercall(NESTOR_HC_DELEGATE_VMX, 0, 0x1234, 0);
 	CHECK(r.status == NESTOR_EINVAL, "delegation with other VMX capabilities: status %lld", (long long)r.status);
+	/* Only a level that delegated may say its bitmaps changed - we did not,
+	 * at any depth (a Nestor between passes it on: still refused). */
+	r = nestor_hypercall(NESTOR_HC_BITMAPS_CHANGED, 0, 0, 0);
+	CHECK(r.status == NESTOR_EINVAL, "bitmaps changed, from a level that did not delegate: status %lld", (long long)r.status);
+	r = nestor_hypercall(NESTOR_HC_BITMAPS_CHANGED, 1000, 0, 0);
+	CHECK(r.status == NESTOR_EINVAL, "bitmaps changed, for a level 1000 above: status %lld", (long long)r.status);
 
 	/* Console: printable text goes out, bad buffers are refused. */
 	r = nestor_hypercall(NESTOR_HC_CONSOLE, (uint64_t)text, 21, 0);
