@@ -1,7 +1,8 @@
 /* ept_watch.c - guest pages whose every change Nestor must notice.
  *
- * A guest hypervisor's I/O bitmaps are read by the CPU at every I/O
- * instruction of its guest; Nestor copies them, merged with its own, into
+ * A guest hypervisor's I/O and MSR bitmaps are read by the CPU at every
+ * I/O instruction, RDMSR and WRMSR of its guest; Nestor copies them, merged
+ * with its own, into
  * the VMCS that really runs that guest (nested/bitmaps.c), and must make a
  * new copy whenever they change.  The SDM lets software change them only
  * while no logical processor runs a guest under a VMCS that references them

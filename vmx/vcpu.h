@@ -199,8 +199,9 @@ _Static_assert(__builtin_offsetof(struct vcpu, entry_launch) == 128 &&
 		       __builtin_offsetof(struct vcpu, vnmi_state) == 130,
 	       "vmx/entry.S: VCPU_ENTRY_LAUNCH, VCPU_ENTRY_RECHECK");
 
-/* Pages one VM watches at most (vmx/ept_watch.c): the two I/O bitmaps of
- * up to 8 guest hypervisors - levels, or vCPUs - whose guests run. */
+/* Pages one VM watches at most (vmx/ept_watch.c): the I/O and MSR bitmaps
+ * (three pages) of our guest's hypervisor, per vCPU when it keeps one set
+ * per vCPU; beyond, its guests' ports and MSRs exit to be routed. */
 #define EPT_WATCH_MAX 16
 
 struct vm {
@@ -242,8 +243,9 @@ struct vm {
 		spinlock_t lock;
 		unsigned n;
 		uint64_t page[EPT_WATCH_MAX];
-		/* Changes seen to watched pages, and to io_bitmap_a/b: copies
-		 * merged from them (nested/bitmaps.c) compare it. */
+		/* Changes seen to watched pages, to our own I/O and MSR bitmaps,
+		 * and announced by levels that delegated: copies merged from
+		 * them (nested/bitmaps.c) compare it. */
 		uint64_t gen;
 	} watch;
 };
