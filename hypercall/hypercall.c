@@ -151,42 +151,36 @@ static int64_t hc_guest_init(struct vcpu *v)
 	return NESTOR_OK;
 }
 
-/* NESTOR_HC_GUEST_NMI: the level RBX levels above our guest has an NMI for
- * its own guest, whose VMX it delegated: that level cannot tell where the
- * NMI goes once its guest enters a guest of its own (we run those), so it
- * hands it to us (nested/signals.c).  Passed on when we delegated too. */
-static int64_t hc_guest_nmi(struct vcpu *v)
+/* A notice from the level RBX levels above our guest about its own guest,
+ * whose VMX it delegated: passed on when we delegated too, else act()
+ * for the asking level; NESTOR_EINVAL when that level did not delegate. */
+static int64_t hc_delegated_notice(struct vcpu *v, uint64_t fn, void (*act)(struct vcpu *v, unsigned asking))
 {
 	uint64_t above = v->gpr[RBX];
 	if (above >= NESTED_MAX_LEVELS)
 		return NESTOR_EINVAL;
 	uint64_t rbx;
 	if (v->vm->delegated)
-		return pass_below(NESTOR_HC_GUEST_NMI, above, 0, &rbx);
+		return pass_below(fn, above, 0, &rbx);
 	unsigned asking = (unsigned)above + 1;
 	if (asking > v->nlevels || !v->lv[asking]->delegated)
 		return NESTOR_EINVAL;
-	nested_guest_nmi(v, asking + 1);
+	act(v, asking);
 	return NESTOR_OK;
 }
 
-/* NESTOR_HC_BITMAPS_CHANGED: the level RBX levels above our guest, which
- * delegated its guest's VMX, changed the I/O or MSR bitmaps it gives that
- * guest; the copies merged from them (nested/bitmaps.c) are stale.
- * Passed on when we delegated too. */
-static int64_t hc_bitmaps_changed(struct vcpu *v)
+/* NESTOR_HC_GUEST_NMI: the asking level has an NMI for its guest: it
+ * cannot tell where the NMI goes once its guest enters a guest of its own
+ * (we run those), so it hands it to us (nested/signals.c). */
+static void guest_nmi(struct vcpu *v, unsigned asking) { nested_guest_nmi(v, asking + 1); }
+
+/* NESTOR_HC_BITMAPS_CHANGED: the asking level changed the I/O or MSR
+ * bitmaps it gives its guest; the copies merged from them
+ * (nested/bitmaps.c) are stale. */
+static void bitmaps_changed(struct vcpu *v, unsigned asking)
 {
-	uint64_t above = v->gpr[RBX];
-	if (above >= NESTED_MAX_LEVELS)
-		return NESTOR_EINVAL;
-	uint64_t rbx;
-	if (v->vm->delegated)
-		return pass_below(NESTOR_HC_BITMAPS_CHANGED, above, 0, &rbx);
-	unsigned asking = (unsigned)above + 1;
-	if (asking > v->nlevels || !v->lv[asking]->delegated)
-		return NESTOR_EINVAL;
+	(void)asking;
 	nested_bitmaps_changed(v);
-	return NESTOR_OK;
 }
 
 void exit_vmcall(struct vcpu *v)
@@ -228,10 +222,10 @@ void exit_vmcall(struct vcpu *v)
 			status = hc_guest_init(v);
 			break;
 		case NESTOR_HC_GUEST_NMI:
-			status = hc_guest_nmi(v);
+			status = hc_delegated_notice(v, fn, guest_nmi);
 			break;
 		case NESTOR_HC_BITMAPS_CHANGED:
-			status = hc_bitmaps_changed(v);
+			status = hc_delegated_notice(v, fn, bitmaps_changed);
 			break;
 		case NESTOR_HC_SNAPSHOT:
 			status = snap_take(v, v->gpr[RBX]);

@@ -887,6 +887,13 @@ static void run_nic(const char *cpu, const char *list, int kib, const char *kern
 	}
 }
 
+/* The Linux runs need Debian's kernel and the project's initramfs. */
+static void need_linux(const char *kernel, const char *initrd)
+{
+	if (access(kernel, R_OK) || access(initrd, R_OK))
+		die("no Linux kernel (%s) or initramfs (%s): run scripts/setup and make linux-guest", kernel, initrd);
+}
+
 static void run_list(const char *cpu, const char *list, const char *variant, const char *args)
 {
 	char tmp[128];
@@ -1029,16 +1036,14 @@ int main(int argc, char **argv)
 	if (smp_list[0])
 		run_smp(cpu, smp_list, md);
 	if (linux_list[0]) {
-		if (access(kernel, R_OK) || access(initrd, R_OK))
-			die("no Linux kernel (%s) or initramfs (%s): run scripts/setup and make linux-guest", kernel, initrd);
+		need_linux(kernel, initrd);
 		fprintf(md, "\n## Linux (Debian's kernel, the project's initramfs) on a stack of Nestors\n\n"
 			    "Ticks from power-on (BIOS and GRUB included) to the init script.\n\n"
 			    "| Depth | Ticks | Overhead | Exits per level, whole run |\n|---:|---:|---:|---|\n");
 		run_linux(cpu, linux_list, "--linux-depths", 1, kernel, initrd, md);
 	}
 	if (uefi_list[0]) {
-		if (access(kernel, R_OK) || access(initrd, R_OK))
-			die("no Linux kernel (%s) or initramfs (%s): run scripts/setup and make linux-guest", kernel, initrd);
+		need_linux(kernel, initrd);
 		fprintf(md, "\n## Linux through UEFI (OVMF; its shell starts nestor.efi per level, then Linux's EFI stub)\n\n"
 			    "Ticks from power-on (the firmware's reset vector) to the init script.\n\n"
 			    "| Depth | Ticks | Overhead | Exits per level, whole run |\n|---:|---:|---:|---|\n");
@@ -1047,8 +1052,7 @@ int main(int argc, char **argv)
 		linux_uefi = false;
 	}
 	if (linux4_list[0]) {
-		if (access(kernel, R_OK) || access(initrd, R_OK))
-			die("no Linux kernel (%s) or initramfs (%s): run scripts/setup and make linux-guest", kernel, initrd);
+		need_linux(kernel, initrd);
 		fprintf(md, "\n## Linux with 4 CPUs (`idle=halt`)\n\n| Depth | Ticks | Overhead |\n|---:|---:|---:|\n");
 		run_linux(cpu, linux4_list, "--linux4-depths", 4, kernel, initrd, md);
 		/* The same with the APIC timer at every depth (see linux4_variant). */
