@@ -48,7 +48,6 @@ static uint64_t with_default1(uint64_t ctl, uint32_t d1) { return ctl | d1 | ((u
 void nested_init(const struct vmx_caps *r, unsigned hide)
 {
 	vmcs12_init();
-	nested_exit_init();
 	nested_enter_init();
 	/* Revision, 4 KiB regions, write-back, TRUE controls; INS/OUTS
 	 * information and error-code flexibility as the CPU has them. */

@@ -21,40 +21,22 @@
 #include "vmx/prof.h"
 #include "vmx/vmx.h"
 
-/* Guest-state fields saved into VMCS12 on every reflected exit (SDM 27.3). */
-static const uint32_t saved_guest_fields[] = {
-	VMCS_GUEST_ES_SEL, VMCS_GUEST_CS_SEL, VMCS_GUEST_SS_SEL, VMCS_GUEST_DS_SEL, VMCS_GUEST_FS_SEL,
-	VMCS_GUEST_GS_SEL, VMCS_GUEST_LDTR_SEL, VMCS_GUEST_TR_SEL, VMCS_GUEST_ES_LIMIT, VMCS_GUEST_CS_LIMIT,
-	VMCS_GUEST_SS_LIMIT, VMCS_GUEST_DS_LIMIT, VMCS_GUEST_FS_LIMIT, VMCS_GUEST_GS_LIMIT, VMCS_GUEST_LDTR_LIMIT,
-	VMCS_GUEST_TR_LIMIT, VMCS_GUEST_GDTR_LIMIT, VMCS_GUEST_IDTR_LIMIT, VMCS_GUEST_ES_AR, VMCS_GUEST_CS_AR,
-	VMCS_GUEST_SS_AR, VMCS_GUEST_DS_AR, VMCS_GUEST_FS_AR, VMCS_GUEST_GS_AR, VMCS_GUEST_LDTR_AR,
-	VMCS_GUEST_TR_AR, VMCS_GUEST_INTERRUPTIBILITY, VMCS_GUEST_ACTIVITY_STATE, VMCS_GUEST_IA32_SYSENTER_CS,
-	VMCS_GUEST_CR0, VMCS_GUEST_CR3, VMCS_GUEST_CR4, VMCS_GUEST_ES_BASE, VMCS_GUEST_CS_BASE, VMCS_GUEST_SS_BASE,
-	VMCS_GUEST_DS_BASE, VMCS_GUEST_FS_BASE, VMCS_GUEST_GS_BASE, VMCS_GUEST_LDTR_BASE, VMCS_GUEST_TR_BASE,
-	VMCS_GUEST_GDTR_BASE, VMCS_GUEST_IDTR_BASE, VMCS_GUEST_RSP, VMCS_GUEST_RIP, VMCS_GUEST_RFLAGS,
-	VMCS_GUEST_PENDING_DBG_EXCEPTIONS, VMCS_GUEST_IA32_SYSENTER_ESP, VMCS_GUEST_IA32_SYSENTER_EIP,
-	/* exit information (not the I/O RCX, RSI, RDI, RIP: only an SMI
-	 * writes them, SDM 27.2.5, and no guest of ours meets one) */
-	VMCS_EXIT_REASON, VMCS_EXIT_QUALIFICATION, VMCS_GUEST_LINEAR_ADDR, VMCS_GUEST_PHYSICAL_ADDR,
-	VMCS_EXIT_INTR_INFO, VMCS_EXIT_INTR_ERRCODE, VMCS_IDT_VECTORING_INFO, VMCS_IDT_VECTORING_ERRCODE,
-	VMCS_EXIT_INSTR_LEN, VMCS_EXIT_INSTR_INFO,
-};
-
-#define N_SAVED (sizeof(saved_guest_fields) / sizeof(saved_guest_fields[0]))
-/* The same as (encoding, VMCS12 index) pairs, computed at boot, so that
- * the loop of every reflected exit is a VMREAD and a compare per field
- * (issue 16: it was 15 ticks per field, 990 per exit). */
-struct saved_field {
-	uint32_t enc;
-	int32_t idx;
-};
-static struct saved_field saved[N_SAVED];
-
-void nested_exit_init(void)
-{
-	for (unsigned i = 0; i < N_SAVED; i++)
-		saved[i] = (struct saved_field){ saved_guest_fields[i], vmcs12_index(saved_guest_fields[i]) };
-}
+/* Guest-state fields saved into VMCS12 on every reflected exit (SDM 27.3),
+ * then the exit information (not the I/O RCX, RSI, RDI, RIP: only an SMI
+ * writes them, SDM 27.2.5, and no guest of ours meets one). */
+#define SAVED_FIELDS(X)                                                                                     \
+	X(GUEST_ES_SEL) X(GUEST_CS_SEL) X(GUEST_SS_SEL) X(GUEST_DS_SEL) X(GUEST_FS_SEL) X(GUEST_GS_SEL)     \
+	X(GUEST_LDTR_SEL) X(GUEST_TR_SEL) X(GUEST_ES_LIMIT) X(GUEST_CS_LIMIT) X(GUEST_SS_LIMIT)             \
+	X(GUEST_DS_LIMIT) X(GUEST_FS_LIMIT) X(GUEST_GS_LIMIT) X(GUEST_LDTR_LIMIT) X(GUEST_TR_LIMIT)         \
+	X(GUEST_GDTR_LIMIT) X(GUEST_IDTR_LIMIT) X(GUEST_ES_AR) X(GUEST_CS_AR) X(GUEST_SS_AR) X(GUEST_DS_AR) \
+	X(GUEST_FS_AR) X(GUEST_GS_AR) X(GUEST_LDTR_AR) X(GUEST_TR_AR) X(GUEST_INTERRUPTIBILITY)             \
+	X(GUEST_ACTIVITY_STATE) X(GUEST_IA32_SYSENTER_CS) X(GUEST_CR0) X(GUEST_CR3) X(GUEST_CR4)            \
+	X(GUEST_ES_BASE) X(GUEST_CS_BASE) X(GUEST_SS_BASE) X(GUEST_DS_BASE) X(GUEST_FS_BASE)                \
+	X(GUEST_GS_BASE) X(GUEST_LDTR_BASE) X(GUEST_TR_BASE) X(GUEST_GDTR_BASE) X(GUEST_IDTR_BASE)          \
+	X(GUEST_RSP) X(GUEST_RIP) X(GUEST_RFLAGS) X(GUEST_PENDING_DBG_EXCEPTIONS)                           \
+	X(GUEST_IA32_SYSENTER_ESP) X(GUEST_IA32_SYSENTER_EIP) X(EXIT_REASON) X(EXIT_QUALIFICATION)          \
+	X(GUEST_LINEAR_ADDR) X(GUEST_PHYSICAL_ADDR) X(EXIT_INTR_INFO) X(EXIT_INTR_ERRCODE)                  \
+	X(IDT_VECTORING_INFO) X(IDT_VECTORING_ERRCODE) X(EXIT_INSTR_LEN) X(EXIT_INSTR_INFO)
 
 /* SDM 27.4: the VM-exit MSR-store area gets the MSRs of L2, which runs in
  * the current VMCS (VMCS02), read as its RDMSR would (vmx/exit_msr.c: a
@@ -130,14 +112,9 @@ void nested_reflect(struct vcpu *v, struct nested *n, const struct synth_exit *s
 	/* L2's state and the exit information, from VMCS02 (still current);
 	 * what changed is copied to the shadow VMCS afterwards. */
 	uint64_t changed[(V12_NFIELDS + 63) / 64] = { 0 };
-#pragma GCC unroll 4
-	for (const struct saved_field *f = saved; f < saved + N_SAVED; f++) {
-		uint64_t val = vmread(f->enc), *slot = &c->f[f->idx];
-		if (__builtin_expect(val != *slot, 0)) {
-			*slot = val;
-			v12_mark(changed, f->idx);
-		}
-	}
+#define X(name) v12_pull(c->f, changed, VMCS_##name, V12_##name);
+	SAVED_FIELDS(X)
+#undef X
 	/* The PDPTEs, with L1's EPT and L2 using PAE paging (SDM 27.3.4);
 	 * without L1's EPT, VMCS02's hold what nested/enter.c loaded. */
 	bool lma = vmread(VMCS_GUEST_IA32_EFER) & EFER_LMA;

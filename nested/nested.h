@@ -50,6 +50,7 @@ struct shadow_tables {
 	uint32_t *write_fields;   /* ... and written without exiting */
 	int16_t *write_idx;       /* their VMCS12 indices */
 	unsigned n_write_fields;
+	bool all_write_fields;    /* every field of write_shadowed[]: the unrolled copy */
 };
 
 struct nested {

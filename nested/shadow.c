@@ -69,6 +69,7 @@ int nested_shadow_tables_init(struct vcpu *v)
 				bitmap_clear(t->vmwrite_bitmap, f | 1);
 		}
 	}
+	t->all_write_fields = t->n_write_fields == sizeof(write_shadowed) / sizeof(write_shadowed[0]);
 	pr_debug("VMCS shadowing for guest hypervisors: %u fields\n", t->n_shadow_fields);
 	return 0;
 }
@@ -139,18 +140,21 @@ void nested_shadow_to_cache(struct vcpu *v, struct nested *n)
 	const struct shadow_tables *t = n->st;
 	uint64_t prev = v->loaded_vmcs;
 	vmcs_load(v, n->shadow_vmcs_phys);
-	/* Locals and unrolled: a VMREAD and a compare per field, as in
-	 * nested_reflect (issue 16: 16 ticks per field before). */
-	const uint32_t *enc = t->write_fields;
-	const int16_t *ix = t->write_idx;
 	uint64_t *f = n->vmcs12->f;
-	unsigned count = t->n_write_fields;
-#pragma GCC unroll 4
-	for (unsigned i = 0; i < count; i++) {
-		uint64_t val = vmread(enc[i]);
-		if (__builtin_expect(val != f[ix[i]], 0)) {
-			f[ix[i]] = val;
-			v12_mark(n->dirty, ix[i]);
+	if (t->all_write_fields) {
+		/* Every field of the list: unrolled with constants (issue 16). */
+#define X(name) v12_pull(f, n->dirty, VMCS_##name, V12_##name);
+		WRITE_SHADOWED(X)
+#undef X
+	} else {
+		const uint32_t *enc = t->write_fields;
+		const int16_t *ix = t->write_idx;
+		for (unsigned i = 0; i < t->n_write_fields; i++) {
+			uint64_t val = vmread(enc[i]);
+			if (val != f[ix[i]]) {
+				f[ix[i]] = val;
+				v12_mark(n->dirty, ix[i]);
+			}
 		}
 	}
 	vmcs_load(v, prev);

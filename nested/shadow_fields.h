@@ -21,11 +21,15 @@ static const uint32_t shadowed_controls[] = {
  * exiting.  Every other shadowed field is read without exiting, and its
  * VMWRITE exits (and is tracked), so that the shadow-to-cache copy before
  * each VM entry stays short. */
+#define WRITE_SHADOWED(X)                                                                                 \
+	X(GUEST_RIP) X(GUEST_RSP) X(GUEST_RFLAGS) X(GUEST_INTERRUPTIBILITY) X(GUEST_ACTIVITY_STATE)        \
+	X(GUEST_PENDING_DBG_EXCEPTIONS) X(VMENTRY_INTR_INFO) X(VMENTRY_EXCEPTION_ERRCODE) X(VMENTRY_INSTR_LEN) \
+	X(PROC_BASED_CTLS) X(GUEST_CR0) X(GUEST_CR3) X(GUEST_CR4) X(CR0_READ_SHADOW) X(CR4_READ_SHADOW)    \
+	X(GUEST_IA32_EFER) X(VMENTRY_CTLS)
 static const uint32_t write_shadowed[] = {
-	VMCS_GUEST_RIP, VMCS_GUEST_RSP, VMCS_GUEST_RFLAGS, VMCS_GUEST_INTERRUPTIBILITY, VMCS_GUEST_ACTIVITY_STATE,
-	VMCS_GUEST_PENDING_DBG_EXCEPTIONS, VMCS_VMENTRY_INTR_INFO, VMCS_VMENTRY_EXCEPTION_ERRCODE,
-	VMCS_VMENTRY_INSTR_LEN, VMCS_PROC_BASED_CTLS, VMCS_GUEST_CR0, VMCS_GUEST_CR3, VMCS_GUEST_CR4,
-	VMCS_CR0_READ_SHADOW, VMCS_CR4_READ_SHADOW, VMCS_GUEST_IA32_EFER, VMCS_VMENTRY_CTLS,
+#define X(name) VMCS_##name,
+	WRITE_SHADOWED(X)
+#undef X
 };
 
 static inline bool shadow_list_has(const uint32_t *list, unsigned n, uint32_t enc)
