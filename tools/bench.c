@@ -91,7 +91,7 @@ struct figure {
 
 struct split {
 	unsigned k, from, reason;
-	unsigned long long exits;
+	unsigned long long exits, ticks;
 };
 
 /* One operation measured in one run. */
@@ -153,6 +153,7 @@ static void parse_op(const char *t, const char *what, struct op *op, const char 
 			struct split *s = &op->split[op->nsplit++];
 			s->k = field(line, "taken_by="), s->from = field(line, "running=");
 			s->reason = field(line, "reason="), s->exits = field(line, "exits_per_op=");
+			s->ticks = field(line, "ticks_per_op=");
 		} else {
 			if (field(line, "exits_remainder="))
 				die("%s: exits per op not constant: %s", path, line);
@@ -271,6 +272,106 @@ static int check_model(const struct run *r, const char *exit, const struct op *o
 		fprintf(stderr, "bench: the model disagrees with the measurement of %s (split included): run '%s'\n",
 			fig, cmd);
 	return same;
+}
+
+/* --- the model's ticks (issue 16) -------------------------------------- */
+
+static const struct run *find_run(int depth, const char *variant);
+
+/* The ticks of one split of a run: level k's window for exits of level
+ * `from` with that reason (-1 when the run has no such split). */
+static long long split_ticks(const struct op *op, unsigned k, unsigned from, unsigned reason)
+{
+	for (int i = 0; i < op->nsplit; i++)
+		if (op->split[i].k == k && op->split[i].from == from && op->split[i].reason == reason)
+			return (long long)op->split[i].ticks;
+	return -1;
+}
+
+/* The model's costs (tools/nestor-model.c, --costs), measured at depths 0
+ * to 3: what each kind of transition costs, from the windows Nestor counts
+ * per level and exit reason; the round trip and the entry stub from the
+ * totals.  Depths 4 to 8 are then predicted, not measured into the model.
+ * False when a depth is missing. */
+static bool calibrate(const struct run *d0, const char *path, FILE *md)
+{
+	const struct run *d1 = find_run(1, ""), *d2 = find_run(2, ""), *d3 = find_run(3, "");
+	if (!d0 || !d1 || !d2 || !d3)
+		return false;
+	struct {
+		const char *name;
+		long long v;
+	} c[] = {
+		{ "guest_cpuid", (long long)d0->cpuid.ticks },
+		{ "guest_io", (long long)d0->io.ticks },
+		{ "native_cpuid", split_ticks(&d1->cpuid, 0, 1, 10) },
+		{ "native_io", split_ticks(&d1->io, 0, 1, 30) },
+		{ "reflect_cpuid_l1", split_ticks(&d2->cpuid, 0, 2, 10) },
+		{ "reflect_io_l1", split_ticks(&d2->io, 0, 2, 30) },
+		{ "vmresume_l1", split_ticks(&d2->cpuid, 0, 1, 24) },
+		{ "reflect_cpuid_up", split_ticks(&d3->cpuid, 0, 3, 10) },
+		{ "reflect_io_up", split_ticks(&d3->io, 0, 3, 30) },
+		{ "vmresume_up", split_ticks(&d3->cpuid, 0, 2, 24) },
+		{ "handler_cpuid", split_ticks(&d2->cpuid, 1, 2, 10) },
+		{ "hw", 0 }, { "handler_io", 0 }, { "stub", 0 },
+	};
+	enum { NC = sizeof(c) / sizeof(c[0]) };
+	for (int i = 0; i < NC - 3; i++)
+		if (c[i].v < 0)
+			die("calibrate: no %s split in the depth 1-3 runs", c[i].name);
+	/* C1 = guest + hw + native; C2 = guest + hw + reflect + stub + handler
+	 * + hw + vmresume; level 1's I/O window holds its OUT's exit. */
+	long long hw = (long long)d1->cpuid.ticks - c[0].v - c[2].v;
+	c[NC - 3].v = hw;
+	c[NC - 2].v = split_ticks(&d2->io, 1, 2, 30) - hw - c[3].v;
+	c[NC - 1].v = (long long)d2->cpuid.ticks - c[0].v - 2 * hw - c[4].v - c[10].v - c[6].v;
+	FILE *f = fopen(path, "w");
+	if (!f)
+		die("cannot write %s", path);
+	fprintf(f, "# tools/nestor-model --costs: measured by make bench at depths 0-3\n");
+	fprintf(md, "\n## The model's costs (ticks, measured at depths 0-3; `%s`)\n\n| Cost | Ticks |\n|---|---:|\n", path);
+	for (int i = 0; i < NC; i++) {
+		fprintf(f, "cost %s %lld\n", c[i].name, c[i].v);
+		fprintf(md, "| %s | %lld |\n", c[i].name, c[i].v);
+	}
+	fclose(f);
+	return true;
+}
+
+/* The model's ticks for one figure against the measurement: 1 within 5 %,
+ * 0 beyond (a failure), -1 not predicted. */
+static int check_ticks(const struct run *r, const char *exit, const struct op *op, const char *costs, FILE *md,
+		       long long *worst)
+{
+	if (r->variant[0])
+		return -1;
+	char cmd[512], line[256];
+	snprintf(cmd, sizeof(cmd), "build/tools/nestor-model --depth %d --exit %s --costs %s 2>&1", r->depth, exit, costs);
+	FILE *p = popen(cmd, "r");
+	if (!p)
+		die("cannot run %s", cmd);
+	long long predicted = -1;
+	while (fgets(line, sizeof(line), p))
+		if (!strncmp(line, "model T", 7))
+			predicted = strtoll(strchr(line + 6, ' ') + 1, NULL, 10);
+	if (pclose(p) != 0 || predicted < 0)
+		die("the model gave no ticks: %s", cmd);
+	char fig[48], name[64], note[160];
+	bool io = !strcmp(exit, "io");
+	snprintf(fig, sizeof(fig), "C%s%d", io ? "IO" : "", r->depth);
+	long long meas = (long long)op->ticks, err = (predicted - meas) * 1000 / meas;
+	snprintf(name, sizeof(name), "MODEL_%s", fig);
+	snprintf(note, sizeof(note), "ticks the model predicts for %s (measured %lld, error %lld permille)", fig, meas, err);
+	add(name, predicted, note);
+	fprintf(md, "| %s | %lld | %lld | %+lld |\n", fig, meas, predicted, err);
+	if (llabs(err) > llabs(*worst))
+		*worst = err;
+	if (llabs(predicted - meas) * 100 > 5 * meas) {
+		fprintf(stderr, "bench: the model predicts %lld ticks for %s, measured %lld: beyond 5 %% (run '%s')\n",
+			predicted, fig, meas, cmd);
+		return 0;
+	}
+	return 1;
 }
 
 /* --- memory ------------------------------------------------------------- */
@@ -972,6 +1073,14 @@ int main(int argc, char **argv)
 	if (system("command -v gnuplot >/dev/null && command -v dot >/dev/null") != 0)
 		die("gnuplot and dot (graphviz) are needed: run scripts/setup");
 	make_dirs("build/bench");
+	/* The test guest alone, for the model's costs (not a figure). */
+	struct run d0_run;
+	const struct run *d0 = NULL;
+	if (depths[0]) {
+		run_stack(cpu, 0, "", "", "bench-d0");
+		d0_run = runs[--nruns];
+		d0 = &d0_run;
+	}
 	run_list(cpu, depths, "", "");
 	run_list(cpu, noshadow, "_noshadow", "vmcs_shadowing=off");
 	run_list(cpu, turtles, "_turtles", "delegate=off");
@@ -1015,6 +1124,26 @@ int main(int argc, char **argv)
 	}
 	failures += compared - agree;
 	printf("bench: the model predicts %d of %d measured exit figures exactly (with their split)\n", agree, compared);
+	const char *costs = "build/bench/model-costs.txt";
+	if (calibrate(d0, costs, md)) {
+		fprintf(md, "\n## The model's ticks against measurement (within 5 %% or `make bench` fails)\n\n"
+			    "| Figure | Measured | Predicted | Error (permille) |\n|---|---:|---:|---:|\n");
+		int within = 0, predicted = 0;
+		long long worst = 0;
+		for (int i = 0; i < nruns; i++) {
+			for (int x = 0; x < 2; x++) {
+				int v = check_ticks(&runs[i], x ? "io" : "cpuid", x ? &runs[i].io : &runs[i].cpuid, costs, md,
+						    &worst);
+				if (v >= 0)
+					predicted++, within += v;
+			}
+		}
+		failures += predicted - within;
+		printf("bench: the model predicts %d of %d tick figures within 5 %% (largest error %lld permille)\n", within,
+		       predicted, worst);
+	} else {
+		printf("bench: the model's ticks need the runs at depths 1, 2 and 3 (--depths)\n");
+	}
 
 	if (prof_list[0])
 		run_profile(cpu, prof_list, md);

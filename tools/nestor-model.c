@@ -1,7 +1,7 @@
 /* nestor-model.c - predicts, exactly, the VM exits one guest operation costs
  * in a stack of Nestors, by simulating the code paths Nestor executes.
  *
- *   nestor-model --depth N --exit cpuid|io [--noshadow] [--turtles] [--trace] [--dot FILE]
+ *   nestor-model --depth N --exit cpuid|io [--noshadow] [--turtles] [--trace] [--dot FILE] [--costs FILE]
  *
  * The stack: level 0 is the Nestor on the machine, levels 1..N-1 Nestors,
  * level N the guest test kernel (guest/tests/bench.c: loop_cpuid executes
@@ -42,7 +42,26 @@
  * `model split taken_by=K running=L reason=R exits=X` per nonzero count:
  * K = 0 the hardware exits, K >= 1 the exits level K sees (reflected to it)
  * - bench's "split" lines.  --trace prints each transition; --dot draws
- * them: time downwards, one column per level, exits red, entries dashed. */
+ * them: time downwards, one column per level, exits red, entries dashed.
+ *
+ * Ticks (--costs FILE, issue 16): the same walk adds what each transition
+ * costs, from a file of `cost NAME TICKS` lines that `make bench` measures
+ * at depths 0 to 3 (tools/bench.c, calibrate()):
+ *   guest_cpuid, guest_io   the test guest's own ticks per operation (depth 0)
+ *   hw                      one hardware exit and entry with what level 0
+ *                           runs outside its counted window (entry stub)
+ *   native_cpuid, native_io level 0's window for its own guest's exit
+ *   reflect_<op>_l1, _up    level 0's window to reflect an exit to level 1,
+ *                           to a level >= 2 (its VMCS12 in a guest's memory,
+ *                           its bitmaps through the EPTs below)
+ *   vmresume_l1, _up        level 0's window to emulate the VMRESUME of
+ *                           level 1, of a level >= 2
+ *   handler_cpuid, _io      a Nestor's own handler instructions (window less
+ *                           the exits it causes)
+ *   stub                    a Nestor's entry stub around its handler
+ * and prints `model T<N> X` (TIO<N> for io), ticks per operation, and
+ * `model ticks taken_by=K running=L reason=R ticks=X`, the window of each
+ * split, as bench measures them.  Only with shadowing and delegation. */
 #include <stdbool.h>
 #include <stdint.h>
 #include "tools/util.h"
@@ -130,6 +149,51 @@ static const struct action io_program[] = {
 
 enum edge { E_SEQ, E_EXIT, E_ENTRY };
 
+/* --- costs (--costs FILE) --------------------------------------------------- */
+
+#define COSTS(X)                                                                                  \
+	X(guest_cpuid) X(guest_io) X(hw) X(native_cpuid) X(native_io) X(reflect_cpuid_l1)           \
+	X(reflect_cpuid_up) X(reflect_io_l1) X(reflect_io_up) X(vmresume_l1) X(vmresume_up)          \
+	X(handler_cpuid) X(handler_io) X(stub)
+
+struct costs {
+#define X(name) long long name;
+	COSTS(X)
+#undef X
+};
+
+static void read_costs(const char *path, struct costs *c)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		die("%s: %s", path, strerror(errno));
+#define X(name) c->name = -1;
+	COSTS(X)
+#undef X
+	char line[256], name[64];
+	long long v;
+	while (fgets(line, sizeof(line), f)) {
+		if (line[0] == '#' || line[0] == '\n')
+			continue;
+		if (sscanf(line, "cost %63s %lld", name, &v) != 2)
+			die("%s: not a 'cost NAME TICKS' line: %s", path, line);
+		bool known = false;
+#define X(n)                          \
+	if (!strcmp(name, #n))        \
+		c->n = v, known = true;
+		COSTS(X)
+#undef X
+		if (!known)
+			die("%s: unknown cost %s", path, name);
+	}
+	fclose(f);
+#define X(n)                  \
+	if (c->n < 0)         \
+		die("%s: cost %s missing", path, #n);
+	COSTS(X)
+#undef X
+}
+
 struct sim {
 	unsigned depth; /* level of the test guest */
 	bool shadow, turtles, trace;
@@ -141,6 +205,10 @@ struct sim {
 	/* count[k][l][r]: exits level k took while level l ran (k = 0: the
 	 * hardware exits; k >= 1: reflected exits, as level k sees them). */
 	unsigned long count[MAX_DEPTH + 1][MAX_DEPTH + 1][NREASONS];
+	/* With --costs: ticks so far, and each split's window (as count). */
+	const struct costs *c;
+	long long ticks;
+	long long window[MAX_DEPTH + 1][MAX_DEPTH + 1][NREASONS];
 };
 
 /* A label: quotes escaped, a line break before each " -> " and " (" (narrow
@@ -260,6 +328,32 @@ static bool wants(const struct sim *s, unsigned k, unsigned reason, unsigned por
 
 static void run_program(struct sim *s, unsigned lvl, unsigned reason, unsigned enter);
 
+static bool wants(const struct sim *s, unsigned k, unsigned reason, unsigned port, const char **why);
+
+/* Ticks of a hardware exit of level lvl: the round trip, and level 0's
+ * window for what it does with it (the branches of hw_exit). */
+static void charge(struct sim *s, unsigned lvl, unsigned reason, bool vmx)
+{
+	const struct costs *c = s->c;
+	const char *why;
+	long long t;
+	if (vmx && vmx_emulator(s, lvl) == 0) {
+		if (reason != EXIT_VMRESUME)
+			die("ticks: level 0's emulation of %s is not calibrated (--noshadow)", reason_name(reason));
+		t = lvl == 1 ? c->vmresume_l1 : c->vmresume_up;
+	} else if (lvl == 1) {
+		t = reason == EXIT_CPUID ? c->native_cpuid : c->native_io;
+	} else if (wants(s, lvl - 1, reason, SHUTDOWN_PORT, &why)) {
+		bool l1 = lvl - 1 == 1;
+		t = reason == EXIT_CPUID ? (l1 ? c->reflect_cpuid_l1 : c->reflect_cpuid_up)
+					 : (l1 ? c->reflect_io_l1 : c->reflect_io_up);
+	} else {
+		die("ticks: level 0 handling an exit on level %u's behalf is not calibrated", lvl);
+	}
+	s->ticks += c->hw + t;
+	s->window[0][lvl][reason] += t;
+}
+
 /* A hardware exit of level lvl, taken by level 0 and routed (nested_l2_exit);
  * port: the I/O port of an I/O exit. */
 static void hw_exit(struct sim *s, unsigned lvl, unsigned reason, unsigned port)
@@ -267,6 +361,8 @@ static void hw_exit(struct sim *s, unsigned lvl, unsigned reason, unsigned port)
 	const char *why = "";
 	s->count[0][lvl][reason]++;
 	bool vmx = reason == EXIT_VMREAD || reason == EXIT_VMWRITE || reason == EXIT_VMRESUME;
+	if (s->c)
+		charge(s, lvl, reason, vmx);
 	if (vmx && vmx_emulator(s, lvl) == 0) {
 		/* 1. level 0 emulates that level's VMX (nested_vmx_instruction). */
 		bool resume = reason == EXIT_VMRESUME;
@@ -352,8 +448,20 @@ static void run_program(struct sim *s, unsigned lvl, unsigned reason, unsigned e
 	const struct action *p = reason == EXIT_CPUID ? cpuid_program : reason == EXIT_IO ? io_program : NULL;
 	if (!p)
 		die("no handler program for exit reason %u at level %u (not modelled)", reason, lvl);
-	for (; p->kind != A_END; p++)
+	/* A Nestor above level 0 counts its window like level 0 (from its
+	 * exit stub's call to the end of its handler): its own instructions
+	 * and the exits they cause, not its VMRESUME. */
+	long long start = 0;
+	if (s->c && lvl >= 1) {
+		s->ticks += s->c->stub;
+		start = s->ticks;
+		s->ticks += reason == EXIT_CPUID ? s->c->handler_cpuid : s->c->handler_io;
+	}
+	for (; p->kind != A_END; p++) {
+		if (s->c && lvl >= 1 && p->kind == A_VMRESUME)
+			s->window[lvl][lvl + 1][reason] += s->ticks - start;
 		run_action(s, lvl, p, enter);
+	}
 }
 
 /* --- command line and output ------------------------------------------------ */
@@ -361,7 +469,7 @@ static void run_program(struct sim *s, unsigned lvl, unsigned reason, unsigned e
 static __attribute__((noreturn)) void usage(const char *msg, const char *arg)
 {
 	fprintf(stderr, "nestor-model: %s%s\nusage: nestor-model --depth N --exit cpuid|io [--noshadow] [--turtles] "
-			"[--trace] [--dot FILE]\n", msg, arg);
+			"[--trace] [--dot FILE] [--costs FILE]\n", msg, arg);
 	exit(2);
 }
 
@@ -387,6 +495,15 @@ static void print_results(const struct sim *s, bool io)
 				if (s->count[k][l][r])
 					printf("model split taken_by=%u running=%u reason=%u exits=%lu\n", k, l, r,
 					       s->count[k][l][r]);
+	if (!s->c)
+		return;
+	printf("model %s%u %lld\n", io ? "TIO" : "T", s->depth, s->ticks);
+	for (unsigned k = 0; k <= s->depth; k++)
+		for (unsigned l = 0; l <= s->depth; l++)
+			for (unsigned r = 0; r < NREASONS; r++)
+				if (s->count[k][l][r])
+					printf("model ticks taken_by=%u running=%u reason=%u ticks=%lld\n", k, l, r,
+					       s->window[k][l][r]);
 }
 
 /* The DOT graph: time runs downwards, one column per level: a header
@@ -415,7 +532,7 @@ static void dot_end(struct sim *s, bool io)
 int main(int argc, char **argv)
 {
 	struct sim *s = calloc(1, sizeof(*s));
-	const char *dot_path = NULL, *op = NULL;
+	const char *dot_path = NULL, *op = NULL, *costs_path = NULL;
 	long depth = -1;
 	if (!s)
 		die("out of memory");
@@ -438,6 +555,8 @@ int main(int argc, char **argv)
 			op = value(argc, argv, &i);
 		} else if (!strcmp(a, "--dot")) {
 			dot_path = value(argc, argv, &i);
+		} else if (!strcmp(a, "--costs")) {
+			costs_path = value(argc, argv, &i);
 		} else {
 			usage("unknown option ", a);
 		}
@@ -451,6 +570,14 @@ int main(int argc, char **argv)
 		      "Nestor's VMX emulation itself would need modelling)", "");
 	s->depth = (unsigned)depth;
 	bool io = !strcmp(op, "io");
+	static struct costs costs;
+	if (costs_path) {
+		if (!s->shadow || s->turtles)
+			usage("--costs: ticks are calibrated with VMCS shadowing and delegation only", "");
+		read_costs(costs_path, &costs);
+		s->c = &costs;
+		s->ticks = io ? costs.guest_io : costs.guest_cpuid;
+	}
 	if (dot_path) {
 		s->dot = fopen(dot_path, "w");
 		if (!s->dot)
