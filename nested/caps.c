@@ -1,4 +1,4 @@
-/* caps.c - the VMX capabilities of the virtual CPU Nestor gives L1
+/* nested_caps_ro.c - the VMX capabilities of the virtual CPU Nestor gives L1
  * (SDM Vol. 3D appendix A): what the CPU below allows, restricted to what
  * Nestor emulates - never more. */
 #include "nested/internal.h"
@@ -6,7 +6,7 @@
 #include "vmx/vmcs.h"
 #include "vmx/vmx_defs.h"
 
-static struct nested_caps caps;   /* computed once at boot, read-only after */
+struct nested_caps nested_caps_ro; /* computed once at boot, read-only after */
 static bool enabled = true;
 static bool shadowing = true;
 static bool inv_type_rexw; /* the CPU reads a 32-bit INVEPT/INVVPID type without REX.W */
@@ -51,56 +51,56 @@ void nested_init(const struct vmx_caps *r, unsigned hide)
 	nested_enter_init();
 	/* Revision, 4 KiB regions, write-back, TRUE controls; INS/OUTS
 	 * information and error-code flexibility as the CPU has them. */
-	caps.basic = NESTED_VMCS_REVISION | (4096ull << 32) | (6ull << 50) | (1ull << 55) |
+	nested_caps_ro.basic = NESTED_VMCS_REVISION | (4096ull << 32) | (6ull << 50) | (1ull << 55) |
 		     (r->basic & ((1ull << 54) | (1ull << 56)));
-	caps.true_pin = restrict_ctl(r->pin, PIN_OFFERED);
-	caps.true_proc = restrict_ctl(r->proc, PROC_OFFERED);
-	caps.true_exit = restrict_ctl(r->exit, EXIT_OFFERED);
-	caps.true_entry = restrict_ctl(r->entry, ENTRY_OFFERED);
-	caps.pin = with_default1(caps.true_pin, PIN_DEFAULT1);
-	caps.proc = with_default1(caps.true_proc, PROC_DEFAULT1);
-	caps.exit = with_default1(caps.true_exit, EXIT_DEFAULT1);
-	caps.entry = with_default1(caps.true_entry, ENTRY_DEFAULT1);
-	caps.proc2 = restrict_ctl(r->proc2, PROC2_OFFERED);
+	nested_caps_ro.true_pin = restrict_ctl(r->pin, PIN_OFFERED);
+	nested_caps_ro.true_proc = restrict_ctl(r->proc, PROC_OFFERED);
+	nested_caps_ro.true_exit = restrict_ctl(r->exit, EXIT_OFFERED);
+	nested_caps_ro.true_entry = restrict_ctl(r->entry, ENTRY_OFFERED);
+	nested_caps_ro.pin = with_default1(nested_caps_ro.true_pin, PIN_DEFAULT1);
+	nested_caps_ro.proc = with_default1(nested_caps_ro.true_proc, PROC_DEFAULT1);
+	nested_caps_ro.exit = with_default1(nested_caps_ro.true_exit, EXIT_DEFAULT1);
+	nested_caps_ro.entry = with_default1(nested_caps_ro.true_entry, ENTRY_DEFAULT1);
+	nested_caps_ro.proc2 = restrict_ctl(r->proc2, PROC2_OFFERED);
 	/* MISC: timer rate, LMA storing, activity states, CR3 targets, MSR
 	 * list size, VMWRITE to exit-information fields, zero-length
 	 * instruction injection - as the CPU; nothing SMM or PT related. */
-	caps.misc = r->misc & (0x1full | (1ull << 5) | (7ull << 6) | (0x1ffull << 16) | (7ull << 25) | (1ull << 29) |
+	nested_caps_ro.misc = r->misc & (0x1full | (1ull << 5) | (7ull << 6) | (0x1ffull << 16) | (7ull << 25) | (1ull << 29) |
 			       (1ull << 30));
-	caps.cr0_fixed0 = r->cr0_fixed0;
-	caps.cr0_fixed1 = r->cr0_fixed1;
-	caps.cr4_fixed0 = r->cr4_fixed0;
-	caps.cr4_fixed1 = r->cr4_fixed1;
-	caps.vmcs_enum = (uint64_t)vmcs12_max_index() << 1;
+	nested_caps_ro.cr0_fixed0 = r->cr0_fixed0;
+	nested_caps_ro.cr0_fixed1 = r->cr0_fixed1;
+	nested_caps_ro.cr4_fixed0 = r->cr4_fixed0;
+	nested_caps_ro.cr4_fixed1 = r->cr4_fixed1;
+	nested_caps_ro.vmcs_enum = (uint64_t)vmcs12_max_index() << 1;
 	/* EPT: 4-level walks, UC/WB, 2 MiB and 1 GiB pages, accessed and dirty
 	 * flags (nested/levels.c), INVEPT single and all; INVVPID all types.
 	 * No advanced exit information, no supervisor shadow stack. */
 	uint64_t ept_offered = EPT_CAP_EXEC_ONLY | EPT_CAP_WALK4 | EPT_CAP_UC | EPT_CAP_WB | EPT_CAP_2M | EPT_CAP_1G |
 			       EPT_CAP_INVEPT | EPT_CAP_INVEPT_SINGLE | EPT_CAP_INVEPT_ALL | EPT_CAP_AD | VPID_CAP_INVVPID |
 			       (1ull << 40) | VPID_CAP_SINGLE | VPID_CAP_ALL | (1ull << 43);
-	caps.ept_vpid = r->ept_vpid & ept_offered;
+	nested_caps_ro.ept_vpid = r->ept_vpid & ept_offered;
 	/* VM functions: EPTP switching (function 0) alone, emulated on the
 	 * shadow EPTs (nested/insn.c), and only with EPT. */
-	caps.vmfunc = r->has_vmfunc ? r->vmfunc & 1 : 0;
-	if (!caps.vmfunc || !(caps.proc2 >> 32 & PROC2_EPT))
-		caps.proc2 &= ~((uint64_t)PROC2_VMFUNC << 32), caps.vmfunc = 0;
+	nested_caps_ro.vmfunc = r->has_vmfunc ? r->vmfunc & 1 : 0;
+	if (!nested_caps_ro.vmfunc || !(nested_caps_ro.proc2 >> 32 & PROC2_EPT))
+		nested_caps_ro.proc2 &= ~((uint64_t)PROC2_VMFUNC << 32), nested_caps_ro.vmfunc = 0;
 	/* An older CPU, on request.  Without TRUE controls (SDM A.1: VMX_BASIC
 	 * bit 55 clear, the TRUE MSRs do not exist) the default1 controls are
 	 * fixed to 1: what VM entry checks are the non-TRUE MSRs.  Without VPID
 	 * (SDM A.3.3, A.10) the control cannot be set and the VPID half of
 	 * IA32_VMX_EPT_VPID_CAP reads 0 (INVVPID is then #UD). */
 	if (hide & NESTED_HIDE_TRUE_CTLS) {
-		caps.basic &= ~(1ull << 55);
-		caps.true_pin = caps.pin;
-		caps.true_proc = caps.proc;
-		caps.true_exit = caps.exit;
-		caps.true_entry = caps.entry;
+		nested_caps_ro.basic &= ~(1ull << 55);
+		nested_caps_ro.true_pin = nested_caps_ro.pin;
+		nested_caps_ro.true_proc = nested_caps_ro.proc;
+		nested_caps_ro.true_exit = nested_caps_ro.exit;
+		nested_caps_ro.true_entry = nested_caps_ro.entry;
 	}
 	if (hide & NESTED_HIDE_VPID) {
-		caps.proc2 &= ~((uint64_t)PROC2_VPID << 32);
-		caps.ept_vpid &= 0xffffffffull;
+		nested_caps_ro.proc2 &= ~((uint64_t)PROC2_VPID << 32);
+		nested_caps_ro.ept_vpid &= 0xffffffffull;
 	}
-	vmcs12_set_features(&caps);
+	vmcs12_set_features(&nested_caps_ro);
 }
 
 /* Asks the CPU how it reads the INVVPID type register in 64-bit mode: an
@@ -123,14 +123,13 @@ void nested_probe_inv_type(const struct vmx_caps *r)
 
 bool nested_inv_type_needs_rexw(void) { return inv_type_rexw; }
 
-const struct nested_caps *nested_caps(void) { return &caps; }
 
 uint64_t nested_caps_hash(void)
 {
 	/* FNV-1a over the capability MSRs, in their struct order. */
-	const uint8_t *p = (const uint8_t *)&caps;
+	const uint8_t *p = (const uint8_t *)&nested_caps_ro;
 	uint64_t h = 0xcbf29ce484222325ull;
-	for (unsigned i = 0; i < sizeof(caps); i++)
+	for (unsigned i = 0; i < sizeof(nested_caps_ro); i++)
 		h = (h ^ p[i]) * 0x100000001b3ull;
 	return h;
 }
@@ -144,30 +143,30 @@ int nested_rdmsr(uint32_t msr, uint64_t *val)
 	if (!enabled)
 		return -1;
 	/* Without TRUE controls (nested_hide=true_ctls) their MSRs do not exist. */
-	if (msr >= MSR_VMX_TRUE_PINBASED && msr <= MSR_VMX_TRUE_ENTRY && !(caps.basic & (1ull << 55)))
+	if (msr >= MSR_VMX_TRUE_PINBASED && msr <= MSR_VMX_TRUE_ENTRY && !(nested_caps_ro.basic & (1ull << 55)))
 		return -1;
 	switch (msr) {
-	case MSR_VMX_BASIC: *val = caps.basic; return 0;
-	case MSR_VMX_PINBASED: *val = caps.pin; return 0;
-	case MSR_VMX_PROCBASED: *val = caps.proc; return 0;
-	case MSR_VMX_EXIT: *val = caps.exit; return 0;
-	case MSR_VMX_ENTRY: *val = caps.entry; return 0;
-	case MSR_VMX_MISC: *val = caps.misc; return 0;
-	case MSR_VMX_CR0_FIXED0: *val = caps.cr0_fixed0; return 0;
-	case MSR_VMX_CR0_FIXED1: *val = caps.cr0_fixed1; return 0;
-	case MSR_VMX_CR4_FIXED0: *val = caps.cr4_fixed0; return 0;
-	case MSR_VMX_CR4_FIXED1: *val = caps.cr4_fixed1; return 0;
-	case MSR_VMX_VMCS_ENUM: *val = caps.vmcs_enum; return 0;
-	case MSR_VMX_PROCBASED2: *val = caps.proc2; return 0;
-	case MSR_VMX_EPT_VPID_CAP: *val = caps.ept_vpid; return 0;
-	case MSR_VMX_TRUE_PINBASED: *val = caps.true_pin; return 0;
-	case MSR_VMX_TRUE_PROCBASED: *val = caps.true_proc; return 0;
-	case MSR_VMX_TRUE_EXIT: *val = caps.true_exit; return 0;
-	case MSR_VMX_TRUE_ENTRY: *val = caps.true_entry; return 0;
+	case MSR_VMX_BASIC: *val = nested_caps_ro.basic; return 0;
+	case MSR_VMX_PINBASED: *val = nested_caps_ro.pin; return 0;
+	case MSR_VMX_PROCBASED: *val = nested_caps_ro.proc; return 0;
+	case MSR_VMX_EXIT: *val = nested_caps_ro.exit; return 0;
+	case MSR_VMX_ENTRY: *val = nested_caps_ro.entry; return 0;
+	case MSR_VMX_MISC: *val = nested_caps_ro.misc; return 0;
+	case MSR_VMX_CR0_FIXED0: *val = nested_caps_ro.cr0_fixed0; return 0;
+	case MSR_VMX_CR0_FIXED1: *val = nested_caps_ro.cr0_fixed1; return 0;
+	case MSR_VMX_CR4_FIXED0: *val = nested_caps_ro.cr4_fixed0; return 0;
+	case MSR_VMX_CR4_FIXED1: *val = nested_caps_ro.cr4_fixed1; return 0;
+	case MSR_VMX_VMCS_ENUM: *val = nested_caps_ro.vmcs_enum; return 0;
+	case MSR_VMX_PROCBASED2: *val = nested_caps_ro.proc2; return 0;
+	case MSR_VMX_EPT_VPID_CAP: *val = nested_caps_ro.ept_vpid; return 0;
+	case MSR_VMX_TRUE_PINBASED: *val = nested_caps_ro.true_pin; return 0;
+	case MSR_VMX_TRUE_PROCBASED: *val = nested_caps_ro.true_proc; return 0;
+	case MSR_VMX_TRUE_EXIT: *val = nested_caps_ro.true_exit; return 0;
+	case MSR_VMX_TRUE_ENTRY: *val = nested_caps_ro.true_entry; return 0;
 	case MSR_VMX_VMFUNC: /* exists where VM functions can be enabled */
-		if (!(caps.proc2 >> 32 & PROC2_VMFUNC))
+		if (!(nested_caps_ro.proc2 >> 32 & PROC2_VMFUNC))
 			return -1;
-		*val = caps.vmfunc;
+		*val = nested_caps_ro.vmfunc;
 		return 0;
 	default: return -1;
 	}

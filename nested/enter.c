@@ -361,7 +361,6 @@ static bool link_pointer_ok(struct vcpu *v, const struct nested *n)
  * the architecture promises nothing; Nestor fails the VM entry (entry
  * lists) or aborts (exit lists), as KVM does - never unbounded work in one
  * exit. */
-unsigned nested_msr_list_max(void) { return 512u * (((nested_caps()->misc >> 25) & 7) + 1); }
 
 /* SDM 26.4 (VM entry) and 27.6 (VM exit): loads an MSR area into the level
  * that runs in the current VMCS, as its WRMSR would (vmx/exit_msr.c: an
@@ -369,7 +368,7 @@ unsigned nested_msr_list_max(void) { return 512u * (((nested_caps()->misc >> 25)
  * Nestor's own registers).  `level` owns the area's memory; `touched`, when
  * given, gets the VMCS12 fields a load changed behind VMCS12's back.
  * Returns the failing entry (1-based), or 0. */
-unsigned nested_load_msr_list(struct vcpu *v, unsigned level, uint64_t addr, uint32_t count, uint64_t *touched)
+unsigned nested_load_msr_list_slow(struct vcpu *v, unsigned level, uint64_t addr, uint32_t count, uint64_t *touched)
 {
 	unsigned max = nested_msr_list_max();
 	for (uint32_t i = 0; i < count; i++) {

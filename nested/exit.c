@@ -187,7 +187,8 @@ void nested_reflect(struct vcpu *v, struct nested *n, const struct synth_exit *s
 	if (V12(c, PIN_BASED_CTLS) & PIN_PREEMPTION_TIMER)
 		v12_mark(n->dirty, V12_GUEST_PREEMPTION_TIMER);
 	n->stats_reflected++;
-	if (!store_msr_list(v, n->level, V12(c, VMEXIT_MSR_STORE_ADDR), V12(c, VMEXIT_MSR_STORE_COUNT))) {
+	uint32_t store_n = (uint32_t)V12(c, VMEXIT_MSR_STORE_COUNT);
+	if (store_n && !store_msr_list(v, n->level, V12(c, VMEXIT_MSR_STORE_ADDR), store_n)) {
 		/* No host state is loaded: L1 shuts down where it was. */
 		nested_leave_l2(v, n);
 		nested_vmx_abort(v, n, VMX_ABORT_SAVE_GUEST_MSR);

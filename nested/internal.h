@@ -110,8 +110,14 @@ bool load_l1_host_state(struct vcpu *v, struct nested *n);
 void nested_leave_l2(struct vcpu *v, struct nested *n);
 /* MSR lists (SDM 24.7.2): at most nested_msr_list_max() entries; loads
  * into the level in the current VMCS; 0 or the failing entry (1-based). */
-unsigned nested_msr_list_max(void);
-unsigned nested_load_msr_list(struct vcpu *v, unsigned level, uint64_t addr, uint32_t count, uint64_t *touched);
+static inline unsigned nested_msr_list_max(void) { return 512u * (((nested_caps()->misc >> 25) & 7) + 1); }
+unsigned nested_load_msr_list_slow(struct vcpu *v, unsigned level, uint64_t addr, uint32_t count, uint64_t *touched);
+/* Most lists are empty: no call then (issue 16). */
+static inline unsigned nested_load_msr_list(struct vcpu *v, unsigned level, uint64_t addr, uint32_t count,
+					    uint64_t *touched)
+{
+	return count ? nested_load_msr_list_slow(v, level, addr, count, touched) : 0;
+}
 /* SDM 27.7: a VMX abort of n's L1 (indicator `code`): it shuts down - the
  * run ends for our guest, a level above exits to its hypervisor with a
  * triple fault.  Called with n's VMCS01 current. */

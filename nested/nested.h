@@ -139,7 +139,9 @@ struct nested_caps {
 /* VMX features withheld from the guest hypervisor (option nested_hide). */
 enum { NESTED_HIDE_TRUE_CTLS = 1u << 0, NESTED_HIDE_VPID = 1u << 1 };
 void nested_init(const struct vmx_caps *real, unsigned hide);
-const struct nested_caps *nested_caps(void);
+/* The VMX Nestor offers, computed once at boot (nested/caps.c). */
+extern struct nested_caps nested_caps_ro;
+static inline const struct nested_caps *nested_caps(void) { return &nested_caps_ro; }
 bool nested_enabled(void);
 void nested_set_enabled(bool on);
 /* Use the CPU's VMCS shadowing for L1 when it has it (vmcs_shadowing=). */

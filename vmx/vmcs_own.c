@@ -5,18 +5,6 @@
 #include "vmx/exits.h"
 #include "vmx/vmcs.h"
 
-bool vmcs_load(struct vcpu *v, uint64_t phys)
-{
-	if (v->loaded_vmcs == phys)
-		return true;
-	if (vmptrld(phys) != VMX_OK) {
-		v->loaded_vmcs = ~0ull;
-		return false;
-	}
-	v->loaded_vmcs = phys;
-	return true;
-}
-
 bool vmcs_clear(struct vcpu *v, uint64_t phys)
 {
 	if (v->loaded_vmcs == phys)

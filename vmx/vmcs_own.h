@@ -27,8 +27,17 @@ static inline uint64_t vmcs_of_level(const struct vcpu *v, unsigned level)
 	return level <= 1 ? v->vmcs_phys : v->lv[level - 1]->vmcs02_phys;
 }
 
-/* Makes `phys` the current VMCS; false (and nothing current) on failure. */
-bool vmcs_load(struct vcpu *v, uint64_t phys);
+/* Makes `phys` the current VMCS; false (and nothing current) on failure.
+ * Inline: most calls find it current already, or switch with one VMPTRLD. */
+static inline bool vmcs_load(struct vcpu *v, uint64_t phys)
+{
+	if (v->loaded_vmcs == phys)
+		return true;
+	uint8_t bad;
+	__asm__ volatile("vmptrld %1; setbe %0" : "=qm"(bad) : "m"(phys) : "cc", "memory");
+	v->loaded_vmcs = bad ? ~0ull : phys;
+	return !bad;
+}
 /* VMCLEAR of one of our VMCSs; when it was current, none is afterwards. */
 bool vmcs_clear(struct vcpu *v, uint64_t phys);
 /* VMWRITE into a given VMCS, the current one unchanged afterwards. */
