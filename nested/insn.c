@@ -309,6 +309,7 @@ static void do_vmptrld(struct vcpu *v, struct nested *n)
 		}
 		n->current_ptr = ptr;
 		n->all_dirty = true; /* VMCS02 must be made anew from it */
+		n->host_img_ptr = HOST_IMG_NONE;
 		nested_cache_to_shadow(v, n, NULL);
 		nested_shadow_update_controls(v, n);
 	}
@@ -399,6 +400,7 @@ static void do_vmwrite(struct vcpu *v, struct nested *n)
 		return vmx_fail(v, n, VMXERR_VMWRITE_READ_ONLY);
 	vmcs12_write(n->vmcs12, (uint32_t)enc, val);
 	v12_mark(n->dirty, vmcs12_index((uint32_t)enc));
+	n->host_img_ptr = HOST_IMG_NONE; /* a host field or the exit controls, maybe */
 	/* A field L1 reads through the shadow VMCS (an exit-information field
 	 * it may write with IA32_VMX_MISC[29]): keep the shadow in step. */
 	if (nested_field_shadowed(n, (uint32_t)enc)) {

@@ -23,6 +23,7 @@ static void level_reset(struct vcpu *v, struct nested *n)
 	n->bound_vmcs12 = ~0ull;
 	n->vmcs02_launched = false;
 	n->all_dirty = true;
+	n->host_img_ptr = HOST_IMG_NONE;
 	n->nmi_pending02 = 0;
 	n->held = false;
 	v->init_held &= ~(1u << n->level);
@@ -48,6 +49,7 @@ int nested_level_new(struct vcpu *v, unsigned level)
 	n->current_ptr = ~0ull;
 	n->vmcs02_vmcs12 = ~0ull;
 	n->bound_vmcs12 = ~0ull;
+	n->host_img_ptr = HOST_IMG_NONE;
 	n->vmcs12 = zalloc(sizeof(struct vmcs12));
 	n->vmcs02 = page_alloc();
 	n->msr_bitmap02 = page_alloc();
@@ -139,6 +141,7 @@ void nested_end_delegation(struct vcpu *v, struct nested *n)
 	/* VMCS02 carried what level n+1's own VMX operation needed (VMCS
 	 * shadowing, CR0 bits): made anew from VMCS12 at the next entry. */
 	n->all_dirty = true;
+	n->host_img_ptr = HOST_IMG_NONE;
 	v->nlevels = n->level;
 }
 

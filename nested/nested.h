@@ -69,6 +69,16 @@ struct nested {
 	bool all_dirty;
 	bool checks_passed;    /* VMCS12's controls and host state passed the entry checks */
 	uint64_t l1_inherited[5]; /* L1's EFER, PAT, DR7, DEBUGCTL, EPTP when last used */
+	/* VMCS12's host state as VMCS01 guest-state values (SDM 27.5), made
+	 * once per VMCS12 and again after any change (enter.c host_image):
+	 * valid while host_img_ptr is the current VMCS12. */
+	struct host_image {
+		uint64_t cr0, cr4, cr3, sysenter_cs, sysenter_esp, sysenter_eip;
+		uint64_t sel[6], base[6], ar[6];
+		uint64_t tr_sel, tr_base, gdtr_base, idtr_base, rsp, rip;
+	} host_img;
+	uint64_t host_img_ptr; /* HOST_IMG_NONE: to be made */
+#define HOST_IMG_NONE 1ull     /* never a VMCS12 address (those are page-aligned or ~0) */
 
 	void *vmcs02;
 	uint64_t vmcs02_phys;

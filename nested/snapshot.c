@@ -57,6 +57,7 @@ int nested_snapshot_restore(struct vcpu *v, const struct nested_snapshot *s)
 	n->vmcs02_vmcs12 = ~0ull;
 	n->bound_vmcs12 = ~0ull;
 	n->all_dirty = true;
+	n->host_img_ptr = HOST_IMG_NONE;
 	n->checks_passed = false;
 	n->nmi_pending02 = 0;
 	if (n->current_ptr != ~0ull) {
