@@ -392,7 +392,7 @@ void pic_mask_all(void);
 
 /* L2 code snippets (vmx_asm.S). */
 extern const char l2_vmcall[], l2_idle[], l2_cpuid[], l2_insns[], l2_insns_end[], l2_io[], l2_io_uncond[],
-	l2_io_rounds[], l2_msr_rounds[];
+	l2_io_rounds[], l2_msr_rounds[], l2_rare[];
 extern const char l2_msr[], l2_cr[], l2_cr3_again[], l2_ud2[], l2_int3[], l2_pf[], l2_ept_rw[], l2_ept_x[];
 extern const char l2_self_nmi[], l2_self_nmi_sent[], l2_real[], l2_cr8[], l2_cr8_below[], l2_apic_page[];
 extern const char l2_shadow[], l2_tsc[], l2_vmfunc[], l2_cet[], l2_mem_ops[], l2_msr_ops[], l2_ops_end[];

@@ -294,6 +294,9 @@ static void prepare_vmcs02(struct vcpu *v, struct nested *n)
 	uint64_t cr0_mask01 = v->cr0_mask_base, cr4_mask01 = v->cr4_mask_base;
 	uint32_t exit01 = vmread(VMCS_VMEXIT_CTLS), entry01 = vmread(VMCS_VMENTRY_CTLS);
 	bool all = n->all_dirty || n->vmcs02_vmcs12 != n->current_ptr;
+	/* Made whole from VMCS12: VMCS12 must be whole first. */
+	if (all)
+		nested_sync_rare(v, n);
 	/* Word by word: memcmp's byte loop cost 272 ticks here (issue 16). */
 	bool derived = all;
 	for (int i = 0; i < 5; i++)

@@ -14,29 +14,47 @@
 #include "lib/log.h"
 #include "lib/string.h"
 #include "lib/x86.h"
+#include "mm/mm.h"
 #include "nested/internal.h"
+#include "nested/shadow_fields.h"
 #include "vmx/exits.h"
 #include "vmx/guest_mem.h"
 #include "vmx/vmcs.h"
+#include "vmx/vmcs_own.h"
 #include "vmx/prof.h"
 #include "vmx/vmx.h"
 
 /* Guest-state fields saved into VMCS12 on every reflected exit (SDM 27.3),
  * then the exit information (not the I/O RCX, RSI, RDI, RIP: only an SMI
- * writes them, SDM 27.2.5, and no guest of ours meets one). */
-#define SAVED_FIELDS(X)                                                                                     \
-	X(GUEST_ES_SEL) X(GUEST_CS_SEL) X(GUEST_SS_SEL) X(GUEST_DS_SEL) X(GUEST_FS_SEL) X(GUEST_GS_SEL)     \
-	X(GUEST_LDTR_SEL) X(GUEST_TR_SEL) X(GUEST_ES_LIMIT) X(GUEST_CS_LIMIT) X(GUEST_SS_LIMIT)             \
-	X(GUEST_DS_LIMIT) X(GUEST_FS_LIMIT) X(GUEST_GS_LIMIT) X(GUEST_LDTR_LIMIT) X(GUEST_TR_LIMIT)         \
-	X(GUEST_GDTR_LIMIT) X(GUEST_IDTR_LIMIT) X(GUEST_ES_AR) X(GUEST_CS_AR) X(GUEST_SS_AR) X(GUEST_DS_AR) \
-	X(GUEST_FS_AR) X(GUEST_GS_AR) X(GUEST_LDTR_AR) X(GUEST_TR_AR) X(GUEST_INTERRUPTIBILITY)             \
-	X(GUEST_ACTIVITY_STATE) X(GUEST_IA32_SYSENTER_CS) X(GUEST_CR0) X(GUEST_CR3) X(GUEST_CR4)            \
-	X(GUEST_ES_BASE) X(GUEST_CS_BASE) X(GUEST_SS_BASE) X(GUEST_DS_BASE) X(GUEST_FS_BASE)                \
-	X(GUEST_GS_BASE) X(GUEST_LDTR_BASE) X(GUEST_TR_BASE) X(GUEST_GDTR_BASE) X(GUEST_IDTR_BASE)          \
-	X(GUEST_RSP) X(GUEST_RIP) X(GUEST_RFLAGS) X(GUEST_PENDING_DBG_EXCEPTIONS)                           \
-	X(GUEST_IA32_SYSENTER_ESP) X(GUEST_IA32_SYSENTER_EIP) X(EXIT_REASON) X(EXIT_QUALIFICATION)          \
-	X(GUEST_LINEAR_ADDR) X(GUEST_PHYSICAL_ADDR) X(EXIT_INTR_INFO) X(EXIT_INTR_ERRCODE)                  \
+ * writes them, SDM 27.2.5, and no guest of ours meets one).  The rest of
+ * the guest state, RARE_GUEST_FIELDS (nested/shadow_fields.h), when
+ * something reads it (nested_sync_rare). */
+#define EAGER_FIELDS(X)                                                                                \
+	X(GUEST_CS_SEL) X(GUEST_SS_SEL) X(GUEST_CS_LIMIT) X(GUEST_SS_LIMIT) X(GUEST_CS_AR) X(GUEST_SS_AR) \
+	X(GUEST_INTERRUPTIBILITY) X(GUEST_ACTIVITY_STATE) X(GUEST_IA32_SYSENTER_CS) X(GUEST_CR0)         \
+	X(GUEST_CR3) X(GUEST_CR4) X(GUEST_CS_BASE) X(GUEST_SS_BASE) X(GUEST_RSP) X(GUEST_RIP)            \
+	X(GUEST_RFLAGS) X(GUEST_PENDING_DBG_EXCEPTIONS) X(EXIT_REASON) X(EXIT_QUALIFICATION)             \
+	X(GUEST_LINEAR_ADDR) X(GUEST_PHYSICAL_ADDR) X(EXIT_INTR_INFO) X(EXIT_INTR_ERRCODE)                \
 	X(IDT_VECTORING_INFO) X(IDT_VECTORING_ERRCODE) X(EXIT_INSTR_LEN) X(EXIT_INSTR_INFO)
+
+/* VMCS12's rare fields from the VMCS that ran n's L2, which holds them
+ * while n->rare_stale (set by a reflected exit; every path that clears,
+ * rebuilds or leaves that VMCS, or reads VMCS12 whole, calls this first).
+ * Not shadowed, so the shadow VMCS has nothing to learn. */
+void nested_sync_rare(struct vcpu *v, struct nested *n)
+{
+	if (!n->rare_stale)
+		return;
+	n->rare_stale = false;
+	uint64_t prev = v->loaded_vmcs, scratch[(V12_NFIELDS + 63) / 64] = { 0 };
+	vmcs_load(v, n->vmcs02_phys);
+	uint64_t *f = n->vmcs12->f;
+#define X(name) v12_pull(f, scratch, VMCS_##name, V12_##name);
+	RARE_GUEST_FIELDS(X)
+#undef X
+	if (prev != ~0ull)
+		vmcs_load(v, prev);
+}
 
 /* SDM 27.4: the VM-exit MSR-store area gets the MSRs of L2, which runs in
  * the current VMCS (VMCS02), read as its RDMSR would (vmx/exit_msr.c: a
@@ -113,8 +131,9 @@ void nested_reflect(struct vcpu *v, struct nested *n, const struct synth_exit *s
 	 * what changed is copied to the shadow VMCS afterwards. */
 	uint64_t changed[(V12_NFIELDS + 63) / 64] = { 0 };
 #define X(name) v12_pull(c->f, changed, VMCS_##name, V12_##name);
-	SAVED_FIELDS(X)
+	EAGER_FIELDS(X)
 #undef X
+	n->rare_stale = true;
 	/* The PDPTEs, with L1's EPT and L2 using PAE paging (SDM 27.3.4);
 	 * without L1's EPT, VMCS02's hold what nested/enter.c loaded. */
 	bool lma = vmread(VMCS_GUEST_IA32_EFER) & EFER_LMA;
@@ -242,10 +261,31 @@ bool nested_exception_to_l1(struct vcpu *v, unsigned vector, bool has_err, uint3
 
 /* --- does L1 want it? ------------------------------------------------------ */
 
+/* The machine page of one of L1's bitmap pages when VMCS02's merged
+ * copies were made from it and nothing they came from changed since
+ * (nested/bitmaps.c): L1's bits are read there with one load, not a walk
+ * through the EPTs to L1's memory (issue 16: 111 instructions at level 1,
+ * about 300 above).  NULL otherwise. */
+static const uint8_t *known_bitmap_page(const struct vcpu *v, const struct nested *n, uint64_t page)
+{
+	if ((n->io02_mode != IO02_MERGED && !n->msr02_merged) || nested_bitmaps02_stale(v, n))
+		return NULL;
+	if (n->io02_mode == IO02_MERGED && (page == n->io12[0] || page == n->io12[1]))
+		return phys_to_virt(n->io12_machine[page == n->io12[0] ? 0 : 1]);
+	if (n->msr02_merged && page == n->msr12)
+		return phys_to_virt(n->msr12_machine);
+	return NULL;
+}
+
 static bool bitmap_bit(struct vcpu *v, const struct nested *n, uint64_t gpa, unsigned bit)
 {
+	uint64_t at = gpa + bit / 8;
+	const uint8_t *known = known_bitmap_page(v, n, at & ~0xfffull);
 	uint8_t byte = 0xff;
-	level_read(v, n->level, gpa + bit / 8, &byte, 1);
+	if (known)
+		byte = known[at & 0xfff];
+	else
+		level_read(v, n->level, at, &byte, 1);
 	return (byte >> (bit % 8)) & 1;
 }
 

@@ -10,6 +10,7 @@
 #include "lib/x86_decode.h"
 #include "mm/mm.h"
 #include "nested/internal.h"
+#include "nested/shadow_fields.h"
 #include "vmx/exits.h"
 #include "vmx/guest_mem.h"
 #include "vmx/vmcs.h"
@@ -189,6 +190,7 @@ void vmcs12_flush(struct vcpu *v, struct nested *n)
 	if (n->current_ptr == ~0ull)
 		return;
 	nested_shadow_to_cache(v, n);
+	nested_sync_rare(v, n);
 	level_write(v, n->level, n->current_ptr, n->vmcs12, sizeof(struct vmcs12));
 }
 
@@ -308,6 +310,7 @@ static void do_vmptrld(struct vcpu *v, struct nested *n)
 			n->vmcs12->format = VMCS12_FORMAT_TAG;
 		}
 		n->current_ptr = ptr;
+		n->rare_stale = false;
 		n->all_dirty = true; /* VMCS02 must be made anew from it */
 		n->host_img_ptr = HOST_IMG_NONE;
 		nested_cache_to_shadow(v, n, NULL);
@@ -378,6 +381,8 @@ static void do_vmread(struct vcpu *v, struct nested *n)
 	uint64_t enc = gpr_read(v, (info >> 28) & 15);
 	if (bad_encoding(v, enc))
 		return vmx_fail(v, n, VMXERR_UNSUPPORTED_FIELD);
+	if (is_rare_guest_field((uint32_t)enc))
+		nested_sync_rare(v, n);
 	if (vmread_dest(v, vmcs12_read(n->vmcs12, (uint32_t)enc)))
 		return;
 	vmx_succeed(v);
@@ -398,6 +403,8 @@ static void do_vmwrite(struct vcpu *v, struct nested *n)
 		return vmx_fail(v, n, VMXERR_UNSUPPORTED_FIELD);
 	if (vmcs_field_type((uint32_t)enc) == VMCS_T_EXIT_INFO && !(nested_caps()->misc & (1ull << 29)))
 		return vmx_fail(v, n, VMXERR_VMWRITE_READ_ONLY);
+	if (is_rare_guest_field((uint32_t)enc))
+		nested_sync_rare(v, n);
 	vmcs12_write(n->vmcs12, (uint32_t)enc, val);
 	v12_mark(n->dirty, vmcs12_index((uint32_t)enc));
 	n->host_img_ptr = HOST_IMG_NONE; /* a host field or the exit controls, maybe */

@@ -62,6 +62,10 @@ bool nested_vmfunc(struct vcpu *v, struct nested *n);
 void nested_probe_inv_type(const struct vmx_caps *r);
 bool nested_inv_type_needs_rexw(void);
 
+/* VMCS12's rare guest-state fields, left in VMCS02 by a reflected exit,
+ * copied into VMCS12 before anything reads it (nested/exit.c). */
+void nested_sync_rare(struct vcpu *v, struct nested *n);
+
 /* Tables computed once at boot. */
 void nested_enter_init(void);
 

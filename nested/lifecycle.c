@@ -23,6 +23,7 @@ static void level_reset(struct vcpu *v, struct nested *n)
 	n->bound_vmcs12 = ~0ull;
 	n->vmcs02_launched = false;
 	n->all_dirty = true;
+	n->rare_stale = false; /* VMCS12's cache is dropped */
 	n->host_img_ptr = HOST_IMG_NONE;
 	n->nmi_pending02 = 0;
 	n->held = false;
@@ -147,6 +148,7 @@ void nested_end_delegation(struct vcpu *v, struct nested *n)
 
 void nested_reset_vmcs02(struct vcpu *v, struct nested *n)
 {
+	nested_sync_rare(v, n); /* before VMCS02 holding them goes */
 	vmcs_clear(v, n->vmcs02_phys);
 	n->vmcs02_launched = false;
 	n->probe.armed = false;

@@ -66,6 +66,9 @@ struct nested {
 
 	/* VMCS12 fields changed since VMCS02 was last made from it. */
 	uint64_t dirty[(V12_NFIELDS + 63) / 64];
+	/* VMCS12's rare guest-state fields are still in VMCS02 (nested/exit.c
+	 * nested_sync_rare). */
+	bool rare_stale;
 	bool all_dirty;
 	bool checks_passed;    /* VMCS12's controls and host state passed the entry checks */
 	uint64_t l1_inherited[5]; /* L1's EFER, PAT, DR7, DEBUGCTL, EPTP when last used */

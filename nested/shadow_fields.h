@@ -32,6 +32,32 @@ static const uint32_t write_shadowed[] = {
 #undef X
 };
 
+/* Guest-state fields a hypervisor seldom reads after an exit: the segments
+ * but CS and SS, LDTR, TR, GDTR, IDTR, the SYSENTER ESP/EIP MSRs.  A
+ * reflected exit leaves them in the VMCS that ran L2 and copies them into
+ * VMCS12 only when something reads VMCS12 (nested_sync_rare): a VMREAD of
+ * one of them exits, they are not in the shadow VMCS (issue 16: 120
+ * instructions per reflected exit; KVM's nested.c does the same). */
+#define RARE_GUEST_FIELDS(X)                                                                            \
+	X(GUEST_ES_SEL) X(GUEST_DS_SEL) X(GUEST_FS_SEL) X(GUEST_GS_SEL) X(GUEST_LDTR_SEL) X(GUEST_TR_SEL) \
+	X(GUEST_ES_LIMIT) X(GUEST_DS_LIMIT) X(GUEST_FS_LIMIT) X(GUEST_GS_LIMIT) X(GUEST_LDTR_LIMIT)       \
+	X(GUEST_TR_LIMIT) X(GUEST_GDTR_LIMIT) X(GUEST_IDTR_LIMIT) X(GUEST_ES_AR) X(GUEST_DS_AR)           \
+	X(GUEST_FS_AR) X(GUEST_GS_AR) X(GUEST_LDTR_AR) X(GUEST_TR_AR) X(GUEST_ES_BASE) X(GUEST_DS_BASE)   \
+	X(GUEST_FS_BASE) X(GUEST_GS_BASE) X(GUEST_LDTR_BASE) X(GUEST_TR_BASE) X(GUEST_GDTR_BASE)          \
+	X(GUEST_IDTR_BASE) X(GUEST_IA32_SYSENTER_ESP) X(GUEST_IA32_SYSENTER_EIP)
+
+static inline bool is_rare_guest_field(uint32_t enc)
+{
+	switch (enc) {
+#define X(name) case VMCS_##name:
+	RARE_GUEST_FIELDS(X)
+#undef X
+		return true;
+	default:
+		return false;
+	}
+}
+
 static inline bool shadow_list_has(const uint32_t *list, unsigned n, uint32_t enc)
 {
 	for (unsigned i = 0; i < n; i++)
@@ -40,12 +66,13 @@ static inline bool shadow_list_has(const uint32_t *list, unsigned n, uint32_t en
 	return false;
 }
 
-/* Read without exiting: guest state, exit information (when the CPU lets
- * VMWRITE fill it, IA32_VMX_MISC[29]), and the controls above. */
+/* Read without exiting: guest state but the rare fields, exit information
+ * (when the CPU lets VMWRITE fill it, IA32_VMX_MISC[29]), and the controls
+ * above. */
 static inline bool shadowable(uint32_t enc)
 {
 	enum vmcs_type t = vmcs_field_type(enc);
-	return t == VMCS_T_GUEST || t == VMCS_T_EXIT_INFO ||
+	return (t == VMCS_T_GUEST && !is_rare_guest_field(enc)) || t == VMCS_T_EXIT_INFO ||
 	       shadow_list_has(shadowed_controls, sizeof(shadowed_controls) / sizeof(shadowed_controls[0]), enc);
 }
 

@@ -62,6 +62,7 @@ int nested_snapshot_restore(struct vcpu *v, const struct nested_snapshot *s)
 	n->nmi_pending02 = 0;
 	if (n->current_ptr != ~0ull) {
 		level_read(v, n->level, n->current_ptr, n->vmcs12, sizeof(struct vmcs12));
+		n->rare_stale = false;
 		nested_cache_to_shadow(v, n, NULL);
 	}
 	nested_shadow_update_controls(v, n);

@@ -251,6 +251,43 @@ SNIPPET l2_msr_rounds
 	.endr
 	ud2
 
+/* Segment registers and MSRs a hypervisor seldom reads after an exit
+ * (under Nestor copied into VMCS12 only when read: vmx_exits.rare_state).
+ * Round 1 changes them: DS null, ES and GS the data selector in SS, FS
+ * null; FS base, SYSENTER ESP and EIP by WRMSR (passed through).  Round 2
+ * reads back into R8-R11 what L1 changed: ES, GS, FS base, SYSENTER_EIP. */
+SNIPPET l2_rare
+	movw %ss, %ax
+	xorl %ecx, %ecx
+	movw %cx, %ds
+	movw %ax, %es
+	movw %cx, %fs
+	movw %ax, %gs
+	movl $0xc0000100, %ecx
+	movl $0x5f5000, %eax
+	movl $0x7, %edx
+	wrmsr
+	movl $0x175, %ecx
+	movl $0x12340, %eax
+	xorl %edx, %edx
+	wrmsr
+	movl $0x176, %ecx
+	movl $0x56780, %eax
+	wrmsr
+	vmcall
+	movw %es, %r8w
+	movw %gs, %r9w
+	movl $0xc0000100, %ecx
+	rdmsr
+	shlq $32, %rdx
+	orq %rdx, %rax
+	movq %rax, %r10
+	movl $0x176, %ecx
+	rdmsr
+	movl %eax, %r11d
+	vmcall
+	ud2
+
 /* The same two ports, bitmap A then B, three times, a VMCALL after each
  * round: vmx_exits.io_bitmap_change edits the bitmaps in between. */
 SNIPPET l2_io_rounds

@@ -259,6 +259,73 @@ TEST(vmx_exits, msr_bitmap_change)
 	vmx_end();
 }
 
+/* Every segment but CS and SS, LDTR, TR, GDTR, IDTR and SYSENTER ESP/EIP
+ * as VMREAD gives them after an exit - Nestor leaves them in the VMCS that
+ * ran the L2 until they are read (nested/exit.c nested_sync_rare). */
+static void print_rare(const char *when)
+{
+	static const struct {
+		const char *name;
+		uint32_t enc;
+	} f[] = {
+		{ "es", GUEST_ES_SEL }, { "ds", GUEST_DS_SEL }, { "fs", GUEST_FS_SEL }, { "gs", GUEST_GS_SEL },
+		{ "ldtr", GUEST_LDTR_SEL }, { "tr", GUEST_TR_SEL }, { "es.lim", GUEST_ES_LIMIT },
+		{ "ds.lim", GUEST_DS_LIMIT }, { "fs.lim", GUEST_FS_LIMIT }, { "gs.lim", GUEST_GS_LIMIT },
+		{ "ldtr.lim", GUEST_LDTR_LIMIT }, { "tr.lim", GUEST_TR_LIMIT }, { "gdtr.lim", GUEST_GDTR_LIMIT },
+		{ "idtr.lim", GUEST_IDTR_LIMIT }, { "es.ar", GUEST_ES_AR }, { "ds.ar", GUEST_DS_AR },
+		{ "fs.ar", GUEST_FS_AR }, { "gs.ar", GUEST_GS_AR }, { "ldtr.ar", GUEST_LDTR_AR },
+		{ "tr.ar", GUEST_TR_AR }, { "es.base", GUEST_ES_BASE }, { "ds.base", GUEST_DS_BASE },
+		{ "fs.base", GUEST_FS_BASE }, { "gs.base", GUEST_GS_BASE }, { "ldtr.base", GUEST_LDTR_BASE },
+		{ "tr.base", GUEST_TR_BASE }, { "gdtr.base", GUEST_GDTR_BASE }, { "idtr.base", GUEST_IDTR_BASE },
+		{ "sysenter.esp", GUEST_SYSENTER_ESP }, { "sysenter.eip", GUEST_SYSENTER_EIP },
+	};
+	_Static_assert(sizeof(f) / sizeof(f[0]) % 6 == 0, "six per line");
+	for (unsigned i = 0; i < sizeof(f) / sizeof(f[0]); i += 6)
+		say("%s: %s=%llx %s=%llx %s=%llx %s=%llx %s=%llx %s=%llx", when, f[i].name, (unsigned long long)vmr(f[i].enc),
+		    f[i + 1].name, (unsigned long long)vmr(f[i + 1].enc), f[i + 2].name,
+		    (unsigned long long)vmr(f[i + 2].enc), f[i + 3].name, (unsigned long long)vmr(f[i + 3].enc),
+		    f[i + 4].name, (unsigned long long)vmr(f[i + 4].enc), f[i + 5].name,
+		    (unsigned long long)vmr(f[i + 5].enc));
+}
+
+TEST(vmx_exits, rare_state)
+{
+	if (!vm_begin())
+		return;
+	vm_ctl(PROC_CTLS, PROC_MSR_BITMAPS, 0);
+	memset(msr_bitmap, 0, sizeof(msr_bitmap));
+	vm_at(l2_rare, RFLAGS_FIXED);
+	uint32_t rs = vm_go();
+	CHECK(rs == EXIT_VMCALL, "round 1 ends in VMCALL, not exit %u", rs);
+	if (rs != EXIT_VMCALL)
+		return vmx_end();
+	print_rare("after round 1");
+	/* Another VMCS current and back: VMCS12 went to memory and came back. */
+	vmcs_init_page(vmcs_b, vcaps.rev);
+	struct vres c = vx(VX_VMCLEAR, pa(vmcs_b), 0), p = vx(VX_VMPTRLD, pa(vmcs_b), 0),
+		    b = vx(VX_VMPTRLD, pa(vmcs_a), 0);
+	CHECK(!c.fault && c.status == VM_SUCCEED && !p.fault && p.status == VM_SUCCEED && !b.fault && b.status == VM_SUCCEED,
+	      "VMCLEAR, VMPTRLD B, VMPTRLD A");
+	print_rare("after VMPTRLD B, VMPTRLD A");
+	/* L1 changes some of them; the L2 sees the change. */
+	vmw(GUEST_ES_SEL, 0);
+	vmw(GUEST_ES_AR, 1u << 16);
+	vmw(GUEST_GS_SEL, 0);
+	vmw(GUEST_GS_AR, 1u << 16);
+	vmw(GUEST_FS_BASE, 0x4321000);
+	vmw(GUEST_SYSENTER_EIP, 0x9abc0);
+	vm_skip();
+	rs = vm_go();
+	CHECK(rs == EXIT_VMCALL, "round 2 ends in VMCALL, not exit %u", rs);
+	say("round 2: the L2 read ES %llx, GS %llx, FS base %llx, SYSENTER_EIP %llx", (unsigned long long)(vm.r.r8 & 0xffff),
+	    (unsigned long long)(vm.r.r9 & 0xffff), (unsigned long long)vm.r.r10, (unsigned long long)(vm.r.r11 & 0xffffffff));
+	CHECK((vm.r.r8 & 0xffff) == 0 && (vm.r.r9 & 0xffff) == 0 && vm.r.r10 == 0x4321000 &&
+		      (vm.r.r11 & 0xffffffff) == 0x9abc0,
+	      "the L2 sees what L1 wrote");
+	print_rare("after round 2");
+	vmx_end();
+}
+
 TEST(vmx_exits, msr)
 {
 	if (!vm_begin())
