@@ -41,7 +41,8 @@ GUEST_OBJS := $(patsubst %,$(BUILD)/guest/%.o,$(GUEST_SRCS))
 
 UNIT_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 TOOLS      := $(BUILD)/tools/nestor-run $(BUILD)/tools/runtests $(BUILD)/tools/bench $(BUILD)/tools/nestor-model \
-	$(BUILD)/tools/mkcpio $(BUILD)/tools/fuzz-vmx $(BUILD)/tools/cov-report $(BUILD)/tools/gdb-interrupt
+	$(BUILD)/tools/mkcpio $(BUILD)/tools/fuzz-vmx $(BUILD)/tools/cov-report $(BUILD)/tools/gdb-interrupt \
+	$(BUILD)/tools/exit-trace
 
 # The Linux guest: a Debian kernel (fetched by scripts/setup, not built here,
 # so nothing in `all` needs it) and an initramfs with static busybox.
