@@ -79,6 +79,8 @@ struct nested {
 		uint64_t cr0, cr4, cr3, sysenter_cs, sysenter_esp, sysenter_eip;
 		uint64_t sel[6], base[6], ar[6];
 		uint64_t tr_sel, tr_base, gdtr_base, idtr_base, rsp, rip;
+		/* constants, here so that each is a VMWRITE from memory too */
+		uint64_t dr7, zero, limit4g, unusable, tr_limit, tr_ar, limit64k, rflags;
 	} host_img;
 	uint64_t host_img_ptr; /* HOST_IMG_NONE: to be made */
 #define HOST_IMG_NONE 1ull     /* never a VMCS12 address (those are page-aligned or ~0) */
