@@ -20,10 +20,35 @@
 #define REGION_PAGES 256 /* 1 MiB of this guest's memory, checked word by word */
 #define ROUNDS 100
 
-/* At 16 MiB, above this kernel and below where Nestor moves its modules;
- * the kernel maps its first GiBs one to one. */
-#define region ((uint8_t *)0x1000000)
 #define REGION_SIZE ((uint64_t)REGION_PAGES * 4096)
+
+/* The first MiB-aligned stretch of RAM at or above 16 MiB (above this
+ * kernel) that the memory map says is available and no module occupies,
+ * below 4 GiB (PRD addresses are 32-bit; the kernel maps its first GiBs one
+ * to one).  Fixed at 16 MiB it could fall into a Nestor's snapshot pool,
+ * which the map shows reserved: where the pool lands moves with the size of
+ * the images below it. */
+static uint8_t *region_base(void)
+{
+	static uint64_t at;
+	for (unsigned i = 0; !at && i < boot_info.n_mmap; i++) {
+		const struct mb2_mmap_entry *e = &boot_info.mmap[i];
+		if (e->type != MB2_MEM_AVAILABLE)
+			continue;
+		uint64_t a = e->base < 0x1000000 ? 0x1000000 : (e->base + 0xfffff) & ~0xfffffull;
+		for (; !at && a + REGION_SIZE <= e->base + e->len && a + REGION_SIZE <= (1ull << 32); a += 0x100000) {
+			bool free = true;
+			for (unsigned m = 0; m < boot_info.n_modules; m++)
+				free &= boot_info.modules[m].end <= a || boot_info.modules[m].start >= a + REGION_SIZE;
+			if (free)
+				at = a;
+		}
+	}
+	if (!at)
+		at = 0x1000000; /* no map: where it always was */
+	return (uint8_t *)at;
+}
+#define region (region_base())
 
 /* The registers the snapshot call loads with patterns and reads back. */
 struct snap_regs {
