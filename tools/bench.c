@@ -298,33 +298,39 @@ static bool calibrate(const struct run *d0, const char *path, FILE *md)
 	const struct run *d1 = find_run(1, ""), *d2 = find_run(2, ""), *d3 = find_run(3, "");
 	if (!d0 || !d1 || !d2 || !d3)
 		return false;
+	/* The windows Nestor counts (level, running level, exit reason). */
+	long long guest = (long long)d0->cpuid.ticks, native_cpuid = split_ticks(&d1->cpuid, 0, 1, 10),
+		  native_io = split_ticks(&d1->io, 0, 1, 30), reflect_l1 = split_ticks(&d2->cpuid, 0, 2, 10),
+		  vmresume_l1 = split_ticks(&d2->cpuid, 0, 1, 24), handler = split_ticks(&d2->cpuid, 1, 2, 10),
+		  l1_io_window = split_ticks(&d2->io, 1, 2, 30);
+	/* C1 = guest + hw + native; C2 = guest + hw + reflect + stub + handler
+	 * + hw + vmresume; level 1's I/O window holds its OUT's exit. */
+	long long hw = (long long)d1->cpuid.ticks - guest - native_cpuid;
 	struct {
 		const char *name;
 		long long v;
 	} c[] = {
-		{ "guest_cpuid", (long long)d0->cpuid.ticks },
+		{ "guest_cpuid", guest },
 		{ "guest_io", (long long)d0->io.ticks },
-		{ "native_cpuid", split_ticks(&d1->cpuid, 0, 1, 10) },
-		{ "native_io", split_ticks(&d1->io, 0, 1, 30) },
-		{ "reflect_cpuid_l1", split_ticks(&d2->cpuid, 0, 2, 10) },
+		{ "native_cpuid", native_cpuid },
+		{ "native_io", native_io },
+		{ "reflect_cpuid_l1", reflect_l1 },
 		{ "reflect_io_l1", split_ticks(&d2->io, 0, 2, 30) },
-		{ "vmresume_l1", split_ticks(&d2->cpuid, 0, 1, 24) },
+		{ "vmresume_l1", vmresume_l1 },
 		{ "reflect_cpuid_up", split_ticks(&d3->cpuid, 0, 3, 10) },
 		{ "reflect_io_up", split_ticks(&d3->io, 0, 3, 30) },
 		{ "vmresume_up", split_ticks(&d3->cpuid, 0, 2, 24) },
-		{ "handler_cpuid", split_ticks(&d2->cpuid, 1, 2, 10) },
-		{ "hw", 0 }, { "handler_io", 0 }, { "stub", 0 },
+		{ "handler_cpuid", handler },
+		{ "hw", hw },
+		{ "handler_io", l1_io_window - hw - native_io },
+		{ "stub", (long long)d2->cpuid.ticks - guest - 2 * hw - reflect_l1 - handler - vmresume_l1 },
 	};
 	enum { NC = sizeof(c) / sizeof(c[0]) };
-	for (int i = 0; i < NC - 3; i++)
+	if (native_cpuid < 0 || native_io < 0 || reflect_l1 < 0 || vmresume_l1 < 0 || handler < 0 || l1_io_window < 0)
+		die("calibrate: a split missing in the depth 1-2 runs");
+	for (int i = 0; i < NC; i++)
 		if (c[i].v < 0)
 			die("calibrate: no %s split in the depth 1-3 runs", c[i].name);
-	/* C1 = guest + hw + native; C2 = guest + hw + reflect + stub + handler
-	 * + hw + vmresume; level 1's I/O window holds its OUT's exit. */
-	long long hw = (long long)d1->cpuid.ticks - c[0].v - c[2].v;
-	c[NC - 3].v = hw;
-	c[NC - 2].v = split_ticks(&d2->io, 1, 2, 30) - hw - c[3].v;
-	c[NC - 1].v = (long long)d2->cpuid.ticks - c[0].v - 2 * hw - c[4].v - c[10].v - c[6].v;
 	FILE *f = fopen(path, "w");
 	if (!f)
 		die("cannot write %s", path);

@@ -182,7 +182,8 @@ int main(int argc, char **argv)
 	int nc = 0, seg = 0;
 	unsigned long total = 0, all = 0;
 	bool prev_stub = false, cut = false;
-	char line[512];
+	char line[512], wanted[512]; /* --list as ",a,b," */
+	snprintf(wanted, sizeof(wanted), ",%s,", list ? list : "");
 	while (fgets(line, sizeof(line), t)) {
 		/* (0).[TICK] [0xPHYS] SEL:LINEAR (unk. ctxt): INSN ; BYTES */
 		if (strncmp(line, "(0).[", 5))
@@ -217,8 +218,6 @@ int main(int argc, char **argv)
 		if (list) {
 			char pat[80];
 			snprintf(pat, sizeof(pat), ",%s,", f);
-			char wanted[512];
-			snprintf(wanted, sizeof(wanted), ",%s,", list);
 			if (strstr(wanted, pat))
 				printf("  %d %llx %s: %s\n", seg, (unsigned long long)a, f, ins);
 		}

@@ -33,10 +33,9 @@ static inline bool vmcs_load(struct vcpu *v, uint64_t phys)
 {
 	if (v->loaded_vmcs == phys)
 		return true;
-	uint8_t bad;
-	__asm__ volatile("vmptrld %1; setbe %0" : "=qm"(bad) : "m"(phys) : "cc", "memory");
-	v->loaded_vmcs = bad ? ~0ull : phys;
-	return !bad;
+	bool ok = vmptrld(phys) == VMX_OK;
+	v->loaded_vmcs = ok ? phys : ~0ull;
+	return ok;
 }
 /* VMCLEAR of one of our VMCSs; when it was current, none is afterwards. */
 bool vmcs_clear(struct vcpu *v, uint64_t phys);
